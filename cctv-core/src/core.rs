@@ -1,0 +1,198 @@
+//! [`Core`]: the wired set of plugins and settings that every other crate works from.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::blob::BlobStore;
+use crate::cache::{CredentialCache, EstateCache};
+use crate::detection::DetectionRules;
+use crate::events::{BroadcastBus, EventBus};
+use crate::rate_limit::HourlyLimiter;
+use crate::storage::{Storage, StorageError};
+
+/// Settings of the domain (no I/O settings: those belong to the plugins).
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Timezone of "days": person-days, reports, schedules.
+    pub timezone: TimeZone,
+    pub detection_rules: DetectionRules,
+}
+
+impl Default for CoreSettings {
+    fn default() -> Self {
+        Self { timezone: TimeZone::UTC, detection_rules: DetectionRules::default() }
+    }
+}
+
+/// Errors of [`CoreBuilder::build`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    #[error("no storage backend was given")]
+    MissingStorage,
+    #[error("loading caches failed: {0}")]
+    Storage(#[from] StorageError),
+}
+
+struct Inner {
+    storage: Arc<dyn Storage>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    events: Arc<dyn EventBus>,
+    settings: CoreSettings,
+    estate: EstateCache,
+    credentials: CredentialCache,
+    limiter: HourlyLimiter,
+}
+
+/// The domain core: storage, blob store, event bus, settings and the hot-path caches.
+/// Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo(store: std::sync::Arc<dyn cctv_core::storage::Storage>) -> Result<(), cctv_core::BuildError> {
+/// let core = cctv_core::Core::builder().storage(store).build().await?;
+/// assert!(core.estate().branches.is_empty() || true);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("storage", &self.inner.storage).field("settings", &self.inner.settings).finish()
+    }
+}
+
+impl Core {
+    pub fn builder() -> CoreBuilder {
+        CoreBuilder::default()
+    }
+
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.inner.storage
+    }
+
+    pub fn blobs(&self) -> Option<&Arc<dyn BlobStore>> {
+        self.inner.blobs.as_ref()
+    }
+
+    pub fn events(&self) -> &Arc<dyn EventBus> {
+        &self.inner.events
+    }
+
+    pub fn settings(&self) -> &CoreSettings {
+        &self.inner.settings
+    }
+
+    pub fn timezone(&self) -> &TimeZone {
+        &self.inner.settings.timezone
+    }
+
+    /// Today's date in the configured timezone.
+    pub fn today(&self) -> jiff::civil::Date {
+        Timestamp::now().to_zoned_datetime(self.timezone().clone()).date()
+    }
+
+    pub fn estate(&self) -> Arc<crate::estate::EstateSnapshot> {
+        self.inner.estate.get()
+    }
+
+    pub fn credentials(&self) -> &CredentialCache {
+        &self.inner.credentials
+    }
+
+    pub fn limiter(&self) -> &HourlyLimiter {
+        &self.inner.limiter
+    }
+
+    /// Reloads both caches now (after a change made through this process).
+    pub async fn reload_caches(&self) -> Result<(), StorageError> {
+        self.inner.estate.reload(self.inner.storage.as_ref()).await?;
+        self.inner.credentials.reload(self.inner.storage.as_ref()).await
+    }
+
+    /// Reloads caches whose store stamp moved (changes made by other processes).
+    pub async fn refresh_caches(&self) -> Result<(), StorageError> {
+        self.inner.estate.refresh(self.inner.storage.as_ref()).await?;
+        self.inner.credentials.refresh(self.inner.storage.as_ref()).await?;
+        Ok(())
+    }
+
+    /// Keeps caches fresh and flushes credential use times until the task is dropped.
+    pub async fn run_cache_maintenance(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.refresh_caches().await {
+                tracing::warn!(error = %e, "cache refresh failed");
+            }
+            if let Err(e) = self.inner.credentials.flush_usage(self.inner.storage.as_ref()).await {
+                tracing::warn!(error = %e, "flushing credential use failed");
+            }
+        }
+    }
+
+    /// Writes pending credential use times (call at shutdown).
+    pub async fn flush_credential_usage(&self) -> Result<usize, StorageError> {
+        self.inner.credentials.flush_usage(self.inner.storage.as_ref()).await
+    }
+}
+
+/// Wires a [`Core`]; only the storage is required.
+#[derive(Default)]
+pub struct CoreBuilder {
+    storage: Option<Arc<dyn Storage>>,
+    blobs: Option<Arc<dyn BlobStore>>,
+    events: Option<Arc<dyn EventBus>>,
+    settings: CoreSettings,
+}
+
+impl CoreBuilder {
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+        self.storage = Some(storage);
+        self
+    }
+
+    pub fn blob_store(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    pub fn event_bus(mut self, events: Arc<dyn EventBus>) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    pub fn settings(mut self, settings: CoreSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    pub fn timezone(mut self, timezone: TimeZone) -> Self {
+        self.settings.timezone = timezone;
+        self
+    }
+
+    /// Builds the core and loads its caches from storage.
+    pub async fn build(self) -> Result<Core, BuildError> {
+        let storage = self.storage.ok_or(BuildError::MissingStorage)?;
+        let core = Core {
+            inner: Arc::new(Inner {
+                storage,
+                blobs: self.blobs,
+                events: self.events.unwrap_or_else(|| Arc::new(BroadcastBus::default())),
+                settings: self.settings,
+                estate: EstateCache::default(),
+                credentials: CredentialCache::default(),
+                limiter: HourlyLimiter::new(),
+            }),
+        };
+        core.reload_caches().await?;
+        Ok(core)
+    }
+}

@@ -1,0 +1,383 @@
+//! A detection from a device: validation of the raw request (SPEC §5) and the job payload
+//! that the ingest pipeline makes durable before it answers 202.
+//!
+//! Requests arrive as JSON or as multipart form fields; the HTTP layer turns both into one
+//! JSON object (form values stay strings, `a[b]` names become nested objects) and
+//! [`DetectionRequest::from_fields`] validates that object, so both shapes obey one rule set.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::blob::StoredBlob;
+use crate::jobs::JobId;
+use crate::validation::ValidationErrors;
+
+/// Longest accepted `re_id`, as in the original schema (varchar(100)).
+pub const MAX_RE_ID_CHARS: usize = 100;
+/// Longest accepted `device_id` (varchar(50)).
+pub const MAX_DEVICE_ID_CHARS: usize = 50;
+/// Longest accepted `event_id` / `Idempotency-Key`.
+pub const MAX_EVENT_ID_CHARS: usize = 128;
+/// Upper bound of `detected_count`, so sums cannot overflow and typos are caught.
+pub const MAX_DETECTED_COUNT: i64 = 10_000;
+/// Largest accepted serialized `detection_data` / `person_features`, in bytes.
+pub const MAX_JSON_FIELD_BYTES: usize = 64 * 1024;
+
+/// Rules that depend on configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct DetectionRules {
+    /// How far in the future a device clock may be before `detected_at` is refused.
+    pub max_future_skew: SignedDuration,
+}
+
+impl Default for DetectionRules {
+    fn default() -> Self {
+        Self { max_future_skew: SignedDuration::from_secs(300) }
+    }
+}
+
+/// A validated detection request, before the estate and credential scope checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionRequest {
+    pub re_id: String,
+    pub branch_id: i64,
+    /// The `branch_id` exactly as submitted (number for JSON, string for forms), echoed in the 202.
+    pub branch_id_raw: Value,
+    pub device_id: String,
+    pub detected_count: i32,
+    pub detected_at: Option<Timestamp>,
+    pub event_id: Option<String>,
+    pub detection_data: Option<Value>,
+    pub person_features: Option<Value>,
+}
+
+/// The durable job payload of one accepted detection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectionJob {
+    pub job_id: JobId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_id: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    pub re_id: String,
+    pub branch_id: i64,
+    pub device_id: String,
+    pub detected_count: i32,
+    /// When the device saw the person (device clock, or time of receipt).
+    pub detected_at: Timestamp,
+    pub received_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_features: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<StoredBlob>,
+}
+
+impl DetectionRequest {
+    /// Validates the request fields. `idempotency_key` is the `Idempotency-Key` header, an
+    /// alias of `event_id`; `now` is the time of receipt.
+    pub fn from_fields(
+        fields: &Map<String, Value>,
+        idempotency_key: Option<&str>,
+        rules: &DetectionRules,
+        now: Timestamp,
+    ) -> Result<Self, ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+
+        let re_id = match fields.get("re_id") {
+            None | Some(Value::Null) => {
+                errors.add("re_id", "Re-identification ID is required");
+                String::new()
+            }
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                if s.is_empty() {
+                    errors.add("re_id", "Re-identification ID is required");
+                } else if s.chars().count() > MAX_RE_ID_CHARS {
+                    errors.add("re_id", format!("Re-identification ID must not exceed {MAX_RE_ID_CHARS} characters"));
+                } else if s.chars().any(char::is_control) {
+                    errors.add("re_id", "Re-identification ID must not contain control characters");
+                }
+                s.to_owned()
+            }
+            Some(_) => {
+                errors.add("re_id", "Re-identification ID must be a string");
+                String::new()
+            }
+        };
+
+        let branch_id_raw = fields.get("branch_id").cloned().unwrap_or(Value::Null);
+        let branch_id = match &branch_id_raw {
+            Value::Null => {
+                errors.add("branch_id", "Branch ID is required");
+                0
+            }
+            other => match integer(other) {
+                Some(id) if id > 0 => id,
+                _ => {
+                    errors.add("branch_id", "Branch ID must be a positive integer");
+                    0
+                }
+            },
+        };
+
+        let device_id = match fields.get("device_id") {
+            None | Some(Value::Null) => {
+                errors.add("device_id", "Device ID is required");
+                String::new()
+            }
+            Some(Value::String(s)) => {
+                let s = s.trim();
+                if s.is_empty() {
+                    errors.add("device_id", "Device ID is required");
+                } else if s.chars().count() > MAX_DEVICE_ID_CHARS {
+                    errors.add("device_id", format!("Device ID must not exceed {MAX_DEVICE_ID_CHARS} characters"));
+                }
+                s.to_owned()
+            }
+            Some(_) => {
+                errors.add("device_id", "Device ID must be a string");
+                String::new()
+            }
+        };
+
+        let detected_count = match fields.get("detected_count") {
+            None | Some(Value::Null) => 1,
+            Some(v) => match integer(v) {
+                Some(n) if (1..=MAX_DETECTED_COUNT).contains(&n) => n as i32,
+                _ => {
+                    errors.add(
+                        "detected_count",
+                        format!("Detected count must be an integer between 1 and {MAX_DETECTED_COUNT}"),
+                    );
+                    1
+                }
+            },
+        };
+
+        let detected_at = match fields.get("detected_at") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => match s.trim().parse::<Timestamp>() {
+                Ok(ts) if ts > now + rules.max_future_skew => {
+                    errors.add("detected_at", "Detection time must not be in the future");
+                    None
+                }
+                Ok(ts) => Some(ts),
+                Err(_) => {
+                    errors.add("detected_at", "Detection time must be an RFC 3339 timestamp with offset");
+                    None
+                }
+            },
+            Some(_) => {
+                errors.add("detected_at", "Detection time must be an RFC 3339 timestamp with offset");
+                None
+            }
+        };
+
+        let body_event_id = match fields.get("event_id") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.trim().to_owned()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            Some(_) => {
+                errors.add("event_id", "Event ID must be a string");
+                None
+            }
+        };
+        let header_event_id = idempotency_key.map(|s| s.trim().to_owned());
+        let event_id = match (body_event_id, header_event_id) {
+            (Some(a), Some(b)) if a != b => {
+                errors.add("event_id", "Event ID and Idempotency-Key header differ");
+                None
+            }
+            (Some(id), _) | (None, Some(id)) => Some(id),
+            (None, None) => None,
+        };
+        if let Some(id) = &event_id {
+            if id.is_empty() || id.chars().count() > MAX_EVENT_ID_CHARS || id.chars().any(char::is_control) {
+                errors.add("event_id", format!("Event ID must be 1 to {MAX_EVENT_ID_CHARS} printable characters"));
+            }
+        }
+
+        let detection_data = optional_object(fields, "detection_data", &mut errors);
+        if let Some(Value::Object(data)) = &detection_data {
+            check_detection_data(data, &mut errors);
+        }
+        let person_features = optional_object(fields, "person_features", &mut errors);
+        if let Some(Value::Object(features)) = &person_features {
+            check_person_features(features, &mut errors);
+        }
+
+        errors.into_result(Self {
+            re_id,
+            branch_id,
+            branch_id_raw,
+            device_id,
+            detected_count,
+            detected_at,
+            event_id,
+            detection_data,
+            person_features,
+        })
+    }
+
+    /// Turns the validated request into the job payload.
+    pub fn into_job(self, job_id: JobId, credential_id: Option<i64>, received_at: Timestamp, image: Option<StoredBlob>) -> DetectionJob {
+        DetectionJob {
+            job_id,
+            credential_id,
+            event_id: self.event_id,
+            re_id: self.re_id,
+            branch_id: self.branch_id,
+            device_id: self.device_id,
+            detected_count: self.detected_count,
+            detected_at: self.detected_at.unwrap_or(received_at),
+            received_at,
+            detection_data: self.detection_data,
+            person_features: self.person_features,
+            image,
+        }
+    }
+}
+
+/// An integer from a JSON number or a decimal string (form fields are strings).
+fn integer(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// An optional object field. Forms may carry it as a JSON string.
+fn optional_object(fields: &Map<String, Value>, name: &str, errors: &mut ValidationErrors) -> Option<Value> {
+    let value = match fields.get(name) {
+        None | Some(Value::Null) => return None,
+        Some(Value::String(s)) if s.trim().is_empty() => return None,
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+            Ok(v) => v,
+            Err(_) => {
+                errors.add(name, format!("The {name} field must be an object"));
+                return None;
+            }
+        },
+        Some(v) => v.clone(),
+    };
+    if !value.is_object() {
+        errors.add(name, format!("The {name} field must be an object"));
+        return None;
+    }
+    if serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_JSON_FIELD_BYTES {
+        errors.add(name, format!("The {name} field must not exceed {} KB", MAX_JSON_FIELD_BYTES / 1024));
+        return None;
+    }
+    Some(value)
+}
+
+fn check_detection_data(data: &Map<String, Value>, errors: &mut ValidationErrors) {
+    match data.get("confidence") {
+        None | Some(Value::Null) => {}
+        Some(v) => match number(v) {
+            Some(c) if (0.0..=1.0).contains(&c) => {}
+            _ => errors.add("detection_data.confidence", "Confidence must be a number between 0 and 1"),
+        },
+    }
+    match data.get("bounding_box") {
+        None | Some(Value::Null) | Some(Value::Object(_)) => {}
+        Some(_) => errors.add("detection_data.bounding_box", "Bounding box must be an object"),
+    }
+    match data.get("appearance_features") {
+        None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {}
+        Some(_) => errors.add("detection_data.appearance_features", "Appearance features must be an object or an array"),
+    }
+}
+
+fn check_person_features(features: &Map<String, Value>, errors: &mut ValidationErrors) {
+    for key in ["gender", "age_range"] {
+        match features.get(key) {
+            None | Some(Value::Null) | Some(Value::String(_)) => {}
+            Some(_) => errors.add(&format!("person_features.{key}"), format!("The {key} must be a string")),
+        }
+    }
+    match features.get("clothing") {
+        None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {}
+        Some(_) => errors.add("person_features.clothing", "Clothing must be an object or an array"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> Timestamp {
+        "2026-11-28T10:00:00Z".parse().unwrap()
+    }
+
+    fn validate(v: Value) -> Result<DetectionRequest, ValidationErrors> {
+        DetectionRequest::from_fields(v.as_object().unwrap(), None, &DetectionRules::default(), now())
+    }
+
+    #[test]
+    fn minimal_original_request_is_accepted_with_defaults() {
+        let req = validate(json!({"re_id": "REID_1", "branch_id": 1, "device_id": "CAM_JKT001_001"})).unwrap();
+        assert_eq!(req.re_id, "REID_1");
+        assert_eq!(req.branch_id, 1);
+        assert_eq!(req.detected_count, 1);
+        assert_eq!(req.detected_at, None);
+        let job = req.into_job(JobId::new(), None, now(), None);
+        assert_eq!(job.detected_at, now(), "time of receipt is the default");
+    }
+
+    #[test]
+    fn form_strings_are_accepted_for_numbers() {
+        let req = validate(json!({"re_id": "R", "branch_id": "7", "device_id": "D", "detected_count": "3",
+            "detection_data": {"confidence": "0.9"}}))
+        .unwrap();
+        assert_eq!(req.branch_id, 7);
+        assert_eq!(req.branch_id_raw, json!("7"));
+        assert_eq!(req.detected_count, 3);
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let err = validate(json!({"re_id": "x".repeat(101), "device_id": 5, "detected_count": 0,
+            "detected_at": "2026-11-28T11:00:00Z", "detection_data": {"confidence": 1.5, "bounding_box": 3}}))
+        .unwrap_err();
+        for field in ["re_id", "branch_id", "device_id", "detected_count", "detected_at", "detection_data.confidence", "detection_data.bounding_box"] {
+            assert!(err.has(field), "{field} missing in {err}");
+        }
+    }
+
+    #[test]
+    fn detected_at_within_skew_is_accepted_and_kept() {
+        let req = validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detected_at": "2026-11-28T17:04:00+07:00"})).unwrap();
+        assert_eq!(req.detected_at, Some("2026-11-28T10:04:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn event_id_and_header_must_agree() {
+        let fields = json!({"re_id": "R", "branch_id": 1, "device_id": "D", "event_id": "a"});
+        let rules = DetectionRules::default();
+        let err = DetectionRequest::from_fields(fields.as_object().unwrap(), Some("b"), &rules, now()).unwrap_err();
+        assert!(err.has("event_id"));
+        let ok = DetectionRequest::from_fields(fields.as_object().unwrap(), Some("a"), &rules, now()).unwrap();
+        assert_eq!(ok.event_id.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn detection_data_may_arrive_as_a_json_string() {
+        let req = validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detection_data": "{\"confidence\":0.5}"})).unwrap();
+        assert_eq!(req.detection_data, Some(json!({"confidence": 0.5})));
+        assert!(validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detection_data": "[1]"})).is_err());
+    }
+}

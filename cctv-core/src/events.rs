@@ -1,0 +1,81 @@
+//! The event bus: what happened, for live dashboards and other listeners (SPEC §10).
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+/// The closed set of event types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    DetectionUpdate,
+    NotificationUpdate,
+    GroupUpdated,
+    LayoutUpdated,
+    QueueStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    /// The branch the event concerns, so listeners can filter by the user's branches.
+    pub branch_id: Option<i64>,
+    pub data: Value,
+    pub at: Timestamp,
+}
+
+/// Publish/subscribe. Publishing never blocks and never fails: a slow listener misses
+/// events rather than slowing ingest.
+pub trait EventBus: Send + Sync + fmt::Debug + 'static {
+    fn publish(&self, event: Event);
+    fn subscribe(&self) -> broadcast::Receiver<Event>;
+}
+
+/// The in-process bus (a bounded broadcast channel).
+#[derive(Debug)]
+pub struct BroadcastBus {
+    sender: broadcast::Sender<Event>,
+}
+
+impl BroadcastBus {
+    pub fn new(capacity: usize) -> Self {
+        Self { sender: broadcast::channel(capacity.max(1)).0 }
+    }
+}
+
+impl Default for BroadcastBus {
+    fn default() -> Self {
+        Self::new(4096)
+    }
+}
+
+impl EventBus for BroadcastBus {
+    fn publish(&self, event: Event) {
+        // No receiver is not an error: nobody is listening right now.
+        let _ = self.sender.send(event);
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.sender.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribers_receive_published_events() {
+        let bus = BroadcastBus::new(8);
+        bus.publish(Event { kind: EventKind::QueueStatus, branch_id: None, data: Value::Null, at: Timestamp::UNIX_EPOCH });
+        let mut rx = bus.subscribe();
+        let ev = Event { kind: EventKind::DetectionUpdate, branch_id: Some(1), data: Value::Null, at: Timestamp::UNIX_EPOCH };
+        bus.publish(ev.clone());
+        assert_eq!(rx.try_recv().unwrap(), ev);
+        assert_eq!(serde_json::to_value(&ev).unwrap()["type"], "detection_update");
+    }
+}

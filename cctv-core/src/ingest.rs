@@ -1,0 +1,36 @@
+//! The ingest seam between the HTTP layer and the actors that make detections durable.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::detection::DetectionJob;
+use crate::jobs::JobId;
+
+/// The answer to a submitted detection: durable when this returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Submitted {
+    pub job_id: JobId,
+    /// The `event_id` was seen before: `job_id` is the original job, nothing new was stored.
+    pub duplicate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// Too much work queued in memory: the client should retry shortly (503).
+    #[error("ingest is overloaded")]
+    Overloaded,
+    /// The store could not make the detection durable (503).
+    #[error("ingest unavailable: {0}")]
+    Unavailable(String),
+    /// The ingest pipeline is shutting down (503).
+    #[error("ingest is shutting down")]
+    ShuttingDown,
+}
+
+/// Accepts detections; returns only once the job is durable (group commit behind it).
+#[async_trait]
+pub trait IngestSink: Send + Sync + fmt::Debug + 'static {
+    async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError>;
+}

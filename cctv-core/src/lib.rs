@@ -1,0 +1,39 @@
+//! # cctv-core
+//!
+//! The domain of cctv — person re-identification counting across a company's branches —
+//! with no web framework, actor system or database driver in its API.
+//!
+//! - [`detection`]: validating a device's detection and the durable job payload;
+//! - [`person_day`]: the person-day rules (counters, min/max times, feature merge);
+//! - [`estate`], [`credential`], [`rate_limit`]: who may post what, and how often;
+//! - [`storage`], [`jobs`], [`events`], [`blob`], [`notify`], [`reporting`], [`ingest`]:
+//!   the plugin traits, held as `Arc<dyn Trait>`;
+//! - [`Core`]: wires the plugins, settings and the hot-path caches.
+//!
+//! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
+//! feature `conformance` exposes the test suite every backend must pass.
+
+pub mod blob;
+pub mod cache;
+pub mod core;
+pub mod credential;
+pub mod detection;
+pub mod estate;
+pub mod events;
+pub mod ingest;
+pub mod jobs;
+pub mod media;
+pub mod notify;
+pub mod person_day;
+pub mod query;
+pub mod rate_limit;
+pub mod reporting;
+pub mod storage;
+pub mod validation;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use crate::core::{BuildError, Core, CoreBuilder, CoreSettings};
+pub use jiff;
+pub use serde_json;

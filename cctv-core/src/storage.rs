@@ -1,0 +1,147 @@
+//! Storage traits: one per capability, implemented by each backend plugin
+//! (`plugins/storage-sqlite`, `plugins/storage-postgres`) and checked by one conformance
+//! suite ([`crate::conformance`], feature `conformance`).
+
+use std::fmt;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde::Serialize;
+
+use crate::credential::{Credential, CredentialStatus, NewCredential};
+use crate::detection::DetectionJob;
+use crate::estate::{Branch, Device, EstateSnapshot, Group, NewBranch, NewDevice, NewGroup, RecordStatus};
+use crate::jobs::{JobId, JobQueue, Lease};
+use crate::person_day::PreparedDetection;
+use crate::query::*;
+
+/// Errors of every storage seam. Driver errors are translated at the backend boundary.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule was violated (the field or constraint is named).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The data breaks a rule of the schema (foreign key, check): do not retry.
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// The database is unreachable, busy or timed out: retry later.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Caches are keyed by topic; each topic's stamp changes whenever its tables change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChangeTopic {
+    Estate,
+    Credentials,
+}
+
+impl ChangeTopic {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Estate => "estate",
+            Self::Credentials => "credentials",
+        }
+    }
+}
+
+/// Groups, branches and devices.
+#[async_trait]
+pub trait EstateStore: Send + Sync + fmt::Debug + 'static {
+    async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError>;
+    /// A number that changes whenever the topic's tables change (by any process).
+    async fn change_stamp(&self, topic: ChangeTopic) -> Result<i64, StorageError>;
+    async fn create_group(&self, group: &NewGroup) -> Result<Group, StorageError>;
+    async fn create_branch(&self, branch: &NewBranch) -> Result<Branch, StorageError>;
+    async fn create_device(&self, device: &NewDevice) -> Result<Device, StorageError>;
+    async fn list_groups(&self) -> Result<Vec<Group>, StorageError>;
+    async fn list_branches(&self) -> Result<Vec<Branch>, StorageError>;
+    async fn list_devices(&self) -> Result<Vec<Device>, StorageError>;
+    async fn set_branch_status(&self, branch_id: i64, status: RecordStatus) -> Result<(), StorageError>;
+    async fn set_device_status(&self, device_id: &str, status: RecordStatus) -> Result<(), StorageError>;
+}
+
+/// Device API credentials.
+#[async_trait]
+pub trait CredentialStore: Send + Sync + fmt::Debug + 'static {
+    async fn create_credential(&self, credential: &NewCredential) -> Result<Credential, StorageError>;
+    async fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
+    async fn set_credential_status(&self, id: i64, status: CredentialStatus) -> Result<(), StorageError>;
+    async fn set_credential_expiry(&self, id: i64, expires_at: Option<Timestamp>) -> Result<(), StorageError>;
+    /// Records `last_used_at` for many credentials at once (flushed in the background).
+    async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError>;
+}
+
+/// One detection to make durable, with the lease of the worker that will process it
+/// straight from memory (none when the in-memory queue is full: the poller claims it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AcceptItem {
+    pub job: DetectionJob,
+    pub lease: Option<Lease>,
+}
+
+/// The fate of one [`AcceptItem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceptOutcome {
+    /// Stored as a new job.
+    Accepted,
+    /// The `(credential, event_id)` pair was seen before; this is the original job.
+    Duplicate(JobId),
+}
+
+/// What processing did with one detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DetectionOutcome {
+    /// Stored and counted.
+    Counted,
+    /// Stored, but the person-day is inactive: no counter changed, no notification.
+    TrackingDisabled,
+    /// The job had already completed (a redelivery); nothing was written.
+    AlreadyProcessed,
+}
+
+/// The result of one processed detection job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessedDetection {
+    pub job_id: JobId,
+    pub outcome: DetectionOutcome,
+    pub detection_date: Date,
+    pub detection_id: Option<i64>,
+    pub event_log_id: Option<i64>,
+}
+
+/// The ingest side: durable acceptance and batched processing.
+#[async_trait]
+pub trait IngestStore: Send + Sync + fmt::Debug + 'static {
+    /// Stores a group of detection jobs in one transaction (group commit). Items carry
+    /// distinct `(credential_id, event_id)` pairs; a pair already stored is a duplicate.
+    async fn accept_detections(&self, batch: &[AcceptItem], now: Timestamp) -> Result<Vec<AcceptOutcome>, StorageError>;
+
+    /// Applies a batch in one transaction: person-day upserts (race-free), branch
+    /// detections, event logs, child jobs and dirty report days, and completes the jobs.
+    /// Jobs already completed are skipped, so redelivery has no second effect.
+    async fn process_detections(&self, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, StorageError>;
+}
+
+/// Read side of the re-id registry, plus the person-day edits.
+#[async_trait]
+pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
+    async fn list_detections(&self, filter: &DetectionFilter, page: PageRequest) -> Result<Page<DetectionItem>, StorageError>;
+    async fn detection_summary(&self, date: Date, scope_branch: Option<i64>) -> Result<DetectionSummary, StorageError>;
+    async fn person_day(&self, re_id: &str, date: Date, scope_branch: Option<i64>) -> Result<Option<PersonDay>, StorageError>;
+    async fn branch_statistics(&self, branch_id: i64, date: Date, device_id: Option<&str>) -> Result<Option<BranchStatistics>, StorageError>;
+    async fn set_person_day_status(&self, re_id: &str, date: Date, status: RecordStatus) -> Result<(), StorageError>;
+}
+
+/// Everything a backend provides; implemented automatically.
+pub trait Storage: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue {}
+
+impl<T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue> Storage for T {}
