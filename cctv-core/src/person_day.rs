@@ -54,9 +54,10 @@ pub struct PersonDayDelta {
 
 /// Folds a batch per person-day, ordered by `(re_id, date)` so that every backend takes
 /// row locks in one global order (no deadlocks between concurrent batches).
-pub fn group_person_days(batch: &[PreparedDetection]) -> Vec<PersonDayDelta> {
-    let mut days: BTreeMap<(&str, Date), PersonDayDelta> = BTreeMap::new();
-    for (index, det) in batch.iter().enumerate() {
+/// `members` index the iteration order of `batch`.
+pub fn group_person_days<'a>(batch: impl IntoIterator<Item = &'a PreparedDetection>) -> Vec<PersonDayDelta> {
+    let mut days: BTreeMap<(&'a str, Date), PersonDayDelta> = BTreeMap::new();
+    for (index, det) in batch.into_iter().enumerate() {
         let at = det.job.detected_at;
         let delta = days.entry((det.job.re_id.as_str(), det.date)).or_insert_with(|| PersonDayDelta {
             re_id: det.job.re_id.clone(),

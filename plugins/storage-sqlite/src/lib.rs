@@ -1,1 +1,100 @@
+//! # cctv-storage-sqlite
+//!
+//! The embedded default backend of cctv: one SQLite file in WAL mode with **one writer
+//! connection** (SQLite allows one writer at a time; a single connection avoids
+//! `SQLITE_BUSY` and lets batches queue in the pool instead) and a pool of read-only
+//! connections for queries. Every write path is batched: ingest group-commits many
+//! detections per transaction and processing applies a whole batch per transaction.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cctv_core::storage::StorageError> {
+//! use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+//! let store = SqliteStore::open(&SqliteSettings::new("data/cctv.db")).await?;
+//! # let _ = store; Ok(()) }
+//! ```
 
+mod codec;
+mod estate;
+mod ingest;
+mod jobs;
+mod registry;
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use cctv_core::storage::StorageError;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub(crate) use codec::*;
+
+/// How to open the database.
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    /// The database file; created (with its directory) when missing.
+    pub path: PathBuf,
+    /// `true`: fsync every commit (survives power loss). `false`: `synchronous=NORMAL`,
+    /// which in WAL mode survives a process crash but not an OS crash.
+    pub fsync_every_commit: bool,
+    /// Read-only connections for queries.
+    pub readers: u32,
+}
+
+impl SqliteSettings {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into(), fsync_every_commit: true, readers: 4 }
+    }
+}
+
+/// The SQLite backend. Cheap to clone (pools are shared).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pub(crate) writer: SqlitePool,
+    pub(crate) reader: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database.
+    pub async fn open(settings: &SqliteSettings) -> Result<Self, StorageError> {
+        if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(map_err)?
+            .filename(&settings.path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if settings.fsync_every_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-65536")
+            .pragma("temp_store", "memory")
+            .statement_cache_capacity(256);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_err)?;
+        sqlx::migrate!("../../migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(settings.readers.max(1))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(map_err)?;
+        Ok(Self { writer, reader })
+    }
+
+    /// Closes both pools, waiting for running statements.
+    pub async fn close(&self) {
+        self.reader.close().await;
+        self.writer.close().await;
+    }
+}

@@ -1,0 +1,124 @@
+//! Conversions between domain values and SQLite columns, and driver error translation.
+
+use cctv_core::storage::StorageError;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use serde_json::Value;
+use sqlx::Sqlite;
+use sqlx::query::Query;
+use sqlx::sqlite::SqliteArguments;
+
+/// Fixed-width UTC text, so that text order is time order.
+pub(crate) fn ts(t: Timestamp) -> String {
+    format!("{t:.6}")
+}
+
+pub(crate) fn parse_ts(s: &str) -> Result<Timestamp, StorageError> {
+    s.parse().map_err(|e| StorageError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<Timestamp>, StorageError> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+pub(crate) fn parse_date(s: &str) -> Result<Date, StorageError> {
+    s.parse().map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
+}
+
+pub(crate) fn json_text(v: &Option<Value>) -> Option<String> {
+    v.as_ref().map(Value::to_string)
+}
+
+pub(crate) fn parse_json(s: Option<String>) -> Result<Option<Value>, StorageError> {
+    s.map(|s| serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("json: {e}")))).transpose()
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
+    match e {
+        sqlx::Error::RowNotFound => StorageError::NotFound,
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                StorageError::Conflict(db.message().to_owned())
+            } else if db.is_foreign_key_violation() || db.is_check_violation() {
+                StorageError::Rejected(db.message().to_owned())
+            } else {
+                StorageError::Unavailable(db.message().to_owned())
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StorageError::Corrupt(e.to_string())
+        }
+        other => StorageError::Unavailable(other.to_string()),
+    }
+}
+
+/// Splits `n` rows into chunks of 64, 16, 4 and 1 rows: few distinct statement shapes
+/// (each shape is prepared once and cached) and few statements per batch.
+pub(crate) fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for size in [64, 16, 4, 1] {
+        while n >= size {
+            out.push(size);
+            n -= size;
+        }
+    }
+    out
+}
+
+/// Iterates `items` in the chunks of [`chunk_sizes`].
+pub(crate) fn chunked<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut start = 0;
+    chunk_sizes(items.len()).into_iter().map(move |size| {
+        let chunk = &items[start..start + size];
+        start += size;
+        chunk
+    })
+}
+
+/// `(?, ?), (?, ?)` for `rows` rows of `cols` columns.
+pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
+    let row = format!("({})", vec!["?"; cols].join(", "));
+    vec![row; rows].join(", ")
+}
+
+/// A bind value of a dynamically built statement.
+#[derive(Debug, Clone)]
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+pub(crate) fn bind_all<'q>(
+    mut q: Query<'q, Sqlite, SqliteArguments<'q>>,
+    binds: &'q [Bind],
+) -> Query<'q, Sqlite, SqliteArguments<'q>> {
+    for b in binds {
+        q = match b {
+            Bind::Int(i) => q.bind(*i),
+            Bind::Text(s) => q.bind(s.as_str()),
+        };
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_every_row_with_few_shapes() {
+        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(150), vec![64, 64, 16, 4, 1, 1]);
+        let items: Vec<usize> = (0..150).collect();
+        let rejoined: Vec<usize> = chunked(&items).flatten().copied().collect();
+        assert_eq!(rejoined, items);
+    }
+
+    #[test]
+    fn timestamps_sort_as_text() {
+        let a = ts("2026-11-28T10:00:00Z".parse().unwrap());
+        let b = ts("2026-11-28T10:00:00.5Z".parse().unwrap());
+        assert!(a < b, "{a} < {b}");
+        assert_eq!(parse_ts(&b).unwrap(), "2026-11-28T10:00:00.5Z".parse::<Timestamp>().unwrap());
+    }
+}

@@ -1,0 +1,197 @@
+//! The job queue on SQLite.
+
+use async_trait::async_trait;
+use cctv_core::jobs::*;
+use cctv_core::storage::StorageError;
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::Row;
+
+use crate::{SqliteStore, map_err, parse_json, parse_opt_ts, parse_ts, placeholders, ts};
+
+fn queue(s: &str) -> Result<Queue, StorageError> {
+    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
+}
+
+fn job_id(s: &str) -> Result<JobId, StorageError> {
+    s.parse().map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
+}
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<(), StorageError> {
+        let now = ts(Timestamp::now());
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        for chunk in crate::chunked(jobs) {
+            let sql = format!(
+                "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) VALUES {}",
+                placeholders(chunk.len(), 9)
+            );
+            let mut q = sqlx::query(&sql);
+            for j in chunk {
+                q = q
+                    .bind(j.id.to_string())
+                    .bind(j.queue.as_str())
+                    .bind(&j.kind)
+                    .bind(j.queue.priority())
+                    .bind(j.payload.to_string())
+                    .bind(i64::from(j.max_attempts))
+                    .bind(ts(j.available_at))
+                    .bind(&now)
+                    .bind(&now);
+            }
+            q.execute(&mut *tx).await.map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn claim(&self, q: Queue, lease: &Lease, limit: usize, now: Timestamp) -> Result<Vec<ClaimedJob>, StorageError> {
+        let now_s = ts(now);
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE queue = ? AND status = 'queued' AND available_at <= ? AND (lease_until IS NULL OR lease_until < ?)
+                          ORDER BY priority, available_at LIMIT ?)
+             RETURNING id, queue, kind, payload, attempts, max_attempts",
+        )
+        .bind(&lease.owner)
+        .bind(ts(lease.until))
+        .bind(&now_s)
+        .bind(q.as_str())
+        .bind(&now_s)
+        .bind(&now_s)
+        .bind(limit as i64)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        let mut jobs = rows
+            .iter()
+            .map(|row| {
+                let payload: String = row.get("payload");
+                Ok(ClaimedJob {
+                    id: job_id(row.get("id"))?,
+                    queue: queue(row.get("queue"))?,
+                    kind: row.get("kind"),
+                    payload: serde_json::from_str(&payload).map_err(|e| StorageError::Corrupt(format!("payload: {e}")))?,
+                    attempts: row.get::<i64, _>("attempts") as u32,
+                    max_attempts: row.get::<i64, _>("max_attempts") as u32,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    async fn complete(&self, id: JobId, result: Value, now: Timestamp) -> Result<bool, StorageError> {
+        let now_s = ts(now);
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'completed', result = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                             finished_at = ?, updated_at = ?
+             WHERE id = ? AND status = 'queued'",
+        )
+        .bind(result.to_string())
+        .bind(&now_s)
+        .bind(&now_s)
+        .bind(id.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail(&self, id: JobId, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StorageError> {
+        let now_s = ts(now);
+        let error: String = error.chars().take(2000).collect();
+        let sql = match retry_at {
+            Some(_) => {
+                "UPDATE jobs SET attempts = attempts + 1, last_error = ?, available_at = ?, lease_owner = NULL, lease_until = NULL,
+                                 updated_at = ?
+                 WHERE id = ? AND status = 'queued'"
+            }
+            None => {
+                "UPDATE jobs SET attempts = attempts + 1, last_error = ?, status = 'failed', lease_owner = NULL, lease_until = NULL,
+                                 finished_at = ?, updated_at = ?
+                 WHERE id = ? AND status = 'queued'"
+            }
+        };
+        sqlx::query(sql)
+            .bind(error)
+            .bind(retry_at.map(ts).unwrap_or_else(|| now_s.clone()))
+            .bind(&now_s)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
+        let done = match owner {
+            None => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE status = 'queued' AND lease_owner IS NOT NULL")
+                .execute(&self.writer)
+                .await,
+            Some(o) => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE status = 'queued' AND lease_owner = ?")
+                .bind(o)
+                .execute(&self.writer)
+                .await,
+        }
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
+                    finished_at, lease_until
+             FROM jobs WHERE id = ?",
+        )
+        .bind(id.to_string())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let status: &str = row.get("status");
+        let lease_until = parse_opt_ts(row.get("lease_until"))?;
+        let state = match status {
+            "completed" => JobState::Completed,
+            "failed" => JobState::Failed,
+            _ if lease_until.is_some_and(|l| l > Timestamp::now()) => JobState::Processing,
+            _ => JobState::Queued,
+        };
+        let credential_id: i64 = row.get("credential_id");
+        Ok(Some(JobRecord {
+            id: job_id(row.get("id"))?,
+            queue: queue(row.get("queue"))?,
+            kind: row.get("kind"),
+            state,
+            attempts: row.get::<i64, _>("attempts") as u32,
+            max_attempts: row.get::<i64, _>("max_attempts") as u32,
+            last_error: row.get("last_error"),
+            result: parse_json(row.get("result"))?,
+            credential_id: (credential_id != 0).then_some(credential_id),
+            created_at: parse_ts(row.get("created_at"))?,
+            available_at: parse_ts(row.get("available_at"))?,
+            finished_at: parse_opt_ts(row.get("finished_at"))?,
+        }))
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<QueueDepth>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT queue, 'queued', count(*) FROM jobs WHERE status = 'queued' GROUP BY queue
+             UNION ALL SELECT queue, 'failed', count(*) FROM jobs WHERE status = 'failed' GROUP BY queue",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let mut depths: Vec<QueueDepth> = Queue::ALL.iter().map(|q| QueueDepth { queue: *q, queued: 0, failed: 0 }).collect();
+        for row in rows {
+            let q = queue(row.get(0))?;
+            let state: &str = row.get(1);
+            let n = row.get::<i64, _>(2) as u64;
+            if let Some(d) = depths.iter_mut().find(|d| d.queue == q) {
+                if state == "queued" { d.queued = n } else { d.failed = n }
+            }
+        }
+        Ok(depths)
+    }
+}
