@@ -77,7 +77,7 @@ mod tests {
     fn event_paths_are_dated_and_unique() {
         let t: Timestamp = "2026-11-28T01:02:03Z".parse().unwrap();
         let a = event_blob_path(t, "jpg");
-        assert!(a.starts_with("events/2026/11/28/1764291723_"), "{a}");
+        assert!(a.starts_with("events/2026/11/28/1795827723_"), "{a}");
         assert!(a.ends_with(".jpg"));
         assert_ne!(a, event_blob_path(t, "jpg"));
         assert!(check_blob_path(&a).is_ok());
