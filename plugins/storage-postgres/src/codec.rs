@@ -1,0 +1,51 @@
+//! Conversions between jiff values and PostgreSQL columns, and driver error translation.
+
+use cctv_core::storage::StorageError;
+use jiff::Timestamp;
+use jiff::civil::Date;
+use time::OffsetDateTime;
+
+pub(crate) fn odt(t: Timestamp) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond()).expect("jiff timestamps fit time's range")
+}
+
+pub(crate) fn from_odt(o: OffsetDateTime) -> Timestamp {
+    Timestamp::from_nanosecond(o.unix_timestamp_nanos()).expect("time's range fits jiff's")
+}
+
+pub(crate) fn from_opt_odt(o: Option<OffsetDateTime>) -> Option<Timestamp> {
+    o.map(from_odt)
+}
+
+pub(crate) fn pg_date(d: Date) -> time::Date {
+    let month = time::Month::try_from(d.month() as u8).expect("month 1-12");
+    time::Date::from_calendar_date(i32::from(d.year()), month, d.day() as u8).expect("valid date")
+}
+
+pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
+    Date::new(d.year() as i16, u8::from(d.month()) as i8, d.day() as i8).map_err(|e| StorageError::Corrupt(format!("date: {e}")))
+}
+
+pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
+    match e {
+        sqlx::Error::RowNotFound => StorageError::NotFound,
+        sqlx::Error::Database(db) => {
+            if db.is_unique_violation() {
+                StorageError::Conflict(db.message().to_owned())
+            } else if db.is_foreign_key_violation() || db.is_check_violation() {
+                StorageError::Rejected(db.message().to_owned())
+            } else {
+                StorageError::Unavailable(db.message().to_owned())
+            }
+        }
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
+            StorageError::Corrupt(e.to_string())
+        }
+        other => StorageError::Unavailable(other.to_string()),
+    }
+}
+
+/// Deadlocks and serialization failures: the transaction can simply be run again.
+pub(crate) fn is_retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01") | Some("40001")))
+}

@@ -1,0 +1,306 @@
+//! Groups, branches, devices and API credentials on PostgreSQL.
+
+use async_trait::async_trait;
+use cctv_core::credential::{Credential, CredentialStatus, NewCredential, Permissions};
+use cctv_core::estate::*;
+use cctv_core::storage::{ChangeTopic, CredentialStore, EstateStore, StorageError};
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::Row;
+use sqlx::postgres::PgRow;
+use time::OffsetDateTime;
+
+use crate::{PgStore, from_opt_odt, map_err, odt};
+
+fn status(s: &str) -> Result<RecordStatus, StorageError> {
+    RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}")))
+}
+
+fn group_from(row: &PgRow) -> Result<Group, StorageError> {
+    Ok(Group {
+        id: row.get("id"),
+        province_code: row.get("province_code"),
+        province_name: row.get("province_name"),
+        group_name: row.get("group_name"),
+        address: row.get("address"),
+        phone: row.get("phone"),
+        email: row.get("email"),
+        status: status(row.get("status"))?,
+    })
+}
+
+fn branch_from(row: &PgRow) -> Result<Branch, StorageError> {
+    Ok(Branch {
+        id: row.get("id"),
+        group_id: row.get("group_id"),
+        branch_code: row.get("branch_code"),
+        branch_name: row.get("branch_name"),
+        city: row.get("city"),
+        address: row.get("address"),
+        latitude: row.get("latitude"),
+        longitude: row.get("longitude"),
+        phone: row.get("phone"),
+        email: row.get("email"),
+        status: status(row.get("status"))?,
+    })
+}
+
+fn device_from(row: &PgRow) -> Result<Device, StorageError> {
+    let kind: &str = row.get("device_type");
+    Ok(Device {
+        id: row.get("id"),
+        device_id: row.get("device_id"),
+        device_name: row.get("device_name"),
+        device_type: DeviceType::parse(kind).ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}")))?,
+        branch_id: row.get("branch_id"),
+        notes: row.get("notes"),
+        status: status(row.get("status"))?,
+    })
+}
+
+const GROUP_COLS: &str = "id, province_code, province_name, group_name, address, phone, email, status";
+const BRANCH_COLS: &str =
+    "id, group_id, branch_code, branch_name, city, address, latitude, longitude, phone, email, status";
+const DEVICE_COLS: &str = "id, device_id, device_name, device_type, branch_id, notes, status";
+
+fn now() -> OffsetDateTime {
+    odt(Timestamp::now())
+}
+
+#[async_trait]
+impl EstateStore for PgStore {
+    async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
+        let mut snapshot = EstateSnapshot::default();
+        for row in sqlx::query("SELECT id, branch_code, branch_name, city, status FROM company_branches")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+        {
+            let info = BranchInfo {
+                id: row.get("id"),
+                branch_code: row.get("branch_code"),
+                branch_name: row.get("branch_name"),
+                city: row.get("city"),
+                status: status(row.get("status"))?,
+            };
+            snapshot.branches.insert(info.id, info);
+        }
+        for row in sqlx::query("SELECT device_id, device_name, branch_id, status FROM device_masters")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?
+        {
+            let info = DeviceInfo {
+                device_id: row.get("device_id"),
+                device_name: row.get("device_name"),
+                branch_id: row.get("branch_id"),
+                status: status(row.get("status"))?,
+            };
+            snapshot.devices.insert(info.device_id.clone(), info);
+        }
+        Ok(snapshot)
+    }
+
+    async fn change_stamp(&self, topic: ChangeTopic) -> Result<i64, StorageError> {
+        sqlx::query_scalar("SELECT stamp FROM change_stamps WHERE topic = $1")
+            .bind(topic.as_str())
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn create_group(&self, g: &NewGroup) -> Result<Group, StorageError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO company_groups (province_code, province_name, group_name, address, phone, email, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING {GROUP_COLS}"
+        ))
+        .bind(&g.province_code)
+        .bind(&g.province_name)
+        .bind(&g.group_name)
+        .bind(&g.address)
+        .bind(&g.phone)
+        .bind(&g.email)
+        .bind(g.status.as_str())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        group_from(&row)
+    }
+
+    async fn create_branch(&self, b: &NewBranch) -> Result<Branch, StorageError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO company_branches (group_id, branch_code, branch_name, city, address, latitude, longitude, phone, email, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING {BRANCH_COLS}"
+        ))
+        .bind(b.group_id)
+        .bind(&b.branch_code)
+        .bind(&b.branch_name)
+        .bind(&b.city)
+        .bind(&b.address)
+        .bind(b.latitude)
+        .bind(b.longitude)
+        .bind(&b.phone)
+        .bind(&b.email)
+        .bind(b.status.as_str())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        branch_from(&row)
+    }
+
+    async fn create_device(&self, d: &NewDevice) -> Result<Device, StorageError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO device_masters (device_id, device_name, device_type, branch_id, notes, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING {DEVICE_COLS}"
+        ))
+        .bind(&d.device_id)
+        .bind(&d.device_name)
+        .bind(d.device_type.as_str())
+        .bind(d.branch_id)
+        .bind(&d.notes)
+        .bind(d.status.as_str())
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        device_from(&row)
+    }
+
+    async fn list_groups(&self) -> Result<Vec<Group>, StorageError> {
+        let rows = sqlx::query(&format!("SELECT {GROUP_COLS} FROM company_groups ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(group_from).collect()
+    }
+
+    async fn list_branches(&self) -> Result<Vec<Branch>, StorageError> {
+        let rows = sqlx::query(&format!("SELECT {BRANCH_COLS} FROM company_branches ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(branch_from).collect()
+    }
+
+    async fn list_devices(&self) -> Result<Vec<Device>, StorageError> {
+        let rows = sqlx::query(&format!("SELECT {DEVICE_COLS} FROM device_masters ORDER BY id"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(device_from).collect()
+    }
+
+    async fn set_branch_status(&self, branch_id: i64, s: RecordStatus) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE company_branches SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(s.as_str())
+            .bind(now())
+            .bind(branch_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    }
+
+    async fn set_device_status(&self, device_id: &str, s: RecordStatus) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE device_masters SET status = $1, updated_at = $2 WHERE device_id = $3")
+            .bind(s.as_str())
+            .bind(now())
+            .bind(device_id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    }
+}
+
+const CREDENTIAL_COLS: &str =
+    "id, credential_name, api_key, secret_hash, branch_id, device_id, permissions, rate_limit, expires_at, status";
+
+fn credential_from(row: &PgRow) -> Result<Credential, StorageError> {
+    let hash: Vec<u8> = row.get("secret_hash");
+    let permissions: Value = row.get("permissions");
+    let state: &str = row.get("status");
+    let rate_limit: i64 = row.get("rate_limit");
+    Ok(Credential {
+        id: row.get("id"),
+        name: row.get("credential_name"),
+        api_key: row.get("api_key"),
+        secret_hash: hash.try_into().map_err(|_| StorageError::Corrupt("secret hash length".into()))?,
+        branch_id: row.get("branch_id"),
+        device_id: row.get("device_id"),
+        permissions: serde_json::from_value::<Permissions>(permissions)
+            .map_err(|e| StorageError::Corrupt(format!("permissions: {e}")))?,
+        rate_limit: u32::try_from(rate_limit).unwrap_or(u32::MAX),
+        expires_at: from_opt_odt(row.get("expires_at")),
+        status: CredentialStatus::parse(state).ok_or_else(|| StorageError::Corrupt(format!("status {state:?}")))?,
+    })
+}
+
+#[async_trait]
+impl CredentialStore for PgStore {
+    async fn create_credential(&self, c: &NewCredential) -> Result<Credential, StorageError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO api_credentials (credential_name, api_key, secret_hash, branch_id, device_id, permissions, rate_limit, expires_at, status, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'active', $9, $9) RETURNING {CREDENTIAL_COLS}"
+        ))
+        .bind(&c.name)
+        .bind(&c.api_key)
+        .bind(c.secret_hash.as_slice())
+        .bind(c.branch_id)
+        .bind(&c.device_id)
+        .bind(serde_json::to_value(c.permissions).expect("permissions serialize"))
+        .bind(i64::from(c.rate_limit))
+        .bind(c.expires_at.map(odt))
+        .bind(now())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        credential_from(&row)
+    }
+
+    async fn credentials(&self) -> Result<Vec<Credential>, StorageError> {
+        let rows = sqlx::query(&format!("SELECT {CREDENTIAL_COLS} FROM api_credentials"))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_err)?;
+        rows.iter().map(credential_from).collect()
+    }
+
+    async fn set_credential_status(&self, id: i64, s: CredentialStatus) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE api_credentials SET status = $1, updated_at = $2 WHERE id = $3")
+            .bind(s.as_str())
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    }
+
+    async fn set_credential_expiry(&self, id: i64, expires_at: Option<Timestamp>) -> Result<(), StorageError> {
+        let done = sqlx::query("UPDATE api_credentials SET expires_at = $1, updated_at = $2 WHERE id = $3")
+            .bind(expires_at.map(odt))
+            .bind(now())
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    }
+
+    async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError> {
+        let ids: Vec<i64> = uses.iter().map(|(id, _)| *id).collect();
+        let times: Vec<OffsetDateTime> = uses.iter().map(|(_, t)| odt(*t)).collect();
+        sqlx::query(
+            "UPDATE api_credentials c SET last_used_at = u.at FROM UNNEST($1::bigint[], $2::timestamptz[]) AS u(id, at) WHERE c.id = u.id",
+        )
+        .bind(ids)
+        .bind(times)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+}

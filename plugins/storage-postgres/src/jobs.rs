@@ -1,0 +1,190 @@
+//! The job queue on PostgreSQL (`FOR UPDATE SKIP LOCKED` claims).
+
+use async_trait::async_trait;
+use cctv_core::jobs::*;
+use cctv_core::storage::StorageError;
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::Row;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{PgStore, from_odt, from_opt_odt, map_err, odt};
+
+fn queue(s: &str) -> Result<Queue, StorageError> {
+    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
+}
+
+#[async_trait]
+impl JobQueue for PgStore {
+    async fn enqueue(&self, jobs: &[NewJob]) -> Result<(), StorageError> {
+        if jobs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Uuid> = jobs.iter().map(|j| j.id.0).collect();
+        let queues: Vec<&str> = jobs.iter().map(|j| j.queue.as_str()).collect();
+        let kinds: Vec<&str> = jobs.iter().map(|j| j.kind.as_str()).collect();
+        let priorities: Vec<i16> = jobs.iter().map(|j| j.queue.priority()).collect();
+        let payloads: Vec<Value> = jobs.iter().map(|j| j.payload.clone()).collect();
+        let max: Vec<i32> = jobs.iter().map(|j| j.max_attempts as i32).collect();
+        let available: Vec<OffsetDateTime> = jobs.iter().map(|j| odt(j.available_at)).collect();
+        sqlx::query(
+            "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at)
+             SELECT u.*, $8, $8 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::int[], $7::timestamptz[]) AS u",
+        )
+        .bind(ids)
+        .bind(queues)
+        .bind(kinds)
+        .bind(priorities)
+        .bind(payloads)
+        .bind(max)
+        .bind(available)
+        .bind(odt(Timestamp::now()))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn claim(&self, q: Queue, lease: &Lease, limit: usize, now: Timestamp) -> Result<Vec<ClaimedJob>, StorageError> {
+        let now = odt(now);
+        let rows = sqlx::query(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2, updated_at = $3
+             WHERE id IN (SELECT id FROM jobs
+                          WHERE queue = $4 AND status = 'queued' AND available_at <= $3 AND (lease_until IS NULL OR lease_until < $3)
+                          ORDER BY priority, available_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+             RETURNING id, queue, kind, payload, attempts, max_attempts",
+        )
+        .bind(&lease.owner)
+        .bind(odt(lease.until))
+        .bind(now)
+        .bind(q.as_str())
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut jobs = rows
+            .iter()
+            .map(|row| {
+                Ok(ClaimedJob {
+                    id: JobId(row.get("id")),
+                    queue: queue(row.get("queue"))?,
+                    kind: row.get("kind"),
+                    payload: row.get("payload"),
+                    attempts: row.get::<i32, _>("attempts") as u32,
+                    max_attempts: row.get::<i32, _>("max_attempts") as u32,
+                })
+            })
+            .collect::<Result<Vec<_>, StorageError>>()?;
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+
+    async fn complete(&self, id: JobId, result: Value, now: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'completed', result = $1, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                             finished_at = $2, updated_at = $2
+             WHERE id = $3 AND status = 'queued'",
+        )
+        .bind(result)
+        .bind(odt(now))
+        .bind(id.0)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn fail(&self, id: JobId, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StorageError> {
+        let error: String = error.chars().take(2000).collect();
+        let sql = match retry_at {
+            Some(_) => {
+                "UPDATE jobs SET attempts = attempts + 1, last_error = $1, available_at = $2, lease_owner = NULL, lease_until = NULL,
+                                 updated_at = $3
+                 WHERE id = $4 AND status = 'queued'"
+            }
+            None => {
+                "UPDATE jobs SET attempts = attempts + 1, last_error = $1, status = 'failed', lease_owner = NULL, lease_until = NULL,
+                                 finished_at = $2, updated_at = $3
+                 WHERE id = $4 AND status = 'queued'"
+            }
+        };
+        sqlx::query(sql)
+            .bind(error)
+            .bind(odt(retry_at.unwrap_or(now)))
+            .bind(odt(now))
+            .bind(id.0)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_owner = NULL, lease_until = NULL
+             WHERE status = 'queued' AND lease_owner IS NOT NULL AND ($1::text IS NULL OR lease_owner = $1)",
+        )
+        .bind(owner)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        let row = sqlx::query(
+            "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
+                    finished_at, lease_until
+             FROM jobs WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some(row) = row else { return Ok(None) };
+        let status: &str = row.get("status");
+        let lease_until = from_opt_odt(row.get("lease_until"));
+        let state = match status {
+            "completed" => JobState::Completed,
+            "failed" => JobState::Failed,
+            _ if lease_until.is_some_and(|l| l > Timestamp::now()) => JobState::Processing,
+            _ => JobState::Queued,
+        };
+        let credential_id: i64 = row.get("credential_id");
+        Ok(Some(JobRecord {
+            id: JobId(row.get("id")),
+            queue: queue(row.get("queue"))?,
+            kind: row.get("kind"),
+            state,
+            attempts: row.get::<i32, _>("attempts") as u32,
+            max_attempts: row.get::<i32, _>("max_attempts") as u32,
+            last_error: row.get("last_error"),
+            result: row.get("result"),
+            credential_id: (credential_id != 0).then_some(credential_id),
+            created_at: from_odt(row.get("created_at")),
+            available_at: from_odt(row.get("available_at")),
+            finished_at: from_opt_odt(row.get("finished_at")),
+        }))
+    }
+
+    async fn queue_depths(&self) -> Result<Vec<QueueDepth>, StorageError> {
+        let rows = sqlx::query(
+            "SELECT queue, 'queued', count(*) FROM jobs WHERE status = 'queued' GROUP BY queue
+             UNION ALL SELECT queue, 'failed', count(*) FROM jobs WHERE status = 'failed' GROUP BY queue",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut depths: Vec<QueueDepth> = Queue::ALL.iter().map(|q| QueueDepth { queue: *q, queued: 0, failed: 0 }).collect();
+        for row in rows {
+            let q = queue(row.get(0))?;
+            let state: &str = row.get(1);
+            let n = row.get::<i64, _>(2) as u64;
+            if let Some(d) = depths.iter_mut().find(|d| d.queue == q) {
+                if state == "queued" { d.queued = n } else { d.failed = n }
+            }
+        }
+        Ok(depths)
+    }
+}
