@@ -1,1 +1,222 @@
+//! # cctv-actors
+//!
+//! Runs cctv's pipeline as supervised actix actors on their own thread, behind handles
+//! that implement `cctv-core` traits (callers never see actix):
+//!
+//! - the **ingest batcher** group-commits submitted detections ([`IngestHandle`] is the
+//!   [`IngestSink`](cctv_core::ingest::IngestSink) the HTTP layer calls);
+//! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
+//!   retries, panic recovery and crash recovery through job leases.
+//!
+//! ```no_run
+//! # async fn demo(core: cctv_core::Core) {
+//! let pipeline = cctv_actors::Pipeline::start(core, cctv_actors::PipelineSettings::default()).await.unwrap();
+//! let ingest = pipeline.ingest();
+//! # let _ = ingest;
+//! pipeline.shutdown().await;
+//! # }
+//! ```
 
+mod ingest;
+mod ready;
+mod worker;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::{Supervisor, System};
+use cctv_core::Core;
+use cctv_core::jobs::{Queue, RetryPolicy};
+use cctv_core::storage::StorageError;
+use jiff::SignedDuration;
+
+pub use crate::ingest::IngestHandle;
+pub use crate::ready::{ReadyQueue, WorkItem};
+pub use crate::worker::{BatchHook, WorkerStats};
+
+/// Tuning of the pipeline.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    /// Most detections committed in one accept transaction.
+    pub ingest_max_batch: usize,
+    /// Submissions that may wait for a commit before new ones are refused (503).
+    pub ingest_mailbox: usize,
+    /// Detection worker actors.
+    pub detection_workers: usize,
+    /// Most detections applied in one processing transaction.
+    pub detection_batch: usize,
+    /// Detections held in memory between commit and processing.
+    pub memory_queue: usize,
+    /// How long a claimed job stays with this node before another may take it.
+    pub lease: Duration,
+    /// How often idle workers look for due jobs in the database.
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+    /// Identifies this process in job leases.
+    pub node_id: String,
+    /// Release every lease at start: right for a single-node store (SQLite), where any
+    /// lease left in the database belongs to a previous run of this process.
+    pub release_all_leases_on_start: bool,
+    /// Called before each detection batch (fault injection in tests, metrics).
+    pub before_batch: Option<BatchHook>,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self {
+            ingest_max_batch: 2048,
+            ingest_mailbox: 65_536,
+            detection_workers: 2,
+            detection_batch: 512,
+            memory_queue: 65_536,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            retry: Queue::Detections.default_retry(),
+            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            release_all_leases_on_start: false,
+            before_batch: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for PipelineSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineSettings")
+            .field("detection_workers", &self.detection_workers)
+            .field("detection_batch", &self.detection_batch)
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The running pipeline: an actix system on its own thread.
+pub struct Pipeline {
+    core: Core,
+    ingest: IngestHandle,
+    _workers: Vec<actix::Addr<worker::DetectionWorker>>,
+    ready: Arc<ReadyQueue>,
+    stats: Arc<WorkerStats>,
+    stopping: Arc<AtomicBool>,
+    system: System,
+    thread: Option<std::thread::JoinHandle<()>>,
+    node_id: String,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline").field("node_id", &self.node_id).finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    /// Starts the actors. Must be called from within a tokio runtime: storage work runs on it.
+    pub async fn start(core: Core, settings: PipelineSettings) -> Result<Self, StorageError> {
+        if settings.release_all_leases_on_start {
+            let released = core.storage().release_leases(None).await?;
+            if released > 0 {
+                tracing::info!(released, "released job leases left by a previous run");
+            }
+        }
+        let runtime = tokio::runtime::Handle::current();
+        let ready = Arc::new(ReadyQueue::new(settings.memory_queue));
+        let stats = Arc::new(WorkerStats::default());
+        let stopping = Arc::new(AtomicBool::new(false));
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let lease = SignedDuration::try_from(settings.lease).unwrap_or(SignedDuration::from_secs(60));
+        let shared = Arc::new(worker::WorkerShared {
+            core: core.clone(),
+            ready: ready.clone(),
+            runtime: runtime.clone(),
+            node_id: settings.node_id.clone(),
+            lease,
+            batch_size: settings.detection_batch.max(1),
+            poll_interval: settings.poll_interval,
+            retry: settings.retry.clone(),
+            stats: stats.clone(),
+            stopping: stopping.clone(),
+            before_batch: settings.before_batch.clone(),
+            last_poll: AtomicU64::new(0),
+        });
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread_core = core.clone();
+        let thread_ready = ready.clone();
+        let thread_in_flight = in_flight.clone();
+        let thread_settings = settings.clone();
+        let thread = std::thread::Builder::new()
+            .name("cctv-actors".into())
+            .spawn(move || {
+                let runner = System::new();
+                runner.block_on(async move {
+                    let batcher = ingest::IngestBatcher::new(
+                        thread_core,
+                        thread_ready,
+                        runtime,
+                        thread_settings.node_id.clone(),
+                        lease,
+                        thread_settings.ingest_max_batch.max(1),
+                        thread_settings.ingest_mailbox.max(16),
+                        thread_in_flight,
+                    );
+                    let addr = Supervisor::start(move |_| batcher);
+                    // The supervisor restarts an actor only while an address to it is
+                    // alive, so the pipeline keeps the workers' addresses.
+                    let workers: Vec<_> = (0..thread_settings.detection_workers.max(1))
+                        .map(|_| {
+                            let shared = shared.clone();
+                            Supervisor::start(move |_| worker::DetectionWorker::new(shared))
+                        })
+                        .collect();
+                    let _ = tx.send((addr, workers, System::current()));
+                });
+                runner.run().ok();
+            })
+            .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
+        let (addr, workers, system) = rx.recv().map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
+        let ingest = IngestHandle { addr, in_flight, closing: Arc::new(AtomicBool::new(false)) };
+        Ok(Self { core, ingest, _workers: workers, ready, stats, stopping, system, thread: Some(thread), node_id: settings.node_id })
+    }
+
+    /// The ingest sink to hand to the HTTP layer.
+    pub fn ingest(&self) -> Arc<dyn cctv_core::ingest::IngestSink> {
+        Arc::new(self.ingest.clone())
+    }
+
+    pub fn stats(&self) -> &Arc<WorkerStats> {
+        &self.stats
+    }
+
+    /// Detections waiting in memory for a worker.
+    pub fn memory_backlog(&self) -> usize {
+        self.ready.len()
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// Stops accepting, commits what was submitted, lets workers finish the batch they are
+    /// applying, then gives back this node's leases so that the rest is claimed at once by
+    /// the next start (or another node). Nothing acknowledged is lost: it is in the database.
+    pub async fn shutdown(mut self) {
+        self.ingest.closing.store(true, Ordering::Release);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.ingest.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.stopping.store(true, Ordering::Release);
+        while self.stats.busy.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.system.stop();
+        if let Some(thread) = self.thread.take() {
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
+        match self.core.storage().release_leases(Some(&self.node_id)).await {
+            Ok(n) if n > 0 => tracing::info!(released = n, "released leases of unprocessed detections"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "releasing leases at shutdown failed; they expire on their own"),
+        }
+    }
+}

@@ -1,0 +1,210 @@
+//! The ingest batcher: group commit of accepted detections.
+//!
+//! Submissions queue in the actor while one commit is in flight; when it returns, all that
+//! queued meanwhile are committed together. Under light load a commit holds one detection
+//! (low latency); under heavy load it holds hundreds (one fsync for all of them).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture};
+use async_trait::async_trait;
+use cctv_core::Core;
+use cctv_core::detection::DetectionJob;
+use cctv_core::ingest::{IngestError, IngestSink, Submitted};
+use cctv_core::jobs::{JobId, Lease};
+use cctv_core::storage::{AcceptItem, AcceptOutcome};
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::oneshot;
+
+use crate::ready::{ReadyQueue, WorkItem};
+
+type Reply = oneshot::Sender<Result<Submitted, IngestError>>;
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct Submit {
+    pub job: DetectionJob,
+    pub reply: Reply,
+}
+
+pub(crate) struct IngestBatcher {
+    core: Core,
+    ready: Arc<ReadyQueue>,
+    runtime: tokio::runtime::Handle,
+    node_id: String,
+    lease: SignedDuration,
+    max_batch: usize,
+    mailbox: usize,
+    pending: Vec<(DetectionJob, Reply)>,
+    flushing: bool,
+    /// Submissions accepted by the actor but not answered yet (for graceful shutdown).
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl IngestBatcher {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        core: Core,
+        ready: Arc<ReadyQueue>,
+        runtime: tokio::runtime::Handle,
+        node_id: String,
+        lease: SignedDuration,
+        max_batch: usize,
+        mailbox: usize,
+        in_flight: Arc<AtomicUsize>,
+    ) -> Self {
+        Self { core, ready, runtime, node_id, lease, max_batch, mailbox, pending: Vec::new(), flushing: false, in_flight }
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.pending.is_empty() {
+            return;
+        }
+        self.flushing = true;
+        let take = self.pending.len().min(self.max_batch);
+        let batch: Vec<(DetectionJob, Reply)> = self.pending.drain(..take).collect();
+
+        // One row per (credential, event id): later copies in the same batch answer with
+        // the first one's job id.
+        let mut first_of: HashMap<(i64, String), usize> = HashMap::new();
+        let mut unique = Vec::with_capacity(batch.len());
+        let mut copies: Vec<(usize, Reply)> = Vec::new();
+        for (job, reply) in batch {
+            if let Some(key) = job.event_id.clone().map(|k| (job.credential_id.unwrap_or(0), k)) {
+                if let Some(first) = first_of.get(&key) {
+                    copies.push((*first, reply));
+                    continue;
+                }
+                first_of.insert(key, unique.len());
+            }
+            unique.push((job, reply));
+        }
+
+        let now = Timestamp::now();
+        let reserved = self.ready.try_reserve(unique.len());
+        let lease = Lease { owner: self.node_id.clone(), until: now + self.lease };
+        let items: Vec<AcceptItem> = unique
+            .iter()
+            .enumerate()
+            .map(|(i, (job, _))| AcceptItem { job: job.clone(), lease: (i < reserved).then(|| lease.clone()) })
+            .collect();
+        let storage = self.core.storage().clone();
+        let work = self.runtime.spawn(async move { storage.accept_detections(&items, now).await });
+        let fut = async move { work.await }.into_actor(self).map(move |joined, act, ctx| {
+            let outcomes = match joined {
+                Ok(Ok(outcomes)) => Ok(outcomes),
+                Ok(Err(e)) => Err(IngestError::Unavailable(e.to_string())),
+                Err(e) => Err(IngestError::Unavailable(format!("ingest task failed: {e}"))),
+            };
+            let answered = unique.len() + copies.len();
+            match outcomes {
+                Ok(outcomes) => {
+                    let mut to_memory = Vec::with_capacity(reserved);
+                    let mut used_slots = 0;
+                    let resolved: Vec<JobId> = unique
+                        .iter()
+                        .zip(&outcomes)
+                        .map(|((job, _), o)| match o {
+                            AcceptOutcome::Accepted => job.job_id,
+                            AcceptOutcome::Duplicate(original) => *original,
+                        })
+                        .collect();
+                    for (i, ((job, reply), outcome)) in unique.into_iter().zip(outcomes).enumerate() {
+                        let submitted = match outcome {
+                            AcceptOutcome::Accepted => {
+                                let id = job.job_id;
+                                if i < reserved {
+                                    used_slots += 1;
+                                    to_memory.push(WorkItem { job, attempts: 0 });
+                                }
+                                Submitted { job_id: id, duplicate: false }
+                            }
+                            AcceptOutcome::Duplicate(original) => Submitted { job_id: original, duplicate: true },
+                        };
+                        let _ = reply.send(Ok(submitted));
+                    }
+                    act.ready.unreserve(reserved - used_slots);
+                    act.ready.push_reserved(to_memory);
+                    for (first, reply) in copies {
+                        let _ = reply.send(Ok(Submitted { job_id: resolved[first], duplicate: true }));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, batch = answered, "committing a detection batch failed");
+                    act.ready.unreserve(reserved);
+                    for (_, reply) in unique {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    for (_, reply) in copies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+            act.in_flight.fetch_sub(answered, Ordering::AcqRel);
+            act.flushing = false;
+            act.flush(ctx);
+        });
+        ctx.spawn(fut);
+    }
+}
+
+impl Actor for IngestBatcher {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.set_mailbox_capacity(self.mailbox);
+        self.flush(ctx);
+    }
+}
+
+impl Supervised for IngestBatcher {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        // A flush that was in flight answered (or dropped) its own replies.
+        self.flushing = false;
+        tracing::warn!("ingest batcher restarting");
+    }
+}
+
+impl Handler<Submit> for IngestBatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
+        self.pending.push((msg.job, msg.reply));
+        self.flush(ctx);
+    }
+}
+
+/// The [`IngestSink`] that callers hold: hides the actor behind the core trait.
+#[derive(Clone)]
+pub struct IngestHandle {
+    pub(crate) addr: actix::Addr<IngestBatcher>,
+    pub(crate) in_flight: Arc<AtomicUsize>,
+    pub(crate) closing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for IngestHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestHandle").field("in_flight", &self.in_flight.load(Ordering::Relaxed)).finish()
+    }
+}
+
+#[async_trait]
+impl IngestSink for IngestHandle {
+    async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(IngestError::ShuttingDown);
+        }
+        let (reply, answer) = oneshot::channel();
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if let Err(e) = self.addr.try_send(Submit { job, reply }) {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(match e {
+                actix::prelude::SendError::Full(_) => IngestError::Overloaded,
+                actix::prelude::SendError::Closed(_) => IngestError::Unavailable("ingest batcher stopped".into()),
+            });
+        }
+        answer.await.unwrap_or_else(|_| Err(IngestError::Unavailable("ingest batcher dropped the request".into())))
+    }
+}

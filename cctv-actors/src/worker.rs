@@ -1,0 +1,269 @@
+//! Detection workers: supervised actors that apply batches of detections.
+//!
+//! Each worker loops: take a batch from memory (or claim due jobs from the database),
+//! apply it in one transaction, publish `detection_update` events, repeat. A failed batch
+//! is retried job by job so one bad job cannot hold back the others; a job that keeps
+//! failing follows the detection retry schedule and ends in failed jobs with its error.
+//!
+//! actix restarts a supervised actor only when it *stops*, not when it panics, so every
+//! step that runs our code or a plugin's is wrapped: a panic stops the actor, its batch
+//! goes back to the front of the queue, and the supervisor starts it again.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture};
+use cctv_core::Core;
+use cctv_core::detection::DetectionJob;
+use cctv_core::events::{Event, EventKind};
+use cctv_core::jobs::{JobId, Lease, Queue, RetryPolicy};
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection, StorageError};
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use crate::ready::{ReadyQueue, WorkItem};
+
+/// Called with the batch size before each batch is applied (tests inject faults here).
+pub type BatchHook = Arc<dyn Fn(usize) + Send + Sync>;
+
+/// Counters shared by all workers, for monitoring and tests.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub processed: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub restarts: AtomicU64,
+    /// Workers currently applying a batch.
+    pub busy: AtomicUsize,
+}
+
+pub(crate) struct WorkerShared {
+    pub core: Core,
+    pub ready: Arc<ReadyQueue>,
+    pub runtime: tokio::runtime::Handle,
+    pub node_id: String,
+    pub lease: SignedDuration,
+    pub batch_size: usize,
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+    pub stats: Arc<WorkerStats>,
+    pub stopping: Arc<AtomicBool>,
+    pub before_batch: Option<BatchHook>,
+    /// Unix millis of the last database poll by any worker.
+    pub last_poll: AtomicU64,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Pull;
+
+pub(crate) struct DetectionWorker {
+    shared: Arc<WorkerShared>,
+    /// The batch being applied, put back in the queue if the worker dies.
+    in_flight: Vec<WorkItem>,
+}
+
+impl DetectionWorker {
+    pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
+        Self { shared, in_flight: Vec::new() }
+    }
+
+    fn schedule(&self, ctx: &mut Context<Self>, after: Option<Duration>) {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        match after {
+            None => ctx.notify(Pull),
+            Some(d) => {
+                ctx.notify_later(Pull, d);
+            }
+        }
+    }
+
+    fn poll_due(&self) -> bool {
+        let now = Timestamp::now().as_millisecond() as u64;
+        let last = self.shared.last_poll.load(Ordering::Acquire);
+        now.saturating_sub(last) >= self.shared.poll_interval.as_millis() as u64
+            && self.shared.last_poll.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    }
+}
+
+impl Actor for DetectionWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.schedule(ctx, None);
+    }
+}
+
+impl Supervised for DetectionWorker {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        let batch = std::mem::take(&mut self.in_flight);
+        tracing::warn!(requeued = batch.len(), "detection worker restarting");
+        if !batch.is_empty() {
+            self.shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
+            self.shared.ready.requeue_front(batch);
+        }
+    }
+}
+
+impl Handler<Pull> for DetectionWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: Pull, ctx: &mut Context<Self>) {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let mut batch = shared.ready.take(shared.batch_size);
+        let claim = batch.is_empty() || self.poll_due();
+        if batch.is_empty() && !claim {
+            return self.schedule(ctx, Some(Duration::from_millis(50)));
+        }
+        self.shared.stats.busy.fetch_add(1, Ordering::AcqRel);
+        self.in_flight = batch.clone();
+        let work = async move {
+            let runtime = shared.runtime.clone();
+            let job = runtime.spawn(async move {
+                if claim {
+                    let room = shared.batch_size.saturating_sub(batch.len()).max(1);
+                    batch.extend(claim_from_store(&shared, room).await);
+                }
+                if batch.is_empty() {
+                    // Nothing anywhere: wait for a hand-off or the next poll.
+                    let _ = tokio::time::timeout(shared.poll_interval, shared.ready.notify.notified()).await;
+                    return Ok(0);
+                }
+                apply(&shared, batch).await
+            });
+            job.await
+        };
+        ctx.wait(work.into_actor(self).map(|joined, act, ctx| {
+            let finished = catch_unwind(AssertUnwindSafe(|| match joined {
+                Ok(Ok(done)) => {
+                    act.shared.stats.processed.fetch_add(done as u64, Ordering::Relaxed);
+                    true
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "detection batch could not be settled; it stays queued");
+                    true
+                }
+                Err(e) if e.is_panic() => false,
+                Err(e) => {
+                    tracing::error!(error = %e, "detection batch task was cancelled");
+                    true
+                }
+            }))
+            .unwrap_or(false);
+            if finished {
+                act.in_flight.clear();
+                act.shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
+                act.schedule(ctx, None);
+            } else {
+                // The batch panicked: stop so that the supervisor restarts this worker,
+                // which puts the batch back in the queue.
+                tracing::error!("detection worker panicked; restarting it");
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+/// Claims due detection jobs from the database (after a restart, a retry delay, or when
+/// the in-memory queue was full at commit time).
+async fn claim_from_store(shared: &WorkerShared, limit: usize) -> Vec<WorkItem> {
+    let now = Timestamp::now();
+    let lease = Lease { owner: shared.node_id.clone(), until: now + shared.lease };
+    let claimed = match shared.core.storage().claim(Queue::Detections, &lease, limit, now).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "claiming detection jobs failed");
+            return Vec::new();
+        }
+    };
+    let mut items = Vec::with_capacity(claimed.len());
+    for c in claimed {
+        match serde_json::from_value::<DetectionJob>(c.payload) {
+            Ok(job) => items.push(WorkItem { job, attempts: c.attempts }),
+            Err(e) => {
+                // A payload that cannot be read will never succeed: fail it at once.
+                let _ = shared.core.storage().fail(c.id, &format!("unreadable payload: {e}"), None, now).await;
+            }
+        }
+    }
+    items
+}
+
+/// Applies a batch; on failure retries job by job. Returns how many jobs settled.
+async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, StorageError> {
+    if let Some(hook) = &shared.before_batch {
+        hook(batch.len());
+    }
+    let tz = shared.core.timezone().clone();
+    let prepared: Vec<PreparedDetection> = batch.iter().map(|w| PreparedDetection::new(w.job.clone(), &tz)).collect();
+    match shared.core.storage().process_detections(&prepared, Timestamp::now()).await {
+        Ok(results) => {
+            publish(shared, &prepared, &results);
+            Ok(results.len())
+        }
+        Err(batch_error) if batch.len() == 1 => {
+            record_failure(shared, &batch[0], &batch_error).await?;
+            Ok(1)
+        }
+        Err(batch_error) => {
+            tracing::warn!(error = %batch_error, size = batch.len(), "batch failed; retrying its jobs one by one");
+            for (item, one) in batch.iter().zip(prepared) {
+                let single = std::slice::from_ref(&one);
+                match shared.core.storage().process_detections(single, Timestamp::now()).await {
+                    Ok(results) => publish(shared, single, &results),
+                    Err(e) => record_failure(shared, item, &e).await?,
+                }
+            }
+            Ok(batch.len())
+        }
+    }
+}
+
+async fn record_failure(shared: &WorkerShared, item: &WorkItem, error: &StorageError) -> Result<(), StorageError> {
+    shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+    let attempts = item.attempts + 1;
+    let now = Timestamp::now();
+    let retry_at = shared
+        .retry
+        .delay_after(attempts)
+        .map(|d| now + SignedDuration::try_from(d).unwrap_or(SignedDuration::from_secs(60)));
+    tracing::warn!(job_id = %item.job.job_id, attempts, error = %error, will_retry = retry_at.is_some(), "detection job failed");
+    shared.core.storage().fail(item.job.job_id, &error.to_string(), retry_at, now).await
+}
+
+fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[ProcessedDetection]) {
+    let events = shared.core.events();
+    let at = Timestamp::now();
+    let by_id: std::collections::HashMap<JobId, &PreparedDetection> = prepared.iter().map(|p| (p.job.job_id, p)).collect();
+    for result in results {
+        if result.outcome == DetectionOutcome::AlreadyProcessed {
+            continue;
+        }
+        let Some(detection) = by_id.get(&result.job_id) else { continue };
+        let job = &detection.job;
+        events.publish(Event {
+            kind: EventKind::DetectionUpdate,
+            branch_id: Some(job.branch_id),
+            data: json!({
+                "job_id": job.job_id,
+                "re_id": job.re_id,
+                "branch_id": job.branch_id,
+                "device_id": job.device_id,
+                "detected_count": job.detected_count,
+                "detected_at": job.detected_at,
+                "detection_date": detection.date,
+                "outcome": result.outcome,
+            }),
+            at,
+        });
+    }
+}
+
