@@ -1,1 +1,108 @@
+//! # cctv-http
+//!
+//! The salvo layer of cctv: the device API v1 (wire-compatible with the original fleet),
+//! `GET /health`, and the JSON envelope every response uses. Handlers are thin: they parse
+//! and validate, call `cctv-core` (and the ingest sink), and map errors in one place
+//! ([`envelope`]).
+//!
+//! ```no_run
+//! # async fn demo(state: std::sync::Arc<cctv_http::AppState>) -> std::io::Result<()> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! cctv_http::serve(listener, state, std::future::pending()).await
+//! # }
+//! ```
 
+pub mod auth;
+pub mod device;
+pub mod envelope;
+pub mod health;
+pub mod params;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cctv_core::Core;
+use cctv_core::ingest::IngestSink;
+use salvo::conn::tcp::TcpAcceptor;
+use salvo::http::header::HeaderValue;
+use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, Server, Service, async_trait};
+
+use crate::envelope::RequestMeta;
+
+/// Limits of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Largest JSON body.
+    pub max_json_bytes: usize,
+    /// Largest multipart body (a 10 MB image plus fields).
+    pub max_multipart_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self { max_json_bytes: 1024 * 1024, max_multipart_bytes: 12 * 1024 * 1024 }
+    }
+}
+
+/// What every handler works with.
+#[derive(Debug)]
+pub struct AppState {
+    pub core: Core,
+    pub ingest: Arc<dyn IngestSink>,
+    pub settings: HttpSettings,
+}
+
+/// The state of the current request (injected by the router's first hoop).
+pub(crate) fn state(depot: &Depot) -> Arc<AppState> {
+    depot.get_typed::<Arc<AppState>>().expect("AppState is injected by the router").clone()
+}
+
+/// Injects the state and the request meta, and echoes the request id.
+struct Prelude(Arc<AppState>);
+
+#[async_trait]
+impl Handler for Prelude {
+    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+        let meta = RequestMeta::from_request(req);
+        if let Ok(v) = HeaderValue::from_str(&meta.request_id) {
+            res.headers_mut().insert("x-request-id", v);
+        }
+        depot.insert_typed(self.0.clone());
+        depot.insert_typed(meta);
+        ctrl.call_next(req, depot, res).await;
+    }
+}
+
+/// All routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    use device::{ingest, query};
+    Router::new()
+        .hoop(Prelude(state))
+        .push(Router::with_path("health").get(health::health))
+        .push(
+            Router::with_path("api/v1")
+                .push(Router::with_path("detection/log").post(ingest::log_detection))
+                .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
+                .push(Router::with_path("detection/summary").get(query::summary))
+                .push(Router::with_path("detections").get(query::list_detections))
+                .push(Router::with_path("person/{re_id}/detections").get(query::person_detections))
+                .push(Router::with_path("person/{re_id}").get(query::person))
+                .push(Router::with_path("branch/{id}/detections").get(query::branch_detections))
+                .push(Router::with_path("api-credentials/{id}/test").get(query::credential_test)),
+        )
+        .push(Router::with_path("{**rest}").goal(health::not_found))
+}
+
+/// Serves until `shutdown` resolves, then drains connections (up to 10 s).
+pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let acceptor = TcpAcceptor::try_from(listener)?;
+    let server = Server::new(acceptor);
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.await;
+        handle.stop_graceful(Duration::from_secs(10));
+    });
+    server.serve(Service::new(router(state))).await;
+    Ok(())
+}

@@ -1,0 +1,4 @@
+//! The device API v1 (SPEC §4): wire-compatible with the original system's fleet.
+
+pub mod ingest;
+pub mod query;

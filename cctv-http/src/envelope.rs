@@ -1,0 +1,241 @@
+//! The JSON envelope of SPEC §4, and the one place where errors become responses.
+//!
+//! Internal causes are logged with the request id and never written to a body.
+
+use std::time::Instant;
+
+use cctv_core::query::Page;
+use cctv_core::rate_limit::RateDecision;
+use cctv_core::validation::ValidationErrors;
+use jiff::Timestamp;
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::{Depot, Request, Response};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+/// Per-request facts every response needs; put in the depot by [`RequestMetaHoop`].
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub started: Instant,
+    pub request_id: String,
+}
+
+impl RequestMeta {
+    /// `X-Request-ID` when the client sent a sane one, else a new UUID.
+    pub fn from_request(req: &Request) -> Self {
+        let sent = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty() && v.len() <= 128 && v.chars().all(|c| c.is_ascii_graphic()));
+        Self {
+            started: Instant::now(),
+            request_id: sent.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
+        }
+    }
+
+    fn json(&self) -> Value {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        json!({
+            "timestamp": Timestamp::now().to_string(),
+            "version": "1.0",
+            "request_id": self.request_id,
+            "execution_time": format!("{ms:.2}ms"),
+        })
+    }
+}
+
+/// A successful answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub message: String,
+    pub data: Value,
+    /// Extra top-level members (`pagination`, `statistics`).
+    pub extra: Vec<(&'static str, Value)>,
+}
+
+impl Reply {
+    pub fn ok(message: impl Into<String>, data: impl Serialize) -> Self {
+        Self::with_status(StatusCode::OK, message, data)
+    }
+
+    pub fn with_status(status: StatusCode, message: impl Into<String>, data: impl Serialize) -> Self {
+        Self { status, message: message.into(), data: to_value(data), extra: Vec::new() }
+    }
+
+    /// A list with the pagination block.
+    pub fn page<T: Serialize>(message: impl Into<String>, page: &Page<T>) -> Self {
+        let mut reply = Self::ok(message, &page.items);
+        reply.extra.push((
+            "pagination",
+            json!({
+                "current_page": page.page.page,
+                "per_page": page.page.per_page,
+                "total": page.total,
+                "last_page": page.last_page(),
+                "from": page.from(),
+                "to": page.to(),
+            }),
+        ));
+        reply
+    }
+
+    pub fn extra(mut self, key: &'static str, value: impl Serialize) -> Self {
+        self.extra.push((key, to_value(value)));
+        self
+    }
+}
+
+fn to_value(v: impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+/// Everything that can go wrong in a request, by what the client can do about it.
+#[derive(Debug)]
+pub enum ApiError {
+    Unauthorized(String),
+    InvalidCredentials,
+    ExpiredCredentials,
+    Forbidden(String),
+    NotFound(String),
+    Validation(ValidationErrors),
+    RateLimited(RateDecision),
+    PayloadTooLarge(String),
+    UnsupportedMediaType(String),
+    Conflict(String),
+    /// Logged with its cause; the client sees a generic message.
+    Server(String),
+    Unavailable(String),
+}
+
+impl ApiError {
+    pub fn validation(field: &str, message: impl Into<String>) -> Self {
+        Self::Validation(ValidationErrors::single(field, message))
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) | Self::InvalidCredentials | Self::ExpiredCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "UNAUTHORIZED",
+            Self::InvalidCredentials => "INVALID_CREDENTIALS",
+            Self::ExpiredCredentials => "EXPIRED_CREDENTIALS",
+            Self::Forbidden(_) => "FORBIDDEN",
+            Self::NotFound(_) => "NOT_FOUND",
+            Self::Validation(_) => "VALIDATION_ERROR",
+            Self::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
+            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
+            Self::Conflict(_) => "CONFLICT",
+            Self::Server(_) => "SERVER_ERROR",
+            Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::Unauthorized(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::PayloadTooLarge(m) => m.clone(),
+            Self::UnsupportedMediaType(m) | Self::Conflict(m) | Self::Unavailable(m) => m.clone(),
+            Self::InvalidCredentials => "Invalid API credentials".into(),
+            Self::ExpiredCredentials => "API credentials expired".into(),
+            Self::Validation(e) => e.first_message().unwrap_or("The given data was invalid").to_owned(),
+            Self::RateLimited(_) => "Rate limit exceeded. Try again later.".into(),
+            Self::Server(_) => "An internal error occurred".into(),
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        match self {
+            Self::Validation(e) => Some(to_value(e)),
+            Self::RateLimited(d) => Some(json!({
+                "limit": d.limit,
+                "period": "hour",
+                "reset_at": Timestamp::from_second(d.reset_at).map(|t| t.to_string()).unwrap_or_default(),
+            })),
+            _ => None,
+        }
+    }
+}
+
+impl From<cctv_core::storage::StorageError> for ApiError {
+    fn from(e: cctv_core::storage::StorageError) -> Self {
+        use cctv_core::storage::StorageError as E;
+        match e {
+            E::NotFound => Self::NotFound("Resource not found".into()),
+            E::Unavailable(m) => {
+                tracing::warn!(cause = %m, "storage unavailable");
+                Self::Unavailable("The service is temporarily unavailable".into())
+            }
+            other => Self::Server(other.to_string()),
+        }
+    }
+}
+
+fn meta(depot: &Depot) -> Value {
+    depot.get_typed::<RequestMeta>().map(RequestMeta::json).unwrap_or(Value::Null)
+}
+
+fn write_json(res: &mut Response, status: StatusCode, body: &Value) {
+    res.status_code(status);
+    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let _ = res.write_body(bytes);
+}
+
+/// Writes a successful reply.
+pub fn render_reply(res: &mut Response, depot: &Depot, reply: Reply) {
+    let mut body = Map::new();
+    body.insert("success".into(), Value::Bool(true));
+    body.insert("message".into(), Value::String(reply.message));
+    body.insert("data".into(), reply.data);
+    for (key, value) in reply.extra {
+        body.insert(key.into(), value);
+    }
+    body.insert("meta".into(), meta(depot));
+    write_json(res, reply.status, &Value::Object(body));
+}
+
+/// Writes an error (logging server-side causes).
+pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
+    let request_id = depot.get_typed::<RequestMeta>().map(|m| m.request_id.clone()).unwrap_or_default();
+    if let ApiError::Server(cause) = &error {
+        tracing::error!(%request_id, %cause, "request failed");
+    }
+    if let ApiError::RateLimited(d) = &error {
+        let retry = d.retry_after(Timestamp::now());
+        if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
+            res.headers_mut().insert("retry-after", v);
+        }
+    }
+    let mut err = Map::new();
+    err.insert("code".into(), Value::String(error.code().into()));
+    if let Some(details) = error.details() {
+        err.insert("details".into(), details);
+    }
+    let body = json!({"success": false, "message": error.message(), "error": err, "meta": meta(depot)});
+    write_json(res, error.status(), &body);
+}
+
+/// Renders either outcome.
+pub fn respond(res: &mut Response, depot: &Depot, result: Result<Reply, ApiError>) {
+    match result {
+        Ok(reply) => render_reply(res, depot, reply),
+        Err(error) => render_error(res, depot, error),
+    }
+}
