@@ -1,1 +1,84 @@
-fn main() {}
+//! `cctv`: the reference binary. See `cctv --help`.
+
+mod app;
+mod bench;
+mod cmd;
+mod settings;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "cctv", version, about = "Person re-identification analytics across branches")]
+struct Cli {
+    /// A TOML file overriding config/default.toml (environment CCTV__… overrides both).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server and the pipeline (embedded SQLite unless database.url is set).
+    Serve,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+    /// Manage device API credentials.
+    #[command(subcommand)]
+    Credential(CredentialCommand),
+    /// Seed a realistic demo estate and print a fresh credential.
+    Demo {
+        /// Print groups, branches, devices and the credential as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmarks: the ingest load generator.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CredentialCommand {
+    /// Create a credential; its secret is printed once.
+    Create(cmd::credential::CreateArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = settings::Settings::load(cli.config.as_deref())?;
+    let serving = matches!(cli.command, Command::Serve);
+    init_tracing(&settings, serving);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => cmd::serve::run(settings).await,
+            Command::Migrate => {
+                app::open_store(&settings, false).await?;
+                println!("database is up to date");
+                Ok(())
+            }
+            Command::Credential(CredentialCommand::Create(args)) => {
+                let store = app::open_store(&settings, false).await?;
+                cmd::credential::run(store.storage.as_ref(), args).await
+            }
+            Command::Demo { json } => {
+                let store = app::open_store(&settings, false).await?;
+                cmd::demo::run(store.storage.as_ref(), json).await
+            }
+            Command::Bench(command) => bench::run(command).await,
+        }
+    })
+}
+
+fn init_tracing(settings: &settings::Settings, serving: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| if serving { settings.log.filter.clone() } else { "warn".into() });
+    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_writer(std::io::stderr);
+    if settings.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

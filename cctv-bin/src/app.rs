@@ -1,0 +1,82 @@
+//! Wiring: settings → storage, blob store, core, pipeline.
+
+use std::fs::File;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_blob_fs::FsBlobStore;
+use cctv_core::detection::DetectionRules;
+use cctv_core::storage::Storage;
+use cctv_core::{Core, CoreSettings};
+use cctv_storage_postgres::{PgSettings, PgStore};
+use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+
+use crate::settings::Settings;
+
+/// An opened store, and for SQLite the lock that keeps a second process off the file.
+pub struct OpenedStore {
+    pub storage: Arc<dyn Storage>,
+    pub single_node: bool,
+    _lock: Option<File>,
+}
+
+/// `exclusive`: take the data directory's lock (the server does; short CLI commands share
+/// the file with a running server, which SQLite's locking allows).
+pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<OpenedStore> {
+    if settings.uses_postgres() {
+        let mut pg = PgSettings::new(settings.database.url.clone());
+        pg.max_connections = settings.database.max_connections;
+        let store = PgStore::open(&pg).await.context("opening PostgreSQL")?;
+        return Ok(OpenedStore { storage: Arc::new(store), single_node: false, _lock: None });
+    }
+    anyhow::ensure!(
+        settings.database.url.is_empty() || settings.database.url.starts_with("sqlite:"),
+        "database.url must be empty (embedded SQLite), sqlite:PATH or a postgres:// URL"
+    );
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    let lock_path = settings.data_dir.join("cctv.lock");
+    let lock = if exclusive {
+        let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+        lock.try_lock().map_err(|_| {
+            anyhow::anyhow!("another cctv server is using {} (embedded SQLite allows one)", settings.data_dir.display())
+        })?;
+        Some(lock)
+    } else {
+        None
+    };
+    let path = match settings.database.url.strip_prefix("sqlite:") {
+        Some(p) if !p.is_empty() => p.into(),
+        _ => settings.data_dir.join("cctv.db"),
+    };
+    let mut sqlite = SqliteSettings::new(path);
+    sqlite.fsync_every_commit = settings.database.sqlite_fsync;
+    let store = SqliteStore::open(&sqlite).await.context("opening SQLite")?;
+    Ok(OpenedStore { storage: Arc::new(store), single_node: true, _lock: lock })
+}
+
+pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyhow::Result<Core> {
+    let blobs = FsBlobStore::new(settings.data_dir.join("storage")).context("creating the storage directory")?;
+    let core_settings = CoreSettings {
+        timezone: settings.timezone(),
+        detection_rules: DetectionRules { max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs) },
+    };
+    Ok(Core::builder().storage(storage).blob_store(Arc::new(blobs)).settings(core_settings).build().await?)
+}
+
+pub async fn start_pipeline(settings: &Settings, core: Core, single_node: bool) -> anyhow::Result<Pipeline> {
+    let i = &settings.ingest;
+    let pipeline = PipelineSettings {
+        ingest_max_batch: i.batch_max,
+        ingest_mailbox: i.mailbox,
+        detection_workers: i.workers,
+        detection_batch: i.worker_batch,
+        memory_queue: i.memory_queue,
+        lease: Duration::from_secs(i.lease_secs),
+        poll_interval: Duration::from_millis(i.poll_interval_ms),
+        release_all_leases_on_start: single_node,
+        ..PipelineSettings::default()
+    };
+    Ok(Pipeline::start(core, pipeline).await?)
+}

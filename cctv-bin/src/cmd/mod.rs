@@ -1,0 +1,5 @@
+//! The `cctv` subcommands.
+
+pub mod credential;
+pub mod demo;
+pub mod serve;

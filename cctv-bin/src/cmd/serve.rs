@@ -1,0 +1,54 @@
+//! `cctv serve`: the HTTP server, the pipeline and cache maintenance, until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use cctv_http::{AppState, HttpSettings};
+
+use crate::app;
+use crate::settings::Settings;
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let opened = app::open_store(&settings, true).await?;
+    let core = app::build_core(&settings, opened.storage.clone()).await?;
+    let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
+    let maintenance = tokio::spawn(core.clone().run_cache_maintenance(Duration::from_secs(1)));
+    let state = Arc::new(AppState {
+        core: core.clone(),
+        ingest: pipeline.ingest(),
+        settings: HttpSettings { max_json_bytes: settings.http.max_json_bytes, max_multipart_bytes: settings.http.max_multipart_bytes },
+    });
+    let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, backend = if opened.single_node { "sqlite" } else { "postgres" }, "cctv listening");
+    println!("cctv listening on http://{addr}");
+    cctv_http::serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("HTTP server stopped; finishing in-flight work");
+    pipeline.shutdown().await;
+    maintenance.abort();
+    if let Err(e) = core.flush_credential_usage().await {
+        tracing::warn!(error = %e, "flushing credential use at shutdown failed");
+    }
+    tracing::info!("cctv stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,122 @@
+//! Layered configuration: shipped `config/default.toml` < `--config FILE` < `CCTV__…` env.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The shipped defaults, compiled in so the binary runs from any directory.
+pub const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub timezone: String,
+    pub database: DatabaseSettings,
+    pub ingest: IngestSettings,
+    pub http: HttpLimits,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub sqlite_fsync: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    pub max_future_skew_secs: i64,
+    pub batch_max: usize,
+    pub mailbox: usize,
+    pub workers: usize,
+    pub worker_batch: usize,
+    pub memory_queue: usize,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpLimits {
+    pub max_json_bytes: usize,
+    pub max_multipart_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: String,
+    pub filter: String,
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        Self::load_with_env(file, None)
+    }
+
+    /// `env` replaces the process environment (tests).
+    pub fn load_with_env(file: Option<&Path>, env: Option<config::Map<String, String>>) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            builder = builder.add_source(config::File::from(path.to_path_buf()));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("CCTV").prefix_separator("__").separator("__").try_parsing(true).source(env),
+        );
+        let settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
+        jiff::tz::TimeZone::get(&settings.timezone).with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
+        Ok(settings)
+    }
+
+    pub fn timezone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.timezone).expect("validated at load")
+    }
+
+    pub fn uses_postgres(&self) -> bool {
+        self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_load_and_env_overrides_them() {
+        let s = Settings::load(None).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from("./data"));
+        let env = config::Map::from([
+            ("CCTV__INGEST__WORKER_BATCH".to_owned(), "77".to_owned()),
+            ("CCTV__DATABASE__URL".to_owned(), "postgres://u@h/d".to_owned()),
+            ("CCTV_TEST_PG_URL".to_owned(), "ignored: not our prefix".to_owned()),
+        ]);
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.ingest.worker_batch, 77);
+        assert_eq!(s.database.url, "postgres://u@h/d");
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(&good, "timezone = \"Asia/Jakarta\"\n[database]\nurl = \"postgres://x@y/z\"\n").unwrap();
+        let s = Settings::load(Some(&good)).unwrap();
+        assert_eq!(s.timezone, "Asia/Jakarta");
+        assert!(s.uses_postgres());
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "listn = \"x\"\n").unwrap();
+        assert!(Settings::load(Some(&bad)).is_err());
+        let zone = dir.path().join("zone.toml");
+        std::fs::write(&zone, "timezone = \"Mars/Olympus\"\n").unwrap();
+        assert!(Settings::load(Some(&zone)).is_err());
+    }
+}
