@@ -91,7 +91,12 @@ impl IngestBatcher {
             .map(|(i, (job, _))| AcceptItem { job: job.clone(), lease: (i < reserved).then(|| lease.clone()) })
             .collect();
         let storage = self.core.storage().clone();
-        let work = self.runtime.spawn(async move { storage.accept_detections(&items, now).await });
+        let work = self.runtime.spawn(async move {
+            let started = std::time::Instant::now();
+            let result = storage.accept_detections(&items, now).await;
+            tracing::debug!(batch = items.len(), elapsed_us = started.elapsed().as_micros() as u64, "accept commit");
+            result
+        });
         let fut = async move { work.await }.into_actor(self).map(move |joined, act, ctx| {
             let outcomes = match joined {
                 Ok(Ok(outcomes)) => Ok(outcomes),

@@ -204,7 +204,10 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
     }
     let tz = shared.core.timezone().clone();
     let prepared: Vec<PreparedDetection> = batch.iter().map(|w| PreparedDetection::new(w.job.clone(), &tz)).collect();
-    match shared.core.storage().process_detections(&prepared, Timestamp::now()).await {
+    let started = std::time::Instant::now();
+    let outcome = shared.core.storage().process_detections(&prepared, Timestamp::now()).await;
+    tracing::debug!(batch = prepared.len(), elapsed_us = started.elapsed().as_micros() as u64, "detection batch");
+    match outcome {
         Ok(results) => {
             publish(shared, &prepared, &results);
             Ok(results.len())

@@ -94,7 +94,7 @@ CREATE TABLE re_id_masters (
     updated_at                   TIMESTAMPTZ NOT NULL,
     UNIQUE (re_id, detection_date)
 );
-CREATE INDEX re_id_masters_day ON re_id_masters (detection_date, last_detected_at);
+CREATE INDEX re_id_masters_day ON re_id_masters (detection_date);
 
 CREATE TABLE re_id_branch_days (
     re_id          TEXT NOT NULL,

@@ -91,7 +91,7 @@ CREATE TABLE re_id_masters (
     updated_at                   TEXT NOT NULL,
     UNIQUE (re_id, detection_date)
 );
-CREATE INDEX re_id_masters_day ON re_id_masters (detection_date, last_detected_at);
+CREATE INDEX re_id_masters_day ON re_id_masters (detection_date);
 
 -- The branches that counted towards a person-day: the primary key makes the
 -- "first detection of this branch today" decision race-free.

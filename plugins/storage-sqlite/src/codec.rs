@@ -25,9 +25,6 @@ pub(crate) fn parse_date(s: &str) -> Result<Date, StorageError> {
     s.parse().map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
 }
 
-pub(crate) fn json_text(v: &Option<Value>) -> Option<String> {
-    v.as_ref().map(Value::to_string)
-}
 
 pub(crate) fn parse_json(s: Option<String>) -> Result<Option<Value>, StorageError> {
     s.map(|s| serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("json: {e}")))).transpose()

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Ingest benchmark: the release binary, a fresh database, the baseline server, then the
+# load generator against `cctv serve`, all on this machine (the load generator shares the
+# cores with the server, as the acceptance figures require).
+#
+#   benches/run.sh sqlite   [RATE]   # embedded SQLite in a temporary data dir
+#   benches/run.sh postgres [RATE]   # PostgreSQL at $CCTV_BENCH_PG_URL (a database it may wipe)
+#
+# RATE: requests/s for a paced run (omit for as-fast-as-answered). DURATION (s) and
+# CONCURRENCY come from the environment (defaults 60 and 64).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-sqlite}
+rate=${2:-}
+duration=${DURATION:-60}
+concurrency=${CONCURRENCY:-64}
+cargo build --release -p cctv >&2
+bin=target/release/cctv
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=warn
+if [ "$backend" = postgres ]; then
+    url=${CCTV_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/cctv_bench}
+    db=${url##*/}
+    psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >&2
+    export CCTV__DATABASE__URL="$url" CCTV__INGEST__WORKERS=${WORKERS:-4}
+fi
+$bin demo --json > "$work/estate.json"
+cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
+key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
+secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')
+
+echo "== baseline: trivial salvo handler, ${duration}s, ${concurrency} connections" >&2
+$bin bench baseline-server --listen 127.0.0.1:18090 >/dev/null &
+base_pid=$!
+sleep 0.5
+$bin bench ingest --addr 127.0.0.1:18090 --estate "$work/estate.json" --api-key x --api-secret y \
+    --concurrency "$concurrency" --duration "$duration" --no-drain --json
+kill $base_pid; wait $base_pid 2>/dev/null || true
+
+echo "== cctv serve ($backend), ${duration}s, ${concurrency} connections, rate ${rate:-unlimited}" >&2
+$bin serve >"$work/serve.log" 2>&1 &
+for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/health >/dev/null && break; sleep 0.1; done
+$bin bench ingest --addr 127.0.0.1:18080 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
+    --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} --json

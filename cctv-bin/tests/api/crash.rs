@@ -1,0 +1,134 @@
+//! Kill `cctv serve` with SIGKILL under load, start it again: every detection that got a
+//! 202 is processed exactly once.
+
+use std::collections::{HashMap, HashSet};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+fn cctv(data_dir: &std::path::Path, listen: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cctv"));
+    cmd.env("CCTV__DATA_DIR", data_dir)
+        .env("CCTV__LISTEN", listen)
+        .env("CCTV__INGEST__POLL_INTERVAL_MS", "100")
+        .env("RUST_LOG", "warn");
+    cmd
+}
+
+async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
+    let child = cctv(data_dir, listen).arg("serve").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn cctv serve");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = try_send(listen, "GET", "/health", &[], vec![]).await {
+            if r.status == 200 {
+                return child;
+            }
+        }
+        assert!(Instant::now() < deadline, "cctv serve did not become healthy");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let out = cctv(dir.path(), &listen).args(["demo", "--json"]).output().expect("cctv demo");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let estate: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = estate["credential"]["api_key"].as_str().unwrap().to_owned();
+    let secret = estate["credential"]["api_secret"].as_str().unwrap().to_owned();
+    let pairs: Vec<(i64, String)> = estate["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["branch_id"].as_i64().unwrap(), d["device_id"].as_str().unwrap().to_owned()))
+        .collect();
+
+    let mut server = start(dir.path(), &listen).await;
+    // event id → job id of its 202, for every event that got one.
+    let acked: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let unacked: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for t in 0..16 {
+        let (acked, unacked, stop, listen, key, secret, pairs) =
+            (acked.clone(), unacked.clone(), stop.clone(), listen.clone(), key.clone(), secret.clone(), pairs.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (branch, device) = &pairs[(t + i) % pairs.len()];
+                let body = json!({"re_id": format!("P{}", i % 50), "branch_id": branch, "device_id": device, "event_id": format!("e-{t}-{i}")});
+                i += 1;
+                let h = [("x-api-key", key.as_str()), ("x-api-secret", secret.as_str()), ("content-type", "application/json")];
+                match try_send(&listen, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(&body).unwrap()).await {
+                    Ok(r) if r.status == 202 => {
+                        acked.lock().unwrap().insert(body["event_id"].as_str().unwrap().to_owned(), r.body["data"]["job_id"].as_str().unwrap().to_owned());
+                    }
+                    _ => {
+                        unacked.lock().unwrap().push(body);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill().expect("SIGKILL");
+    server.wait().unwrap();
+    let acked_before_kill = acked.lock().unwrap().len();
+    assert!(acked_before_kill > 100, "the load was running ({acked_before_kill} acknowledged)");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    let mut server = start(dir.path(), &listen).await;
+    // Devices retry what was not acknowledged, with the same event id.
+    let retries: Vec<Value> = std::mem::take(&mut *unacked.lock().unwrap());
+    let h = [("x-api-key", key.as_str()), ("x-api-secret", secret.as_str()), ("content-type", "application/json")];
+    for body in &retries {
+        let r = send(&listen, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(body).unwrap()).await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        let event = body["event_id"].as_str().unwrap().to_owned();
+        let job = r.body["data"]["job_id"].as_str().unwrap().to_owned();
+        let mut acked = acked.lock().unwrap();
+        if let Some(previous) = acked.get(&event) {
+            assert_eq!(*previous, job, "a retried event keeps its job");
+        }
+        acked.insert(event, job);
+    }
+    let acked = acked.lock().unwrap().clone();
+    let expected = acked.len() as u64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let auth = [("x-api-key", key.as_str()), ("x-api-secret", secret.as_str())];
+    let total = loop {
+        let r = send(&listen, "GET", "/api/v1/detections?per_page=1", &auth, vec![]).await;
+        let total = r.body["pagination"]["total"].as_u64().unwrap();
+        if total >= expected || Instant::now() > deadline {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(total, expected, "one detection row per acknowledged event");
+    let jobs: HashSet<&String> = acked.values().collect();
+    assert_eq!(jobs.len(), acked.len(), "distinct events have distinct jobs");
+    for job in jobs.iter().take(200) {
+        let r = send(&listen, "GET", &format!("/api/v1/detection/status/{job}"), &auth, vec![]).await;
+        assert_eq!(r.body["data"]["status"], "completed", "{:?}", r.body);
+    }
+    let summary = send(&listen, "GET", "/api/v1/detection/summary", &auth, vec![]).await;
+    assert_eq!(summary.body["data"]["summary"]["total_detected_count"].as_u64().unwrap(), expected);
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

@@ -1,0 +1,255 @@
+//! `spawn_app()`: the real stack on port 0 with a fresh database, and a small HTTP client.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_blob_fs::FsBlobStore;
+use cctv_core::Core;
+use cctv_core::conformance::{Estate, seed};
+use cctv_core::credential::{GeneratedSecret, NewCredential, Permissions, hash_secret};
+use cctv_core::storage::Storage;
+use cctv_http::{AppState, HttpSettings};
+use cctv_storage_postgres::{PgSettings, PgStore};
+use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends to run a test on: SQLite always, PostgreSQL when `CCTV_TEST_PG_URL` is set.
+pub fn backends() -> Vec<Backend> {
+    let mut b = vec![Backend::Sqlite];
+    if std::env::var("CCTV_TEST_PG_URL").is_ok() {
+        b.push(Backend::Postgres);
+    } else {
+        eprintln!("CCTV_TEST_PG_URL is not set: PostgreSQL variant skipped");
+    }
+    b
+}
+
+pub struct TestApp {
+    pub addr: String,
+    pub core: Core,
+    pub estate: Estate,
+    pub key: String,
+    pub secret: String,
+    pub credential_id: i64,
+    pub dir: tempfile::TempDir,
+    pipeline: Option<Pipeline>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let storage: Arc<dyn Storage> = match backend {
+        Backend::Sqlite => {
+            let mut s = SqliteSettings::new(dir.path().join("cctv.db"));
+            s.fsync_every_commit = false;
+            Arc::new(SqliteStore::open(&s).await.unwrap())
+        }
+        Backend::Postgres => {
+            let mut s = PgSettings::new(std::env::var("CCTV_TEST_PG_URL").unwrap());
+            s.schema = Some(format!("t_{}", uuid::Uuid::new_v4().simple()));
+            s.max_connections = 8;
+            Arc::new(PgStore::open(&s).await.unwrap())
+        }
+    };
+    let estate = seed(storage.as_ref()).await;
+    let generated = GeneratedSecret::generate();
+    let credential = storage
+        .create_credential(&NewCredential {
+            name: "test".into(),
+            api_key: generated.api_key.clone(),
+            secret_hash: hash_secret(&generated.api_secret),
+            branch_id: None,
+            device_id: None,
+            permissions: Permissions::default(),
+            rate_limit: 1_000_000,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let blobs = FsBlobStore::new(dir.path().join("storage")).unwrap();
+    let core = Core::builder().storage(storage).blob_store(Arc::new(blobs)).build().await.unwrap();
+    let settings = PipelineSettings {
+        poll_interval: Duration::from_millis(50),
+        detection_workers: if backend == Backend::Postgres { 4 } else { 2 },
+        release_all_leases_on_start: backend == Backend::Sqlite,
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let state = Arc::new(AppState { core: core.clone(), ingest: pipeline.ingest(), settings: HttpSettings::default() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(cctv_http::serve(listener, state, async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        core,
+        estate,
+        key: generated.api_key,
+        secret: generated.api_secret,
+        credential_id: credential.id,
+        dir,
+        pipeline: Some(pipeline),
+        shutdown: Some(tx),
+    }
+}
+
+/// A response: status, headers (lower-case names) and the JSON body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Value,
+}
+
+impl Resp {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+pub async fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
+    try_send(addr, method, path, headers, body).await.expect("request failed")
+}
+
+/// Like [`send`], but a transport failure (server down) is an `Err`.
+pub async fn try_send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Resp, Box<dyn std::error::Error + Send + Sync>> {
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let mut req = Request::builder().method(method).uri(path).header("host", addr);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = sender.send_request(req.body(Full::new(Bytes::from(body)))?).await?;
+    let status = resp.status().as_u16();
+    let headers = resp.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Ok(Resp { status, headers, body })
+}
+
+impl TestApp {
+    pub fn auth(&self) -> Vec<(&str, &str)> {
+        vec![("x-api-key", self.key.as_str()), ("x-api-secret", self.secret.as_str())]
+    }
+
+    pub async fn post_json(&self, body: &Value) -> Resp {
+        let mut h = self.auth();
+        h.push(("content-type", "application/json"));
+        send(&self.addr, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(body).unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        send(&self.addr, "GET", path, &self.auth(), Vec::new()).await
+    }
+
+    /// Polls the status endpoint until the job is completed.
+    pub async fn wait_completed(&self, job_id: &str) -> Resp {
+        for _ in 0..500 {
+            let r = self.get(&format!("/api/v1/detection/status/{job_id}")).await;
+            if r.body["data"]["status"] == "completed" || r.body["data"]["status"] == "failed" {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("job {job_id} did not complete");
+    }
+
+    pub async fn detections_total(&self) -> u64 {
+        self.get("/api/v1/detections?per_page=1").await.body["pagination"]["total"].as_u64().unwrap()
+    }
+
+    pub fn branch(&self, n: usize) -> i64 {
+        self.estate.branches[n].id
+    }
+
+    pub fn device(&self, n: usize) -> &str {
+        &self.estate.devices[n].device_id
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(p) = self.pipeline.take() {
+            p.shutdown().await;
+        }
+    }
+}
+
+/// A multipart/form-data body with text fields and one file part.
+pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+    let boundary = "----cctvtestboundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, value) in fields {
+        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+    }
+    if let Some((name, filename, bytes)) = file {
+        body.extend(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{filename}\"\r\nContent-Type: image/jpeg\r\n\r\n")
+                .as_bytes(),
+        );
+        body.extend(bytes);
+        body.extend(b"\r\n");
+    }
+    body.extend(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// A real 2×1 PNG, encoded by hand (zlib stored block, correct CRCs).
+pub fn png_2x1() -> Vec<u8> {
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for b in bytes {
+            crc ^= u32::from(*b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+    fn adler32(bytes: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        for x in bytes {
+            a = (a + u32::from(*x)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut c = kind.to_vec();
+        c.extend(data);
+        out.extend(&c);
+        out.extend(crc32(&c).to_be_bytes());
+    }
+    let raw = [0u8, 255, 0, 0, 0, 0, 255]; // filter byte + two RGB pixels
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend((raw.len() as u16).to_le_bytes());
+    zlib.extend((!(raw.len() as u16)).to_le_bytes());
+    zlib.extend(raw);
+    zlib.extend(adler32(&raw).to_be_bytes());
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(2u32.to_be_bytes());
+    ihdr.extend(1u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"IDAT", &zlib);
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
