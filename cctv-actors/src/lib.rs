@@ -46,6 +46,10 @@ pub struct PipelineSettings {
     pub detection_workers: usize,
     /// Most detections applied in one processing transaction.
     pub detection_batch: usize,
+    /// With fewer detections ready than this, a worker waits up to `detection_batch_wait`
+    /// for more (larger transactions cost far less per detection).
+    pub detection_min_batch: usize,
+    pub detection_batch_wait: Duration,
     /// Detections held in memory between commit and processing.
     pub memory_queue: usize,
     /// How long a claimed job stays with this node before another may take it.
@@ -68,7 +72,9 @@ impl Default for PipelineSettings {
             ingest_max_batch: 2048,
             ingest_mailbox: 65_536,
             detection_workers: 2,
-            detection_batch: 512,
+            detection_batch: 2048,
+            detection_min_batch: 256,
+            detection_batch_wait: Duration::from_millis(10),
             memory_queue: 65_536,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
@@ -131,6 +137,8 @@ impl Pipeline {
             node_id: settings.node_id.clone(),
             lease,
             batch_size: settings.detection_batch.max(1),
+            min_batch: settings.detection_min_batch,
+            batch_wait: settings.detection_batch_wait,
             poll_interval: settings.poll_interval,
             retry: settings.retry.clone(),
             stats: stats.clone(),

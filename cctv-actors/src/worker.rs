@@ -46,6 +46,10 @@ pub(crate) struct WorkerShared {
     pub node_id: String,
     pub lease: SignedDuration,
     pub batch_size: usize,
+    /// Below this many ready detections, wait up to `batch_wait` for more: fewer, larger
+    /// transactions write far fewer pages per detection.
+    pub min_batch: usize,
+    pub batch_wait: Duration,
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
     pub stats: Arc<WorkerStats>,
@@ -63,11 +67,13 @@ pub(crate) struct DetectionWorker {
     shared: Arc<WorkerShared>,
     /// The batch being applied, put back in the queue if the worker dies.
     in_flight: Vec<WorkItem>,
+    /// This pull already waited for a fuller batch.
+    waited: bool,
 }
 
 impl DetectionWorker {
     pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
-        Self { shared, in_flight: Vec::new() }
+        Self { shared, in_flight: Vec::new(), waited: false }
     }
 
     fn schedule(&self, ctx: &mut Context<Self>, after: Option<Duration>) {
@@ -118,6 +124,12 @@ impl Handler<Pull> for DetectionWorker {
             return;
         }
         let shared = self.shared.clone();
+        let ready = shared.ready.len();
+        if ready > 0 && ready < shared.min_batch && !self.waited {
+            self.waited = true;
+            return self.schedule(ctx, Some(shared.batch_wait));
+        }
+        self.waited = false;
         let mut batch = shared.ready.take(shared.batch_size);
         let claim = batch.is_empty() || self.poll_due();
         if batch.is_empty() && !claim {

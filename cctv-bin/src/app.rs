@@ -70,8 +70,14 @@ pub async fn start_pipeline(settings: &Settings, core: Core, single_node: bool) 
     let pipeline = PipelineSettings {
         ingest_max_batch: i.batch_max,
         ingest_mailbox: i.mailbox,
-        detection_workers: i.workers,
+        detection_workers: match i.workers {
+            0 if single_node => 1,
+            0 => 4,
+            n => n,
+        },
         detection_batch: i.worker_batch,
+        detection_min_batch: i.worker_min_batch,
+        detection_batch_wait: Duration::from_millis(i.worker_batch_wait_ms),
         memory_queue: i.memory_queue,
         lease: Duration::from_secs(i.lease_secs),
         poll_interval: Duration::from_millis(i.poll_interval_ms),

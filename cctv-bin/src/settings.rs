@@ -37,6 +37,8 @@ pub struct IngestSettings {
     pub mailbox: usize,
     pub workers: usize,
     pub worker_batch: usize,
+    pub worker_min_batch: usize,
+    pub worker_batch_wait_ms: u64,
     pub memory_queue: usize,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,

@@ -18,6 +18,7 @@ mod estate;
 mod ingest;
 mod jobs;
 mod registry;
+mod sql;
 
 use std::path::PathBuf;
 use std::str::FromStr;
