@@ -39,6 +39,11 @@ pub(crate) struct IngestBatcher {
     mailbox: usize,
     pending: Vec<(DetectionJob, Reply)>,
     flushing: bool,
+    /// Fewer pending than this: wait up to `linger` for more before committing.
+    min_batch: usize,
+    linger: std::time::Duration,
+    /// A lingering flush is scheduled.
+    lingering: bool,
     /// Submissions accepted by the actor but not answered yet (for graceful shutdown).
     in_flight: Arc<AtomicUsize>,
 }
@@ -54,11 +59,42 @@ impl IngestBatcher {
         max_batch: usize,
         mailbox: usize,
         in_flight: Arc<AtomicUsize>,
+        (min_batch, linger): (usize, std::time::Duration),
     ) -> Self {
-        Self { core, ready, runtime, node_id, lease, max_batch, mailbox, pending: Vec::new(), flushing: false, in_flight }
+        Self {
+            core,
+            ready,
+            runtime,
+            node_id,
+            lease,
+            max_batch,
+            mailbox,
+            pending: Vec::new(),
+            flushing: false,
+            min_batch,
+            linger,
+            lingering: false,
+            in_flight,
+        }
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.flushing || self.pending.is_empty() || self.lingering {
+            return;
+        }
+        if self.pending.len() < self.min_batch && !self.linger.is_zero() {
+            // Under load a short wait fills the commit; alone, a request waits `linger` at most.
+            self.lingering = true;
+            ctx.run_later(self.linger, |act, ctx| {
+                act.lingering = false;
+                act.commit(ctx);
+            });
+            return;
+        }
+        self.commit(ctx);
+    }
+
+    fn commit(&mut self, ctx: &mut Context<Self>) {
         if self.flushing || self.pending.is_empty() {
             return;
         }
@@ -168,6 +204,7 @@ impl Supervised for IngestBatcher {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // A flush that was in flight answered (or dropped) its own replies.
         self.flushing = false;
+        self.lingering = false;
         tracing::warn!("ingest batcher restarting");
     }
 }

@@ -42,6 +42,10 @@ pub struct PipelineSettings {
     pub ingest_max_batch: usize,
     /// Submissions that may wait for a commit before new ones are refused (503).
     pub ingest_mailbox: usize,
+    /// With fewer submissions pending than this, the batcher waits up to `ingest_linger`
+    /// for more before committing (fewer, larger commits; at most that much added latency).
+    pub ingest_min_batch: usize,
+    pub ingest_linger: Duration,
     /// Detection worker actors.
     pub detection_workers: usize,
     /// Most detections applied in one processing transaction.
@@ -71,6 +75,8 @@ impl Default for PipelineSettings {
         Self {
             ingest_max_batch: 2048,
             ingest_mailbox: 65_536,
+            ingest_min_batch: 64,
+            ingest_linger: Duration::from_millis(2),
             detection_workers: 2,
             detection_batch: 2048,
             detection_min_batch: 256,
@@ -166,6 +172,7 @@ impl Pipeline {
                         thread_settings.ingest_max_batch.max(1),
                         thread_settings.ingest_mailbox.max(16),
                         thread_in_flight,
+                        (thread_settings.ingest_min_batch, thread_settings.ingest_linger),
                     );
                     let addr = Supervisor::start(move |_| batcher);
                     // The supervisor restarts an actor only while an address to it is

@@ -70,6 +70,8 @@ pub async fn start_pipeline(settings: &Settings, core: Core, single_node: bool) 
     let pipeline = PipelineSettings {
         ingest_max_batch: i.batch_max,
         ingest_mailbox: i.mailbox,
+        ingest_min_batch: i.min_batch,
+        ingest_linger: Duration::from_millis(i.linger_ms),
         detection_workers: match i.workers {
             0 if single_node => 1,
             0 => 4,

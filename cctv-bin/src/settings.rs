@@ -35,6 +35,8 @@ pub struct IngestSettings {
     pub max_future_skew_secs: i64,
     pub batch_max: usize,
     pub mailbox: usize,
+    pub min_batch: usize,
+    pub linger_ms: u64,
     pub workers: usize,
     pub worker_batch: usize,
     pub worker_min_batch: usize,

@@ -31,7 +31,7 @@ impl IngestStore for SqliteStore {
     async fn accept_detections(&self, batch: &[AcceptItem], now: Timestamp) -> Result<Vec<AcceptOutcome>, StorageError> {
         let now = ts(now);
         let mut sql = Sql::default();
-        sql.push("BEGIN IMMEDIATE; ");
+        sql.push(self.durable_sync).push("BEGIN IMMEDIATE; ");
         // The lookup runs before the insert, so it finds exactly the keys stored earlier;
         // the insert then skips them (ON CONFLICT on the idempotency index).
         let keyed: Vec<(i64, String)> =
@@ -127,7 +127,7 @@ async fn read_state(conn: &mut SqliteConnection, batch: &[PreparedDetection]) ->
     // Person-days of the whole batch (a superset of the pending jobs' days: harmless).
     let keys: Vec<(String, String)> = group_person_days(batch).into_iter().map(|d| (d.re_id, d.date.to_string())).collect();
     let mut sql = Sql::default();
-    sql.push("BEGIN IMMEDIATE; ");
+    sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
     sql.values("SELECT 'job', j.id FROM (", ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'", 1, &ids, |q, id| {
         q.bind(id.clone());
     });

@@ -34,8 +34,11 @@ pub(crate) use codec::*;
 pub struct SqliteSettings {
     /// The database file; created (with its directory) when missing.
     pub path: PathBuf,
-    /// `true`: fsync every commit (survives power loss). `false`: `synchronous=NORMAL`,
-    /// which in WAL mode survives a process crash but not an OS crash.
+    /// `true`: fsync every commit that acknowledges a detection (survives power loss).
+    /// `false`: `synchronous=NORMAL`, which in WAL mode survives a process crash but not
+    /// an OS crash. Processing commits always use NORMAL: losing one to a power cut only
+    /// means its jobs run again (their effects and completion commit together), and the
+    /// next durable commit's fsync covers the WAL frames written before it.
     pub fsync_every_commit: bool,
     /// Read-only connections for queries.
     pub readers: u32,
@@ -52,6 +55,8 @@ impl SqliteSettings {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// `PRAGMA synchronous` for commits that back an acknowledgement (accepting detections).
+    pub(crate) durable_sync: &'static str,
 }
 
 impl SqliteStore {
@@ -90,7 +95,8 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(map_err)?;
-        Ok(Self { writer, reader })
+        let durable_sync = if settings.fsync_every_commit { "PRAGMA synchronous = FULL; " } else { "PRAGMA synchronous = NORMAL; " };
+        Ok(Self { writer, reader, durable_sync })
     }
 
     /// Closes both pools, waiting for running statements.
