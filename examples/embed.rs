@@ -18,7 +18,8 @@ use serde_json::json;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?);
+    let store: Arc<dyn Storage> =
+        Arc::new(SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?);
 
     // A one-branch estate.
     let group = store
@@ -58,21 +59,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     // The core and the pipeline: a few lines.
-    let core = Core::builder().storage(store.clone()).timezone(jiff::tz::TimeZone::get("Asia/Jakarta")?).build().await?;
+    let core = Core::builder()
+        .storage(store.clone())
+        .timezone(jiff::tz::TimeZone::get("Asia/Jakarta")?)
+        .build()
+        .await?;
     let pipeline = Pipeline::start(core.clone(), PipelineSettings::default()).await?;
 
     // Validate a detection exactly as the HTTP API would, then submit it.
     let fields = json!({"re_id": "REID_0001", "branch_id": branch.id, "device_id": "CAM_JKT001_001", "detected_count": 2});
-    let request = DetectionRequest::from_fields(fields.as_object().unwrap(), None, &DetectionRules::default(), jiff::Timestamp::now())?;
-    core.estate().check_device(request.branch_id, &request.device_id).map_err(|r| r.message())?;
-    let submitted = pipeline.ingest().submit(request.into_job(JobId::new(), None, jiff::Timestamp::now(), None)).await?;
+    let request = DetectionRequest::from_fields(
+        fields.as_object().unwrap(),
+        None,
+        &DetectionRules::default(),
+        jiff::Timestamp::now(),
+    )?;
+    core.estate()
+        .check_device(request.branch_id, &request.device_id)
+        .map_err(|r| r.message())?;
+    let submitted = pipeline
+        .ingest()
+        .submit(request.into_job(JobId::new(), None, jiff::Timestamp::now(), None))
+        .await?;
     println!("durable as job {}", submitted.job_id);
 
     while store.job(submitted.job_id).await?.map(|j| j.state) != Some(JobState::Completed) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let person = store.person_day("REID_0001", core.today(), None).await?.expect("counted");
-    println!("{} seen {} times at {} branch(es) today", person.re_id, person.total_actual_count, person.total_detection_branch_count);
+    let person = store
+        .person_day("REID_0001", core.today(), None)
+        .await?
+        .expect("counted");
+    println!(
+        "{} seen {} times at {} branch(es) today",
+        person.re_id, person.total_actual_count, person.total_detection_branch_count
+    );
     pipeline.shutdown().await;
     Ok(())
 }

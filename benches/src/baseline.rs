@@ -7,8 +7,13 @@ use salvo::{Request, Response, Router, Server, Service, handler};
 async fn accept(req: &mut Request, res: &mut Response) {
     let _ = req.payload_with_max_size(1024 * 1024).await;
     res.status_code(StatusCode::ACCEPTED);
-    res.headers_mut().insert("content-type", salvo::http::header::HeaderValue::from_static("application/json"));
-    let _ = res.write_body(&br#"{"success":true,"data":{"job_id":"00000000-0000-0000-0000-000000000000"}}"#[..]);
+    res.headers_mut().insert(
+        "content-type",
+        salvo::http::header::HeaderValue::from_static("application/json"),
+    );
+    let _ = res.write_body(
+        &br#"{"success":true,"data":{"job_id":"00000000-0000-0000-0000-000000000000"}}"#[..],
+    );
 }
 
 /// Serves the baseline handler on `listener` forever.

@@ -87,9 +87,12 @@ fn detection_body(rng: &mut Rng, cfg: &LoadConfig) -> String {
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: &str) -> anyhow::Result<Sender> {
-    let stream = TcpStream::connect(addr).await.with_context(|| format!("connecting to {addr}"))?;
+    let stream = TcpStream::connect(addr)
+        .await
+        .with_context(|| format!("connecting to {addr}"))?;
     stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let (sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(async move {
         let _ = conn.await;
     });
@@ -117,9 +120,18 @@ struct ConnResult {
     statuses: std::collections::HashMap<u16, u64>,
 }
 
-async fn connection(id: usize, cfg: Arc<LoadConfig>, counters: Arc<Counters>, stop: Arc<AtomicBool>) -> ConnResult {
+async fn connection(
+    id: usize,
+    cfg: Arc<LoadConfig>,
+    counters: Arc<Counters>,
+    stop: Arc<AtomicBool>,
+) -> ConnResult {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((id as u64 + 1) * 0x2545_F491_4F6C_DD1D));
-    let mut out = ConnResult { latencies: Vec::new(), samples: Vec::new(), statuses: Default::default() };
+    let mut out = ConnResult {
+        latencies: Vec::new(),
+        samples: Vec::new(),
+        statuses: Default::default(),
+    };
     let mut last_job = None;
     let mut sender = None;
     let mut pace = cfg.rate.map(|rate| {
@@ -166,11 +178,12 @@ async fn connection(id: usize, cfg: Arc<LoadConfig>, counters: Arc<Counters>, st
         .await;
         match outcome {
             Ok((status, body)) => {
-                out.latencies.push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                out.latencies
+                    .push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 if status == 202 {
                     let n = counters.accepted.fetch_add(1, Ordering::Relaxed);
                     let job = job_id_of(&body);
-                    if n % 1000 == 0 {
+                    if n.is_multiple_of(1000) {
                         out.samples.extend(job.clone());
                     }
                     last_job = job.or(last_job);
@@ -191,17 +204,24 @@ async fn connection(id: usize, cfg: Arc<LoadConfig>, counters: Arc<Counters>, st
 
 /// Runs the load for `cfg.duration`.
 pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
-    anyhow::ensure!(!cfg.pairs.is_empty(), "no (branch, device) pairs to post for");
+    anyhow::ensure!(
+        !cfg.pairs.is_empty(),
+        "no (branch, device) pairs to post for"
+    );
     anyhow::ensure!(cfg.concurrency > 0, "concurrency must be positive");
     let cfg = Arc::new(cfg);
     let counters = Arc::new(Counters::default());
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
-    let tasks: Vec<_> =
-        (0..cfg.concurrency).map(|i| tokio::spawn(connection(i, cfg.clone(), counters.clone(), stop.clone()))).collect();
+    let tasks: Vec<_> = (0..cfg.concurrency)
+        .map(|i| tokio::spawn(connection(i, cfg.clone(), counters.clone(), stop.clone())))
+        .collect();
     let mut last = 0;
     while started.elapsed() < cfg.duration {
-        tokio::time::sleep(Duration::from_secs(1).min(cfg.duration.saturating_sub(started.elapsed()))).await;
+        tokio::time::sleep(
+            Duration::from_secs(1).min(cfg.duration.saturating_sub(started.elapsed())),
+        )
+        .await;
         if cfg.progress {
             let accepted = counters.accepted.load(Ordering::Relaxed);
             eprintln!(
@@ -241,12 +261,21 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
 
 /// Polls the status endpoint until every sampled job is completed (or failed); returns
 /// how long that took after `since`.
-pub async fn wait_until_processed(cfg: &LoadConfig, samples: &[String], since: Instant, timeout: Duration) -> anyhow::Result<Duration> {
+pub async fn wait_until_processed(
+    cfg: &LoadConfig,
+    samples: &[String],
+    since: Instant,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
     let mut sender = connect(&cfg.addr).await?;
     let deadline = Instant::now() + timeout;
     let mut pending: Vec<&String> = samples.iter().collect();
     while !pending.is_empty() {
-        anyhow::ensure!(Instant::now() < deadline, "{} sampled jobs still not processed after {timeout:?}", pending.len());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{} sampled jobs still not processed after {timeout:?}",
+            pending.len()
+        );
         let mut still = Vec::new();
         for job in pending {
             let req = Request::builder()
@@ -257,9 +286,17 @@ pub async fn wait_until_processed(cfg: &LoadConfig, samples: &[String], since: I
                 .header("x-api-secret", cfg.api_secret.as_str())
                 .body(Full::new(Bytes::new()))?;
             sender.ready().await?;
-            let body = sender.send_request(req).await?.into_body().collect().await?.to_bytes();
+            let body = sender
+                .send_request(req)
+                .await?
+                .into_body()
+                .collect()
+                .await?
+                .to_bytes();
             let text = String::from_utf8_lossy(&body);
-            if !(text.contains("\"status\":\"completed\"") || text.contains("\"status\":\"failed\"")) {
+            if !(text.contains("\"status\":\"completed\"")
+                || text.contains("\"status\":\"failed\""))
+            {
                 still.push(job);
             }
         }
@@ -288,11 +325,15 @@ mod tests {
             persons: 10,
             progress: false,
         };
-        let body: serde_json::Value = serde_json::from_str(&detection_body(&mut Rng(42), &cfg)).unwrap();
+        let body: serde_json::Value =
+            serde_json::from_str(&detection_body(&mut Rng(42), &cfg)).unwrap();
         assert_eq!(body["branch_id"], 1);
         assert!(body["re_id"].as_str().unwrap().starts_with("REID_BENCH_"));
         let c = body["detection_data"]["confidence"].as_f64().unwrap();
         assert!((0.85..=0.99).contains(&c));
-        assert_eq!(job_id_of(br#"{"data":{"job_id":"abc-1","status":"queued"}}"#).as_deref(), Some("abc-1"));
+        assert_eq!(
+            job_id_of(br#"{"data":{"job_id":"abc-1","status":"queued"}}"#).as_deref(),
+            Some("abc-1")
+        );
     }
 }

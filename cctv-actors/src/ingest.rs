@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture};
+use actix::{
+    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture,
+};
 use async_trait::async_trait;
 use cctv_core::Core;
 use cctv_core::detection::DetectionJob;
@@ -108,7 +110,11 @@ impl IngestBatcher {
         let mut unique = Vec::with_capacity(batch.len());
         let mut copies: Vec<(usize, Reply)> = Vec::new();
         for (job, reply) in batch {
-            if let Some(key) = job.event_id.clone().map(|k| (job.credential_id.unwrap_or(0), k)) {
+            if let Some(key) = job
+                .event_id
+                .clone()
+                .map(|k| (job.credential_id.unwrap_or(0), k))
+            {
                 if let Some(first) = first_of.get(&key) {
                     copies.push((*first, reply));
                     continue;
@@ -120,20 +126,30 @@ impl IngestBatcher {
 
         let now = Timestamp::now();
         let reserved = self.ready.try_reserve(unique.len());
-        let lease = Lease { owner: self.node_id.clone(), until: now + self.lease };
+        let lease = Lease {
+            owner: self.node_id.clone(),
+            until: now + self.lease,
+        };
         let items: Vec<AcceptItem> = unique
             .iter()
             .enumerate()
-            .map(|(i, (job, _))| AcceptItem { job: job.clone(), lease: (i < reserved).then(|| lease.clone()) })
+            .map(|(i, (job, _))| AcceptItem {
+                job: job.clone(),
+                lease: (i < reserved).then(|| lease.clone()),
+            })
             .collect();
         let storage = self.core.storage().clone();
         let work = self.runtime.spawn(async move {
             let started = std::time::Instant::now();
             let result = storage.accept_detections(&items, now).await;
-            tracing::debug!(batch = items.len(), elapsed_us = started.elapsed().as_micros() as u64, "accept commit");
+            tracing::debug!(
+                batch = items.len(),
+                elapsed_us = started.elapsed().as_micros() as u64,
+                "accept commit"
+            );
             result
         });
-        let fut = async move { work.await }.into_actor(self).map(move |joined, act, ctx| {
+        let fut = work.into_actor(self).map(move |joined, act, ctx| {
             let outcomes = match joined {
                 Ok(Ok(outcomes)) => Ok(outcomes),
                 Ok(Err(e)) => Err(IngestError::Unavailable(e.to_string())),
@@ -228,7 +244,9 @@ pub struct IngestHandle {
 
 impl std::fmt::Debug for IngestHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IngestHandle").field("in_flight", &self.in_flight.load(Ordering::Relaxed)).finish()
+        f.debug_struct("IngestHandle")
+            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
+            .finish()
     }
 }
 
@@ -244,9 +262,15 @@ impl IngestSink for IngestHandle {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(match e {
                 actix::prelude::SendError::Full(_) => IngestError::Overloaded,
-                actix::prelude::SendError::Closed(_) => IngestError::Unavailable("ingest batcher stopped".into()),
+                actix::prelude::SendError::Closed(_) => {
+                    IngestError::Unavailable("ingest batcher stopped".into())
+                }
             });
         }
-        answer.await.unwrap_or_else(|_| Err(IngestError::Unavailable("ingest batcher dropped the request".into())))
+        answer.await.unwrap_or_else(|_| {
+            Err(IngestError::Unavailable(
+                "ingest batcher dropped the request".into(),
+            ))
+        })
     }
 }

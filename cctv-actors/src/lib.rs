@@ -117,7 +117,9 @@ pub struct Pipeline {
 
 impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pipeline").field("node_id", &self.node_id).finish_non_exhaustive()
+        f.debug_struct("Pipeline")
+            .field("node_id", &self.node_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -135,7 +137,8 @@ impl Pipeline {
         let stats = Arc::new(WorkerStats::default());
         let stopping = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let lease = SignedDuration::try_from(settings.lease).unwrap_or(SignedDuration::from_secs(60));
+        let lease =
+            SignedDuration::try_from(settings.lease).unwrap_or(SignedDuration::from_secs(60));
         let shared = Arc::new(worker::WorkerShared {
             core: core.clone(),
             ready: ready.clone(),
@@ -172,7 +175,10 @@ impl Pipeline {
                         thread_settings.ingest_max_batch.max(1),
                         thread_settings.ingest_mailbox.max(16),
                         thread_in_flight,
-                        (thread_settings.ingest_min_batch, thread_settings.ingest_linger),
+                        (
+                            thread_settings.ingest_min_batch,
+                            thread_settings.ingest_linger,
+                        ),
                     );
                     let addr = Supervisor::start(move |_| batcher);
                     // The supervisor restarts an actor only while an address to it is
@@ -188,9 +194,25 @@ impl Pipeline {
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, system) = rx.recv().map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
-        let ingest = IngestHandle { addr, in_flight, closing: Arc::new(AtomicBool::new(false)) };
-        Ok(Self { core, ingest, _workers: workers, ready, stats, stopping, system, thread: Some(thread), node_id: settings.node_id })
+        let (addr, workers, system) = rx
+            .recv()
+            .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
+        let ingest = IngestHandle {
+            addr,
+            in_flight,
+            closing: Arc::new(AtomicBool::new(false)),
+        };
+        Ok(Self {
+            core,
+            ingest,
+            _workers: workers,
+            ready,
+            stats,
+            stopping,
+            system,
+            thread: Some(thread),
+            node_id: settings.node_id,
+        })
     }
 
     /// The ingest sink to hand to the HTTP layer.
@@ -217,21 +239,33 @@ impl Pipeline {
     pub async fn shutdown(mut self) {
         self.ingest.closing.store(true, Ordering::Release);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.ingest.in_flight.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        while self.ingest.in_flight.load(Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.stopping.store(true, Ordering::Release);
-        while self.stats.busy.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+        while self.stats.busy.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.system.stop();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
         }
-        match self.core.storage().release_leases(Some(&self.node_id)).await {
-            Ok(n) if n > 0 => tracing::info!(released = n, "released leases of unprocessed detections"),
+        match self
+            .core
+            .storage()
+            .release_leases(Some(&self.node_id))
+            .await
+        {
+            Ok(n) if n > 0 => {
+                tracing::info!(released = n, "released leases of unprocessed detections")
+            }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "releasing leases at shutdown failed; they expire on their own"),
+            Err(e) => {
+                tracing::warn!(error = %e, "releasing leases at shutdown failed; they expire on their own")
+            }
         }
     }
 }

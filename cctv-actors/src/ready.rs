@@ -31,7 +31,12 @@ pub struct ReadyQueue {
 
 impl ReadyQueue {
     pub fn new(capacity: usize) -> Self {
-        Self { items: Mutex::new(VecDeque::new()), used: AtomicUsize::new(0), capacity, notify: Notify::new() }
+        Self {
+            items: Mutex::new(VecDeque::new()),
+            used: AtomicUsize::new(0),
+            capacity,
+            notify: Notify::new(),
+        }
     }
 
     /// Reserves up to `n` slots; returns how many were reserved.
@@ -42,7 +47,12 @@ impl ReadyQueue {
             if take == 0 {
                 return 0;
             }
-            match self.used.compare_exchange_weak(used, used + take, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.used.compare_exchange_weak(
+                used,
+                used + take,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => return take,
                 Err(actual) => used = actual,
             }

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use actix::{Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture};
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
+    WrapFuture,
+};
 use cctv_core::Core;
 use cctv_core::detection::DetectionJob;
 use cctv_core::events::{Event, EventKind};
@@ -73,7 +76,11 @@ pub(crate) struct DetectionWorker {
 
 impl DetectionWorker {
     pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
-        Self { shared, in_flight: Vec::new(), waited: false }
+        Self {
+            shared,
+            in_flight: Vec::new(),
+            waited: false,
+        }
     }
 
     fn schedule(&self, ctx: &mut Context<Self>, after: Option<Duration>) {
@@ -92,7 +99,11 @@ impl DetectionWorker {
         let now = Timestamp::now().as_millisecond() as u64;
         let last = self.shared.last_poll.load(Ordering::Acquire);
         now.saturating_sub(last) >= self.shared.poll_interval.as_millis() as u64
-            && self.shared.last_poll.compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+            && self
+                .shared
+                .last_poll
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
     }
 }
 
@@ -146,7 +157,9 @@ impl Handler<Pull> for DetectionWorker {
                 }
                 if batch.is_empty() {
                     // Nothing anywhere: wait for a hand-off or the next poll.
-                    let _ = tokio::time::timeout(shared.poll_interval, shared.ready.notify.notified()).await;
+                    let _ =
+                        tokio::time::timeout(shared.poll_interval, shared.ready.notify.notified())
+                            .await;
                     return Ok(0);
                 }
                 apply(&shared, batch).await
@@ -188,8 +201,16 @@ impl Handler<Pull> for DetectionWorker {
 /// the in-memory queue was full at commit time).
 async fn claim_from_store(shared: &WorkerShared, limit: usize) -> Vec<WorkItem> {
     let now = Timestamp::now();
-    let lease = Lease { owner: shared.node_id.clone(), until: now + shared.lease };
-    let claimed = match shared.core.storage().claim(Queue::Detections, &lease, limit, now).await {
+    let lease = Lease {
+        owner: shared.node_id.clone(),
+        until: now + shared.lease,
+    };
+    let claimed = match shared
+        .core
+        .storage()
+        .claim(Queue::Detections, &lease, limit, now)
+        .await
+    {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "claiming detection jobs failed");
@@ -199,10 +220,17 @@ async fn claim_from_store(shared: &WorkerShared, limit: usize) -> Vec<WorkItem> 
     let mut items = Vec::with_capacity(claimed.len());
     for c in claimed {
         match serde_json::from_value::<DetectionJob>(c.payload) {
-            Ok(job) => items.push(WorkItem { job, attempts: c.attempts }),
+            Ok(job) => items.push(WorkItem {
+                job,
+                attempts: c.attempts,
+            }),
             Err(e) => {
                 // A payload that cannot be read will never succeed: fail it at once.
-                let _ = shared.core.storage().fail(c.id, &format!("unreadable payload: {e}"), None, now).await;
+                let _ = shared
+                    .core
+                    .storage()
+                    .fail(c.id, &format!("unreadable payload: {e}"), None, now)
+                    .await;
             }
         }
     }
@@ -215,10 +243,21 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
         hook(batch.len());
     }
     let tz = shared.core.timezone().clone();
-    let prepared: Vec<PreparedDetection> = batch.iter().map(|w| PreparedDetection::new(w.job.clone(), &tz)).collect();
+    let prepared: Vec<PreparedDetection> = batch
+        .iter()
+        .map(|w| PreparedDetection::new(w.job.clone(), &tz))
+        .collect();
     let started = std::time::Instant::now();
-    let outcome = shared.core.storage().process_detections(&prepared, Timestamp::now()).await;
-    tracing::debug!(batch = prepared.len(), elapsed_us = started.elapsed().as_micros() as u64, "detection batch");
+    let outcome = shared
+        .core
+        .storage()
+        .process_detections(&prepared, Timestamp::now())
+        .await;
+    tracing::debug!(
+        batch = prepared.len(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "detection batch"
+    );
     match outcome {
         Ok(results) => {
             publish(shared, &prepared, &results);
@@ -232,7 +271,12 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
             tracing::warn!(error = %batch_error, size = batch.len(), "batch failed; retrying its jobs one by one");
             for (item, one) in batch.iter().zip(prepared) {
                 let single = std::slice::from_ref(&one);
-                match shared.core.storage().process_detections(single, Timestamp::now()).await {
+                match shared
+                    .core
+                    .storage()
+                    .process_detections(single, Timestamp::now())
+                    .await
+                {
                     Ok(results) => publish(shared, single, &results),
                     Err(e) => record_failure(shared, item, &e).await?,
                 }
@@ -242,7 +286,11 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
     }
 }
 
-async fn record_failure(shared: &WorkerShared, item: &WorkItem, error: &StorageError) -> Result<(), StorageError> {
+async fn record_failure(
+    shared: &WorkerShared,
+    item: &WorkItem,
+    error: &StorageError,
+) -> Result<(), StorageError> {
     shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
     let attempts = item.attempts + 1;
     let now = Timestamp::now();
@@ -251,18 +299,25 @@ async fn record_failure(shared: &WorkerShared, item: &WorkItem, error: &StorageE
         .delay_after(attempts)
         .map(|d| now + SignedDuration::try_from(d).unwrap_or(SignedDuration::from_secs(60)));
     tracing::warn!(job_id = %item.job.job_id, attempts, error = %error, will_retry = retry_at.is_some(), "detection job failed");
-    shared.core.storage().fail(item.job.job_id, &error.to_string(), retry_at, now).await
+    shared
+        .core
+        .storage()
+        .fail(item.job.job_id, &error.to_string(), retry_at, now)
+        .await
 }
 
 fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[ProcessedDetection]) {
     let events = shared.core.events();
     let at = Timestamp::now();
-    let by_id: std::collections::HashMap<JobId, &PreparedDetection> = prepared.iter().map(|p| (p.job.job_id, p)).collect();
+    let by_id: std::collections::HashMap<JobId, &PreparedDetection> =
+        prepared.iter().map(|p| (p.job.job_id, p)).collect();
     for result in results {
         if result.outcome == DetectionOutcome::AlreadyProcessed {
             continue;
         }
-        let Some(detection) = by_id.get(&result.job_id) else { continue };
+        let Some(detection) = by_id.get(&result.job_id) else {
+            continue;
+        };
         let job = &detection.job;
         events.publish(Event {
             kind: EventKind::DetectionUpdate,
@@ -281,4 +336,3 @@ fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[Pro
         });
     }
 }
-

@@ -5,10 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_core::Core;
 use cctv_core::conformance::{Estate, job, seed};
 use cctv_core::jobs::{JobState, Lease, RetryPolicy};
 use cctv_core::storage::{AcceptItem, Storage};
-use cctv_core::Core;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use jiff::Timestamp;
 
@@ -23,13 +23,19 @@ async fn setup() -> (Core, Estate, tempfile::TempDir) {
 }
 
 fn fast_settings() -> PipelineSettings {
-    PipelineSettings { poll_interval: Duration::from_millis(50), ..PipelineSettings::default() }
+    PipelineSettings {
+        poll_interval: Duration::from_millis(50),
+        ..PipelineSettings::default()
+    }
 }
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -37,7 +43,9 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_detections_are_processed_and_counted() {
     let (core, estate, _dir) = setup().await;
-    let pipeline = Pipeline::start(core.clone(), fast_settings()).await.unwrap();
+    let pipeline = Pipeline::start(core.clone(), fast_settings())
+        .await
+        .unwrap();
     let sink = pipeline.ingest();
     let mut handles = Vec::new();
     for i in 0..300 {
@@ -53,12 +61,23 @@ async fn submitted_detections_are_processed_and_counted() {
     }
     let storage = core.storage().clone();
     let last = *ids.last().unwrap();
-    wait_for("all jobs to complete", async || storage.job(last).await.unwrap().unwrap().state == JobState::Completed).await;
-    wait_for("counts", async || {
-        storage.person_day("P1", "2026-11-28".parse().unwrap(), None).await.unwrap().is_some_and(|p| p.total_actual_count == 300)
+    wait_for("all jobs to complete", async || {
+        storage.job(last).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
-    let p = storage.person_day("P1", "2026-11-28".parse().unwrap(), None).await.unwrap().unwrap();
+    wait_for("counts", async || {
+        storage
+            .person_day("P1", "2026-11-28".parse().unwrap(), None)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.total_actual_count == 300)
+    })
+    .await;
+    let p = storage
+        .person_day("P1", "2026-11-28".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.total_detection_branch_count, 3);
     pipeline.shutdown().await;
 }
@@ -66,7 +85,9 @@ async fn submitted_detections_are_processed_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_id_submitted_concurrently_counts_once() {
     let (core, estate, _dir) = setup().await;
-    let pipeline = Pipeline::start(core.clone(), fast_settings()).await.unwrap();
+    let pipeline = Pipeline::start(core.clone(), fast_settings())
+        .await
+        .unwrap();
     let sink = pipeline.ingest();
     let mut template = job(&estate, 0, "P1", 2, "2026-11-28T08:00:00Z");
     template.event_id = Some("device-event-42".into());
@@ -87,12 +108,19 @@ async fn the_same_event_id_submitted_concurrently_counts_once() {
     assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
     // And once more after it was processed.
     let storage = core.storage().clone();
-    wait_for("processing", async || storage.job(first).await.unwrap().unwrap().state == JobState::Completed).await;
+    wait_for("processing", async || {
+        storage.job(first).await.unwrap().unwrap().state == JobState::Completed
+    })
+    .await;
     let mut late = template.clone();
     late.job_id = cctv_core::jobs::JobId::new();
     let again = sink.submit(late).await.unwrap();
     assert_eq!((again.job_id, again.duplicate), (first, true));
-    let p = storage.person_day("P1", "2026-11-28".parse().unwrap(), None).await.unwrap().unwrap();
+    let p = storage
+        .person_day("P1", "2026-11-28".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.total_actual_count, 2);
     pipeline.shutdown().await;
 }
@@ -112,7 +140,11 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
         ..fast_settings()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let submitted = pipeline.ingest().submit(job(&estate, 0, "P9", 1, "2026-11-28T08:00:00Z")).await.unwrap();
+    let submitted = pipeline
+        .ingest()
+        .submit(job(&estate, 0, "P9", 1, "2026-11-28T08:00:00Z"))
+        .await
+        .unwrap();
     let storage = core.storage().clone();
     wait_for("the job to complete after the restart", async || {
         storage.job(submitted.job_id).await.unwrap().unwrap().state == JobState::Completed
@@ -121,10 +153,24 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
     assert!(pipeline.stats().restarts.load(Ordering::SeqCst) >= 1);
     assert!(calls.load(Ordering::SeqCst) >= 2);
     // The restarted worker keeps working.
-    let second = pipeline.ingest().submit(job(&estate, 1, "P9", 1, "2026-11-28T09:00:00Z")).await.unwrap();
-    wait_for("a later job", async || storage.job(second.job_id).await.unwrap().unwrap().state == JobState::Completed).await;
-    let p = storage.person_day("P9", "2026-11-28".parse().unwrap(), None).await.unwrap().unwrap();
-    assert_eq!((p.total_actual_count, p.total_detection_branch_count), (2, 2));
+    let second = pipeline
+        .ingest()
+        .submit(job(&estate, 1, "P9", 1, "2026-11-28T09:00:00Z"))
+        .await
+        .unwrap();
+    wait_for("a later job", async || {
+        storage.job(second.job_id).await.unwrap().unwrap().state == JobState::Completed
+    })
+    .await;
+    let p = storage
+        .person_day("P9", "2026-11-28".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.total_actual_count, p.total_detection_branch_count),
+        (2, 2)
+    );
     pipeline.shutdown().await;
 }
 
@@ -132,7 +178,10 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
 async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error() {
     let (core, estate, _dir) = setup().await;
     let settings = PipelineSettings {
-        retry: RetryPolicy { backoff: vec![Duration::from_millis(100)], max_attempts: 3 },
+        retry: RetryPolicy {
+            backoff: vec![Duration::from_millis(100)],
+            max_attempts: 3,
+        },
         ..fast_settings()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
@@ -140,13 +189,25 @@ async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error(
     bad.device_id = "DEVICE_THAT_DOES_NOT_EXIST".into();
     let good = job(&estate, 1, "P2", 1, "2026-11-28T08:00:00Z");
     let sink = pipeline.ingest();
-    let (bad_id, good_id) = (sink.submit(bad).await.unwrap().job_id, sink.submit(good).await.unwrap().job_id);
+    let (bad_id, good_id) = (
+        sink.submit(bad).await.unwrap().job_id,
+        sink.submit(good).await.unwrap().job_id,
+    );
     let storage = core.storage().clone();
-    wait_for("the bad job to fail for good", async || storage.job(bad_id).await.unwrap().unwrap().state == JobState::Failed).await;
+    wait_for("the bad job to fail for good", async || {
+        storage.job(bad_id).await.unwrap().unwrap().state == JobState::Failed
+    })
+    .await;
     let failed = storage.job(bad_id).await.unwrap().unwrap();
     assert_eq!(failed.attempts, 3);
-    assert!(failed.last_error.unwrap().contains("FOREIGN KEY"), "the error is kept");
-    wait_for("the good job", async || storage.job(good_id).await.unwrap().unwrap().state == JobState::Completed).await;
+    assert!(
+        failed.last_error.unwrap().contains("FOREIGN KEY"),
+        "the error is kept"
+    );
+    wait_for("the good job", async || {
+        storage.job(good_id).await.unwrap().unwrap().state == JobState::Completed
+    })
+    .await;
     pipeline.shutdown().await;
 }
 
@@ -154,13 +215,35 @@ async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error(
 async fn jobs_left_leased_by_a_dead_run_are_processed_on_start() {
     let (core, estate, _dir) = setup().await;
     let orphan = job(&estate, 0, "P5", 3, "2026-11-28T08:00:00Z");
-    let dead_lease = Lease { owner: "dead-node".into(), until: Timestamp::now() + jiff::SignedDuration::from_secs(3600) };
-    core.storage().accept_detections(&[AcceptItem { job: orphan.clone(), lease: Some(dead_lease) }], Timestamp::now()).await.unwrap();
-    let settings = PipelineSettings { release_all_leases_on_start: true, ..fast_settings() };
+    let dead_lease = Lease {
+        owner: "dead-node".into(),
+        until: Timestamp::now() + jiff::SignedDuration::from_secs(3600),
+    };
+    core.storage()
+        .accept_detections(
+            &[AcceptItem {
+                job: orphan.clone(),
+                lease: Some(dead_lease),
+            }],
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let settings = PipelineSettings {
+        release_all_leases_on_start: true,
+        ..fast_settings()
+    };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let storage = core.storage().clone();
-    wait_for("the orphan", async || storage.job(orphan.job_id).await.unwrap().unwrap().state == JobState::Completed).await;
-    let p = storage.person_day("P5", "2026-11-28".parse().unwrap(), None).await.unwrap().unwrap();
+    wait_for("the orphan", async || {
+        storage.job(orphan.job_id).await.unwrap().unwrap().state == JobState::Completed
+    })
+    .await;
+    let p = storage
+        .person_day("P5", "2026-11-28".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(p.total_actual_count, 3);
     pipeline.shutdown().await;
 }

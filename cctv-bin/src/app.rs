@@ -29,18 +29,27 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
         let mut pg = PgSettings::new(settings.database.url.clone());
         pg.max_connections = settings.database.max_connections;
         let store = PgStore::open(&pg).await.context("opening PostgreSQL")?;
-        return Ok(OpenedStore { storage: Arc::new(store), single_node: false, _lock: None });
+        return Ok(OpenedStore {
+            storage: Arc::new(store),
+            single_node: false,
+            _lock: None,
+        });
     }
     anyhow::ensure!(
         settings.database.url.is_empty() || settings.database.url.starts_with("sqlite:"),
         "database.url must be empty (embedded SQLite), sqlite:PATH or a postgres:// URL"
     );
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let lock_path = settings.data_dir.join("cctv.lock");
     let lock = if exclusive {
-        let lock = File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+        let lock = File::create(&lock_path)
+            .with_context(|| format!("creating {}", lock_path.display()))?;
         lock.try_lock().map_err(|_| {
-            anyhow::anyhow!("another cctv server is using {} (embedded SQLite allows one)", settings.data_dir.display())
+            anyhow::anyhow!(
+                "another cctv server is using {} (embedded SQLite allows one)",
+                settings.data_dir.display()
+            )
         })?;
         Some(lock)
     } else {
@@ -53,19 +62,35 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     let mut sqlite = SqliteSettings::new(path);
     sqlite.fsync_every_commit = settings.database.sqlite_fsync;
     let store = SqliteStore::open(&sqlite).await.context("opening SQLite")?;
-    Ok(OpenedStore { storage: Arc::new(store), single_node: true, _lock: lock })
+    Ok(OpenedStore {
+        storage: Arc::new(store),
+        single_node: true,
+        _lock: lock,
+    })
 }
 
 pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyhow::Result<Core> {
-    let blobs = FsBlobStore::new(settings.data_dir.join("storage")).context("creating the storage directory")?;
+    let blobs = FsBlobStore::new(settings.data_dir.join("storage"))
+        .context("creating the storage directory")?;
     let core_settings = CoreSettings {
         timezone: settings.timezone(),
-        detection_rules: DetectionRules { max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs) },
+        detection_rules: DetectionRules {
+            max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs),
+        },
     };
-    Ok(Core::builder().storage(storage).blob_store(Arc::new(blobs)).settings(core_settings).build().await?)
+    Ok(Core::builder()
+        .storage(storage)
+        .blob_store(Arc::new(blobs))
+        .settings(core_settings)
+        .build()
+        .await?)
 }
 
-pub async fn start_pipeline(settings: &Settings, core: Core, single_node: bool) -> anyhow::Result<Pipeline> {
+pub async fn start_pipeline(
+    settings: &Settings,
+    core: Core,
+    single_node: bool,
+) -> anyhow::Result<Pipeline> {
     let i = &settings.ingest;
     let pipeline = PipelineSettings {
         ingest_max_batch: i.batch_max,

@@ -69,21 +69,37 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let estate: Value = serde_json::from_str(&std::fs::read_to_string(&args.estate).with_context(|| format!("reading {}", args.estate.display()))?)
-        .context("the estate file must be the output of `cctv demo --json`")?;
+    let estate: Value = serde_json::from_str(
+        &std::fs::read_to_string(&args.estate)
+            .with_context(|| format!("reading {}", args.estate.display()))?,
+    )
+    .context("the estate file must be the output of `cctv demo --json`")?;
     let pairs: Vec<(i64, String)> = estate["devices"]
         .as_array()
         .context("estate.devices")?
         .iter()
-        .filter_map(|d| Some((d["branch_id"].as_i64()?, d["device_id"].as_str()?.to_owned())))
+        .filter_map(|d| {
+            Some((
+                d["branch_id"].as_i64()?,
+                d["device_id"].as_str()?.to_owned(),
+            ))
+        })
         .collect();
     let cfg = LoadConfig {
         addr: args.addr.clone(),
-        api_key: args.api_key.clone().or_else(|| estate["credential"]["api_key"].as_str().map(str::to_owned)).context("api key")?,
+        api_key: args
+            .api_key
+            .clone()
+            .or_else(|| estate["credential"]["api_key"].as_str().map(str::to_owned))
+            .context("api key")?,
         api_secret: args
             .api_secret
             .clone()
-            .or_else(|| estate["credential"]["api_secret"].as_str().map(str::to_owned))
+            .or_else(|| {
+                estate["credential"]["api_secret"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .context("api secret")?,
         pairs,
         rate: args.rate,
@@ -96,7 +112,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         eprintln!(
             "load: {} connections, rate {}, {} s, {} persons, {} devices",
             cfg.concurrency,
-            cfg.rate.map_or("unlimited".to_owned(), |r| format!("{r}/s")),
+            cfg.rate
+                .map_or("unlimited".to_owned(), |r| format!("{r}/s")),
             args.duration,
             cfg.persons,
             cfg.pairs.len()
@@ -108,9 +125,20 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         None
     } else {
         if !args.json {
-            eprintln!("load done; waiting until the server has processed the {} accepted detections…", report.accepted);
+            eprintln!(
+                "load done; waiting until the server has processed the {} accepted detections…",
+                report.accepted
+            );
         }
-        Some(loadgen::wait_until_processed(&cfg, &report.job_samples, started, Duration::from_secs(args.drain_timeout)).await?)
+        Some(
+            loadgen::wait_until_processed(
+                &cfg,
+                &report.job_samples,
+                started,
+                Duration::from_secs(args.drain_timeout),
+            )
+            .await?,
+        )
     };
     let ms = |d: Duration| (d.as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     let out = json!({

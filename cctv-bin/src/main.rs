@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "cctv", version, about = "Person re-identification analytics across branches")]
+#[command(
+    name = "cctv",
+    version,
+    about = "Person re-identification analytics across branches"
+)]
 struct Cli {
     /// A TOML file overriding config/default.toml (environment CCTV__… overrides both).
     #[arg(long, global = true)]
@@ -50,7 +54,9 @@ fn main() -> anyhow::Result<()> {
     let settings = settings::Settings::load(cli.config.as_deref())?;
     let serving = matches!(cli.command, Command::Serve);
     init_tracing(&settings, serving);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve => cmd::serve::run(settings).await,
@@ -74,8 +80,16 @@ fn main() -> anyhow::Result<()> {
 
 fn init_tracing(settings: &settings::Settings, serving: bool) {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| if serving { settings.log.filter.clone() } else { "warn".into() });
-    let builder = tracing_subscriber::fmt().with_env_filter(EnvFilter::new(filter)).with_writer(std::io::stderr);
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
+        if serving {
+            settings.log.filter.clone()
+        } else {
+            "warn".into()
+        }
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr);
     if settings.log.format == "json" {
         builder.json().init();
     } else {

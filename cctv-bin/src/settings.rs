@@ -66,17 +66,33 @@ impl Settings {
     }
 
     /// `env` replaces the process environment (tests).
-    pub fn load_with_env(file: Option<&Path>, env: Option<config::Map<String, String>>) -> anyhow::Result<Self> {
-        let mut builder = config::Config::builder().add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<config::Map<String, String>>,
+    ) -> anyhow::Result<Self> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if let Some(path) = file {
-            anyhow::ensure!(path.exists(), "config file {} does not exist", path.display());
+            anyhow::ensure!(
+                path.exists(),
+                "config file {} does not exist",
+                path.display()
+            );
             builder = builder.add_source(config::File::from(path.to_path_buf()));
         }
         builder = builder.add_source(
-            config::Environment::with_prefix("CCTV").prefix_separator("__").separator("__").try_parsing(true).source(env),
+            config::Environment::with_prefix("CCTV")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(env),
         );
-        let settings: Settings = builder.build()?.try_deserialize().context("invalid configuration")?;
-        jiff::tz::TimeZone::get(&settings.timezone).with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
+        let settings: Settings = builder
+            .build()?
+            .try_deserialize()
+            .context("invalid configuration")?;
+        jiff::tz::TimeZone::get(&settings.timezone)
+            .with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
         Ok(settings)
     }
 
@@ -85,7 +101,8 @@ impl Settings {
     }
 
     pub fn uses_postgres(&self) -> bool {
-        self.database.url.starts_with("postgres://") || self.database.url.starts_with("postgresql://")
+        self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://")
     }
 }
 
@@ -100,8 +117,14 @@ mod tests {
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         let env = config::Map::from([
             ("CCTV__INGEST__WORKER_BATCH".to_owned(), "77".to_owned()),
-            ("CCTV__DATABASE__URL".to_owned(), "postgres://u@h/d".to_owned()),
-            ("CCTV_TEST_PG_URL".to_owned(), "ignored: not our prefix".to_owned()),
+            (
+                "CCTV__DATABASE__URL".to_owned(),
+                "postgres://u@h/d".to_owned(),
+            ),
+            (
+                "CCTV_TEST_PG_URL".to_owned(),
+                "ignored: not our prefix".to_owned(),
+            ),
         ]);
         let s = Settings::load_with_env(None, Some(env)).unwrap();
         assert_eq!(s.ingest.worker_batch, 77);
@@ -112,7 +135,11 @@ mod tests {
     fn a_file_overrides_defaults_and_unknown_keys_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let good = dir.path().join("good.toml");
-        std::fs::write(&good, "timezone = \"Asia/Jakarta\"\n[database]\nurl = \"postgres://x@y/z\"\n").unwrap();
+        std::fs::write(
+            &good,
+            "timezone = \"Asia/Jakarta\"\n[database]\nurl = \"postgres://x@y/z\"\n",
+        )
+        .unwrap();
         let s = Settings::load(Some(&good)).unwrap();
         assert_eq!(s.timezone, "Asia/Jakarta");
         assert!(s.uses_postgres());

@@ -65,8 +65,14 @@ pub fn check_blob_path(path: &str) -> Result<(), BlobError> {
         && !path.starts_with('/')
         && !path.contains('\\')
         && !path.contains('\0')
-        && path.split('/').all(|seg| !seg.is_empty() && !seg.starts_with('.'));
-    if ok { Ok(()) } else { Err(BlobError::InvalidPath(path.chars().take(64).collect())) }
+        && path
+            .split('/')
+            .all(|seg| !seg.is_empty() && !seg.starts_with('.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(BlobError::InvalidPath(path.chars().take(64).collect()))
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +91,15 @@ mod tests {
 
     #[test]
     fn traversal_and_absolute_paths_are_refused() {
-        for bad in ["", "/etc/passwd", "a/../b", "../x", "a//b", "a/.hidden", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "a/../b",
+            "../x",
+            "a//b",
+            "a/.hidden",
+            "a\\b",
+        ] {
             assert!(check_blob_path(bad).is_err(), "{bad}");
         }
     }

@@ -74,7 +74,11 @@ pub struct CredentialCache {
 
 impl CredentialCache {
     pub fn lookup(&self, api_key: &str) -> Option<Arc<CredentialEntry>> {
-        self.by_key.read().expect("credential cache lock").get(api_key).cloned()
+        self.by_key
+            .read()
+            .expect("credential cache lock")
+            .get(api_key)
+            .cloned()
     }
 
     pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
@@ -85,9 +89,17 @@ impl CredentialCache {
             .into_iter()
             .map(|credential| {
                 // Keep unflushed use times across reloads.
-                let last = old.get(&credential.api_key).map_or(0, |e| e.last_used.load(Ordering::Relaxed));
+                let last = old
+                    .get(&credential.api_key)
+                    .map_or(0, |e| e.last_used.load(Ordering::Relaxed));
                 let key = credential.api_key.clone();
-                (key, Arc::new(CredentialEntry { credential, last_used: AtomicI64::new(last) }))
+                (
+                    key,
+                    Arc::new(CredentialEntry {
+                        credential,
+                        last_used: AtomicI64::new(last),
+                    }),
+                )
             })
             .collect();
         *self.by_key.write().expect("credential cache lock") = Arc::new(map);
@@ -113,15 +125,18 @@ impl CredentialCache {
                 .values()
                 .filter_map(|e| {
                     let used = e.last_used.load(Ordering::Relaxed);
-                    (used > 0 && flushed.get(&e.credential.id).is_none_or(|f| *f < used)).then_some((e.credential.id, used))
+                    (used > 0 && flushed.get(&e.credential.id).is_none_or(|f| *f < used))
+                        .then_some((e.credential.id, used))
                 })
                 .collect()
         };
         if pending.is_empty() {
             return Ok(0);
         }
-        let uses: Vec<(i64, Timestamp)> =
-            pending.iter().filter_map(|(id, s)| Timestamp::from_second(*s).ok().map(|t| (*id, t))).collect();
+        let uses: Vec<(i64, Timestamp)> = pending
+            .iter()
+            .filter_map(|(id, s)| Timestamp::from_second(*s).ok().map(|t| (*id, t)))
+            .collect();
         store.record_credential_use(&uses).await?;
         let mut flushed = self.flushed.lock().expect("flush lock");
         for (id, s) in pending {

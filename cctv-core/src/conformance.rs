@@ -12,7 +12,9 @@ use jiff::tz::TimeZone;
 use serde_json::json;
 
 use crate::blob::StoredBlob;
-use crate::credential::{CredentialStatus, GeneratedSecret, NewCredential, Permissions, hash_secret};
+use crate::credential::{
+    CredentialStatus, GeneratedSecret, NewCredential, Permissions, hash_secret,
+};
 use crate::detection::DetectionJob;
 use crate::estate::*;
 use crate::jobs::{JobId, JobState, Lease, NewJob, Queue};
@@ -133,17 +135,31 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
 }
 
 fn prepare(jobs: &[DetectionJob]) -> Vec<PreparedDetection> {
-    jobs.iter().map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC)).collect()
+    jobs.iter()
+        .map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC))
+        .collect()
 }
 
 async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome> {
-    let items: Vec<AcceptItem> = jobs.iter().map(|j| AcceptItem { job: j.clone(), lease: None }).collect();
-    store.accept_detections(&items, Timestamp::now()).await.expect("accept")
+    let items: Vec<AcceptItem> = jobs
+        .iter()
+        .map(|j| AcceptItem {
+            job: j.clone(),
+            lease: None,
+        })
+        .collect();
+    store
+        .accept_detections(&items, Timestamp::now())
+        .await
+        .expect("accept")
 }
 
 async fn accept_and_process(store: &dyn Storage, jobs: &[DetectionJob]) {
     accept(store, jobs).await;
-    store.process_detections(&prepare(jobs), Timestamp::now()).await.expect("process");
+    store
+        .process_detections(&prepare(jobs), Timestamp::now())
+        .await
+        .expect("process");
 }
 
 pub async fn estate_round_trip(store: Arc<dyn Storage>) {
@@ -153,11 +169,23 @@ pub async fn estate_round_trip(store: Arc<dyn Storage>) {
     assert_ne!(before, after, "estate changes move the stamp");
     let snapshot = store.estate_snapshot().await.unwrap();
     assert_eq!(snapshot.branches.len(), 3);
-    assert_eq!(snapshot.check_device(estate.branches[0].id, "CAM_JKT001_001"), Ok(()));
-    assert_eq!(snapshot.check_device(estate.branches[1].id, "CAM_JKT001_001"), Err(EstateRejection::DeviceNotInBranch));
-    store.set_device_status("CAM_JKT001_001", RecordStatus::Inactive).await.unwrap();
+    assert_eq!(
+        snapshot.check_device(estate.branches[0].id, "CAM_JKT001_001"),
+        Ok(())
+    );
+    assert_eq!(
+        snapshot.check_device(estate.branches[1].id, "CAM_JKT001_001"),
+        Err(EstateRejection::DeviceNotInBranch)
+    );
+    store
+        .set_device_status("CAM_JKT001_001", RecordStatus::Inactive)
+        .await
+        .unwrap();
     let snapshot = store.estate_snapshot().await.unwrap();
-    assert_eq!(snapshot.check_device(estate.branches[0].id, "CAM_JKT001_001"), Err(EstateRejection::InactiveDevice));
+    assert_eq!(
+        snapshot.check_device(estate.branches[0].id, "CAM_JKT001_001"),
+        Err(EstateRejection::InactiveDevice)
+    );
     assert_eq!(store.list_devices().await.unwrap().len(), 3);
     assert_eq!(store.list_groups().await.unwrap()[0].province_code, "JKT");
     let duplicate = store
@@ -170,7 +198,10 @@ pub async fn estate_round_trip(store: Arc<dyn Storage>) {
             status: RecordStatus::Active,
         })
         .await;
-    assert!(matches!(duplicate, Err(crate::storage::StorageError::Conflict(_))), "{duplicate:?}");
+    assert!(
+        matches!(duplicate, Err(crate::storage::StorageError::Conflict(_))),
+        "{duplicate:?}"
+    );
 }
 
 pub async fn detections_are_counted_per_person_day(store: Arc<dyn Storage>) {
@@ -182,21 +213,57 @@ pub async fn detections_are_counted_per_person_day(store: Arc<dyn Storage>) {
         job(&estate, 0, "P2", 1, "2026-11-28T10:00:00Z"),
         job(&estate, 0, "P1", 4, "2026-11-29T00:30:00Z"),
     ];
-    assert!(accept(store.as_ref(), &jobs).await.iter().all(|o| *o == AcceptOutcome::Accepted));
-    assert_eq!(store.job(jobs[0].job_id).await.unwrap().unwrap().state, JobState::Queued);
-    let results = store.process_detections(&prepare(&jobs), Timestamp::now()).await.unwrap();
-    assert!(results.iter().all(|r| r.outcome == DetectionOutcome::Counted));
+    assert!(
+        accept(store.as_ref(), &jobs)
+            .await
+            .iter()
+            .all(|o| *o == AcceptOutcome::Accepted)
+    );
+    assert_eq!(
+        store.job(jobs[0].job_id).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+    let results = store
+        .process_detections(&prepare(&jobs), Timestamp::now())
+        .await
+        .unwrap();
+    assert!(
+        results
+            .iter()
+            .all(|r| r.outcome == DetectionOutcome::Counted)
+    );
 
-    let p1 = store.person_day("P1", day(), None).await.unwrap().expect("person-day");
+    let p1 = store
+        .person_day("P1", day(), None)
+        .await
+        .unwrap()
+        .expect("person-day");
     assert_eq!(p1.total_actual_count, 6);
     assert_eq!(p1.total_detection_branch_count, 2);
-    assert_eq!(p1.first_detected_at, Some("2026-11-28T08:00:00Z".parse().unwrap()));
-    assert_eq!(p1.last_detected_at, Some("2026-11-28T10:00:00Z".parse().unwrap()));
+    assert_eq!(
+        p1.first_detected_at,
+        Some("2026-11-28T08:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        p1.last_detected_at,
+        Some("2026-11-28T10:00:00Z".parse().unwrap())
+    );
     assert_eq!(p1.detected_branches.len(), 2);
-    let b0 = p1.detected_branches.iter().find(|b| b.branch_id == estate.branches[0].id).unwrap();
+    let b0 = p1
+        .detected_branches
+        .iter()
+        .find(|b| b.branch_id == estate.branches[0].id)
+        .unwrap();
     assert_eq!((b0.detection_count, b0.total_detected_count), (2, 3));
-    let next_day = store.person_day("P1", "2026-11-29".parse().unwrap(), None).await.unwrap().unwrap();
-    assert_eq!(next_day.total_actual_count, 4, "a new day starts a new person-day");
+    let next_day = store
+        .person_day("P1", "2026-11-29".parse().unwrap(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next_day.total_actual_count, 4,
+        "a new day starts a new person-day"
+    );
 
     let record = store.job(jobs[0].job_id).await.unwrap().unwrap();
     assert_eq!(record.state, JobState::Completed);
@@ -209,54 +276,127 @@ pub async fn duplicate_event_ids_return_the_original_job(store: Arc<dyn Storage>
     let mut first = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
     first.event_id = Some("evt-1".into());
     first.credential_id = Some(7);
-    assert_eq!(accept(store.as_ref(), std::slice::from_ref(&first)).await, vec![AcceptOutcome::Accepted]);
+    assert_eq!(
+        accept(store.as_ref(), std::slice::from_ref(&first)).await,
+        vec![AcceptOutcome::Accepted]
+    );
     let mut retry = first.clone();
     retry.job_id = JobId::new();
     let mut other_credential = retry.clone();
     other_credential.credential_id = Some(8);
     other_credential.job_id = JobId::new();
     let outcomes = accept(store.as_ref(), &[retry.clone(), other_credential]).await;
-    assert_eq!(outcomes, vec![AcceptOutcome::Duplicate(first.job_id), AcceptOutcome::Accepted]);
-    assert!(store.job(retry.job_id).await.unwrap().is_none(), "the duplicate stored nothing");
+    assert_eq!(
+        outcomes,
+        vec![
+            AcceptOutcome::Duplicate(first.job_id),
+            AcceptOutcome::Accepted
+        ]
+    );
+    assert!(
+        store.job(retry.job_id).await.unwrap().is_none(),
+        "the duplicate stored nothing"
+    );
 }
 
 pub async fn redelivered_jobs_have_no_second_effect(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
-    let jobs = vec![job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z"), job(&estate, 1, "P1", 1, "2026-11-28T09:00:00Z")];
+    let jobs = vec![
+        job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z"),
+        job(&estate, 1, "P1", 1, "2026-11-28T09:00:00Z"),
+    ];
     accept_and_process(store.as_ref(), &jobs).await;
-    let again = store.process_detections(&prepare(&jobs), Timestamp::now()).await.unwrap();
-    assert!(again.iter().all(|r| r.outcome == DetectionOutcome::AlreadyProcessed), "{again:?}");
+    let again = store
+        .process_detections(&prepare(&jobs), Timestamp::now())
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|r| r.outcome == DetectionOutcome::AlreadyProcessed),
+        "{again:?}"
+    );
     let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();
-    assert_eq!((p1.total_actual_count, p1.total_detection_branch_count), (2, 2));
-    let page = store.list_detections(&DetectionFilter::default(), PageRequest::new(1, 100)).await.unwrap();
+    assert_eq!(
+        (p1.total_actual_count, p1.total_detection_branch_count),
+        (2, 2)
+    );
+    let page = store
+        .list_detections(&DetectionFilter::default(), PageRequest::new(1, 100))
+        .await
+        .unwrap();
     assert_eq!(page.total, 2);
 }
 
 pub async fn out_of_order_detections_move_first_detected_at_back(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
-    accept_and_process(store.as_ref(), &[job(&estate, 0, "P1", 1, "2026-11-28T10:00:00Z")]).await;
-    accept_and_process(store.as_ref(), &[job(&estate, 0, "P1", 1, "2026-11-28T07:00:00Z")]).await;
+    accept_and_process(
+        store.as_ref(),
+        &[job(&estate, 0, "P1", 1, "2026-11-28T10:00:00Z")],
+    )
+    .await;
+    accept_and_process(
+        store.as_ref(),
+        &[job(&estate, 0, "P1", 1, "2026-11-28T07:00:00Z")],
+    )
+    .await;
     let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();
-    assert_eq!(p1.first_detected_at, Some("2026-11-28T07:00:00Z".parse().unwrap()));
-    assert_eq!(p1.detection_time, Some("2026-11-28T07:00:00Z".parse().unwrap()));
-    assert_eq!(p1.last_detected_at, Some("2026-11-28T10:00:00Z".parse().unwrap()));
+    assert_eq!(
+        p1.first_detected_at,
+        Some("2026-11-28T07:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        p1.detection_time,
+        Some("2026-11-28T07:00:00Z".parse().unwrap())
+    );
+    assert_eq!(
+        p1.last_detected_at,
+        Some("2026-11-28T10:00:00Z".parse().unwrap())
+    );
     assert_eq!(p1.total_detection_branch_count, 1);
 }
 
 pub async fn inactive_person_days_change_no_counter(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
-    accept_and_process(store.as_ref(), &[job(&estate, 0, "P1", 2, "2026-11-28T08:00:00Z")]).await;
-    store.set_person_day_status("P1", day(), RecordStatus::Inactive).await.unwrap();
+    accept_and_process(
+        store.as_ref(),
+        &[job(&estate, 0, "P1", 2, "2026-11-28T08:00:00Z")],
+    )
+    .await;
+    store
+        .set_person_day_status("P1", day(), RecordStatus::Inactive)
+        .await
+        .unwrap();
     let late = vec![job(&estate, 1, "P1", 5, "2026-11-28T11:00:00Z")];
     accept(store.as_ref(), &late).await;
-    let results = store.process_detections(&prepare(&late), Timestamp::now()).await.unwrap();
+    let results = store
+        .process_detections(&prepare(&late), Timestamp::now())
+        .await
+        .unwrap();
     assert_eq!(results[0].outcome, DetectionOutcome::TrackingDisabled);
     let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();
-    assert_eq!((p1.total_actual_count, p1.total_detection_branch_count), (2, 1));
-    assert_eq!(p1.last_detected_at, Some("2026-11-28T08:00:00Z".parse().unwrap()));
+    assert_eq!(
+        (p1.total_actual_count, p1.total_detection_branch_count),
+        (2, 1)
+    );
+    assert_eq!(
+        p1.last_detected_at,
+        Some("2026-11-28T08:00:00Z".parse().unwrap())
+    );
     assert_eq!(p1.status, "inactive");
-    let filter = DetectionFilter { re_id: Some("P1".into()), ..Default::default() };
-    assert_eq!(store.list_detections(&filter, PageRequest::new(1, 10)).await.unwrap().total, 2, "the detection is stored");
+    let filter = DetectionFilter {
+        re_id: Some("P1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .list_detections(&filter, PageRequest::new(1, 10))
+            .await
+            .unwrap()
+            .total,
+        2,
+        "the detection is stored"
+    );
     let record = store.job(late[0].job_id).await.unwrap().unwrap();
     assert_eq!(record.result.unwrap()["outcome"], "tracking_disabled");
 }
@@ -264,7 +404,15 @@ pub async fn inactive_person_days_change_no_counter(store: Arc<dyn Storage>) {
 pub async fn concurrent_batches_count_exactly(store: Arc<dyn Storage>) {
     let estate = Arc::new(seed(store.as_ref()).await);
     let jobs: Vec<DetectionJob> = (0..1000)
-        .map(|i| job(&estate, i % 3, "CROWD", (i % 4 + 1) as i32, &format!("2026-11-28T{:02}:{:02}:00Z", 1 + i % 20, i % 60)))
+        .map(|i| {
+            job(
+                &estate,
+                i % 3,
+                "CROWD",
+                (i % 4 + 1) as i32,
+                &format!("2026-11-28T{:02}:{:02}:00Z", 1 + i % 20, i % 60),
+            )
+        })
         .collect();
     let expected: i64 = jobs.iter().map(|j| i64::from(j.detected_count)).sum();
     accept(store.as_ref(), &jobs).await;
@@ -274,17 +422,27 @@ pub async fn concurrent_batches_count_exactly(store: Arc<dyn Storage>) {
         let batch = prepare(chunk);
         tasks.push(tokio::spawn(async move {
             // Every batch twice, concurrently: redelivery must not count twice either.
-            let (a, b) = tokio::join!(store.process_detections(&batch, Timestamp::now()), store.process_detections(&batch, Timestamp::now()));
+            let (a, b) = tokio::join!(
+                store.process_detections(&batch, Timestamp::now()),
+                store.process_detections(&batch, Timestamp::now())
+            );
             a.or(b).expect("at least one delivery succeeds");
         }));
     }
     for t in tasks {
         t.await.unwrap();
     }
-    let crowd = store.person_day("CROWD", day(), None).await.unwrap().unwrap();
+    let crowd = store
+        .person_day("CROWD", day(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(crowd.total_actual_count, expected);
     assert_eq!(crowd.total_detection_branch_count, 3);
-    let all = store.list_detections(&DetectionFilter::default(), PageRequest::new(1, 1)).await.unwrap();
+    let all = store
+        .list_detections(&DetectionFilter::default(), PageRequest::new(1, 1))
+        .await
+        .unwrap();
     assert_eq!(all.total, 1000);
 }
 
@@ -297,31 +455,83 @@ pub async fn features_merge_across_batches(store: Arc<dyn Storage>) {
     accept_and_process(store.as_ref(), &[a]).await;
     accept_and_process(store.as_ref(), &[b]).await;
     let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();
-    assert_eq!(p1.appearance_features, Some(json!({"hat": "blue", "bag": true})));
+    assert_eq!(
+        p1.appearance_features,
+        Some(json!({"hat": "blue", "bag": true}))
+    );
 }
 
 pub async fn job_queue_leases_retries_and_failures(store: Arc<dyn Storage>) {
     let now = Timestamp::now();
-    let jobs: Vec<NewJob> = (0..3).map(|i| NewJob::new(Queue::Reports, "test", json!({"n": i}), now)).collect();
+    let jobs: Vec<NewJob> = (0..3)
+        .map(|i| NewJob::new(Queue::Reports, "test", json!({"n": i}), now))
+        .collect();
     store.enqueue(&jobs).await.unwrap();
-    let lease = Lease { owner: "node-a".into(), until: now + jiff::SignedDuration::from_secs(60) };
+    let lease = Lease {
+        owner: "node-a".into(),
+        until: now + jiff::SignedDuration::from_secs(60),
+    };
     let claimed = store.claim(Queue::Reports, &lease, 2, now).await.unwrap();
     assert_eq!(claimed.len(), 2);
-    assert_eq!(store.job(claimed[0].id).await.unwrap().unwrap().state, JobState::Processing);
-    let other = Lease { owner: "node-b".into(), ..lease.clone() };
+    assert_eq!(
+        store.job(claimed[0].id).await.unwrap().unwrap().state,
+        JobState::Processing
+    );
+    let other = Lease {
+        owner: "node-b".into(),
+        ..lease.clone()
+    };
     let rest = store.claim(Queue::Reports, &other, 10, now).await.unwrap();
     assert_eq!(rest.len(), 1, "leased jobs are not handed out twice");
-    assert!(store.claim(Queue::Detections, &other, 10, now).await.unwrap().is_empty());
+    assert!(
+        store
+            .claim(Queue::Detections, &other, 10, now)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
-    assert!(store.complete(claimed[0].id, json!({"ok": true}), now).await.unwrap());
-    assert!(!store.complete(claimed[0].id, json!({"ok": true}), now).await.unwrap(), "completes once");
+    assert!(
+        store
+            .complete(claimed[0].id, json!({"ok": true}), now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete(claimed[0].id, json!({"ok": true}), now)
+            .await
+            .unwrap(),
+        "completes once"
+    );
     let retry_at = now + jiff::SignedDuration::from_secs(30);
-    store.fail(claimed[1].id, "boom", Some(retry_at), now).await.unwrap();
-    assert!(store.claim(Queue::Reports, &other, 10, now).await.unwrap().is_empty(), "not before retry_at");
-    let later = store.claim(Queue::Reports, &other, 10, retry_at + jiff::SignedDuration::from_secs(1)).await.unwrap();
+    store
+        .fail(claimed[1].id, "boom", Some(retry_at), now)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim(Queue::Reports, &other, 10, now)
+            .await
+            .unwrap()
+            .is_empty(),
+        "not before retry_at"
+    );
+    let later = store
+        .claim(
+            Queue::Reports,
+            &other,
+            10,
+            retry_at + jiff::SignedDuration::from_secs(1),
+        )
+        .await
+        .unwrap();
     assert_eq!(later.len(), 1);
     assert_eq!(later[0].attempts, 1);
-    store.fail(later[0].id, "boom again", None, now).await.unwrap();
+    store
+        .fail(later[0].id, "boom again", None, now)
+        .await
+        .unwrap();
     let failed = store.job(later[0].id).await.unwrap().unwrap();
     assert_eq!(failed.state, JobState::Failed);
     assert_eq!(failed.last_error.as_deref(), Some("boom again"));
@@ -343,48 +553,122 @@ pub async fn credentials_round_trip_and_stamp(store: Arc<dyn Storage>) {
             secret_hash: hash_secret(&generated.api_secret),
             branch_id: Some(estate.branches[0].id),
             device_id: None,
-            permissions: Permissions { read: true, write: false },
+            permissions: Permissions {
+                read: true,
+                write: false,
+            },
             rate_limit: 50,
             expires_at: Some("2030-01-01T00:00:00Z".parse().unwrap()),
         })
         .await
         .unwrap();
     assert_eq!(created.status, CredentialStatus::Active);
-    assert!(created.authenticate(&generated.api_secret, Timestamp::now()).is_ok());
+    assert!(
+        created
+            .authenticate(&generated.api_secret, Timestamp::now())
+            .is_ok()
+    );
     let listed = store.credentials().await.unwrap();
     assert_eq!(listed, vec![created.clone()]);
 
     let stamp = store.change_stamp(ChangeTopic::Credentials).await.unwrap();
-    store.record_credential_use(&[(created.id, Timestamp::now())]).await.unwrap();
-    assert_eq!(store.change_stamp(ChangeTopic::Credentials).await.unwrap(), stamp, "use times do not invalidate caches");
-    store.set_credential_status(created.id, CredentialStatus::Inactive).await.unwrap();
-    assert_ne!(store.change_stamp(ChangeTopic::Credentials).await.unwrap(), stamp);
+    store
+        .record_credential_use(&[(created.id, Timestamp::now())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.change_stamp(ChangeTopic::Credentials).await.unwrap(),
+        stamp,
+        "use times do not invalidate caches"
+    );
+    store
+        .set_credential_status(created.id, CredentialStatus::Inactive)
+        .await
+        .unwrap();
+    assert_ne!(
+        store.change_stamp(ChangeTopic::Credentials).await.unwrap(),
+        stamp
+    );
     store.set_credential_expiry(created.id, None).await.unwrap();
     let reloaded = &store.credentials().await.unwrap()[0];
-    assert_eq!((reloaded.status, reloaded.expires_at), (CredentialStatus::Inactive, None));
+    assert_eq!(
+        (reloaded.status, reloaded.expires_at),
+        (CredentialStatus::Inactive, None)
+    );
 }
 
 pub async fn queries_filter_paginate_and_summarise(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
     let mut jobs = Vec::new();
     for i in 0..25 {
-        jobs.push(job(&estate, i % 3, &format!("P{}", i % 5), 1, &format!("2026-11-28T{:02}:00:00Z", i % 24)));
+        jobs.push(job(
+            &estate,
+            i % 3,
+            &format!("P{}", i % 5),
+            1,
+            &format!("2026-11-28T{:02}:00:00Z", i % 24),
+        ));
     }
     jobs.push(job(&estate, 0, "P0", 1, "2026-11-27T12:00:00Z"));
     accept_and_process(store.as_ref(), &jobs).await;
 
-    let page = store.list_detections(&DetectionFilter::default(), PageRequest::new(2, 10)).await.unwrap();
-    assert_eq!((page.total, page.items.len(), page.last_page(), page.from(), page.to()), (26, 10, 3, Some(11), Some(20)));
-    let newest = &store.list_detections(&DetectionFilter::default(), PageRequest::new(1, 1)).await.unwrap().items[0];
-    assert_eq!(newest.detection_timestamp, "2026-11-28T23:00:00Z".parse().unwrap());
+    let page = store
+        .list_detections(&DetectionFilter::default(), PageRequest::new(2, 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            page.total,
+            page.items.len(),
+            page.last_page(),
+            page.from(),
+            page.to()
+        ),
+        (26, 10, 3, Some(11), Some(20))
+    );
+    let newest = &store
+        .list_detections(&DetectionFilter::default(), PageRequest::new(1, 1))
+        .await
+        .unwrap()
+        .items[0];
+    assert_eq!(
+        newest.detection_timestamp,
+        "2026-11-28T23:00:00Z".parse().unwrap()
+    );
     assert!(newest.branch.is_some() && newest.device.is_some());
-    assert_eq!(newest.re_id_master.as_ref().unwrap().detection_date, day(), "relation joins on the same day");
+    assert_eq!(
+        newest.re_id_master.as_ref().unwrap().detection_date,
+        day(),
+        "relation joins on the same day"
+    );
 
-    let filter = DetectionFilter { date_from: Some(day()), date_to: Some(day()), branch_id: Some(estate.branches[1].id), ..Default::default() };
-    let expected = jobs.iter().filter(|j| j.branch_id == estate.branches[1].id && j.detected_at >= day_start()).count();
-    assert_eq!(store.list_detections(&filter, PageRequest::new(1, 100)).await.unwrap().total as usize, expected);
-    let scoped = DetectionFilter { scope_branch: Some(estate.branches[2].id), ..Default::default() };
-    let items = store.list_detections(&scoped, PageRequest::new(1, 100)).await.unwrap().items;
+    let filter = DetectionFilter {
+        date_from: Some(day()),
+        date_to: Some(day()),
+        branch_id: Some(estate.branches[1].id),
+        ..Default::default()
+    };
+    let expected = jobs
+        .iter()
+        .filter(|j| j.branch_id == estate.branches[1].id && j.detected_at >= day_start())
+        .count();
+    assert_eq!(
+        store
+            .list_detections(&filter, PageRequest::new(1, 100))
+            .await
+            .unwrap()
+            .total as usize,
+        expected
+    );
+    let scoped = DetectionFilter {
+        scope_branch: Some(estate.branches[2].id),
+        ..Default::default()
+    };
+    let items = store
+        .list_detections(&scoped, PageRequest::new(1, 100))
+        .await
+        .unwrap()
+        .items;
     assert!(!items.is_empty() && items.iter().all(|i| i.branch_id == estate.branches[2].id));
 
     let summary = store.detection_summary(day(), None).await.unwrap();
@@ -392,29 +676,87 @@ pub async fn queries_filter_paginate_and_summarise(store: Arc<dyn Storage>) {
     assert_eq!(summary.summary.unique_persons, 5);
     assert_eq!(summary.summary.unique_branches, 3);
     assert_eq!(summary.hourly_trend.len(), 24);
-    assert_eq!(summary.hourly_trend.iter().map(|h| h.count).sum::<i64>(), 25);
+    assert_eq!(
+        summary.hourly_trend.iter().map(|h| h.count).sum::<i64>(),
+        25
+    );
     assert_eq!(summary.hourly_trend[0].count, 2, "hours 0 of i=0 and i=24");
     assert_eq!(summary.top_persons.len(), 5);
-    assert_eq!(summary.top_branches.iter().map(|b| b.detection_count).sum::<i64>(), 25);
+    assert_eq!(
+        summary
+            .top_branches
+            .iter()
+            .map(|b| b.detection_count)
+            .sum::<i64>(),
+        25
+    );
 
-    let stats = store.branch_statistics(estate.branches[0].id, day(), None).await.unwrap().unwrap();
+    let stats = store
+        .branch_statistics(estate.branches[0].id, day(), None)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stats.total_detections, 9);
-    let distinct: HashSet<&str> =
-        jobs.iter().filter(|j| j.branch_id == estate.branches[0].id && j.detected_at >= day_start()).map(|j| j.re_id.as_str()).collect();
+    let distinct: HashSet<&str> = jobs
+        .iter()
+        .filter(|j| j.branch_id == estate.branches[0].id && j.detected_at >= day_start())
+        .map(|j| j.re_id.as_str())
+        .collect();
     assert_eq!(stats.unique_persons as usize, distinct.len());
-    assert!(store.branch_statistics(9999, day(), None).await.unwrap().is_none());
+    assert!(
+        store
+            .branch_statistics(9999, day(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 
-    let p0_other_branch = store.person_day("P1", day(), Some(estate.branches[0].id)).await.unwrap();
-    assert!(p0_other_branch.unwrap().detected_branches.iter().all(|b| b.branch_id == estate.branches[0].id));
-    assert!(store.person_day("NOBODY", day(), None).await.unwrap().is_none());
+    let p0_other_branch = store
+        .person_day("P1", day(), Some(estate.branches[0].id))
+        .await
+        .unwrap();
+    assert!(
+        p0_other_branch
+            .unwrap()
+            .detected_branches
+            .iter()
+            .all(|b| b.branch_id == estate.branches[0].id)
+    );
+    assert!(
+        store
+            .person_day("NOBODY", day(), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn images_register_files_and_enqueue_image_jobs(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
     let mut with_image = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
-    with_image.image = Some(StoredBlob { path: "events/2026/11/28/1_x.jpg".into(), mime: "image/jpeg".into(), size: 10, width: Some(4), height: Some(3) });
+    with_image.image = Some(StoredBlob {
+        path: "events/2026/11/28/1_x.jpg".into(),
+        mime: "image/jpeg".into(),
+        size: 10,
+        width: Some(4),
+        height: Some(3),
+    });
     accept_and_process(store.as_ref(), &[with_image]).await;
     let depths = store.queue_depths().await.unwrap();
-    assert_eq!(depths.iter().find(|d| d.queue == Queue::Images).unwrap().queued, 1);
-    assert_eq!(depths.iter().find(|d| d.queue == Queue::Detections).unwrap().queued, 0);
+    assert_eq!(
+        depths
+            .iter()
+            .find(|d| d.queue == Queue::Images)
+            .unwrap()
+            .queued,
+        1
+    );
+    assert_eq!(
+        depths
+            .iter()
+            .find(|d| d.queue == Queue::Detections)
+            .unwrap()
+            .queued,
+        0
+    );
 }

@@ -23,7 +23,10 @@ pub struct CoreSettings {
 
 impl Default for CoreSettings {
     fn default() -> Self {
-        Self { timezone: TimeZone::UTC, detection_rules: DetectionRules::default() }
+        Self {
+            timezone: TimeZone::UTC,
+            detection_rules: DetectionRules::default(),
+        }
     }
 }
 
@@ -63,7 +66,10 @@ pub struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("storage", &self.inner.storage).field("settings", &self.inner.settings).finish()
+        f.debug_struct("Core")
+            .field("storage", &self.inner.storage)
+            .field("settings", &self.inner.settings)
+            .finish()
     }
 }
 
@@ -94,7 +100,9 @@ impl Core {
 
     /// Today's date in the configured timezone.
     pub fn today(&self) -> jiff::civil::Date {
-        Timestamp::now().to_zoned_datetime(self.timezone().clone()).date()
+        Timestamp::now()
+            .to_zoned_datetime(self.timezone().clone())
+            .date()
     }
 
     pub fn estate(&self) -> Arc<crate::estate::EstateSnapshot> {
@@ -111,14 +119,26 @@ impl Core {
 
     /// Reloads both caches now (after a change made through this process).
     pub async fn reload_caches(&self) -> Result<(), StorageError> {
-        self.inner.estate.reload(self.inner.storage.as_ref()).await?;
-        self.inner.credentials.reload(self.inner.storage.as_ref()).await
+        self.inner
+            .estate
+            .reload(self.inner.storage.as_ref())
+            .await?;
+        self.inner
+            .credentials
+            .reload(self.inner.storage.as_ref())
+            .await
     }
 
     /// Reloads caches whose store stamp moved (changes made by other processes).
     pub async fn refresh_caches(&self) -> Result<(), StorageError> {
-        self.inner.estate.refresh(self.inner.storage.as_ref()).await?;
-        self.inner.credentials.refresh(self.inner.storage.as_ref()).await?;
+        self.inner
+            .estate
+            .refresh(self.inner.storage.as_ref())
+            .await?;
+        self.inner
+            .credentials
+            .refresh(self.inner.storage.as_ref())
+            .await?;
         Ok(())
     }
 
@@ -131,7 +151,12 @@ impl Core {
             if let Err(e) = self.refresh_caches().await {
                 tracing::warn!(error = %e, "cache refresh failed");
             }
-            if let Err(e) = self.inner.credentials.flush_usage(self.inner.storage.as_ref()).await {
+            if let Err(e) = self
+                .inner
+                .credentials
+                .flush_usage(self.inner.storage.as_ref())
+                .await
+            {
                 tracing::warn!(error = %e, "flushing credential use failed");
             }
         }
@@ -139,7 +164,10 @@ impl Core {
 
     /// Writes pending credential use times (call at shutdown).
     pub async fn flush_credential_usage(&self) -> Result<usize, StorageError> {
-        self.inner.credentials.flush_usage(self.inner.storage.as_ref()).await
+        self.inner
+            .credentials
+            .flush_usage(self.inner.storage.as_ref())
+            .await
     }
 }
 
@@ -185,7 +213,9 @@ impl CoreBuilder {
             inner: Arc::new(Inner {
                 storage,
                 blobs: self.blobs,
-                events: self.events.unwrap_or_else(|| Arc::new(BroadcastBus::default())),
+                events: self
+                    .events
+                    .unwrap_or_else(|| Arc::new(BroadcastBus::default())),
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

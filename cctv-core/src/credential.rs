@@ -96,7 +96,10 @@ pub struct Permissions {
 
 impl Default for Permissions {
     fn default() -> Self {
-        Self { read: true, write: true }
+        Self {
+            read: true,
+            write: true,
+        }
     }
 }
 
@@ -205,9 +208,18 @@ mod tests {
         let c = credential("s3cret");
         assert_eq!(c.authenticate("s3cret", now), Ok(()));
         assert_eq!(c.authenticate("s3cre", now), Err(AuthFailure::Invalid));
-        assert_eq!(c.authenticate("s3cret", "2026-12-02T00:00:00Z".parse().unwrap()), Err(AuthFailure::Expired));
-        let inactive = Credential { status: CredentialStatus::Inactive, ..c.clone() };
-        assert_eq!(inactive.authenticate("s3cret", now), Err(AuthFailure::Invalid));
+        assert_eq!(
+            c.authenticate("s3cret", "2026-12-02T00:00:00Z".parse().unwrap()),
+            Err(AuthFailure::Expired)
+        );
+        let inactive = Credential {
+            status: CredentialStatus::Inactive,
+            ..c.clone()
+        };
+        assert_eq!(
+            inactive.authenticate("s3cret", now),
+            Err(AuthFailure::Invalid)
+        );
     }
 
     #[test]
@@ -215,7 +227,11 @@ mod tests {
         let c = credential("s");
         assert!(c.may_access(2, Some("ANY")));
         assert!(!c.may_access(3, None));
-        let device_scoped = Credential { branch_id: None, device_id: Some("CAM_1".into()), ..c };
+        let device_scoped = Credential {
+            branch_id: None,
+            device_id: Some("CAM_1".into()),
+            ..c
+        };
         assert!(device_scoped.may_access(9, Some("CAM_1")));
         assert!(!device_scoped.may_access(9, Some("CAM_2")));
     }

@@ -33,7 +33,9 @@ pub struct DetectionRules {
 
 impl Default for DetectionRules {
     fn default() -> Self {
-        Self { max_future_skew: SignedDuration::from_secs(300) }
+        Self {
+            max_future_skew: SignedDuration::from_secs(300),
+        }
     }
 }
 
@@ -96,9 +98,17 @@ impl DetectionRequest {
                 if s.is_empty() {
                     errors.add("re_id", "Re-identification ID is required");
                 } else if s.chars().count() > MAX_RE_ID_CHARS {
-                    errors.add("re_id", format!("Re-identification ID must not exceed {MAX_RE_ID_CHARS} characters"));
+                    errors.add(
+                        "re_id",
+                        format!(
+                            "Re-identification ID must not exceed {MAX_RE_ID_CHARS} characters"
+                        ),
+                    );
                 } else if s.chars().any(char::is_control) {
-                    errors.add("re_id", "Re-identification ID must not contain control characters");
+                    errors.add(
+                        "re_id",
+                        "Re-identification ID must not contain control characters",
+                    );
                 }
                 s.to_owned()
             }
@@ -133,7 +143,10 @@ impl DetectionRequest {
                 if s.is_empty() {
                     errors.add("device_id", "Device ID is required");
                 } else if s.chars().count() > MAX_DEVICE_ID_CHARS {
-                    errors.add("device_id", format!("Device ID must not exceed {MAX_DEVICE_ID_CHARS} characters"));
+                    errors.add(
+                        "device_id",
+                        format!("Device ID must not exceed {MAX_DEVICE_ID_CHARS} characters"),
+                    );
                 }
                 s.to_owned()
             }
@@ -145,16 +158,18 @@ impl DetectionRequest {
 
         let detected_count = match fields.get("detected_count") {
             None | Some(Value::Null) => 1,
-            Some(v) => match integer(v) {
-                Some(n) if (1..=MAX_DETECTED_COUNT).contains(&n) => n as i32,
-                _ => {
-                    errors.add(
+            Some(v) => {
+                match integer(v) {
+                    Some(n) if (1..=MAX_DETECTED_COUNT).contains(&n) => n as i32,
+                    _ => {
+                        errors.add(
                         "detected_count",
                         format!("Detected count must be an integer between 1 and {MAX_DETECTED_COUNT}"),
                     );
-                    1
+                        1
+                    }
                 }
-            },
+            }
         };
 
         let detected_at = match fields.get("detected_at") {
@@ -166,12 +181,18 @@ impl DetectionRequest {
                 }
                 Ok(ts) => Some(ts),
                 Err(_) => {
-                    errors.add("detected_at", "Detection time must be an RFC 3339 timestamp with offset");
+                    errors.add(
+                        "detected_at",
+                        "Detection time must be an RFC 3339 timestamp with offset",
+                    );
                     None
                 }
             },
             Some(_) => {
-                errors.add("detected_at", "Detection time must be an RFC 3339 timestamp with offset");
+                errors.add(
+                    "detected_at",
+                    "Detection time must be an RFC 3339 timestamp with offset",
+                );
                 None
             }
         };
@@ -194,10 +215,15 @@ impl DetectionRequest {
             (Some(id), _) | (None, Some(id)) => Some(id),
             (None, None) => None,
         };
-        if let Some(id) = &event_id {
-            if id.is_empty() || id.chars().count() > MAX_EVENT_ID_CHARS || id.chars().any(char::is_control) {
-                errors.add("event_id", format!("Event ID must be 1 to {MAX_EVENT_ID_CHARS} printable characters"));
-            }
+        if let Some(id) = &event_id
+            && (id.is_empty()
+                || id.chars().count() > MAX_EVENT_ID_CHARS
+                || id.chars().any(char::is_control))
+        {
+            errors.add(
+                "event_id",
+                format!("Event ID must be 1 to {MAX_EVENT_ID_CHARS} printable characters"),
+            );
         }
 
         let detection_data = optional_object(fields, "detection_data", &mut errors);
@@ -223,7 +249,13 @@ impl DetectionRequest {
     }
 
     /// Turns the validated request into the job payload.
-    pub fn into_job(self, job_id: JobId, credential_id: Option<i64>, received_at: Timestamp, image: Option<StoredBlob>) -> DetectionJob {
+    pub fn into_job(
+        self,
+        job_id: JobId,
+        credential_id: Option<i64>,
+        received_at: Timestamp,
+        image: Option<StoredBlob>,
+    ) -> DetectionJob {
         DetectionJob {
             job_id,
             credential_id,
@@ -244,7 +276,11 @@ impl DetectionRequest {
 /// An integer from a JSON number or a decimal string (form fields are strings).
 fn integer(value: &Value) -> Option<i64> {
     match value {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
@@ -259,7 +295,11 @@ fn number(value: &Value) -> Option<f64> {
 }
 
 /// An optional object field. Forms may carry it as a JSON string.
-fn optional_object(fields: &Map<String, Value>, name: &str, errors: &mut ValidationErrors) -> Option<Value> {
+fn optional_object(
+    fields: &Map<String, Value>,
+    name: &str,
+    errors: &mut ValidationErrors,
+) -> Option<Value> {
     let value = match fields.get(name) {
         None | Some(Value::Null) => return None,
         Some(Value::String(s)) if s.trim().is_empty() => return None,
@@ -276,8 +316,18 @@ fn optional_object(fields: &Map<String, Value>, name: &str, errors: &mut Validat
         errors.add(name, format!("The {name} field must be an object"));
         return None;
     }
-    if serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_JSON_FIELD_BYTES {
-        errors.add(name, format!("The {name} field must not exceed {} KB", MAX_JSON_FIELD_BYTES / 1024));
+    if serde_json::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX)
+        > MAX_JSON_FIELD_BYTES
+    {
+        errors.add(
+            name,
+            format!(
+                "The {name} field must not exceed {} KB",
+                MAX_JSON_FIELD_BYTES / 1024
+            ),
+        );
         return None;
     }
     Some(value)
@@ -288,16 +338,25 @@ fn check_detection_data(data: &Map<String, Value>, errors: &mut ValidationErrors
         None | Some(Value::Null) => {}
         Some(v) => match number(v) {
             Some(c) if (0.0..=1.0).contains(&c) => {}
-            _ => errors.add("detection_data.confidence", "Confidence must be a number between 0 and 1"),
+            _ => errors.add(
+                "detection_data.confidence",
+                "Confidence must be a number between 0 and 1",
+            ),
         },
     }
     match data.get("bounding_box") {
         None | Some(Value::Null) | Some(Value::Object(_)) => {}
-        Some(_) => errors.add("detection_data.bounding_box", "Bounding box must be an object"),
+        Some(_) => errors.add(
+            "detection_data.bounding_box",
+            "Bounding box must be an object",
+        ),
     }
     match data.get("appearance_features") {
         None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {}
-        Some(_) => errors.add("detection_data.appearance_features", "Appearance features must be an object or an array"),
+        Some(_) => errors.add(
+            "detection_data.appearance_features",
+            "Appearance features must be an object or an array",
+        ),
     }
 }
 
@@ -305,12 +364,18 @@ fn check_person_features(features: &Map<String, Value>, errors: &mut ValidationE
     for key in ["gender", "age_range"] {
         match features.get(key) {
             None | Some(Value::Null) | Some(Value::String(_)) => {}
-            Some(_) => errors.add(&format!("person_features.{key}"), format!("The {key} must be a string")),
+            Some(_) => errors.add(
+                &format!("person_features.{key}"),
+                format!("The {key} must be a string"),
+            ),
         }
     }
     match features.get("clothing") {
         None | Some(Value::Null) | Some(Value::Object(_)) | Some(Value::Array(_)) => {}
-        Some(_) => errors.add("person_features.clothing", "Clothing must be an object or an array"),
+        Some(_) => errors.add(
+            "person_features.clothing",
+            "Clothing must be an object or an array",
+        ),
     }
 }
 
@@ -324,12 +389,19 @@ mod tests {
     }
 
     fn validate(v: Value) -> Result<DetectionRequest, ValidationErrors> {
-        DetectionRequest::from_fields(v.as_object().unwrap(), None, &DetectionRules::default(), now())
+        DetectionRequest::from_fields(
+            v.as_object().unwrap(),
+            None,
+            &DetectionRules::default(),
+            now(),
+        )
     }
 
     #[test]
     fn minimal_original_request_is_accepted_with_defaults() {
-        let req = validate(json!({"re_id": "REID_1", "branch_id": 1, "device_id": "CAM_JKT001_001"})).unwrap();
+        let req =
+            validate(json!({"re_id": "REID_1", "branch_id": 1, "device_id": "CAM_JKT001_001"}))
+                .unwrap();
         assert_eq!(req.re_id, "REID_1");
         assert_eq!(req.branch_id, 1);
         assert_eq!(req.detected_count, 1);
@@ -340,8 +412,10 @@ mod tests {
 
     #[test]
     fn form_strings_are_accepted_for_numbers() {
-        let req = validate(json!({"re_id": "R", "branch_id": "7", "device_id": "D", "detected_count": "3",
-            "detection_data": {"confidence": "0.9"}}))
+        let req = validate(
+            json!({"re_id": "R", "branch_id": "7", "device_id": "D", "detected_count": "3",
+            "detection_data": {"confidence": "0.9"}}),
+        )
         .unwrap();
         assert_eq!(req.branch_id, 7);
         assert_eq!(req.branch_id_raw, json!("7"));
@@ -353,7 +427,15 @@ mod tests {
         let err = validate(json!({"re_id": "x".repeat(101), "device_id": 5, "detected_count": 0,
             "detected_at": "2026-11-28T11:00:00Z", "detection_data": {"confidence": 1.5, "bounding_box": 3}}))
         .unwrap_err();
-        for field in ["re_id", "branch_id", "device_id", "detected_count", "detected_at", "detection_data.confidence", "detection_data.bounding_box"] {
+        for field in [
+            "re_id",
+            "branch_id",
+            "device_id",
+            "detected_count",
+            "detected_at",
+            "detection_data.confidence",
+            "detection_data.bounding_box",
+        ] {
             assert!(err.has(field), "{field} missing in {err}");
         }
     }
@@ -361,16 +443,23 @@ mod tests {
     #[test]
     fn detected_at_within_skew_is_accepted_and_kept() {
         let req = validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detected_at": "2026-11-28T17:04:00+07:00"})).unwrap();
-        assert_eq!(req.detected_at, Some("2026-11-28T10:04:00Z".parse().unwrap()));
+        assert_eq!(
+            req.detected_at,
+            Some("2026-11-28T10:04:00Z".parse().unwrap())
+        );
     }
 
     #[test]
     fn event_id_and_header_must_agree() {
         let fields = json!({"re_id": "R", "branch_id": 1, "device_id": "D", "event_id": "a"});
         let rules = DetectionRules::default();
-        let err = DetectionRequest::from_fields(fields.as_object().unwrap(), Some("b"), &rules, now()).unwrap_err();
+        let err =
+            DetectionRequest::from_fields(fields.as_object().unwrap(), Some("b"), &rules, now())
+                .unwrap_err();
         assert!(err.has("event_id"));
-        let ok = DetectionRequest::from_fields(fields.as_object().unwrap(), Some("a"), &rules, now()).unwrap();
+        let ok =
+            DetectionRequest::from_fields(fields.as_object().unwrap(), Some("a"), &rules, now())
+                .unwrap();
         assert_eq!(ok.event_id.as_deref(), Some("a"));
     }
 
@@ -378,6 +467,11 @@ mod tests {
     fn detection_data_may_arrive_as_a_json_string() {
         let req = validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detection_data": "{\"confidence\":0.5}"})).unwrap();
         assert_eq!(req.detection_data, Some(json!({"confidence": 0.5})));
-        assert!(validate(json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detection_data": "[1]"})).is_err());
+        assert!(
+            validate(
+                json!({"re_id": "R", "branch_id": 1, "device_id": "D", "detection_data": "[1]"})
+            )
+            .is_err()
+        );
     }
 }

@@ -196,11 +196,17 @@ impl EstateRejection {
 impl EstateSnapshot {
     /// Checks the rule of SPEC §5: an existing active device of an existing active branch.
     pub fn check_device(&self, branch_id: i64, device_id: &str) -> Result<(), EstateRejection> {
-        let branch = self.branches.get(&branch_id).ok_or(EstateRejection::UnknownBranch)?;
+        let branch = self
+            .branches
+            .get(&branch_id)
+            .ok_or(EstateRejection::UnknownBranch)?;
         if branch.status != RecordStatus::Active {
             return Err(EstateRejection::InactiveBranch);
         }
-        let device = self.devices.get(device_id).ok_or(EstateRejection::UnknownDevice)?;
+        let device = self
+            .devices
+            .get(device_id)
+            .ok_or(EstateRejection::UnknownDevice)?;
         if device.branch_id != branch_id {
             return Err(EstateRejection::DeviceNotInBranch);
         }
@@ -217,16 +223,35 @@ mod tests {
 
     fn snapshot() -> EstateSnapshot {
         let mut s = EstateSnapshot::default();
-        for (id, status) in [(1, RecordStatus::Active), (2, RecordStatus::Inactive), (3, RecordStatus::Active)] {
+        for (id, status) in [
+            (1, RecordStatus::Active),
+            (2, RecordStatus::Inactive),
+            (3, RecordStatus::Active),
+        ] {
             s.branches.insert(
                 id,
-                BranchInfo { id, branch_code: format!("B{id}"), branch_name: format!("Branch {id}"), city: "X".into(), status },
+                BranchInfo {
+                    id,
+                    branch_code: format!("B{id}"),
+                    branch_name: format!("Branch {id}"),
+                    city: "X".into(),
+                    status,
+                },
             );
         }
-        for (dev, branch, status) in [("CAM_1", 1, RecordStatus::Active), ("CAM_OFF", 1, RecordStatus::Inactive), ("CAM_2", 2, RecordStatus::Active)] {
+        for (dev, branch, status) in [
+            ("CAM_1", 1, RecordStatus::Active),
+            ("CAM_OFF", 1, RecordStatus::Inactive),
+            ("CAM_2", 2, RecordStatus::Active),
+        ] {
             s.devices.insert(
                 dev.into(),
-                DeviceInfo { device_id: dev.into(), device_name: dev.into(), branch_id: branch, status },
+                DeviceInfo {
+                    device_id: dev.into(),
+                    device_name: dev.into(),
+                    branch_id: branch,
+                    status,
+                },
             );
         }
         s
@@ -236,10 +261,25 @@ mod tests {
     fn device_must_be_active_and_of_the_branch() {
         let s = snapshot();
         assert_eq!(s.check_device(1, "CAM_1"), Ok(()));
-        assert_eq!(s.check_device(9, "CAM_1"), Err(EstateRejection::UnknownBranch));
-        assert_eq!(s.check_device(2, "CAM_2"), Err(EstateRejection::InactiveBranch));
-        assert_eq!(s.check_device(1, "NOPE"), Err(EstateRejection::UnknownDevice));
-        assert_eq!(s.check_device(1, "CAM_OFF"), Err(EstateRejection::InactiveDevice));
-        assert_eq!(s.check_device(3, "CAM_1"), Err(EstateRejection::DeviceNotInBranch));
+        assert_eq!(
+            s.check_device(9, "CAM_1"),
+            Err(EstateRejection::UnknownBranch)
+        );
+        assert_eq!(
+            s.check_device(2, "CAM_2"),
+            Err(EstateRejection::InactiveBranch)
+        );
+        assert_eq!(
+            s.check_device(1, "NOPE"),
+            Err(EstateRejection::UnknownDevice)
+        );
+        assert_eq!(
+            s.check_device(1, "CAM_OFF"),
+            Err(EstateRejection::InactiveDevice)
+        );
+        assert_eq!(
+            s.check_device(3, "CAM_1"),
+            Err(EstateRejection::DeviceNotInBranch)
+        );
     }
 }

@@ -43,7 +43,9 @@ pub struct BroadcastBus {
 
 impl BroadcastBus {
     pub fn new(capacity: usize) -> Self {
-        Self { sender: broadcast::channel(capacity.max(1)).0 }
+        Self {
+            sender: broadcast::channel(capacity.max(1)).0,
+        }
     }
 }
 
@@ -71,11 +73,24 @@ mod tests {
     #[test]
     fn subscribers_receive_published_events() {
         let bus = BroadcastBus::new(8);
-        bus.publish(Event { kind: EventKind::QueueStatus, branch_id: None, data: Value::Null, at: Timestamp::UNIX_EPOCH });
+        bus.publish(Event {
+            kind: EventKind::QueueStatus,
+            branch_id: None,
+            data: Value::Null,
+            at: Timestamp::UNIX_EPOCH,
+        });
         let mut rx = bus.subscribe();
-        let ev = Event { kind: EventKind::DetectionUpdate, branch_id: Some(1), data: Value::Null, at: Timestamp::UNIX_EPOCH };
+        let ev = Event {
+            kind: EventKind::DetectionUpdate,
+            branch_id: Some(1),
+            data: Value::Null,
+            at: Timestamp::UNIX_EPOCH,
+        };
         bus.publish(ev.clone());
         assert_eq!(rx.try_recv().unwrap(), ev);
-        assert_eq!(serde_json::to_value(&ev).unwrap()["type"], "detection_update");
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap()["type"],
+            "detection_update"
+        );
     }
 }

@@ -60,8 +60,14 @@ pub enum Queue {
 }
 
 impl Queue {
-    pub const ALL: [Queue; 6] =
-        [Queue::Critical, Queue::Detections, Queue::Notifications, Queue::Images, Queue::Reports, Queue::Maintenance];
+    pub const ALL: [Queue; 6] = [
+        Queue::Critical,
+        Queue::Detections,
+        Queue::Notifications,
+        Queue::Images,
+        Queue::Reports,
+        Queue::Maintenance,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -96,7 +102,10 @@ impl Queue {
             Self::Maintenance | Self::Critical => 2,
             _ => 3,
         };
-        RetryPolicy { backoff: secs.iter().map(|s| Duration::from_secs(*s)).collect(), max_attempts }
+        RetryPolicy {
+            backoff: secs.iter().map(|s| Duration::from_secs(*s)).collect(),
+            max_attempts,
+        }
     }
 }
 
@@ -115,7 +124,13 @@ impl RetryPolicy {
             return None;
         }
         let index = (attempts.max(1) - 1) as usize;
-        Some(self.backoff.get(index).or(self.backoff.last()).copied().unwrap_or(Duration::ZERO))
+        Some(
+            self.backoff
+                .get(index)
+                .or(self.backoff.last())
+                .copied()
+                .unwrap_or(Duration::ZERO),
+        )
     }
 }
 
@@ -215,13 +230,30 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<(), StorageError>;
 
     /// Leases up to `limit` due jobs of `queue` that nobody holds.
-    async fn claim(&self, queue: Queue, lease: &Lease, limit: usize, now: Timestamp) -> Result<Vec<ClaimedJob>, StorageError>;
+    async fn claim(
+        &self,
+        queue: Queue,
+        lease: &Lease,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StorageError>;
 
     /// Marks a claimed job completed with its result; `false` if it was not pending any more.
-    async fn complete(&self, id: JobId, result: Value, now: Timestamp) -> Result<bool, StorageError>;
+    async fn complete(
+        &self,
+        id: JobId,
+        result: Value,
+        now: Timestamp,
+    ) -> Result<bool, StorageError>;
 
     /// Records a failed attempt: retried at `retry_at`, or failed for good when `None`.
-    async fn fail(&self, id: JobId, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StorageError>;
+    async fn fail(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StorageError>;
 
     /// Gives up leases: all of them (`None`, at start of a single-node store) or one owner's.
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError>;

@@ -60,8 +60,15 @@ pub fn inspect_image(bytes: &[u8]) -> Option<ImageInfo> {
         return None;
     };
     let size = imagesize::blob_size(bytes).ok()?;
-    let (width, height) = (u32::try_from(size.width).ok()?, u32::try_from(size.height).ok()?);
-    (width > 0 && height > 0).then_some(ImageInfo { format, width, height })
+    let (width, height) = (
+        u32::try_from(size.width).ok()?,
+        u32::try_from(size.height).ok()?,
+    );
+    (width > 0 && height > 0).then_some(ImageInfo {
+        format,
+        width,
+        height,
+    })
 }
 
 #[cfg(test)]

@@ -30,10 +30,16 @@ pub struct Delivery {
 pub enum NotifyError {
     /// The provider refused the message (bad number, bad template): do not retry.
     #[error("rejected by provider ({code:?}): {message}")]
-    Rejected { code: Option<String>, message: String },
+    Rejected {
+        code: Option<String>,
+        message: String,
+    },
     /// Timeout, 5xx, connection failure: retry later.
     #[error("provider unavailable ({code:?}): {message}")]
-    Unavailable { code: Option<String>, message: String },
+    Unavailable {
+        code: Option<String>,
+        message: String,
+    },
 }
 
 /// A notification channel plugin.

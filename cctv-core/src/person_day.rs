@@ -26,12 +26,20 @@ pub struct PreparedDetection {
 impl PreparedDetection {
     pub fn new(job: DetectionJob, tz: &TimeZone) -> Self {
         let local = job.detected_at.to_zoned_datetime(tz.clone());
-        Self { date: local.date(), hour: local.hour(), job }
+        Self {
+            date: local.date(),
+            hour: local.hour(),
+            job,
+        }
     }
 
     /// The `appearance_features` carried in `detection_data`, if any.
     pub fn appearance_features(&self) -> Option<&Value> {
-        self.job.detection_data.as_ref()?.get("appearance_features").filter(|v| !v.is_null())
+        self.job
+            .detection_data
+            .as_ref()?
+            .get("appearance_features")
+            .filter(|v| !v.is_null())
     }
 }
 
@@ -55,20 +63,24 @@ pub struct PersonDayDelta {
 /// Folds a batch per person-day, ordered by `(re_id, date)` so that every backend takes
 /// row locks in one global order (no deadlocks between concurrent batches).
 /// `members` index the iteration order of `batch`.
-pub fn group_person_days<'a>(batch: impl IntoIterator<Item = &'a PreparedDetection>) -> Vec<PersonDayDelta> {
+pub fn group_person_days<'a>(
+    batch: impl IntoIterator<Item = &'a PreparedDetection>,
+) -> Vec<PersonDayDelta> {
     let mut days: BTreeMap<(&'a str, Date), PersonDayDelta> = BTreeMap::new();
     for (index, det) in batch.into_iter().enumerate() {
         let at = det.job.detected_at;
-        let delta = days.entry((det.job.re_id.as_str(), det.date)).or_insert_with(|| PersonDayDelta {
-            re_id: det.job.re_id.clone(),
-            date: det.date,
-            actual_count: 0,
-            first_at: at,
-            last_at: at,
-            features: None,
-            branches: Vec::new(),
-            members: Vec::new(),
-        });
+        let delta = days
+            .entry((det.job.re_id.as_str(), det.date))
+            .or_insert_with(|| PersonDayDelta {
+                re_id: det.job.re_id.clone(),
+                date: det.date,
+                actual_count: 0,
+                first_at: at,
+                last_at: at,
+                features: None,
+                branches: Vec::new(),
+                members: Vec::new(),
+            });
         delta.actual_count += i64::from(det.job.detected_count);
         delta.first_at = delta.first_at.min(at);
         delta.last_at = delta.last_at.max(at);
@@ -104,7 +116,13 @@ mod tests {
     use crate::jobs::JobId;
     use serde_json::json;
 
-    fn det(re_id: &str, branch: i64, count: i32, at: &str, features: Option<Value>) -> PreparedDetection {
+    fn det(
+        re_id: &str,
+        branch: i64,
+        count: i32,
+        at: &str,
+        features: Option<Value>,
+    ) -> PreparedDetection {
         let ts: Timestamp = at.parse().unwrap();
         let job = DetectionJob {
             job_id: JobId::new(),
@@ -134,8 +152,20 @@ mod tests {
     #[test]
     fn a_batch_folds_counts_times_branches_and_features_per_person_day() {
         let batch = vec![
-            det("A", 2, 2, "2026-11-28T05:00:00Z", Some(json!({"hat": "red", "bag": true}))),
-            det("A", 1, 3, "2026-11-28T03:00:00Z", Some(json!({"hat": "blue"}))),
+            det(
+                "A",
+                2,
+                2,
+                "2026-11-28T05:00:00Z",
+                Some(json!({"hat": "red", "bag": true})),
+            ),
+            det(
+                "A",
+                1,
+                3,
+                "2026-11-28T03:00:00Z",
+                Some(json!({"hat": "blue"})),
+            ),
             det("B", 1, 1, "2026-11-28T04:00:00Z", None),
             det("A", 2, 1, "2026-11-28T06:00:00Z", None),
         ];
@@ -154,9 +184,18 @@ mod tests {
 
     #[test]
     fn features_merge_shallowly_and_non_objects_replace() {
-        assert_eq!(merge_features(Some(&json!({"a": {"x": 1}})), Some(&json!({"a": {"y": 2}}))), Some(json!({"a": {"y": 2}})));
-        assert_eq!(merge_features(Some(&json!({"a": 1})), Some(&json!([1, 2]))), Some(json!([1, 2])));
-        assert_eq!(merge_features(Some(&json!({"a": 1})), None), Some(json!({"a": 1})));
+        assert_eq!(
+            merge_features(Some(&json!({"a": {"x": 1}})), Some(&json!({"a": {"y": 2}}))),
+            Some(json!({"a": {"y": 2}}))
+        );
+        assert_eq!(
+            merge_features(Some(&json!({"a": 1})), Some(&json!([1, 2]))),
+            Some(json!([1, 2]))
+        );
+        assert_eq!(
+            merge_features(Some(&json!({"a": 1})), None),
+            Some(json!({"a": 1}))
+        );
         assert_eq!(merge_features(None, Some(&Value::Null)), None);
     }
 }

@@ -17,7 +17,10 @@ pub struct PageRequest {
 
 impl PageRequest {
     pub fn new(page: u32, per_page: u32) -> Self {
-        Self { page: page.max(1), per_page: per_page.clamp(1, MAX_PER_PAGE) }
+        Self {
+            page: page.max(1),
+            per_page: per_page.clamp(1, MAX_PER_PAGE),
+        }
     }
 
     pub fn offset(&self) -> u64 {

@@ -48,21 +48,44 @@ impl HourlyLimiter {
             let (w, count) = ((current >> 32) as i64, (current & 0xFFFF_FFFF) as u32);
             let count = if w == window { count } else { 0 };
             if count >= limit {
-                return RateDecision { allowed: false, limit, remaining: 0, reset_at };
+                return RateDecision {
+                    allowed: false,
+                    limit,
+                    remaining: 0,
+                    reset_at,
+                };
             }
             let next = ((window as u64) << 32) | u64::from(count + 1);
-            match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return RateDecision { allowed: true, limit, remaining: limit - count - 1, reset_at },
+            match counter.compare_exchange_weak(current, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => {
+                    return RateDecision {
+                        allowed: true,
+                        limit,
+                        remaining: limit - count - 1,
+                        reset_at,
+                    };
+                }
                 Err(actual) => current = actual,
             }
         }
     }
 
     fn counter(&self, credential_id: i64) -> Arc<AtomicU64> {
-        if let Some(c) = self.counters.read().expect("limiter lock").get(&credential_id) {
+        if let Some(c) = self
+            .counters
+            .read()
+            .expect("limiter lock")
+            .get(&credential_id)
+        {
             return c.clone();
         }
-        self.counters.write().expect("limiter lock").entry(credential_id).or_default().clone()
+        self.counters
+            .write()
+            .expect("limiter lock")
+            .entry(credential_id)
+            .or_default()
+            .clone()
     }
 }
 
@@ -77,13 +100,26 @@ mod tests {
         let first = limiter.check(1, 2, t);
         assert!(first.allowed);
         assert_eq!(first.remaining, 1);
-        assert_eq!(first.reset_at, "2026-11-28T11:00:00Z".parse::<Timestamp>().unwrap().as_second());
+        assert_eq!(
+            first.reset_at,
+            "2026-11-28T11:00:00Z"
+                .parse::<Timestamp>()
+                .unwrap()
+                .as_second()
+        );
         assert!(limiter.check(1, 2, t).allowed);
         let third = limiter.check(1, 2, t);
         assert!(!third.allowed);
         assert_eq!(third.retry_after(t), 45 * 60);
-        assert!(limiter.check(2, 2, t).allowed, "other credentials count separately");
-        assert!(limiter.check(1, 2, "2026-11-28T11:00:01Z".parse().unwrap()).allowed);
+        assert!(
+            limiter.check(2, 2, t).allowed,
+            "other credentials count separately"
+        );
+        assert!(
+            limiter
+                .check(1, 2, "2026-11-28T11:00:01Z".parse().unwrap())
+                .allowed
+        );
     }
 
     #[test]
@@ -93,7 +129,9 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let l = limiter.clone();
-                std::thread::spawn(move || (0..1000).filter(|_| l.check(7, 3000, t).allowed).count())
+                std::thread::spawn(move || {
+                    (0..1000).filter(|_| l.check(7, 3000, t).allowed).count()
+                })
             })
             .collect();
         let allowed: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();

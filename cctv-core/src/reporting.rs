@@ -33,5 +33,9 @@ pub trait Reporting: Send + Sync + fmt::Debug + 'static {
     async fn dirty_days(&self, limit: usize) -> Result<Vec<DirtyReportDay>, ReportError>;
 
     /// (Re)generates the daily report of one branch (or overall with `None`) and returns its data.
-    async fn generate_daily(&self, date: Date, branch_id: Option<i64>) -> Result<Value, ReportError>;
+    async fn generate_daily(
+        &self,
+        date: Date,
+        branch_id: Option<i64>,
+    ) -> Result<Value, ReportError>;
 }

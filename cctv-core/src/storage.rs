@@ -11,7 +11,9 @@ use serde::Serialize;
 
 use crate::credential::{Credential, CredentialStatus, NewCredential};
 use crate::detection::DetectionJob;
-use crate::estate::{Branch, Device, EstateSnapshot, Group, NewBranch, NewDevice, NewGroup, RecordStatus};
+use crate::estate::{
+    Branch, Device, EstateSnapshot, Group, NewBranch, NewDevice, NewGroup, RecordStatus,
+};
 use crate::jobs::{JobId, JobQueue, Lease};
 use crate::person_day::PreparedDetection;
 use crate::query::*;
@@ -64,17 +66,36 @@ pub trait EstateStore: Send + Sync + fmt::Debug + 'static {
     async fn list_groups(&self) -> Result<Vec<Group>, StorageError>;
     async fn list_branches(&self) -> Result<Vec<Branch>, StorageError>;
     async fn list_devices(&self) -> Result<Vec<Device>, StorageError>;
-    async fn set_branch_status(&self, branch_id: i64, status: RecordStatus) -> Result<(), StorageError>;
-    async fn set_device_status(&self, device_id: &str, status: RecordStatus) -> Result<(), StorageError>;
+    async fn set_branch_status(
+        &self,
+        branch_id: i64,
+        status: RecordStatus,
+    ) -> Result<(), StorageError>;
+    async fn set_device_status(
+        &self,
+        device_id: &str,
+        status: RecordStatus,
+    ) -> Result<(), StorageError>;
 }
 
 /// Device API credentials.
 #[async_trait]
 pub trait CredentialStore: Send + Sync + fmt::Debug + 'static {
-    async fn create_credential(&self, credential: &NewCredential) -> Result<Credential, StorageError>;
+    async fn create_credential(
+        &self,
+        credential: &NewCredential,
+    ) -> Result<Credential, StorageError>;
     async fn credentials(&self) -> Result<Vec<Credential>, StorageError>;
-    async fn set_credential_status(&self, id: i64, status: CredentialStatus) -> Result<(), StorageError>;
-    async fn set_credential_expiry(&self, id: i64, expires_at: Option<Timestamp>) -> Result<(), StorageError>;
+    async fn set_credential_status(
+        &self,
+        id: i64,
+        status: CredentialStatus,
+    ) -> Result<(), StorageError>;
+    async fn set_credential_expiry(
+        &self,
+        id: i64,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(), StorageError>;
     /// Records `last_used_at` for many credentials at once (flushed in the background).
     async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError>;
 }
@@ -123,22 +144,53 @@ pub struct ProcessedDetection {
 pub trait IngestStore: Send + Sync + fmt::Debug + 'static {
     /// Stores a group of detection jobs in one transaction (group commit). Items carry
     /// distinct `(credential_id, event_id)` pairs; a pair already stored is a duplicate.
-    async fn accept_detections(&self, batch: &[AcceptItem], now: Timestamp) -> Result<Vec<AcceptOutcome>, StorageError>;
+    async fn accept_detections(
+        &self,
+        batch: &[AcceptItem],
+        now: Timestamp,
+    ) -> Result<Vec<AcceptOutcome>, StorageError>;
 
     /// Applies a batch in one transaction: person-day upserts (race-free), branch
     /// detections, event logs, child jobs and dirty report days, and completes the jobs.
     /// Jobs already completed are skipped, so redelivery has no second effect.
-    async fn process_detections(&self, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, StorageError>;
+    async fn process_detections(
+        &self,
+        batch: &[PreparedDetection],
+        now: Timestamp,
+    ) -> Result<Vec<ProcessedDetection>, StorageError>;
 }
 
 /// Read side of the re-id registry, plus the person-day edits.
 #[async_trait]
 pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
-    async fn list_detections(&self, filter: &DetectionFilter, page: PageRequest) -> Result<Page<DetectionItem>, StorageError>;
-    async fn detection_summary(&self, date: Date, scope_branch: Option<i64>) -> Result<DetectionSummary, StorageError>;
-    async fn person_day(&self, re_id: &str, date: Date, scope_branch: Option<i64>) -> Result<Option<PersonDay>, StorageError>;
-    async fn branch_statistics(&self, branch_id: i64, date: Date, device_id: Option<&str>) -> Result<Option<BranchStatistics>, StorageError>;
-    async fn set_person_day_status(&self, re_id: &str, date: Date, status: RecordStatus) -> Result<(), StorageError>;
+    async fn list_detections(
+        &self,
+        filter: &DetectionFilter,
+        page: PageRequest,
+    ) -> Result<Page<DetectionItem>, StorageError>;
+    async fn detection_summary(
+        &self,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<DetectionSummary, StorageError>;
+    async fn person_day(
+        &self,
+        re_id: &str,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<Option<PersonDay>, StorageError>;
+    async fn branch_statistics(
+        &self,
+        branch_id: i64,
+        date: Date,
+        device_id: Option<&str>,
+    ) -> Result<Option<BranchStatistics>, StorageError>;
+    async fn set_person_day_status(
+        &self,
+        re_id: &str,
+        date: Date,
+        status: RecordStatus,
+    ) -> Result<(), StorageError>;
 }
 
 /// Everything a backend provides; implemented automatically.

@@ -21,7 +21,10 @@ impl ValidationErrors {
     }
 
     pub fn add(&mut self, field: &str, message: impl Into<String>) {
-        self.0.entry(field.to_owned()).or_default().push(message.into());
+        self.0
+            .entry(field.to_owned())
+            .or_default()
+            .push(message.into());
     }
 
     pub fn is_empty(&self) -> bool {
@@ -38,12 +41,20 @@ impl ValidationErrors {
 
     /// The first message, used as the envelope's human-readable `message`.
     pub fn first_message(&self) -> Option<&str> {
-        self.0.values().next().and_then(|v| v.first()).map(String::as_str)
+        self.0
+            .values()
+            .next()
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 
     /// `Ok(value)` when no error was recorded.
     pub fn into_result<T>(self, value: T) -> Result<T, Self> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 

@@ -35,7 +35,9 @@ impl DeviceAuth {
         if self.entry.credential.permissions.read {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("This API credential may not read data".into()))
+            Err(ApiError::Forbidden(
+                "This API credential may not read data".into(),
+            ))
         }
     }
 
@@ -43,40 +45,65 @@ impl DeviceAuth {
         if self.entry.credential.permissions.write {
             Ok(())
         } else {
-            Err(ApiError::Forbidden("This API credential may not submit detections".into()))
+            Err(ApiError::Forbidden(
+                "This API credential may not submit detections".into(),
+            ))
         }
     }
 
     /// Refuses a branch outside the credential's scope.
     pub fn require_branch(&self, branch_id: i64) -> Result<(), ApiError> {
         match self.scope_branch {
-            Some(own) if own != branch_id => Err(ApiError::Forbidden("This API credential is not allowed for this branch".into())),
+            Some(own) if own != branch_id => Err(ApiError::Forbidden(
+                "This API credential is not allowed for this branch".into(),
+            )),
             _ => Ok(()),
         }
     }
 }
 
 fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
 }
 
 /// Authenticates and counts the request; sets the rate-limit headers either way once the
 /// credential is known.
-pub fn authenticate(state: &AppState, req: &Request, res: &mut Response, depot: &mut Depot) -> Result<DeviceAuth, ApiError> {
+pub fn authenticate(
+    state: &AppState,
+    req: &Request,
+    res: &mut Response,
+    depot: &mut Depot,
+) -> Result<DeviceAuth, ApiError> {
     let (Some(key), Some(secret)) = (header(req, "x-api-key"), header(req, "x-api-secret")) else {
-        return Err(ApiError::Unauthorized("API key and secret are required".into()));
+        return Err(ApiError::Unauthorized(
+            "API key and secret are required".into(),
+        ));
     };
-    let entry = state.core.credentials().lookup(key).ok_or(ApiError::InvalidCredentials)?;
+    let entry = state
+        .core
+        .credentials()
+        .lookup(key)
+        .ok_or(ApiError::InvalidCredentials)?;
     let now = Timestamp::now();
     match entry.credential.authenticate(secret, now) {
         Ok(()) => {}
         Err(AuthFailure::Expired) => return Err(ApiError::ExpiredCredentials),
         Err(_) => {
-            tracing::warn!(credential_id = entry.credential.id, "device authentication failed");
+            tracing::warn!(
+                credential_id = entry.credential.id,
+                "device authentication failed"
+            );
             return Err(ApiError::InvalidCredentials);
         }
     }
-    let rate = state.core.limiter().check(entry.credential.id, entry.credential.rate_limit, now);
+    let rate = state
+        .core
+        .limiter()
+        .check(entry.credential.id, entry.credential.rate_limit, now);
     set_rate_headers(res, &rate);
     if !rate.allowed {
         return Err(ApiError::RateLimited(rate));
@@ -86,7 +113,11 @@ pub fn authenticate(state: &AppState, req: &Request, res: &mut Response, depot: 
         let device = entry.credential.device_id.as_deref()?;
         state.core.estate().devices.get(device).map(|d| d.branch_id)
     });
-    let auth = DeviceAuth { entry, rate, scope_branch };
+    let auth = DeviceAuth {
+        entry,
+        rate,
+        scope_branch,
+    };
     depot.insert_typed(auth.clone());
     Ok(auth)
 }

@@ -62,8 +62,17 @@ impl Reply {
         Self::with_status(StatusCode::OK, message, data)
     }
 
-    pub fn with_status(status: StatusCode, message: impl Into<String>, data: impl Serialize) -> Self {
-        Self { status, message: message.into(), data: to_value(data), extra: Vec::new() }
+    pub fn with_status(
+        status: StatusCode,
+        message: impl Into<String>,
+        data: impl Serialize,
+    ) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            data: to_value(data),
+            extra: Vec::new(),
+        }
     }
 
     /// A list with the pagination block.
@@ -118,7 +127,9 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) | Self::InvalidCredentials | Self::ExpiredCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::InvalidCredentials | Self::ExpiredCredentials => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -150,11 +161,17 @@ impl ApiError {
 
     fn message(&self) -> String {
         match self {
-            Self::Unauthorized(m) | Self::Forbidden(m) | Self::NotFound(m) | Self::PayloadTooLarge(m) => m.clone(),
+            Self::Unauthorized(m)
+            | Self::Forbidden(m)
+            | Self::NotFound(m)
+            | Self::PayloadTooLarge(m) => m.clone(),
             Self::UnsupportedMediaType(m) | Self::Conflict(m) | Self::Unavailable(m) => m.clone(),
             Self::InvalidCredentials => "Invalid API credentials".into(),
             Self::ExpiredCredentials => "API credentials expired".into(),
-            Self::Validation(e) => e.first_message().unwrap_or("The given data was invalid").to_owned(),
+            Self::Validation(e) => e
+                .first_message()
+                .unwrap_or("The given data was invalid")
+                .to_owned(),
             Self::RateLimited(_) => "Rate limit exceeded. Try again later.".into(),
             Self::Server(_) => "An internal error occurred".into(),
         }
@@ -188,12 +205,16 @@ impl From<cctv_core::storage::StorageError> for ApiError {
 }
 
 fn meta(depot: &Depot) -> Value {
-    depot.get_typed::<RequestMeta>().map(RequestMeta::json).unwrap_or(Value::Null)
+    depot
+        .get_typed::<RequestMeta>()
+        .map(RequestMeta::json)
+        .unwrap_or(Value::Null)
 }
 
 fn write_json(res: &mut Response, status: StatusCode, body: &Value) {
     res.status_code(status);
-    res.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
     let _ = res.write_body(bytes);
 }
@@ -213,7 +234,10 @@ pub fn render_reply(res: &mut Response, depot: &Depot, reply: Reply) {
 
 /// Writes an error (logging server-side causes).
 pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
-    let request_id = depot.get_typed::<RequestMeta>().map(|m| m.request_id.clone()).unwrap_or_default();
+    let request_id = depot
+        .get_typed::<RequestMeta>()
+        .map(|m| m.request_id.clone())
+        .unwrap_or_default();
     if let ApiError::Server(cause) = &error {
         tracing::error!(%request_id, %cause, "request failed");
     }
@@ -228,7 +252,8 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
     if let Some(details) = error.details() {
         err.insert("details".into(), details);
     }
-    let body = json!({"success": false, "message": error.message(), "error": err, "meta": meta(depot)});
+    let body =
+        json!({"success": false, "message": error.message(), "error": err, "meta": meta(depot)});
     write_json(res, error.status(), &body);
 }
 

@@ -10,7 +10,11 @@ use crate::state;
 #[handler]
 pub async fn health(_req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
-    let database = state.core.storage().change_stamp(cctv_core::storage::ChangeTopic::Estate).await;
+    let database = state
+        .core
+        .storage()
+        .change_stamp(cctv_core::storage::ChangeTopic::Estate)
+        .await;
     let result = match database {
         Ok(_) => Ok(Reply::with_status(
             StatusCode::OK,
@@ -19,7 +23,9 @@ pub async fn health(_req: &mut Request, depot: &mut Depot, res: &mut Response) {
         )),
         Err(e) => {
             tracing::warn!(error = %e, "health check: database unavailable");
-            Err(ApiError::Unavailable("unhealthy: database unavailable".into()))
+            Err(ApiError::Unavailable(
+                "unhealthy: database unavailable".into(),
+            ))
         }
     };
     respond(res, depot, result);
@@ -28,5 +34,9 @@ pub async fn health(_req: &mut Request, depot: &mut Depot, res: &mut Response) {
 #[handler]
 pub async fn not_found(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let path = req.uri().path().chars().take(200).collect::<String>();
-    respond(res, depot, Err(ApiError::NotFound(format!("No route for {path}"))));
+    respond(
+        res,
+        depot,
+        Err(ApiError::NotFound(format!("No route for {path}"))),
+    );
 }

@@ -41,7 +41,10 @@ pub struct HttpSettings {
 
 impl Default for HttpSettings {
     fn default() -> Self {
-        Self { max_json_bytes: 1024 * 1024, max_multipart_bytes: 12 * 1024 * 1024 }
+        Self {
+            max_json_bytes: 1024 * 1024,
+            max_multipart_bytes: 12 * 1024 * 1024,
+        }
     }
 }
 
@@ -55,7 +58,10 @@ pub struct AppState {
 
 /// The state of the current request (injected by the router's first hoop).
 pub(crate) fn state(depot: &Depot) -> Arc<AppState> {
-    depot.get_typed::<Arc<AppState>>().expect("AppState is injected by the router").clone()
+    depot
+        .get_typed::<Arc<AppState>>()
+        .expect("AppState is injected by the router")
+        .clone()
 }
 
 /// Injects the state and the request meta, and echoes the request id.
@@ -63,7 +69,13 @@ struct Prelude(Arc<AppState>);
 
 #[async_trait]
 impl Handler for Prelude {
-    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, ctrl: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
         let meta = RequestMeta::from_request(req);
         if let Ok(v) = HeaderValue::from_str(&meta.request_id) {
             res.headers_mut().insert("x-request-id", v);
@@ -95,7 +107,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then drains connections (up to 10 s).
-pub async fn serve(listener: tokio::net::TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let acceptor = TcpAcceptor::try_from(listener)?;
     let server = Server::new(acceptor);
     let handle = server.handle();

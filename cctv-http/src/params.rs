@@ -8,7 +8,10 @@ use salvo::Request;
 use crate::envelope::ApiError;
 
 fn raw<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.queries().get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    req.queries()
+        .get(name)
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
 }
 
 /// Collects errors of several parameters before failing.
@@ -23,7 +26,10 @@ impl Params {
         match value.parse::<Date>() {
             Ok(d) if value.len() == 10 => Some(d),
             _ => {
-                self.errors.add(name, format!("The {name} must be a date in YYYY-MM-DD format"));
+                self.errors.add(
+                    name,
+                    format!("The {name} must be a date in YYYY-MM-DD format"),
+                );
                 None
             }
         }
@@ -34,7 +40,8 @@ impl Params {
         match value.parse::<i64>() {
             Ok(n) if n > 0 => Some(n),
             _ => {
-                self.errors.add(name, format!("The {name} must be a positive integer"));
+                self.errors
+                    .add(name, format!("The {name} must be a positive integer"));
                 None
             }
         }
@@ -43,7 +50,10 @@ impl Params {
     pub fn text(&mut self, req: &Request, name: &str, max_chars: usize) -> Option<String> {
         let value = raw(req, name)?;
         if value.chars().count() > max_chars {
-            self.errors.add(name, format!("The {name} must not exceed {max_chars} characters"));
+            self.errors.add(
+                name,
+                format!("The {name} must not exceed {max_chars} characters"),
+            );
             return None;
         }
         Some(value.to_owned())
@@ -54,10 +64,17 @@ impl Params {
     pub fn page(&mut self, req: &Request, default: u32) -> PageRequest {
         let page = self.int(req, "page").unwrap_or(1);
         let per_page = self.int(req, "per_page").unwrap_or(i64::from(default));
-        PageRequest::new(u32::try_from(page).unwrap_or(u32::MAX), per_page.min(i64::from(MAX_PER_PAGE)) as u32)
+        PageRequest::new(
+            u32::try_from(page).unwrap_or(u32::MAX),
+            per_page.min(i64::from(MAX_PER_PAGE)) as u32,
+        )
     }
 
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::Validation(self.errors))
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! `cctv credential create`: a device API key; the secret is printed once, never stored.
 
-use cctv_core::credential::{DEFAULT_RATE_LIMIT, GeneratedSecret, NewCredential, Permissions, hash_secret};
+use cctv_core::credential::{
+    DEFAULT_RATE_LIMIT, GeneratedSecret, NewCredential, Permissions, hash_secret,
+};
 use cctv_core::storage::Storage;
 use clap::Args;
 use serde_json::json;
@@ -36,7 +38,10 @@ pub struct Created {
 }
 
 pub async fn create(storage: &dyn Storage, args: &CreateArgs) -> anyhow::Result<Created> {
-    anyhow::ensure!(!args.name.trim().is_empty() && args.name.chars().count() <= 150, "--name must be 1 to 150 characters");
+    anyhow::ensure!(
+        !args.name.trim().is_empty() && args.name.chars().count() <= 150,
+        "--name must be 1 to 150 characters"
+    );
     anyhow::ensure!(args.rate_limit > 0, "--rate-limit must be positive");
     let secret = GeneratedSecret::generate();
     let credential = storage
@@ -46,20 +51,32 @@ pub async fn create(storage: &dyn Storage, args: &CreateArgs) -> anyhow::Result<
             secret_hash: hash_secret(&secret.api_secret),
             branch_id: args.branch_id,
             device_id: args.device_id.clone(),
-            permissions: Permissions { read: true, write: !args.read_only },
+            permissions: Permissions {
+                read: true,
+                write: !args.read_only,
+            },
             rate_limit: args.rate_limit,
             expires_at: args.expires_at,
         })
         .await?;
-    Ok(Created { id: credential.id, secret })
+    Ok(Created {
+        id: credential.id,
+        secret,
+    })
 }
 
 pub async fn run(storage: &dyn Storage, args: CreateArgs) -> anyhow::Result<()> {
     let created = create(storage, &args).await?;
     if args.json {
-        println!("{}", json!({"id": created.id, "api_key": created.secret.api_key, "api_secret": created.secret.api_secret}));
+        println!(
+            "{}",
+            json!({"id": created.id, "api_key": created.secret.api_key, "api_secret": created.secret.api_secret})
+        );
     } else {
-        println!("API credential #{} created. The secret is shown only now; store it safely.", created.id);
+        println!(
+            "API credential #{} created. The secret is shown only now; store it safely.",
+            created.id
+        );
         println!("X-API-Key:    {}", created.secret.api_key);
         println!("X-API-Secret: {}", created.secret.api_secret);
     }

@@ -16,29 +16,138 @@ const GROUPS: [(&str, &str, &str); 3] = [
 
 /// (group province code, branch code, name, city, latitude, longitude)
 const BRANCHES: [(&str, &str, &str, &str, f64, f64); 7] = [
-    ("JKT", "JKT001", "Jakarta Central Branch", "Jakarta", -6.186486, 106.834091),
-    ("JKT", "JKT002", "Jakarta South Branch", "Jakarta", -6.261493, 106.810600),
-    ("JKT", "JKT003", "Jakarta North Branch", "Jakarta", -6.138414, 106.863956),
-    ("JBR", "BDG001", "Bandung Dago Branch", "Bandung", -6.885130, 107.613144),
-    ("JBR", "BDG002", "Bandung Buah Batu Branch", "Bandung", -6.948490, 107.636536),
-    ("JTM", "SBY001", "Surabaya Tunjungan Branch", "Surabaya", -7.262428, 112.739137),
-    ("JTM", "SBY002", "Surabaya Rungkut Branch", "Surabaya", -7.325863, 112.766182),
+    (
+        "JKT",
+        "JKT001",
+        "Jakarta Central Branch",
+        "Jakarta",
+        -6.186486,
+        106.834091,
+    ),
+    (
+        "JKT",
+        "JKT002",
+        "Jakarta South Branch",
+        "Jakarta",
+        -6.261493,
+        106.810600,
+    ),
+    (
+        "JKT",
+        "JKT003",
+        "Jakarta North Branch",
+        "Jakarta",
+        -6.138414,
+        106.863956,
+    ),
+    (
+        "JBR",
+        "BDG001",
+        "Bandung Dago Branch",
+        "Bandung",
+        -6.885130,
+        107.613144,
+    ),
+    (
+        "JBR",
+        "BDG002",
+        "Bandung Buah Batu Branch",
+        "Bandung",
+        -6.948490,
+        107.636536,
+    ),
+    (
+        "JTM",
+        "SBY001",
+        "Surabaya Tunjungan Branch",
+        "Surabaya",
+        -7.262428,
+        112.739137,
+    ),
+    (
+        "JTM",
+        "SBY002",
+        "Surabaya Rungkut Branch",
+        "Surabaya",
+        -7.325863,
+        112.766182,
+    ),
 ];
 
 /// (branch code, device id, name, type)
 const DEVICES: [(&str, &str, &str, DeviceType); 12] = [
-    ("JKT001", "CAM_JKT001_001", "Jakarta Central Entrance Camera", DeviceType::Camera),
-    ("JKT001", "CAM_JKT001_002", "Jakarta Central Lobby Camera", DeviceType::Camera),
-    ("JKT001", "NODE_JKT001_001", "Jakarta Central AI Node", DeviceType::NodeAi),
-    ("JKT002", "CAM_JKT002_001", "Jakarta South Entrance Camera", DeviceType::Camera),
-    ("JKT002", "CAM_JKT002_002", "Jakarta South Parking Camera", DeviceType::Camera),
-    ("JKT003", "CCTV_JKT003_001", "Jakarta North CCTV", DeviceType::Cctv),
-    ("BDG001", "CAM_BDG001_001", "Bandung Dago Entrance Camera", DeviceType::Camera),
-    ("BDG001", "NODE_BDG001_001", "Bandung Dago AI Node", DeviceType::NodeAi),
-    ("BDG002", "CAM_BDG002_001", "Bandung Buah Batu Camera", DeviceType::Camera),
-    ("SBY001", "CAM_SBY001_001", "Surabaya Tunjungan Camera", DeviceType::Camera),
-    ("SBY001", "MIKROTIK_SBY001", "Surabaya Tunjungan Router", DeviceType::Mikrotik),
-    ("SBY002", "CCTV_SBY002_001", "Surabaya Rungkut CCTV", DeviceType::Cctv),
+    (
+        "JKT001",
+        "CAM_JKT001_001",
+        "Jakarta Central Entrance Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "JKT001",
+        "CAM_JKT001_002",
+        "Jakarta Central Lobby Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "JKT001",
+        "NODE_JKT001_001",
+        "Jakarta Central AI Node",
+        DeviceType::NodeAi,
+    ),
+    (
+        "JKT002",
+        "CAM_JKT002_001",
+        "Jakarta South Entrance Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "JKT002",
+        "CAM_JKT002_002",
+        "Jakarta South Parking Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "JKT003",
+        "CCTV_JKT003_001",
+        "Jakarta North CCTV",
+        DeviceType::Cctv,
+    ),
+    (
+        "BDG001",
+        "CAM_BDG001_001",
+        "Bandung Dago Entrance Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "BDG001",
+        "NODE_BDG001_001",
+        "Bandung Dago AI Node",
+        DeviceType::NodeAi,
+    ),
+    (
+        "BDG002",
+        "CAM_BDG002_001",
+        "Bandung Buah Batu Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "SBY001",
+        "CAM_SBY001_001",
+        "Surabaya Tunjungan Camera",
+        DeviceType::Camera,
+    ),
+    (
+        "SBY001",
+        "MIKROTIK_SBY001",
+        "Surabaya Tunjungan Router",
+        DeviceType::Mikrotik,
+    ),
+    (
+        "SBY002",
+        "CCTV_SBY002_001",
+        "Surabaya Rungkut CCTV",
+        DeviceType::Cctv,
+    ),
 ];
 
 pub async fn run(storage: &dyn Storage, as_json: bool) -> anyhow::Result<()> {
@@ -65,7 +174,10 @@ pub async fn run(storage: &dyn Storage, as_json: bool) -> anyhow::Result<()> {
         if branches.iter().any(|b| b.branch_code == code) {
             continue;
         }
-        let group = groups.iter().find(|g| g.province_code == group_code).expect("group seeded above");
+        let group = groups
+            .iter()
+            .find(|g| g.province_code == group_code)
+            .expect("group seeded above");
         branches.push(
             storage
                 .create_branch(&NewBranch {
@@ -88,7 +200,10 @@ pub async fn run(storage: &dyn Storage, as_json: bool) -> anyhow::Result<()> {
         if devices.iter().any(|d| d.device_id == device_id) {
             continue;
         }
-        let branch = branches.iter().find(|b| b.branch_code == branch_code).expect("branch seeded above");
+        let branch = branches
+            .iter()
+            .find(|b| b.branch_code == branch_code)
+            .expect("branch seeded above");
         devices.push(
             storage
                 .create_device(&NewDevice {
@@ -121,9 +236,17 @@ pub async fn run(storage: &dyn Storage, as_json: bool) -> anyhow::Result<()> {
         });
         println!("{out}");
     } else {
-        println!("Demo estate: {} groups, {} branches, {} devices.", groups.len(), branches.len(), devices.len());
+        println!(
+            "Demo estate: {} groups, {} branches, {} devices.",
+            groups.len(),
+            branches.len(),
+            devices.len()
+        );
         for d in &devices {
-            let b = branches.iter().find(|b| b.id == d.branch_id).map_or("?", |b| b.branch_code.as_str());
+            let b = branches
+                .iter()
+                .find(|b| b.id == d.branch_id)
+                .map_or("?", |b| b.branch_code.as_str());
             println!("  branch {:>2} {b:<7} {}", d.branch_id, d.device_id);
         }
         println!("API credential #{} (1,000,000 requests/hour):", created.id);

@@ -17,9 +17,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         core: core.clone(),
         ingest: pipeline.ingest(),
-        settings: HttpSettings { max_json_bytes: settings.http.max_json_bytes, max_multipart_bytes: settings.http.max_multipart_bytes },
+        settings: HttpSettings {
+            max_json_bytes: settings.http.max_json_bytes,
+            max_multipart_bytes: settings.http.max_multipart_bytes,
+        },
     });
-    let listener = tokio::net::TcpListener::bind(settings.listen).await.with_context(|| format!("binding {}", settings.listen))?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = if opened.single_node { "sqlite" } else { "postgres" }, "cctv listening");
     println!("cctv listening on http://{addr}");

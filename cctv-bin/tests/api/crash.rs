@@ -20,17 +20,25 @@ fn cctv(data_dir: &std::path::Path, listen: &str) -> Command {
 }
 
 async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
-    let child = cctv(data_dir, listen).arg("serve").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("spawn cctv serve");
+    let mut child = cctv(data_dir, listen)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn cctv serve");
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = try_send(listen, "GET", "/health", &[], vec![]).await {
-            if r.status == 200 {
-                return child;
-            }
+    while Instant::now() < deadline {
+        if try_send(listen, "GET", "/health", &[], vec![])
+            .await
+            .is_ok_and(|r| r.status == 200)
+        {
+            return child;
         }
-        assert!(Instant::now() < deadline, "cctv serve did not become healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("cctv serve did not become healthy");
 }
 
 fn free_addr() -> String {
@@ -42,16 +50,31 @@ fn free_addr() -> String {
 async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twice() {
     let dir = tempfile::tempdir().unwrap();
     let listen = free_addr();
-    let out = cctv(dir.path(), &listen).args(["demo", "--json"]).output().expect("cctv demo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cctv(dir.path(), &listen)
+        .args(["demo", "--json"])
+        .output()
+        .expect("cctv demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let estate: Value = serde_json::from_slice(&out.stdout).unwrap();
     let key = estate["credential"]["api_key"].as_str().unwrap().to_owned();
-    let secret = estate["credential"]["api_secret"].as_str().unwrap().to_owned();
+    let secret = estate["credential"]["api_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let pairs: Vec<(i64, String)> = estate["devices"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| (d["branch_id"].as_i64().unwrap(), d["device_id"].as_str().unwrap().to_owned()))
+        .map(|d| {
+            (
+                d["branch_id"].as_i64().unwrap(),
+                d["device_id"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
 
     let mut server = start(dir.path(), &listen).await;
@@ -61,8 +84,15 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = Vec::new();
     for t in 0..16 {
-        let (acked, unacked, stop, listen, key, secret, pairs) =
-            (acked.clone(), unacked.clone(), stop.clone(), listen.clone(), key.clone(), secret.clone(), pairs.clone());
+        let (acked, unacked, stop, listen, key, secret, pairs) = (
+            acked.clone(),
+            unacked.clone(),
+            stop.clone(),
+            listen.clone(),
+            key.clone(),
+            secret.clone(),
+            pairs.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut i = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -86,7 +116,10 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     server.kill().expect("SIGKILL");
     server.wait().unwrap();
     let acked_before_kill = acked.lock().unwrap().len();
-    assert!(acked_before_kill > 100, "the load was running ({acked_before_kill} acknowledged)");
+    assert!(
+        acked_before_kill > 100,
+        "the load was running ({acked_before_kill} acknowledged)"
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for t in tasks {
@@ -96,9 +129,20 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     let mut server = start(dir.path(), &listen).await;
     // Devices retry what was not acknowledged, with the same event id.
     let retries: Vec<Value> = std::mem::take(&mut *unacked.lock().unwrap());
-    let h = [("x-api-key", key.as_str()), ("x-api-secret", secret.as_str()), ("content-type", "application/json")];
+    let h = [
+        ("x-api-key", key.as_str()),
+        ("x-api-secret", secret.as_str()),
+        ("content-type", "application/json"),
+    ];
     for body in &retries {
-        let r = send(&listen, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(body).unwrap()).await;
+        let r = send(
+            &listen,
+            "POST",
+            "/api/v1/detection/log",
+            &h,
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await;
         assert_eq!(r.status, 202, "{:?}", r.body);
         let event = body["event_id"].as_str().unwrap().to_owned();
         let job = r.body["data"]["job_id"].as_str().unwrap().to_owned();
@@ -111,9 +155,19 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     let acked = acked.lock().unwrap().clone();
     let expected = acked.len() as u64;
     let deadline = Instant::now() + Duration::from_secs(60);
-    let auth = [("x-api-key", key.as_str()), ("x-api-secret", secret.as_str())];
+    let auth = [
+        ("x-api-key", key.as_str()),
+        ("x-api-secret", secret.as_str()),
+    ];
     let total = loop {
-        let r = send(&listen, "GET", "/api/v1/detections?per_page=1", &auth, vec![]).await;
+        let r = send(
+            &listen,
+            "GET",
+            "/api/v1/detections?per_page=1",
+            &auth,
+            vec![],
+        )
+        .await;
         let total = r.body["pagination"]["total"].as_u64().unwrap();
         if total >= expected || Instant::now() > deadline {
             break total;
@@ -122,13 +176,29 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     };
     assert_eq!(total, expected, "one detection row per acknowledged event");
     let jobs: HashSet<&String> = acked.values().collect();
-    assert_eq!(jobs.len(), acked.len(), "distinct events have distinct jobs");
+    assert_eq!(
+        jobs.len(),
+        acked.len(),
+        "distinct events have distinct jobs"
+    );
     for job in jobs.iter().take(200) {
-        let r = send(&listen, "GET", &format!("/api/v1/detection/status/{job}"), &auth, vec![]).await;
+        let r = send(
+            &listen,
+            "GET",
+            &format!("/api/v1/detection/status/{job}"),
+            &auth,
+            vec![],
+        )
+        .await;
         assert_eq!(r.body["data"]["status"], "completed", "{:?}", r.body);
     }
     let summary = send(&listen, "GET", "/api/v1/detection/summary", &auth, vec![]).await;
-    assert_eq!(summary.body["data"]["summary"]["total_detected_count"].as_u64().unwrap(), expected);
+    assert_eq!(
+        summary.body["data"]["summary"]["total_detected_count"]
+            .as_u64()
+            .unwrap(),
+        expected
+    );
     server.kill().unwrap();
     server.wait().unwrap();
 }

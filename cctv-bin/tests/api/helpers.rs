@@ -42,7 +42,6 @@ pub struct TestApp {
     pub estate: Estate,
     pub key: String,
     pub secret: String,
-    pub credential_id: i64,
     pub dir: tempfile::TempDir,
     pipeline: Option<Pipeline>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -65,7 +64,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     };
     let estate = seed(storage.as_ref()).await;
     let generated = GeneratedSecret::generate();
-    let credential = storage
+    storage
         .create_credential(&NewCredential {
             name: "test".into(),
             api_key: generated.api_key.clone(),
@@ -79,7 +78,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         .await
         .unwrap();
     let blobs = FsBlobStore::new(dir.path().join("storage")).unwrap();
-    let core = Core::builder().storage(storage).blob_store(Arc::new(blobs)).build().await.unwrap();
+    let core = Core::builder()
+        .storage(storage)
+        .blob_store(Arc::new(blobs))
+        .build()
+        .await
+        .unwrap();
     let settings = PipelineSettings {
         poll_interval: Duration::from_millis(50),
         detection_workers: if backend == Backend::Postgres { 4 } else { 2 },
@@ -87,7 +91,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let state = Arc::new(AppState { core: core.clone(), ingest: pipeline.ingest(), settings: HttpSettings::default() });
+    let state = Arc::new(AppState {
+        core: core.clone(),
+        ingest: pipeline.ingest(),
+        settings: HttpSettings::default(),
+    });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -100,7 +108,6 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         estate,
         key: generated.api_key,
         secret: generated.api_secret,
-        credential_id: credential.id,
         dir,
         pipeline: Some(pipeline),
         shutdown: Some(tx),
@@ -121,36 +128,74 @@ impl Resp {
     }
 }
 
-pub async fn send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Resp {
-    try_send(addr, method, path, headers, body).await.expect("request failed")
+pub async fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Resp {
+    try_send(addr, method, path, headers, body)
+        .await
+        .expect("request failed")
 }
 
 /// Like [`send`], but a transport failure (server down) is an `Err`.
-pub async fn try_send(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Resp, Box<dyn std::error::Error + Send + Sync>> {
+pub async fn try_send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<Resp, Box<dyn std::error::Error + Send + Sync>> {
     let stream = TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut req = Request::builder().method(method).uri(path).header("host", addr);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = sender.send_request(req.body(Full::new(Bytes::from(body)))?).await?;
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body)))?)
+        .await?;
     let status = resp.status().as_u16();
-    let headers = resp.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
     let bytes = resp.into_body().collect().await?.to_bytes();
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Ok(Resp { status, headers, body })
+    Ok(Resp {
+        status,
+        headers,
+        body,
+    })
 }
 
 impl TestApp {
     pub fn auth(&self) -> Vec<(&str, &str)> {
-        vec![("x-api-key", self.key.as_str()), ("x-api-secret", self.secret.as_str())]
+        vec![
+            ("x-api-key", self.key.as_str()),
+            ("x-api-secret", self.secret.as_str()),
+        ]
     }
 
     pub async fn post_json(&self, body: &Value) -> Resp {
         let mut h = self.auth();
         h.push(("content-type", "application/json"));
-        send(&self.addr, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(body).unwrap()).await
+        send(
+            &self.addr,
+            "POST",
+            "/api/v1/detection/log",
+            &h,
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
     }
 
     pub async fn get(&self, path: &str) -> Resp {
@@ -160,7 +205,9 @@ impl TestApp {
     /// Polls the status endpoint until the job is completed.
     pub async fn wait_completed(&self, job_id: &str) -> Resp {
         for _ in 0..500 {
-            let r = self.get(&format!("/api/v1/detection/status/{job_id}")).await;
+            let r = self
+                .get(&format!("/api/v1/detection/status/{job_id}"))
+                .await;
             if r.body["data"]["status"] == "completed" || r.body["data"]["status"] == "failed" {
                 return r;
             }
@@ -170,7 +217,9 @@ impl TestApp {
     }
 
     pub async fn detections_total(&self) -> u64 {
-        self.get("/api/v1/detections?per_page=1").await.body["pagination"]["total"].as_u64().unwrap()
+        self.get("/api/v1/detections?per_page=1").await.body["pagination"]["total"]
+            .as_u64()
+            .unwrap()
     }
 
     pub fn branch(&self, n: usize) -> i64 {
@@ -196,7 +245,12 @@ pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> 
     let boundary = "----cctvtestboundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {
-        body.extend(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            )
+            .as_bytes(),
+        );
     }
     if let Some((name, filename, bytes)) = file {
         body.extend(
@@ -217,7 +271,11 @@ pub fn png_2x1() -> Vec<u8> {
         for b in bytes {
             crc ^= u32::from(*b);
             for _ in 0..8 {
-                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
             }
         }
         !crc

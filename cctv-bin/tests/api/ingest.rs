@@ -24,18 +24,27 @@ async fn original_json_requests_are_queued_processed_and_queryable() {
         let second = app
             .post_json(&json!({"re_id": "REID_20251008_0001", "branch_id": b1, "device_id": app.device(1), "detected_count": 3}))
             .await;
-        app.wait_completed(second.body["data"]["job_id"].as_str().unwrap()).await;
+        app.wait_completed(second.body["data"]["job_id"].as_str().unwrap())
+            .await;
 
         let person = app.get("/api/v1/person/REID_20251008_0001").await;
         assert_eq!(person.status, 200, "{:?}", person.body);
         assert_eq!(person.body["data"]["total_actual_count"], 4);
         assert_eq!(person.body["data"]["total_detection_branch_count"], 2);
-        assert_eq!(person.body["data"]["detected_branches"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            person.body["data"]["detected_branches"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
 
         let list = app.get("/api/v1/detections?per_page=20").await;
         assert_eq!(list.body["pagination"]["total"], 2);
         assert_eq!(list.body["pagination"]["from"], 1);
-        let history = app.get("/api/v1/person/REID_20251008_0001/detections").await;
+        let history = app
+            .get("/api/v1/person/REID_20251008_0001/detections")
+            .await;
         assert_eq!(history.body["data"].as_array().unwrap().len(), 2);
 
         let branch = app.get(&format!("/api/v1/branch/{b1}/detections")).await;
@@ -47,7 +56,13 @@ async fn original_json_requests_are_queued_processed_and_queryable() {
         assert_eq!(summary.body["data"]["summary"]["total_detections"], 2);
         assert_eq!(summary.body["data"]["summary"]["unique_persons"], 1);
         assert_eq!(summary.body["data"]["summary"]["unique_branches"], 2);
-        assert_eq!(summary.body["data"]["hourly_trend"].as_array().unwrap().len(), 24);
+        assert_eq!(
+            summary.body["data"]["hourly_trend"]
+                .as_array()
+                .unwrap()
+                .len(),
+            24
+        );
 
         let missing = app.get("/api/v1/person/NOBODY").await;
         assert_eq!((missing.status, missing.code()), (404, "NOT_FOUND"));
@@ -63,18 +78,30 @@ async fn multipart_requests_with_an_image_are_accepted_and_the_image_is_stored()
     let branch = app.branch(0).to_string();
     let png = png_2x1();
     let (content_type, body) = multipart(
-        &[("re_id", "REID_IMG"), ("branch_id", &branch), ("device_id", app.device(0)), ("detection_data[confidence]", "0.91")],
+        &[
+            ("re_id", "REID_IMG"),
+            ("branch_id", &branch),
+            ("device_id", app.device(0)),
+            ("detection_data[confidence]", "0.91"),
+        ],
         Some(("image", "snapshot.jpg", &png)),
     );
     let mut h = app.auth();
     h.push(("content-type", &content_type));
     let r = send(&app.addr, "POST", "/api/v1/detection/log", &h, body).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
-    assert_eq!(r.body["data"]["branch_id"], branch, "form branch_id echoes as a string");
-    app.wait_completed(r.body["data"]["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        r.body["data"]["branch_id"], branch,
+        "form branch_id echoes as a string"
+    );
+    app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+        .await;
     let stored: Vec<_> = walk(&app.dir.path().join("storage/events"));
     assert_eq!(stored.len(), 1, "{stored:?}");
-    assert!(stored[0].extension().unwrap() == "png", "extension comes from the content, not the name");
+    assert!(
+        stored[0].extension().unwrap() == "png",
+        "extension comes from the content, not the name"
+    );
     assert_eq!(std::fs::read(&stored[0]).unwrap(), png);
     let list = app.get("/api/v1/detections?re_id=REID_IMG").await;
     assert_eq!(list.body["data"][0]["detection_data"]["confidence"], "0.91");
@@ -86,7 +113,11 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let p = e.path();
-            if p.is_dir() { out.extend(walk(&p)) } else { out.push(p) }
+            if p.is_dir() {
+                out.extend(walk(&p))
+            } else {
+                out.push(p)
+            }
         }
     }
     out
@@ -108,7 +139,14 @@ async fn the_same_event_id_sent_five_times_counts_once() {
                 let mut h = app.auth();
                 h.push(("content-type", "application/json"));
                 h.push(("idempotency-key", "evt-0001"));
-                send(&app.addr, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(&b).unwrap()).await
+                send(
+                    &app.addr,
+                    "POST",
+                    "/api/v1/detection/log",
+                    &h,
+                    serde_json::to_vec(&b).unwrap(),
+                )
+                .await
             };
             assert_eq!(r.status, 202, "{:?}", r.body);
             ids.push(r.body["data"]["job_id"].as_str().unwrap().to_owned());
@@ -134,11 +172,22 @@ async fn out_of_order_detected_at_moves_first_detected_at_back() {
                 .post_json(&json!({"re_id": "REID_LATE", "branch_id": app.branch(0), "device_id": app.device(0), "detected_at": at(hour)}))
                 .await;
             assert_eq!(r.status, 202, "{:?}", r.body);
-            app.wait_completed(r.body["data"]["job_id"].as_str().unwrap()).await;
+            app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+                .await;
         }
-        let p = app.get(&format!("/api/v1/person/REID_LATE?date={day}")).await;
-        let first: jiff::Timestamp = p.body["data"]["first_detected_at"].as_str().unwrap().parse().unwrap();
-        let last: jiff::Timestamp = p.body["data"]["last_detected_at"].as_str().unwrap().parse().unwrap();
+        let p = app
+            .get(&format!("/api/v1/person/REID_LATE?date={day}"))
+            .await;
+        let first: jiff::Timestamp = p.body["data"]["first_detected_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let last: jiff::Timestamp = p.body["data"]["last_detected_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert_eq!(first, at(7).parse::<jiff::Timestamp>().unwrap());
         assert_eq!(last, at(10).parse::<jiff::Timestamp>().unwrap());
         app.stop().await;
@@ -150,20 +199,31 @@ async fn a_detection_for_an_inactive_person_day_changes_no_counter() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let r = app.post_json(&json!({"re_id": "REID_OFF", "branch_id": app.branch(0), "device_id": app.device(0)})).await;
-        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap()).await;
+        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+            .await;
         app.core
             .storage()
-            .set_person_day_status("REID_OFF", app.core.today(), cctv_core::estate::RecordStatus::Inactive)
+            .set_person_day_status(
+                "REID_OFF",
+                app.core.today(),
+                cctv_core::estate::RecordStatus::Inactive,
+            )
             .await
             .unwrap();
         let r = app.post_json(&json!({"re_id": "REID_OFF", "branch_id": app.branch(1), "device_id": app.device(1), "detected_count": 5})).await;
-        let done = app.wait_completed(r.body["data"]["job_id"].as_str().unwrap()).await;
+        let done = app
+            .wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+            .await;
         assert_eq!(done.body["data"]["result"]["outcome"], "tracking_disabled");
         let p = app.get("/api/v1/person/REID_OFF").await;
         assert_eq!(p.body["data"]["total_actual_count"], 1);
         assert_eq!(p.body["data"]["total_detection_branch_count"], 1);
         assert_eq!(p.body["data"]["status"], "inactive");
-        assert_eq!(app.detections_total().await, 2, "the detection itself is stored");
+        assert_eq!(
+            app.detections_total().await,
+            2,
+            "the detection itself is stored"
+        );
         app.stop().await;
     }
 }
@@ -196,7 +256,9 @@ async fn a_thousand_concurrent_detections_of_one_person_across_three_branches_co
         }
         let mut total = 0;
         for _ in 0..500 {
-            total = app.get("/api/v1/person/REID_CROWD").await.body["data"]["total_actual_count"].as_i64().unwrap_or(0);
+            total = app.get("/api/v1/person/REID_CROWD").await.body["data"]["total_actual_count"]
+                .as_i64()
+                .unwrap_or(0);
             if total == expected {
                 break;
             }
@@ -204,8 +266,15 @@ async fn a_thousand_concurrent_detections_of_one_person_across_three_branches_co
         }
         assert_eq!(total, expected, "{backend:?}");
         let p = app.get("/api/v1/person/REID_CROWD").await;
-        assert_eq!(p.body["data"]["total_detection_branch_count"], 3, "{backend:?}");
+        assert_eq!(
+            p.body["data"]["total_detection_branch_count"], 3,
+            "{backend:?}"
+        );
         assert_eq!(app.detections_total().await, 1000);
-        std::sync::Arc::try_unwrap(app).ok().expect("tasks finished").stop().await;
+        std::sync::Arc::try_unwrap(app)
+            .ok()
+            .expect("tasks finished")
+            .stop()
+            .await;
     }
 }

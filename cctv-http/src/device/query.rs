@@ -12,7 +12,12 @@ use crate::params::Params;
 use crate::{AppState, state};
 
 /// Authenticates a read request.
-fn reader(state: &AppState, req: &Request, res: &mut Response, depot: &mut Depot) -> Result<DeviceAuth, ApiError> {
+fn reader(
+    state: &AppState,
+    req: &Request,
+    res: &mut Response,
+    depot: &mut Depot,
+) -> Result<DeviceAuth, ApiError> {
     let auth = auth::authenticate(state, req, res, depot)?;
     auth.require_read()?;
     Ok(auth)
@@ -24,7 +29,9 @@ pub async fn job_status(req: &mut Request, depot: &mut Depot, res: &mut Response
     let result = async {
         let auth = reader(&state, req, res, depot)?;
         let raw = req.param::<String>("job_id").unwrap_or_default();
-        let id: JobId = raw.parse().map_err(|_| ApiError::validation("job_id", "The job id must be a UUID"))?;
+        let id: JobId = raw
+            .parse()
+            .map_err(|_| ApiError::validation("job_id", "The job id must be a UUID"))?;
         let not_found = || ApiError::NotFound(format!("Job '{id}' not found"));
         let job = state.core.storage().job(id).await?.ok_or_else(not_found)?;
         // A credential sees only the jobs it submitted.
@@ -86,8 +93,15 @@ pub async fn summary(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let mut p = Params::default();
         let date = p.date(req, "date").unwrap_or_else(|| state.core.today());
         p.finish()?;
-        let totals = state.core.storage().detection_summary(date, auth.scope_branch).await?;
-        Ok(Reply::ok("Detection summary retrieved successfully", totals))
+        let totals = state
+            .core
+            .storage()
+            .detection_summary(date, auth.scope_branch)
+            .await?;
+        Ok(Reply::ok(
+            "Detection summary retrieved successfully",
+            totals,
+        ))
     }
     .await;
     respond(res, depot, result);
@@ -102,9 +116,16 @@ pub async fn person(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let mut p = Params::default();
         let date = p.date(req, "date").unwrap_or_else(|| state.core.today());
         p.finish()?;
-        let day = state.core.storage().person_day(&re_id, date, auth.scope_branch).await?.ok_or_else(|| {
-            ApiError::NotFound(format!("Person with re_id '{re_id}' not found for date {date}"))
-        })?;
+        let day = state
+            .core
+            .storage()
+            .person_day(&re_id, date, auth.scope_branch)
+            .await?
+            .ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "Person with re_id '{re_id}' not found for date {date}"
+                ))
+            })?;
         Ok(Reply::ok("Person information retrieved successfully", day))
     }
     .await;
@@ -129,7 +150,10 @@ pub async fn person_detections(req: &mut Request, depot: &mut Depot, res: &mut R
         let page = p.page(req, 20);
         p.finish()?;
         let page = state.core.storage().list_detections(&filter, page).await?;
-        Ok(Reply::page(format!("Detection history for re_id '{re_id}' retrieved successfully"), &page))
+        Ok(Reply::page(
+            format!("Detection history for re_id '{re_id}' retrieved successfully"),
+            &page,
+        ))
     }
     .await;
     respond(res, depot, result);
@@ -141,7 +165,9 @@ pub async fn branch_detections(req: &mut Request, depot: &mut Depot, res: &mut R
     let result = async {
         let auth = reader(&state, req, res, depot)?;
         let raw = req.param::<String>("id").unwrap_or_default();
-        let branch_id: i64 = raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| ApiError::validation("id", "The branch id must be a positive integer"))?;
+        let branch_id: i64 = raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+            ApiError::validation("id", "The branch id must be a positive integer")
+        })?;
         auth.require_branch(branch_id)?;
         let mut p = Params::default();
         let date = p.date(req, "date").unwrap_or_else(|| state.core.today());
@@ -154,9 +180,18 @@ pub async fn branch_detections(req: &mut Request, depot: &mut Depot, res: &mut R
             .branch_statistics(branch_id, date, device_id.as_deref())
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("Branch with ID {branch_id} not found")))?;
-        let filter = DetectionFilter { date_from: Some(date), date_to: Some(date), branch_id: Some(branch_id), device_id, ..Default::default() };
+        let filter = DetectionFilter {
+            date_from: Some(date),
+            date_to: Some(date),
+            branch_id: Some(branch_id),
+            device_id,
+            ..Default::default()
+        };
         let page = state.core.storage().list_detections(&filter, page).await?;
-        Ok(Reply::page("Branch detections retrieved successfully", &page).extra("statistics", stats))
+        Ok(
+            Reply::page("Branch detections retrieved successfully", &page)
+                .extra("statistics", stats),
+        )
     }
     .await;
     respond(res, depot, result);

@@ -34,7 +34,11 @@ impl FsBlobStore {
 }
 
 fn io(e: std::io::Error) -> BlobError {
-    if e.kind() == std::io::ErrorKind::NotFound { BlobError::NotFound } else { BlobError::Unavailable(e.to_string()) }
+    if e.kind() == std::io::ErrorKind::NotFound {
+        BlobError::NotFound
+    } else {
+        BlobError::Unavailable(e.to_string())
+    }
 }
 
 #[async_trait]
@@ -45,7 +49,9 @@ impl BlobStore for FsBlobStore {
 
     async fn put(&self, path: &str, bytes: &[u8]) -> Result<(), BlobError> {
         let target = self.resolve(path)?;
-        let dir = target.parent().ok_or_else(|| BlobError::InvalidPath(path.into()))?;
+        let dir = target
+            .parent()
+            .ok_or_else(|| BlobError::InvalidPath(path.into()))?;
         tokio::fs::create_dir_all(dir).await.map_err(io)?;
         let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
         let result = async {
@@ -87,14 +93,28 @@ mod tests {
     async fn blobs_round_trip_and_traversal_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::new(dir.path().join("storage")).unwrap();
-        store.put("events/2026/11/28/a.jpg", b"bytes").await.unwrap();
-        assert_eq!(store.get("events/2026/11/28/a.jpg").await.unwrap(), b"bytes");
+        store
+            .put("events/2026/11/28/a.jpg", b"bytes")
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get("events/2026/11/28/a.jpg").await.unwrap(),
+            b"bytes"
+        );
         assert!(store.exists("events/2026/11/28/a.jpg").await.unwrap());
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("storage/events/2026/11/28")).unwrap().collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("storage/events/2026/11/28"))
+            .unwrap()
+            .collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
         store.delete("events/2026/11/28/a.jpg").await.unwrap();
-        assert!(matches!(store.get("events/2026/11/28/a.jpg").await, Err(BlobError::NotFound)));
-        assert!(matches!(store.put("../escape.jpg", b"x").await, Err(BlobError::InvalidPath(_))));
+        assert!(matches!(
+            store.get("events/2026/11/28/a.jpg").await,
+            Err(BlobError::NotFound)
+        ));
+        assert!(matches!(
+            store.put("../escape.jpg", b"x").await,
+            Err(BlobError::InvalidPath(_))
+        ));
         assert!(!dir.path().join("escape.jpg").exists());
     }
 }

@@ -6,7 +6,8 @@ use jiff::civil::Date;
 use time::OffsetDateTime;
 
 pub(crate) fn odt(t: Timestamp) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond()).expect("jiff timestamps fit time's range")
+    OffsetDateTime::from_unix_timestamp_nanos(t.as_nanosecond())
+        .expect("jiff timestamps fit time's range")
 }
 
 pub(crate) fn from_odt(o: OffsetDateTime) -> Timestamp {
@@ -23,7 +24,8 @@ pub(crate) fn pg_date(d: Date) -> time::Date {
 }
 
 pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
-    Date::new(d.year() as i16, u8::from(d.month()) as i8, d.day() as i8).map_err(|e| StorageError::Corrupt(format!("date: {e}")))
+    Date::new(d.year() as i16, u8::from(d.month()) as i8, d.day() as i8)
+        .map_err(|e| StorageError::Corrupt(format!("date: {e}")))
 }
 
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
@@ -38,9 +40,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
                 StorageError::Unavailable(db.message().to_owned())
             }
         }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            StorageError::Corrupt(e.to_string())
-        }
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => StorageError::Corrupt(e.to_string()),
         other => StorageError::Unavailable(other.to_string()),
     }
 }

@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::{PreparedDetection, group_person_days};
-use cctv_core::storage::{AcceptItem, AcceptOutcome, DetectionOutcome, IngestStore, ProcessedDetection, StorageError};
+use cctv_core::storage::{
+    AcceptItem, AcceptOutcome, DetectionOutcome, IngestStore, ProcessedDetection, StorageError,
+};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use sqlx::{PgConnection, Row};
@@ -21,7 +23,11 @@ use crate::{PgStore, is_retryable, map_err, odt, pg_date};
 
 #[async_trait]
 impl IngestStore for PgStore {
-    async fn accept_detections(&self, batch: &[AcceptItem], now: Timestamp) -> Result<Vec<AcceptOutcome>, StorageError> {
+    async fn accept_detections(
+        &self,
+        batch: &[AcceptItem],
+        now: Timestamp,
+    ) -> Result<Vec<AcceptOutcome>, StorageError> {
         let now = odt(now);
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut outcomes = vec![AcceptOutcome::Accepted; batch.len()];
@@ -29,7 +35,12 @@ impl IngestStore for PgStore {
         let keyed: Vec<(usize, i64, String)> = batch
             .iter()
             .enumerate()
-            .filter_map(|(i, item)| item.job.event_id.clone().map(|k| (i, item.job.credential_id.unwrap_or(0), k)))
+            .filter_map(|(i, item)| {
+                item.job
+                    .event_id
+                    .clone()
+                    .map(|k| (i, item.job.credential_id.unwrap_or(0), k))
+            })
             .collect();
         let existing = existing_keys(&mut tx, &keyed).await?;
         for (i, credential, key) in &keyed {
@@ -38,8 +49,12 @@ impl IngestStore for PgStore {
             }
         }
 
-        let fresh: Vec<&AcceptItem> =
-            batch.iter().zip(&outcomes).filter(|(_, o)| **o == AcceptOutcome::Accepted).map(|(item, _)| item).collect();
+        let fresh: Vec<&AcceptItem> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == AcceptOutcome::Accepted)
+            .map(|(item, _)| item)
+            .collect();
         if !fresh.is_empty() {
             let mut ids = Vec::with_capacity(fresh.len());
             let mut payloads = Vec::with_capacity(fresh.len());
@@ -49,7 +64,10 @@ impl IngestStore for PgStore {
             let mut keys = Vec::with_capacity(fresh.len());
             for item in &fresh {
                 ids.push(item.job.job_id.0);
-                payloads.push(serde_json::to_value(&item.job).map_err(|e| StorageError::Rejected(e.to_string()))?);
+                payloads.push(
+                    serde_json::to_value(&item.job)
+                        .map_err(|e| StorageError::Rejected(e.to_string()))?,
+                );
                 owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
                 untils.push(item.lease.as_ref().map(|l| odt(l.until)));
                 credentials.push(item.job.credential_id.unwrap_or(0));
@@ -79,12 +97,19 @@ impl IngestStore for PgStore {
             if inserted.len() != ids.len() {
                 // Another node stored the same event id between our check and our insert.
                 let inserted: HashSet<Uuid> = inserted.into_iter().collect();
-                let raced: Vec<(usize, i64, String)> = keyed.iter().filter(|(i, _, _)| {
-                    outcomes[*i] == AcceptOutcome::Accepted && !inserted.contains(&batch[*i].job.job_id.0)
-                }).cloned().collect();
+                let raced: Vec<(usize, i64, String)> = keyed
+                    .iter()
+                    .filter(|(i, _, _)| {
+                        outcomes[*i] == AcceptOutcome::Accepted
+                            && !inserted.contains(&batch[*i].job.job_id.0)
+                    })
+                    .cloned()
+                    .collect();
                 let existing = existing_keys(&mut tx, &raced).await?;
                 for (i, credential, key) in &raced {
-                    let id = existing.get(&(*credential, key.clone())).ok_or_else(|| StorageError::Unavailable("idempotency race".into()))?;
+                    let id = existing
+                        .get(&(*credential, key.clone()))
+                        .ok_or_else(|| StorageError::Unavailable("idempotency race".into()))?;
                     outcomes[*i] = AcceptOutcome::Duplicate(JobId(*id));
                 }
             }
@@ -93,7 +118,11 @@ impl IngestStore for PgStore {
         Ok(outcomes)
     }
 
-    async fn process_detections(&self, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, StorageError> {
+    async fn process_detections(
+        &self,
+        batch: &[PreparedDetection],
+        now: Timestamp,
+    ) -> Result<Vec<ProcessedDetection>, StorageError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -111,7 +140,10 @@ impl IngestStore for PgStore {
     }
 }
 
-async fn existing_keys(conn: &mut PgConnection, keyed: &[(usize, i64, String)]) -> Result<HashMap<(i64, String), Uuid>, StorageError> {
+async fn existing_keys(
+    conn: &mut PgConnection,
+    keyed: &[(usize, i64, String)],
+) -> Result<HashMap<(i64, String), Uuid>, StorageError> {
     if keyed.is_empty() {
         return Ok(HashMap::new());
     }
@@ -126,7 +158,10 @@ async fn existing_keys(conn: &mut PgConnection, keyed: &[(usize, i64, String)]) 
     .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
-    Ok(rows.into_iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .collect())
 }
 
 struct Child {
@@ -135,7 +170,11 @@ struct Child {
     payload: Value,
 }
 
-async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, sqlx::Error> {
+async fn process(
+    conn: &mut PgConnection,
+    batch: &[PreparedDetection],
+    now: Timestamp,
+) -> Result<Vec<ProcessedDetection>, sqlx::Error> {
     let now = odt(now);
     let mut ids: Vec<Uuid> = batch.iter().map(|d| d.job.job_id.0).collect();
     ids.sort();
@@ -149,8 +188,10 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     .into_iter()
     .collect();
     let mut seen = HashSet::new();
-    let live: Vec<&PreparedDetection> =
-        batch.iter().filter(|d| pending.contains(&d.job.job_id.0) && seen.insert(d.job.job_id)).collect();
+    let live: Vec<&PreparedDetection> = batch
+        .iter()
+        .filter(|d| pending.contains(&d.job.job_id.0) && seen.insert(d.job.job_id))
+        .collect();
 
     let days = group_person_days(live.iter().copied());
     let day_re_ids: Vec<&str> = days.iter().map(|d| d.re_id.as_str()).collect();
@@ -168,13 +209,18 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     .filter(|r| r.get::<&str, _>(2) == "inactive")
     .map(|r| (r.get(0), r.get(1)))
     .collect();
-    let inactive: HashSet<usize> =
-        (0..days.len()).filter(|i| inactive_rows.contains(&(days[*i].re_id.clone(), day_dates[*i]))).collect();
+    let inactive: HashSet<usize> = (0..days.len())
+        .filter(|i| inactive_rows.contains(&(days[*i].re_id.clone(), day_dates[*i])))
+        .collect();
 
     let mut b_re_ids = Vec::new();
     let mut b_dates = Vec::new();
     let mut b_branches = Vec::new();
-    for (i, d) in days.iter().enumerate().filter(|(i, _)| !inactive.contains(i)) {
+    for (i, d) in days
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !inactive.contains(i))
+    {
         for b in &d.branches {
             b_re_ids.push(d.re_id.as_str());
             b_dates.push(day_dates[i]);
@@ -202,9 +248,17 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
         let dates: Vec<time::Date> = active.iter().map(|i| day_dates[*i]).collect();
         let firsts: Vec<OffsetDateTime> = active.iter().map(|i| odt(days[*i].first_at)).collect();
         let lasts: Vec<OffsetDateTime> = active.iter().map(|i| odt(days[*i].last_at)).collect();
-        let features: Vec<Option<Value>> = active.iter().map(|i| days[*i].features.clone()).collect();
-        let branch_deltas: Vec<i64> =
-            active.iter().map(|i| new_branches.get(&(days[*i].re_id.clone(), day_dates[*i])).copied().unwrap_or(0)).collect();
+        let features: Vec<Option<Value>> =
+            active.iter().map(|i| days[*i].features.clone()).collect();
+        let branch_deltas: Vec<i64> = active
+            .iter()
+            .map(|i| {
+                new_branches
+                    .get(&(days[*i].re_id.clone(), day_dates[*i]))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .collect();
         let counts: Vec<i64> = active.iter().map(|i| days[*i].actual_count).collect();
         sqlx::query(
             "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, last_detected_at,
@@ -251,11 +305,12 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     .bind(n)
     .fetch_all(&mut *conn)
     .await?;
-    let event_ids: Vec<i64> =
-        sqlx::query_scalar("SELECT nextval(pg_get_serial_sequence('event_logs', 'id')) FROM generate_series(1, $1)")
-            .bind(n)
-            .fetch_all(&mut *conn)
-            .await?;
+    let event_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('event_logs', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(n)
+    .fetch_all(&mut *conn)
+    .await?;
     if !live.is_empty() {
         let re_ids: Vec<&str> = live.iter().map(|d| d.job.re_id.as_str()).collect();
         let branches: Vec<i64> = live.iter().map(|d| d.job.branch_id).collect();
@@ -263,11 +318,18 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
         let times: Vec<OffsetDateTime> = live.iter().map(|d| odt(d.job.detected_at)).collect();
         let dates: Vec<time::Date> = live.iter().map(|d| pg_date(d.date)).collect();
         let hours: Vec<i16> = live.iter().map(|d| i16::from(d.hour)).collect();
-        let counts: Vec<i64> = live.iter().map(|d| i64::from(d.job.detected_count)).collect();
+        let counts: Vec<i64> = live
+            .iter()
+            .map(|d| i64::from(d.job.detected_count))
+            .collect();
         let data: Vec<Option<Value>> = live.iter().map(|d| d.job.detection_data.clone()).collect();
-        let features: Vec<Option<Value>> = live.iter().map(|d| d.job.person_features.clone()).collect();
+        let features: Vec<Option<Value>> =
+            live.iter().map(|d| d.job.person_features.clone()).collect();
         let job_ids: Vec<Uuid> = live.iter().map(|d| d.job.job_id.0).collect();
-        let images: Vec<Option<String>> = live.iter().map(|d| d.job.image.as_ref().map(|b| b.path.clone())).collect();
+        let images: Vec<Option<String>> = live
+            .iter()
+            .map(|d| d.job.image.as_ref().map(|b| b.path.clone()))
+            .collect();
         sqlx::query(
             "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, detection_hour,
                                                   detected_count, detection_data, person_features, job_id, created_at, updated_at)
@@ -323,7 +385,11 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     for (i, d) in live.iter().enumerate() {
         let event_log_id = event_ids[i];
         if tracked[i] && notify_pairs.contains(&(d.job.branch_id, d.job.device_id.clone())) {
-            children.push(Child { queue: Queue::Notifications, kind: "notify_detection", payload: json!({"event_log_id": event_log_id}) });
+            children.push(Child {
+                queue: Queue::Notifications,
+                kind: "notify_detection",
+                payload: json!({"event_log_id": event_log_id}),
+            });
         }
         if let Some(image) = &d.job.image {
             children.push(Child {
@@ -353,7 +419,10 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
         let kinds: Vec<&str> = children.iter().map(|c| c.kind).collect();
         let priorities: Vec<i16> = children.iter().map(|c| c.queue.priority()).collect();
         let payloads: Vec<Value> = children.iter().map(|c| c.payload.clone()).collect();
-        let max: Vec<i32> = children.iter().map(|c| c.queue.default_retry().max_attempts as i32).collect();
+        let max: Vec<i32> = children
+            .iter()
+            .map(|c| c.queue.default_retry().max_attempts as i32)
+            .collect();
         sqlx::query(
             "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at)
              SELECT u.*, $7, $7, $7 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::int[]) AS u",
@@ -368,7 +437,12 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
         .execute(&mut *conn)
         .await?;
     }
-    let mut dirty: Vec<(time::Date, i64)> = live.iter().map(|d| (pg_date(d.date), d.job.branch_id)).collect::<HashSet<_>>().into_iter().collect();
+    let mut dirty: Vec<(time::Date, i64)> = live
+        .iter()
+        .map(|d| (pg_date(d.date), d.job.branch_id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     dirty.sort();
     if !dirty.is_empty() {
         let dates: Vec<time::Date> = dirty.iter().map(|(d, _)| *d).collect();
@@ -388,7 +462,11 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     for (i, d) in live.iter().enumerate() {
         results.push(ProcessedDetection {
             job_id: d.job.job_id,
-            outcome: if tracked[i] { DetectionOutcome::Counted } else { DetectionOutcome::TrackingDisabled },
+            outcome: if tracked[i] {
+                DetectionOutcome::Counted
+            } else {
+                DetectionOutcome::TrackingDisabled
+            },
             detection_date: d.date,
             detection_id: Some(detection_ids[i]),
             event_log_id: Some(event_ids[i]),
@@ -396,7 +474,10 @@ async fn process(conn: &mut PgConnection, batch: &[PreparedDetection], now: Time
     }
     if !results.is_empty() {
         let ids: Vec<Uuid> = results.iter().map(|r| r.job_id.0).collect();
-        let values: Vec<Value> = results.iter().map(|r| serde_json::to_value(r).expect("result serializes")).collect();
+        let values: Vec<Value> = results
+            .iter()
+            .map(|r| serde_json::to_value(r).expect("result serializes"))
+            .collect();
         sqlx::query(
             "UPDATE jobs SET status = 'completed', result = u.result, attempts = jobs.attempts + 1, lease_owner = NULL,
                              lease_until = NULL, finished_at = $3, updated_at = $3

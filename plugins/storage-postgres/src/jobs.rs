@@ -46,7 +46,13 @@ impl JobQueue for PgStore {
         Ok(())
     }
 
-    async fn claim(&self, q: Queue, lease: &Lease, limit: usize, now: Timestamp) -> Result<Vec<ClaimedJob>, StorageError> {
+    async fn claim(
+        &self,
+        q: Queue,
+        lease: &Lease,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StorageError> {
         let now = odt(now);
         let rows = sqlx::query(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2, updated_at = $3
@@ -80,7 +86,12 @@ impl JobQueue for PgStore {
         Ok(jobs)
     }
 
-    async fn complete(&self, id: JobId, result: Value, now: Timestamp) -> Result<bool, StorageError> {
+    async fn complete(
+        &self,
+        id: JobId,
+        result: Value,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "UPDATE jobs SET status = 'completed', result = $1, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
                              finished_at = $2, updated_at = $2
@@ -95,7 +106,13 @@ impl JobQueue for PgStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn fail(&self, id: JobId, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StorageError> {
+    async fn fail(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         let error: String = error.chars().take(2000).collect();
         let sql = match retry_at {
             Some(_) => {
@@ -176,13 +193,24 @@ impl JobQueue for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        let mut depths: Vec<QueueDepth> = Queue::ALL.iter().map(|q| QueueDepth { queue: *q, queued: 0, failed: 0 }).collect();
+        let mut depths: Vec<QueueDepth> = Queue::ALL
+            .iter()
+            .map(|q| QueueDepth {
+                queue: *q,
+                queued: 0,
+                failed: 0,
+            })
+            .collect();
         for row in rows {
             let q = queue(row.get(0))?;
             let state: &str = row.get(1);
             let n = row.get::<i64, _>(2) as u64;
             if let Some(d) = depths.iter_mut().find(|d| d.queue == q) {
-                if state == "queued" { d.queued = n } else { d.failed = n }
+                if state == "queued" {
+                    d.queued = n
+                } else {
+                    d.failed = n
+                }
             }
         }
         Ok(depths)

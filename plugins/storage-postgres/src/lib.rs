@@ -37,7 +37,11 @@ pub struct PgSettings {
 
 impl PgSettings {
     pub fn new(url: impl Into<String>) -> Self {
-        Self { url: url.into(), max_connections: 16, schema: None }
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            schema: None,
+        }
     }
 }
 
@@ -52,11 +56,23 @@ impl PgStore {
     pub async fn open(settings: &PgSettings) -> Result<Self, StorageError> {
         let mut options = PgConnectOptions::from_str(&settings.url).map_err(map_err)?;
         if let Some(schema) = &settings.schema {
-            if !schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(StorageError::Rejected(format!("invalid schema name {schema:?}")));
+            if !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            {
+                return Err(StorageError::Rejected(format!(
+                    "invalid schema name {schema:?}"
+                )));
             }
-            let admin = PgPoolOptions::new().max_connections(1).connect_with(options.clone()).await.map_err(map_err)?;
-            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&admin).await.map_err(map_err)?;
+            let admin = PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(map_err)?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&admin)
+                .await
+                .map_err(map_err)?;
             admin.close().await;
             options = options.options([("search_path", schema.as_str())]);
         }

@@ -30,18 +30,26 @@ struct Conditions {
 impl Conditions {
     fn push(&mut self, sql: &str, bind: Bind) {
         self.binds.push(bind);
-        self.conds.push(sql.replace('?', &format!("${}", self.binds.len())));
+        self.conds
+            .push(sql.replace('?', &format!("${}", self.binds.len())));
     }
 
     fn where_sql(&self) -> String {
-        if self.conds.is_empty() { String::new() } else { format!("WHERE {}", self.conds.join(" AND ")) }
+        if self.conds.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.conds.join(" AND "))
+        }
     }
 
     fn next(&self) -> usize {
         self.binds.len() + 1
     }
 
-    fn bind<'q>(&'q self, mut q: Query<'q, sqlx::Postgres, PgArguments>) -> Query<'q, sqlx::Postgres, PgArguments> {
+    fn bind<'q>(
+        &'q self,
+        mut q: Query<'q, sqlx::Postgres, PgArguments>,
+    ) -> Query<'q, sqlx::Postgres, PgArguments> {
         for b in &self.binds {
             q = match b {
                 Bind::Int(i) => q.bind(*i),
@@ -79,27 +87,33 @@ fn detection_conditions(f: &DetectionFilter) -> Conditions {
 fn item_from(row: &PgRow) -> Result<DetectionItem, StorageError> {
     let branch_id: i64 = row.get("branch_id");
     let date = from_pg_date(row.get("detection_date"))?;
-    let branch = row.get::<Option<String>, _>("branch_code").map(|code| BranchRef {
-        id: branch_id,
-        branch_code: code,
-        branch_name: row.get("branch_name"),
-        city: row.get("city"),
-    });
-    let device = row.get::<Option<String>, _>("device_name").map(|name| DeviceRef {
-        device_id: row.get("device_id"),
-        device_name: name,
-        device_type: row.get("device_type"),
-        branch_id: row.get("device_branch_id"),
-    });
+    let branch = row
+        .get::<Option<String>, _>("branch_code")
+        .map(|code| BranchRef {
+            id: branch_id,
+            branch_code: code,
+            branch_name: row.get("branch_name"),
+            city: row.get("city"),
+        });
+    let device = row
+        .get::<Option<String>, _>("device_name")
+        .map(|name| DeviceRef {
+            device_id: row.get("device_id"),
+            device_name: name,
+            device_type: row.get("device_type"),
+            branch_id: row.get("device_branch_id"),
+        });
     let re_id: String = row.get("re_id");
-    let master = row.get::<Option<String>, _>("m_status").map(|status| PersonDayRef {
-        re_id: re_id.clone(),
-        detection_date: date,
-        person_name: row.get("person_name"),
-        status,
-        total_actual_count: row.get("total_actual_count"),
-        total_detection_branch_count: row.get("total_detection_branch_count"),
-    });
+    let master = row
+        .get::<Option<String>, _>("m_status")
+        .map(|status| PersonDayRef {
+            re_id: re_id.clone(),
+            detection_date: date,
+            person_name: row.get("person_name"),
+            status,
+            total_actual_count: row.get("total_actual_count"),
+            total_detection_branch_count: row.get("total_detection_branch_count"),
+        });
     Ok(DetectionItem {
         id: row.get("id"),
         re_id,
@@ -119,11 +133,20 @@ fn item_from(row: &PgRow) -> Result<DetectionItem, StorageError> {
 
 #[async_trait]
 impl RegistryStore for PgStore {
-    async fn list_detections(&self, filter: &DetectionFilter, page: PageRequest) -> Result<Page<DetectionItem>, StorageError> {
+    async fn list_detections(
+        &self,
+        filter: &DetectionFilter,
+        page: PageRequest,
+    ) -> Result<Page<DetectionItem>, StorageError> {
         let c = detection_conditions(filter);
         let where_sql = c.where_sql();
         let count_sql = format!("SELECT count(*) FROM re_id_branch_detections d {where_sql}");
-        let total: i64 = c.bind(sqlx::query(&count_sql)).fetch_one(&self.pool).await.map_err(map_err)?.get(0);
+        let total: i64 = c
+            .bind(sqlx::query(&count_sql))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?
+            .get(0);
         let n = c.next();
         let sql = format!(
             "SELECT d.id, d.re_id, d.branch_id, d.device_id, d.detection_timestamp, d.detection_date, d.detected_count,
@@ -147,10 +170,18 @@ impl RegistryStore for PgStore {
             .await
             .map_err(map_err)?;
         let items = rows.iter().map(item_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total: total as u64, page })
+        Ok(Page {
+            items,
+            total: total as u64,
+            page,
+        })
     }
 
-    async fn detection_summary(&self, date: Date, scope_branch: Option<i64>) -> Result<DetectionSummary, StorageError> {
+    async fn detection_summary(
+        &self,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<DetectionSummary, StorageError> {
         let mut c = Conditions::default();
         c.push("d.detection_date = ?", Bind::Day(pg_date(date)));
         if let Some(b) = scope_branch {
@@ -194,7 +225,13 @@ impl RegistryStore for PgStore {
             .iter()
             .map(|r| TopPerson { re_id: r.get(0), detection_count: r.get(1) })
             .collect();
-        let mut hourly_trend: Vec<HourBucket> = (0..24).map(|hour| HourBucket { hour, count: 0, unique_persons: 0 }).collect();
+        let mut hourly_trend: Vec<HourBucket> = (0..24)
+            .map(|hour| HourBucket {
+                hour,
+                count: 0,
+                unique_persons: 0,
+            })
+            .collect();
         for r in c
             .bind(sqlx::query(&format!(
                 "SELECT d.detection_hour::bigint, count(*), count(DISTINCT d.re_id) FROM re_id_branch_detections d {w} GROUP BY d.detection_hour"
@@ -209,10 +246,21 @@ impl RegistryStore for PgStore {
                 bucket.unique_persons = r.get(2);
             }
         }
-        Ok(DetectionSummary { date, summary, top_branches, top_persons, hourly_trend })
+        Ok(DetectionSummary {
+            date,
+            summary,
+            top_branches,
+            top_persons,
+            hourly_trend,
+        })
     }
 
-    async fn person_day(&self, re_id: &str, date: Date, scope_branch: Option<i64>) -> Result<Option<PersonDay>, StorageError> {
+    async fn person_day(
+        &self,
+        re_id: &str,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<Option<PersonDay>, StorageError> {
         let row = sqlx::query(
             "SELECT re_id, detection_time, person_name, appearance_features, total_detection_branch_count,
                     total_actual_count, first_detected_at, last_detected_at, status
@@ -267,13 +315,20 @@ impl RegistryStore for PgStore {
         }))
     }
 
-    async fn branch_statistics(&self, branch_id: i64, date: Date, device_id: Option<&str>) -> Result<Option<BranchStatistics>, StorageError> {
+    async fn branch_statistics(
+        &self,
+        branch_id: i64,
+        date: Date,
+        device_id: Option<&str>,
+    ) -> Result<Option<BranchStatistics>, StorageError> {
         let branch = sqlx::query("SELECT branch_name, city FROM company_branches WHERE id = $1")
             .bind(branch_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        let Some(branch) = branch else { return Ok(None) };
+        let Some(branch) = branch else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT count(*), coalesce(sum(detected_count), 0)::bigint, count(DISTINCT re_id), count(DISTINCT device_id)
              FROM re_id_branch_detections WHERE branch_id = $1 AND detection_date = $2 AND ($3::text IS NULL OR device_id = $3)",
@@ -296,7 +351,12 @@ impl RegistryStore for PgStore {
         }))
     }
 
-    async fn set_person_day_status(&self, re_id: &str, date: Date, status: RecordStatus) -> Result<(), StorageError> {
+    async fn set_person_day_status(
+        &self,
+        re_id: &str,
+        date: Date,
+        status: RecordStatus,
+    ) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO re_id_masters (re_id, detection_date, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (re_id, detection_date) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at",

@@ -15,7 +15,9 @@ async fn fresh_store() -> Option<Arc<dyn Storage>> {
     let mut settings = PgSettings::new(url);
     settings.schema = Some(format!("t_{}", uuid::Uuid::new_v4().simple()));
     settings.max_connections = 8;
-    Some(Arc::new(PgStore::open(&settings).await.expect("open postgres")))
+    Some(Arc::new(
+        PgStore::open(&settings).await.expect("open postgres"),
+    ))
 }
 
 cctv_core::storage_conformance_tests!(fresh_store);

@@ -14,7 +14,8 @@ pub(crate) fn ts(t: Timestamp) -> String {
 }
 
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp, StorageError> {
-    s.parse().map_err(|e| StorageError::Corrupt(format!("timestamp {s:?}: {e}")))
+    s.parse()
+        .map_err(|e| StorageError::Corrupt(format!("timestamp {s:?}: {e}")))
 }
 
 pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<Timestamp>, StorageError> {
@@ -22,12 +23,13 @@ pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<Timestamp>, Stora
 }
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, StorageError> {
-    s.parse().map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
+    s.parse()
+        .map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
 }
 
-
 pub(crate) fn parse_json(s: Option<String>) -> Result<Option<Value>, StorageError> {
-    s.map(|s| serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("json: {e}")))).transpose()
+    s.map(|s| serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("json: {e}"))))
+        .transpose()
 }
 
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
@@ -42,9 +44,9 @@ pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
                 StorageError::Unavailable(db.message().to_owned())
             }
         }
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            StorageError::Corrupt(e.to_string())
-        }
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnNotFound(_) => StorageError::Corrupt(e.to_string()),
         other => StorageError::Unavailable(other.to_string()),
     }
 }
@@ -116,6 +118,9 @@ mod tests {
         let a = ts("2026-11-28T10:00:00Z".parse().unwrap());
         let b = ts("2026-11-28T10:00:00.5Z".parse().unwrap());
         assert!(a < b, "{a} < {b}");
-        assert_eq!(parse_ts(&b).unwrap(), "2026-11-28T10:00:00.5Z".parse::<Timestamp>().unwrap());
+        assert_eq!(
+            parse_ts(&b).unwrap(),
+            "2026-11-28T10:00:00.5Z".parse::<Timestamp>().unwrap()
+        );
     }
 }

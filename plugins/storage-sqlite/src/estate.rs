@@ -48,26 +48,28 @@ fn device_from(row: &sqlx::sqlite::SqliteRow) -> Result<Device, StorageError> {
         id: row.get("id"),
         device_id: row.get("device_id"),
         device_name: row.get("device_name"),
-        device_type: DeviceType::parse(kind).ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}")))?,
+        device_type: DeviceType::parse(kind)
+            .ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}")))?,
         branch_id: row.get("branch_id"),
         notes: row.get("notes"),
         status: status(row.get("status"))?,
     })
 }
 
-const GROUP_COLS: &str = "id, province_code, province_name, group_name, address, phone, email, status";
-const BRANCH_COLS: &str =
-    "id, group_id, branch_code, branch_name, city, address, latitude, longitude, phone, email, status";
+const GROUP_COLS: &str =
+    "id, province_code, province_name, group_name, address, phone, email, status";
+const BRANCH_COLS: &str = "id, group_id, branch_code, branch_name, city, address, latitude, longitude, phone, email, status";
 const DEVICE_COLS: &str = "id, device_id, device_name, device_type, branch_id, notes, status";
 
 #[async_trait]
 impl EstateStore for SqliteStore {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
         let mut snapshot = EstateSnapshot::default();
-        let branches = sqlx::query("SELECT id, branch_code, branch_name, city, status FROM company_branches")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let branches =
+            sqlx::query("SELECT id, branch_code, branch_name, city, status FROM company_branches")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
         for row in branches {
             let info = BranchInfo {
                 id: row.get("id"),
@@ -78,10 +80,11 @@ impl EstateStore for SqliteStore {
             };
             snapshot.branches.insert(info.id, info);
         }
-        let devices = sqlx::query("SELECT device_id, device_name, branch_id, status FROM device_masters")
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let devices =
+            sqlx::query("SELECT device_id, device_name, branch_id, status FROM device_masters")
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?;
         for row in devices {
             let info = DeviceInfo {
                 device_id: row.get("device_id"),
@@ -168,54 +171,73 @@ impl EstateStore for SqliteStore {
     }
 
     async fn list_groups(&self) -> Result<Vec<Group>, StorageError> {
-        let rows = sqlx::query(&format!("SELECT {GROUP_COLS} FROM company_groups ORDER BY id"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {GROUP_COLS} FROM company_groups ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
         rows.iter().map(group_from).collect()
     }
 
     async fn list_branches(&self) -> Result<Vec<Branch>, StorageError> {
-        let rows = sqlx::query(&format!("SELECT {BRANCH_COLS} FROM company_branches ORDER BY id"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {BRANCH_COLS} FROM company_branches ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
         rows.iter().map(branch_from).collect()
     }
 
     async fn list_devices(&self) -> Result<Vec<Device>, StorageError> {
-        let rows = sqlx::query(&format!("SELECT {DEVICE_COLS} FROM device_masters ORDER BY id"))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLS} FROM device_masters ORDER BY id"
+        ))
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
         rows.iter().map(device_from).collect()
     }
 
     async fn set_branch_status(&self, branch_id: i64, s: RecordStatus) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE company_branches SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(s.as_str())
-            .bind(ts(Timestamp::now()))
-            .bind(branch_id)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+        let done =
+            sqlx::query("UPDATE company_branches SET status = ?, updated_at = ? WHERE id = ?")
+                .bind(s.as_str())
+                .bind(ts(Timestamp::now()))
+                .bind(branch_id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            Err(StorageError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
-    async fn set_device_status(&self, device_id: &str, s: RecordStatus) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE device_masters SET status = ?, updated_at = ? WHERE device_id = ?")
-            .bind(s.as_str())
-            .bind(ts(Timestamp::now()))
-            .bind(device_id)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    async fn set_device_status(
+        &self,
+        device_id: &str,
+        s: RecordStatus,
+    ) -> Result<(), StorageError> {
+        let done =
+            sqlx::query("UPDATE device_masters SET status = ?, updated_at = ? WHERE device_id = ?")
+                .bind(s.as_str())
+                .bind(ts(Timestamp::now()))
+                .bind(device_id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            Err(StorageError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 }
 
-const CREDENTIAL_COLS: &str =
-    "id, credential_name, api_key, secret_hash, branch_id, device_id, permissions, rate_limit, expires_at, status";
+const CREDENTIAL_COLS: &str = "id, credential_name, api_key, secret_hash, branch_id, device_id, permissions, rate_limit, expires_at, status";
 
 fn credential_from(row: &sqlx::sqlite::SqliteRow) -> Result<Credential, StorageError> {
     let hash: Vec<u8> = row.get("secret_hash");
@@ -226,14 +248,17 @@ fn credential_from(row: &sqlx::sqlite::SqliteRow) -> Result<Credential, StorageE
         id: row.get("id"),
         name: row.get("credential_name"),
         api_key: row.get("api_key"),
-        secret_hash: hash.try_into().map_err(|_| StorageError::Corrupt("secret hash length".into()))?,
+        secret_hash: hash
+            .try_into()
+            .map_err(|_| StorageError::Corrupt("secret hash length".into()))?,
         branch_id: row.get("branch_id"),
         device_id: row.get("device_id"),
         permissions: serde_json::from_str::<Permissions>(&permissions)
             .map_err(|e| StorageError::Corrupt(format!("permissions: {e}")))?,
         rate_limit: u32::try_from(rate_limit).unwrap_or(u32::MAX),
         expires_at: parse_opt_ts(row.get("expires_at"))?,
-        status: CredentialStatus::parse(state).ok_or_else(|| StorageError::Corrupt(format!("status {state:?}")))?,
+        status: CredentialStatus::parse(state)
+            .ok_or_else(|| StorageError::Corrupt(format!("status {state:?}")))?,
     })
 }
 
@@ -270,26 +295,44 @@ impl CredentialStore for SqliteStore {
         rows.iter().map(credential_from).collect()
     }
 
-    async fn set_credential_status(&self, id: i64, s: CredentialStatus) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE api_credentials SET status = ?, updated_at = ? WHERE id = ?")
-            .bind(s.as_str())
-            .bind(ts(Timestamp::now()))
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    async fn set_credential_status(
+        &self,
+        id: i64,
+        s: CredentialStatus,
+    ) -> Result<(), StorageError> {
+        let done =
+            sqlx::query("UPDATE api_credentials SET status = ?, updated_at = ? WHERE id = ?")
+                .bind(s.as_str())
+                .bind(ts(Timestamp::now()))
+                .bind(id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            Err(StorageError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
-    async fn set_credential_expiry(&self, id: i64, expires_at: Option<Timestamp>) -> Result<(), StorageError> {
-        let done = sqlx::query("UPDATE api_credentials SET expires_at = ?, updated_at = ? WHERE id = ?")
-            .bind(expires_at.map(ts))
-            .bind(ts(Timestamp::now()))
-            .bind(id)
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
-        if done.rows_affected() == 0 { Err(StorageError::NotFound) } else { Ok(()) }
+    async fn set_credential_expiry(
+        &self,
+        id: i64,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(), StorageError> {
+        let done =
+            sqlx::query("UPDATE api_credentials SET expires_at = ?, updated_at = ? WHERE id = ?")
+                .bind(expires_at.map(ts))
+                .bind(ts(Timestamp::now()))
+                .bind(id)
+                .execute(&self.writer)
+                .await
+                .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            Err(StorageError::NotFound)
+        } else {
+            Ok(())
+        }
     }
 
     async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError> {

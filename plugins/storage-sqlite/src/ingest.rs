@@ -14,7 +14,9 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::{PreparedDetection, group_person_days, merge_features};
-use cctv_core::storage::{AcceptItem, AcceptOutcome, DetectionOutcome, IngestStore, ProcessedDetection, StorageError};
+use cctv_core::storage::{
+    AcceptItem, AcceptOutcome, DetectionOutcome, IngestStore, ProcessedDetection, StorageError,
+};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
@@ -28,24 +30,47 @@ fn text(v: &Option<Value>) -> Option<String> {
 
 #[async_trait]
 impl IngestStore for SqliteStore {
-    async fn accept_detections(&self, batch: &[AcceptItem], now: Timestamp) -> Result<Vec<AcceptOutcome>, StorageError> {
+    async fn accept_detections(
+        &self,
+        batch: &[AcceptItem],
+        now: Timestamp,
+    ) -> Result<Vec<AcceptOutcome>, StorageError> {
         let now = ts(now);
         let mut sql = Sql::default();
         sql.push(self.durable_sync).push("BEGIN IMMEDIATE; ");
         // The lookup runs before the insert, so it finds exactly the keys stored earlier;
         // the insert then skips them (ON CONFLICT on the idempotency index).
-        let keyed: Vec<(i64, String)> =
-            batch.iter().filter_map(|i| i.job.event_id.clone().map(|k| (i.job.credential_id.unwrap_or(0), k))).collect();
-        sql.values("SELECT j.credential_id, j.idempotency_key, j.id FROM (", ") AS k JOIN jobs j ON j.credential_id = k.column1 \
-             AND j.idempotency_key = k.column2 AND j.idempotency_key IS NOT NULL", 2, &keyed, |q, (c, k)| {
-            q.bind(*c).bind(k.clone());
-        });
+        let keyed: Vec<(i64, String)> = batch
+            .iter()
+            .filter_map(|i| {
+                i.job
+                    .event_id
+                    .clone()
+                    .map(|k| (i.job.credential_id.unwrap_or(0), k))
+            })
+            .collect();
+        sql.values(
+            "SELECT j.credential_id, j.idempotency_key, j.id FROM (",
+            ") AS k JOIN jobs j ON j.credential_id = k.column1 \
+             AND j.idempotency_key = k.column2 AND j.idempotency_key IS NOT NULL",
+            2,
+            &keyed,
+            |q, (c, k)| {
+                q.bind(*c).bind(k.clone());
+            },
+        );
         let mut payloads = Vec::with_capacity(batch.len());
         for item in batch {
-            payloads.push(serde_json::to_string(&item.job).map_err(|e| StorageError::Rejected(e.to_string()))?);
+            payloads.push(
+                serde_json::to_string(&item.job)
+                    .map_err(|e| StorageError::Rejected(e.to_string()))?,
+            );
         }
         let rows: Vec<(&AcceptItem, String)> = batch.iter().zip(payloads).collect();
-        let (priority, attempts) = (Queue::Detections.priority(), i64::from(Queue::Detections.default_retry().max_attempts));
+        let (priority, attempts) = (
+            Queue::Detections.priority(),
+            i64::from(Queue::Detections.default_retry().max_attempts),
+        );
         sql.values(
             "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until, \
              credential_id, idempotency_key, created_at, updated_at)",
@@ -78,11 +103,18 @@ impl IngestStore for SqliteStore {
                 return Err(map_err(e));
             }
         };
-        let existing: HashMap<(i64, String), String> = found.iter().map(|r| ((r.get(0), r.get(1)), r.get(2))).collect();
+        let existing: HashMap<(i64, String), String> = found
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .collect();
         batch
             .iter()
             .map(|item| {
-                let key = item.job.event_id.clone().map(|k| (item.job.credential_id.unwrap_or(0), k));
+                let key = item
+                    .job
+                    .event_id
+                    .clone()
+                    .map(|k| (item.job.credential_id.unwrap_or(0), k));
                 match key.and_then(|k| existing.get(&k)) {
                     Some(id) => id
                         .parse::<JobId>()
@@ -94,7 +126,11 @@ impl IngestStore for SqliteStore {
             .collect()
     }
 
-    async fn process_detections(&self, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, StorageError> {
+    async fn process_detections(
+        &self,
+        batch: &[PreparedDetection],
+        now: Timestamp,
+    ) -> Result<Vec<ProcessedDetection>, StorageError> {
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
         let result = process(&mut conn, batch, now).await;
         if result.is_err() {
@@ -122,15 +158,27 @@ struct State {
 
 /// Opens the transaction and reads everything in one round trip; rows are tagged by
 /// their first column.
-async fn read_state(conn: &mut SqliteConnection, batch: &[PreparedDetection]) -> Result<State, StorageError> {
+async fn read_state(
+    conn: &mut SqliteConnection,
+    batch: &[PreparedDetection],
+) -> Result<State, StorageError> {
     let ids: Vec<String> = batch.iter().map(|d| d.job.job_id.to_string()).collect();
     // Person-days of the whole batch (a superset of the pending jobs' days: harmless).
-    let keys: Vec<(String, String)> = group_person_days(batch).into_iter().map(|d| (d.re_id, d.date.to_string())).collect();
+    let keys: Vec<(String, String)> = group_person_days(batch)
+        .into_iter()
+        .map(|d| (d.re_id, d.date.to_string()))
+        .collect();
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
-    sql.values("SELECT 'job', j.id FROM (", ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'", 1, &ids, |q, id| {
-        q.bind(id.clone());
-    });
+    sql.values(
+        "SELECT 'job', j.id FROM (",
+        ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'",
+        1,
+        &ids,
+        |q, id| {
+            q.bind(id.clone());
+        },
+    );
     sql.values(
         "SELECT 'day', m.re_id, m.detection_date, m.status, m.appearance_features FROM (",
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
@@ -161,10 +209,14 @@ async fn read_state(conn: &mut SqliteConnection, batch: &[PreparedDetection]) ->
                 state.pending.insert(row.get(1));
             }
             "day" => {
-                state.days.insert((row.get(1), row.get(2)), (row.get(3), row.get(4)));
+                state
+                    .days
+                    .insert((row.get(1), row.get(2)), (row.get(3), row.get(4)));
             }
             "branch" => {
-                state.counted_branches.insert((row.get(1), row.get(2), row.get(3)));
+                state
+                    .counted_branches
+                    .insert((row.get(1), row.get(2), row.get(3)));
             }
             "ids" => (state.first_detection, state.first_event) = (row.get(1), row.get(2)),
             _ => {
@@ -175,17 +227,33 @@ async fn read_state(conn: &mut SqliteConnection, batch: &[PreparedDetection]) ->
     Ok(state)
 }
 
-async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: Timestamp) -> Result<Vec<ProcessedDetection>, StorageError> {
+async fn process(
+    conn: &mut SqliteConnection,
+    batch: &[PreparedDetection],
+    now: Timestamp,
+) -> Result<Vec<ProcessedDetection>, StorageError> {
     let now = ts(now);
     let state = read_state(conn, batch).await?;
     let mut seen = HashSet::new();
-    let live: Vec<&PreparedDetection> =
-        batch.iter().filter(|d| state.pending.contains(&d.job.job_id.to_string()) && seen.insert(d.job.job_id)).collect();
+    let live: Vec<&PreparedDetection> = batch
+        .iter()
+        .filter(|d| state.pending.contains(&d.job.job_id.to_string()) && seen.insert(d.job.job_id))
+        .collect();
 
     let days = group_person_days(live.iter().copied());
-    let day_keys: Vec<(String, String)> = days.iter().map(|d| (d.re_id.clone(), d.date.to_string())).collect();
-    let inactive: Vec<bool> =
-        day_keys.iter().map(|k| state.days.get(k).is_some_and(|(status, _)| status == "inactive")).collect();
+    let day_keys: Vec<(String, String)> = days
+        .iter()
+        .map(|d| (d.re_id.clone(), d.date.to_string()))
+        .collect();
+    let inactive: Vec<bool> = day_keys
+        .iter()
+        .map(|k| {
+            state
+                .days
+                .get(k)
+                .is_some_and(|(status, _)| status == "inactive")
+        })
+        .collect();
 
     // Person-days: counters add, a branch counts once per day, times by min/max, features merge.
     let mut branch_rows: Vec<(String, String, i64)> = Vec::new();
@@ -200,9 +268,20 @@ async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: 
                 branch_rows.push(row);
             }
         }
-        let old = state.days.get(key).and_then(|(_, f)| f.as_deref()).and_then(|f| serde_json::from_str(f).ok());
+        let old = state
+            .days
+            .get(key)
+            .and_then(|(_, f)| f.as_deref())
+            .and_then(|f| serde_json::from_str(f).ok());
         let features = merge_features(old.as_ref(), d.features.as_ref());
-        upserts.push((key.clone(), ts(d.first_at), text(&features), ts(d.last_at), new_branches, d.actual_count));
+        upserts.push((
+            key.clone(),
+            ts(d.first_at),
+            text(&features),
+            ts(d.last_at),
+            new_branches,
+            d.actual_count,
+        ));
     }
     let mut tracked = vec![true; live.len()];
     for (_, day) in days.iter().enumerate().filter(|(i, _)| inactive[*i]) {
@@ -212,9 +291,15 @@ async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: 
     }
 
     let mut sql = Sql::default();
-    sql.values("INSERT INTO re_id_branch_days (re_id, detection_date, branch_id)", "ON CONFLICT DO NOTHING", 3, &branch_rows, |q, (r, d, b)| {
-        q.bind(r.clone()).bind(d.clone()).bind(*b);
-    });
+    sql.values(
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id)",
+        "ON CONFLICT DO NOTHING",
+        3,
+        &branch_rows,
+        |q, (r, d, b)| {
+            q.bind(r.clone()).bind(d.clone()).bind(*b);
+        },
+    );
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
     sql.values(
         "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, \
@@ -300,12 +385,28 @@ async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: 
     let mut files = Vec::new();
     for (i, d) in &indexed {
         let event_log_id = first_event + *i as i64;
-        if tracked[*i] && state.notify.contains(&(d.job.branch_id, d.job.device_id.clone())) {
-            children.push((Queue::Notifications, "notify_detection", json!({"event_log_id": event_log_id}).to_string()));
+        if tracked[*i]
+            && state
+                .notify
+                .contains(&(d.job.branch_id, d.job.device_id.clone()))
+        {
+            children.push((
+                Queue::Notifications,
+                "notify_detection",
+                json!({"event_log_id": event_log_id}).to_string(),
+            ));
         }
         if let Some(image) = &d.job.image {
-            children.push((Queue::Images, "process_image", json!({"event_log_id": event_log_id, "image_path": image.path}).to_string()));
-            files.push((image.clone(), event_log_id, json!({"job_id": d.job.job_id, "kind": "event_image"}).to_string()));
+            children.push((
+                Queue::Images,
+                "process_image",
+                json!({"event_log_id": event_log_id, "image_path": image.path}).to_string(),
+            ));
+            files.push((
+                image.clone(),
+                event_log_id,
+                json!({"job_id": d.job.job_id, "kind": "event_image"}).to_string(),
+            ));
         }
     }
     sql.values(
@@ -345,8 +446,12 @@ async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: 
                 .bind(now.clone());
         },
     );
-    let dirty: Vec<(String, i64)> =
-        live.iter().map(|d| (d.date.to_string(), d.job.branch_id)).collect::<HashSet<_>>().into_iter().collect();
+    let dirty: Vec<(String, i64)> = live
+        .iter()
+        .map(|d| (d.date.to_string(), d.job.branch_id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     sql.values(
         "INSERT INTO report_dirty_days (report_date, branch_id, marked_at)",
         "ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
@@ -363,12 +468,19 @@ async fn process(conn: &mut SqliteConnection, batch: &[PreparedDetection], now: 
     for (i, d) in &indexed {
         let result = ProcessedDetection {
             job_id: d.job.job_id,
-            outcome: if tracked[*i] { DetectionOutcome::Counted } else { DetectionOutcome::TrackingDisabled },
+            outcome: if tracked[*i] {
+                DetectionOutcome::Counted
+            } else {
+                DetectionOutcome::TrackingDisabled
+            },
             detection_date: d.date,
             detection_id: Some(first_detection + *i as i64),
             event_log_id: Some(first_event + *i as i64),
         };
-        completions.push((d.job.job_id.to_string(), serde_json::to_string(&result).expect("result serializes")));
+        completions.push((
+            d.job.job_id.to_string(),
+            serde_json::to_string(&result).expect("result serializes"),
+        ));
         results.push(result);
     }
     sql.values_then(

@@ -14,7 +14,8 @@ fn queue(s: &str) -> Result<Queue, StorageError> {
 }
 
 fn job_id(s: &str) -> Result<JobId, StorageError> {
-    s.parse().map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
+    s.parse()
+        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
 }
 
 #[async_trait]
@@ -45,7 +46,13 @@ impl JobQueue for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn claim(&self, q: Queue, lease: &Lease, limit: usize, now: Timestamp) -> Result<Vec<ClaimedJob>, StorageError> {
+    async fn claim(
+        &self,
+        q: Queue,
+        lease: &Lease,
+        limit: usize,
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StorageError> {
         let now_s = ts(now);
         let rows = sqlx::query(
             "UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?
@@ -72,7 +79,8 @@ impl JobQueue for SqliteStore {
                     id: job_id(row.get("id"))?,
                     queue: queue(row.get("queue"))?,
                     kind: row.get("kind"),
-                    payload: serde_json::from_str(&payload).map_err(|e| StorageError::Corrupt(format!("payload: {e}")))?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|e| StorageError::Corrupt(format!("payload: {e}")))?,
                     attempts: row.get::<i64, _>("attempts") as u32,
                     max_attempts: row.get::<i64, _>("max_attempts") as u32,
                 })
@@ -82,7 +90,12 @@ impl JobQueue for SqliteStore {
         Ok(jobs)
     }
 
-    async fn complete(&self, id: JobId, result: Value, now: Timestamp) -> Result<bool, StorageError> {
+    async fn complete(
+        &self,
+        id: JobId,
+        result: Value,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
         let now_s = ts(now);
         let done = sqlx::query(
             "UPDATE jobs SET status = 'completed', result = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
@@ -99,7 +112,13 @@ impl JobQueue for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn fail(&self, id: JobId, error: &str, retry_at: Option<Timestamp>, now: Timestamp) -> Result<(), StorageError> {
+    async fn fail(
+        &self,
+        id: JobId,
+        error: &str,
+        retry_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StorageError> {
         let now_s = ts(now);
         let error: String = error.chars().take(2000).collect();
         let sql = match retry_at {
@@ -183,13 +202,24 @@ impl JobQueue for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;
-        let mut depths: Vec<QueueDepth> = Queue::ALL.iter().map(|q| QueueDepth { queue: *q, queued: 0, failed: 0 }).collect();
+        let mut depths: Vec<QueueDepth> = Queue::ALL
+            .iter()
+            .map(|q| QueueDepth {
+                queue: *q,
+                queued: 0,
+                failed: 0,
+            })
+            .collect();
         for row in rows {
             let q = queue(row.get(0))?;
             let state: &str = row.get(1);
             let n = row.get::<i64, _>(2) as u64;
             if let Some(d) = depths.iter_mut().find(|d| d.queue == q) {
-                if state == "queued" { d.queued = n } else { d.failed = n }
+                if state == "queued" {
+                    d.queued = n
+                } else {
+                    d.failed = n
+                }
             }
         }
         Ok(depths)

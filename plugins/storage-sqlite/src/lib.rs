@@ -25,7 +25,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use cctv_core::storage::StorageError;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub(crate) use codec::*;
 
@@ -46,7 +48,11 @@ pub struct SqliteSettings {
 
 impl SqliteSettings {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into(), fsync_every_commit: true, readers: 4 }
+        Self {
+            path: path.into(),
+            fsync_every_commit: true,
+            readers: 4,
+        }
     }
 }
 
@@ -63,14 +69,20 @@ impl SqliteStore {
     /// Opens (creating if needed) and migrates the database.
     pub async fn open(settings: &SqliteSettings) -> Result<Self, StorageError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| StorageError::Unavailable(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StorageError::Unavailable(format!("creating {}: {e}", dir.display()))
+            })?;
         }
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(map_err)?
             .filename(&settings.path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if settings.fsync_every_commit { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
+            .synchronous(if settings.fsync_every_commit {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
@@ -95,8 +107,16 @@ impl SqliteStore {
             .connect_with(options.read_only(true))
             .await
             .map_err(map_err)?;
-        let durable_sync = if settings.fsync_every_commit { "PRAGMA synchronous = FULL; " } else { "PRAGMA synchronous = NORMAL; " };
-        Ok(Self { writer, reader, durable_sync })
+        let durable_sync = if settings.fsync_every_commit {
+            "PRAGMA synchronous = FULL; "
+        } else {
+            "PRAGMA synchronous = NORMAL; "
+        };
+        Ok(Self {
+            writer,
+            reader,
+            durable_sync,
+        })
     }
 
     /// Closes both pools, waiting for running statements.

@@ -9,7 +9,9 @@ use jiff::civil::Date;
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use crate::{Bind, SqliteStore, bind_all, map_err, parse_date, parse_json, parse_opt_ts, parse_ts, ts};
+use crate::{
+    Bind, SqliteStore, bind_all, map_err, parse_date, parse_json, parse_opt_ts, parse_ts, ts,
+};
 
 /// `WHERE` conditions on `re_id_branch_detections d` with their binds, in order.
 fn detection_where(f: &DetectionFilter) -> (String, Vec<Bind>) {
@@ -39,34 +41,44 @@ fn detection_where(f: &DetectionFilter) -> (String, Vec<Bind>) {
         conds.push("d.re_id = ?");
         binds.push(Bind::Text(r.clone()));
     }
-    let sql = if conds.is_empty() { String::new() } else { format!("WHERE {}", conds.join(" AND ")) };
+    let sql = if conds.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conds.join(" AND "))
+    };
     (sql, binds)
 }
 
 fn item_from(row: &SqliteRow) -> Result<DetectionItem, StorageError> {
     let branch_id: i64 = row.get("branch_id");
     let date = parse_date(row.get("detection_date"))?;
-    let branch = row.get::<Option<String>, _>("branch_code").map(|code| BranchRef {
-        id: branch_id,
-        branch_code: code,
-        branch_name: row.get("branch_name"),
-        city: row.get("city"),
-    });
-    let device = row.get::<Option<String>, _>("device_name").map(|name| DeviceRef {
-        device_id: row.get("device_id"),
-        device_name: name,
-        device_type: row.get("device_type"),
-        branch_id: row.get("device_branch_id"),
-    });
+    let branch = row
+        .get::<Option<String>, _>("branch_code")
+        .map(|code| BranchRef {
+            id: branch_id,
+            branch_code: code,
+            branch_name: row.get("branch_name"),
+            city: row.get("city"),
+        });
+    let device = row
+        .get::<Option<String>, _>("device_name")
+        .map(|name| DeviceRef {
+            device_id: row.get("device_id"),
+            device_name: name,
+            device_type: row.get("device_type"),
+            branch_id: row.get("device_branch_id"),
+        });
     let re_id: String = row.get("re_id");
-    let master = row.get::<Option<String>, _>("m_status").map(|status| PersonDayRef {
-        re_id: re_id.clone(),
-        detection_date: date,
-        person_name: row.get("person_name"),
-        status,
-        total_actual_count: row.get("total_actual_count"),
-        total_detection_branch_count: row.get("total_detection_branch_count"),
-    });
+    let master = row
+        .get::<Option<String>, _>("m_status")
+        .map(|status| PersonDayRef {
+            re_id: re_id.clone(),
+            detection_date: date,
+            person_name: row.get("person_name"),
+            status,
+            total_actual_count: row.get("total_actual_count"),
+            total_detection_branch_count: row.get("total_detection_branch_count"),
+        });
     Ok(DetectionItem {
         id: row.get("id"),
         re_id,
@@ -86,7 +98,11 @@ fn item_from(row: &SqliteRow) -> Result<DetectionItem, StorageError> {
 
 #[async_trait]
 impl RegistryStore for SqliteStore {
-    async fn list_detections(&self, filter: &DetectionFilter, page: PageRequest) -> Result<Page<DetectionItem>, StorageError> {
+    async fn list_detections(
+        &self,
+        filter: &DetectionFilter,
+        page: PageRequest,
+    ) -> Result<Page<DetectionItem>, StorageError> {
         let (where_sql, binds) = detection_where(filter);
         let count_sql = format!("SELECT count(*) FROM re_id_branch_detections d {where_sql}");
         let total: i64 = bind_all(sqlx::query(&count_sql), &binds)
@@ -114,10 +130,18 @@ impl RegistryStore for SqliteStore {
             .await
             .map_err(map_err)?;
         let items = rows.iter().map(item_from).collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { items, total: total as u64, page })
+        Ok(Page {
+            items,
+            total: total as u64,
+            page,
+        })
     }
 
-    async fn detection_summary(&self, date: Date, scope_branch: Option<i64>) -> Result<DetectionSummary, StorageError> {
+    async fn detection_summary(
+        &self,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<DetectionSummary, StorageError> {
         let mut binds = vec![Bind::Text(date.to_string())];
         let mut cond = "d.detection_date = ?".to_owned();
         if let Some(b) = scope_branch {
@@ -128,7 +152,10 @@ impl RegistryStore for SqliteStore {
             "SELECT count(*), coalesce(sum(detected_count), 0), count(DISTINCT re_id), count(DISTINCT branch_id), count(DISTINCT device_id)
              FROM re_id_branch_detections d WHERE {cond}"
         );
-        let row = bind_all(sqlx::query(&totals_sql), &binds).fetch_one(&self.reader).await.map_err(map_err)?;
+        let row = bind_all(sqlx::query(&totals_sql), &binds)
+            .fetch_one(&self.reader)
+            .await
+            .map_err(map_err)?;
         let summary = SummaryTotals {
             total_detections: row.get(0),
             total_detected_count: row.get(1),
@@ -146,7 +173,12 @@ impl RegistryStore for SqliteStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(|r| TopBranch { branch_id: r.get(0), branch_name: r.get(1), city: r.get(2), detection_count: r.get(3) })
+            .map(|r| TopBranch {
+                branch_id: r.get(0),
+                branch_name: r.get(1),
+                city: r.get(2),
+                detection_count: r.get(3),
+            })
             .collect();
         let persons_sql = format!(
             "SELECT d.re_id, count(*) AS c FROM re_id_branch_detections d WHERE {cond} GROUP BY d.re_id ORDER BY c DESC, d.re_id LIMIT 10"
@@ -156,23 +188,47 @@ impl RegistryStore for SqliteStore {
             .await
             .map_err(map_err)?
             .iter()
-            .map(|r| TopPerson { re_id: r.get(0), detection_count: r.get(1) })
+            .map(|r| TopPerson {
+                re_id: r.get(0),
+                detection_count: r.get(1),
+            })
             .collect();
         let hourly_sql = format!(
             "SELECT d.detection_hour, count(*), count(DISTINCT d.re_id) FROM re_id_branch_detections d WHERE {cond} GROUP BY d.detection_hour"
         );
-        let mut hourly_trend: Vec<HourBucket> = (0..24).map(|hour| HourBucket { hour, count: 0, unique_persons: 0 }).collect();
-        for r in bind_all(sqlx::query(&hourly_sql), &binds).fetch_all(&self.reader).await.map_err(map_err)? {
+        let mut hourly_trend: Vec<HourBucket> = (0..24)
+            .map(|hour| HourBucket {
+                hour,
+                count: 0,
+                unique_persons: 0,
+            })
+            .collect();
+        for r in bind_all(sqlx::query(&hourly_sql), &binds)
+            .fetch_all(&self.reader)
+            .await
+            .map_err(map_err)?
+        {
             let hour: i64 = r.get(0);
             if let Some(bucket) = hourly_trend.get_mut(hour as usize) {
                 bucket.count = r.get(1);
                 bucket.unique_persons = r.get(2);
             }
         }
-        Ok(DetectionSummary { date, summary, top_branches, top_persons, hourly_trend })
+        Ok(DetectionSummary {
+            date,
+            summary,
+            top_branches,
+            top_persons,
+            hourly_trend,
+        })
     }
 
-    async fn person_day(&self, re_id: &str, date: Date, scope_branch: Option<i64>) -> Result<Option<PersonDay>, StorageError> {
+    async fn person_day(
+        &self,
+        re_id: &str,
+        date: Date,
+        scope_branch: Option<i64>,
+    ) -> Result<Option<PersonDay>, StorageError> {
         let row = sqlx::query(
             "SELECT re_id, detection_date, detection_time, person_name, appearance_features, total_detection_branch_count,
                     total_actual_count, first_detected_at, last_detected_at, status
@@ -233,13 +289,20 @@ impl RegistryStore for SqliteStore {
         }))
     }
 
-    async fn branch_statistics(&self, branch_id: i64, date: Date, device_id: Option<&str>) -> Result<Option<BranchStatistics>, StorageError> {
+    async fn branch_statistics(
+        &self,
+        branch_id: i64,
+        date: Date,
+        device_id: Option<&str>,
+    ) -> Result<Option<BranchStatistics>, StorageError> {
         let branch = sqlx::query("SELECT branch_name, city FROM company_branches WHERE id = ?")
             .bind(branch_id)
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)?;
-        let Some(branch) = branch else { return Ok(None) };
+        let Some(branch) = branch else {
+            return Ok(None);
+        };
         let row = sqlx::query(
             "SELECT count(*), coalesce(sum(detected_count), 0), count(DISTINCT re_id), count(DISTINCT device_id)
              FROM re_id_branch_detections WHERE branch_id = ? AND detection_date = ? AND (? IS NULL OR device_id = ?)",
@@ -263,7 +326,12 @@ impl RegistryStore for SqliteStore {
         }))
     }
 
-    async fn set_person_day_status(&self, re_id: &str, date: Date, status: RecordStatus) -> Result<(), StorageError> {
+    async fn set_person_day_status(
+        &self,
+        re_id: &str,
+        date: Date,
+        status: RecordStatus,
+    ) -> Result<(), StorageError> {
         let now = ts(Timestamp::now());
         sqlx::query(
             "INSERT INTO re_id_masters (re_id, detection_date, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?)

@@ -29,12 +29,21 @@ impl Sql {
     where
         T: 'static + Send + Encode<'static, Sqlite> + Type<Sqlite>,
     {
-        self.args.add(value).expect("SQLite arguments accept every encodable value");
+        self.args
+            .add(value)
+            .expect("SQLite arguments accept every encodable value");
         self
     }
 
     /// Writes `head VALUES (?, …), … tail;` for each chunk of `rows`, binding each row with `bind`.
-    pub fn values<R>(&mut self, head: &str, tail: &str, cols: usize, rows: &[R], bind: impl FnMut(&mut Self, &R)) {
+    pub fn values<R>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        cols: usize,
+        rows: &[R],
+        bind: impl FnMut(&mut Self, &R),
+    ) {
         self.values_then(head, tail, cols, rows, bind, |_| {});
     }
 
@@ -65,7 +74,6 @@ impl Sql {
             after(self);
         }
     }
-
 }
 
 /// Runs a built query (not cached: its text depends on the batch size).
@@ -76,5 +84,4 @@ macro_rules! run {
 }
 pub(crate) use run;
 
-impl Sql {
-}
+impl Sql {}

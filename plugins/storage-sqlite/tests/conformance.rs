@@ -10,7 +10,9 @@ async fn fresh_store() -> Option<Arc<dyn Storage>> {
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let mut settings = SqliteSettings::new(dir.join("cctv.db"));
     settings.fsync_every_commit = false;
-    Some(Arc::new(SqliteStore::open(&settings).await.expect("open sqlite")))
+    Some(Arc::new(
+        SqliteStore::open(&settings).await.expect("open sqlite"),
+    ))
 }
 
 cctv_core::storage_conformance_tests!(fresh_store);
