@@ -21,7 +21,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use sqlx::{Row, SqliteConnection};
 
-use crate::sql::{Sql, run};
+use crate::sql::{Sql, chunks_for, run};
 use crate::{SqliteStore, map_err, ts};
 
 fn text(v: &Option<Value>) -> Option<String> {
@@ -55,6 +55,7 @@ impl IngestStore for SqliteStore {
              AND j.idempotency_key = k.column2 AND j.idempotency_key IS NOT NULL",
             2,
             &keyed,
+            chunks_for(keyed.len()),
             |q, (c, k)| {
                 q.bind(*c).bind(k.clone());
             },
@@ -73,10 +74,11 @@ impl IngestStore for SqliteStore {
         );
         sql.values(
             "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until, \
-             credential_id, idempotency_key, created_at, updated_at)",
-            "ON CONFLICT DO NOTHING",
+             credential_id, idempotency_key, created_at, updated_at) SELECT * FROM (",
+            ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
             13,
             &rows,
+            chunks_for(rows.len()),
             |q, (item, payload)| {
                 let job = &item.job;
                 q.bind(job.job_id.to_string())
@@ -168,6 +170,7 @@ async fn read_state(
         .into_iter()
         .map(|d| (d.re_id, d.date.to_string()))
         .collect();
+    let chunks = chunks_for(batch.len());
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
     sql.values(
@@ -175,6 +178,7 @@ async fn read_state(
         ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'",
         1,
         &ids,
+        chunks,
         |q, id| {
             q.bind(id.clone());
         },
@@ -184,6 +188,7 @@ async fn read_state(
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
         2,
         &keys,
+        chunks,
         |q, (r, d)| {
             q.bind(r.clone()).bind(d.clone());
         },
@@ -193,6 +198,7 @@ async fn read_state(
         ") AS k JOIN re_id_branch_days b ON b.re_id = k.column1 AND b.detection_date = k.column2",
         2,
         &keys,
+        chunks,
         |q, (r, d)| {
             q.bind(r.clone()).bind(d.clone());
         },
@@ -290,12 +296,14 @@ async fn process(
         }
     }
 
+    let k = chunks_for(live.len());
     let mut sql = Sql::default();
     sql.values(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id)",
-        "ON CONFLICT DO NOTHING",
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
         3,
         &branch_rows,
+        k,
         |q, (r, d, b)| {
             q.bind(r.clone()).bind(d.clone()).bind(*b);
         },
@@ -303,8 +311,8 @@ async fn process(
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
     sql.values(
         "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, \
-         last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, updated_at)",
-        "ON CONFLICT (re_id, detection_date) DO UPDATE SET \
+         last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, updated_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (re_id, detection_date) DO UPDATE SET \
          total_actual_count = total_actual_count + excluded.total_actual_count, \
          total_detection_branch_count = total_detection_branch_count + excluded.total_detection_branch_count, \
          first_detected_at = min(coalesce(first_detected_at, excluded.first_detected_at), excluded.first_detected_at), \
@@ -313,6 +321,7 @@ async fn process(
          appearance_features = excluded.appearance_features, updated_at = excluded.updated_at",
         11,
         &upserts,
+        k,
         |q, ((re_id, date), first, features, last, branches, count)| {
             q.bind(re_id.clone())
                 .bind(date.clone())
@@ -334,10 +343,11 @@ async fn process(
     let data: Vec<Option<String>> = live.iter().map(|d| text(&d.job.detection_data)).collect();
     sql.values(
         "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, \
-         detection_hour, detected_count, detection_data, person_features, job_id, created_at, updated_at)",
-        "",
+         detection_hour, detected_count, detection_data, person_features, job_id, created_at, updated_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ",
         13,
         &indexed,
+        k,
         |q, (i, d)| {
             let job = &d.job;
             q.bind(first_detection + *i as i64)
@@ -357,10 +367,11 @@ async fn process(
     );
     sql.values(
         "INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data, \
-         event_timestamp, event_date, detection_id, job_id, created_at, updated_at)",
-        "",
+         event_timestamp, event_date, detection_id, job_id, created_at, updated_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ",
         14,
         &indexed,
+        k,
         |q, (i, d)| {
             let job = &d.job;
             q.bind(first_event + *i as i64)
@@ -411,10 +422,11 @@ async fn process(
     }
     sql.values(
         "INSERT INTO storage_files (file_path, file_type, file_size, width, height, storage_disk, related_table, related_id, \
-         metadata, created_at, updated_at)",
-        "ON CONFLICT (file_path) DO NOTHING",
+         metadata, created_at, updated_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (file_path) DO NOTHING",
         11,
         &files,
+        k,
         |q, (image, event, meta)| {
             q.bind(image.path.clone())
                 .bind(image.mime.clone())
@@ -430,10 +442,11 @@ async fn process(
         },
     );
     sql.values(
-        "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at)",
-        "",
+        "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ",
         9,
         &children,
+        2 * k,
         |q, (queue, kind, payload)| {
             q.bind(JobId::new().to_string())
                 .bind(queue.as_str())
@@ -453,10 +466,11 @@ async fn process(
         .into_iter()
         .collect();
     sql.values(
-        "INSERT INTO report_dirty_days (report_date, branch_id, marked_at)",
-        "ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
+        "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
         3,
         &dirty,
+        k,
         |q, (date, branch)| {
             q.bind(date.clone()).bind(*branch).bind(now.clone());
         },
@@ -489,6 +503,7 @@ async fn process(
          lease_until = NULL, finished_at = ?, updated_at = ? FROM done WHERE jobs.id = done.id",
         2,
         &completions,
+        k,
         |q, (id, result)| {
             q.bind(id.clone()).bind(result.clone());
         },

@@ -4,14 +4,23 @@
 //! statements, and anonymous `?` parameters are bound in order across all of them. So a
 //! whole transaction (`BEGIN IMMEDIATE; …; COMMIT;`) costs one round trip, and multi-row
 //! `VALUES` lists bind plain values (no JSON to build and parse per row).
+//!
+//! Every `VALUES` list has exactly [`CHUNK`] rows, the unused ones bound to `NULL` and
+//! filtered out (`WHERE v.column1 IS NOT NULL`), so a query's text depends only on its
+//! number of chunks: it is prepared once and cached, not parsed again for every batch.
 
 use sqlx::Arguments;
 use sqlx::encode::Encode;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::types::Type;
 
-/// Most rows in one `VALUES` list (SQLite allows 32766 parameters per statement).
-pub(crate) const ROWS_PER_STATEMENT: usize = 500;
+/// Rows in one `VALUES` list.
+pub(crate) const CHUNK: usize = 128;
+
+/// Chunks needed for `rows` rows.
+pub(crate) fn chunks_for(rows: usize) -> usize {
+    rows.div_ceil(CHUNK)
+}
 
 #[derive(Default)]
 pub(crate) struct Sql {
@@ -35,53 +44,65 @@ impl Sql {
         self
     }
 
-    /// Writes `head VALUES (?, …), … tail;` for each chunk of `rows`, binding each row with `bind`.
+    /// Writes `chunks` statements `head (VALUES (?, …) × CHUNK) tail;`, binding `rows` in
+    /// order and `NULL` for the padding. `head` ends with `(`, `tail` starts with `)`.
     pub fn values<R>(
         &mut self,
         head: &str,
         tail: &str,
         cols: usize,
         rows: &[R],
+        chunks: usize,
         bind: impl FnMut(&mut Self, &R),
     ) {
-        self.values_then(head, tail, cols, rows, bind, |_| {});
+        self.values_then(head, tail, cols, rows, chunks, bind, |_| {});
     }
 
     /// Like [`Sql::values`], with `after` binding the parameters of `tail` of each statement.
+    #[allow(clippy::too_many_arguments)]
     pub fn values_then<R>(
         &mut self,
         head: &str,
         tail: &str,
         cols: usize,
         rows: &[R],
+        chunks: usize,
         mut bind: impl FnMut(&mut Self, &R),
         mut after: impl FnMut(&mut Self),
     ) {
+        assert!(
+            rows.len() <= chunks * CHUNK,
+            "{} rows do not fit {chunks} chunks",
+            rows.len()
+        );
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let list = vec![placeholder.as_str(); CHUNK].join(", ");
+        let mut rows = rows.iter();
+        for _ in 0..chunks {
             self.text.push_str(head);
-            self.text.push_str(" VALUES ");
-            for (i, row) in chunk.iter().enumerate() {
-                if i > 0 {
-                    self.text.push_str(", ");
-                }
-                self.text.push_str(&placeholder);
-                bind(self, row);
-            }
-            self.text.push(' ');
+            self.text.push_str("VALUES ");
+            self.text.push_str(&list);
             self.text.push_str(tail);
             self.text.push_str("; ");
+            for _ in 0..CHUNK {
+                match rows.next() {
+                    Some(row) => bind(self, row),
+                    None => {
+                        for _ in 0..cols {
+                            self.bind(None::<i64>);
+                        }
+                    }
+                }
+            }
             after(self);
         }
     }
 }
 
-/// Runs a built query (not cached: its text depends on the batch size).
+/// Runs a built query; its text depends only on chunk counts, so it is prepared once.
 macro_rules! run {
     ($sql:expr) => {
-        sqlx::query_with(&$sql.text, $sql.args).persistent(false)
+        sqlx::query_with(&$sql.text, $sql.args)
     };
 }
 pub(crate) use run;
-
-impl Sql {}
