@@ -134,9 +134,13 @@ async fn connection(
     };
     let mut last_job = None;
     let mut sender = None;
+    // Paced connections start at evenly spread phases: started together, they would send
+    // in bursts of `concurrency` requests and measure queueing behind their own burst.
     let mut pace = cfg.rate.map(|rate| {
         let per_conn = (rate as f64 / cfg.concurrency as f64).max(0.001);
-        let mut i = tokio::time::interval(Duration::from_secs_f64(1.0 / per_conn));
+        let period = Duration::from_secs_f64(1.0 / per_conn);
+        let phase = period.mul_f64(id as f64 / cfg.concurrency as f64);
+        let mut i = tokio::time::interval_at(tokio::time::Instant::now() + phase, period);
         i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         i
     });

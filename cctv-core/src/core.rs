@@ -56,7 +56,7 @@ struct Inner {
 /// ```no_run
 /// # async fn demo(store: std::sync::Arc<dyn cctv_core::storage::Storage>) -> Result<(), cctv_core::BuildError> {
 /// let core = cctv_core::Core::builder().storage(store).build().await?;
-/// assert!(core.estate().branches.is_empty() || true);
+/// println!("{} branches known", core.estate().branches.len());
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]

@@ -61,6 +61,7 @@ impl SqliteSettings {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    checkpointer: SqlitePool,
     /// `PRAGMA synchronous` for commits that back an acknowledgement (accepting detections).
     pub(crate) durable_sync: &'static str,
 }
@@ -87,6 +88,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .pragma("cache_size", "-65536")
             .pragma("temp_store", "memory")
+            // Checkpoints run on their own connection (see `checkpoint_loop`), not inside
+            // a writer's commit, where they would stall the acknowledgement of detections.
+            .pragma("wal_autocheckpoint", "0")
             .statement_cache_capacity(256);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
@@ -101,6 +105,12 @@ impl SqliteStore {
             .run(&writer)
             .await
             .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_err)?;
+        tokio::spawn(checkpoint_loop(checkpointer.clone()));
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -115,13 +125,43 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            checkpointer,
             durable_sync,
         })
     }
 
-    /// Closes both pools, waiting for running statements.
+    /// Closes the pools, waiting for running statements.
     pub async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
+        self.checkpointer.close().await;
+    }
+}
+
+/// WAL size (in 4 KiB frames) above which the checkpointer truncates the WAL.
+const MAX_WAL_FRAMES: i64 = 16_384;
+
+/// Copies WAL frames into the database file beside the writer, ten times a second.
+/// PASSIVE never blocks the writer or readers, but under continuous writes it never lets
+/// the WAL restart; so past [`MAX_WAL_FRAMES`] a TRUNCATE checkpoint (which waits for
+/// readers and briefly holds the writer) resets it, bounding the file at ~64 MiB.
+async fn checkpoint_loop(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !pool.is_closed() {
+        tick.tick().await;
+        let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&pool).await;
+        let result = match passive {
+            Ok((_, log, _)) if log > MAX_WAL_FRAMES => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&pool).await.map(|_| ())
+            }
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = result {
+            if pool.is_closed() {
+                break;
+            }
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
     }
 }
