@@ -68,6 +68,9 @@ pub struct PipelineSettings {
     pub release_all_leases_on_start: bool,
     /// Called before each detection batch (fault injection in tests, metrics).
     pub before_batch: Option<BatchHook>,
+    /// How long completed jobs are kept (status queries, and the window in which a
+    /// repeated `event_id` is recognised); older ones are deleted every minute.
+    pub completed_retention: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -88,6 +91,7 @@ impl Default for PipelineSettings {
             node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             release_all_leases_on_start: false,
             before_batch: None,
+            completed_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -112,6 +116,7 @@ pub struct Pipeline {
     stopping: Arc<AtomicBool>,
     system: System,
     thread: Option<std::thread::JoinHandle<()>>,
+    pruner: tokio::task::JoinHandle<()>,
     node_id: String,
 }
 
@@ -197,6 +202,7 @@ impl Pipeline {
         let (addr, workers, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
+        let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
         let ingest = IngestHandle {
             addr,
             in_flight,
@@ -211,6 +217,7 @@ impl Pipeline {
             stopping,
             system,
             thread: Some(thread),
+            pruner,
             node_id: settings.node_id,
         })
     }
@@ -249,6 +256,7 @@ impl Pipeline {
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        self.pruner.abort();
         self.system.stop();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;
@@ -265,6 +273,34 @@ impl Pipeline {
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "releasing leases at shutdown failed; they expire on their own")
+            }
+        }
+    }
+}
+
+/// Deletes completed jobs older than `retention`, in slices so the writer is never held long.
+async fn prune_loop(core: Core, retention: Duration) {
+    const SLICE: usize = 5_000;
+    let retention =
+        SignedDuration::try_from(retention).unwrap_or(SignedDuration::from_hours(24 * 7));
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let before = jiff::Timestamp::now() - retention;
+        loop {
+            match core.storage().prune_completed(before, SLICE).await {
+                Ok(n) if n as usize == SLICE => tokio::task::yield_now().await,
+                Ok(n) => {
+                    if n > 0 {
+                        tracing::debug!(deleted = n, "pruned completed jobs");
+                    }
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning completed jobs failed");
+                    break;
+                }
             }
         }
     }

@@ -109,6 +109,7 @@ pub async fn start_pipeline(
         lease: Duration::from_secs(i.lease_secs),
         poll_interval: Duration::from_millis(i.poll_interval_ms),
         release_all_leases_on_start: single_node,
+        completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)

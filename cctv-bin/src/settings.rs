@@ -44,6 +44,7 @@ pub struct IngestSettings {
     pub memory_queue: usize,
     pub lease_secs: u64,
     pub poll_interval_ms: u64,
+    pub completed_job_retention_hours: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -39,6 +39,7 @@ macro_rules! storage_conformance_tests {
             credentials_round_trip_and_stamp,
             queries_filter_paginate_and_summarise,
             images_register_files_and_enqueue_image_jobs,
+            pruning_removes_only_old_completed_jobs,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {
@@ -759,4 +760,30 @@ pub async fn images_register_files_and_enqueue_image_jobs(store: Arc<dyn Storage
             .queued,
         0
     );
+}
+
+pub async fn pruning_removes_only_old_completed_jobs(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let done = vec![job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z")];
+    accept_and_process(store.as_ref(), &done).await;
+    let waiting = vec![job(&estate, 1, "P2", 1, "2026-11-28T08:00:00Z")];
+    accept(store.as_ref(), &waiting).await;
+    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .prune_completed(Timestamp::UNIX_EPOCH, 100)
+            .await
+            .unwrap(),
+        0,
+        "nothing that old"
+    );
+    assert_eq!(store.prune_completed(cutoff, 100).await.unwrap(), 1);
+    assert!(store.job(done[0].job_id).await.unwrap().is_none());
+    assert_eq!(
+        store.job(waiting[0].job_id).await.unwrap().unwrap().state,
+        JobState::Queued,
+        "pending jobs stay"
+    );
+    let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();
+    assert_eq!(p1.total_actual_count, 1, "effects stay");
 }

@@ -28,6 +28,19 @@ impl JobId {
     }
 }
 
+impl JobId {
+    /// The smallest id a job created at `at` can have: ids below it were created earlier
+    /// (UUID v7 starts with the creation time in milliseconds).
+    pub fn first_at(at: Timestamp) -> Self {
+        let ms = at.as_millisecond().max(0) as u64;
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        bytes[6] = 0x70;
+        bytes[8] = 0x80;
+        Self(Uuid::from_bytes(bytes))
+    }
+}
+
 impl Default for JobId {
     fn default() -> Self {
         Self::new()
@@ -261,6 +274,11 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError>;
 
     async fn queue_depths(&self) -> Result<Vec<QueueDepth>, StorageError>;
+
+    /// Deletes up to `limit` completed jobs created before `before` (their effects are in
+    /// the domain tables; the rows only served status queries and idempotency). Returns
+    /// how many were deleted.
+    async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError>;
 }
 
 #[cfg(test)]
@@ -280,6 +298,19 @@ mod tests {
         let p = Queue::Notifications.default_retry();
         assert_eq!(p.delay_after(4), Some(Duration::from_secs(300)));
         assert_eq!(p.delay_after(5), None);
+    }
+
+    #[test]
+    fn first_at_bounds_ids_created_later() {
+        let before = JobId::new();
+        let boundary = JobId::first_at(Timestamp::now() + jiff::SignedDuration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        let after = JobId::new();
+        assert!(before < boundary && boundary < after);
+        assert!(
+            before.to_string() < boundary.to_string(),
+            "text order is time order too"
+        );
     }
 
     #[test]

@@ -28,6 +28,15 @@ pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
         .map_err(|e| StorageError::Corrupt(format!("date: {e}")))
 }
 
+/// `NotFound` unless exactly the one targeted row was changed.
+pub(crate) fn one_row(rows_affected: u64) -> Result<(), StorageError> {
+    if rows_affected == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
     match e {
         sqlx::Error::RowNotFound => StorageError::NotFound,

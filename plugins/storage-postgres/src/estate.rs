@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 
-use crate::{PgStore, from_opt_odt, map_err, odt};
+use crate::{PgStore, from_opt_odt, map_err, odt, one_row};
 
 fn status(s: &str) -> Result<RecordStatus, StorageError> {
     RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}")))
@@ -210,11 +210,7 @@ impl EstateStore for PgStore {
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn set_device_status(
@@ -231,11 +227,7 @@ impl EstateStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 }
 
@@ -307,11 +299,7 @@ impl CredentialStore for PgStore {
                 .execute(&self.pool)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn set_credential_expiry(
@@ -328,11 +316,7 @@ impl CredentialStore for PgStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError> {

@@ -215,4 +215,16 @@ impl JobQueue for PgStore {
         }
         Ok(depths)
     }
+
+    async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE id < $1 AND status = 'completed' LIMIT $2)",
+        )
+        .bind(JobId::first_at(before).0)
+        .bind(limit as i64)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
 }

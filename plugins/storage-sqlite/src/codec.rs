@@ -32,6 +32,15 @@ pub(crate) fn parse_json(s: Option<String>) -> Result<Option<Value>, StorageErro
         .transpose()
 }
 
+/// `NotFound` unless exactly the one targeted row was changed.
+pub(crate) fn one_row(rows_affected: u64) -> Result<(), StorageError> {
+    if rows_affected == 0 {
+        Err(StorageError::NotFound)
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
     match e {
         sqlx::Error::RowNotFound => StorageError::NotFound,

@@ -7,7 +7,7 @@ use cctv_core::storage::{ChangeTopic, CredentialStore, EstateStore, StorageError
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{SqliteStore, map_err, parse_opt_ts, ts};
+use crate::{SqliteStore, map_err, one_row, parse_opt_ts, ts};
 
 fn status(s: &str) -> Result<RecordStatus, StorageError> {
     RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}")))
@@ -209,11 +209,7 @@ impl EstateStore for SqliteStore {
                 .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn set_device_status(
@@ -229,11 +225,7 @@ impl EstateStore for SqliteStore {
                 .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 }
 
@@ -308,11 +300,7 @@ impl CredentialStore for SqliteStore {
                 .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn set_credential_expiry(
@@ -328,11 +316,7 @@ impl CredentialStore for SqliteStore {
                 .execute(&self.writer)
                 .await
                 .map_err(map_err)?;
-        if done.rows_affected() == 0 {
-            Err(StorageError::NotFound)
-        } else {
-            Ok(())
-        }
+        one_row(done.rows_affected())
     }
 
     async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError> {

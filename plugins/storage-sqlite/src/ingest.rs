@@ -516,13 +516,7 @@ async fn process(
 
     for d in batch {
         if !seen.contains(&d.job.job_id) {
-            results.push(ProcessedDetection {
-                job_id: d.job.job_id,
-                outcome: DetectionOutcome::AlreadyProcessed,
-                detection_date: d.date,
-                detection_id: None,
-                event_log_id: None,
-            });
+            results.push(ProcessedDetection::already_processed(d));
         }
     }
     Ok(results)

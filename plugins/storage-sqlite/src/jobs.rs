@@ -224,4 +224,16 @@ impl JobQueue for SqliteStore {
         }
         Ok(depths)
     }
+
+    async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE id < ? AND status = 'completed' LIMIT ?)",
+        )
+        .bind(JobId::first_at(before).to_string())
+        .bind(limit as i64)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
 }
