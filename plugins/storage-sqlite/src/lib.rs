@@ -4,7 +4,10 @@
 //! connection** (SQLite allows one writer at a time; a single connection avoids
 //! `SQLITE_BUSY` and lets batches queue in the pool instead) and a pool of read-only
 //! connections for queries. Every write path is batched: ingest group-commits many
-//! detections per transaction and processing applies a whole batch per transaction.
+//! detections per transaction and processing applies a whole batch per transaction, each
+//! transaction being one or two multi-statement queries (see `sql.rs` for why). Only the
+//! commit that backs a 202 is fsynced; WAL checkpoints run on a background connection so
+//! they never stall the writer, and keep the WAL under ~64 MiB.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cctv_core::storage::StorageError> {
