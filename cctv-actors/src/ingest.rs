@@ -211,6 +211,7 @@ impl Actor for IngestBatcher {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        // Also after a restart by the supervisor.
         ctx.set_mailbox_capacity(self.mailbox);
         self.flush(ctx);
     }

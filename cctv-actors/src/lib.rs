@@ -185,7 +185,15 @@ impl Pipeline {
                             thread_settings.ingest_linger,
                         ),
                     );
-                    let addr = Supervisor::start(move |_| batcher);
+                    // The capacity is set on the context before the actor exists: callers may
+                    // send before `started` runs, and actix's default capacity is 16.
+                    let mailbox = thread_settings.ingest_mailbox.max(16);
+                    let addr = Supervisor::start(
+                        move |ctx: &mut actix::Context<ingest::IngestBatcher>| {
+                            ctx.set_mailbox_capacity(mailbox);
+                            batcher
+                        },
+                    );
                     // The supervisor restarts an actor only while an address to it is
                     // alive, so the pipeline keeps the workers' addresses.
                     let workers: Vec<_> = (0..thread_settings.detection_workers.max(1))

@@ -48,7 +48,7 @@ async fn submitted_detections_are_processed_and_counted() {
         .unwrap();
     let sink = pipeline.ingest();
     let mut handles = Vec::new();
-    for i in 0..300 {
+    for i in 0..1000 {
         let sink = sink.clone();
         let j = job(&estate, i % 3, "P1", 1, "2026-11-28T08:00:00Z");
         handles.push(tokio::spawn(async move { sink.submit(j).await.unwrap() }));
@@ -70,7 +70,7 @@ async fn submitted_detections_are_processed_and_counted() {
             .person_day("P1", "2026-11-28".parse().unwrap(), None)
             .await
             .unwrap()
-            .is_some_and(|p| p.total_actual_count == 300)
+            .is_some_and(|p| p.total_actual_count == 1000)
     })
     .await;
     let p = storage
