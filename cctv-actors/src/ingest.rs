@@ -130,11 +130,13 @@ impl IngestBatcher {
             owner: self.node_id.clone(),
             until: now + self.lease,
         };
-        let items: Vec<AcceptItem> = unique
-            .iter()
+        // The jobs move into the storage task and come back with its answer (no copy).
+        let (jobs, replies): (Vec<DetectionJob>, Vec<Reply>) = unique.into_iter().unzip();
+        let items: Vec<AcceptItem> = jobs
+            .into_iter()
             .enumerate()
-            .map(|(i, (job, _))| AcceptItem {
-                job: job.clone(),
+            .map(|(i, job)| AcceptItem {
+                job,
                 lease: (i < reserved).then(|| lease.clone()),
             })
             .collect();
@@ -147,42 +149,34 @@ impl IngestBatcher {
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "accept commit"
             );
-            result
+            (result, items)
         });
         let fut = work.into_actor(self).map(move |joined, act, ctx| {
-            let outcomes = match joined {
-                Ok(Ok(outcomes)) => Ok(outcomes),
-                Ok(Err(e)) => Err(IngestError::Unavailable(e.to_string())),
+            let outcome = match joined {
+                Ok((Ok(outcomes), items)) => Ok((outcomes, items)),
+                Ok((Err(e), _)) => Err(IngestError::Unavailable(e.to_string())),
                 Err(e) => Err(IngestError::Unavailable(format!("ingest task failed: {e}"))),
             };
-            let answered = unique.len() + copies.len();
-            match outcomes {
-                Ok(outcomes) => {
-                    let mut to_memory = Vec::with_capacity(reserved);
-                    let mut used_slots = 0;
-                    let resolved: Vec<JobId> = unique
+            let answered = replies.len() + copies.len();
+            match outcome {
+                Ok((outcomes, items)) => {
+                    let resolved: Vec<JobId> = items
                         .iter()
                         .zip(&outcomes)
-                        .map(|((job, _), o)| match o {
-                            AcceptOutcome::Accepted => job.job_id,
+                        .map(|(item, o)| match o {
+                            AcceptOutcome::Accepted => item.job.job_id,
                             AcceptOutcome::Duplicate(original) => *original,
                         })
                         .collect();
-                    for (i, ((job, reply), outcome)) in unique.into_iter().zip(outcomes).enumerate() {
-                        let submitted = match outcome {
-                            AcceptOutcome::Accepted => {
-                                let id = job.job_id;
-                                if i < reserved {
-                                    used_slots += 1;
-                                    to_memory.push(WorkItem { job, attempts: 0 });
-                                }
-                                Submitted { job_id: id, duplicate: false }
-                            }
-                            AcceptOutcome::Duplicate(original) => Submitted { job_id: original, duplicate: true },
-                        };
-                        let _ = reply.send(Ok(submitted));
+                    let mut to_memory = Vec::with_capacity(reserved);
+                    for ((item, reply), (outcome, job_id)) in items.into_iter().zip(replies).zip(outcomes.into_iter().zip(&resolved)) {
+                        let duplicate = matches!(outcome, AcceptOutcome::Duplicate(_));
+                        if !duplicate && item.lease.is_some() {
+                            to_memory.push(WorkItem { job: item.job, attempts: 0 });
+                        }
+                        let _ = reply.send(Ok(Submitted { job_id: *job_id, duplicate }));
                     }
-                    act.ready.unreserve(reserved - used_slots);
+                    act.ready.unreserve(reserved - to_memory.len());
                     act.ready.push_reserved(to_memory);
                     for (first, reply) in copies {
                         let _ = reply.send(Ok(Submitted { job_id: resolved[first], duplicate: true }));
@@ -191,7 +185,7 @@ impl IngestBatcher {
                 Err(e) => {
                     tracing::error!(error = %e, batch = answered, "committing a detection batch failed");
                     act.ready.unreserve(reserved);
-                    for (_, reply) in unique {
+                    for reply in replies {
                         let _ = reply.send(Err(e.clone()));
                     }
                     for (_, reply) in copies {
