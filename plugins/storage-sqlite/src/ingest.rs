@@ -49,15 +49,16 @@ impl IngestStore for SqliteStore {
                     .map(|k| (i.job.credential_id.unwrap_or(0), k))
             })
             .collect();
+        let key_chunks = chunks_for(keyed.len());
         sql.values(
             "SELECT j.credential_id, j.idempotency_key, j.id FROM (",
             ") AS k JOIN jobs j ON j.credential_id = k.column1 \
              AND j.idempotency_key = k.column2 AND j.idempotency_key IS NOT NULL",
             2,
-            &keyed,
-            chunks_for(keyed.len()),
+            keyed,
+            key_chunks,
             |q, (c, k)| {
-                q.bind(*c).bind(k.clone());
+                q.bind(c).bind(k);
             },
         );
         let mut payloads = Vec::with_capacity(batch.len());
@@ -68,6 +69,7 @@ impl IngestStore for SqliteStore {
             );
         }
         let rows: Vec<(&AcceptItem, String)> = batch.iter().zip(payloads).collect();
+        let row_chunks = chunks_for(rows.len());
         let (priority, attempts) = (
             Queue::Detections.priority(),
             i64::from(Queue::Detections.default_retry().max_attempts),
@@ -77,15 +79,15 @@ impl IngestStore for SqliteStore {
              credential_id, idempotency_key, created_at, updated_at) SELECT * FROM (",
             ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
             13,
-            &rows,
-            chunks_for(rows.len()),
+            rows,
+            row_chunks,
             |q, (item, payload)| {
                 let job = &item.job;
                 q.bind(job.job_id.to_string())
                     .bind("detections")
                     .bind("detection")
                     .bind(priority)
-                    .bind(payload.clone())
+                    .bind(payload)
                     .bind(attempts)
                     .bind(now.clone())
                     .bind(item.lease.as_ref().map(|l| l.owner.clone()))
@@ -177,30 +179,30 @@ async fn read_state(
         "SELECT 'job', j.id FROM (",
         ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'",
         1,
-        &ids,
+        ids,
         chunks,
         |q, id| {
-            q.bind(id.clone());
+            q.bind(id);
         },
     );
     sql.values(
         "SELECT 'day', m.re_id, m.detection_date, m.status, m.appearance_features FROM (",
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
         2,
-        &keys,
+        keys.clone(),
         chunks,
         |q, (r, d)| {
-            q.bind(r.clone()).bind(d.clone());
+            q.bind(r).bind(d);
         },
     );
     sql.values(
         "SELECT 'branch', b.re_id, b.detection_date, b.branch_id FROM (",
         ") AS k JOIN re_id_branch_days b ON b.re_id = k.column1 AND b.detection_date = k.column2",
         2,
-        &keys,
+        keys,
         chunks,
         |q, (r, d)| {
-            q.bind(r.clone()).bind(d.clone());
+            q.bind(r).bind(d);
         },
     );
     sql.push(
@@ -302,10 +304,10 @@ async fn process(
         "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
         3,
-        &branch_rows,
+        branch_rows,
         k,
         |q, (r, d, b)| {
-            q.bind(r.clone()).bind(d.clone()).bind(*b);
+            q.bind(r).bind(d).bind(b);
         },
     );
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
@@ -320,17 +322,17 @@ async fn process(
          last_detected_at = max(coalesce(last_detected_at, excluded.last_detected_at), excluded.last_detected_at), \
          appearance_features = excluded.appearance_features, updated_at = excluded.updated_at",
         11,
-        &upserts,
+        upserts,
         k,
         |q, ((re_id, date), first, features, last, branches, count)| {
-            q.bind(re_id.clone())
-                .bind(date.clone())
+            q.bind(re_id)
+                .bind(date)
                 .bind(first.clone())
-                .bind(features.clone())
-                .bind(first.clone())
-                .bind(last.clone())
-                .bind(*branches)
-                .bind(*count)
+                .bind(features)
+                .bind(first)
+                .bind(last)
+                .bind(branches)
+                .bind(count)
                 .bind("active")
                 .bind(now.clone())
                 .bind(now.clone());
@@ -346,11 +348,11 @@ async fn process(
          detection_hour, detected_count, detection_data, person_features, job_id, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         13,
-        &indexed,
+        indexed.clone(),
         k,
         |q, (i, d)| {
             let job = &d.job;
-            q.bind(first_detection + *i as i64)
+            q.bind(first_detection + i as i64)
                 .bind(job.re_id.clone())
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
@@ -358,7 +360,7 @@ async fn process(
                 .bind(d.date.to_string())
                 .bind(i64::from(d.hour))
                 .bind(i64::from(job.detected_count))
-                .bind(data[*i].clone())
+                .bind(data[i].clone())
                 .bind(text(&job.person_features))
                 .bind(job.job_id.to_string())
                 .bind(now.clone())
@@ -370,21 +372,21 @@ async fn process(
          event_timestamp, event_date, detection_id, job_id, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         14,
-        &indexed,
+        indexed.clone(),
         k,
         |q, (i, d)| {
             let job = &d.job;
-            q.bind(first_event + *i as i64)
+            q.bind(first_event + i as i64)
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
                 .bind(job.re_id.clone())
                 .bind("detection")
                 .bind(i64::from(job.detected_count))
                 .bind(job.image.as_ref().map(|b| b.path.clone()))
-                .bind(data[*i].clone())
+                .bind(data[i].clone())
                 .bind(ts(job.detected_at))
                 .bind(d.date.to_string())
-                .bind(first_detection + *i as i64)
+                .bind(first_detection + i as i64)
                 .bind(job.job_id.to_string())
                 .bind(now.clone())
                 .bind(now.clone());
@@ -425,7 +427,7 @@ async fn process(
          metadata, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (file_path) DO NOTHING",
         11,
-        &files,
+        files,
         k,
         |q, (image, event, meta)| {
             q.bind(image.path.clone())
@@ -435,7 +437,7 @@ async fn process(
                 .bind(image.height.map(i64::from))
                 .bind("local")
                 .bind("event_logs")
-                .bind(*event)
+                .bind(event)
                 .bind(meta.clone())
                 .bind(now.clone())
                 .bind(now.clone());
@@ -445,7 +447,7 @@ async fn process(
         "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         9,
-        &children,
+        children,
         2 * k,
         |q, (queue, kind, payload)| {
             q.bind(JobId::new().to_string())
@@ -469,10 +471,10 @@ async fn process(
         "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
         3,
-        &dirty,
+        dirty,
         k,
         |q, (date, branch)| {
-            q.bind(date.clone()).bind(*branch).bind(now.clone());
+            q.bind(date).bind(branch).bind(now.clone());
         },
     );
 
@@ -502,10 +504,10 @@ async fn process(
         ") UPDATE jobs SET status = 'completed', result = done.result, attempts = attempts + 1, lease_owner = NULL, \
          lease_until = NULL, finished_at = ?, updated_at = ? FROM done WHERE jobs.id = done.id",
         2,
-        &completions,
+        completions,
         k,
         |q, (id, result)| {
-            q.bind(id.clone()).bind(result.clone());
+            q.bind(id).bind(result);
         },
         |q| {
             q.bind(now.clone()).bind(now.clone());

@@ -45,15 +45,15 @@ impl Sql {
     }
 
     /// Writes `chunks` statements `head (VALUES (?, …) × CHUNK) tail;`, binding `rows` in
-    /// order and `NULL` for the padding. `head` ends with `(`, `tail` starts with `)`.
+    /// order (moved into the arguments, not copied) and `NULL` for the padding. `head` ends with `(`, `tail` starts with `)`.
     pub fn values<R>(
         &mut self,
         head: &str,
         tail: &str,
         cols: usize,
-        rows: &[R],
+        rows: Vec<R>,
         chunks: usize,
-        bind: impl FnMut(&mut Self, &R),
+        bind: impl FnMut(&mut Self, R),
     ) {
         self.values_then(head, tail, cols, rows, chunks, bind, |_| {});
     }
@@ -65,9 +65,9 @@ impl Sql {
         head: &str,
         tail: &str,
         cols: usize,
-        rows: &[R],
+        rows: Vec<R>,
         chunks: usize,
-        mut bind: impl FnMut(&mut Self, &R),
+        mut bind: impl FnMut(&mut Self, R),
         mut after: impl FnMut(&mut Self),
     ) {
         assert!(
@@ -77,7 +77,7 @@ impl Sql {
         );
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
         let list = vec![placeholder.as_str(); CHUNK].join(", ");
-        let mut rows = rows.iter();
+        let mut rows = rows.into_iter();
         for _ in 0..chunks {
             self.text.push_str(head);
             self.text.push_str("VALUES ");
