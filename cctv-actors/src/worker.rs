@@ -242,11 +242,13 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
     if let Some(hook) = &shared.before_batch {
         hook(batch.len());
     }
+    // The batch is owned here: its jobs move into the prepared detections (no copy);
+    // only the attempt counts are kept beside them for the retry schedule.
     let tz = shared.core.timezone().clone();
-    let prepared: Vec<PreparedDetection> = batch
-        .iter()
-        .map(|w| PreparedDetection::new(w.job.clone(), &tz))
-        .collect();
+    let (attempts, prepared): (Vec<u32>, Vec<PreparedDetection>) = batch
+        .into_iter()
+        .map(|w| (w.attempts, PreparedDetection::new(w.job, &tz)))
+        .unzip();
     let started = std::time::Instant::now();
     let outcome = shared
         .core
@@ -263,14 +265,14 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
             publish(shared, &prepared, &results);
             Ok(results.len())
         }
-        Err(batch_error) if batch.len() == 1 => {
-            record_failure(shared, &batch[0], &batch_error).await?;
+        Err(batch_error) if prepared.len() == 1 => {
+            record_failure(shared, prepared[0].job.job_id, attempts[0], &batch_error).await?;
             Ok(1)
         }
         Err(batch_error) => {
-            tracing::warn!(error = %batch_error, size = batch.len(), "batch failed; retrying its jobs one by one");
-            for (item, one) in batch.iter().zip(prepared) {
-                let single = std::slice::from_ref(&one);
+            tracing::warn!(error = %batch_error, size = prepared.len(), "batch failed; retrying its jobs one by one");
+            for (one, tried) in prepared.iter().zip(&attempts) {
+                let single = std::slice::from_ref(one);
                 match shared
                     .core
                     .storage()
@@ -278,31 +280,33 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
                     .await
                 {
                     Ok(results) => publish(shared, single, &results),
-                    Err(e) => record_failure(shared, item, &e).await?,
+                    Err(e) => record_failure(shared, one.job.job_id, *tried, &e).await?,
                 }
             }
-            Ok(batch.len())
+            Ok(prepared.len())
         }
     }
 }
 
+/// Records a failed attempt of a job that had `tried` attempts before this one.
 async fn record_failure(
     shared: &WorkerShared,
-    item: &WorkItem,
+    job_id: JobId,
+    tried: u32,
     error: &StorageError,
 ) -> Result<(), StorageError> {
     shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
-    let attempts = item.attempts + 1;
+    let attempts = tried + 1;
     let now = Timestamp::now();
     let retry_at = shared
         .retry
         .delay_after(attempts)
         .map(|d| now + SignedDuration::try_from(d).unwrap_or(SignedDuration::from_secs(60)));
-    tracing::warn!(job_id = %item.job.job_id, attempts, error = %error, will_retry = retry_at.is_some(), "detection job failed");
+    tracing::warn!(%job_id, attempts, error = %error, will_retry = retry_at.is_some(), "detection job failed");
     shared
         .core
         .storage()
-        .fail(item.job.job_id, &error.to_string(), retry_at, now)
+        .fail(job_id, &error.to_string(), retry_at, now)
         .await
 }
 

@@ -183,34 +183,28 @@ async fn invalid_detections_are_refused_with_the_field_named_and_nothing_is_stor
     ];
     let mut big = png_2x1();
     big.resize(11 * 1024 * 1024, 0);
-    let (ct, body) = multipart(&fields, Some(("image", "big.png", &big)));
-    let mut h = app.auth();
-    h.push(("content-type", &ct));
     assert_error(
-        &send(&app.addr, "POST", "/api/v1/detection/log", &h, body).await,
+        &app.post_multipart(&fields, Some(("image", "big.png", &big)))
+            .await,
         422,
         "VALIDATION_ERROR",
         Some("image"),
     );
-    let (ct, body) = multipart(
-        &fields,
-        Some(("image", "photo.jpg", b"just some text, not a picture")),
-    );
-    let mut h = app.auth();
-    h.push(("content-type", &ct));
     assert_error(
-        &send(&app.addr, "POST", "/api/v1/detection/log", &h, body).await,
+        &app.post_multipart(
+            &fields,
+            Some(("image", "photo.jpg", b"just some text, not a picture")),
+        )
+        .await,
         422,
         "VALIDATION_ERROR",
         Some("image"),
     );
     let mut huge = png_2x1();
     huge.resize(13 * 1024 * 1024, 0);
-    let (ct, body) = multipart(&fields, Some(("image", "huge.png", &huge)));
-    let mut h = app.auth();
-    h.push(("content-type", &ct));
     assert_error(
-        &send(&app.addr, "POST", "/api/v1/detection/log", &h, body).await,
+        &app.post_multipart(&fields, Some(("image", "huge.png", &huge)))
+            .await,
         413,
         "PAYLOAD_TOO_LARGE",
         None,

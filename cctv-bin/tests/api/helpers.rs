@@ -185,6 +185,18 @@ impl TestApp {
         ]
     }
 
+    /// Posts a multipart detection (text fields and an optional file part).
+    pub async fn post_multipart(
+        &self,
+        fields: &[(&str, &str)],
+        file: Option<(&str, &str, &[u8])>,
+    ) -> Resp {
+        let (content_type, body) = multipart(fields, file);
+        let mut h = self.auth();
+        h.push(("content-type", &content_type));
+        send(&self.addr, "POST", "/api/v1/detection/log", &h, body).await
+    }
+
     pub async fn post_json(&self, body: &Value) -> Resp {
         let mut h = self.auth();
         h.push(("content-type", "application/json"));
@@ -241,7 +253,7 @@ impl TestApp {
 }
 
 /// A multipart/form-data body with text fields and one file part.
-pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "----cctvtestboundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {

@@ -77,18 +77,17 @@ async fn multipart_requests_with_an_image_are_accepted_and_the_image_is_stored()
     let app = spawn_app(Backend::Sqlite).await;
     let branch = app.branch(0).to_string();
     let png = png_2x1();
-    let (content_type, body) = multipart(
-        &[
-            ("re_id", "REID_IMG"),
-            ("branch_id", &branch),
-            ("device_id", app.device(0)),
-            ("detection_data[confidence]", "0.91"),
-        ],
-        Some(("image", "snapshot.jpg", &png)),
-    );
-    let mut h = app.auth();
-    h.push(("content-type", &content_type));
-    let r = send(&app.addr, "POST", "/api/v1/detection/log", &h, body).await;
+    let r = app
+        .post_multipart(
+            &[
+                ("re_id", "REID_IMG"),
+                ("branch_id", &branch),
+                ("device_id", app.device(0)),
+                ("detection_data[confidence]", "0.91"),
+            ],
+            Some(("image", "snapshot.jpg", &png)),
+        )
+        .await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     assert_eq!(
         r.body["data"]["branch_id"], branch,

@@ -60,35 +60,6 @@ pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
     }
 }
 
-/// Splits `n` rows into chunks of 64, 16, 4 and 1 rows: few distinct statement shapes
-/// (each shape is prepared once and cached) and few statements per batch.
-pub(crate) fn chunk_sizes(mut n: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    for size in [64, 16, 4, 1] {
-        while n >= size {
-            out.push(size);
-            n -= size;
-        }
-    }
-    out
-}
-
-/// Iterates `items` in the chunks of [`chunk_sizes`].
-pub(crate) fn chunked<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut start = 0;
-    chunk_sizes(items.len()).into_iter().map(move |size| {
-        let chunk = &items[start..start + size];
-        start += size;
-        chunk
-    })
-}
-
-/// `(?, ?), (?, ?)` for `rows` rows of `cols` columns.
-pub(crate) fn placeholders(rows: usize, cols: usize) -> String {
-    let row = format!("({})", vec!["?"; cols].join(", "));
-    vec![row; rows].join(", ")
-}
-
 /// A bind value of a dynamically built statement.
 #[derive(Debug, Clone)]
 pub(crate) enum Bind {
@@ -112,15 +83,6 @@ pub(crate) fn bind_all<'q>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_cover_every_row_with_few_shapes() {
-        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
-        assert_eq!(chunk_sizes(150), vec![64, 64, 16, 4, 1, 1]);
-        let items: Vec<usize> = (0..150).collect();
-        let rejoined: Vec<usize> = chunked(&items).flatten().copied().collect();
-        assert_eq!(rejoined, items);
-    }
 
     #[test]
     fn timestamps_sort_as_text() {

@@ -7,7 +7,8 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
 
-use crate::{SqliteStore, map_err, parse_json, parse_opt_ts, parse_ts, placeholders, ts};
+use crate::sql::{Sql, chunks_for, run};
+use crate::{SqliteStore, map_err, parse_json, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
@@ -22,28 +23,34 @@ fn job_id(s: &str) -> Result<JobId, StorageError> {
 impl JobQueue for SqliteStore {
     async fn enqueue(&self, jobs: &[NewJob]) -> Result<(), StorageError> {
         let now = ts(Timestamp::now());
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        for chunk in crate::chunked(jobs) {
-            let sql = format!(
-                "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) VALUES {}",
-                placeholders(chunk.len(), 9)
-            );
-            let mut q = sqlx::query(&sql);
-            for j in chunk {
-                q = q
-                    .bind(j.id.to_string())
+        let mut sql = Sql::default();
+        sql.push("BEGIN IMMEDIATE; ");
+        sql.values(
+            "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) \
+             SELECT * FROM (",
+            ") AS v WHERE v.column1 IS NOT NULL",
+            9,
+            jobs.iter().collect(),
+            chunks_for(jobs.len()),
+            |q, j| {
+                q.bind(j.id.to_string())
                     .bind(j.queue.as_str())
-                    .bind(&j.kind)
+                    .bind(j.kind.clone())
                     .bind(j.queue.priority())
                     .bind(j.payload.to_string())
                     .bind(i64::from(j.max_attempts))
                     .bind(ts(j.available_at))
-                    .bind(&now)
-                    .bind(&now);
-            }
-            q.execute(&mut *tx).await.map_err(map_err)?;
+                    .bind(now.clone())
+                    .bind(now.clone());
+            },
+        );
+        sql.push("COMMIT;");
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let done = run!(sql).execute(&mut *conn).await;
+        if done.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         }
-        tx.commit().await.map_err(map_err)
+        done.map(|_| ()).map_err(map_err)
     }
 
     async fn claim(
