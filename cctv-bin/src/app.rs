@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cctv_core::access::{SecretBox, ThrottleSettings};
+use cctv_core::manage::ManageSettings;
 use cctv_actors::{Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::detection::DetectionRules;
@@ -81,9 +83,47 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
     Ok(Core::builder()
         .storage(storage)
         .blob_store(Arc::new(blobs))
+        .secret_box(secret_box(settings)?)
         .settings(core_settings)
         .build()
         .await?)
+}
+
+/// The credential encryption key: configured, or `<data_dir>/secret.key` (created with
+/// mode 0600 on first use).
+pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
+    let configured = settings.security.encryption_key.trim();
+    if !configured.is_empty() {
+        return SecretBox::from_base64(configured).context("security.encryption_key");
+    }
+    let path = settings.data_dir.join("secret.key");
+    if !path.exists() {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(&settings.data_dir).context("creating the data directory")?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        file.write_all(SecretBox::generate_key().as_bytes())?;
+        tracing::info!(path = %path.display(), "created a new credential encryption key");
+    }
+    let key = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    SecretBox::from_base64(&key).with_context(|| format!("the key in {}", path.display()))
+}
+
+/// Settings of the management service from configuration.
+pub fn manage_settings(settings: &Settings) -> ManageSettings {
+    let s = &settings.security;
+    ManageSettings {
+        token_ttl: Duration::from_secs(s.token_ttl_hours.max(1) * 3600),
+        throttle: ThrottleSettings {
+            max_failures: s.login_max_failures.max(1),
+            window: Duration::from_secs(s.login_window_secs.max(1)),
+        },
+    }
 }
 
 pub async fn start_pipeline(

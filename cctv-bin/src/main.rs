@@ -32,6 +32,9 @@ enum Command {
     /// Manage device API credentials.
     #[command(subcommand)]
     Credential(CredentialCommand),
+    /// Manage people who log in to the API and the web pages.
+    #[command(subcommand)]
+    User(UserCommand),
     /// Seed a realistic demo estate and print a fresh credential.
     Demo {
         /// Print groups, branches, devices and the credential as JSON.
@@ -47,6 +50,12 @@ enum Command {
 enum CredentialCommand {
     /// Create a credential; its secret is printed once.
     Create(cmd::credential::CreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user (the first admin is created this way: there is no public sign-up).
+    Create(cmd::user::CreateArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,6 +77,11 @@ fn main() -> anyhow::Result<()> {
             Command::Credential(CredentialCommand::Create(args)) => {
                 let store = app::open_store(&settings, false).await?;
                 cmd::credential::run(store.storage.as_ref(), args).await
+            }
+            Command::User(UserCommand::Create(args)) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, store.storage.clone()).await?;
+                cmd::user::create(core, args).await
             }
             Command::Demo { json } => {
                 let store = app::open_store(&settings, false).await?;

@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub ingest: IngestSettings,
     pub http: HttpLimits,
+    pub security: SecuritySettings,
     pub log: LogSettings,
 }
 
@@ -52,6 +53,27 @@ pub struct IngestSettings {
 pub struct HttpLimits {
     pub max_json_bytes: usize,
     pub max_multipart_bytes: usize,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    pub encryption_key: String,
+    pub token_ttl_hours: u64,
+    pub login_max_failures: u32,
+    pub login_window_secs: u64,
+}
+
+/// The key must never reach a log line.
+impl std::fmt::Debug for SecuritySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecuritySettings")
+            .field("encryption_key", &if self.encryption_key.is_empty() { "" } else { "<redacted>" })
+            .field("token_ttl_hours", &self.token_ttl_hours)
+            .field("login_max_failures", &self.login_max_failures)
+            .field("login_window_secs", &self.login_window_secs)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

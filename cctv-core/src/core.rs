@@ -6,6 +6,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
+use crate::access::SecretBox;
 use crate::blob::BlobStore;
 use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
@@ -44,6 +45,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Arc<dyn EventBus>,
+    secrets: SecretBox,
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
@@ -92,6 +94,11 @@ impl Core {
 
     pub fn settings(&self) -> &CoreSettings {
         &self.inner.settings
+    }
+
+    /// Encrypts and decrypts stored device and stream credentials.
+    pub fn secrets(&self) -> &SecretBox {
+        &self.inner.secrets
     }
 
     pub fn timezone(&self) -> &TimeZone {
@@ -177,6 +184,7 @@ pub struct CoreBuilder {
     storage: Option<Arc<dyn Storage>>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
+    secrets: Option<SecretBox>,
     settings: CoreSettings,
 }
 
@@ -193,6 +201,13 @@ impl CoreBuilder {
 
     pub fn event_bus(mut self, events: Arc<dyn EventBus>) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// The key for stored device and stream credentials. Without one, a random key is
+    /// used for this process only: credentials saved now cannot be read after a restart.
+    pub fn secret_box(mut self, secrets: SecretBox) -> Self {
+        self.secrets = Some(secrets);
         self
     }
 
@@ -216,6 +231,11 @@ impl CoreBuilder {
                 events: self
                     .events
                     .unwrap_or_else(|| Arc::new(BroadcastBus::default())),
+                secrets: self.secrets.unwrap_or_else(|| {
+                    tracing::warn!("no credential encryption key configured: using a key for this process only");
+                    SecretBox::from_base64(&SecretBox::generate_key())
+                        .expect("a generated key is valid")
+                }),
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

@@ -142,6 +142,7 @@ pub struct NewDevice {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BranchInfo {
     pub id: i64,
+    pub group_id: i64,
     pub branch_code: String,
     pub branch_name: String,
     pub city: String,
@@ -232,6 +233,7 @@ mod tests {
                 id,
                 BranchInfo {
                     id,
+                    group_id: 1,
                     branch_code: format!("B{id}"),
                     branch_name: format!("Branch {id}"),
                     city: "X".into(),

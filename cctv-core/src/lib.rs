@@ -13,6 +13,7 @@
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
 //! feature `conformance` exposes the test suite every backend must pass.
 
+pub mod access;
 pub mod blob;
 pub mod cache;
 pub mod core;
@@ -22,11 +23,13 @@ pub mod estate;
 pub mod events;
 pub mod ingest;
 pub mod jobs;
+pub mod manage;
 pub mod media;
 pub mod notify;
 pub mod person_day;
 pub mod query;
 pub mod rate_limit;
+pub mod records;
 pub mod reporting;
 pub mod storage;
 pub mod validation;

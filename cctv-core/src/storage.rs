@@ -5,6 +5,8 @@
 use std::fmt;
 
 use async_trait::async_trait;
+
+pub use crate::records::RecordStore;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -207,6 +209,12 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// Everything a backend provides; implemented automatically.
-pub trait Storage: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue {}
+pub trait Storage:
+    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+{
+}
 
-impl<T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue> Storage for T {}
+impl<T> Storage for T where
+    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+{
+}

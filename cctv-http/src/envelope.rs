@@ -112,6 +112,8 @@ pub enum ApiError {
     NotFound(String),
     Validation(ValidationErrors),
     RateLimited(RateDecision),
+    /// Too many failed logins: 429 with `Retry-After`.
+    TooManyAttempts(std::time::Duration),
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
     Conflict(String),
@@ -133,7 +135,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -150,7 +152,7 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Validation(_) => "VALIDATION_ERROR",
-            Self::RateLimited(_) => "RATE_LIMIT_EXCEEDED",
+            Self::RateLimited(_) | Self::TooManyAttempts(_) => "RATE_LIMIT_EXCEEDED",
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Conflict(_) => "CONFLICT",
@@ -173,6 +175,7 @@ impl ApiError {
                 .unwrap_or("The given data was invalid")
                 .to_owned(),
             Self::RateLimited(_) => "Rate limit exceeded. Try again later.".into(),
+            Self::TooManyAttempts(_) => "Too many login attempts. Try again later.".into(),
             Self::Server(_) => "An internal error occurred".into(),
         }
     }
@@ -241,8 +244,12 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
     if let ApiError::Server(cause) = &error {
         tracing::error!(%request_id, %cause, "request failed");
     }
-    if let ApiError::RateLimited(d) = &error {
-        let retry = d.retry_after(Timestamp::now());
+    let retry = match &error {
+        ApiError::RateLimited(d) => Some(d.retry_after(Timestamp::now())),
+        ApiError::TooManyAttempts(d) => Some(d.as_secs().max(1) as i64),
+        _ => None,
+    };
+    if let Some(retry) = retry {
         if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
             res.headers_mut().insert("retry-after", v);
         }

@@ -16,6 +16,7 @@ pub mod auth;
 pub mod device;
 pub mod envelope;
 pub mod health;
+pub mod manage;
 pub mod params;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 use cctv_core::Core;
 use cctv_core::ingest::IngestSink;
+use cctv_core::manage::{ManageSettings, Manager};
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::http::header::HeaderValue;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, Server, Service, async_trait};
@@ -53,7 +55,24 @@ impl Default for HttpSettings {
 pub struct AppState {
     pub core: Core,
     pub ingest: Arc<dyn IngestSink>,
+    pub manage: Manager,
     pub settings: HttpSettings,
+}
+
+impl AppState {
+    pub fn new(
+        core: Core,
+        ingest: Arc<dyn IngestSink>,
+        manage: ManageSettings,
+        settings: HttpSettings,
+    ) -> Self {
+        Self {
+            manage: Manager::new(core.clone(), manage),
+            core,
+            ingest,
+            settings,
+        }
+    }
 }
 
 /// The state of the current request (injected by the router's first hoop).
@@ -92,8 +111,10 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .hoop(Prelude(state))
         .push(Router::with_path("health").get(health::health))
+        .push(Router::with_path("api").push(manage::account_routes()))
         .push(
             Router::with_path("api/v1")
+                .push(manage::resource_routes())
                 .push(Router::with_path("detection/log").post(ingest::log_detection))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
                 .push(Router::with_path("detection/summary").get(query::summary))

@@ -3,3 +3,4 @@
 pub mod credential;
 pub mod demo;
 pub mod serve;
+pub mod user;

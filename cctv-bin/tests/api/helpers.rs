@@ -11,6 +11,7 @@ use cctv_core::Core;
 use cctv_core::conformance::{Estate, seed};
 use cctv_core::credential::{GeneratedSecret, NewCredential, Permissions, hash_secret};
 use cctv_core::storage::Storage;
+use cctv_core::manage::ManageSettings;
 use cctv_http::{AppState, HttpSettings};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -91,11 +92,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let state = Arc::new(AppState {
-        core: core.clone(),
-        ingest: pipeline.ingest(),
-        settings: HttpSettings::default(),
-    });
+    let state = Arc::new(AppState::new(
+        core.clone(),
+        pipeline.ingest(),
+        ManageSettings::default(),
+        HttpSettings::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

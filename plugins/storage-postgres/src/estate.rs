@@ -73,13 +73,14 @@ impl EstateStore for PgStore {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
         let mut snapshot = EstateSnapshot::default();
         for row in
-            sqlx::query("SELECT id, branch_code, branch_name, city, status FROM company_branches")
+            sqlx::query("SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches")
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?
         {
             let info = BranchInfo {
                 id: row.get("id"),
+                group_id: row.get("group_id"),
                 branch_code: row.get("branch_code"),
                 branch_name: row.get("branch_name"),
                 city: row.get("city"),

@@ -66,13 +66,14 @@ impl EstateStore for SqliteStore {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
         let mut snapshot = EstateSnapshot::default();
         let branches =
-            sqlx::query("SELECT id, branch_code, branch_name, city, status FROM company_branches")
+            sqlx::query("SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches")
                 .fetch_all(&self.reader)
                 .await
                 .map_err(map_err)?;
         for row in branches {
             let info = BranchInfo {
                 id: row.get("id"),
+                group_id: row.get("group_id"),
                 branch_code: row.get("branch_code"),
                 branch_name: row.get("branch_name"),
                 city: row.get("city"),

@@ -20,6 +20,7 @@ mod codec;
 mod estate;
 mod ingest;
 mod jobs;
+mod records;
 mod registry;
 mod sql;
 

@@ -1,0 +1,14 @@
+//! Access of people: roles and what they may do, password hashing (argon2), bearer
+//! tokens, login throttling, and the encryption of stored device/stream credentials.
+
+pub(crate) mod password;
+mod principal;
+mod secret_box;
+mod throttle;
+mod token;
+
+pub use password::{MIN_PASSWORD_CHARS, hash_password, verify_password};
+pub use principal::{Principal, Role};
+pub use secret_box::{SecretBox, SecretBoxError};
+pub use throttle::{LoginThrottle, ThrottleSettings};
+pub use token::{IssuedToken, hash_token_secret, parse_bearer, verify_token_secret};

@@ -1,0 +1,51 @@
+//! Password hashing with argon2id (slow on purpose: only used at login, never on the
+//! device path).
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+
+/// Shortest password accepted when a user is created or changes it.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// A PHC string (`$argon2id$v=19$…`) with a fresh random salt.
+pub fn hash_password(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).expect("the OS random generator is available");
+    Argon2::default()
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .expect("argon2 with default parameters and a 16-byte salt cannot fail")
+        .to_string()
+}
+
+/// Whether `password` matches the stored PHC string (a malformed string never matches).
+pub fn verify_password(password: &str, phc: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), phc)
+        .is_ok()
+}
+
+/// A hash of nothing that anyone knows, verified when the account does not exist so a
+/// login for an unknown e-mail takes as long as one for a known e-mail.
+pub(crate) fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&crate::credential::random_alphanumeric(32)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hashed_password_verifies_and_another_does_not() {
+        let phc = hash_password("correct horse");
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &phc));
+        assert!(!verify_password("correct horsE", &phc));
+        assert!(!verify_password("correct horse", "not a phc string"));
+    }
+
+    #[test]
+    fn two_hashes_of_one_password_differ_by_salt() {
+        assert_ne!(hash_password("same"), hash_password("same"));
+    }
+}

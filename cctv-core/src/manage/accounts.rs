@@ -1,0 +1,181 @@
+//! Login, bearer-token authentication and logout of people.
+
+use std::collections::BTreeSet;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::Value;
+
+use super::tables::{USER_TOKENS, USERS};
+use super::{ManageError, Manager, insert_op, int_of, public_fields, str_of, update_op};
+use crate::access::{
+    IssuedToken, Principal, Role, parse_bearer, verify_password, verify_token_secret,
+};
+use crate::records::{Filter, Record, by_id, hex, unhex};
+
+/// A successful login: the user as shown by the API and the bearer token (shown once).
+#[derive(Debug, Clone)]
+pub struct LoginOutcome {
+    pub user: Value,
+    pub token: String,
+    pub expires_at: Timestamp,
+}
+
+const BAD_LOGIN: &str = "Invalid credentials";
+
+impl Manager {
+    /// Checks e-mail and password, throttled per account and per client address.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        ip: &str,
+    ) -> Result<LoginOutcome, ManageError> {
+        let email = email.trim().to_lowercase();
+        self.throttle
+            .check(&email, ip)
+            .map_err(ManageError::Throttled)?;
+        let user = self
+            .core
+            .storage()
+            .find_record(&USERS, &[Filter::Eq("email", Value::from(email.as_str()))])
+            .await?;
+        let phc = user
+            .as_ref()
+            .and_then(|u| str_of(u, "password_hash"))
+            .unwrap_or(crate::access::password::dummy_hash())
+            .to_owned();
+        let password = password.to_owned();
+        // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
+        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
+            .await
+            .unwrap_or(false);
+        let user = match user {
+            Some(u) if matches && str_of(&u, "status") == Some("active") => u,
+            _ => {
+                self.throttle.record_failure(&email, ip);
+                return Err(ManageError::Unauthorized(BAD_LOGIN));
+            }
+        };
+        self.throttle.record_success(&email);
+        let user_id = super::id_of(&user);
+        let token = IssuedToken::generate();
+        let ttl = SignedDuration::try_from(self.settings.token_ttl).unwrap_or(SignedDuration::ZERO);
+        let expires_at = Timestamp::now()
+            .checked_add(ttl)
+            .map_err(|_| ManageError::Unauthorized(BAD_LOGIN))?;
+        let mut row = Record::new();
+        row.insert("user_id".into(), Value::from(user_id));
+        row.insert("name".into(), Value::from("api-token"));
+        row.insert("token_hash".into(), Value::from(hex(&token.secret_hash)));
+        row.insert("expires_at".into(), Value::from(expires_at.to_string()));
+        let mut seen = Record::new();
+        seen.insert("last_login_at".into(), Value::from(Timestamp::now().to_string()));
+        let results = self
+            .core
+            .storage()
+            .apply(&[insert_op(&USER_TOKENS, row), update_op(&USERS, user_id, seen)])
+            .await?;
+        Ok(LoginOutcome {
+            user: present_user(&user),
+            token: token.bearer(results[0]),
+            expires_at,
+        })
+    }
+
+    /// The person behind an `Authorization: Bearer …` header.
+    pub async fn authenticate(&self, authorization: &str) -> Result<Principal, ManageError> {
+        const REFUSED: ManageError = ManageError::Unauthorized("Unauthenticated.");
+        let (token_id, secret) = parse_bearer(authorization).ok_or(REFUSED)?;
+        let storage = self.core.storage();
+        let token = storage
+            .find_record(&USER_TOKENS, &by_id(token_id))
+            .await?
+            .ok_or(REFUSED)?;
+        let stored = str_of(&token, "token_hash").and_then(unhex).unwrap_or_default();
+        if !verify_token_secret(secret, &stored) {
+            return Err(REFUSED);
+        }
+        let expired = str_of(&token, "expires_at")
+            .and_then(|s| s.parse::<Timestamp>().ok())
+            .is_none_or(|t| t <= Timestamp::now());
+        if expired {
+            return Err(ManageError::Unauthorized("Token expired."));
+        }
+        let user_id = int_of(&token, "user_id").ok_or(REFUSED)?;
+        let user = storage
+            .find_record(&USERS, &by_id(user_id))
+            .await?
+            .filter(|u| str_of(u, "status") == Some("active"))
+            .ok_or(REFUSED)?;
+        let mut principal = self.principal_of(&user).await?;
+        principal.token_id = Some(token_id);
+        Ok(principal)
+    }
+
+    /// Resolves role and branch scope of a user row.
+    pub(crate) async fn principal_of(&self, user: &Record) -> Result<Principal, ManageError> {
+        let role = str_of(user, "role")
+            .and_then(Role::parse)
+            .ok_or(ManageError::Unauthorized("Unauthenticated."))?;
+        let ids = |column: &str| -> BTreeSet<i64> {
+            user.get(column)
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_i64).collect())
+                .unwrap_or_default()
+        };
+        let mut branches = ids("branch_ids");
+        let mut groups = ids("group_ids");
+        if role == Role::Operator {
+            let estate = self.core.estate();
+            for b in estate.branches.values() {
+                if groups.contains(&b.group_id) {
+                    branches.insert(b.id);
+                }
+            }
+            // Groups of assigned branches are visible (read-only) too.
+            let parents: Vec<i64> = branches
+                .iter()
+                .filter_map(|b| estate.branches.get(b).map(|b| b.group_id))
+                .collect();
+            groups.extend(parents);
+        }
+        Ok(Principal {
+            user_id: super::id_of(user),
+            email: str_of(user, "email").unwrap_or_default().to_owned(),
+            name: str_of(user, "name").unwrap_or_default().to_owned(),
+            role,
+            branches,
+            groups,
+            token_id: None,
+        })
+    }
+
+    /// Deletes the token the request used.
+    pub async fn logout(&self, who: &Principal) -> Result<(), ManageError> {
+        if let Some(token_id) = who.token_id {
+            self.core
+                .storage()
+                .apply(&[crate::records::WriteOp::Delete {
+                    table: &USER_TOKENS,
+                    filters: by_id(token_id),
+                }])
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The current user as the API shows it.
+    pub async fn me(&self, who: &Principal) -> Result<Value, ManageError> {
+        let user = self
+            .core
+            .storage()
+            .find_record(&USERS, &by_id(who.user_id))
+            .await?
+            .ok_or(ManageError::Unauthorized("Unauthenticated."))?;
+        Ok(present_user(&user))
+    }
+}
+
+pub(crate) fn present_user(user: &Record) -> Value {
+    Value::Object(public_fields(user))
+}

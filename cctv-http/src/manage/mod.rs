@@ -1,0 +1,94 @@
+//! The management JSON API: people log in (`/api/login`, bearer tokens) and manage the
+//! estate and access under `/api/v1/…`. Handlers only parse, call
+//! [`cctv_core::manage::Manager`] (which enforces roles, scope and validation) and map
+//! its errors to the envelope.
+
+mod accounts;
+mod resources;
+
+use cctv_core::access::Principal;
+use cctv_core::manage::{Caller, ManageError};
+use salvo::{Request, Router};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::envelope::ApiError;
+
+pub use resources::routes as resource_routes;
+
+/// `/api/login`, `/api/me`, `/api/logout`, `/api/register` (refused).
+pub fn account_routes() -> Router {
+    Router::new()
+        .push(Router::with_path("login").post(accounts::login))
+        .push(Router::with_path("me").get(accounts::me))
+        .push(Router::with_path("logout").post(accounts::logout))
+        .push(Router::with_path("register").post(accounts::register))
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> Self {
+        match e {
+            ManageError::Unauthorized(m) => ApiError::Unauthorized(m.into()),
+            ManageError::Forbidden(m) => ApiError::Forbidden(m),
+            ManageError::NotFound(m) => ApiError::NotFound(m),
+            ManageError::Validation(v) => ApiError::Validation(v),
+            ManageError::Conflict(m) => ApiError::Conflict(m),
+            ManageError::Throttled(d) => ApiError::TooManyAttempts(d),
+            ManageError::Storage(s) => ApiError::from(s),
+            other => ApiError::Server(other.to_string()),
+        }
+    }
+}
+
+/// The client address, for throttling and the audit log.
+pub(crate) fn client_ip(req: &Request) -> String {
+    req.remote_addr()
+        .clone()
+        .into_std()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The person behind the bearer token of this request.
+pub(crate) async fn person(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
+    Ok(state.manage.authenticate(header).await?)
+}
+
+pub(crate) fn caller<'a>(who: &'a Principal, ip: &'a str) -> Caller<'a> {
+    Caller { who, ip }
+}
+
+/// A JSON object body (an empty body counts as `{}`).
+pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Value, ApiError> {
+    let essence = req
+        .content_type()
+        .map(|m| m.essence_str().to_owned())
+        .unwrap_or_default();
+    let bytes = req
+        .payload_with_max_size(state.settings.max_json_bytes)
+        .await
+        .map_err(|e| match e {
+            salvo::http::ParseError::PayloadTooLarge => {
+                ApiError::PayloadTooLarge("The request body is too large".into())
+            }
+            other => ApiError::validation("body", format!("The request body could not be read: {other}")),
+        })?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    if essence != "application/json" {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
+        ));
+    }
+    match serde_json::from_slice::<Value>(bytes) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::validation("body", "The request body must be a JSON object")),
+        Err(e) => Err(ApiError::validation("body", format!("Malformed JSON: {e}"))),
+    }
+}
