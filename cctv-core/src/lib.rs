@@ -8,6 +8,8 @@
 //! - [`estate`], [`credential`], [`rate_limit`]: who may post what, and how often;
 //! - [`storage`], [`jobs`], [`events`], [`blob`], [`notify`], [`reporting`], [`ingest`]:
 //!   the plugin traits, held as `Arc<dyn Trait>`;
+//! - [`reporting`] also holds the pure report maths: streaming accumulators for the daily,
+//!   monthly and dashboard reports, with DST-safe local day boundaries;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the

@@ -1,0 +1,108 @@
+use jiff::civil::date;
+use jiff::tz::TimeZone;
+
+use super::{row, tz};
+use crate::reporting::{DashboardAccumulator, MAX_DASHBOARD_DAYS, ReportError};
+
+#[test]
+fn persons_and_devices_are_distinct_over_the_range_and_the_trend_is_zero_filled() {
+    let mut dash =
+        DashboardAccumulator::new(date(2026, 11, 1), date(2026, 11, 7), tz("Asia/Jakarta"))
+            .unwrap();
+    for (re_id, at) in [
+        ("p1", "2026-11-01T03:00:00Z"),
+        ("p1", "2026-11-03T03:00:00Z"),
+        ("p2", "2026-11-03T04:00:00Z"),
+        ("p1", "2026-11-07T16:00:00Z"), // 23:00 on the 7th
+    ] {
+        dash.push(&row(re_id, 1, "cam-1", at, 2)).unwrap();
+    }
+
+    let report = dash.finish();
+
+    assert_eq!(
+        (report.total_detections, report.total_detected_count),
+        (4, 8)
+    );
+    assert_eq!(
+        (
+            report.unique_persons,
+            report.unique_devices,
+            report.unique_branches
+        ),
+        (2, 1, 1)
+    );
+    let trend: Vec<(i8, u64)> = report
+        .daily_trend
+        .iter()
+        .map(|d| (d.date.day(), d.detections))
+        .collect();
+    assert_eq!(
+        trend,
+        [(1, 1), (2, 0), (3, 2), (4, 0), (5, 0), (6, 0), (7, 1)]
+    );
+}
+
+#[test]
+fn top_branches_are_the_ten_busiest_ordered_by_detections_then_id() {
+    let mut dash =
+        DashboardAccumulator::new(date(2026, 11, 1), date(2026, 11, 1), TimeZone::UTC).unwrap();
+    // Branch b gets b % 4 + 1 detections, for b = 1..=12.
+    for branch in 1..=12_i64 {
+        for n in 0..(branch % 4 + 1) {
+            dash.push(&row(
+                &format!("p{n}"),
+                branch,
+                "cam",
+                "2026-11-01T10:00:00Z",
+                1,
+            ))
+            .unwrap();
+        }
+    }
+
+    let report = dash.finish();
+
+    let ids: Vec<i64> = report.top_branches.iter().map(|b| b.branch_id).collect();
+    assert_eq!(ids, [3, 7, 11, 2, 6, 10, 1, 5, 9, 4]);
+    assert_eq!(report.top_branches[0].unique_persons, 4);
+    assert_eq!(report.unique_branches, 12);
+}
+
+#[test]
+fn reversed_or_too_long_ranges_are_refused() {
+    let utc = TimeZone::UTC;
+    let from = date(2026, 1, 1);
+    let longest = from
+        .checked_add(jiff::Span::new().days(i64::from(MAX_DASHBOARD_DAYS) - 1))
+        .unwrap();
+
+    assert!(DashboardAccumulator::new(from, longest, utc.clone()).is_ok());
+    let too_long = longest.tomorrow().unwrap();
+    assert!(matches!(
+        DashboardAccumulator::new(from, too_long, utc.clone()),
+        Err(ReportError::Rejected(_))
+    ));
+    assert!(DashboardAccumulator::new(date(2026, 1, 2), from, utc).is_err());
+}
+
+#[test]
+fn rows_and_events_outside_the_range_are_refused() {
+    let mut dash =
+        DashboardAccumulator::new(date(2026, 11, 1), date(2026, 11, 2), tz("Asia/Jakarta"))
+            .unwrap();
+
+    assert!(
+        dash.push(&row("p1", 1, "cam", "2026-10-31T16:59:59Z", 1))
+            .is_err()
+    );
+    assert!(
+        dash.push_event("2026-11-02T17:00:00Z".parse().unwrap())
+            .is_err()
+    );
+    dash.add_events(date(2026, 11, 2), 3).unwrap();
+
+    let report = dash.finish();
+    assert_eq!((report.total_detections, report.total_events), (0, 3));
+    assert_eq!(report.daily_trend[1].events, 3);
+}
