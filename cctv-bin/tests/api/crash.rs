@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn cctv(data_dir: &std::path::Path, listen: &str) -> Command {
+pub(crate) fn cctv(data_dir: &std::path::Path, listen: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cctv"));
     cmd.env("CCTV__DATA_DIR", data_dir)
         .env("CCTV__LISTEN", listen)
@@ -19,7 +19,7 @@ fn cctv(data_dir: &std::path::Path, listen: &str) -> Command {
     cmd
 }
 
-async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
+pub(crate) async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
     let mut child = cctv(data_dir, listen)
         .arg("serve")
         .stdout(Stdio::null())
@@ -41,7 +41,7 @@ async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
     panic!("cctv serve did not become healthy");
 }
 
-fn free_addr() -> String {
+pub(crate) fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().to_string()
 }

@@ -63,7 +63,7 @@ async fn validate<'a>(
     }
     if let Some(branch) = branch {
         if !who.may_manage_branch(branch) {
-            f.errors.add("branch_id", "You may not manage devices of this branch.");
+            return Err(forbidden());
         } else if m.core.storage().find_record(&BRANCHES, &by_id(branch)).await?.is_none() {
             f.errors.add("branch_id", "The selected branch_id is invalid.");
         }

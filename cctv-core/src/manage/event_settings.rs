@@ -76,7 +76,7 @@ async fn validate<'a>(
     template(&mut f, "notification_template", false);
     if let (Some(branch), Some(device)) = (branch, device) {
         if !who.may_manage_branch(branch) {
-            f.errors.add("branch_id", "You may not manage this branch.");
+            return Err(forbidden());
         }
         let row = m
             .core

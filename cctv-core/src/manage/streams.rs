@@ -78,7 +78,7 @@ async fn validate<'a>(
     if let Some(b) = branch
         && !who.may_manage_branch(b)
     {
-        f.errors.add("branch_id", "You may not manage streams of this branch.");
+        return Err(forbidden());
     }
     let device = device.or_else(|| existing.and_then(|e| str_of(e, "device_id").map(str::to_owned)));
     if let (Some(device), Some(branch)) = (device, branch) {
