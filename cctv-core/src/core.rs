@@ -10,6 +10,7 @@ use crate::blob::BlobStore;
 use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
+use crate::notify::Notifier;
 use crate::rate_limit::HourlyLimiter;
 use crate::storage::{Storage, StorageError};
 
@@ -44,6 +45,7 @@ struct Inner {
     storage: Arc<dyn Storage>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Arc<dyn EventBus>,
+    notifiers: Vec<Arc<dyn Notifier>>,
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
@@ -68,6 +70,7 @@ impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
             .field("storage", &self.inner.storage)
+            .field("notifiers", &self.inner.notifiers)
             .field("settings", &self.inner.settings)
             .finish()
     }
@@ -88,6 +91,16 @@ impl Core {
 
     pub fn events(&self) -> &Arc<dyn EventBus> {
         &self.inner.events
+    }
+
+    /// The notifiers given to the builder, in registration order.
+    pub fn notifiers(&self) -> &[Arc<dyn Notifier>] {
+        &self.inner.notifiers
+    }
+
+    /// The first notifier of `kind` (`whatsapp`, `webhook`, `log`, …).
+    pub fn notifier(&self, kind: &str) -> Option<&Arc<dyn Notifier>> {
+        self.inner.notifiers.iter().find(|n| n.kind() == kind)
     }
 
     pub fn settings(&self) -> &CoreSettings {
@@ -177,6 +190,7 @@ pub struct CoreBuilder {
     storage: Option<Arc<dyn Storage>>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
+    notifiers: Vec<Arc<dyn Notifier>>,
     settings: CoreSettings,
 }
 
@@ -193,6 +207,13 @@ impl CoreBuilder {
 
     pub fn event_bus(mut self, events: Arc<dyn EventBus>) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// Adds a notification channel; call once per channel (several of one kind are fine,
+    /// e.g. two webhooks).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
         self
     }
 
@@ -216,6 +237,7 @@ impl CoreBuilder {
                 events: self
                     .events
                     .unwrap_or_else(|| Arc::new(BroadcastBus::default())),
+                notifiers: self.notifiers,
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

@@ -8,6 +8,7 @@
 //! - [`estate`], [`credential`], [`rate_limit`]: who may post what, and how often;
 //! - [`storage`], [`jobs`], [`events`], [`blob`], [`notify`], [`reporting`], [`ingest`]:
 //!   the plugin traits, held as `Arc<dyn Trait>`;
+//! - [`template`], [`phone`]: notification message templates and phone normalisation;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
@@ -25,10 +26,12 @@ pub mod jobs;
 pub mod media;
 pub mod notify;
 pub mod person_day;
+pub mod phone;
 pub mod query;
 pub mod rate_limit;
 pub mod reporting;
 pub mod storage;
+pub mod template;
 pub mod validation;
 
 #[cfg(feature = "conformance")]
