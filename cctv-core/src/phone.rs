@@ -91,7 +91,11 @@ mod tests {
             (" 0812.3456.789 ", "628123456789"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(normalize_phone(raw).as_deref(), Ok(expected), "input {raw:?}");
+            assert_eq!(
+                normalize_phone(raw).as_deref(),
+                Ok(expected),
+                "input {raw:?}"
+            );
         }
     }
 

@@ -249,7 +249,10 @@ mod tests {
         });
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(json["image"]["source"], serde_json::json!({"bytes": 3}));
-        assert_eq!(format!("{:?}", message.image.unwrap().source), "Bytes(3 bytes)");
+        assert_eq!(
+            format!("{:?}", message.image.unwrap().source),
+            "Bytes(3 bytes)"
+        );
     }
 
     #[test]

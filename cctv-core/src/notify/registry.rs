@@ -90,17 +90,17 @@ impl NotifierRegistry {
         kind: &str,
         settings: &Value,
     ) -> Result<Arc<dyn Notifier>, NotifierConfigError> {
-        let factory =
-            self.factories
-                .get(kind)
-                .ok_or_else(|| NotifierConfigError::UnknownKind {
-                    kind: kind.to_owned(),
-                    known: if self.factories.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        self.kinds().collect::<Vec<_>>().join(", ")
-                    },
-                })?;
+        let factory = self
+            .factories
+            .get(kind)
+            .ok_or_else(|| NotifierConfigError::UnknownKind {
+                kind: kind.to_owned(),
+                known: if self.factories.is_empty() {
+                    "none".to_owned()
+                } else {
+                    self.kinds().collect::<Vec<_>>().join(", ")
+                },
+            })?;
         factory(settings)
     }
 }
@@ -146,7 +146,9 @@ mod tests {
                 let _: Settings = parse_settings("fixed", settings)?;
                 Ok(Arc::new(Fixed("fixed")) as Arc<dyn Notifier>)
             })
-            .register("other", |_| Ok(Arc::new(Fixed("other")) as Arc<dyn Notifier>));
+            .register("other", |_| {
+                Ok(Arc::new(Fixed("other")) as Arc<dyn Notifier>)
+            });
         registry
     }
 
@@ -166,8 +168,13 @@ mod tests {
                 known: "fixed, other".into()
             }
         );
-        let empty = NotifierRegistry::new().build("sms", &json!({})).unwrap_err();
-        assert!(empty.to_string().contains("registered kinds: none"), "{empty}");
+        let empty = NotifierRegistry::new()
+            .build("sms", &json!({}))
+            .unwrap_err();
+        assert!(
+            empty.to_string().contains("registered kinds: none"),
+            "{empty}"
+        );
     }
 
     #[test]
@@ -185,8 +192,13 @@ mod tests {
     #[test]
     fn a_later_registration_replaces_the_earlier_one() {
         let mut registry = registry();
-        registry.register("other", |_| Ok(Arc::new(Fixed("replaced")) as Arc<dyn Notifier>));
-        assert_eq!(registry.build("other", &json!({})).unwrap().kind(), "replaced");
+        registry.register("other", |_| {
+            Ok(Arc::new(Fixed("replaced")) as Arc<dyn Notifier>)
+        });
+        assert_eq!(
+            registry.build("other", &json!({})).unwrap().kind(),
+            "replaced"
+        );
         assert_eq!(format!("{registry:?}"), r#"{"fixed", "other"}"#);
     }
 }

@@ -66,7 +66,10 @@ pub fn convert_legacy_tokens<'a>(source: &'a str, known: &[&str]) -> Cow<'a, str
 /// Names of `{name}` placeholders still present (after conversion these name no known
 /// variable, e.g. the original's seeded `{detection_time}`), in order of appearance.
 pub fn leftover_legacy_tokens(source: &str) -> Vec<String> {
-    tokens(source).into_iter().map(|t| t.name.to_owned()).collect()
+    tokens(source)
+        .into_iter()
+        .map(|t| t.name.to_owned())
+        .collect()
 }
 
 #[cfg(test)]
@@ -79,20 +82,30 @@ mod tests {
     fn known_tokens_are_converted_and_everything_else_is_kept() {
         let cases = [
             ("{branch_name}", "{{ branch_name }}"),
-            ("at {branch_name}: {re_id}.", "at {{ branch_name }}: {{ re_id }}."),
+            (
+                "at {branch_name}: {re_id}.",
+                "at {{ branch_name }}: {{ re_id }}.",
+            ),
             ("{{ branch_name }}", "{{ branch_name }}"),
             ("{{branch_name}}", "{{branch_name}}"),
             ("{status}", "{status}"),
             ("{ branch_name }", "{ branch_name }"),
             (r#"{"json": 1}"#, r#"{"json": 1}"#),
-            ("{% if re_id %}{re_id}{% endif %}", "{% if re_id %}{{ re_id }}{% endif %}"),
+            (
+                "{% if re_id %}{re_id}{% endif %}",
+                "{% if re_id %}{{ re_id }}{% endif %}",
+            ),
             ("{branch_name}}", "{branch_name}}"),
             ("{1abc}", "{1abc}"),
             ("Cabang «{branch_name}»", "Cabang «{{ branch_name }}»"),
             ("", ""),
         ];
         for (input, expected) in cases {
-            assert_eq!(convert_legacy_tokens(input, KNOWN), expected, "input {input:?}");
+            assert_eq!(
+                convert_legacy_tokens(input, KNOWN),
+                expected,
+                "input {input:?}"
+            );
         }
     }
 

@@ -116,7 +116,9 @@ impl TemplateError {
     }
 
     fn from_minijinja(e: &minijinja::Error, syntax: bool) -> Self {
-        let message = e.detail().map_or_else(|| e.kind().to_string(), str::to_owned);
+        let message = e
+            .detail()
+            .map_or_else(|| e.kind().to_string(), str::to_owned);
         if syntax {
             Self::Syntax {
                 line: e.line().unwrap_or(1),
@@ -138,7 +140,9 @@ pub struct MessageTemplate {
 
 impl fmt::Debug for MessageTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MessageTemplate").field(&self.source).finish()
+        f.debug_tuple("MessageTemplate")
+            .field(&self.source)
+            .finish()
     }
 }
 

@@ -26,10 +26,16 @@ fn templates_render_as_expected() {
         ("{branch_name}", "Jakarta Central"),
         ("{{ branch_code }}/{device_id}", "JKT001/CAM_1"),
         ("{person_name} x{detected_count}", "Budi x3"),
-        ("{timestamp}|{date}|{time}", "2026-01-31 08:05:09|2026-01-31|08:05:09"),
+        (
+            "{timestamp}|{date}|{time}",
+            "2026-01-31 08:05:09|2026-01-31|08:05:09",
+        ),
         ("{total_actual_count}/{total_detection_branch_count}", "9/2"),
         ("{{ re_id | lower }}", "reid_7"),
-        ("{% if detected_count > 2 %}many{% else %}few{% endif %}", "many"),
+        (
+            "{% if detected_count > 2 %}many{% else %}few{% endif %}",
+            "many",
+        ),
         // Plain text: no HTML escaping.
         ("{device_name}", "Entrance <A&B>"),
         // Literal braces that are not placeholders survive.
@@ -77,9 +83,8 @@ fn validation_accepts_good_templates_and_names_the_problem_in_bad_ones() {
 
 #[test]
 fn the_seeded_templates_of_the_original_are_refused_with_their_unknown_tokens() {
-    let err =
-        validate_template("Alert {branch_name} {device_name} at {detection_time}: {status}")
-            .unwrap_err();
+    let err = validate_template("Alert {branch_name} {device_name} at {detection_time}: {status}")
+        .unwrap_err();
     assert_eq!(
         err.to_string().split(';').next(),
         Some("unknown variable(s): {detection_time}, {status}")

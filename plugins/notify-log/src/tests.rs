@@ -23,11 +23,20 @@ async fn each_message_appends_one_json_line_to_the_file() {
     let path = dir.path().join("nested/whatsapp/2026-01-31.log");
     let notifier = file_notifier(path.clone());
 
-    let first = notifier.send(&message("6281111111", "ev1:6281111111")).await.unwrap();
-    notifier.send(&message("6282222222", "ev1:6282222222")).await.unwrap();
+    let first = notifier
+        .send(&message("6281111111", "ev1:6281111111"))
+        .await
+        .unwrap();
+    notifier
+        .send(&message("6282222222", "ev1:6282222222"))
+        .await
+        .unwrap();
 
     let text = std::fs::read_to_string(&path).unwrap();
-    let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 2);
     assert_eq!(lines[0]["recipient"], "6281111111");
     assert_eq!(lines[1]["recipient"], "6282222222");
@@ -48,7 +57,9 @@ async fn concurrent_sends_never_interleave_lines() {
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let notifier = notifier.clone();
-            tokio::spawn(async move { notifier.send(&message("628123456", &format!("k{i}"))).await })
+            tokio::spawn(
+                async move { notifier.send(&message("628123456", &format!("k{i}"))).await },
+            )
         })
         .collect();
     for task in tasks {
@@ -57,7 +68,12 @@ async fn concurrent_sends_never_interleave_lines() {
     let text = std::fs::read_to_string(&path).unwrap();
     let mut keys: Vec<String> = text
         .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap()["idempotency_key"].as_str().unwrap().to_owned())
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["idempotency_key"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -87,12 +103,21 @@ async fn stdout_and_tracing_outputs_succeed() {
 fn settings_come_from_json_and_unknown_fields_are_refused() {
     let mut registry = NotifierRegistry::new();
     register(&mut registry);
-    assert!(registry.build(KIND, &json!({"output": {"file": "/tmp/x.log"}})).is_ok());
+    assert!(
+        registry
+            .build(KIND, &json!({"output": {"file": "/tmp/x.log"}}))
+            .is_ok()
+    );
     assert!(registry.build(KIND, &Value::Null).is_ok());
-    let parsed: LogSettings = serde_json::from_value(json!({"output": {"file": "a/b.log"}})).unwrap();
+    let parsed: LogSettings =
+        serde_json::from_value(json!({"output": {"file": "a/b.log"}})).unwrap();
     assert_eq!(parsed.output, LogOutput::File("a/b.log".into()));
-    let err = registry.build(KIND, &json!({"output": "stdout", "colour": 1})).unwrap_err();
+    let err = registry
+        .build(KIND, &json!({"output": "stdout", "colour": 1}))
+        .unwrap_err();
     assert!(err.to_string().contains("colour"), "{err}");
-    let err = registry.build(KIND, &json!({"output": "syslog"})).unwrap_err();
+    let err = registry
+        .build(KIND, &json!({"output": "syslog"}))
+        .unwrap_err();
     assert!(err.to_string().contains("syslog"), "{err}");
 }
