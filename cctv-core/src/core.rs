@@ -11,6 +11,7 @@ use crate::blob::BlobStore;
 use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
+use crate::notify::Notifier;
 use crate::rate_limit::HourlyLimiter;
 use crate::storage::{Storage, StorageError};
 
@@ -46,6 +47,7 @@ struct Inner {
     blobs: Option<Arc<dyn BlobStore>>,
     events: Arc<dyn EventBus>,
     secrets: SecretBox,
+    notifiers: Vec<Arc<dyn Notifier>>,
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
@@ -70,6 +72,7 @@ impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
             .field("storage", &self.inner.storage)
+            .field("notifiers", &self.inner.notifiers)
             .field("settings", &self.inner.settings)
             .finish()
     }
@@ -90,6 +93,16 @@ impl Core {
 
     pub fn events(&self) -> &Arc<dyn EventBus> {
         &self.inner.events
+    }
+
+    /// The notifiers given to the builder, in registration order.
+    pub fn notifiers(&self) -> &[Arc<dyn Notifier>] {
+        &self.inner.notifiers
+    }
+
+    /// The first notifier of `kind` (`whatsapp`, `webhook`, `log`, …).
+    pub fn notifier(&self, kind: &str) -> Option<&Arc<dyn Notifier>> {
+        self.inner.notifiers.iter().find(|n| n.kind() == kind)
     }
 
     pub fn settings(&self) -> &CoreSettings {
@@ -185,6 +198,7 @@ pub struct CoreBuilder {
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
     secrets: Option<SecretBox>,
+    notifiers: Vec<Arc<dyn Notifier>>,
     settings: CoreSettings,
 }
 
@@ -208,6 +222,13 @@ impl CoreBuilder {
     /// used for this process only: credentials saved now cannot be read after a restart.
     pub fn secret_box(mut self, secrets: SecretBox) -> Self {
         self.secrets = Some(secrets);
+        self
+    }
+
+    /// Adds a notification channel; call once per channel (several of one kind are fine,
+    /// e.g. two webhooks).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifiers.push(notifier);
         self
     }
 
@@ -236,6 +257,7 @@ impl CoreBuilder {
                     SecretBox::from_base64(&SecretBox::generate_key())
                         .expect("a generated key is valid")
                 }),
+                notifiers: self.notifiers,
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

@@ -10,6 +10,7 @@
 //!   the plugin traits, held as `Arc<dyn Trait>`;
 //! - [`reporting`] also holds the pure report maths: streaming accumulators for the daily,
 //!   monthly and dashboard reports, with DST-safe local day boundaries;
+//! - [`template`], [`phone`]: notification message templates and phone normalisation;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
@@ -29,11 +30,13 @@ pub mod manage;
 pub mod media;
 pub mod notify;
 pub mod person_day;
+pub mod phone;
 pub mod query;
 pub mod rate_limit;
 pub mod records;
 pub mod reporting;
 pub mod storage;
+pub mod template;
 pub mod validation;
 
 #[cfg(feature = "conformance")]

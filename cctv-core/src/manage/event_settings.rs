@@ -30,7 +30,7 @@ pub(crate) fn phone_list(f: &mut Form<'_>, field: &str) -> Option<Vec<String>> {
     let raw = f.string_list(field, 50)?;
     let mut out = Vec::with_capacity(raw.len());
     for number in raw {
-        match super::checks::normalize_phone(&number, super::checks::DEFAULT_COUNTRY_CODE) {
+        match crate::phone::normalize_phone(&number) {
             Ok(n) if !out.contains(&n) => out.push(n),
             Ok(_) => {}
             Err(e) => {
@@ -46,7 +46,7 @@ pub(crate) fn phone_list(f: &mut Form<'_>, field: &str) -> Option<Vec<String>> {
 /// Validates a message template under `field`.
 pub(crate) fn template(f: &mut Form<'_>, field: &str, required: bool) {
     if let Some(t) = f.text(field, required, 1000)
-        && let Err(e) = super::checks::validate_template(&t)
+        && let Err(e) = crate::template::validate_template(&t)
     {
         f.record.remove(field);
         f.errors.add(field, e.to_string());

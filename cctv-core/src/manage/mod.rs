@@ -10,7 +10,6 @@
 mod accounts;
 mod audit;
 mod branches;
-mod checks;
 mod credentials;
 mod devices;
 mod event_settings;

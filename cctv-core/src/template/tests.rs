@@ -1,0 +1,115 @@
+use super::*;
+
+fn vars() -> TemplateVars {
+    TemplateVars {
+        branch_name: "Jakarta Central".into(),
+        branch_code: "JKT001".into(),
+        device_name: "Entrance <A&B>".into(),
+        device_id: "CAM_1".into(),
+        re_id: "REID_7".into(),
+        person_name: "Budi".into(),
+        detected_count: 3,
+        total_actual_count: 9,
+        total_detection_branch_count: 2,
+        ..Default::default()
+    }
+    .with_time(
+        &"2026-01-31T08:05:09+07:00[Asia/Jakarta]"
+            .parse::<jiff::ZonedDateTime>()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn templates_render_as_expected() {
+    let cases = [
+        ("{branch_name}", "Jakarta Central"),
+        ("{{ branch_code }}/{device_id}", "JKT001/CAM_1"),
+        ("{person_name} x{detected_count}", "Budi x3"),
+        (
+            "{timestamp}|{date}|{time}",
+            "2026-01-31 08:05:09|2026-01-31|08:05:09",
+        ),
+        ("{total_actual_count}/{total_detection_branch_count}", "9/2"),
+        ("{{ re_id | lower }}", "reid_7"),
+        (
+            "{% if detected_count > 2 %}many{% else %}few{% endif %}",
+            "many",
+        ),
+        // Plain text: no HTML escaping.
+        ("{device_name}", "Entrance <A&B>"),
+        // Literal braces that are not placeholders survive.
+        ("{{ '{' }}x{{ '}' }} {\"k\": 1}", "{x} {\"k\": 1}"),
+        ("line one\n", "line one\n"),
+        ("{% for i in range(2) %}{{ i }}{% endfor %}", "01"),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(
+            render_template(source, &vars()).as_deref(),
+            Ok(expected),
+            "template {source:?}"
+        );
+    }
+}
+
+#[test]
+fn validation_accepts_good_templates_and_names_the_problem_in_bad_ones() {
+    let ok = [
+        "Person {person_name} seen at {branch_name} ({device_name}) at {time}",
+        "{{ person_name }} x {{ detected_count + 1 }}",
+        "{% set who = person_name %}{{ who }}",
+        "no variables at all",
+    ];
+    for source in ok {
+        assert_eq!(validate_template(source), Ok(()), "template {source:?}");
+    }
+
+    let unknown = validate_template("{{ colour }} and {status} at {branch_name}").unwrap_err();
+    let TemplateError::UnknownVariables { names, available } = &unknown else {
+        panic!("expected unknown variables, got {unknown:?}")
+    };
+    assert_eq!(names, &["colour", "{status}"]);
+    assert_eq!(available.len(), VARIABLES.len());
+
+    let syntax = validate_template("hello\n{{ branch_name ").unwrap_err();
+    assert!(
+        matches!(syntax, TemplateError::Syntax { line: 2, .. }),
+        "{syntax:?}"
+    );
+
+    let filter = validate_template("{{ branch_name | shout }}").unwrap_err();
+    assert!(matches!(filter, TemplateError::Render(_)), "{filter:?}");
+}
+
+#[test]
+fn the_seeded_templates_of_the_original_are_refused_with_their_unknown_tokens() {
+    let err = validate_template("Alert {branch_name} {device_name} at {detection_time}: {status}")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string().split(';').next(),
+        Some("unknown variable(s): {detection_time}, {status}")
+    );
+    let field = err.to_validation_errors("message_template");
+    assert!(field.has("message_template"));
+}
+
+#[test]
+fn rendering_with_a_missing_variable_fails_instead_of_printing_nothing() {
+    let template = MessageTemplate::compile_with("{{ text }}!", &["text"]).unwrap();
+    assert_eq!(
+        template
+            .render(&serde_json::json!({"text": "hi"}))
+            .as_deref(),
+        Ok("hi!")
+    );
+    let err = template.render(&serde_json::json!({})).unwrap_err();
+    assert!(matches!(err, TemplateError::Render(_)), "{err:?}");
+}
+
+#[test]
+fn a_compiled_template_keeps_its_source_as_written() {
+    let template = MessageTemplate::compile("{re_id}").unwrap();
+    assert_eq!(template.source(), "{re_id}");
+    assert_eq!(template.render(&vars()).unwrap(), "REID_7");
+    assert_eq!(format!("{template:?}"), r#"MessageTemplate("{re_id}")"#);
+}
