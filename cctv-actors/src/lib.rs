@@ -19,6 +19,7 @@
 
 mod ingest;
 mod ready;
+pub mod stream_health;
 mod worker;
 
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct PipelineSettings {
     /// How long completed jobs are kept (status queries, and the window in which a
     /// repeated `event_id` is recognised); older ones are deleted every minute.
     pub completed_retention: Duration,
+    /// Periodic stream probing; `None` turns it off.
+    pub stream_health: Option<stream_health::StreamHealthSettings>,
 }
 
 impl Default for PipelineSettings {
@@ -92,6 +95,7 @@ impl Default for PipelineSettings {
             release_all_leases_on_start: false,
             before_batch: None,
             completed_retention: Duration::from_secs(7 * 24 * 3600),
+            stream_health: Some(stream_health::StreamHealthSettings::default()),
         }
     }
 }
@@ -111,6 +115,7 @@ pub struct Pipeline {
     core: Core,
     ingest: IngestHandle,
     _workers: Vec<actix::Addr<worker::DetectionWorker>>,
+    _health: Option<actix::Addr<stream_health::StreamHealth>>,
     ready: Arc<ReadyQueue>,
     stats: Arc<WorkerStats>,
     stopping: Arc<AtomicBool>,
@@ -202,12 +207,16 @@ impl Pipeline {
                             Supervisor::start(move |_| worker::DetectionWorker::new(shared))
                         })
                         .collect();
-                    let _ = tx.send((addr, workers, System::current()));
+                    let health = thread_settings.stream_health.clone().map(|settings| {
+                        let core = shared.core.clone();
+                        Supervisor::start(move |_| stream_health::StreamHealth::new(core, settings))
+                    });
+                    let _ = tx.send((addr, workers, health, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, system) = rx
+        let (addr, workers, health, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
@@ -220,6 +229,7 @@ impl Pipeline {
             core,
             ingest,
             _workers: workers,
+            _health: health,
             ready,
             stats,
             stopping,

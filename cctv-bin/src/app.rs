@@ -5,11 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use cctv_core::access::{SecretBox, ThrottleSettings};
-use cctv_core::manage::ManageSettings;
+use cctv_actors::stream_health::StreamHealthSettings;
 use cctv_actors::{Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
+use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
+use cctv_core::manage::ManageSettings;
 use cctv_core::storage::Storage;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgSettings, PgStore};
@@ -110,7 +111,8 @@ pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
         file.write_all(SecretBox::generate_key().as_bytes())?;
         tracing::info!(path = %path.display(), "created a new credential encryption key");
     }
-    let key = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let key =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     SecretBox::from_base64(&key).with_context(|| format!("the key in {}", path.display()))
 }
 
@@ -150,6 +152,14 @@ pub async fn start_pipeline(
         poll_interval: Duration::from_millis(i.poll_interval_ms),
         release_all_leases_on_start: single_node,
         completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
+        stream_health: settings
+            .streams
+            .health_enabled
+            .then(|| StreamHealthSettings {
+                interval: Duration::from_secs(settings.streams.health_interval_secs.max(5)),
+                timeout: Duration::from_secs(settings.streams.health_timeout_secs.max(1)),
+                concurrency: settings.streams.health_concurrency.max(1),
+            }),
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)

@@ -19,6 +19,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub http: HttpLimits,
     pub security: SecuritySettings,
+    pub streams: StreamSettings,
     pub log: LogSettings,
 }
 
@@ -55,6 +56,15 @@ pub struct HttpLimits {
     pub max_multipart_bytes: usize,
 }
 
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    pub health_enabled: bool,
+    pub health_interval_secs: u64,
+    pub health_timeout_secs: u64,
+    pub health_concurrency: usize,
+}
+
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecuritySettings {
@@ -68,7 +78,14 @@ pub struct SecuritySettings {
 impl std::fmt::Debug for SecuritySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecuritySettings")
-            .field("encryption_key", &if self.encryption_key.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "encryption_key",
+                &if self.encryption_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("token_ttl_hours", &self.token_ttl_hours)
             .field("login_max_failures", &self.login_max_failures)
             .field("login_window_secs", &self.login_window_secs)

@@ -253,7 +253,9 @@ impl CoreBuilder {
                     .events
                     .unwrap_or_else(|| Arc::new(BroadcastBus::default())),
                 secrets: self.secrets.unwrap_or_else(|| {
-                    tracing::warn!("no credential encryption key configured: using a key for this process only");
+                    tracing::warn!(
+                        "no credential encryption key configured: using a key for this process only"
+                    );
                     SecretBox::from_base64(&SecretBox::generate_key())
                         .expect("a generated key is valid")
                 }),

@@ -13,8 +13,15 @@ use tokio::sync::broadcast;
 pub enum EventKind {
     DetectionUpdate,
     NotificationUpdate,
+    /// A company group or branch was created, changed or deactivated.
     GroupUpdated,
     LayoutUpdated,
+    /// A device or one of its streams changed (including a stream's health status).
+    DeviceUpdated,
+    /// Branch event settings or WhatsApp settings changed.
+    SettingsUpdated,
+    /// A user or an API credential changed.
+    AccessUpdated,
     QueueStatus,
 }
 

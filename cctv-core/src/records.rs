@@ -199,10 +199,12 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
 /// Encodes bytes for a [`ColumnType::Bytes`] value.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Decodes a [`ColumnType::Bytes`] value.

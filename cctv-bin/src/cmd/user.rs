@@ -29,7 +29,10 @@ fn parse_role(s: &str) -> Result<Role, String> {
 
 pub async fn create(core: Core, args: CreateArgs) -> anyhow::Result<()> {
     if !args.password_stdin {
-        eprint!("Password for {} (input is read from standard input): ", args.email);
+        eprint!(
+            "Password for {} (input is read from standard input): ",
+            args.email
+        );
     }
     let mut password = String::new();
     std::io::stdin()

@@ -102,7 +102,10 @@ mod tests {
         let mut tampered = STANDARD.decode(&sealed).unwrap();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;
-        assert_eq!(a.decrypt(&STANDARD.encode(tampered)), Err(SecretBoxError::Undecryptable));
+        assert_eq!(
+            a.decrypt(&STANDARD.encode(tampered)),
+            Err(SecretBoxError::Undecryptable)
+        );
         assert!(matches!(
             SecretBox::from_base64("c2hvcnQ="),
             Err(SecretBoxError::BadKey)

@@ -73,7 +73,15 @@ mod tests {
 
     #[test]
     fn malformed_bearer_values_are_refused() {
-        for bad in ["", "Bearer", "Bearer abc", "Bearer x|y", "Bearer 0|abc", "Basic 1|abc", "Bearer 1|"] {
+        for bad in [
+            "",
+            "Bearer",
+            "Bearer abc",
+            "Bearer x|y",
+            "Bearer 0|abc",
+            "Basic 1|abc",
+            "Bearer 1|",
+        ] {
             assert_eq!(parse_bearer(bad), None, "{bad:?}");
         }
     }

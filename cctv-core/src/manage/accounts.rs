@@ -69,11 +69,17 @@ impl Manager {
         row.insert("token_hash".into(), Value::from(hex(&token.secret_hash)));
         row.insert("expires_at".into(), Value::from(expires_at.to_string()));
         let mut seen = Record::new();
-        seen.insert("last_login_at".into(), Value::from(Timestamp::now().to_string()));
+        seen.insert(
+            "last_login_at".into(),
+            Value::from(Timestamp::now().to_string()),
+        );
         let results = self
             .core
             .storage()
-            .apply(&[insert_op(&USER_TOKENS, row), update_op(&USERS, user_id, seen)])
+            .apply(&[
+                insert_op(&USER_TOKENS, row),
+                update_op(&USERS, user_id, seen),
+            ])
             .await?;
         Ok(LoginOutcome {
             user: present_user(&user),
@@ -91,7 +97,9 @@ impl Manager {
             .find_record(&USER_TOKENS, &by_id(token_id))
             .await?
             .ok_or(REFUSED)?;
-        let stored = str_of(&token, "token_hash").and_then(unhex).unwrap_or_default();
+        let stored = str_of(&token, "token_hash")
+            .and_then(unhex)
+            .unwrap_or_default();
         if !verify_token_secret(secret, &stored) {
             return Err(REFUSED);
         }

@@ -21,8 +21,16 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Branches;
 
 const FIELDS: &[&str] = &[
-    "group_id", "branch_code", "branch_name", "city", "address", "latitude", "longitude",
-    "phone", "email", "status",
+    "group_id",
+    "branch_code",
+    "branch_name",
+    "city",
+    "address",
+    "latitude",
+    "longitude",
+    "phone",
+    "email",
+    "status",
 ];
 
 async fn validate<'a>(
@@ -44,15 +52,24 @@ async fn validate<'a>(
     f.one_of("status", false, STATUSES);
     if let Some(group) = group {
         match m.core.storage().find_record(&GROUPS, &by_id(group)).await? {
-            None => f.errors.add("group_id", "The selected group_id is invalid."),
+            None => f
+                .errors
+                .add("group_id", "The selected group_id is invalid."),
             Some(g) if str_of(&g, "status") != Some("active") => {
                 f.errors.add("group_id", "The selected group is inactive.")
             }
             Some(_) => {}
         }
     }
-    m.check_unique(&mut f.errors, &BRANCHES, "branch_code", "branch_code", code.as_deref(), existing_id)
-        .await?;
+    m.check_unique(
+        &mut f.errors,
+        &BRANCHES,
+        "branch_code",
+        "branch_code",
+        code.as_deref(),
+        existing_id,
+    )
+    .await?;
     Ok(f)
 }
 
@@ -133,6 +150,9 @@ impl ResourceLogic for Branches {
         let id = id_of(existing);
         let mut changes = Record::new();
         changes.insert("status".into(), Value::from("inactive"));
-        Ok(Plan::new(vec![update_op(&BRANCHES, id, changes), guard_no_active_devices(id)]))
+        Ok(Plan::new(vec![
+            update_op(&BRANCHES, id, changes),
+            guard_no_active_devices(id),
+        ]))
     }
 }

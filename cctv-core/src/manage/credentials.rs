@@ -22,8 +22,14 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Credentials;
 
 const FIELDS: &[&str] = &[
-    "credential_name", "expires_at", "status", "branch_id", "device_id", "permissions",
-    "rate_limit", "regenerate_secret",
+    "credential_name",
+    "expires_at",
+    "status",
+    "branch_id",
+    "device_id",
+    "permissions",
+    "rate_limit",
+    "regenerate_secret",
 ];
 const STATUSES: &[&str] = &["active", "inactive", "expired"];
 
@@ -38,7 +44,8 @@ async fn validate<'a>(
     if let Some(t) = f.timestamp("expires_at")
         && t <= Timestamp::now()
     {
-        f.errors.add("expires_at", "The expires_at must be a date after now.");
+        f.errors
+            .add("expires_at", "The expires_at must be a date after now.");
     }
     f.one_of("status", false, STATUSES);
     f.int("rate_limit", false, 1, 10_000_000);
@@ -47,21 +54,34 @@ async fn validate<'a>(
     let branch = f.int("branch_id", false, 1, i64::MAX);
     let device = f.code("device_id", false, 50);
     if let Some(branch) = branch
-        && m.core.storage().count_records(&BRANCHES, &super::by_id_filter(branch)).await? == 0
+        && m.core
+            .storage()
+            .count_records(&BRANCHES, &super::by_id_filter(branch))
+            .await?
+            == 0
     {
-        f.errors.add("branch_id", "The selected branch_id is invalid.");
+        f.errors
+            .add("branch_id", "The selected branch_id is invalid.");
     }
     if let Some(device) = &device {
         let row = m
             .core
             .storage()
-            .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device.as_str()))])
+            .find_record(
+                &DEVICES,
+                &[Filter::Eq("device_id", Value::from(device.as_str()))],
+            )
             .await?;
         let effective_branch = branch.or_else(|| existing.and_then(|e| int_of(e, "branch_id")));
         match row {
-            None => f.errors.add("device_id", "The selected device_id is invalid."),
+            None => f
+                .errors
+                .add("device_id", "The selected device_id is invalid."),
             Some(d) if effective_branch.is_some_and(|b| int_of(&d, "branch_id") != Some(b)) => {
-                f.errors.add("device_id", "The device does not belong to the credential's branch.")
+                f.errors.add(
+                    "device_id",
+                    "The device does not belong to the credential's branch.",
+                )
             }
             Some(_) => {}
         }
@@ -141,7 +161,8 @@ impl ResourceLogic for Credentials {
             record.insert("created_by".into(), Value::from(who.user_id));
         }
         let mut plan = Plan::new(vec![insert_op(&CREDENTIALS, record)]);
-        plan.reveal.insert("api_secret".into(), Value::from(api_secret));
+        plan.reveal
+            .insert("api_secret".into(), Value::from(api_secret));
         Ok(plan)
     }
 

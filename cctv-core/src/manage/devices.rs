@@ -23,8 +23,15 @@ pub(crate) struct Devices;
 
 pub(crate) const DEVICE_TYPES: &[&str] = &["camera", "node_ai", "mikrotik", "cctv"];
 const FIELDS: &[&str] = &[
-    "device_id", "device_name", "device_type", "branch_id", "url", "username", "password",
-    "notes", "status",
+    "device_id",
+    "device_name",
+    "device_type",
+    "branch_id",
+    "url",
+    "username",
+    "password",
+    "notes",
+    "status",
 ];
 
 /// Validates the body; secrets move from `url`/`username`/`password` to their
@@ -41,7 +48,8 @@ async fn validate<'a>(
     if let (Some(existing), Some(new)) = (existing, device_id.as_deref())
         && str_of(existing, "device_id") != Some(new)
     {
-        f.errors.add("device_id", "The device_id cannot be changed.");
+        f.errors
+            .add("device_id", "The device_id cannot be changed.");
     }
     f.text("device_name", true, 150);
     f.one_of("device_type", false, DEVICE_TYPES);
@@ -64,13 +72,27 @@ async fn validate<'a>(
     if let Some(branch) = branch {
         if !who.may_manage_branch(branch) {
             return Err(forbidden());
-        } else if m.core.storage().find_record(&BRANCHES, &by_id(branch)).await?.is_none() {
-            f.errors.add("branch_id", "The selected branch_id is invalid.");
+        } else if m
+            .core
+            .storage()
+            .find_record(&BRANCHES, &by_id(branch))
+            .await?
+            .is_none()
+        {
+            f.errors
+                .add("branch_id", "The selected branch_id is invalid.");
         }
     }
     if existing.is_none() {
-        m.check_unique(&mut f.errors, &DEVICES, "device_id", "device_id", device_id.as_deref(), None)
-            .await?;
+        m.check_unique(
+            &mut f.errors,
+            &DEVICES,
+            "device_id",
+            "device_id",
+            device_id.as_deref(),
+            None,
+        )
+        .await?;
     }
     Ok(f)
 }
@@ -112,7 +134,14 @@ impl ResourceLogic for Devices {
         errors: &mut ValidationErrors,
     ) {
         enum_filter(params, "status", "status", STATUSES, filters, errors);
-        enum_filter(params, "device_type", "device_type", DEVICE_TYPES, filters, errors);
+        enum_filter(
+            params,
+            "device_type",
+            "device_type",
+            DEVICE_TYPES,
+            filters,
+            errors,
+        );
         int_filter(params, "branch_id", "branch_id", filters, errors);
     }
     fn order(&self) -> Order {
@@ -133,10 +162,16 @@ impl ResourceLogic for Devices {
         let mut settings = Record::new();
         settings.insert("branch_id".into(), Value::from(branch_id));
         settings.insert("device_id".into(), Value::from(device_id.as_str()));
-        let mut ops = vec![insert_op(&DEVICES, record.clone()), insert_op(&EVENT_SETTINGS, settings)];
+        let mut ops = vec![
+            insert_op(&DEVICES, record.clone()),
+            insert_op(&EVENT_SETTINGS, settings),
+        ];
         // A CCTV device with a URL gets its stream right away (as the original did).
         if str_of(&record, "device_type") == Some("cctv")
-            && let Some(url) = body.get("url").and_then(Value::as_str).filter(|u| !u.trim().is_empty())
+            && let Some(url) = body
+                .get("url")
+                .and_then(Value::as_str)
+                .filter(|u| !u.trim().is_empty())
         {
             let mut stream = Record::new();
             stream.insert("branch_id".into(), Value::from(branch_id));
@@ -144,9 +179,15 @@ impl ResourceLogic for Devices {
             let name = str_of(&record, "device_name").unwrap_or_default();
             stream.insert("stream_name".into(), Value::from(format!("{name} Stream")));
             for column in ["url_encrypted", "username_encrypted", "password_encrypted"] {
-                stream.insert(column.into(), record.get(column).cloned().unwrap_or(Value::Null));
+                stream.insert(
+                    column.into(),
+                    record.get(column).cloned().unwrap_or(Value::Null),
+                );
             }
-            stream.insert("stream_protocol".into(), Value::from(protocol_of(url.trim())));
+            stream.insert(
+                "stream_protocol".into(),
+                Value::from(protocol_of(url.trim())),
+            );
             ops.push(insert_op(&STREAMS, stream));
         }
         Ok(Plan::new(ops))
@@ -190,7 +231,11 @@ impl ResourceLogic for Devices {
         // Detections refer to the device: deactivate instead of deleting history.
         let mut changes = Record::new();
         changes.insert("status".into(), Value::from("inactive"));
-        Ok(Plan::new(vec![update_op(&DEVICES, id_of(existing), changes)]))
+        Ok(Plan::new(vec![update_op(
+            &DEVICES,
+            id_of(existing),
+            changes,
+        )]))
     }
 
     fn present(&self, m: &Manager, record: &Record) -> Value {

@@ -21,8 +21,16 @@ use crate::validation::ValidationErrors;
 pub(crate) struct EventSettings;
 
 const FIELDS: &[&str] = &[
-    "branch_id", "device_id", "is_active", "send_image", "send_message", "send_notification",
-    "whatsapp_enabled", "whatsapp_numbers", "message_template", "notification_template",
+    "branch_id",
+    "device_id",
+    "is_active",
+    "send_image",
+    "send_message",
+    "send_notification",
+    "whatsapp_enabled",
+    "whatsapp_numbers",
+    "message_template",
+    "notification_template",
 ];
 
 /// Validates a list of phone numbers into their normalised form under `field`.
@@ -68,7 +76,13 @@ async fn validate<'a>(
     }
     let branch = f.int("branch_id", existing.is_none(), 1, i64::MAX);
     let device = f.code("device_id", existing.is_none(), 50);
-    for flag in ["is_active", "send_image", "send_message", "send_notification", "whatsapp_enabled"] {
+    for flag in [
+        "is_active",
+        "send_image",
+        "send_message",
+        "send_notification",
+        "whatsapp_enabled",
+    ] {
         f.boolean(flag);
     }
     phone_list(&mut f, "whatsapp_numbers");
@@ -81,21 +95,30 @@ async fn validate<'a>(
         let row = m
             .core
             .storage()
-            .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device.as_str()))])
+            .find_record(
+                &DEVICES,
+                &[Filter::Eq("device_id", Value::from(device.as_str()))],
+            )
             .await?;
         match row {
-            None => f.errors.add("device_id", "The selected device_id is invalid."),
-            Some(d) if int_of(&d, "branch_id") != Some(branch) => {
-                f.errors.add("device_id", "The device does not belong to this branch.")
-            }
+            None => f
+                .errors
+                .add("device_id", "The selected device_id is invalid."),
+            Some(d) if int_of(&d, "branch_id") != Some(branch) => f
+                .errors
+                .add("device_id", "The device does not belong to this branch."),
             Some(_) => {
                 let taken = m
                     .core
                     .storage()
-                    .count_records(&EVENT_SETTINGS, &[Filter::Eq("device_id", Value::from(device))])
+                    .count_records(
+                        &EVENT_SETTINGS,
+                        &[Filter::Eq("device_id", Value::from(device))],
+                    )
                     .await?;
                 if taken > 0 {
-                    f.errors.add("device_id", "This device already has event settings.");
+                    f.errors
+                        .add("device_id", "This device already has event settings.");
                 }
             }
         }
@@ -149,7 +172,11 @@ impl ResourceLogic for EventSettings {
             return Err(forbidden());
         }
         let changes = validate(m, who, body, Some(existing)).await?.finish()?;
-        Ok(Plan::new(vec![update_op(&EVENT_SETTINGS, id_of(existing), changes)]))
+        Ok(Plan::new(vec![update_op(
+            &EVENT_SETTINGS,
+            id_of(existing),
+            changes,
+        )]))
     }
 
     async fn plan_delete(

@@ -8,9 +8,7 @@ use serde_json::{Map, Value};
 
 use super::form::Form;
 use super::tables::{BRANCHES, GROUPS};
-use super::{
-    ManageError, Manager, Plan, ResourceLogic, enum_filter, id_of, str_of, update_op,
-};
+use super::{ManageError, Manager, Plan, ResourceLogic, enum_filter, id_of, str_of, update_op};
 use crate::access::Principal;
 use crate::records::{Filter, Order, Record, Table, WriteOp};
 use crate::validation::ValidationErrors;
@@ -18,7 +16,13 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Groups;
 
 const FIELDS: &[&str] = &[
-    "province_code", "province_name", "group_name", "address", "phone", "email", "status",
+    "province_code",
+    "province_name",
+    "group_name",
+    "address",
+    "phone",
+    "email",
+    "status",
 ];
 pub(crate) const STATUSES: &[&str] = &["active", "inactive"];
 
@@ -72,8 +76,15 @@ impl ResourceLogic for Groups {
     ) -> Result<Plan, ManageError> {
         let mut f = validate(body, false);
         let code = str_of(&f.record, "province_code").map(str::to_owned);
-        m.check_unique(&mut f.errors, &GROUPS, "province_code", "province_code", code.as_deref(), None)
-            .await?;
+        m.check_unique(
+            &mut f.errors,
+            &GROUPS,
+            "province_code",
+            "province_code",
+            code.as_deref(),
+            None,
+        )
+        .await?;
         let mut record = f.finish()?;
         record.entry("status").or_insert(Value::from("active"));
         Ok(Plan::new(vec![super::insert_op(&GROUPS, record)]))
@@ -89,8 +100,15 @@ impl ResourceLogic for Groups {
         let id = id_of(existing);
         let mut f = validate(body, true);
         let code = str_of(&f.record, "province_code").map(str::to_owned);
-        m.check_unique(&mut f.errors, &GROUPS, "province_code", "province_code", code.as_deref(), Some(id))
-            .await?;
+        m.check_unique(
+            &mut f.errors,
+            &GROUPS,
+            "province_code",
+            "province_code",
+            code.as_deref(),
+            Some(id),
+        )
+        .await?;
         let changes = f.finish()?;
         let mut ops = vec![update_op(&GROUPS, id, changes.clone())];
         if str_of(&changes, "status") == Some("inactive") {
@@ -109,7 +127,10 @@ impl ResourceLogic for Groups {
         let id = id_of(existing);
         let mut changes = Record::new();
         changes.insert("status".into(), Value::from("inactive"));
-        Ok(Plan::new(vec![update_op(&GROUPS, id, changes), guard_no_active_branches(id)]))
+        Ok(Plan::new(vec![
+            update_op(&GROUPS, id, changes),
+            guard_no_active_branches(id),
+        ]))
     }
 }
 

@@ -20,12 +20,24 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Layouts;
 
 const FIELDS: &[&str] = &[
-    "layout_name", "layout_type", "description", "is_default", "is_active", "positions",
+    "layout_name",
+    "layout_type",
+    "description",
+    "is_default",
+    "is_active",
+    "positions",
 ];
 const TYPES: &[&str] = &["4-window", "6-window", "8-window"];
 const POSITION_FIELDS: &[&str] = &[
-    "position_number", "branch_id", "device_id", "position_name", "is_enabled", "auto_switch",
-    "switch_interval", "quality", "resolution",
+    "position_number",
+    "branch_id",
+    "device_id",
+    "position_name",
+    "is_enabled",
+    "auto_switch",
+    "switch_interval",
+    "quality",
+    "resolution",
 ];
 
 fn positions_of(layout_type: &str) -> usize {
@@ -59,7 +71,10 @@ async fn validate_positions(
     let mut numbers = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         let Some(obj) = item.as_object() else {
-            errors.add(&format!("positions.{i}"), "Each position must be an object.");
+            errors.add(
+                &format!("positions.{i}"),
+                "Each position must be an object.",
+            );
             continue;
         };
         let mut f = Form::new(obj, false);
@@ -76,24 +91,31 @@ async fn validate_positions(
         if let Some(n) = number
             && !numbers.insert(n)
         {
-            f.errors.add("position_number", "The position_number is used twice.");
+            f.errors
+                .add("position_number", "The position_number is used twice.");
         }
         if let Some(b) = branch
             && m.core.storage().count_records(&BRANCHES, &by_id(b)).await? == 0
         {
-            f.errors.add("branch_id", "The selected branch_id is invalid.");
+            f.errors
+                .add("branch_id", "The selected branch_id is invalid.");
         }
         if let Some(d) = &device {
             let row = m
                 .core
                 .storage()
-                .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(d.as_str()))])
+                .find_record(
+                    &DEVICES,
+                    &[Filter::Eq("device_id", Value::from(d.as_str()))],
+                )
                 .await?;
             match row {
-                None => f.errors.add("device_id", "The selected device_id is invalid."),
-                Some(r) if branch.is_some_and(|b| int_of(&r, "branch_id") != Some(b)) => {
-                    f.errors.add("device_id", "The device does not belong to this branch.")
-                }
+                None => f
+                    .errors
+                    .add("device_id", "The selected device_id is invalid."),
+                Some(r) if branch.is_some_and(|b| int_of(&r, "branch_id") != Some(b)) => f
+                    .errors
+                    .add("device_id", "The device does not belong to this branch."),
                 Some(_) => {}
             }
         }
@@ -176,7 +198,8 @@ impl ResourceLogic for Layouts {
         let positions = match count {
             Some(count) => {
                 if !f.present("positions") {
-                    f.errors.add("positions", "The positions field is required.");
+                    f.errors
+                        .add("positions", "The positions field is required.");
                 }
                 validate_positions(m, body.get("positions"), count, &mut f.errors).await?
             }
@@ -184,7 +207,10 @@ impl ResourceLogic for Layouts {
         };
         f.record.remove("positions");
         let mut record = f.finish()?;
-        record.insert("total_positions".into(), Value::from(count.unwrap_or(0) as i64));
+        record.insert(
+            "total_positions".into(),
+            Value::from(count.unwrap_or(0) as i64),
+        );
         record.insert("is_default".into(), Value::Bool(false));
         if who.user_id > 0 {
             record.insert("created_by".into(), Value::from(who.user_id));
@@ -218,11 +244,16 @@ impl ResourceLogic for Layouts {
         f.text("description", false, 1000);
         let make_default = f.boolean("is_default");
         f.boolean("is_active");
-        let old_type = str_of(existing, "layout_type").unwrap_or("4-window").to_owned();
+        let old_type = str_of(existing, "layout_type")
+            .unwrap_or("4-window")
+            .to_owned();
         let layout_type = new_type.clone().unwrap_or(old_type.clone());
         let count = positions_of(&layout_type);
         if new_type.is_some_and(|t| t != old_type) && !f.present("positions") {
-            f.errors.add("positions", "Changing the layout type needs the new positions.");
+            f.errors.add(
+                "positions",
+                "Changing the layout type needs the new positions.",
+            );
         }
         let positions = validate_positions(m, body.get("positions"), count, &mut f.errors).await?;
         f.record.remove("positions");
@@ -260,7 +291,9 @@ impl ResourceLogic for Layouts {
         existing: &Record,
     ) -> Result<Plan, ManageError> {
         if existing.get("is_default") == Some(&Value::Bool(true)) {
-            return Err(ManageError::Conflict("Cannot delete default layout.".into()));
+            return Err(ManageError::Conflict(
+                "Cannot delete default layout.".into(),
+            ));
         }
         Ok(Plan::new(vec![WriteOp::Delete {
             table: &LAYOUTS,

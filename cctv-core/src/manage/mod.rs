@@ -430,6 +430,7 @@ impl Manager {
         let mut data = logic.present(self, &row);
         merge(&mut data, plan.reveal);
         self.after_change(logic.table()).await;
+        self.publish(logic.table(), "create", &row);
         Ok(data)
     }
 
@@ -489,6 +490,7 @@ impl Manager {
         ));
         self.apply(&plan.ops).await?;
         self.after_change(logic.table()).await;
+        self.publish(logic.table(), action, before);
         let mut data = match self
             .core
             .storage()
@@ -536,6 +538,38 @@ impl Manager {
         {
             tracing::warn!(error = %e, "reloading caches after a change failed");
         }
+    }
+
+    /// Tells live listeners (web pages over WebSocket) what changed; branch-level rows
+    /// carry their branch so each listener only hears about branches it may see.
+    fn publish(&self, table: &Table, action: &str, row: &Record) {
+        use crate::events::{Event, EventKind};
+        use tables::*;
+        let kind = match table.name {
+            n if n == GROUPS.name || n == BRANCHES.name => EventKind::GroupUpdated,
+            n if n == LAYOUTS.name => EventKind::LayoutUpdated,
+            n if n == DEVICES.name || n == STREAMS.name => EventKind::DeviceUpdated,
+            n if n == EVENT_SETTINGS.name || n == WHATSAPP_SETTINGS.name => {
+                EventKind::SettingsUpdated
+            }
+            n if n == USERS.name || n == CREDENTIALS.name => EventKind::AccessUpdated,
+            _ => return,
+        };
+        let branch_id = if table.name == BRANCHES.name {
+            Some(id_of(row))
+        } else {
+            int_of(row, "branch_id")
+        };
+        self.core.events().publish(Event {
+            kind,
+            branch_id,
+            data: serde_json::json!({
+                "entity": table.name,
+                "action": action,
+                "id": id_of(row),
+            }),
+            at: jiff::Timestamp::now(),
+        });
     }
 
     /// Whether a row exists matching the filters.

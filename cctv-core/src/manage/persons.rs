@@ -30,14 +30,18 @@ impl Manager {
             Some(v) => match v.as_str().and_then(|s| s.parse::<jiff::civil::Date>().ok()) {
                 Some(d) => d,
                 None => {
-                    f.errors.add("date", "The date must be a date (YYYY-MM-DD).");
+                    f.errors
+                        .add("date", "The date must be a date (YYYY-MM-DD).");
                     self.core.today()
                 }
             },
         };
         f.record.remove("date");
         if f.record.is_empty() && f.errors.is_empty() {
-            f.errors.add("person_name", "Nothing to change: give person_name or status.");
+            f.errors.add(
+                "person_name",
+                "Nothing to change: give person_name or status.",
+            );
         }
         let changes = f.finish()?;
         let key = vec![
@@ -64,10 +68,20 @@ impl Manager {
         after.extend(changes.clone());
         let ops = vec![
             update_op(&PERSON_DAYS, id, changes),
-            audit_op(caller, "update", &PERSON_DAYS, Some(id), Some(&before), Some(&after)),
+            audit_op(
+                caller,
+                "update",
+                &PERSON_DAYS,
+                Some(id),
+                Some(&before),
+                Some(&after),
+            ),
         ];
         self.apply(&ops).await?;
-        let row = storage.find_record(&PERSON_DAYS, &key).await?.unwrap_or(after);
+        let row = storage
+            .find_record(&PERSON_DAYS, &key)
+            .await?
+            .unwrap_or(after);
         Ok(Value::Object(row))
     }
 }

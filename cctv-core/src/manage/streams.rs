@@ -22,8 +22,17 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Streams;
 
 const FIELDS: &[&str] = &[
-    "branch_id", "device_id", "stream_name", "url", "username", "password", "stream_protocol",
-    "position", "resolution", "fps", "status",
+    "branch_id",
+    "device_id",
+    "stream_name",
+    "url",
+    "username",
+    "password",
+    "stream_protocol",
+    "position",
+    "resolution",
+    "fps",
+    "status",
 ];
 const PROTOCOLS: &[&str] = &["rtsp", "rtmp", "hls", "http", "mjpeg", "webrtc"];
 const STATUSES: &[&str] = &["unknown", "online", "offline", "error", "maintenance"];
@@ -50,15 +59,20 @@ async fn validate<'a>(
             .split_once('x')
             .is_some_and(|(w, h)| w.parse::<u32>().is_ok() && h.parse::<u32>().is_ok());
         if !ok {
-            f.errors.add("resolution", "The resolution must look like 1920x1080.");
+            f.errors
+                .add("resolution", "The resolution must look like 1920x1080.");
         }
     }
     if let Some(url) = &url {
         let lower = url.to_ascii_lowercase();
         if !SCHEMES.iter().any(|s| lower.starts_with(s)) {
-            f.errors.add("url", "The url must start with rtsp://, rtmp://, http:// or https://.");
+            f.errors.add(
+                "url",
+                "The url must start with rtsp://, rtmp://, http:// or https://.",
+            );
         } else if !f.present("stream_protocol") {
-            f.record.insert("stream_protocol".into(), Value::from(protocol_of(url)));
+            f.record
+                .insert("stream_protocol".into(), Value::from(protocol_of(url)));
         }
     }
     for (field, column, max) in [
@@ -66,10 +80,15 @@ async fn validate<'a>(
         ("username", "username_encrypted", 255),
         ("password", "password_encrypted", 255),
     ] {
-        let plain = if field == "url" { url.clone() } else { f.text(field, false, max) };
+        let plain = if field == "url" {
+            url.clone()
+        } else {
+            f.text(field, false, max)
+        };
         f.record.remove(field);
         if let Some(plain) = plain {
-            f.record.insert(column.into(), Value::from(m.core.secrets().encrypt(&plain)));
+            f.record
+                .insert(column.into(), Value::from(m.core.secrets().encrypt(&plain)));
         } else if f.present(field) && field != "url" {
             f.record.insert(column.into(), Value::Null);
         }
@@ -80,7 +99,8 @@ async fn validate<'a>(
     {
         return Err(forbidden());
     }
-    let device = device.or_else(|| existing.and_then(|e| str_of(e, "device_id").map(str::to_owned)));
+    let device =
+        device.or_else(|| existing.and_then(|e| str_of(e, "device_id").map(str::to_owned)));
     if let (Some(device), Some(branch)) = (device, branch) {
         let row = m
             .core
@@ -88,10 +108,12 @@ async fn validate<'a>(
             .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device))])
             .await?;
         match row {
-            None => f.errors.add("device_id", "The selected device_id is invalid."),
-            Some(d) if int_of(&d, "branch_id") != Some(branch) => {
-                f.errors.add("device_id", "The device does not belong to this branch.")
-            }
+            None => f
+                .errors
+                .add("device_id", "The selected device_id is invalid."),
+            Some(d) if int_of(&d, "branch_id") != Some(branch) => f
+                .errors
+                .add("device_id", "The device does not belong to this branch."),
             Some(_) => {}
         }
     }
@@ -183,7 +205,11 @@ impl ResourceLogic for Streams {
         body: &Map<String, Value>,
     ) -> Result<Plan, ManageError> {
         let changes = validate(m, who, body, Some(existing)).await?.finish()?;
-        Ok(Plan::new(vec![update_op(&STREAMS, id_of(existing), changes)]))
+        Ok(Plan::new(vec![update_op(
+            &STREAMS,
+            id_of(existing),
+            changes,
+        )]))
     }
 
     async fn plan_delete(
@@ -235,11 +261,17 @@ impl Manager {
         let stream = storage
             .find_record(&STREAMS, &[Filter::Eq("device_id", Value::from(device_id))])
             .await?
-            .ok_or_else(|| ManageError::NotFound("No stream is configured for this device".into()))?;
+            .ok_or_else(|| {
+                ManageError::NotFound("No stream is configured for this device".into())
+            })?;
         let secrets = self.core.secrets();
         let plain = |column: &str| str_of(&stream, column).and_then(|c| secrets.decrypt(c).ok());
         let url = plain("url_encrypted").unwrap_or_default();
-        let playable = with_credentials(&url, plain("username_encrypted").as_deref(), plain("password_encrypted").as_deref());
+        let playable = with_credentials(
+            &url,
+            plain("username_encrypted").as_deref(),
+            plain("password_encrypted").as_deref(),
+        );
         let protocol = str_of(&stream, "stream_protocol").unwrap_or("rtsp");
         let in_browser = matches!(protocol, "hls" | "mjpeg" | "http");
         Ok(serde_json::json!({
@@ -270,6 +302,9 @@ mod tests {
             with_credentials("rtsp://10.0.0.5/live", Some("adm in"), Some("p@ss:1")),
             "rtsp://adm%20in:p%40ss%3A1@10.0.0.5/live"
         );
-        assert_eq!(with_credentials("http://cam/x.m3u8", None, Some("p")), "http://cam/x.m3u8");
+        assert_eq!(
+            with_credentials("http://cam/x.m3u8", None, Some("p")),
+            "http://cam/x.m3u8"
+        );
     }
 }

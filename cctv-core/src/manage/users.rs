@@ -20,7 +20,13 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Users;
 
 const FIELDS: &[&str] = &[
-    "name", "email", "password", "password_confirmation", "role", "status", "branch_ids",
+    "name",
+    "email",
+    "password",
+    "password_confirmation",
+    "role",
+    "status",
+    "branch_ids",
     "group_ids",
 ];
 const ROLES: &[&str] = &["admin", "operator", "viewer"];
@@ -70,7 +76,8 @@ async fn validate<'a>(
             .get("password_confirmation")
             .is_some_and(|c| c.as_str() != Some(password.as_str()))
         {
-            f.errors.add("password", "The password confirmation does not match.");
+            f.errors
+                .add("password", "The password confirmation does not match.");
         } else {
             // argon2 is slow on purpose: off the async workers.
             let phc = tokio::task::spawn_blocking(move || hash_password(&password))
@@ -91,14 +98,22 @@ async fn validate<'a>(
                 .await?;
             let distinct: std::collections::BTreeSet<_> = ids.iter().collect();
             if found as usize != distinct.len() {
-                f.errors.add(field, format!("The {field} contain an unknown id."));
+                f.errors
+                    .add(field, format!("The {field} contain an unknown id."));
             } else {
                 f.record.insert(field.into(), Value::Array(wanted));
             }
         }
     }
-    m.check_unique(&mut f.errors, &USERS, "email", "email", email.as_deref(), existing_id)
-        .await?;
+    m.check_unique(
+        &mut f.errors,
+        &USERS,
+        "email",
+        "email",
+        email.as_deref(),
+        existing_id,
+    )
+    .await?;
     Ok(f)
 }
 
@@ -155,7 +170,9 @@ impl ResourceLogic for Users {
         existing: &Record,
     ) -> Result<Plan, ManageError> {
         if id_of(existing) == who.user_id {
-            return Err(ManageError::Conflict("You cannot delete your own account.".into()));
+            return Err(ManageError::Conflict(
+                "You cannot delete your own account.".into(),
+            ));
         }
         Ok(Plan::new(vec![
             WriteOp::Delete {
@@ -183,7 +200,14 @@ impl Manager {
             "name": new.name, "email": new.email, "password": new.password,
             "role": new.role.as_str(),
         });
-        self.create(Caller { who: &system, ip: "cli" }, Resource::Users, &body)
-            .await
+        self.create(
+            Caller {
+                who: &system,
+                ip: "cli",
+            },
+            Resource::Users,
+            &body,
+        )
+        .await
     }
 }

@@ -21,7 +21,12 @@ use crate::validation::ValidationErrors;
 pub(crate) struct WhatsappSettings;
 
 const FIELDS: &[&str] = &[
-    "name", "description", "phone_numbers", "message_template", "is_active", "is_default",
+    "name",
+    "description",
+    "phone_numbers",
+    "message_template",
+    "is_active",
+    "is_default",
 ];
 
 fn clear_default() -> WriteOp {
@@ -44,15 +49,24 @@ async fn validate<'a>(
     let name = f.text("name", true, 255);
     f.text("description", false, 500);
     if phone_list(&mut f, "phone_numbers").is_some_and(|n| n.is_empty()) {
-        f.errors.add("phone_numbers", "At least one phone number is required.");
+        f.errors
+            .add("phone_numbers", "At least one phone number is required.");
     } else if existing_id.is_none() && !f.present("phone_numbers") {
-        f.errors.add("phone_numbers", "The phone_numbers field is required.");
+        f.errors
+            .add("phone_numbers", "The phone_numbers field is required.");
     }
     template(&mut f, "message_template", true);
     f.boolean("is_active");
     let is_default = f.boolean("is_default");
-    m.check_unique(&mut f.errors, &WHATSAPP_SETTINGS, "name", "name", name.as_deref(), existing_id)
-        .await?;
+    m.check_unique(
+        &mut f.errors,
+        &WHATSAPP_SETTINGS,
+        "name",
+        "name",
+        name.as_deref(),
+        existing_id,
+    )
+    .await?;
     Ok((f, is_default))
 }
 
@@ -107,7 +121,10 @@ impl ResourceLogic for WhatsappSettings {
         let changes = f.finish()?;
         let was_default = existing.get("is_default") == Some(&Value::Bool(true));
         if is_default == Some(true) && !was_default {
-            let mut plan = Plan::new(vec![clear_default(), update_op(&WHATSAPP_SETTINGS, id, changes)]);
+            let mut plan = Plan::new(vec![
+                clear_default(),
+                update_op(&WHATSAPP_SETTINGS, id, changes),
+            ]);
             plan.main = 1;
             return Ok(plan);
         }
@@ -139,6 +156,7 @@ impl Manager {
         id: i64,
     ) -> Result<Value, ManageError> {
         let body = serde_json::json!({ "is_default": true, "is_active": true });
-        self.update(caller, Resource::WhatsappSettings, id, &body).await
+        self.update(caller, Resource::WhatsappSettings, id, &body)
+            .await
     }
 }

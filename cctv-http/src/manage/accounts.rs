@@ -13,13 +13,15 @@ pub async fn login(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = async {
         let body = json_body(&state, req).await?;
         let mut errors = cctv_core::validation::ValidationErrors::new();
-        let field = |name: &str, errors: &mut cctv_core::validation::ValidationErrors| {
-            match body.get(name).and_then(Value::as_str).filter(|s| !s.is_empty()) {
-                Some(s) if s.len() <= 255 => Some(s.to_owned()),
-                _ => {
-                    errors.add(name, format!("The {name} field is required."));
-                    None
-                }
+        let field = |name: &str, errors: &mut cctv_core::validation::ValidationErrors| match body
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) if s.len() <= 255 => Some(s.to_owned()),
+            _ => {
+                errors.add(name, format!("The {name} field is required."));
+                None
             }
         };
         let email = field("email", &mut errors);

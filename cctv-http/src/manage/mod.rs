@@ -76,7 +76,10 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
             salvo::http::ParseError::PayloadTooLarge => {
                 ApiError::PayloadTooLarge("The request body is too large".into())
             }
-            other => ApiError::validation("body", format!("The request body could not be read: {other}")),
+            other => ApiError::validation(
+                "body",
+                format!("The request body could not be read: {other}"),
+            ),
         })?;
     if bytes.is_empty() {
         return Ok(Value::Object(Default::default()));
@@ -88,7 +91,10 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(_) => Err(ApiError::validation("body", "The request body must be a JSON object")),
+        Ok(_) => Err(ApiError::validation(
+            "body",
+            "The request body must be a JSON object",
+        )),
         Err(e) => Err(ApiError::validation("body", format!("Malformed JSON: {e}"))),
     }
 }

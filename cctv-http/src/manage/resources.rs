@@ -2,7 +2,7 @@
 //! the few actions that are not CRUD (regenerate a secret, set a default, the playable
 //! stream of a device, person-day edits, a group's branches).
 
-use cctv_core::manage::{Listed, ListParams, Resource};
+use cctv_core::manage::{ListParams, Listed, Resource};
 use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait, handler};
 use serde_json::{Value, json};
@@ -104,7 +104,11 @@ impl Handler for Route {
                 Action::Create => {
                     let body = json_body(&state, req).await?;
                     let data = m.create(caller, resource, &body).await?;
-                    Reply::with_status(StatusCode::CREATED, format!("{noun} created successfully"), data)
+                    Reply::with_status(
+                        StatusCode::CREATED,
+                        format!("{noun} created successfully"),
+                        data,
+                    )
                 }
                 Action::Update => {
                     let id = id_param(req)?;
@@ -169,7 +173,10 @@ async fn patch_person(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         let ip = client_ip(req);
         let re_id = req.param::<String>("re_id").unwrap_or_default();
         if re_id.is_empty() || re_id.chars().count() > cctv_core::detection::MAX_RE_ID_CHARS {
-            return Err(ApiError::validation("re_id", "The re_id must be 1 to 100 characters."));
+            return Err(ApiError::validation(
+                "re_id",
+                "The re_id must be 1 to 100 characters.",
+            ));
         }
         let body = json_body(&state, req).await?;
         let data = state
@@ -188,7 +195,10 @@ async fn pagination_options(req: &mut Request, depot: &mut Depot, res: &mut Resp
     let state = state(depot);
     let result = async {
         person(&state, req).await?;
-        Ok(Reply::ok("Pagination options retrieved successfully", [10, 25, 50, 100]))
+        Ok(Reply::ok(
+            "Pagination options retrieved successfully",
+            [10, 25, 50, 100],
+        ))
     }
     .await;
     respond(res, depot, result);

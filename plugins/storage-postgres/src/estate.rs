@@ -72,11 +72,12 @@ fn now() -> OffsetDateTime {
 impl EstateStore for PgStore {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
         let mut snapshot = EstateSnapshot::default();
-        for row in
-            sqlx::query("SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(map_err)?
+        for row in sqlx::query(
+            "SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
         {
             let info = BranchInfo {
                 id: row.get("id"),

@@ -64,7 +64,9 @@ fn encode(table: &Table, column: &str, value: &Value) -> Result<Bound, StorageEr
                 .to_owned(),
             "::date",
         ),
-        ColumnType::Bool => Bound::Bool(value.as_bool().ok_or_else(|| mismatch(column, "boolean"))?),
+        ColumnType::Bool => {
+            Bound::Bool(value.as_bool().ok_or_else(|| mismatch(column, "boolean"))?)
+        }
         ColumnType::Json => Bound::Cast(value.to_string(), "::jsonb"),
         ColumnType::Timestamp => {
             let t: Timestamp = value
@@ -185,7 +187,10 @@ fn decode(table: &Table, row: &PgRow) -> Result<Record, StorageError> {
         let value = match ty {
             ColumnType::Int => row
                 .try_get::<Option<i64>, _>(name)
-                .or_else(|_| row.try_get::<Option<i32>, _>(name).map(|v| v.map(i64::from)))
+                .or_else(|_| {
+                    row.try_get::<Option<i32>, _>(name)
+                        .map(|v| v.map(i64::from))
+                })
                 .map(Value::from),
             ColumnType::Float => row.try_get::<Option<f64>, _>(name).map(Value::from),
             ColumnType::Bool => row.try_get::<Option<bool>, _>(name).map(Value::from),
@@ -295,7 +300,11 @@ async fn run_op(
             let mut qb =
                 QueryBuilder::<Postgres>::new(format!("SELECT count(*) FROM {}", table.name));
             push_filters(&mut qb, table, filters)?;
-            let n = qb.build().fetch_one(&mut *conn).await?.try_get::<i64, _>(0)? as u64;
+            let n = qb
+                .build()
+                .fetch_one(&mut *conn)
+                .await?
+                .try_get::<i64, _>(0)? as u64;
             if n < *min || n > *max {
                 Err(StorageError::Rejected(format!("{ENSURE_PREFIX}{reason}")).into())
             } else {
@@ -328,11 +337,21 @@ impl RecordStore for PgStore {
         table
             .column_type(query.order.column)
             .ok_or_else(|| StorageError::Rejected("unknown order column".into()))?;
-        let mut qb =
-            QueryBuilder::<Postgres>::new(format!("SELECT {} FROM {}", select_list(table), table.name));
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} FROM {}",
+            select_list(table),
+            table.name
+        ));
         push_filters(&mut qb, table, &query.filters)?;
-        let dir = if query.order.descending { "DESC" } else { "ASC" };
-        qb.push(format!(" ORDER BY {} {dir}, id {dir} LIMIT ", query.order.column));
+        let dir = if query.order.descending {
+            "DESC"
+        } else {
+            "ASC"
+        };
+        qb.push(format!(
+            " ORDER BY {} {dir}, id {dir} LIMIT ",
+            query.order.column
+        ));
         qb.push_bind(i64::from(query.per_page));
         qb.push(" OFFSET ");
         qb.push_bind(i64::from(query.page.saturating_sub(1)) * i64::from(query.per_page));
@@ -349,8 +368,11 @@ impl RecordStore for PgStore {
         table: &'static Table,
         filters: &[Filter],
     ) -> Result<Option<Record>, StorageError> {
-        let mut qb =
-            QueryBuilder::<Postgres>::new(format!("SELECT {} FROM {}", select_list(table), table.name));
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {} FROM {}",
+            select_list(table),
+            table.name
+        ));
         push_filters(&mut qb, table, filters)?;
         qb.push(" ORDER BY id LIMIT 1");
         let row = qb

@@ -65,11 +65,12 @@ const DEVICE_COLS: &str = "id, device_id, device_name, device_type, branch_id, n
 impl EstateStore for SqliteStore {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError> {
         let mut snapshot = EstateSnapshot::default();
-        let branches =
-            sqlx::query("SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches")
-                .fetch_all(&self.reader)
-                .await
-                .map_err(map_err)?;
+        let branches = sqlx::query(
+            "SELECT id, group_id, branch_code, branch_name, city, status FROM company_branches",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?;
         for row in branches {
             let info = BranchInfo {
                 id: row.get("id"),

@@ -301,11 +301,21 @@ impl RecordStore for SqliteStore {
         table
             .column_type(query.order.column)
             .ok_or_else(|| StorageError::Rejected("unknown order column".into()))?;
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {} FROM {}", select_list(table), table.name));
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM {}",
+            select_list(table),
+            table.name
+        ));
         push_filters(&mut qb, table, &query.filters)?;
-        let dir = if query.order.descending { "DESC" } else { "ASC" };
-        qb.push(format!(" ORDER BY {} {dir}, id {dir} LIMIT ", query.order.column));
+        let dir = if query.order.descending {
+            "DESC"
+        } else {
+            "ASC"
+        };
+        qb.push(format!(
+            " ORDER BY {} {dir}, id {dir} LIMIT ",
+            query.order.column
+        ));
         qb.push_bind(i64::from(query.per_page));
         qb.push(" OFFSET ");
         qb.push_bind(i64::from(query.page.saturating_sub(1)) * i64::from(query.per_page));
@@ -322,8 +332,11 @@ impl RecordStore for SqliteStore {
         table: &'static Table,
         filters: &[Filter],
     ) -> Result<Option<Record>, StorageError> {
-        let mut qb =
-            QueryBuilder::<Sqlite>::new(format!("SELECT {} FROM {}", select_list(table), table.name));
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {} FROM {}",
+            select_list(table),
+            table.name
+        ));
         push_filters(&mut qb, table, filters)?;
         qb.push(" ORDER BY id LIMIT 1");
         let row = qb

@@ -22,7 +22,13 @@ pub struct People {
     pub operator_id: i64,
 }
 
-pub async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+pub async fn call(
+    app: &TestApp,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
     let bearer = token.map(|t| format!("Bearer {t}"));
     let mut headers: Vec<(&str, &str)> = vec![("accept", "application/json")];
     if let Some(b) = &bearer {
@@ -39,7 +45,14 @@ pub async fn call(app: &TestApp, method: &str, path: &str, token: Option<&str>, 
 }
 
 pub async fn login(app: &TestApp, email: &str, password: &str) -> String {
-    let r = call(app, "POST", "/api/login", None, Some(json!({"email": email, "password": password}))).await;
+    let r = call(
+        app,
+        "POST",
+        "/api/login",
+        None,
+        Some(json!({"email": email, "password": password})),
+    )
+    .await;
     assert_eq!(r.status, 200, "login {email}: {:?}", r.body);
     r.body["data"]["token"].as_str().unwrap().to_owned()
 }

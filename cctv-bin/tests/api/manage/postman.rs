@@ -9,7 +9,13 @@ use serde_json::{Value, json};
 use crate::crash::{cctv, free_addr, start};
 use crate::helpers::*;
 
-async fn postman(addr: &str, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Resp {
+async fn postman(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Resp {
     let auth = token.map(|t| format!("Bearer {t}"));
     let mut headers = vec![("accept", "application/json")];
     if let Some(a) = &auth {
@@ -27,19 +33,45 @@ async fn the_original_postman_login_me_users_logout_requests_work_against_cctv_s
     let dir = tempfile::tempdir().unwrap();
     let listen = free_addr();
     let mut create = cctv(dir.path(), &listen)
-        .args(["user", "create", "--email", "admin@cctv.com", "--name", "Admin", "--role", "admin", "--password-stdin"])
+        .args([
+            "user",
+            "create",
+            "--email",
+            "admin@cctv.com",
+            "--name",
+            "Admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    create.stdin.take().unwrap().write_all(b"admin123\n").unwrap();
+    create
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"admin123\n")
+        .unwrap();
     let out = create.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("admin@cctv.com"));
 
     let mut server = start(dir.path(), &listen).await;
-    let p1 = postman(&listen, "POST", "/api/login", None, Some(json!({"email": "admin@cctv.com", "password": "admin123"}))).await;
+    let p1 = postman(
+        &listen,
+        "POST",
+        "/api/login",
+        None,
+        Some(json!({"email": "admin@cctv.com", "password": "admin123"})),
+    )
+    .await;
     assert_eq!(p1.status, 200, "{:?}", p1.body);
     assert_eq!(p1.body["success"], true);
     assert_eq!(p1.body["message"], "Login successful");

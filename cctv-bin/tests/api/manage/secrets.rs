@@ -50,11 +50,18 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
         let stream_password = format!("StreamPass-{}", uuid::Uuid::new_v4().simple());
         let mut bodies = Vec::new();
 
-        let device = call(&app, "POST", "/api/v1/device-masters", Some(&p.admin), Some(json!({
-            "device_id": "CCTV_SECRET_1", "device_name": "Lobby", "device_type": "cctv",
-            "branch_id": app.branch(0), "url": "rtsp://10.0.0.9:554/live",
-            "username": "camuser", "password": device_password,
-        }))).await;
+        let device = call(
+            &app,
+            "POST",
+            "/api/v1/device-masters",
+            Some(&p.admin),
+            Some(json!({
+                "device_id": "CCTV_SECRET_1", "device_name": "Lobby", "device_type": "cctv",
+                "branch_id": app.branch(0), "url": "rtsp://10.0.0.9:554/live",
+                "username": "camuser", "password": device_password,
+            })),
+        )
+        .await;
         assert_eq!(device.status, 201, "{:?}", device.body);
         assert_eq!(device.body["data"]["has_password"], true);
         assert_eq!(device.body["data"]["url"], "rtsp://10.0.0.9:554/live");
@@ -65,16 +72,32 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
         }))).await;
         assert_eq!(stream.status, 201, "{:?}", stream.body);
         bodies.push(stream.body.to_string());
-        let created = call(&app, "POST", "/api/v1/api-credentials", Some(&p.admin), Some(json!({"credential_name": "edge"}))).await;
-        let api_secret = created.body["data"]["api_secret"].as_str().unwrap().to_owned();
+        let created = call(
+            &app,
+            "POST",
+            "/api/v1/api-credentials",
+            Some(&p.admin),
+            Some(json!({"credential_name": "edge"})),
+        )
+        .await;
+        let api_secret = created.body["data"]["api_secret"]
+            .as_str()
+            .unwrap()
+            .to_owned();
         assert_eq!(api_secret.len(), 64);
         let cred_id = created.body["data"]["id"].as_i64().unwrap();
         let stream_id = stream.body["data"]["id"].as_i64().unwrap();
         let device_id = device.body["data"]["id"].as_i64().unwrap();
         // The secret works for its device API, shown once: no later read returns it.
         let key = created.body["data"]["api_key"].as_str().unwrap().to_owned();
-        let test = send(&app.addr, "GET", &format!("/api/v1/api-credentials/{cred_id}/test"),
-            &[("x-api-key", &key), ("x-api-secret", &api_secret)], vec![]).await;
+        let test = send(
+            &app.addr,
+            "GET",
+            &format!("/api/v1/api-credentials/{cred_id}/test"),
+            &[("x-api-key", &key), ("x-api-secret", &api_secret)],
+            vec![],
+        )
+        .await;
         assert_eq!(test.status, 200, "{:?}", test.body);
 
         for path in [
@@ -93,19 +116,50 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
             bodies.push(r.body.to_string());
         }
         // The live view gets a playable URL for a permitted viewer, but never a password field.
-        let playable = call(&app, "GET", &format!("/api/v1/cctv/streams/{}", app.device(0)), Some(&p.viewer), None).await;
+        let playable = call(
+            &app,
+            "GET",
+            &format!("/api/v1/cctv/streams/{}", app.device(0)),
+            Some(&p.viewer),
+            None,
+        )
+        .await;
         assert_eq!(playable.status, 200, "{:?}", playable.body);
-        assert!(playable.body["data"]["stream_url"].as_str().unwrap().starts_with("http://viewer:StreamPass-"));
+        assert!(
+            playable.body["data"]["stream_url"]
+                .as_str()
+                .unwrap()
+                .starts_with("http://viewer:StreamPass-")
+        );
         assert!(playable.body["data"].get("password").is_none());
         assert!(playable.body["data"].get("stream_password").is_none());
 
         let mut columns = String::new();
-        for table in [&tables::DEVICES, &tables::STREAMS, &tables::CREDENTIALS, &tables::AUDIT_LOGS, &tables::USERS] {
-            let query = ListQuery { filters: vec![], order: Order::NEWEST_FIRST, page: 1, per_page: 100 };
-            let (rows, _) = app.core.storage().list_records(table, &query).await.unwrap();
+        for table in [
+            &tables::DEVICES,
+            &tables::STREAMS,
+            &tables::CREDENTIALS,
+            &tables::AUDIT_LOGS,
+            &tables::USERS,
+        ] {
+            let query = ListQuery {
+                filters: vec![],
+                order: Order::NEWEST_FIRST,
+                page: 1,
+                per_page: 100,
+            };
+            let (rows, _) = app
+                .core
+                .storage()
+                .list_records(table, &query)
+                .await
+                .unwrap();
             columns.push_str(&serde_json::to_string(&rows).unwrap());
         }
-        assert!(columns.contains("password_encrypted"), "the dump holds the ciphertext columns");
+        assert!(
+            columns.contains("password_encrypted"),
+            "the dump holds the ciphertext columns"
+        );
         let mut raw_files = Vec::new();
         if backend == Backend::Sqlite {
             for name in ["cctv.db", "cctv.db-wal"] {
@@ -114,12 +168,26 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
             assert!(!raw_files.is_empty());
         }
         let log_text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
-        for secret in [&api_secret, &device_password, &stream_password, &"secret-pass-1".to_owned()] {
+        for secret in [
+            &api_secret,
+            &device_password,
+            &stream_password,
+            &"secret-pass-1".to_owned(),
+        ] {
             for body in &bodies {
-                assert!(!body.contains(secret.as_str()), "{backend:?}: a response contains a secret");
+                assert!(
+                    !body.contains(secret.as_str()),
+                    "{backend:?}: a response contains a secret"
+                );
             }
-            assert!(!columns.contains(secret.as_str()), "{backend:?}: a column holds a secret in clear");
-            assert!(!log_text.contains(secret.as_str()), "{backend:?}: a log line holds a secret");
+            assert!(
+                !columns.contains(secret.as_str()),
+                "{backend:?}: a column holds a secret in clear"
+            );
+            assert!(
+                !log_text.contains(secret.as_str()),
+                "{backend:?}: a log line holds a secret"
+            );
             let needle = secret.as_bytes();
             assert!(
                 !raw_files.windows(needle.len()).any(|w| w == needle),
