@@ -192,6 +192,15 @@ pub trait RecordStore: Send + Sync + std::fmt::Debug + 'static {
         filters: &[Filter],
     ) -> Result<u64, StorageError>;
 
+    /// Distinct values of one column among rows matching `filters` (at most `limit`).
+    async fn distinct_values(
+        &self,
+        table: &'static Table,
+        column: &'static str,
+        filters: &[Filter],
+        limit: u32,
+    ) -> Result<Vec<Value>, StorageError>;
+
     /// Runs all ops in one transaction; one result per op (new id or rows affected).
     async fn apply(&self, ops: &[WriteOp]) -> Result<Vec<i64>, StorageError>;
 }

@@ -18,6 +18,7 @@ pub mod envelope;
 pub mod health;
 pub mod manage;
 pub mod params;
+pub mod web;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -124,6 +125,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .push(Router::with_path("branch/{id}/detections").get(query::branch_detections))
                 .push(Router::with_path("api-credentials/{id}/test").get(query::credential_test)),
         )
+        .push(web::routes())
         .push(Router::with_path("{**rest}").goal(health::not_found))
 }
 

@@ -392,6 +392,39 @@ impl RecordStore for PgStore {
         count(&mut conn, table, filters).await
     }
 
+    async fn distinct_values(
+        &self,
+        table: &'static Table,
+        column: &'static str,
+        filters: &[Filter],
+        limit: u32,
+    ) -> Result<Vec<Value>, StorageError> {
+        let ty = table
+            .column_type(column)
+            .ok_or_else(|| StorageError::Rejected(format!("unknown column {column}")))?;
+        let expr = if ty == ColumnType::Date {
+            format!("{column}::text")
+        } else {
+            column.to_owned()
+        };
+        let mut qb =
+            QueryBuilder::<Postgres>::new(format!("SELECT DISTINCT {expr} AS v FROM {}", table.name));
+        push_filters(&mut qb, table, filters)?;
+        qb.push(" LIMIT ");
+        qb.push_bind(i64::from(limit));
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(match ty {
+                    ColumnType::Int => {
+                        Value::from(row.try_get::<Option<i64>, _>("v").map_err(map_err)?)
+                    }
+                    _ => Value::from(row.try_get::<Option<String>, _>("v").map_err(map_err)?),
+                })
+            })
+            .collect()
+    }
+
     async fn apply(&self, ops: &[WriteOp]) -> Result<Vec<i64>, StorageError> {
         let mut attempt = 0;
         loop {

@@ -1,0 +1,35 @@
+//! The operator web application: server-rendered pages (minijinja templates embedded in
+//! the binary, autoescaped), session cookies with CSRF tokens, role-aware navigation, and
+//! live updates over a WebSocket. Every page calls the same [`Manager`](cctv_core::manage::Manager)
+//! and registry as the JSON API, so roles, scopes and validation are enforced once.
+
+mod assets;
+mod crud;
+mod dashboard;
+mod login;
+mod persons;
+mod render;
+mod session;
+mod specs;
+mod ws;
+
+use salvo::Router;
+
+pub use render::Templates;
+pub use session::SESSION_COOKIE;
+
+/// All web routes (mounted at the root).
+pub fn routes() -> Router {
+    let mut router = Router::new()
+        .push(Router::with_path("login").get(login::form).post(login::submit))
+        .push(Router::with_path("logout").post(login::logout))
+        .push(Router::with_path("dashboard").get(dashboard::page_handler))
+        .push(Router::with_path("persons").get(persons::list))
+        .push(Router::with_path("persons/{re_id}").get(persons::show).post(persons::update))
+        .push(Router::with_path("ws").goal(ws::connect))
+        .push(Router::with_path("assets/{file}").get(assets::serve));
+    for spec in specs::ALL {
+        router = router.push(crud::routes(spec));
+    }
+    router.push(Router::with_path("").get(dashboard::home))
+}

@@ -1,0 +1,137 @@
+//! Template rendering and the small response helpers every page uses.
+
+use std::sync::OnceLock;
+
+use minijinja::Environment;
+use minijinja::value::{Serde, Value as JinjaValue};
+use salvo::Response;
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
+use serde_json::{Value, json};
+
+use super::session::Session;
+
+/// The embedded templates (one environment for the process).
+pub struct Templates;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("components.html", include_str!("../../templates/components.html")),
+    ("login.html", include_str!("../../templates/login.html")),
+    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    ("list.html", include_str!("../../templates/list.html")),
+    ("form.html", include_str!("../../templates/form.html")),
+    ("persons.html", include_str!("../../templates/persons.html")),
+    ("person.html", include_str!("../../templates/person.html")),
+    ("error.html", include_str!("../../templates/error.html")),
+    ("secret.html", include_str!("../../templates/secret.html")),
+];
+
+impl Templates {
+    pub fn env() -> &'static Environment<'static> {
+        static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+        ENV.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+            env.add_filter("urlencode", urlencode);
+            for (name, source) in TEMPLATES {
+                env.add_template(name, source)
+                    .unwrap_or_else(|e| panic!("template {name}: {e}"));
+            }
+            env
+        })
+    }
+
+    /// Renders `name`; a template error is logged and shown as a plain 500 page.
+    pub fn render(name: &str, ctx: &Value) -> Result<String, String> {
+        let env = Self::env();
+        let template = env.get_template(name).map_err(|e| e.to_string())?;
+        template
+            .render(JinjaValue::from(Serde(ctx)))
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (path segments, query values).
+fn urlencode(value: JinjaValue) -> String {
+    let s = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The context every page gets: who is logged in, navigation rights, CSRF token.
+pub(crate) fn base(session: &Session, active: &str) -> Value {
+    let who = &session.who;
+    json!({
+        "user": {"name": who.name, "email": who.email, "role": who.role.as_str()},
+        "is_admin": who.is_admin(),
+        "can_manage": who.role != cctv_core::access::Role::Viewer,
+        "csrf": session.csrf,
+        "active": active,
+        "flash": session.flash,
+    })
+}
+
+/// Writes an HTML page.
+pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Value) {
+    let html = match Templates::render(name, ctx) {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "rendering failed");
+            res.status_code(StatusCode::INTERNAL_SERVER_ERROR);
+            "<!doctype html><title>Error</title><p>The page could not be rendered.</p>".into()
+        }
+    };
+    if res.status_code.is_none() {
+        res.status_code(status);
+    }
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    res.headers_mut()
+        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    let _ = res.write_body(html);
+}
+
+/// 303 to `to` (after a POST, or to the login page).
+pub(crate) fn redirect(res: &mut Response, to: &str) {
+    res.status_code(StatusCode::SEE_OTHER);
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(LOCATION, v);
+    }
+}
+
+/// An error page with the layout (403, 404, …).
+pub(crate) fn error_page(res: &mut Response, session: &Session, status: StatusCode, message: &str) {
+    let mut ctx = base(session, "");
+    ctx["status"] = json!(status.as_u16());
+    ctx["message"] = json!(message);
+    page(res, status, "error.html", &ctx);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_renders_with_an_empty_context() {
+        let ctx = json!({"user": {"name": "n", "role": "admin"}, "spec": {"columns": [], "filters": []},
+            "recent": [{"re_id": "a b/<c>", "detection_date": "2026-11-28"}], "items": [{"re_id": "x y"}],
+            "query": {"search": "q", "page": "2"}, "history": [{"re_id": "r"}],
+            "pagination": {"page": 1, "per_page": 10, "total": 0, "last_page": 1}, "stats": {}, "day": {}});
+        for (name, _) in TEMPLATES {
+            if let Err(e) = Templates::render(name, &ctx) {
+                panic!("{name}: {e}");
+            }
+        }
+    }
+}

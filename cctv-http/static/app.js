@@ -1,0 +1,83 @@
+// cctv page script: live updates over /ws (reconnect with backoff), confirm prompts,
+// auto-submitting selects, copy buttons. No dependencies; every value shown is inserted
+// with textContent, never as HTML.
+(function () {
+  "use strict";
+
+  function text(el, value) { el.textContent = value == null ? "" : String(value); }
+
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { e.preventDefault(); }
+  });
+  document.addEventListener("change", function (e) {
+    if (e.target.hasAttribute && e.target.hasAttribute("data-autosubmit")) { e.target.form.submit(); }
+  });
+  document.addEventListener("click", function (e) {
+    var sel = e.target.getAttribute && e.target.getAttribute("data-copy");
+    if (sel && navigator.clipboard) { navigator.clipboard.writeText(document.querySelector(sel).textContent); text(e.target, "Copied"); }
+  });
+
+  var topics = (document.body.getAttribute("data-topics") || "").split(/\s+/).filter(Boolean);
+  if (!topics.length || !window.WebSocket) { return; }
+
+  function onDetection(d) {
+    var today = document.body.getAttribute("data-today");
+    var stats = document.querySelector(".stats[data-scope]");
+    var scope = stats ? stats.getAttribute("data-scope") : "";
+    var inScope = !scope || String(d.branch_id) === scope;
+    var counter = document.querySelector('[data-live="detections-today"]');
+    if (counter && inScope && d.detection_date === today) {
+      text(counter, (parseInt(counter.textContent, 10) || 0) + 1);
+    }
+    var recent = document.querySelector("#recent-detections tbody");
+    if (recent && inScope) {
+      var tr = document.createElement("tr");
+      tr.className = "fresh";
+      [d.detected_at, d.re_id, d.branch_id, d.device_id, d.detected_count].forEach(function (v, i) {
+        var td = document.createElement("td");
+        if (i === 1) {
+          var a = document.createElement("a");
+          a.href = "/persons/" + encodeURIComponent(d.re_id) + "?date=" + encodeURIComponent(d.detection_date);
+          text(a, v); td.appendChild(a);
+        } else { text(td, v); }
+        if (i === 4) { td.className = "num"; }
+        tr.appendChild(td);
+      });
+      recent.insertBefore(tr, recent.firstChild);
+      while (recent.children.length > 10) { recent.removeChild(recent.lastChild); }
+      var empty = document.querySelector('[data-empty-for="recent-detections"]');
+      if (empty) { empty.remove(); }
+    }
+    var person = document.querySelector("[data-person]");
+    if (person && person.getAttribute("data-person") === d.re_id && person.getAttribute("data-date") === d.detection_date) {
+      var count = document.querySelector('[data-live="person-count"]');
+      if (count && d.outcome !== "tracking_disabled") { text(count, (parseInt(count.textContent, 10) || 0) + (d.detected_count || 1)); }
+      var last = document.querySelector('[data-live="person-last"]');
+      if (last) { text(last, d.detected_at); }
+    }
+  }
+
+  var delay = 500;
+  function connect() {
+    var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
+    var banner = document.getElementById("live-status");
+    ws.onopen = function () {
+      delay = 500;
+      if (banner) { banner.hidden = true; }
+      ws.send(JSON.stringify({ subscribe: topics }));
+      document.body.setAttribute("data-live-connected", "1");
+    };
+    ws.onmessage = function (m) {
+      var e; try { e = JSON.parse(m.data); } catch (_) { return; }
+      if (e.type === "detection_update") { onDetection(e.data || {}); }
+    };
+    ws.onclose = function () {
+      document.body.removeAttribute("data-live-connected");
+      if (banner) { banner.hidden = false; }
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+  }
+  connect();
+})();
