@@ -335,7 +335,10 @@ pub struct RawResp {
 
 impl RawResp {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `name=value` pairs of every `Set-Cookie`.
@@ -343,21 +346,40 @@ impl RawResp {
         self.headers
             .iter()
             .filter(|(k, _)| k == "set-cookie")
-            .filter_map(|(_, v)| v.split(';').next()?.split_once('=').map(|(a, b)| (a.to_owned(), b.to_owned())))
+            .filter_map(|(_, v)| {
+                v.split(';')
+                    .next()?
+                    .split_once('=')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            })
             .collect()
     }
 }
 
-pub async fn send_raw(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: Vec<u8>) -> RawResp {
+pub async fn send_raw(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> RawResp {
     let stream = TcpStream::connect(addr).await.unwrap();
     let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await.unwrap();
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
     tokio::spawn(conn);
-    let mut req = Request::builder().method(method).uri(path).header("host", addr);
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", addr);
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let resp = sender.send_request(req.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
+    let resp = sender
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
     let status = resp.status().as_u16();
     let headers = resp
         .headers()
@@ -365,5 +387,9 @@ pub async fn send_raw(addr: &str, method: &str, path: &str, headers: &[(&str, &s
         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
         .collect();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    RawResp { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+    RawResp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
 }

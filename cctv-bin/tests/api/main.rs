@@ -1,6 +1,7 @@
 //! Acceptance tests of the device and management APIs through a real HTTP server.
 
 mod bad_input;
+mod browser;
 mod crash;
 mod helpers;
 mod ingest;

@@ -14,11 +14,18 @@ pub struct Browser<'a> {
 
 impl<'a> Browser<'a> {
     pub fn new(app: &'a TestApp) -> Self {
-        Self { app, cookies: Vec::new() }
+        Self {
+            app,
+            cookies: Vec::new(),
+        }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn absorb(&mut self, r: &RawResp) {
@@ -48,7 +55,10 @@ impl<'a> Browser<'a> {
             &self.app.addr,
             "POST",
             path,
-            &[("cookie", &cookie), ("content-type", "application/x-www-form-urlencoded")],
+            &[
+                ("cookie", &cookie),
+                ("content-type", "application/x-www-form-urlencoded"),
+            ],
             body.into_bytes(),
         )
         .await;
@@ -60,14 +70,20 @@ impl<'a> Browser<'a> {
     pub async fn login(&mut self, email: &str, password: &str) -> RawResp {
         let page = self.get("/login").await;
         let csrf = csrf_of(&page.body);
-        self.post("/login", &[("_csrf", &csrf), ("email", email), ("password", password)]).await
+        self.post(
+            "/login",
+            &[("_csrf", &csrf), ("email", email), ("password", password)],
+        )
+        .await
     }
 }
 
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -90,15 +106,31 @@ async fn pages_need_a_session_and_the_login_sets_a_secure_cookie() {
     let wrong = b.login("admin@cctv.test", "not-the-password").await;
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("do not match our records"));
-    assert!(wrong.body.contains("value=\"admin@cctv.test\""), "the e-mail is kept");
+    assert!(
+        wrong.body.contains("value=\"admin@cctv.test\""),
+        "the e-mail is kept"
+    );
     let ok = b.login("admin@cctv.test", "admin-password-1").await;
     assert_eq!(ok.status, 303);
-    let set = ok.headers.iter().find(|(k, v)| k == "set-cookie" && v.starts_with("cctv_session=")).unwrap().1.clone();
-    assert!(set.contains("HttpOnly") && set.contains("SameSite=Lax"), "{set}");
+    let set = ok
+        .headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("cctv_session="))
+        .unwrap()
+        .1
+        .clone();
+    assert!(
+        set.contains("HttpOnly") && set.contains("SameSite=Lax"),
+        "{set}"
+    );
     let dash = b.get("/dashboard").await;
     assert_eq!(dash.status, 200);
     assert!(dash.body.contains("Detections today"));
-    assert!(dash.headers.iter().any(|(k, v)| k == "content-security-policy" && v.contains("script-src 'self'")));
+    assert!(
+        dash.headers
+            .iter()
+            .any(|(k, v)| k == "content-security-policy" && v.contains("script-src 'self'"))
+    );
     // Logging out needs the CSRF token, then the session is gone.
     assert_eq!(b.post("/logout", &[]).await.status, 403);
     let csrf = csrf_of(&dash.body);
@@ -113,14 +145,49 @@ async fn forms_without_the_csrf_token_are_refused_and_change_nothing() {
     let p = people(&app).await;
     let mut b = Browser::new(&app);
     b.login("admin@cctv.test", "admin-password-1").await;
-    let r = b.post("/groups", &[("province_code", "BLI"), ("province_name", "Bali"), ("group_name", "Bali")]).await;
+    let r = b
+        .post(
+            "/groups",
+            &[
+                ("province_code", "BLI"),
+                ("province_name", "Bali"),
+                ("group_name", "Bali"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = b.post("/groups", &[("_csrf", &"0".repeat(64)), ("province_code", "BLI"), ("province_name", "Bali"), ("group_name", "Bali")]).await;
+    let r = b
+        .post(
+            "/groups",
+            &[
+                ("_csrf", &"0".repeat(64)),
+                ("province_code", "BLI"),
+                ("province_name", "Bali"),
+                ("group_name", "Bali"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let login_without = send_raw(&app.addr, "POST", "/login", &[("content-type", "application/x-www-form-urlencoded")],
-        b"email=admin%40cctv.test&password=admin-password-1".to_vec()).await;
-    assert_eq!(login_without.status, 403, "the login form has its own token");
-    let groups = call(&app, "GET", "/api/v1/company-groups?search=BLI", Some(&p.admin), None).await;
+    let login_without = send_raw(
+        &app.addr,
+        "POST",
+        "/login",
+        &[("content-type", "application/x-www-form-urlencoded")],
+        b"email=admin%40cctv.test&password=admin-password-1".to_vec(),
+    )
+    .await;
+    assert_eq!(
+        login_without.status, 403,
+        "the login form has its own token"
+    );
+    let groups = call(
+        &app,
+        "GET",
+        "/api/v1/company-groups?search=BLI",
+        Some(&p.admin),
+        None,
+    )
+    .await;
     assert_eq!(groups.body["pagination"]["total"], 0);
     app.stop().await;
 }
@@ -134,13 +201,41 @@ async fn an_invalid_form_comes_back_with_messages_next_to_fields_and_the_typed_v
     let form = b.get("/branches/new").await;
     assert_eq!(form.status, 200);
     let csrf = csrf_of(&form.body);
-    let r = b.post("/branches", &[("_csrf", &csrf), ("branch_code", "NEW 1"), ("branch_name", "Typed name"), ("city", ""), ("latitude", "95")]).await;
+    let r = b
+        .post(
+            "/branches",
+            &[
+                ("_csrf", &csrf),
+                ("branch_code", "NEW 1"),
+                ("branch_name", "Typed name"),
+                ("city", ""),
+                ("latitude", "95"),
+            ],
+        )
+        .await;
     assert_eq!(r.status, 422);
     for field in ["branch_code", "city", "latitude", "group_id"] {
-        assert!(r.body.contains(&format!("data-error-for=\"{field}\"")), "{field} message missing");
+        assert!(
+            r.body.contains(&format!("data-error-for=\"{field}\"")),
+            "{field} message missing"
+        );
     }
-    assert!(r.body.contains("value=\"Typed name\""), "typed values are kept");
-    let ok = b.post("/branches", &[("_csrf", &csrf), ("group_id", &app.estate.branches[0].group_id.to_string()), ("branch_code", "NEW1"), ("branch_name", "Typed name"), ("city", "Bogor")]).await;
+    assert!(
+        r.body.contains("value=\"Typed name\""),
+        "typed values are kept"
+    );
+    let ok = b
+        .post(
+            "/branches",
+            &[
+                ("_csrf", &csrf),
+                ("group_id", &app.estate.branches[0].group_id.to_string()),
+                ("branch_code", "NEW1"),
+                ("branch_name", "Typed name"),
+                ("city", "Bogor"),
+            ],
+        )
+        .await;
     assert_eq!(ok.status, 303);
     let list = b.get("/branches").await;
     assert!(list.body.contains("NEW1"));
@@ -152,12 +247,24 @@ async fn an_invalid_form_comes_back_with_messages_next_to_fields_and_the_typed_v
 async fn viewers_and_operators_cannot_reach_admin_pages_and_see_no_admin_navigation() {
     let app = spawn_app(Backend::Sqlite).await;
     let _ = people(&app).await;
-    for (email, password) in [("viewer@cctv.test", "secret-pass-1"), ("operator@cctv.test", "secret-pass-1")] {
+    for (email, password) in [
+        ("viewer@cctv.test", "secret-pass-1"),
+        ("operator@cctv.test", "secret-pass-1"),
+    ] {
         let mut b = Browser::new(&app);
         assert_eq!(b.login(email, password).await.status, 303);
         let dash = b.get("/dashboard").await;
-        assert!(!dash.body.contains("href=\"/users\""), "{email} sees admin navigation");
-        for path in ["/users", "/api-credentials", "/whatsapp-settings", "/audit-logs", "/users/new"] {
+        assert!(
+            !dash.body.contains("href=\"/users\""),
+            "{email} sees admin navigation"
+        );
+        for path in [
+            "/users",
+            "/api-credentials",
+            "/whatsapp-settings",
+            "/audit-logs",
+            "/users/new",
+        ] {
             assert_eq!(b.get(path).await.status, 403, "{email} {path}");
         }
         assert_eq!(b.get("/persons").await.status, 200);
@@ -170,28 +277,68 @@ async fn user_supplied_strings_are_escaped_on_every_page() {
     let app = spawn_app(Backend::Sqlite).await;
     let p = people(&app).await;
     let evil = "<script>alert(1)</script>";
-    let r = call(&app, "PUT", &format!("/api/v1/company-branches/{}", app.branch(0)), Some(&p.admin), Some(json!({"branch_name": evil}))).await;
+    let r = call(
+        &app,
+        "PUT",
+        &format!("/api/v1/company-branches/{}", app.branch(0)),
+        Some(&p.admin),
+        Some(json!({"branch_name": evil})),
+    )
+    .await;
     assert_eq!(r.status, 200);
-    let r = call(&app, "PUT", &format!("/api/v1/device-masters/{}", 1), Some(&p.admin), Some(json!({"device_name": evil}))).await;
+    let r = call(
+        &app,
+        "PUT",
+        &format!("/api/v1/device-masters/{}", 1),
+        Some(&p.admin),
+        Some(json!({"device_name": evil})),
+    )
+    .await;
     assert!(r.status == 200 || r.status == 404);
     call(&app, "POST", "/api/v1/whatsapp-settings", Some(&p.admin), Some(json!({"name": evil, "phone_numbers": ["0812345678"], "message_template": "{branch_name} <b>x</b>"}))).await;
     let re_id = "<img src=x onerror=alert(2)>";
-    let posted = app.post_json(&json!({"re_id": re_id, "branch_id": app.branch(0), "device_id": app.device(0)})).await;
-    app.wait_completed(posted.body["data"]["job_id"].as_str().unwrap()).await;
-    call(&app, "PATCH", &format!("/api/v1/re-id-masters/{}", enc(re_id)), Some(&p.admin), Some(json!({"person_name": evil}))).await;
+    let posted = app
+        .post_json(&json!({"re_id": re_id, "branch_id": app.branch(0), "device_id": app.device(0)}))
+        .await;
+    app.wait_completed(posted.body["data"]["job_id"].as_str().unwrap())
+        .await;
+    call(
+        &app,
+        "PATCH",
+        &format!("/api/v1/re-id-masters/{}", enc(re_id)),
+        Some(&p.admin),
+        Some(json!({"person_name": evil})),
+    )
+    .await;
 
     let mut b = Browser::new(&app);
     b.login("admin@cctv.test", "admin-password-1").await;
     let today = app.core.today();
-    for path in ["/dashboard".to_owned(), "/branches".to_owned(), "/devices".to_owned(), "/whatsapp-settings".to_owned(),
-        "/persons".to_owned(), format!("/persons/{}?date={today}", enc(re_id)), "/audit-logs".to_owned()] {
+    for path in [
+        "/dashboard".to_owned(),
+        "/branches".to_owned(),
+        "/devices".to_owned(),
+        "/whatsapp-settings".to_owned(),
+        "/persons".to_owned(),
+        format!("/persons/{}?date={today}", enc(re_id)),
+        "/audit-logs".to_owned(),
+    ] {
         let page = b.get(&path).await;
         assert_eq!(page.status, 200, "{path}");
-        assert!(!page.body.contains("<script>alert"), "{path} has a raw script tag");
-        assert!(!page.body.contains("<img src=x"), "{path} has a raw img tag");
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path} has a raw script tag"
+        );
+        assert!(
+            !page.body.contains("<img src=x"),
+            "{path} has a raw img tag"
+        );
     }
     let persons = b.get("/persons").await;
-    assert!(persons.body.contains("&lt;img src=x onerror=alert(2)&gt;"), "the re_id is shown, escaped");
+    assert!(
+        persons.body.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "the re_id is shown, escaped"
+    );
     app.stop().await;
 }
 
@@ -201,17 +348,29 @@ async fn the_dashboard_numbers_equal_the_api_numbers() {
     let _ = people(&app).await;
     for i in 0..7 {
         let r = app.post_json(&json!({"re_id": format!("P{}", i % 3), "branch_id": app.branch(i % 2), "device_id": app.device(i % 2)})).await;
-        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap()).await;
+        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+            .await;
     }
     let api = app.get("/api/v1/detection/summary").await;
-    let total = api.body["data"]["summary"]["total_detections"].as_i64().unwrap();
-    let unique = api.body["data"]["summary"]["unique_persons"].as_i64().unwrap();
+    let total = api.body["data"]["summary"]["total_detections"]
+        .as_i64()
+        .unwrap();
+    let unique = api.body["data"]["summary"]["unique_persons"]
+        .as_i64()
+        .unwrap();
     assert_eq!((total, unique), (7, 3));
     let mut b = Browser::new(&app);
     b.login("admin@cctv.test", "admin-password-1").await;
     let dash = b.get("/dashboard").await;
-    assert!(dash.body.contains(&format!("data-live=\"detections-today\">{total}<")), "dashboard total");
+    assert!(
+        dash.body
+            .contains(&format!("data-live=\"detections-today\">{total}<")),
+        "dashboard total"
+    );
     let unique_card = dash.body.split("Unique persons today").nth(1).unwrap();
-    assert!(unique_card.contains(&format!(">{unique}<")), "dashboard unique persons");
+    assert!(
+        unique_card.contains(&format!(">{unique}<")),
+        "dashboard unique persons"
+    );
     app.stop().await;
 }

@@ -9,7 +9,6 @@ use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait};
 use serde_json::{Map, Value, json};
 
-
 use super::render::{base, error_page, page, redirect};
 use super::session::{Session, csrf_matches, flash, require};
 use super::specs::{Kind, Spec};
@@ -42,7 +41,9 @@ pub(crate) fn routes(spec: &'static Spec) -> Router {
 }
 
 fn id_param(req: &Request) -> Option<i64> {
-    req.param::<String>("id").and_then(|s| s.parse().ok()).filter(|i| *i > 0)
+    req.param::<String>("id")
+        .and_then(|s| s.parse().ok())
+        .filter(|i| *i > 0)
 }
 
 /// Adds `branch_name` / `group_name` to rows that only carry ids.
@@ -57,9 +58,23 @@ fn enrich(state: &AppState, items: &mut [Value]) {
     }
 }
 
-async fn options(state: &AppState, session: &Session, ip: &str, resource: Resource, label: &str) -> Vec<Value> {
-    let params = ListParams { page: 1, per_page: 100, ..Default::default() };
-    match state.manage.list(caller(&session.who, ip), resource, &params).await {
+async fn options(
+    state: &AppState,
+    session: &Session,
+    ip: &str,
+    resource: Resource,
+    label: &str,
+) -> Vec<Value> {
+    let params = ListParams {
+        page: 1,
+        per_page: 100,
+        ..Default::default()
+    };
+    match state
+        .manage
+        .list(caller(&session.who, ip), resource, &params)
+        .await
+    {
         Ok(listed) => listed
             .items
             .iter()
@@ -70,7 +85,13 @@ async fn options(state: &AppState, session: &Session, ip: &str, resource: Resour
 }
 
 /// The form's fields with their options resolved.
-async fn form_fields_ctx(state: &AppState, session: &Session, ip: &str, spec: &Spec, editing: bool) -> Vec<Value> {
+async fn form_fields_ctx(
+    state: &AppState,
+    session: &Session,
+    ip: &str,
+    spec: &Spec,
+    editing: bool,
+) -> Vec<Value> {
     let mut out = Vec::new();
     for field in spec.fields {
         if editing && field.create_only {
@@ -84,17 +105,31 @@ async fn form_fields_ctx(state: &AppState, session: &Session, ip: &str, spec: &S
             Kind::Area => ("textarea", json!([])),
             Kind::Check => ("checkbox", json!([])),
             Kind::List => ("list", json!([])),
-            Kind::Select(opts) => ("select", json!(opts.iter().map(|o| json!({"id": o, "label": o})).collect::<Vec<_>>())),
+            Kind::Select(opts) => (
+                "select",
+                json!(
+                    opts.iter()
+                        .map(|o| json!({"id": o, "label": o}))
+                        .collect::<Vec<_>>()
+                ),
+            ),
             Kind::Ref(r, label) => ("select", json!(options(state, session, ip, r, label).await)),
             Kind::Refs(r, label) => ("multi", json!(options(state, session, ip, r, label).await)),
         };
-        out.push(json!({"name": field.name, "label": field.label, "kind": kind, "choices": choices}));
+        out.push(
+            json!({"name": field.name, "label": field.label, "kind": kind, "choices": choices}),
+        );
     }
     out
 }
 
 /// The JSON body the Manager expects, from the submitted form.
-fn body_from_form(spec: &Spec, form: &BTreeMap<String, String>, multi: &BTreeMap<String, Vec<String>>, editing: bool) -> Value {
+fn body_from_form(
+    spec: &Spec,
+    form: &BTreeMap<String, String>,
+    multi: &BTreeMap<String, Vec<String>>,
+    editing: bool,
+) -> Value {
     let mut body = Map::new();
     for field in spec.fields {
         if editing && field.create_only {
@@ -104,10 +139,15 @@ fn body_from_form(spec: &Spec, form: &BTreeMap<String, String>, multi: &BTreeMap
         let value = match field.kind {
             Kind::Check => Some(json!(form.contains_key(field.name))),
             Kind::Password if raw.is_empty() => None,
-            Kind::Refs(..) => Some(json!(multi
-                .get(field.name)
-                .map(|v| v.iter().filter_map(|s| s.parse::<i64>().ok()).collect::<Vec<_>>())
-                .unwrap_or_default())),
+            Kind::Refs(..) => Some(json!(
+                multi
+                    .get(field.name)
+                    .map(|v| v
+                        .iter()
+                        .filter_map(|s| s.parse::<i64>().ok())
+                        .collect::<Vec<_>>())
+                    .unwrap_or_default()
+            )),
             _ if raw.is_empty() && !editing => None,
             Kind::Number | Kind::Ref(..) if raw.is_empty() => Some(Value::Null),
             Kind::Number | Kind::Ref(..) => Some(
@@ -130,15 +170,35 @@ impl Page {
     async fn list(&self, state: &AppState, session: &Session, req: &Request, res: &mut Response) {
         let spec = self.0;
         let ip = client_ip(req);
-        let pairs: Vec<(String, String)> = req.queries().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-        let params = match ListParams::from_query(pairs.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_str()))) {
+        let pairs: Vec<(String, String)> = req
+            .queries()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let params = match ListParams::from_query(
+            pairs
+                .iter()
+                .filter(|(_, v)| !v.is_empty())
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        ) {
             Ok(p) => p,
-            Err(_) => ListParams { page: 1, per_page: 15, ..Default::default() },
+            Err(_) => ListParams {
+                page: 1,
+                per_page: 15,
+                ..Default::default()
+            },
         };
-        match state.manage.list(caller(&session.who, &ip), spec.resource, &params).await {
+        match state
+            .manage
+            .list(caller(&session.who, &ip), spec.resource, &params)
+            .await
+        {
             Ok(mut listed) => {
                 enrich(state, &mut listed.items);
-                let last_page = listed.total.div_ceil(u64::from(listed.per_page.max(1))).max(1);
+                let last_page = listed
+                    .total
+                    .div_ceil(u64::from(listed.per_page.max(1)))
+                    .max(1);
                 let mut ctx = base(session, spec.slug);
                 ctx["spec"] = json!({"slug": spec.slug, "title": spec.title, "singular": spec.singular, "editable": spec.editable,
                     "columns": spec.columns.iter().map(|(k, l)| json!({"key": k, "label": l})).collect::<Vec<_>>(),
@@ -152,7 +212,14 @@ impl Page {
         }
     }
 
-    async fn form(&self, state: &AppState, session: &Session, req: &Request, res: &mut Response, ctx_extra: FormState) {
+    async fn form(
+        &self,
+        state: &AppState,
+        session: &Session,
+        req: &Request,
+        res: &mut Response,
+        ctx_extra: FormState,
+    ) {
         let spec = self.0;
         let ip = client_ip(req);
         let editing = ctx_extra.id.is_some();
@@ -181,7 +248,10 @@ fn manage_error(res: &mut Response, session: &Session, e: ManageError) {
         ManageError::Validation(v) => (StatusCode::UNPROCESSABLE_ENTITY, v.to_string()),
         _ => {
             tracing::error!(error = %e, "page failed");
-            (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong.".into())
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong.".into(),
+            )
         }
     };
     error_page(res, session, status, &message);
@@ -189,12 +259,25 @@ fn manage_error(res: &mut Response, session: &Session, e: ManageError) {
 
 #[async_trait]
 impl Handler for Page {
-    async fn handle(&self, req: &mut Request, depot: &mut Depot, res: &mut Response, _ctrl: &mut FlowCtrl) {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        _ctrl: &mut FlowCtrl,
+    ) {
         let state = state(depot);
-        let Some(session) = require(&state, req, res).await else { return };
+        let Some(session) = require(&state, req, res).await else {
+            return;
+        };
         let spec = self.0;
         if spec.admin_only && !session.who.is_admin() {
-            return error_page(res, &session, StatusCode::FORBIDDEN, "This page is for administrators.");
+            return error_page(
+                res,
+                &session,
+                StatusCode::FORBIDDEN,
+                "This page is for administrators.",
+            );
         }
         let ip = client_ip(req);
         let who = caller(&session.who, &ip);
@@ -202,33 +285,77 @@ impl Handler for Page {
         match self.1 {
             Action::List => self.list(&state, &session, req, res).await,
             Action::New => {
-                let blank = FormState { id: None, values: json!({"is_active": true}), errors: json!({}), status: StatusCode::OK };
+                let blank = FormState {
+                    id: None,
+                    values: json!({"is_active": true}),
+                    errors: json!({}),
+                    status: StatusCode::OK,
+                };
                 self.form(&state, &session, req, res, blank).await
             }
             Action::Edit => {
-                let Some(id) = id_param(req) else { return error_page(res, &session, StatusCode::NOT_FOUND, "Not found") };
+                let Some(id) = id_param(req) else {
+                    return error_page(res, &session, StatusCode::NOT_FOUND, "Not found");
+                };
                 match state.manage.show(who, spec.resource, id).await {
                     Ok(values) => {
-                        let st = FormState { id: Some(id), values, errors: json!({}), status: StatusCode::OK };
+                        let st = FormState {
+                            id: Some(id),
+                            values,
+                            errors: json!({}),
+                            status: StatusCode::OK,
+                        };
                         self.form(&state, &session, req, res, st).await
                     }
                     Err(e) => manage_error(res, &session, e),
                 }
             }
             Action::Create | Action::Update | Action::Delete | Action::Regenerate => {
-                let multi: BTreeMap<String, Vec<String>> = match req.form_data_max_size(256 * 1024).await {
-                    Ok(f) => f.fields.iter_all().map(|(k, v)| (k.clone(), v.clone())).collect(),
-                    Err(_) => BTreeMap::new(),
-                };
-                let form: BTreeMap<String, String> = multi.iter().filter_map(|(k, v)| v.last().map(|l| (k.clone(), l.clone()))).collect();
+                let multi: BTreeMap<String, Vec<String>> =
+                    match req.form_data_max_size(256 * 1024).await {
+                        Ok(f) => f
+                            .fields
+                            .iter_all()
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                        Err(_) => BTreeMap::new(),
+                    };
+                let form: BTreeMap<String, String> = multi
+                    .iter()
+                    .filter_map(|(k, v)| v.last().map(|l| (k.clone(), l.clone())))
+                    .collect();
 
                 if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-                    return error_page(res, &session, StatusCode::FORBIDDEN, "The form expired or was not sent by this site. Reload and try again.");
+                    return error_page(
+                        res,
+                        &session,
+                        StatusCode::FORBIDDEN,
+                        "The form expired or was not sent by this site. Reload and try again.",
+                    );
                 }
                 let id = id_param(req);
                 let result = match (self.1, id) {
-                    (Action::Create, _) => state.manage.create(who, spec.resource, &body_from_form(spec, &form, &multi, false)).await,
-                    (Action::Update, Some(id)) => state.manage.update(who, spec.resource, id, &body_from_form(spec, &form, &multi, true)).await,
+                    (Action::Create, _) => {
+                        state
+                            .manage
+                            .create(
+                                who,
+                                spec.resource,
+                                &body_from_form(spec, &form, &multi, false),
+                            )
+                            .await
+                    }
+                    (Action::Update, Some(id)) => {
+                        state
+                            .manage
+                            .update(
+                                who,
+                                spec.resource,
+                                id,
+                                &body_from_form(spec, &form, &multi, true),
+                            )
+                            .await
+                    }
                     (Action::Delete, Some(id)) => state.manage.delete(who, spec.resource, id).await,
                     (Action::Regenerate, Some(id)) if spec.resource == Resource::Credentials => {
                         state.manage.regenerate_credential(who, id).await
@@ -243,7 +370,11 @@ impl Handler for Page {
                         page(res, StatusCode::OK, "secret.html", &ctx);
                     }
                     Ok(_) => {
-                        let verb = match self.1 { Action::Create => "created", Action::Delete => "deactivated or deleted", _ => "saved" };
+                        let verb = match self.1 {
+                            Action::Create => "created",
+                            Action::Delete => "deactivated or deleted",
+                            _ => "saved",
+                        };
                         flash(req, res, &format!("The {} was {verb}.", spec.singular));
                         redirect(res, &list_url);
                     }
@@ -253,7 +384,12 @@ impl Handler for Page {
                             m.remove("_csrf");
                             m.remove("password");
                         }
-                        let st = FormState { id, values, errors: serde_json::to_value(&errors).unwrap_or_default(), status: StatusCode::UNPROCESSABLE_ENTITY };
+                        let st = FormState {
+                            id,
+                            values,
+                            errors: serde_json::to_value(&errors).unwrap_or_default(),
+                            status: StatusCode::UNPROCESSABLE_ENTITY,
+                        };
                         self.form(&state, &session, req, res, st).await
                     }
                     Err(ManageError::Conflict(m)) => {

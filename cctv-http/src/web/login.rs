@@ -35,7 +35,13 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-fn login_page(req: &Request, res: &mut Response, status: StatusCode, email: &str, error: Option<&str>) {
+fn login_page(
+    req: &Request,
+    res: &mut Response,
+    status: StatusCode,
+    email: &str,
+    error: Option<&str>,
+) {
     let secret = cctv_core::credential::random_alphanumeric(32);
     set_cookie(req, res, LOGIN_CSRF_COOKIE, &secret, Some(3600));
     let next = req.query::<String>("next");
@@ -56,24 +62,49 @@ pub async fn form(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let fields = form_fields(req).await;
-    let email = fields.get("email").map(String::as_str).unwrap_or_default().to_owned();
-    let expected = cookie(req, LOGIN_CSRF_COOKIE).map(csrf_for).unwrap_or_default();
+    let email = fields
+        .get("email")
+        .map(String::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let expected = cookie(req, LOGIN_CSRF_COOKIE)
+        .map(csrf_for)
+        .unwrap_or_default();
     if expected.is_empty() || !csrf_matches(fields.get("_csrf").map(String::as_str), &expected) {
-        return login_page(req, res, StatusCode::FORBIDDEN, &email, Some("The form expired. Please try again."));
+        return login_page(
+            req,
+            res,
+            StatusCode::FORBIDDEN,
+            &email,
+            Some("The form expired. Please try again."),
+        );
     }
-    let password = fields.get("password").map(String::as_str).unwrap_or_default();
+    let password = fields
+        .get("password")
+        .map(String::as_str)
+        .unwrap_or_default();
     if email.is_empty() || password.is_empty() {
-        return login_page(req, res, StatusCode::UNPROCESSABLE_ENTITY, &email, Some("Enter your e-mail and password."));
+        return login_page(
+            req,
+            res,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &email,
+            Some("Enter your e-mail and password."),
+        );
     }
     match state.manage.login(&email, password, &client_ip(req)).await {
         Ok(outcome) => {
-            let ttl = (outcome.expires_at.as_second() - jiff::Timestamp::now().as_second()).max(60) as u64;
+            let ttl = (outcome.expires_at.as_second() - jiff::Timestamp::now().as_second()).max(60)
+                as u64;
             set_cookie(req, res, SESSION_COOKIE, &outcome.token, Some(ttl));
             clear_cookie(req, res, LOGIN_CSRF_COOKIE);
             redirect(res, &safe_next(fields.get("next").map(String::as_str)));
         }
         Err(ManageError::Throttled(wait)) => {
-            let msg = format!("Too many attempts. Try again in {} minutes.", wait.as_secs().div_ceil(60));
+            let msg = format!(
+                "Too many attempts. Try again in {} minutes.",
+                wait.as_secs().div_ceil(60)
+            );
             login_page(req, res, StatusCode::TOO_MANY_REQUESTS, &email, Some(&msg));
         }
         Err(ManageError::Unauthorized(_)) => login_page(
@@ -85,7 +116,13 @@ pub async fn submit(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         ),
         Err(e) => {
             tracing::error!(error = %e, "login failed");
-            login_page(req, res, StatusCode::SERVICE_UNAVAILABLE, &email, Some("Login is unavailable right now."));
+            login_page(
+                req,
+                res,
+                StatusCode::SERVICE_UNAVAILABLE,
+                &email,
+                Some("Login is unavailable right now."),
+            );
         }
     }
 }

@@ -21,11 +21,19 @@ pub use session::SESSION_COOKIE;
 /// All web routes (mounted at the root).
 pub fn routes() -> Router {
     let mut router = Router::new()
-        .push(Router::with_path("login").get(login::form).post(login::submit))
+        .push(
+            Router::with_path("login")
+                .get(login::form)
+                .post(login::submit),
+        )
         .push(Router::with_path("logout").post(login::logout))
         .push(Router::with_path("dashboard").get(dashboard::page_handler))
         .push(Router::with_path("persons").get(persons::list))
-        .push(Router::with_path("persons/{re_id}").get(persons::show).post(persons::update))
+        .push(
+            Router::with_path("persons/{re_id}")
+                .get(persons::show)
+                .post(persons::update),
+        )
         .push(Router::with_path("ws").goal(ws::connect))
         .push(Router::with_path("assets/{file}").get(assets::serve));
     for spec in specs::ALL {

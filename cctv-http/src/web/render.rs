@@ -16,9 +16,15 @@ pub struct Templates;
 
 const TEMPLATES: &[(&str, &str)] = &[
     ("layout.html", include_str!("../../templates/layout.html")),
-    ("components.html", include_str!("../../templates/components.html")),
+    (
+        "components.html",
+        include_str!("../../templates/components.html"),
+    ),
     ("login.html", include_str!("../../templates/login.html")),
-    ("dashboard.html", include_str!("../../templates/dashboard.html")),
+    (
+        "dashboard.html",
+        include_str!("../../templates/dashboard.html"),
+    ),
     ("list.html", include_str!("../../templates/list.html")),
     ("form.html", include_str!("../../templates/form.html")),
     ("persons.html", include_str!("../../templates/persons.html")),
@@ -34,6 +40,7 @@ impl Templates {
             let mut env = Environment::new();
             env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
             env.add_filter("urlencode", urlencode);
+            env.add_filter("dt", local_time);
             for (name, source) in TEMPLATES {
                 env.add_template(name, source)
                     .unwrap_or_else(|e| panic!("template {name}: {e}"));
@@ -54,19 +61,45 @@ impl Templates {
 
 /// Percent-encodes everything but unreserved characters (path segments, query values).
 fn urlencode(value: JinjaValue) -> String {
-    let s = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+    let s = value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// An RFC 3339 timestamp as `YYYY-MM-DD HH:MM:SS` in the timezone `tz` (the configured
+/// one, passed by every page); anything else is shown as it is.
+fn local_time(value: JinjaValue, tz: Option<String>) -> String {
+    let raw = value
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| value.to_string());
+    let zone = tz
+        .and_then(|name| jiff::tz::TimeZone::get(&name).ok())
+        .unwrap_or(jiff::tz::TimeZone::UTC);
+    match raw.parse::<jiff::Timestamp>() {
+        Ok(t) => t
+            .to_zoned_datetime(zone)
+            .strftime("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        Err(_) if value.is_none() || value.is_undefined() => String::new(),
+        Err(_) => raw,
+    }
 }
 
 /// The context every page gets: who is logged in, navigation rights, CSRF token.
 pub(crate) fn base(session: &Session, active: &str) -> Value {
     let who = &session.who;
     json!({
+        "tz": session.tz,
         "user": {"name": who.name, "email": who.email, "role": who.role.as_str()},
         "is_admin": who.is_admin(),
         "can_manage": who.role != cctv_core::access::Role::Viewer,
@@ -89,16 +122,20 @@ pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Val
     if res.status_code.is_none() {
         res.status_code(status);
     }
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     res.headers_mut().insert(
         "content-security-policy",
         HeaderValue::from_static(
             "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
         ),
     );
-    res.headers_mut()
-        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    res.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     let _ = res.write_body(html);
 }
 
@@ -124,8 +161,10 @@ mod tests {
 
     #[test]
     fn every_template_renders_with_an_empty_context() {
-        let ctx = json!({"user": {"name": "n", "role": "admin"}, "spec": {"columns": [], "filters": []},
-            "recent": [{"re_id": "a b/<c>", "detection_date": "2026-11-28"}], "items": [{"re_id": "x y"}],
+        let ctx = json!({"user": {"name": "n", "role": "admin"}, "tz": "Asia/Jakarta",
+            "spec": {"editable": true, "columns": [{"key": "status", "label": "S"}, {"key": "created_at", "label": "C"}, {"key": "x", "label": "X"}], "filters": [{"name": "status", "options": ["active"]}]},
+            "recent": [{"re_id": "a b/<c>", "detection_date": "2026-11-28", "detection_timestamp": "2026-11-27T17:30:00Z"}],
+            "items": [{"id": 1, "re_id": "x y", "status": "active", "created_at": "2026-11-27T17:30:00Z", "x": [1, 2]}],
             "query": {"search": "q", "page": "2"}, "history": [{"re_id": "r"}],
             "pagination": {"page": 1, "per_page": 10, "total": 0, "last_page": 1}, "stats": {}, "day": {}});
         for (name, _) in TEMPLATES {
@@ -133,5 +172,14 @@ mod tests {
                 panic!("{name}: {e}");
             }
         }
+        let dashboard = Templates::render("dashboard.html", &ctx).unwrap();
+        assert!(
+            dashboard.contains("2026-11-28 00:30:00"),
+            "times are shown in the configured timezone"
+        );
+        assert!(
+            dashboard.contains("/persons/a%20b%2F%3Cc%3E?"),
+            "path segments are encoded"
+        );
     }
 }

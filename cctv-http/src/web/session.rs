@@ -24,6 +24,8 @@ pub(crate) struct Session {
     pub csrf: String,
     /// A one-time message from the previous request (set by [`flash`]).
     pub flash: Option<String>,
+    /// IANA name of the configured timezone (times are shown in it).
+    pub tz: String,
 }
 
 /// The value of cookie `name`.
@@ -47,7 +49,13 @@ fn behind_tls(req: &Request) -> bool {
 }
 
 /// Adds a `Set-Cookie` (HttpOnly, SameSite=Lax, Path=/, Secure behind TLS).
-pub(crate) fn set_cookie(req: &Request, res: &mut Response, name: &str, value: &str, max_age: Option<u64>) {
+pub(crate) fn set_cookie(
+    req: &Request,
+    res: &mut Response,
+    name: &str,
+    value: &str,
+    max_age: Option<u64>,
+) {
     let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
         c.push_str(&format!("; Max-Age={age}"));
@@ -72,7 +80,9 @@ pub(crate) fn csrf_for(secret: &str) -> String {
 
 /// Constant-time comparison of a submitted token with the expected one.
 pub(crate) fn csrf_matches(submitted: Option<&str>, expected: &str) -> bool {
-    submitted.is_some_and(|s| s.len() == expected.len() && bool::from(s.as_bytes().ct_eq(expected.as_bytes())))
+    submitted.is_some_and(|s| {
+        s.len() == expected.len() && bool::from(s.as_bytes().ct_eq(expected.as_bytes()))
+    })
 }
 
 /// Sets a message shown once on the next page.
@@ -93,7 +103,9 @@ fn decode_flash(raw: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%'
-            && let Some(b) = raw.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok())
+            && let Some(b) = raw
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
         {
             out.push(b);
             i += 3;
@@ -106,11 +118,21 @@ fn decode_flash(raw: &str) -> String {
 }
 
 /// The session of this request, if its cookie holds a live token.
-pub(crate) async fn current(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {
+pub(crate) async fn current(
+    state: &AppState,
+    req: &Request,
+    res: &mut Response,
+) -> Option<Session> {
     let token = cookie(req, SESSION_COOKIE)?;
-    let who = state.manage.authenticate(&format!("Bearer {token}")).await.ok()?;
+    let who = state
+        .manage
+        .authenticate(&format!("Bearer {token}"))
+        .await
+        .ok()?;
     let secret = token.split_once('|').map_or(token, |(_, s)| s);
-    let flash = cookie(req, FLASH_COOKIE).filter(|f| !f.is_empty()).map(decode_flash);
+    let flash = cookie(req, FLASH_COOKIE)
+        .filter(|f| !f.is_empty())
+        .map(decode_flash);
     if flash.is_some() {
         clear_cookie(req, res, FLASH_COOKIE);
     }
@@ -118,18 +140,38 @@ pub(crate) async fn current(state: &AppState, req: &Request, res: &mut Response)
         who,
         csrf: csrf_for(secret),
         flash,
+        tz: state
+            .core
+            .timezone()
+            .iana_name()
+            .unwrap_or("UTC")
+            .to_owned(),
     })
 }
 
 /// The session, or a redirect to the login page (`None` returned, response written).
-pub(crate) async fn require(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {
+pub(crate) async fn require(
+    state: &AppState,
+    req: &Request,
+    res: &mut Response,
+) -> Option<Session> {
     match current(state, req, res).await {
         Some(s) => Some(s),
         None => {
-            let next = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let next = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
             let next: String = next
                 .bytes()
-                .map(|b| if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
                 .collect();
             super::render::redirect(res, &format!("/login?next={next}"));
             None

@@ -30,11 +30,21 @@ pub(crate) struct Field {
 }
 
 const fn f(name: &'static str, label: &'static str, kind: Kind) -> Field {
-    Field { name, label, kind, create_only: false }
+    Field {
+        name,
+        label,
+        kind,
+        create_only: false,
+    }
 }
 
 const fn key(name: &'static str, label: &'static str, kind: Kind) -> Field {
-    Field { name, label, kind, create_only: true }
+    Field {
+        name,
+        label,
+        kind,
+        create_only: true,
+    }
 }
 
 #[derive(Debug)]
@@ -59,7 +69,13 @@ pub(crate) static GROUPS: Spec = Spec {
     slug: "groups",
     title: "Company groups",
     singular: "group",
-    columns: &[("province_code", "Code"), ("province_name", "Province"), ("group_name", "Group"), ("phone", "Phone"), ("status", "Status")],
+    columns: &[
+        ("province_code", "Code"),
+        ("province_name", "Province"),
+        ("group_name", "Group"),
+        ("phone", "Phone"),
+        ("status", "Status"),
+    ],
     fields: &[
         f("province_code", "Province code", Kind::Text),
         f("province_name", "Province name", Kind::Text),
@@ -79,9 +95,19 @@ pub(crate) static BRANCHES: Spec = Spec {
     slug: "branches",
     title: "Branches",
     singular: "branch",
-    columns: &[("branch_code", "Code"), ("branch_name", "Branch"), ("city", "City"), ("group_id", "Group"), ("status", "Status")],
+    columns: &[
+        ("branch_code", "Code"),
+        ("branch_name", "Branch"),
+        ("city", "City"),
+        ("group_id", "Group"),
+        ("status", "Status"),
+    ],
     fields: &[
-        f("group_id", "Group", Kind::Ref(Resource::Groups, "group_name")),
+        f(
+            "group_id",
+            "Group",
+            Kind::Ref(Resource::Groups, "group_name"),
+        ),
         f("branch_code", "Branch code", Kind::Text),
         f("branch_name", "Branch name", Kind::Text),
         f("city", "City", Kind::Text),
@@ -102,19 +128,36 @@ pub(crate) static DEVICES: Spec = Spec {
     slug: "devices",
     title: "Devices",
     singular: "device",
-    columns: &[("device_id", "Device ID"), ("device_name", "Name"), ("device_type", "Type"), ("branch_name", "Branch"), ("status", "Status")],
+    columns: &[
+        ("device_id", "Device ID"),
+        ("device_name", "Name"),
+        ("device_type", "Type"),
+        ("branch_name", "Branch"),
+        ("status", "Status"),
+    ],
     fields: &[
         key("device_id", "Device ID", Kind::Text),
         f("device_name", "Name", Kind::Text),
-        f("device_type", "Type", Kind::Select(&["camera", "node_ai", "mikrotik", "cctv"])),
-        f("branch_id", "Branch", Kind::Ref(Resource::Branches, "branch_name")),
+        f(
+            "device_type",
+            "Type",
+            Kind::Select(&["camera", "node_ai", "mikrotik", "cctv"]),
+        ),
+        f(
+            "branch_id",
+            "Branch",
+            Kind::Ref(Resource::Branches, "branch_name"),
+        ),
         f("url", "URL", Kind::Text),
         f("username", "User name", Kind::Text),
         f("password", "Password (leave empty to keep)", Kind::Password),
         f("notes", "Notes", Kind::Area),
         f("status", "Status", Kind::Select(STATUS)),
     ],
-    filters: &[("status", STATUS), ("device_type", &["camera", "node_ai", "mikrotik", "cctv"])],
+    filters: &[
+        ("status", STATUS),
+        ("device_type", &["camera", "node_ai", "mikrotik", "cctv"]),
+    ],
     admin_only: false,
     editable: true,
 };
@@ -124,17 +167,38 @@ pub(crate) static USERS: Spec = Spec {
     slug: "users",
     title: "Users",
     singular: "user",
-    columns: &[("name", "Name"), ("email", "E-mail"), ("role", "Role"), ("status", "Status"), ("last_login_at", "Last login")],
+    columns: &[
+        ("name", "Name"),
+        ("email", "E-mail"),
+        ("role", "Role"),
+        ("status", "Status"),
+        ("last_login_at", "Last login"),
+    ],
     fields: &[
         f("name", "Name", Kind::Text),
         f("email", "E-mail", Kind::Email),
         f("password", "Password (leave empty to keep)", Kind::Password),
-        f("role", "Role", Kind::Select(&["admin", "operator", "viewer"])),
+        f(
+            "role",
+            "Role",
+            Kind::Select(&["admin", "operator", "viewer"]),
+        ),
         f("status", "Status", Kind::Select(STATUS)),
-        f("branch_ids", "Branches (operators)", Kind::Refs(Resource::Branches, "branch_name")),
-        f("group_ids", "Groups (operators)", Kind::Refs(Resource::Groups, "group_name")),
+        f(
+            "branch_ids",
+            "Branches (operators)",
+            Kind::Refs(Resource::Branches, "branch_name"),
+        ),
+        f(
+            "group_ids",
+            "Groups (operators)",
+            Kind::Refs(Resource::Groups, "group_name"),
+        ),
     ],
-    filters: &[("role", &["admin", "operator", "viewer"]), ("status", STATUS)],
+    filters: &[
+        ("role", &["admin", "operator", "viewer"]),
+        ("status", STATUS),
+    ],
     admin_only: true,
     editable: true,
 };
@@ -144,15 +208,30 @@ pub(crate) static STREAMS: Spec = Spec {
     slug: "streams",
     title: "Streams",
     singular: "stream",
-    columns: &[("stream_name", "Name"), ("device_id", "Device"), ("branch_name", "Branch"), ("stream_protocol", "Protocol"), ("status", "Health"), ("last_checked_at", "Checked")],
+    columns: &[
+        ("stream_name", "Name"),
+        ("device_id", "Device"),
+        ("branch_name", "Branch"),
+        ("stream_protocol", "Protocol"),
+        ("status", "Health"),
+        ("last_checked_at", "Checked"),
+    ],
     fields: &[
-        f("branch_id", "Branch", Kind::Ref(Resource::Branches, "branch_name")),
+        f(
+            "branch_id",
+            "Branch",
+            Kind::Ref(Resource::Branches, "branch_name"),
+        ),
         f("device_id", "Device ID", Kind::Text),
         f("stream_name", "Name", Kind::Text),
         f("url", "Stream URL", Kind::Text),
         f("username", "User name", Kind::Text),
         f("password", "Password (leave empty to keep)", Kind::Password),
-        f("stream_protocol", "Protocol", Kind::Select(&["rtsp", "rtmp", "hls", "http", "mjpeg", "webrtc"])),
+        f(
+            "stream_protocol",
+            "Protocol",
+            Kind::Select(&["rtsp", "rtmp", "hls", "http", "mjpeg", "webrtc"]),
+        ),
         f("position", "Position", Kind::Number),
         f("resolution", "Resolution", Kind::Text),
         f("fps", "FPS", Kind::Number),
@@ -167,16 +246,31 @@ pub(crate) static EVENT_SETTINGS: Spec = Spec {
     slug: "event-settings",
     title: "Branch event settings",
     singular: "event setting",
-    columns: &[("branch_name", "Branch"), ("device_id", "Device"), ("is_active", "Active"), ("whatsapp_enabled", "WhatsApp"), ("send_image", "Image"), ("whatsapp_numbers", "Numbers")],
+    columns: &[
+        ("branch_name", "Branch"),
+        ("device_id", "Device"),
+        ("is_active", "Active"),
+        ("whatsapp_enabled", "WhatsApp"),
+        ("send_image", "Image"),
+        ("whatsapp_numbers", "Numbers"),
+    ],
     fields: &[
-        key("branch_id", "Branch", Kind::Ref(Resource::Branches, "branch_name")),
+        key(
+            "branch_id",
+            "Branch",
+            Kind::Ref(Resource::Branches, "branch_name"),
+        ),
         key("device_id", "Device ID", Kind::Text),
         f("is_active", "Active", Kind::Check),
         f("send_notification", "Notify", Kind::Check),
         f("whatsapp_enabled", "WhatsApp enabled", Kind::Check),
         f("send_message", "Send message", Kind::Check),
         f("send_image", "Send image", Kind::Check),
-        f("whatsapp_numbers", "WhatsApp numbers (comma-separated)", Kind::List),
+        f(
+            "whatsapp_numbers",
+            "WhatsApp numbers (comma-separated)",
+            Kind::List,
+        ),
         f("message_template", "Message template", Kind::Area),
     ],
     filters: &[],
@@ -189,11 +283,20 @@ pub(crate) static WHATSAPP: Spec = Spec {
     slug: "whatsapp-settings",
     title: "WhatsApp settings",
     singular: "WhatsApp setting",
-    columns: &[("name", "Name"), ("phone_numbers", "Numbers"), ("is_active", "Active"), ("is_default", "Default")],
+    columns: &[
+        ("name", "Name"),
+        ("phone_numbers", "Numbers"),
+        ("is_active", "Active"),
+        ("is_default", "Default"),
+    ],
     fields: &[
         f("name", "Name", Kind::Text),
         f("description", "Description", Kind::Text),
-        f("phone_numbers", "Phone numbers (comma-separated)", Kind::List),
+        f(
+            "phone_numbers",
+            "Phone numbers (comma-separated)",
+            Kind::List,
+        ),
         f("message_template", "Message template", Kind::Area),
         f("is_active", "Active", Kind::Check),
         f("is_default", "Default", Kind::Check),
@@ -208,14 +311,29 @@ pub(crate) static CREDENTIALS: Spec = Spec {
     slug: "api-credentials",
     title: "API credentials",
     singular: "API credential",
-    columns: &[("credential_name", "Name"), ("api_key_masked", "Key"), ("branch_id", "Branch"), ("rate_limit", "Limit/hour"), ("status", "Status"), ("last_used_at", "Last used")],
+    columns: &[
+        ("credential_name", "Name"),
+        ("api_key_masked", "Key"),
+        ("branch_id", "Branch"),
+        ("rate_limit", "Limit/hour"),
+        ("status", "Status"),
+        ("last_used_at", "Last used"),
+    ],
     fields: &[
         f("credential_name", "Name", Kind::Text),
-        f("branch_id", "Branch scope", Kind::Ref(Resource::Branches, "branch_name")),
+        f(
+            "branch_id",
+            "Branch scope",
+            Kind::Ref(Resource::Branches, "branch_name"),
+        ),
         f("device_id", "Device scope (device ID)", Kind::Text),
         f("rate_limit", "Requests per hour", Kind::Number),
         f("expires_at", "Expires (YYYY-MM-DD)", Kind::Text),
-        f("status", "Status", Kind::Select(&["active", "inactive", "expired"])),
+        f(
+            "status",
+            "Status",
+            Kind::Select(&["active", "inactive", "expired"]),
+        ),
     ],
     filters: &[("status", &["active", "inactive", "expired"])],
     admin_only: true,
@@ -227,7 +345,14 @@ pub(crate) static AUDIT: Spec = Spec {
     slug: "audit-logs",
     title: "Audit log",
     singular: "entry",
-    columns: &[("created_at", "When"), ("user_email", "Who"), ("action", "Action"), ("entity", "What"), ("entity_id", "Id"), ("ip_address", "From")],
+    columns: &[
+        ("created_at", "When"),
+        ("user_email", "Who"),
+        ("action", "Action"),
+        ("entity", "What"),
+        ("entity_id", "Id"),
+        ("ip_address", "From"),
+    ],
     fields: &[],
     filters: &[("action", &["create", "update", "delete"])],
     admin_only: true,
@@ -235,5 +360,13 @@ pub(crate) static AUDIT: Spec = Spec {
 };
 
 pub(crate) static ALL: [&Spec; 9] = [
-    &GROUPS, &BRANCHES, &DEVICES, &USERS, &STREAMS, &EVENT_SETTINGS, &WHATSAPP, &CREDENTIALS, &AUDIT,
+    &GROUPS,
+    &BRANCHES,
+    &DEVICES,
+    &USERS,
+    &STREAMS,
+    &EVENT_SETTINGS,
+    &WHATSAPP,
+    &CREDENTIALS,
+    &AUDIT,
 ];

@@ -407,8 +407,10 @@ impl RecordStore for PgStore {
         } else {
             column.to_owned()
         };
-        let mut qb =
-            QueryBuilder::<Postgres>::new(format!("SELECT DISTINCT {expr} AS v FROM {}", table.name));
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT DISTINCT {expr} AS v FROM {}",
+            table.name
+        ));
         push_filters(&mut qb, table, filters)?;
         qb.push(" LIMIT ");
         qb.push_bind(i64::from(limit));

@@ -1,0 +1,273 @@
+//! The web application in a real browser (headless Chromium driven over WebDriver):
+//! log in, create a branch and a device through the forms, post a detection through the
+//! device API and watch the dashboard update live without a reload, open the person page,
+//! and check that a viewer cannot reach admin pages. Screenshots of each main page go to
+//! `target/browser-artifacts/`.
+//!
+//! `.ci/run` installs Debian's `chromium` and `chromium-driver`; on a machine without
+//! `chromedriver` the test says so and returns.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::crash::free_addr;
+use crate::helpers::*;
+use crate::manage::people;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn chromedriver() -> Option<&'static str> {
+    ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+}
+
+async fn browser() -> Option<(Driver, Client)> {
+    let Some(path) = chromedriver() else {
+        eprintln!("chromedriver is not installed: browser test skipped (.ci/run installs it)");
+        return None;
+    };
+    let addr = free_addr();
+    let port = addr.rsplit(':').next().unwrap().to_owned();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver(child);
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1366,900"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let mut last = None;
+    for _ in 0..100 {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://{addr}"))
+            .await
+        {
+            Ok(c) => return Some((driver, c)),
+            Err(e) => last = Some(e),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not accept a session: {last:?}");
+}
+
+fn artifacts() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(c: &Client, name: &str, value: &str) {
+    let el = c
+        .find(Locator::Css(&format!("[name=\"{name}\"]")))
+        .await
+        .unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+async fn choose(c: &Client, name: &str, value: &str) {
+    c.find(Locator::Css(&format!("select[name=\"{name}\"]")))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn text_of(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Polls `check` for up to 10 s.
+async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..100 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn login(c: &Client, base: &str, email: &str, password: &str) {
+    c.goto(&format!("{base}/login")).await.unwrap();
+    fill(c, "email", email).await;
+    fill(c, "password", password).await;
+    c.find(Locator::Id("login-submit"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css(".topbar")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_of_admin_pages() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let base = format!("http://{}", app.addr);
+
+    login(&c, &base, "admin@cctv.test", "admin-password-1").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/dashboard")
+    );
+    shot(&c, "dashboard-empty").await;
+
+    // A branch and a device through the forms.
+    c.goto(&format!("{base}/branches/new")).await.unwrap();
+    choose(&c, "group_id", &app.estate.branches[0].group_id.to_string()).await;
+    fill(&c, "branch_code", "BGR001").await;
+    fill(&c, "branch_name", "Bogor Central").await;
+    fill(&c, "city", "Bogor").await;
+    shot(&c, "branch-form").await;
+    c.find(Locator::Css("#resource-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    let branches = c.source().await.unwrap();
+    assert!(branches.contains("BGR001"), "the new branch is listed");
+    shot(&c, "branches").await;
+    app.core.reload_caches().await.unwrap();
+    let branch_id = app
+        .core
+        .estate()
+        .branches
+        .values()
+        .find(|b| b.branch_code == "BGR001")
+        .unwrap()
+        .id;
+
+    c.goto(&format!("{base}/devices/new")).await.unwrap();
+    fill(&c, "device_id", "CAM_BGR001_001").await;
+    fill(&c, "device_name", "Bogor Gate").await;
+    choose(&c, "device_type", "camera").await;
+    choose(&c, "branch_id", &branch_id.to_string()).await;
+    c.find(Locator::Css("#resource-form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Css(".flash")).await.unwrap();
+    assert!(c.source().await.unwrap().contains("CAM_BGR001_001"));
+    shot(&c, "devices").await;
+
+    // The dashboard of that branch, connected live.
+    c.goto(&format!("{base}/dashboard?branch_id={branch_id}"))
+        .await
+        .unwrap();
+    eventually("the live connection", async || {
+        c.execute(
+            "return document.body.getAttribute('data-live-connected')",
+            vec![],
+        )
+        .await
+        .unwrap()
+            == json!("1")
+    })
+    .await;
+    let before: i64 = text_of(&c, "[data-live=\"detections-today\"]")
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    let posted = app
+        .post_json(&json!({"re_id": "REID_BROWSER_1", "branch_id": branch_id, "device_id": "CAM_BGR001_001", "detected_count": 2}))
+        .await;
+    assert_eq!(posted.status, 202, "{:?}", posted.body);
+    eventually("the live counter", async || {
+        text_of(&c, "[data-live=\"detections-today\"]").await.trim() == (before + 1).to_string()
+    })
+    .await;
+    eventually("the recent detections row", async || {
+        text_of(&c, "#recent-detections tbody")
+            .await
+            .contains("REID_BROWSER_1")
+    })
+    .await;
+    shot(&c, "dashboard-live").await;
+
+    // The person page from the live row.
+    c.find(Locator::LinkText("REID_BROWSER_1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css("#branch-summary"))
+        .await
+        .unwrap();
+    let summary = text_of(&c, "#branch-summary").await;
+    assert!(summary.contains("Bogor Central"), "{summary}");
+    assert_eq!(
+        text_of(&c, "[data-live=\"person-count\"]").await.trim(),
+        "2"
+    );
+    shot(&c, "person").await;
+    for (page, name) in [
+        ("/persons", "persons"),
+        ("/users", "users"),
+        ("/audit-logs", "audit-logs"),
+        ("/api-credentials", "api-credentials"),
+    ] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        shot(&c, name).await;
+    }
+
+    // A viewer: no admin navigation, admin pages refused.
+    c.delete_all_cookies().await.unwrap();
+    login(&c, &base, "viewer@cctv.test", "secret-pass-1").await;
+    assert_eq!(
+        c.find_all(Locator::Css("a[href=\"/users\"]"))
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+    c.goto(&format!("{base}/users")).await.unwrap();
+    assert!(text_of(&c, "main").await.contains("403"));
+    shot(&c, "viewer-refused").await;
+
+    c.close().await.unwrap();
+    app.stop().await;
+}
