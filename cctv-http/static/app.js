@@ -18,6 +18,23 @@
     if (sel && navigator.clipboard) { navigator.clipboard.writeText(document.querySelector(sel).textContent); text(e.target, "Copied"); }
   });
 
+  // Snapshot tiles: reload the still image every 5 s.
+  Array.prototype.forEach.call(document.querySelectorAll('img[data-refresh="snapshot"]'), function (img) {
+    var base = img.getAttribute("src");
+    setInterval(function () { img.src = base + (base.indexOf("?") < 0 ? "?" : "&") + "_t=" + Date.now(); }, 5000);
+  });
+  // Device pickers list only the chosen branch's devices.
+  Array.prototype.forEach.call(document.querySelectorAll("form.picker"), function (form) {
+    var branch = form.querySelector('select[name="branch_id"]');
+    function filter() {
+      Array.prototype.forEach.call(form.querySelectorAll('select[name="device_id"] option[data-branch]'), function (o) {
+        o.hidden = branch.value !== "" && o.getAttribute("data-branch") !== branch.value;
+      });
+    }
+    branch.addEventListener("change", filter);
+    filter();
+  });
+
   var topics = (document.body.getAttribute("data-topics") || "").split(/\s+/).filter(Boolean);
   if (!topics.length || !window.WebSocket) { return; }
 

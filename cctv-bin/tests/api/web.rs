@@ -374,3 +374,97 @@ async fn the_dashboard_numbers_equal_the_api_numbers() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_plays_what_a_browser_can_and_saves_a_position_picked_on_the_page() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let p = people(&app).await;
+        let positions: Vec<_> = (1..=4).map(|i| json!({"position_number": i})).collect();
+        let layout = call(&app, "POST", "/api/v1/cctv-layouts", Some(&p.admin),
+            Some(json!({"layout_name": "Lobby", "layout_type": "4-window", "is_default": true, "positions": positions}))).await;
+        let layout_id = layout.body["data"]["id"].as_i64().unwrap();
+        for (i, url) in [
+            (0, "http://10.9.9.9/video.mjpg"),
+            (1, "rtsp://10.9.9.8:554/live"),
+        ] {
+            let r = call(&app, "POST", "/api/v1/cctv-streams", Some(&p.admin), Some(json!({
+                "branch_id": app.branch(i), "device_id": app.device(i), "stream_name": format!("S{i}"),
+                "url": url, "username": "cam", "password": "pw"}))).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+        }
+        // The original's JSON call for one position.
+        let put = call(&app, "PUT", &format!("/api/v1/cctv/layouts/{layout_id}/positions/2"), Some(&p.operator),
+            Some(json!({"branch_id": app.branch(0), "device_id": app.device(0), "quality": "medium"}))).await;
+        assert_eq!(put.status, 200, "{:?}", put.body);
+        assert_eq!(put.body["data"]["quality"], "medium");
+        let other = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/cctv/layouts/{layout_id}/positions/3"),
+            Some(&p.operator),
+            Some(json!({"branch_id": app.branch(1), "device_id": app.device(1)})),
+        )
+        .await;
+        assert_eq!(
+            other.status, 403,
+            "an operator cannot show another branch's camera"
+        );
+        let bad = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/cctv/layouts/{layout_id}/positions/3"),
+            Some(&p.admin),
+            Some(json!({"branch_id": app.branch(0), "device_id": app.device(1)})),
+        )
+        .await;
+        assert_eq!(bad.status, 422);
+        assert!(
+            bad.body["error"]["details"]["device_id"].is_array(),
+            "{:?}",
+            bad.body
+        );
+        let missing = call(
+            &app,
+            "PUT",
+            &format!("/api/v1/cctv/layouts/{layout_id}/positions/9"),
+            Some(&p.admin),
+            Some(json!({"branch_id": app.branch(0)})),
+        )
+        .await;
+        assert_eq!(missing.status, 404);
+
+        // The page: position 3 picked by the admin through the form.
+        let mut b = Browser::new(&app);
+        b.login("admin@cctv.test", "admin-password-1").await;
+        let live = b.get("/live").await;
+        assert_eq!(live.status, 200);
+        let csrf = csrf_of(&live.body);
+        let saved = b
+            .post(
+                &format!("/live/{layout_id}/positions/3"),
+                &[
+                    ("_csrf", &csrf),
+                    ("branch_id", &app.branch(1).to_string()),
+                    ("device_id", app.device(1)),
+                ],
+            )
+            .await;
+        assert_eq!(saved.status, 303);
+        let live = b.get(&format!("/live?layout_id={layout_id}")).await;
+        assert!(live.body.contains("Position 3 saved."));
+        // minijinja escapes '/' in attributes as &#x2f;, which the browser decodes.
+        let html = live.body.replace("&#x2f;", "/");
+        assert!(
+            html.contains("<img src=\"http://cam:pw@10.9.9.9/video.mjpg\""),
+            "MJPEG plays as an image"
+        );
+        assert!(
+            live.body
+                .contains("RTSP stream: This stream needs a gateway"),
+            "RTSP says it needs a gateway"
+        );
+        assert!(live.body.contains("No device chosen."));
+        app.stop().await;
+    }
+}

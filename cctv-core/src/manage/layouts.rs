@@ -337,3 +337,82 @@ impl Manager {
         self.layout_with_positions(caller, id).await
     }
 }
+
+impl Manager {
+    /// Points one live-view position at a branch and device (the live view's pickers;
+    /// also `PUT /api/v1/cctv/layouts/{id}/positions/{n}` of the original).
+    pub async fn update_position(
+        &self,
+        caller: Caller<'_>,
+        layout_id: i64,
+        number: i64,
+        body: &Value,
+    ) -> Result<Value, ManageError> {
+        let who = caller.who;
+        if who.role == crate::access::Role::Viewer {
+            return Err(super::forbidden());
+        }
+        let body = super::object(body)?;
+        let storage = self.core.storage();
+        let key = vec![
+            Filter::Eq("layout_id", Value::from(layout_id)),
+            Filter::Eq("position_number", Value::from(number)),
+        ];
+        let before = storage
+            .find_record(&POSITIONS, &key)
+            .await?
+            .ok_or_else(|| ManageError::NotFound("Position not found".into()))?;
+        let mut errors = ValidationErrors::new();
+        let mut wrapped = Map::new();
+        wrapped.insert(
+            "positions".into(),
+            Value::Array(vec![{
+                let mut p = body.clone();
+                p.insert("position_number".into(), Value::from(1));
+                Value::Object(p)
+            }]),
+        );
+        let checked = validate_positions(self, wrapped.get("positions"), 1, &mut errors).await?;
+        if !errors.is_empty() {
+            let mut renamed = ValidationErrors::new();
+            for (field, messages) in errors.fields() {
+                for m in messages {
+                    renamed.add(field.trim_start_matches("positions.0."), m.clone());
+                }
+            }
+            return Err(renamed.into());
+        }
+        let mut changes = checked.and_then(|mut v| v.pop()).unwrap_or_default();
+        changes.remove("position_number");
+        if let Some(branch) = changes.get("branch_id").and_then(Value::as_i64)
+            && !who.may_manage_branch(branch)
+        {
+            return Err(super::forbidden());
+        }
+        let mut after = before.clone();
+        after.extend(changes.clone());
+        let id = id_of(&before);
+        let ops = vec![
+            update_op(&POSITIONS, id, changes),
+            super::audit_op(
+                caller,
+                "update",
+                &POSITIONS,
+                Some(id),
+                Some(&before),
+                Some(&after),
+            ),
+        ];
+        self.apply(&ops).await?;
+        let row = storage
+            .find_record(&POSITIONS, &key)
+            .await?
+            .unwrap_or(after);
+        self.publish(&LAYOUTS, "update", &{
+            let mut r = Record::new();
+            r.insert("id".into(), Value::from(layout_id));
+            r
+        });
+        Ok(Value::Object(row))
+    }
+}

@@ -189,6 +189,32 @@ async fn patch_person(req: &mut Request, depot: &mut Depot, res: &mut Response) 
     respond(res, depot, result);
 }
 
+#[handler]
+async fn update_position(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    let result = async {
+        let who = person(&state, req).await?;
+        let ip = client_ip(req);
+        let parse = |name: &str| {
+            req.param::<String>(name)
+                .and_then(|s| s.parse::<i64>().ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    ApiError::validation(name, format!("The {name} must be a positive integer."))
+                })
+        };
+        let (layout, number) = (parse("layout_id")?, parse("position")?);
+        let body = json_body(&state, req).await?;
+        let data = state
+            .manage
+            .update_position(caller(&who, &ip), layout, number, &body)
+            .await?;
+        Ok(Reply::ok("Position updated successfully", data))
+    }
+    .await;
+    respond(res, depot, result);
+}
+
 /// The page sizes list screens offer (as the original's `users/pagination/options`).
 #[handler]
 async fn pagination_options(req: &mut Request, depot: &mut Depot, res: &mut Response) {
@@ -209,6 +235,9 @@ pub fn routes() -> Router {
     let mut router = Router::new()
         .push(Router::with_path("cctv/streams/{device_id}").get(stream_for_device))
         .push(Router::with_path("re-id-masters/{re_id}").patch(patch_person))
+        .push(
+            Router::with_path("cctv/layouts/{layout_id}/positions/{position}").put(update_position),
+        )
         .push(Router::with_path("users/pagination/options").get(pagination_options))
         .push(
             Router::with_path("api-credentials/{id}/regenerate")

@@ -6,6 +6,7 @@
 mod assets;
 mod crud;
 mod dashboard;
+mod live;
 mod login;
 mod persons;
 mod render;
@@ -34,6 +35,8 @@ pub fn routes() -> Router {
                 .get(persons::show)
                 .post(persons::update),
         )
+        .push(Router::with_path("live").get(live::show))
+        .push(Router::with_path("live/{layout_id}/positions/{position}").post(live::save_position))
         .push(Router::with_path("ws").goal(ws::connect))
         .push(Router::with_path("assets/{file}").get(assets::serve));
     for spec in specs::ALL {

@@ -31,6 +31,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("person.html", include_str!("../../templates/person.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("secret.html", include_str!("../../templates/secret.html")),
+    ("live.html", include_str!("../../templates/live.html")),
 ];
 
 impl Templates {
