@@ -16,9 +16,12 @@
 //! Cooldowns, digests and "never re-send to a recipient that already succeeded" are the
 //! service's job; a notifier sends exactly one message per call.
 
+pub mod context;
 pub mod delivery_log;
 pub mod http;
 mod registry;
+mod send;
+pub mod service;
 mod store;
 pub mod summary;
 
@@ -31,6 +34,8 @@ use serde::{Serialize, Serializer};
 use crate::template::TemplateVars;
 
 pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
+pub use send::digest_line;
+pub use service::{JOB_KIND, NotificationService, NotificationSettings, Settled};
 pub use store::{
     CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest,
 };
