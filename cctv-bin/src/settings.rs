@@ -20,6 +20,7 @@ pub struct Settings {
     pub http: HttpLimits,
     pub security: SecuritySettings,
     pub log: LogSettings,
+    pub notifications: crate::notify::NotificationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
