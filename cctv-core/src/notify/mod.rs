@@ -24,6 +24,8 @@ mod send;
 pub mod service;
 mod store;
 pub mod summary;
+#[cfg(test)]
+mod service_tests;
 
 use std::fmt;
 use std::time::Duration;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::tz::TimeZone;
 use cctv_core::notify::context::EVENT_LOGS;
+use cctv_core::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use cctv_core::records::Filter;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_core::storage::RecordStore;
@@ -118,6 +119,10 @@ async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_
     server.wait().unwrap();
     let server_log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
     assert!(!server_log.contains(WAHA_KEY), "the WAHA key never reaches the log");
+    let aggregated = cctv(dir.path(), &listen).args(["aggregate", "--date", &today.to_string()]).output().unwrap();
+    assert!(aggregated.status.success(), "{}", String::from_utf8_lossy(&aggregated.stderr));
+    let said = String::from_utf8_lossy(&aggregated.stdout);
+    assert!(said.contains("2 lines (0 unreadable) folded into 1 summary row(s)"), "{said}");
     let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
     settings.fsync_every_commit = false;
     let store = SqliteStore::open(&settings).await.unwrap();
@@ -126,4 +131,11 @@ async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_
         (event["notification_sent"].as_bool(), event["message_sent"].as_bool(), event["image_sent"].as_bool()),
         (Some(true), Some(true), Some(false))
     );
+    let summary = store
+        .find_record(&WHATSAPP_DELIVERY_SUMMARY, &[Filter::Eq("summary_date", json!(today.to_string()))])
+        .await
+        .unwrap()
+        .unwrap();
+    let totals = ["total_sent", "total_delivered", "total_failed", "unique_recipients"].map(|c| summary[c].as_i64().unwrap());
+    assert_eq!((totals, summary["device_id"].as_str()), ([2, 2, 0, 2], Some(device_id)));
 }
