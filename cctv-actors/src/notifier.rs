@@ -141,7 +141,7 @@ impl Handler<Pull> for NotificationWorker {
         }
         let shared = self.shared.clone();
         let task = self.shared.runtime.spawn(async move { run_once(&shared).await });
-        ctx.wait(async move { task.await }.into_actor(self).map(|joined, act, ctx| {
+        ctx.wait(task.into_actor(self).map(|joined, act, ctx| {
             let next = catch_unwind(AssertUnwindSafe(|| match joined {
                 Ok((_, true)) => Next::Restart,
                 Ok((0, false)) => Next::Idle,

@@ -38,8 +38,9 @@ impl<'a> Form<'a> {
         if self.present(field) && !self.body[field].is_null() {
             return false;
         }
-        if required && !(self.partial && !self.present(field)) {
-            self.errors.add(field, format!("The {field} field is required."));
+        if required && (!self.partial || self.present(field)) {
+            self.errors
+                .add(field, format!("The {field} field is required."));
         } else if self.present(field) && !required {
             self.record.insert(field.to_owned(), Value::Null);
         }
@@ -53,24 +54,31 @@ impl<'a> Form<'a> {
             other => other,
         };
         if value.is_none_or(Value::is_null) {
-            if required && !(self.partial && !self.present(field)) {
-                self.errors.add(field, format!("The {field} field is required."));
+            if required && (!self.partial || self.present(field)) {
+                self.errors
+                    .add(field, format!("The {field} field is required."));
             } else if self.present(field) && !required {
                 self.record.insert(field.to_owned(), Value::Null);
             }
             return None;
         }
         let Some(s) = value.and_then(Value::as_str).map(str::trim) else {
-            self.errors.add(field, format!("The {field} must be a string."));
+            self.errors
+                .add(field, format!("The {field} must be a string."));
             return None;
         };
         if s.chars().count() > max {
-            self.errors
-                .add(field, format!("The {field} may not be greater than {max} characters."));
+            self.errors.add(
+                field,
+                format!("The {field} may not be greater than {max} characters."),
+            );
             return None;
         }
-        if s.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-            self.errors.add(field, format!("The {field} contains control characters."));
+        if s.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
+        {
+            self.errors
+                .add(field, format!("The {field} contains control characters."));
             return None;
         }
         self.record.insert(field.to_owned(), Value::from(s));
@@ -102,7 +110,10 @@ impl<'a> Form<'a> {
             self.record.remove(field);
             self.errors.add(
                 field,
-                format!("The selected {field} is invalid (one of: {}).", allowed.join(", ")),
+                format!(
+                    "The selected {field} is invalid (one of: {}).",
+                    allowed.join(", ")
+                ),
             );
             None
         }
@@ -111,15 +122,19 @@ impl<'a> Form<'a> {
     pub fn email(&mut self, field: &str, required: bool) -> Option<String> {
         let s = self.text(field, required, 255)?.to_lowercase();
         let valid = s.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-                && !domain.ends_with('.') && !s.contains(char::is_whitespace)
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
         });
         if valid {
             self.record.insert(field.to_owned(), Value::from(s.clone()));
             Some(s)
         } else {
             self.record.remove(field);
-            self.errors.add(field, format!("The {field} must be a valid email address."));
+            self.errors
+                .add(field, format!("The {field} must be a valid email address."));
             None
         }
     }
@@ -139,12 +154,15 @@ impl<'a> Form<'a> {
                 Some(i)
             }
             Some(_) => {
-                self.errors
-                    .add(field, format!("The {field} must be between {min} and {max}."));
+                self.errors.add(
+                    field,
+                    format!("The {field} must be between {min} and {max}."),
+                );
                 None
             }
             None => {
-                self.errors.add(field, format!("The {field} must be an integer."));
+                self.errors
+                    .add(field, format!("The {field} must be an integer."));
                 None
             }
         }
@@ -165,12 +183,15 @@ impl<'a> Form<'a> {
                 Some(f)
             }
             Some(_) => {
-                self.errors
-                    .add(field, format!("The {field} must be between {min} and {max}."));
+                self.errors.add(
+                    field,
+                    format!("The {field} must be between {min} and {max}."),
+                );
                 None
             }
             None => {
-                self.errors.add(field, format!("The {field} must be a number."));
+                self.errors
+                    .add(field, format!("The {field} must be a number."));
                 None
             }
         }
@@ -202,7 +223,8 @@ impl<'a> Form<'a> {
                 Some(b)
             }
             None => {
-                self.errors.add(field, format!("The {field} field must be true or false."));
+                self.errors
+                    .add(field, format!("The {field} field must be true or false."));
                 None
             }
         }
@@ -228,8 +250,10 @@ impl<'a> Form<'a> {
         match items {
             Some(items) if items.len() <= max_items => Some(items),
             Some(_) => {
-                self.errors
-                    .add(field, format!("The {field} may not have more than {max_items} items."));
+                self.errors.add(
+                    field,
+                    format!("The {field} may not have more than {max_items} items."),
+                );
                 None
             }
             None => {
@@ -249,7 +273,8 @@ impl<'a> Form<'a> {
             _ => None,
         };
         if ids.is_none() {
-            self.errors.add(field, format!("The {field} must be a list of ids."));
+            self.errors
+                .add(field, format!("The {field} must be a list of ids."));
         }
         ids
     }
@@ -263,12 +288,17 @@ impl<'a> Form<'a> {
         let parsed = s.parse::<jiff::Timestamp>().ok().or_else(|| {
             s.parse::<jiff::civil::Date>()
                 .ok()
-                .and_then(|d| d.at(23, 59, 59, 0).to_zoned_datetime(jiff::tz::TimeZone::UTC).ok())
+                .and_then(|d| {
+                    d.at(23, 59, 59, 0)
+                        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                        .ok()
+                })
                 .map(|z| z.timestamp())
         });
         match parsed {
             Some(t) => {
-                self.record.insert(field.to_owned(), Value::from(t.to_string()));
+                self.record
+                    .insert(field.to_owned(), Value::from(t.to_string()));
                 Some(t)
             }
             None => {
@@ -285,7 +315,8 @@ impl<'a> Form<'a> {
     pub fn only(&mut self, allowed: &[&str]) {
         for key in self.body.keys() {
             if !allowed.contains(&key.as_str()) {
-                self.errors.add(key, format!("The {key} field is not allowed here."));
+                self.errors
+                    .add(key, format!("The {key} field is not allowed here."));
             }
         }
     }

@@ -41,6 +41,7 @@ async fn serve(dir: &std::path::Path, listen: &str, waha: &FakeWaha) -> Child {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("cctv serve did not become healthy: {}", std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default());
 }
 
