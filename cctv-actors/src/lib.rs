@@ -6,7 +6,9 @@
 //! - the **ingest batcher** group-commits submitted detections ([`IngestHandle`] is the
 //!   [`IngestSink`](cctv_core::ingest::IngestSink) the HTTP layer calls);
 //! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
-//!   retries, panic recovery and crash recovery through job leases.
+//!   retries, panic recovery and crash recovery through job leases;
+//! - **notification workers** run the `notifications` queue through
+//!   [`cctv_core::notify::NotificationService`] (module `notifier`).
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -18,6 +20,7 @@
 //! ```
 
 mod ingest;
+mod notifier;
 mod ready;
 pub mod stream_health;
 mod worker;
@@ -29,10 +32,12 @@ use std::time::Duration;
 use actix::{Supervisor, System};
 use cctv_core::Core;
 use cctv_core::jobs::{Queue, RetryPolicy};
+use cctv_core::notify::NotificationSettings;
 use cctv_core::storage::StorageError;
 use jiff::SignedDuration;
 
 pub use crate::ingest::IngestHandle;
+pub use crate::notifier::NotifyStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
 
@@ -74,6 +79,17 @@ pub struct PipelineSettings {
     pub completed_retention: Duration,
     /// Periodic stream probing; `None` turns it off.
     pub stream_health: Option<stream_health::StreamHealthSettings>,
+    /// Notification worker actors (0: this node does not send notifications).
+    pub notification_workers: usize,
+    /// How often an idle notification worker looks for due jobs.
+    pub notification_poll_interval: Duration,
+    /// Lease of a notification job: longer than its slowest run (every recipient timing
+    /// out), or another worker could send it again while it still runs.
+    pub notification_lease: Duration,
+    /// Cooldown and retry schedule of notifications.
+    pub notifications: NotificationSettings,
+    /// Directory of the message log (`YYYY-MM-DD.log` files); `None`: no message log.
+    pub notification_log_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for PipelineSettings {
@@ -96,6 +112,11 @@ impl Default for PipelineSettings {
             before_batch: None,
             completed_retention: Duration::from_secs(7 * 24 * 3600),
             stream_health: Some(stream_health::StreamHealthSettings::default()),
+            notification_workers: 1,
+            notification_poll_interval: Duration::from_secs(1),
+            notification_lease: Duration::from_secs(300),
+            notifications: NotificationSettings::default(),
+            notification_log_dir: None,
         }
     }
 }
@@ -123,6 +144,7 @@ pub struct Pipeline {
     thread: Option<std::thread::JoinHandle<()>>,
     pruner: tokio::task::JoinHandle<()>,
     node_id: String,
+    notify: notifier::Workers,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -220,6 +242,7 @@ impl Pipeline {
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
+        let notify = notifier::Workers::start(&system, &core, &settings, stopping.clone())?;
         let ingest = IngestHandle {
             addr,
             in_flight,
@@ -237,6 +260,7 @@ impl Pipeline {
             thread: Some(thread),
             pruner,
             node_id: settings.node_id,
+            notify,
         })
     }
 
@@ -258,6 +282,16 @@ impl Pipeline {
         &self.node_id
     }
 
+    /// Counters of the notification workers.
+    pub fn notification_stats(&self) -> &Arc<NotifyStats> {
+        &self.notify.stats
+    }
+
+    /// The notification service the workers run (tests and embedders may run jobs directly).
+    pub fn notifications(&self) -> &cctv_core::notify::NotificationService {
+        &self.notify.service
+    }
+
     /// Stops accepting, commits what was submitted, lets workers finish the batch they are
     /// applying, then gives back this node's leases so that the rest is claimed at once by
     /// the next start (or another node). Nothing acknowledged is lost: it is in the database.
@@ -273,6 +307,14 @@ impl Pipeline {
         while self.stats.busy.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        while self.notify.stats.busy.load(Ordering::Acquire) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if let Some(log) = self.notify.service.log() {
+            log.flush().await;
         }
         self.pruner.abort();
         self.system.stop();

@@ -247,3 +247,64 @@ async fn jobs_left_leased_by_a_dead_run_are_processed_on_start() {
     assert_eq!(p.total_actual_count, 3);
     pipeline.shutdown().await;
 }
+
+/// Panics on its first send, then delivers; counts deliveries.
+#[derive(Debug, Default)]
+struct PanicsOnce {
+    calls: AtomicUsize,
+    delivered: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl cctv_core::notify::Notifier for PanicsOnce {
+    fn kind(&self) -> &'static str {
+        "flaky"
+    }
+    async fn send(
+        &self,
+        _: &cctv_core::notify::OutboundMessage,
+    ) -> Result<cctv_core::notify::Delivery, cctv_core::notify::NotifyError> {
+        if self.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("plugin bug");
+        }
+        self.delivered.fetch_add(1, Ordering::SeqCst);
+        Ok(cctv_core::notify::Delivery::sent(None, Duration::ZERO))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_next_attempt() {
+    use cctv_core::records::WriteOp;
+    let (core, estate, _dir) = setup().await;
+    let serde_json::Value::Object(record) = serde_json::json!({
+        "branch_id": estate.branches[0].id, "device_id": estate.devices[0].device_id, "is_active": true,
+        "whatsapp_enabled": true, "send_message": true, "whatsapp_numbers": ["081234567890"],
+    }) else {
+        unreachable!()
+    };
+    let table = &cctv_core::manage::tables::EVENT_SETTINGS;
+    core.storage().apply(&[WriteOp::Insert { table, record, link: None }]).await.unwrap();
+    let notifier = Arc::new(PanicsOnce::default());
+    let core = Core::builder()
+        .storage(core.storage().clone())
+        .notifier(notifier.clone())
+        .build()
+        .await
+        .unwrap();
+    let mut settings = fast_settings();
+    settings.notification_poll_interval = Duration::from_millis(20);
+    settings.notifications.cooldown = Duration::ZERO;
+    settings.notifications.retry = RetryPolicy { backoff: vec![Duration::ZERO], max_attempts: 5 };
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let sink = pipeline.ingest();
+    sink.submit(job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z")).await.unwrap();
+    wait_for("the re-queued job to be sent", async || notifier.delivered.load(Ordering::SeqCst) == 1).await;
+    let stats = pipeline.notification_stats();
+    assert_eq!(stats.panics.load(Ordering::SeqCst), 1);
+    wait_for("the supervisor to restart the worker", async || stats.restarts.load(Ordering::SeqCst) == 1).await;
+    // The restarted worker keeps serving the queue.
+    sink.submit(job(&estate, 0, "P2", 1, "2026-11-28T08:01:00Z")).await.unwrap();
+    wait_for("the next job", async || notifier.delivered.load(Ordering::SeqCst) == 2).await;
+    assert_eq!(notifier.calls.load(Ordering::SeqCst), 3, "one panic, two deliveries, nothing sent twice");
+    pipeline.shutdown().await;
+}

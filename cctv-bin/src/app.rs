@@ -81,13 +81,15 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
             max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs),
         },
     };
-    Ok(Core::builder()
+    let mut builder = Core::builder()
         .storage(storage)
         .blob_store(Arc::new(blobs))
         .secret_box(secret_box(settings)?)
-        .settings(core_settings)
-        .build()
-        .await?)
+        .settings(core_settings);
+    for notifier in settings.notifications.notifiers()? {
+        builder = builder.notifier(notifier);
+    }
+    Ok(builder.build().await?)
 }
 
 /// The credential encryption key: configured, or `<data_dir>/secret.key` (created with
@@ -160,6 +162,11 @@ pub async fn start_pipeline(
                 timeout: Duration::from_secs(settings.streams.health_timeout_secs.max(1)),
                 concurrency: settings.streams.health_concurrency.max(1),
             }),
+        notification_workers: settings.notifications.workers,
+        notification_poll_interval: Duration::from_millis(settings.notifications.poll_interval_ms.max(1)),
+        notification_lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
+        notifications: settings.notifications.service_settings(),
+        notification_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)

@@ -3,6 +3,7 @@
 mod app;
 mod bench;
 mod cmd;
+mod notify;
 mod settings;
 
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fold a day's message log into whatsapp_delivery_summary (idempotent).
+    Aggregate(cmd::aggregate::Args),
     /// Benchmarks: the ingest load generator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
                 let store = app::open_store(&settings, false).await?;
                 cmd::demo::run(store.storage.as_ref(), json).await
             }
+            Command::Aggregate(args) => cmd::aggregate::run(&settings, args).await,
             Command::Bench(command) => bench::run(command).await,
         }
     })

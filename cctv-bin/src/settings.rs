@@ -21,6 +21,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub streams: StreamSettings,
     pub log: LogSettings,
+    pub notifications: crate::notify::NotificationsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

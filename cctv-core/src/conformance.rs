@@ -22,6 +22,9 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod notifications;
+pub use notifications::*;
+
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
 #[macro_export]
 macro_rules! storage_conformance_tests {
@@ -40,6 +43,10 @@ macro_rules! storage_conformance_tests {
             queries_filter_paginate_and_summarise,
             images_register_files_and_enqueue_image_jobs,
             pruning_removes_only_old_completed_jobs,
+            deliveries_are_one_row_per_event_recipient_and_channel,
+            a_cooldown_window_is_taken_by_one_event_at_a_time,
+            suppressed_sends_wait_for_one_digest,
+            aggregating_a_day_replaces_its_summary_rows,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

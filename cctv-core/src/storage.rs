@@ -6,6 +6,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::notify::NotificationStore;
 pub use crate::records::RecordStore;
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -210,11 +211,11 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
 
 /// Everything a backend provides; implemented automatically.
 pub trait Storage:
-    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore + NotificationStore
 {
 }
 
 impl<T> Storage for T where
-    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore + NotificationStore
 {
 }

@@ -1,5 +1,6 @@
 //! The `cctv` subcommands.
 
+pub mod aggregate;
 pub mod credential;
 pub mod demo;
 pub mod serve;

@@ -6,4 +6,5 @@ mod crash;
 mod helpers;
 mod ingest;
 mod manage;
+mod notify;
 mod web;

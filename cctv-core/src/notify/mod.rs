@@ -7,11 +7,25 @@
 //! - [`http`]: pure helpers that map an HTTP answer to a [`NotifyError`], so every HTTP
 //!   plugin classifies statuses the same way.
 //!
+//! - [`service`]: runs a notification job — settings, template, recipients, cooldown and
+//!   digest, per-recipient delivery records, retries ([`NotificationService`]);
+//!   [`context`] loads what it needs, [`NotificationStore`] keeps delivery state;
+//! - [`delivery_log`]: the buffered JSON-lines message log; [`summary`] folds a day of it
+//!   into `whatsapp_delivery_summary` (`summary::aggregate_day`).
+//!
 //! Cooldowns, digests and "never re-send to a recipient that already succeeded" are the
-//! caller's job (the notification actor); a notifier sends exactly one message per call.
+//! service's job; a notifier sends exactly one message per call.
 
+pub mod context;
+pub mod delivery_log;
 pub mod http;
 mod registry;
+mod send;
+pub mod service;
+mod store;
+pub mod summary;
+#[cfg(test)]
+mod service_tests;
 
 use std::fmt;
 use std::time::Duration;
@@ -22,6 +36,11 @@ use serde::{Serialize, Serializer};
 use crate::template::TemplateVars;
 
 pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
+pub use send::digest_line;
+pub use service::{JOB_KIND, NotificationService, NotificationSettings, Settled};
+pub use store::{
+    CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest,
+};
 
 /// One message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -16,6 +16,7 @@ mod codec;
 mod estate;
 mod ingest;
 mod jobs;
+mod notify;
 mod records;
 mod registry;
 

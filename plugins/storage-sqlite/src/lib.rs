@@ -20,6 +20,7 @@ mod codec;
 mod estate;
 mod ingest;
 mod jobs;
+mod notify;
 mod records;
 mod registry;
 mod sql;

@@ -1,0 +1,232 @@
+//! Everything one notification needs: the event, its branch, device and person-day, and
+//! who gets what — read through the generic [`RecordStore`](crate::records::RecordStore).
+//!
+//! Settings are read when the job runs, not when the detection was processed, so turning
+//! a device's notifications off also stops the messages already queued for it.
+//!
+//! Who gets what ([`resolve_plan`]):
+//! - the (branch, device) row of `branch_event_settings` must exist, be `is_active` and
+//!   `whatsapp_enabled`;
+//! - recipients are its `whatsapp_numbers`, or, when that list is empty, the `phone_numbers`
+//!   of the active default `whatsapp_settings` row; the template likewise falls back to the
+//!   default row's, then to [`DEFAULT_TEMPLATE`];
+//! - `send_message` sends the rendered text; `send_image` attaches the event image when
+//!   the event has one (the text becomes its caption). With neither there is nothing to send.
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use serde_json::Value;
+
+use crate::manage::tables::{BRANCHES, DEVICES, EVENT_SETTINGS, PERSON_DAYS, WHATSAPP_SETTINGS};
+use crate::records::ColumnType::{Bool, Date as DateCol, Int, Text, Timestamp as Ts};
+use crate::records::{Filter, Record, RecordStore, Table, by_id, col};
+use crate::storage::StorageError;
+use crate::template::TemplateVars;
+
+/// The event log, as far as notifications read and flag it.
+pub static EVENT_LOGS: Table = Table {
+    name: "event_logs",
+    columns: &[
+        col("branch_id", Int),
+        col("device_id", Text),
+        col("re_id", Text),
+        col("detected_count", Int),
+        col("image_path", Text),
+        col("image_sent", Bool),
+        col("message_sent", Bool),
+        col("notification_sent", Bool),
+        col("event_timestamp", Ts),
+        col("event_date", DateCol),
+    ],
+    search: &[],
+};
+
+/// Used when neither the device's settings nor the default WhatsApp settings have a template.
+pub const DEFAULT_TEMPLATE: &str = "{person_name} ({re_id}) detected at {branch_name} / {device_name} \
+on {timestamp}: {detected_count} person(s), {total_actual_count} today.";
+
+/// Why a notification job has nothing to send (the job completes with this as result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    EventMissing,
+    /// No settings row, or it is inactive or has WhatsApp off.
+    Disabled,
+    NoRecipients,
+    /// Neither `send_message` nor (`send_image` with an image).
+    NothingToSend,
+}
+
+impl Skip {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EventMissing => "event_missing",
+            Self::Disabled => "disabled",
+            Self::NoRecipients => "no_recipients",
+            Self::NothingToSend => "nothing_to_send",
+        }
+    }
+}
+
+/// Who gets what for one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendPlan {
+    pub recipients: Vec<String>,
+    pub template: String,
+    pub send_message: bool,
+    /// Attach `image_path` (set only when `send_image` is on and the event has an image).
+    pub image_path: Option<String>,
+}
+
+/// One event, ready to notify about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventContext {
+    pub event_log_id: i64,
+    pub branch_id: i64,
+    pub device_id: String,
+    pub re_id: Option<String>,
+    pub event_at: Timestamp,
+    pub vars: TemplateVars,
+    pub plan: SendPlan,
+}
+
+fn text<'a>(r: &'a Record, c: &str) -> Option<&'a str> {
+    r.get(c).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+}
+
+fn int(r: &Record, c: &str) -> Option<i64> {
+    r.get(c).and_then(Value::as_i64)
+}
+
+fn flag(r: &Record, c: &str) -> bool {
+    r.get(c).and_then(Value::as_bool).unwrap_or(false)
+}
+
+fn strings(r: &Record, c: &str) -> Vec<String> {
+    r.get(c)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .filter(|s| !s.trim().is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Pure: the plan from the device's settings row, the default WhatsApp settings row and the
+/// event's image path (see the module docs for the rules).
+pub fn resolve_plan(
+    settings: Option<&Record>,
+    default: Option<&Record>,
+    image_path: Option<&str>,
+) -> Result<SendPlan, Skip> {
+    let s = settings.ok_or(Skip::Disabled)?;
+    if !flag(s, "is_active") || !flag(s, "whatsapp_enabled") {
+        return Err(Skip::Disabled);
+    }
+    let default = default.filter(|d| flag(d, "is_active"));
+    let mut recipients = strings(s, "whatsapp_numbers");
+    if recipients.is_empty() {
+        recipients = default.map(|d| strings(d, "phone_numbers")).unwrap_or_default();
+    }
+    recipients.dedup();
+    if recipients.is_empty() {
+        return Err(Skip::NoRecipients);
+    }
+    let template = text(s, "message_template")
+        .or_else(|| default.and_then(|d| text(d, "message_template")))
+        .unwrap_or(DEFAULT_TEMPLATE)
+        .to_owned();
+    let send_message = flag(s, "send_message");
+    let image_path = image_path
+        .filter(|p| flag(s, "send_image") && !p.is_empty())
+        .map(str::to_owned);
+    if !send_message && image_path.is_none() {
+        return Err(Skip::NothingToSend);
+    }
+    Ok(SendPlan {
+        recipients,
+        template,
+        send_message,
+        image_path,
+    })
+}
+
+/// Loads the event and everything around it; `Err(Skip)` when there is nothing to send.
+pub async fn load_context(
+    store: &dyn RecordStore,
+    tz: &TimeZone,
+    event_log_id: i64,
+) -> Result<Result<EventContext, Skip>, StorageError> {
+    let Some(event) = store.find_record(&EVENT_LOGS, &by_id(event_log_id)).await? else {
+        return Ok(Err(Skip::EventMissing));
+    };
+    let branch_id = int(&event, "branch_id").unwrap_or_default();
+    let device_id = text(&event, "device_id").unwrap_or_default().to_owned();
+    let settings = store
+        .find_record(
+            &EVENT_SETTINGS,
+            &[
+                Filter::Eq("branch_id", Value::from(branch_id)),
+                Filter::Eq("device_id", Value::from(device_id.as_str())),
+            ],
+        )
+        .await?;
+    let default = store
+        .find_record(&WHATSAPP_SETTINGS, &[Filter::Eq("is_default", Value::Bool(true))])
+        .await?;
+    let plan = match resolve_plan(settings.as_ref(), default.as_ref(), text(&event, "image_path")) {
+        Ok(plan) => plan,
+        Err(skip) => return Ok(Err(skip)),
+    };
+    let branch = store.find_record(&BRANCHES, &by_id(branch_id)).await?;
+    let device = store
+        .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device_id.as_str()))])
+        .await?;
+    let re_id = text(&event, "re_id").map(str::to_owned);
+    let day: Option<Date> = text(&event, "event_date").and_then(|d| d.parse().ok());
+    let person = match (&re_id, day) {
+        (Some(re_id), Some(day)) => {
+            store
+                .find_record(
+                    &PERSON_DAYS,
+                    &[
+                        Filter::Eq("re_id", Value::from(re_id.as_str())),
+                        Filter::Eq("detection_date", Value::from(day.to_string())),
+                    ],
+                )
+                .await?
+        }
+        _ => None,
+    };
+    let event_at: Timestamp = text(&event, "event_timestamp")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let vars = TemplateVars {
+        branch_name: branch.as_ref().and_then(|b| text(b, "branch_name")).unwrap_or("Unknown").into(),
+        branch_code: branch.as_ref().and_then(|b| text(b, "branch_code")).unwrap_or_default().into(),
+        device_name: device.as_ref().and_then(|d| text(d, "device_name")).unwrap_or("Unknown").into(),
+        device_id: device_id.clone(),
+        re_id: re_id.clone().unwrap_or_default(),
+        person_name: person.as_ref().and_then(|p| text(p, "person_name")).unwrap_or("Unknown Person").into(),
+        detected_count: int(&event, "detected_count").unwrap_or_default(),
+        total_actual_count: person.as_ref().and_then(|p| int(p, "total_actual_count")).unwrap_or_default(),
+        total_detection_branch_count: person
+            .as_ref()
+            .and_then(|p| int(p, "total_detection_branch_count"))
+            .unwrap_or_default(),
+        ..TemplateVars::default()
+    }
+    .with_time(&event_at.to_zoned_datetime(tz.clone()));
+    Ok(Ok(EventContext {
+        event_log_id,
+        branch_id,
+        device_id,
+        re_id,
+        event_at,
+        vars,
+        plan,
+    }))
+}
