@@ -6,7 +6,9 @@
 //! - the **ingest batcher** group-commits submitted detections ([`IngestHandle`] is the
 //!   [`IngestSink`](cctv_core::ingest::IngestSink) the HTTP layer calls);
 //! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
-//!   retries, panic recovery and crash recovery through job leases.
+//!   retries, panic recovery and crash recovery through job leases;
+//! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
+//!   JPEG and thumbnail, off the async runtime.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -17,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod images;
 mod ingest;
 mod ready;
 mod worker;
@@ -31,6 +34,7 @@ use cctv_core::jobs::{Queue, RetryPolicy};
 use cctv_core::storage::StorageError;
 use jiff::SignedDuration;
 
+pub use crate::images::{ImageSettings, ImageStats};
 pub use crate::ingest::IngestHandle;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
@@ -71,6 +75,8 @@ pub struct PipelineSettings {
     /// How long completed jobs are kept (status queries, and the window in which a
     /// repeated `event_id` is recognised); older ones are deleted every minute.
     pub completed_retention: Duration,
+    /// The image worker (started when the core has a blob store).
+    pub images: ImageSettings,
 }
 
 impl Default for PipelineSettings {
@@ -92,6 +98,7 @@ impl Default for PipelineSettings {
             release_all_leases_on_start: false,
             before_batch: None,
             completed_retention: Duration::from_secs(7 * 24 * 3600),
+            images: ImageSettings::default(),
         }
     }
 }
@@ -111,6 +118,8 @@ pub struct Pipeline {
     core: Core,
     ingest: IngestHandle,
     _workers: Vec<actix::Addr<worker::DetectionWorker>>,
+    _images: Option<actix::Addr<images::ImageWorker>>,
+    image_stats: Arc<ImageStats>,
     ready: Arc<ReadyQueue>,
     stats: Arc<WorkerStats>,
     stopping: Arc<AtomicBool>,
@@ -161,6 +170,23 @@ impl Pipeline {
             last_poll: AtomicU64::new(0),
         });
 
+        let image_stats = Arc::new(ImageStats::default());
+        let image_shared = core.blobs().is_some().then(|| {
+            Arc::new(images::ImageShared {
+                core: core.clone(),
+                runtime: runtime.clone(),
+                node_id: settings.node_id.clone(),
+                lease,
+                poll_interval: settings.poll_interval,
+                settings: settings.images.clone(),
+                stats: image_stats.clone(),
+                stopping: stopping.clone(),
+            })
+        });
+        if image_shared.is_none() {
+            tracing::warn!("no blob store: event images will not be processed");
+        }
+
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_core = core.clone();
         let thread_ready = ready.clone();
@@ -202,12 +228,15 @@ impl Pipeline {
                             Supervisor::start(move |_| worker::DetectionWorker::new(shared))
                         })
                         .collect();
-                    let _ = tx.send((addr, workers, System::current()));
+                    let images = image_shared.map(|shared| {
+                        Supervisor::start(move |_| images::ImageWorker::new(shared))
+                    });
+                    let _ = tx.send((addr, workers, images, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, system) = rx
+        let (addr, workers, image_worker, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
@@ -220,6 +249,8 @@ impl Pipeline {
             core,
             ingest,
             _workers: workers,
+            _images: image_worker,
+            image_stats,
             ready,
             stats,
             stopping,
@@ -237,6 +268,10 @@ impl Pipeline {
 
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.stats
+    }
+
+    pub fn image_stats(&self) -> &Arc<ImageStats> {
+        &self.image_stats
     }
 
     /// Detections waiting in memory for a worker.

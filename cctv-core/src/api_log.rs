@@ -143,7 +143,10 @@ pub async fn aggregate_day(
     let (rows, report) = tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
         Ok(file) => Ok(summarise(std::io::BufReader::new(file))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-        Err(e) => Err(StorageError::Unavailable(format!("reading {}: {e}", path.display()))),
+        Err(e) => Err(StorageError::Unavailable(format!(
+            "reading {}: {e}",
+            path.display()
+        ))),
     })
     .await
     .map_err(|e| StorageError::Unavailable(e.to_string()))??;
@@ -154,7 +157,10 @@ pub async fn aggregate_day(
     }];
     for row in &rows {
         let record = Map::from_iter([
-            ("api_credential_id".to_owned(), Value::from(row.credential_id)),
+            (
+                "api_credential_id".to_owned(),
+                Value::from(row.credential_id),
+            ),
             ("summary_date".to_owned(), day_value.clone()),
             ("endpoint".to_owned(), Value::from(row.endpoint.clone())),
             ("method".to_owned(), Value::from(row.method.clone())),
@@ -208,7 +214,14 @@ mod tests {
         ]
         .join("\n");
         let (rows, report) = summarise(text.as_bytes());
-        assert_eq!(report, AggregateReport { lines: 3, skipped: 1, rows: 2 });
+        assert_eq!(
+            report,
+            AggregateReport {
+                lines: 3,
+                skipped: 1,
+                rows: 2
+            }
+        );
         let seven = rows.iter().find(|r| r.credential_id == 7).unwrap();
         assert_eq!((seven.total, seven.success, seven.errors), (2, 1, 1));
         assert_eq!((seven.min_ms, seven.avg_ms, seven.max_ms), (2, 4, 6));

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod crash;
+mod files;
 mod helpers;
 mod ingest;
 mod manage;

@@ -17,8 +17,8 @@ use serde_json::{Map, Value};
 
 use crate::Core;
 use crate::blob::BlobError;
-use crate::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use crate::files::int;
+use crate::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use crate::records::{Filter, ListQuery, Order, WriteOp};
 use crate::storage::StorageError;
 
@@ -86,7 +86,8 @@ pub async fn cleanup(
         let mut ids = Vec::new();
         let mut paths = Vec::new();
         for row in &rows {
-            let (Some(id), Some(path)) = (int(row, "id"), row.get("file_path").and_then(Value::as_str))
+            let (Some(id), Some(path)) =
+                (int(row, "id"), row.get("file_path").and_then(Value::as_str))
             else {
                 continue;
             };
@@ -129,9 +130,10 @@ pub async fn cleanup(
     }
     if let Some(dir) = settings.logs_dir.clone() {
         let cutoff_day = cutoff.to_zoned_datetime(core.timezone().clone()).date();
-        report.log_files_deleted = tokio::task::spawn_blocking(move || prune_logs(&dir, cutoff, cutoff_day))
-            .await
-            .unwrap_or(0);
+        report.log_files_deleted =
+            tokio::task::spawn_blocking(move || prune_logs(&dir, cutoff, cutoff_day))
+                .await
+                .unwrap_or(0);
     }
     tracing::info!(?report, %cutoff, "file cleanup finished");
     Ok(report)
@@ -146,7 +148,9 @@ fn prune_logs(dir: &Path, cutoff: Timestamp, cutoff_day: jiff::civil::Date) -> u
     let mut deleted = 0;
     for entry in entries.flatten() {
         let path = entry.path();
-        let Ok(kind) = entry.file_type() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
         if kind.is_dir() {
             deleted += prune_logs(&path, cutoff, cutoff_day);
             continue;
@@ -171,7 +175,9 @@ fn prune_logs(dir: &Path, cutoff: Timestamp, cutoff_day: jiff::civil::Date) -> u
         if old {
             match std::fs::remove_file(&path) {
                 Ok(()) => deleted += 1,
-                Err(e) => tracing::warn!(error = %e, path = %path.display(), "pruning a log file failed"),
+                Err(e) => {
+                    tracing::warn!(error = %e, path = %path.display(), "pruning a log file failed")
+                }
             }
         }
     }
@@ -187,7 +193,12 @@ mod tests {
         let dir = tempfile_dir();
         let sub = dir.join("api_requests");
         std::fs::create_dir_all(&sub).unwrap();
-        for name in ["2026-01-01.log", "2026-03-31.log", "2026-04-01.log", "notes.txt"] {
+        for name in [
+            "2026-01-01.log",
+            "2026-03-31.log",
+            "2026-04-01.log",
+            "notes.txt",
+        ] {
             std::fs::write(sub.join(name), "x").unwrap();
         }
         let cutoff: Timestamp = "2026-04-01T00:00:00Z".parse().unwrap();
@@ -203,7 +214,8 @@ mod tests {
     }
 
     fn tempfile_dir() -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("cctv-prune-{}", uuid::Uuid::new_v4().simple()));
+        let dir =
+            std::env::temp_dir().join(format!("cctv-prune-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).unwrap();
         dir
     }

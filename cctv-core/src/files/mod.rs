@@ -48,7 +48,10 @@ pub async fn registered_file(
     path: &str,
 ) -> Result<Option<RegisteredFile>, StorageError> {
     let Some(row) = store
-        .find_record(&tables::STORAGE_FILES, &[Filter::Eq("file_path", Value::from(path))])
+        .find_record(
+            &tables::STORAGE_FILES,
+            &[Filter::Eq("file_path", Value::from(path))],
+        )
         .await?
     else {
         return Ok(None);

@@ -128,7 +128,9 @@ impl UrlSigner {
         ttl: std::time::Duration,
     ) -> Result<String, SignatureError> {
         let ttl = jiff::SignedDuration::try_from(ttl).map_err(|_| SignatureError::Malformed)?;
-        let expires = now.checked_add(ttl).map_err(|_| SignatureError::Malformed)?;
+        let expires = now
+            .checked_add(ttl)
+            .map_err(|_| SignatureError::Malformed)?;
         Ok(self.sign(path, expires)?.url())
     }
 
@@ -231,6 +233,9 @@ mod tests {
             .sign("events/a b.jpg", at(5))
             .unwrap()
             .url();
-        assert!(url.starts_with("/storage/file?path=events/a%20b.jpg&expires=5&sig="), "{url}");
+        assert!(
+            url.starts_with("/storage/file?path=events/a%20b.jpg&expires=5&sig="),
+            "{url}"
+        );
     }
 }
