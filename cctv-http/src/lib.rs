@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod device;
 pub mod envelope;
+pub mod files;
 pub mod health;
 pub mod manage;
 pub mod params;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub ingest: Arc<dyn IngestSink>,
     pub manage: Manager,
     pub settings: HttpSettings,
+    /// Signing of file URLs (`/storage/file`); a per-process key unless configured.
+    pub files: files::FileAccess,
 }
 
 impl AppState {
@@ -71,7 +74,14 @@ impl AppState {
             core,
             ingest,
             settings,
+            files: files::FileAccess::default(),
         }
+    }
+
+    /// Uses `files` (the configured signing key) for file URLs.
+    pub fn with_file_access(mut self, files: files::FileAccess) -> Self {
+        self.files = files;
+        self
     }
 }
 
@@ -111,6 +121,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .hoop(Prelude(state))
         .push(Router::with_path("health").get(health::health))
+        .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))
         .push(
             Router::with_path("api/v1")

@@ -14,15 +14,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let core = app::build_core(&settings, opened.storage.clone()).await?;
     let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
     let maintenance = tokio::spawn(core.clone().run_cache_maintenance(Duration::from_secs(1)));
-    let state = Arc::new(AppState::new(
-        core.clone(),
-        pipeline.ingest(),
-        app::manage_settings(&settings),
-        HttpSettings {
-            max_json_bytes: settings.http.max_json_bytes,
-            max_multipart_bytes: settings.http.max_multipart_bytes,
-        },
-    ));
+    let state = Arc::new(
+        AppState::new(
+            core.clone(),
+            pipeline.ingest(),
+            app::manage_settings(&settings),
+            HttpSettings {
+                max_json_bytes: settings.http.max_json_bytes,
+                max_multipart_bytes: settings.http.max_multipart_bytes,
+            },
+        )
+        .with_file_access(app::file_access(&settings)?),
+    );
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;

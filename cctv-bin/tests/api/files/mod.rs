@@ -2,6 +2,7 @@
 //! the API access log, through the real HTTP server on both backends.
 
 mod images;
+mod signed;
 
 use std::time::Duration;
 
@@ -95,4 +96,44 @@ pub async fn event_files(app: &TestApp, event: i64) -> Vec<Record> {
         .await
         .unwrap()
         .0
+}
+
+/// A GET that keeps the raw body (files are not JSON).
+pub async fn get_raw(
+    app: &TestApp,
+    path: &str,
+    token: Option<&str>,
+) -> (u16, std::collections::HashMap<String, String>, Vec<u8>) {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(&app.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method("GET")
+        .uri(path)
+        .header("host", &app.addr);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = sender
+        .send_request(req.body(Empty::<bytes::Bytes>::new()).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+        .collect();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, headers, body)
 }
