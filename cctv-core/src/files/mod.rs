@@ -7,6 +7,7 @@
 //! [`tables`], so no backend needs a method of its own for it.
 
 pub mod cleanup;
+pub mod jobs;
 pub mod signing;
 pub mod tables;
 
@@ -15,7 +16,8 @@ use serde_json::Value;
 use crate::records::{Filter, Record, RecordStore};
 use crate::storage::StorageError;
 
-pub use cleanup::{CleanupReport, cleanup};
+pub use cleanup::{CleanupReport, CleanupSettings, cleanup};
+pub use jobs::FileJobs;
 pub use signing::{SignatureError, SignedFile, UrlSigner};
 
 /// `related_table` of files that belong to an event log.
