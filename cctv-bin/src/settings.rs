@@ -108,6 +108,7 @@ impl std::fmt::Debug for StorageSettings {
 pub struct LogSettings {
     pub format: String,
     pub filter: String,
+    pub api_access_log: bool,
 }
 
 impl Settings {

@@ -12,6 +12,7 @@
 //! # }
 //! ```
 
+pub mod access_log;
 pub mod auth;
 pub mod device;
 pub mod envelope;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub settings: HttpSettings,
     /// Signing of file URLs (`/storage/file`); a per-process key unless configured.
     pub files: files::FileAccess,
+    /// The `/api` access log, when enabled.
+    pub access_log: Option<access_log::AccessLog>,
 }
 
 impl AppState {
@@ -75,7 +78,14 @@ impl AppState {
             ingest,
             settings,
             files: files::FileAccess::default(),
+            access_log: None,
         }
+    }
+
+    /// Logs every `/api` request through `log`.
+    pub fn with_access_log(mut self, log: access_log::AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
     }
 
     /// Uses `files` (the configured signing key) for file URLs.
@@ -120,6 +130,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     use device::{ingest, query};
     Router::new()
         .hoop(Prelude(state))
+        .hoop(access_log::AccessLogHoop)
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))

@@ -2,5 +2,6 @@
 
 pub mod credential;
 pub mod demo;
+pub mod files;
 pub mod serve;
 pub mod user;

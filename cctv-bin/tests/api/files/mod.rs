@@ -1,6 +1,7 @@
 //! Files (issue 4): event image processing, signed file access, retention cleanup and
 //! the API access log, through the real HTTP server on both backends.
 
+mod access_log;
 mod cleanup;
 mod images;
 mod signed;
