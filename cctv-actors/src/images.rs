@@ -126,29 +126,25 @@ impl Handler<Pull> for ImageWorker {
         }
         let shared = self.shared.clone();
         let task = shared.runtime.spawn(run_once(shared.clone()));
-        ctx.wait(
-            async move { task.await }
-                .into_actor(self)
-                .map(|joined, act, ctx| {
-                    let outcome = catch_unwind(AssertUnwindSafe(|| match joined {
-                        Ok(found) => Some(found),
-                        Err(e) if e.is_panic() => None,
-                        Err(_) => Some(0),
-                    }))
-                    .unwrap_or(None);
-                    match outcome {
-                        Some(_) if act.shared.stopping.load(Ordering::Acquire) => {}
-                        Some(0) => {
-                            ctx.notify_later(Pull, act.shared.poll_interval);
-                        }
-                        Some(_) => ctx.notify(Pull),
-                        None => {
-                            tracing::error!("image job task panicked; restarting the image worker");
-                            ctx.stop();
-                        }
-                    }
-                }),
-        );
+        ctx.wait(task.into_actor(self).map(|joined, act, ctx| {
+            let outcome = catch_unwind(AssertUnwindSafe(|| match joined {
+                Ok(found) => Some(found),
+                Err(e) if e.is_panic() => None,
+                Err(_) => Some(0),
+            }))
+            .unwrap_or(None);
+            match outcome {
+                Some(_) if act.shared.stopping.load(Ordering::Acquire) => {}
+                Some(0) => {
+                    ctx.notify_later(Pull, act.shared.poll_interval);
+                }
+                Some(_) => ctx.notify(Pull),
+                None => {
+                    tracing::error!("image job task panicked; restarting the image worker");
+                    ctx.stop();
+                }
+            }
+        }));
     }
 }
 
