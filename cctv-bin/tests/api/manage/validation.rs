@@ -36,7 +36,8 @@ async fn every_rule_rejects_its_failing_input_with_the_field_named_and_stores_no
         let too_long = "x".repeat(300);
         // resource, a valid body, then (change, field expected in the 422) pairs; the
         // first pair is also tried as an update of the created row.
-        let cases: Vec<(&str, Value, Vec<(Value, &str)>)> = vec![
+        type Case<'a> = (&'a str, Value, Vec<(Value, &'a str)>);
+        let cases: Vec<Case> = vec![
             ("company-groups", json!({"province_code": "BLI", "province_name": "Bali", "group_name": "Bali Group"}), vec![
                 (json!({"province_code": null}), "province_code"),
                 (json!({"province_code": "JKT"}), "province_code"),
