@@ -9,6 +9,8 @@
 //!   retries, panic recovery and crash recovery through job leases;
 //! - **notification workers** run the `notifications` queue through
 //!   [`cctv_core::notify::NotificationService`] (module `notifier`).
+//! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
+//!   JPEG and thumbnail, off the async runtime.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -19,6 +21,7 @@
 //! # }
 //! ```
 
+pub mod images;
 mod ingest;
 mod notifier;
 mod ready;
@@ -36,6 +39,7 @@ use cctv_core::notify::NotificationSettings;
 use cctv_core::storage::StorageError;
 use jiff::SignedDuration;
 
+pub use crate::images::{ImageSettings, ImageStats};
 pub use crate::ingest::IngestHandle;
 pub use crate::notifier::NotifyStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
@@ -90,6 +94,8 @@ pub struct PipelineSettings {
     pub notifications: NotificationSettings,
     /// Directory of the message log (`YYYY-MM-DD.log` files); `None`: no message log.
     pub notification_log_dir: Option<std::path::PathBuf>,
+    /// The image worker (started when the core has a blob store).
+    pub images: ImageSettings,
 }
 
 impl Default for PipelineSettings {
@@ -117,6 +123,7 @@ impl Default for PipelineSettings {
             notification_lease: Duration::from_secs(300),
             notifications: NotificationSettings::default(),
             notification_log_dir: None,
+            images: ImageSettings::default(),
         }
     }
 }
@@ -137,6 +144,8 @@ pub struct Pipeline {
     ingest: IngestHandle,
     _workers: Vec<actix::Addr<worker::DetectionWorker>>,
     _health: Option<actix::Addr<stream_health::StreamHealth>>,
+    _images: Option<actix::Addr<images::ImageWorker>>,
+    image_stats: Arc<ImageStats>,
     ready: Arc<ReadyQueue>,
     stats: Arc<WorkerStats>,
     stopping: Arc<AtomicBool>,
@@ -188,6 +197,23 @@ impl Pipeline {
             last_poll: AtomicU64::new(0),
         });
 
+        let image_stats = Arc::new(ImageStats::default());
+        let image_shared = core.blobs().is_some().then(|| {
+            Arc::new(images::ImageShared {
+                core: core.clone(),
+                runtime: runtime.clone(),
+                node_id: settings.node_id.clone(),
+                lease,
+                poll_interval: settings.poll_interval,
+                settings: settings.images.clone(),
+                stats: image_stats.clone(),
+                stopping: stopping.clone(),
+            })
+        });
+        if image_shared.is_none() {
+            tracing::warn!("no blob store: event images will not be processed");
+        }
+
         let (tx, rx) = std::sync::mpsc::channel();
         let thread_core = core.clone();
         let thread_ready = ready.clone();
@@ -233,12 +259,15 @@ impl Pipeline {
                         let core = shared.core.clone();
                         Supervisor::start(move |_| stream_health::StreamHealth::new(core, settings))
                     });
-                    let _ = tx.send((addr, workers, health, System::current()));
+                    let images = image_shared.map(|shared| {
+                        Supervisor::start(move |_| images::ImageWorker::new(shared))
+                    });
+                    let _ = tx.send((addr, workers, health, images, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, health, system) = rx
+        let (addr, workers, health, image_worker, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
@@ -253,6 +282,8 @@ impl Pipeline {
             ingest,
             _workers: workers,
             _health: health,
+            _images: image_worker,
+            image_stats,
             ready,
             stats,
             stopping,
@@ -271,6 +302,10 @@ impl Pipeline {
 
     pub fn stats(&self) -> &Arc<WorkerStats> {
         &self.stats
+    }
+
+    pub fn image_stats(&self) -> &Arc<ImageStats> {
+        &self.image_stats
     }
 
     /// Detections waiting in memory for a worker.

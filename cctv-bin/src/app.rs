@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cctv_actors::stream_health::StreamHealthSettings;
-use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
+use cctv_core::files::UrlSigner;
 use cctv_core::manage::ManageSettings;
 use cctv_core::storage::Storage;
 use cctv_core::{Core, CoreSettings};
@@ -99,7 +100,29 @@ pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
     if !configured.is_empty() {
         return SecretBox::from_base64(configured).context("security.encryption_key");
     }
-    let path = settings.data_dir.join("secret.key");
+    let key = key_file(settings, "secret.key", SecretBox::generate_key)?;
+    SecretBox::from_base64(&key).context("the key in secret.key")
+}
+
+/// The file URL signing key: configured, or `<data_dir>/signing.key` (created with mode
+/// 0600 on first use), and the lifetime of minted URLs.
+pub fn file_access(settings: &Settings) -> anyhow::Result<cctv_http::files::FileAccess> {
+    let configured = settings.storage.signing_key.trim();
+    let signer = if configured.is_empty() {
+        let key = key_file(settings, "signing.key", UrlSigner::generate_key)?;
+        UrlSigner::from_base64(&key).context("the key in signing.key")?
+    } else {
+        UrlSigner::from_base64(configured).context("storage.signing_key")?
+    };
+    Ok(cctv_http::files::FileAccess {
+        signer,
+        url_ttl: Duration::from_secs(settings.storage.url_ttl_secs.max(1)),
+    })
+}
+
+/// Reads `<data_dir>/<name>`, creating it (mode 0600) with `generate()` on first use.
+fn key_file(settings: &Settings, name: &str, generate: fn() -> String) -> anyhow::Result<String> {
+    let path = settings.data_dir.join(name);
     if !path.exists() {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -110,12 +133,10 @@ pub fn secret_box(settings: &Settings) -> anyhow::Result<SecretBox> {
             .mode(0o600)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
-        file.write_all(SecretBox::generate_key().as_bytes())?;
-        tracing::info!(path = %path.display(), "created a new credential encryption key");
+        file.write_all(generate().as_bytes())?;
+        tracing::info!(path = %path.display(), "created a new key");
     }
-    let key =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    SecretBox::from_base64(&key).with_context(|| format!("the key in {}", path.display()))
+    std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))
 }
 
 /// Settings of the management service from configuration.
@@ -167,7 +188,44 @@ pub async fn start_pipeline(
         notification_lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
         notifications: settings.notifications.service_settings(),
         notification_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
+        images: image_settings(settings),
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)
+}
+
+/// The image worker's concurrency and decoder limits from `[storage]`.
+pub fn image_settings(settings: &Settings) -> ImageSettings {
+    let s = &settings.storage;
+    ImageSettings {
+        concurrency: s.image_workers.max(1),
+        limits: cctv_image::ImageLimits {
+            max_width: s.image_max_side,
+            max_height: s.image_max_side,
+            max_alloc_bytes: s.image_max_memory_mb.saturating_mul(1024 * 1024),
+        },
+        ..ImageSettings::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signing_key_is_created_once_and_reused_across_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings::load(None).unwrap();
+        settings.data_dir = dir.path().to_path_buf();
+        let first = file_access(&settings).unwrap();
+        let key_file = dir.path().join("signing.key");
+        assert!(key_file.exists());
+        let second = file_access(&settings).unwrap();
+        let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
+        let signed = first.signer.sign("events/a.jpg", at).unwrap();
+        let now = jiff::Timestamp::from_second(1).unwrap();
+        assert_eq!(second.signer.verify("events/a.jpg", signed.expires, &signed.sig, now), Ok(()));
+        settings.storage.signing_key = "dG9vIHNob3J0".into();
+        assert!(file_access(&settings).is_err(), "a short configured key is refused");
+    }
 }

@@ -44,6 +44,12 @@ enum Command {
     },
     /// Fold a day's message log into whatsapp_delivery_summary (idempotent).
     Aggregate(cmd::aggregate::Args),
+    /// The API access log.
+    #[command(subcommand)]
+    AccessLog(AccessLogCommand),
+    /// Stored files.
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// Benchmarks: the ingest load generator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -53,6 +59,18 @@ enum Command {
 enum CredentialCommand {
     /// Create a credential; its secret is printed once.
     Create(cmd::credential::CreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AccessLogCommand {
+    /// Fold a day's log into api_usage_summary (idempotent: re-running replaces the day).
+    Aggregate(cmd::files::AggregateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum FilesCommand {
+    /// Delete files, thumbnails, registry rows and logs older than storage.retention_days.
+    Cleanup,
 }
 
 #[derive(Debug, Subcommand)]
@@ -91,6 +109,16 @@ fn main() -> anyhow::Result<()> {
                 cmd::demo::run(store.storage.as_ref(), json).await
             }
             Command::Aggregate(args) => cmd::aggregate::run(&settings, args).await,
+            Command::AccessLog(AccessLogCommand::Aggregate(args)) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, store.storage.clone()).await?;
+                cmd::files::aggregate(&settings, core, args).await
+            }
+            Command::Files(FilesCommand::Cleanup) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, store.storage.clone()).await?;
+                cmd::files::cleanup(&settings, core).await
+            }
             Command::Bench(command) => bench::run(command).await,
         }
     })

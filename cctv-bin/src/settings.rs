@@ -22,6 +22,7 @@ pub struct Settings {
     pub streams: StreamSettings,
     pub log: LogSettings,
     pub notifications: crate::notify::NotificationsConfig,
+    pub storage: StorageSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -94,11 +95,38 @@ impl std::fmt::Debug for SecuritySettings {
     }
 }
 
+/// Stored files: signed URLs, retention, image processing (see `[storage]` in default.toml).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSettings {
+    pub signing_key: String,
+    pub url_ttl_secs: u64,
+    pub retention_days: u64,
+    pub image_workers: usize,
+    pub image_max_side: u32,
+    pub image_max_memory_mb: u64,
+}
+
+/// The key must never reach a log line.
+impl std::fmt::Debug for StorageSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageSettings")
+            .field("signing_key", &if self.signing_key.is_empty() { "" } else { "<redacted>" })
+            .field("url_ttl_secs", &self.url_ttl_secs)
+            .field("retention_days", &self.retention_days)
+            .field("image_workers", &self.image_workers)
+            .field("image_max_side", &self.image_max_side)
+            .field("image_max_memory_mb", &self.image_max_memory_mb)
+            .finish()
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub format: String,
     pub filter: String,
+    pub api_access_log: bool,
 }
 
 impl Settings {

@@ -10,6 +10,8 @@
 //!   the plugin traits, held as `Arc<dyn Trait>`;
 //! - [`reporting`] also holds the pure report maths: streaming accumulators for the daily,
 //!   monthly and dashboard reports, with DST-safe local day boundaries;
+//! - [`files`], [`api_log`]: derived image paths, signed file URLs, retention cleanup,
+//!   and the API access log format with its daily aggregation;
 //! - [`template`], [`phone`]: notification message templates and phone normalisation;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
@@ -17,6 +19,7 @@
 //! feature `conformance` exposes the test suite every backend must pass.
 
 pub mod access;
+pub mod api_log;
 pub mod blob;
 pub mod cache;
 pub mod core;
@@ -24,6 +27,7 @@ pub mod credential;
 pub mod detection;
 pub mod estate;
 pub mod events;
+pub mod files;
 pub mod ingest;
 pub mod jobs;
 pub mod manage;

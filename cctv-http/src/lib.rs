@@ -12,9 +12,11 @@
 //! # }
 //! ```
 
+pub mod access_log;
 pub mod auth;
 pub mod device;
 pub mod envelope;
+pub mod files;
 pub mod health;
 pub mod manage;
 pub mod params;
@@ -58,6 +60,10 @@ pub struct AppState {
     pub ingest: Arc<dyn IngestSink>,
     pub manage: Manager,
     pub settings: HttpSettings,
+    /// Signing of file URLs (`/storage/file`); a per-process key unless configured.
+    pub files: files::FileAccess,
+    /// The `/api` access log, when enabled.
+    pub access_log: Option<access_log::AccessLog>,
 }
 
 impl AppState {
@@ -72,7 +78,21 @@ impl AppState {
             core,
             ingest,
             settings,
+            files: files::FileAccess::default(),
+            access_log: None,
         }
+    }
+
+    /// Logs every `/api` request through `log`.
+    pub fn with_access_log(mut self, log: access_log::AccessLog) -> Self {
+        self.access_log = Some(log);
+        self
+    }
+
+    /// Uses `files` (the configured signing key) for file URLs.
+    pub fn with_file_access(mut self, files: files::FileAccess) -> Self {
+        self.files = files;
+        self
     }
 }
 
@@ -111,7 +131,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     use device::{ingest, query};
     Router::new()
         .hoop(Prelude(state))
+        .hoop(access_log::AccessLogHoop)
         .push(Router::with_path("health").get(health::health))
+        .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))
         .push(
             Router::with_path("api/v1")

@@ -3,5 +3,6 @@
 pub mod aggregate;
 pub mod credential;
 pub mod demo;
+pub mod files;
 pub mod serve;
 pub mod user;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cctv_http::access_log::AccessLog;
 use cctv_http::{AppState, HttpSettings};
 
 use crate::app;
@@ -14,7 +15,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let core = app::build_core(&settings, opened.storage.clone()).await?;
     let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
     let maintenance = tokio::spawn(core.clone().run_cache_maintenance(Duration::from_secs(1)));
-    let state = Arc::new(AppState::new(
+    let mut state = AppState::new(
         core.clone(),
         pipeline.ingest(),
         app::manage_settings(&settings),
@@ -22,7 +23,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             max_json_bytes: settings.http.max_json_bytes,
             max_multipart_bytes: settings.http.max_multipart_bytes,
         },
-    ));
+    )
+    .with_file_access(app::file_access(&settings)?);
+    let mut log_writer = None;
+    if settings.log.api_access_log {
+        let logs = settings.data_dir.join("logs");
+        let (log, writer) = AccessLog::start(logs, core.timezone().clone());
+        state = state.with_access_log(log);
+        log_writer = Some(writer);
+    }
+    let state = Arc::new(state);
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("binding {}", settings.listen))?;
@@ -31,6 +41,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     println!("cctv listening on http://{addr}");
     cctv_http::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("HTTP server stopped; finishing in-flight work");
+    if let Some(writer) = log_writer {
+        // The server dropped the last sender: the writer appends what is left and ends.
+        let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+    }
     pipeline.shutdown().await;
     maintenance.abort();
     if let Err(e) = core.flush_credential_usage().await {

@@ -44,6 +44,8 @@ pub struct TestApp {
     pub key: String,
     pub secret: String,
     pub dir: tempfile::TempDir,
+    /// Signs `/storage/file` URLs with the server's key.
+    pub signer: cctv_core::files::UrlSigner,
     pipeline: Option<Pipeline>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -92,12 +94,20 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let state = Arc::new(AppState::new(
-        core.clone(),
-        pipeline.ingest(),
-        ManageSettings::default(),
-        HttpSettings::default(),
-    ));
+    let files = cctv_http::files::FileAccess::default();
+    let signer = files.signer.clone();
+    let state = Arc::new(
+        AppState::new(
+            core.clone(),
+            pipeline.ingest(),
+            ManageSettings::default(),
+            HttpSettings::default(),
+        )
+        .with_file_access(files)
+        .with_access_log(
+            cctv_http::access_log::AccessLog::start(dir.path().join("logs"), core.timezone().clone()).0,
+        ),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -111,6 +121,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         key: generated.api_key,
         secret: generated.api_secret,
         dir,
+        signer,
         pipeline: Some(pipeline),
         shutdown: Some(tx),
     }

@@ -93,9 +93,15 @@ async fn multipart_requests_with_an_image_are_accepted_and_the_image_is_stored()
         r.body["data"]["branch_id"], branch,
         "form branch_id echoes as a string"
     );
-    app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+    let done = app
+        .wait_completed(r.body["data"]["job_id"].as_str().unwrap())
         .await;
-    let stored: Vec<_> = walk(&app.dir.path().join("storage/events"));
+    // The image job then adds the processed JPEG and the thumbnail next to the upload.
+    let event = done.body["data"]["result"]["event_log_id"].as_i64().unwrap();
+    crate::files::settled_event(&app, event).await;
+    let mut stored: Vec<_> = walk(&app.dir.path().join("storage/events"));
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    stored.retain(|p| !p.to_string_lossy().ends_with("_processed.jpg") && !p.to_string_lossy().ends_with("_thumb.jpg"));
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(
         stored[0].extension().unwrap() == "png",

@@ -3,6 +3,7 @@
 mod bad_input;
 mod browser;
 mod crash;
+mod files;
 mod helpers;
 mod ingest;
 mod manage;

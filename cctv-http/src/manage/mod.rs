@@ -56,7 +56,9 @@ pub(crate) async fn person(state: &AppState, req: &Request) -> Result<Principal,
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
-    Ok(state.manage.authenticate(header).await?)
+    let principal = state.manage.authenticate(header).await?;
+    crate::access_log::note_user(principal.user_id);
+    Ok(principal)
 }
 
 pub(crate) fn caller<'a>(who: &'a Principal, ip: &'a str) -> Caller<'a> {

@@ -1,0 +1,114 @@
+//! The image worker survives a panic in its job code: the supervisor restarts it and the
+//! job, whose lease expires, is processed by the restarted worker.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use cctv_actors::images::ImageJobHook;
+use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
+use cctv_blob_fs::FsBlobStore;
+use cctv_core::Core;
+use cctv_core::blob::{BlobStore, StoredBlob};
+use cctv_core::conformance::{job, seed};
+use cctv_core::files::tables::EVENT_LOG_FILES;
+use cctv_core::records::ListQuery;
+use cctv_core::storage::Storage;
+use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+
+fn jpeg() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 40]));
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&img)
+        .unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_after_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
+    sqlite.fsync_every_commit = false;
+    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
+    let estate = seed(store.as_ref()).await;
+    let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
+    let bytes = jpeg();
+    blobs
+        .put("events/2026/11/28/1_a.jpg", &bytes)
+        .await
+        .unwrap();
+    let core = Core::builder()
+        .storage(store.clone())
+        .blob_store(blobs.clone())
+        .build()
+        .await
+        .unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    let hook: ImageJobHook = Arc::new(move |_| {
+        if seen.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("injected fault in the first image job");
+        }
+    });
+    let settings = PipelineSettings {
+        poll_interval: Duration::from_millis(50),
+        lease: Duration::from_secs(1),
+        images: ImageSettings {
+            before_job: Some(hook),
+            ..ImageSettings::default()
+        },
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let mut detection = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
+    detection.image = Some(StoredBlob {
+        path: "events/2026/11/28/1_a.jpg".into(),
+        mime: "image/jpeg".into(),
+        size: bytes.len() as u64,
+        width: Some(640),
+        height: Some(480),
+    });
+    pipeline.ingest().submit(detection).await.unwrap();
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let event = loop {
+        let query = ListQuery {
+            filters: vec![],
+            order: cctv_core::records::Order::NEWEST_FIRST,
+            page: 1,
+            per_page: 1,
+        };
+        let rows = store
+            .list_records(&EVENT_LOG_FILES, &query)
+            .await
+            .unwrap()
+            .0;
+        if let Some(row) = rows
+            .into_iter()
+            .next()
+            .filter(|r| !r["thumbnail_path"].is_null())
+        {
+            break row;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the image was never processed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(event["image_path"], "events/2026/11/28/1_a_processed.jpg");
+    assert!(
+        blobs
+            .exists("events/2026/11/28/1_a_thumb.jpg")
+            .await
+            .unwrap()
+    );
+    assert!(pipeline.image_stats().restarts.load(Ordering::Relaxed) >= 1);
+    assert_eq!(pipeline.image_stats().processed.load(Ordering::Relaxed), 1);
+    assert!(
+        calls.load(Ordering::SeqCst) >= 2,
+        "the job ran again after the panic"
+    );
+    pipeline.shutdown().await;
+}
