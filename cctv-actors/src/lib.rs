@@ -259,9 +259,8 @@ impl Pipeline {
                         let core = shared.core.clone();
                         Supervisor::start(move |_| stream_health::StreamHealth::new(core, settings))
                     });
-                    let images = image_shared.map(|shared| {
-                        Supervisor::start(move |_| images::ImageWorker::new(shared))
-                    });
+                    let images = image_shared
+                        .map(|shared| Supervisor::start(move |_| images::ImageWorker::new(shared)));
                     let _ = tx.send((addr, workers, health, images, System::current()));
                 });
                 runner.run().ok();

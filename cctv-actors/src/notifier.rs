@@ -15,8 +15,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{
-    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message,
-    Supervised, Supervisor, System, WrapFuture,
+    Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Supervised,
+    Supervisor, System, WrapFuture,
 };
 use cctv_core::Core;
 use cctv_core::jobs::{Lease, Queue};
@@ -51,7 +51,11 @@ pub(crate) struct NotifyShared {
 }
 
 /// Starts `n` supervised workers on the pipeline's actor system.
-fn start_workers(system: &System, shared: Arc<NotifyShared>, n: usize) -> Vec<Addr<NotificationWorker>> {
+fn start_workers(
+    system: &System,
+    shared: Arc<NotifyShared>,
+    n: usize,
+) -> Vec<Addr<NotificationWorker>> {
     (0..n)
         .map(|_| {
             let shared = shared.clone();
@@ -76,8 +80,9 @@ impl Workers {
     ) -> Result<Self, StorageError> {
         let log = match &settings.notification_log_dir {
             Some(dir) => Some(
-                DeliveryLog::start(dir.clone(), core.timezone().clone())
-                    .map_err(|e| StorageError::Unavailable(format!("message log {}: {e}", dir.display())))?,
+                DeliveryLog::start(dir.clone(), core.timezone().clone()).map_err(|e| {
+                    StorageError::Unavailable(format!("message log {}: {e}", dir.display()))
+                })?,
             ),
             None => None,
         };
@@ -87,17 +92,24 @@ impl Workers {
             service: service.clone(),
             runtime: tokio::runtime::Handle::current(),
             node_id: settings.node_id.clone(),
-            lease: SignedDuration::try_from(settings.notification_lease).unwrap_or(SignedDuration::from_mins(5)),
+            lease: SignedDuration::try_from(settings.notification_lease)
+                .unwrap_or(SignedDuration::from_mins(5)),
             poll_interval: settings.notification_poll_interval,
             batch: 16,
             stats: stats.clone(),
             stopping,
         });
         if settings.notification_workers > 0 && core.notifiers().is_empty() {
-            tracing::warn!("no notification channel is configured: notification jobs complete with result no_channel");
+            tracing::warn!(
+                "no notification channel is configured: notification jobs complete with result no_channel"
+            );
         }
         let addrs = start_workers(system, shared, settings.notification_workers);
-        Ok(Self { service, stats, _addrs: addrs })
+        Ok(Self {
+            service,
+            stats,
+            _addrs: addrs,
+        })
     }
 }
 
@@ -140,7 +152,10 @@ impl Handler<Pull> for NotificationWorker {
             return;
         }
         let shared = self.shared.clone();
-        let task = self.shared.runtime.spawn(async move { run_once(&shared).await });
+        let task = self
+            .shared
+            .runtime
+            .spawn(async move { run_once(&shared).await });
         ctx.wait(task.into_actor(self).map(|joined, act, ctx| {
             let next = catch_unwind(AssertUnwindSafe(|| match joined {
                 Ok((_, true)) => Next::Restart,
@@ -178,9 +193,15 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Claims and runs one batch; returns how many jobs it claimed and whether one panicked.
 async fn run_once(shared: &NotifyShared) -> (usize, bool) {
     let now = Timestamp::now();
-    let lease = Lease { owner: shared.node_id.clone(), until: now + shared.lease };
+    let lease = Lease {
+        owner: shared.node_id.clone(),
+        until: now + shared.lease,
+    };
     let storage = shared.service.core().storage().clone();
-    let jobs = match storage.claim(Queue::Notifications, &lease, shared.batch, now).await {
+    let jobs = match storage
+        .claim(Queue::Notifications, &lease, shared.batch, now)
+        .await
+    {
         Ok(jobs) => jobs,
         Err(e) => {
             tracing::warn!(error = %e, "claiming notification jobs failed");
@@ -205,11 +226,17 @@ async fn run_once(shared: &NotifyShared) -> (usize, bool) {
                 shared.stats.panics.fetch_add(1, Ordering::Relaxed);
                 let message = panic_message(e.into_panic().as_ref());
                 tracing::error!(job_id = %job.id, %message, "notification job panicked");
-                if let Err(e) = shared.service.requeue_after_panic(job, Timestamp::now(), &message).await {
+                if let Err(e) = shared
+                    .service
+                    .requeue_after_panic(job, Timestamp::now(), &message)
+                    .await
+                {
                     tracing::warn!(job_id = %job.id, error = %e, "re-queueing a panicked notification job failed; its lease will expire");
                 }
             }
-            Err(e) => tracing::warn!(job_id = %job.id, error = %e, "notification job task cancelled"),
+            Err(e) => {
+                tracing::warn!(job_id = %job.id, error = %e, "notification job task cancelled")
+            }
         }
         shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
     }

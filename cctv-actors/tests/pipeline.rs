@@ -283,7 +283,14 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
         unreachable!()
     };
     let table = &cctv_core::manage::tables::EVENT_SETTINGS;
-    core.storage().apply(&[WriteOp::Insert { table, record, link: None }]).await.unwrap();
+    core.storage()
+        .apply(&[WriteOp::Insert {
+            table,
+            record,
+            link: None,
+        }])
+        .await
+        .unwrap();
     let notifier = Arc::new(PanicsOnce::default());
     let core = Core::builder()
         .storage(core.storage().clone())
@@ -294,17 +301,37 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     let mut settings = fast_settings();
     settings.notification_poll_interval = Duration::from_millis(20);
     settings.notifications.cooldown = Duration::ZERO;
-    settings.notifications.retry = RetryPolicy { backoff: vec![Duration::ZERO], max_attempts: 5 };
+    settings.notifications.retry = RetryPolicy {
+        backoff: vec![Duration::ZERO],
+        max_attempts: 5,
+    };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let sink = pipeline.ingest();
-    sink.submit(job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z")).await.unwrap();
-    wait_for("the re-queued job to be sent", async || notifier.delivered.load(Ordering::SeqCst) == 1).await;
+    sink.submit(job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z"))
+        .await
+        .unwrap();
+    wait_for("the re-queued job to be sent", async || {
+        notifier.delivered.load(Ordering::SeqCst) == 1
+    })
+    .await;
     let stats = pipeline.notification_stats();
     assert_eq!(stats.panics.load(Ordering::SeqCst), 1);
-    wait_for("the supervisor to restart the worker", async || stats.restarts.load(Ordering::SeqCst) == 1).await;
+    wait_for("the supervisor to restart the worker", async || {
+        stats.restarts.load(Ordering::SeqCst) == 1
+    })
+    .await;
     // The restarted worker keeps serving the queue.
-    sink.submit(job(&estate, 0, "P2", 1, "2026-11-28T08:01:00Z")).await.unwrap();
-    wait_for("the next job", async || notifier.delivered.load(Ordering::SeqCst) == 2).await;
-    assert_eq!(notifier.calls.load(Ordering::SeqCst), 3, "one panic, two deliveries, nothing sent twice");
+    sink.submit(job(&estate, 0, "P2", 1, "2026-11-28T08:01:00Z"))
+        .await
+        .unwrap();
+    wait_for("the next job", async || {
+        notifier.delivered.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert_eq!(
+        notifier.calls.load(Ordering::SeqCst),
+        3,
+        "one panic, two deliveries, nothing sent twice"
+    );
     pipeline.shutdown().await;
 }

@@ -184,7 +184,9 @@ pub async fn start_pipeline(
                 concurrency: settings.streams.health_concurrency.max(1),
             }),
         notification_workers: settings.notifications.workers,
-        notification_poll_interval: Duration::from_millis(settings.notifications.poll_interval_ms.max(1)),
+        notification_poll_interval: Duration::from_millis(
+            settings.notifications.poll_interval_ms.max(1),
+        ),
         notification_lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
         notifications: settings.notifications.service_settings(),
         notification_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
@@ -224,8 +226,16 @@ mod tests {
         let at = jiff::Timestamp::from_second(2_000_000_000).unwrap();
         let signed = first.signer.sign("events/a.jpg", at).unwrap();
         let now = jiff::Timestamp::from_second(1).unwrap();
-        assert_eq!(second.signer.verify("events/a.jpg", signed.expires, &signed.sig, now), Ok(()));
+        assert_eq!(
+            second
+                .signer
+                .verify("events/a.jpg", signed.expires, &signed.sig, now),
+            Ok(())
+        );
         settings.storage.signing_key = "dG9vIHNob3J0".into();
-        assert!(file_access(&settings).is_err(), "a short configured key is refused");
+        assert!(
+            file_access(&settings).is_err(),
+            "a short configured key is refused"
+        );
     }
 }

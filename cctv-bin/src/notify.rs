@@ -91,7 +91,11 @@ impl NotificationsConfig {
     }
 
     pub fn service_settings(&self) -> NotificationSettings {
-        let backoff = if self.retry_backoff_secs.is_empty() { vec![30] } else { self.retry_backoff_secs.clone() };
+        let backoff = if self.retry_backoff_secs.is_empty() {
+            vec![30]
+        } else {
+            self.retry_backoff_secs.clone()
+        };
         NotificationSettings {
             cooldown: Duration::from_secs(self.cooldown_secs),
             retry: RetryPolicy {
@@ -117,14 +121,29 @@ mod tests {
     #[test]
     fn enabled_channels_are_built_from_env_and_their_secrets_are_not_debug_printed() {
         let env = config::Map::from([
-            ("CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__ENABLED".to_owned(), "true".to_owned()),
-            ("CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__SETTINGS__BASE_URL".to_owned(), "http://127.0.0.1:9".to_owned()),
-            ("CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__SETTINGS__API_KEY".to_owned(), "very-secret-key".to_owned()),
-            ("CCTV__NOTIFICATIONS__COOLDOWN_SECS".to_owned(), "5".to_owned()),
+            (
+                "CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__ENABLED".to_owned(),
+                "true".to_owned(),
+            ),
+            (
+                "CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__SETTINGS__BASE_URL".to_owned(),
+                "http://127.0.0.1:9".to_owned(),
+            ),
+            (
+                "CCTV__NOTIFICATIONS__CHANNELS__WHATSAPP__SETTINGS__API_KEY".to_owned(),
+                "very-secret-key".to_owned(),
+            ),
+            (
+                "CCTV__NOTIFICATIONS__COOLDOWN_SECS".to_owned(),
+                "5".to_owned(),
+            ),
         ]);
         let s = Settings::load_with_env(None, Some(env)).unwrap();
         let notifiers = s.notifications.notifiers().unwrap();
-        assert_eq!(notifiers.iter().map(|n| n.kind()).collect::<Vec<_>>(), ["whatsapp"]);
+        assert_eq!(
+            notifiers.iter().map(|n| n.kind()).collect::<Vec<_>>(),
+            ["whatsapp"]
+        );
         assert_eq!(s.notifications.service_settings().cooldown.as_secs(), 5);
         let printed = format!("{s:?} {notifiers:?}");
         assert!(!printed.contains("very-secret-key"), "{printed}");
@@ -135,11 +154,15 @@ mod tests {
         let s = Settings::load(None).unwrap();
         assert!(s.notifications.notifiers().unwrap().is_empty());
         assert_eq!(s.notifications.service_settings().retry.max_attempts, 5);
-        let env = config::Map::from([
-            ("CCTV__NOTIFICATIONS__CHANNELS__PAGER__ENABLED".to_owned(), "true".to_owned()),
-        ]);
+        let env = config::Map::from([(
+            "CCTV__NOTIFICATIONS__CHANNELS__PAGER__ENABLED".to_owned(),
+            "true".to_owned(),
+        )]);
         let s = Settings::load_with_env(None, Some(env)).unwrap();
         let err = format!("{:#}", s.notifications.notifiers().unwrap_err());
-        assert!(err.contains("notifications.channels.pager") && err.contains("unknown notifier kind"), "{err}");
+        assert!(
+            err.contains("notifications.channels.pager") && err.contains("unknown notifier kind"),
+            "{err}"
+        );
     }
 }

@@ -111,7 +111,14 @@ pub struct StorageSettings {
 impl std::fmt::Debug for StorageSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageSettings")
-            .field("signing_key", &if self.signing_key.is_empty() { "" } else { "<redacted>" })
+            .field(
+                "signing_key",
+                &if self.signing_key.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
             .field("url_ttl_secs", &self.url_ttl_secs)
             .field("retention_days", &self.retention_days)
             .field("image_workers", &self.image_workers)

@@ -211,11 +211,23 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
 
 /// Everything a backend provides; implemented automatically.
 pub trait Storage:
-    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore + NotificationStore
+    EstateStore
+    + CredentialStore
+    + IngestStore
+    + RegistryStore
+    + JobQueue
+    + RecordStore
+    + NotificationStore
 {
 }
 
 impl<T> Storage for T where
-    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore + NotificationStore
+    T: EstateStore
+        + CredentialStore
+        + IngestStore
+        + RegistryStore
+        + JobQueue
+        + RecordStore
+        + NotificationStore
 {
 }

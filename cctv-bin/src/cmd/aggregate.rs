@@ -31,7 +31,10 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("aggregating {date}"))?;
     if !report.file_found {
-        println!("no message log for {date} in {}; nothing changed", dir.display());
+        println!(
+            "no message log for {date} in {}; nothing changed",
+            dir.display()
+        );
         return Ok(());
     }
     println!(

@@ -105,7 +105,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         )
         .with_file_access(files)
         .with_access_log(
-            cctv_http::access_log::AccessLog::start(dir.path().join("logs"), core.timezone().clone()).0,
+            cctv_http::access_log::AccessLog::start(
+                dir.path().join("logs"),
+                core.timezone().clone(),
+            )
+            .0,
         ),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

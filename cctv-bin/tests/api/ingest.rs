@@ -97,11 +97,16 @@ async fn multipart_requests_with_an_image_are_accepted_and_the_image_is_stored()
         .wait_completed(r.body["data"]["job_id"].as_str().unwrap())
         .await;
     // The image job then adds the processed JPEG and the thumbnail next to the upload.
-    let event = done.body["data"]["result"]["event_log_id"].as_i64().unwrap();
+    let event = done.body["data"]["result"]["event_log_id"]
+        .as_i64()
+        .unwrap();
     crate::files::settled_event(&app, event).await;
     let mut stored: Vec<_> = walk(&app.dir.path().join("storage/events"));
     assert_eq!(stored.len(), 3, "{stored:?}");
-    stored.retain(|p| !p.to_string_lossy().ends_with("_processed.jpg") && !p.to_string_lossy().ends_with("_thumb.jpg"));
+    stored.retain(|p| {
+        !p.to_string_lossy().ends_with("_processed.jpg")
+            && !p.to_string_lossy().ends_with("_thumb.jpg")
+    });
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert!(
         stored[0].extension().unwrap() == "png",

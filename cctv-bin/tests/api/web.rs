@@ -468,3 +468,42 @@ async fn the_live_view_plays_what_a_browser_can_and_saves_a_position_picked_on_t
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_pages_show_thumbnails_and_snapshots_through_signed_urls_for_the_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let event =
+        crate::files::post_image(&app, "REID_EVENT_PAGE", &crate::files::jpeg(640, 480)).await;
+    crate::files::settled_event(&app, event).await;
+    let mut b = Browser::new(&app);
+    b.login("admin@cctv.test", "admin-password-1").await;
+    let list = b.get("/events").await;
+    assert_eq!(list.status, 200);
+    let html = list.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    let at = html
+        .find("<img class=\"thumb\" src=\"")
+        .expect("a thumbnail")
+        + 24;
+    let url = &html[at..at + html[at..].find('"').unwrap()];
+    assert!(
+        url.starts_with("/storage/file?path=") && url.contains("&sig="),
+        "{url}"
+    );
+    let image = b.get(url).await;
+    assert_eq!(
+        image.status, 200,
+        "the session may load the signed thumbnail"
+    );
+    assert_eq!(image.header("content-type"), Some("image/jpeg"));
+    let anonymous = send_raw(&app.addr, "GET", url, &[], vec![]).await;
+    assert_eq!(anonymous.status, 401, "a signed URL alone is not enough");
+    let page = b.get(&format!("/events/{event}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<img class=\"snapshot\""));
+    assert!(
+        page.body
+            .contains("No notification was attempted for this event.")
+    );
+    app.stop().await;
+}

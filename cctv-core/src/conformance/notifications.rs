@@ -51,7 +51,11 @@ fn delivery(branch: i64, event: i64, status: DeliveryStatus, attempt: u32) -> De
 }
 
 fn key(branch: i64) -> CooldownKey {
-    CooldownKey { branch_id: branch, recipient: "6281234567890".into(), channel: "whatsapp".into() }
+    CooldownKey {
+        branch_id: branch,
+        recipient: "6281234567890".into(),
+        channel: "whatsapp".into(),
+    }
 }
 
 pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<dyn Storage>) {
@@ -60,7 +64,10 @@ pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<d
     first.error_code = Some("500".into());
     first.error_message = Some("provider unavailable (HTTP 500): down".into());
     store.record_delivery(&first, &[]).await.unwrap();
-    assert!(!store.deliveries(events[0]).await.unwrap()[0].is_settled(), "a transient failure is retried");
+    assert!(
+        !store.deliveries(events[0]).await.unwrap()[0].is_settled(),
+        "a transient failure is retried"
+    );
     let mut second = delivery(branch, events[0], DeliveryStatus::Sent, 2);
     second.provider_message_id = Some("wamid.1".into());
     second.latency_ms = Some(42);
@@ -75,7 +82,10 @@ pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<d
     assert_eq!(rows[0].status, DeliveryStatus::Sent);
     assert_eq!((rows[0].attempt, rows[0].latency_ms), (2, Some(42)));
     assert_eq!(rows[0].provider_message_id.as_deref(), Some("wamid.1"));
-    assert_eq!(rows[0].error_code, None, "the upsert replaces the earlier failure");
+    assert_eq!(
+        rows[0].error_code, None,
+        "the upsert replaces the earlier failure"
+    );
     assert_eq!(rows[0].job_id, second.job_id);
     assert!(rows[1].permanent && rows[1].is_settled());
     assert!(store.deliveries(events[1]).await.unwrap().is_empty());
@@ -87,19 +97,67 @@ pub async fn a_cooldown_window_is_taken_by_one_event_at_a_time(store: Arc<dyn St
     let at = move |s: i64| t0 + SignedDuration::from_secs(s);
     let minute = Duration::from_secs(60);
     let k = key(branch);
-    assert!(store.take_cooldown(&k, events[0], at(0), minute).await.unwrap());
-    assert!(!store.take_cooldown(&k, events[1], at(10), minute).await.unwrap());
-    assert!(store.take_cooldown(&k, events[0], at(20), minute).await.unwrap(), "the holder's retry");
-    assert!(!store.take_cooldown(&k, events[1], at(59), minute).await.unwrap(), "the retry did not move the window");
-    let other = CooldownKey { recipient: "6289876543210".into(), ..k.clone() };
-    assert!(store.take_cooldown(&other, events[1], at(30), minute).await.unwrap(), "windows are per recipient");
-    assert!(store.take_cooldown(&k, events[1], at(60), minute).await.unwrap(), "the window has passed");
-    assert!(!store.take_cooldown(&k, events[0], at(61), minute).await.unwrap(), "a new window, held by another event");
+    assert!(
+        store
+            .take_cooldown(&k, events[0], at(0), minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .take_cooldown(&k, events[1], at(10), minute)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .take_cooldown(&k, events[0], at(20), minute)
+            .await
+            .unwrap(),
+        "the holder's retry"
+    );
+    assert!(
+        !store
+            .take_cooldown(&k, events[1], at(59), minute)
+            .await
+            .unwrap(),
+        "the retry did not move the window"
+    );
+    let other = CooldownKey {
+        recipient: "6289876543210".into(),
+        ..k.clone()
+    };
+    assert!(
+        store
+            .take_cooldown(&other, events[1], at(30), minute)
+            .await
+            .unwrap(),
+        "windows are per recipient"
+    );
+    assert!(
+        store
+            .take_cooldown(&k, events[1], at(60), minute)
+            .await
+            .unwrap(),
+        "the window has passed"
+    );
+    assert!(
+        !store
+            .take_cooldown(&k, events[0], at(61), minute)
+            .await
+            .unwrap(),
+        "a new window, held by another event"
+    );
     let racers: Vec<_> = (0..8)
         .map(|i| {
             let (store, k) = (store.clone(), k.clone());
             let event = events[i % 3];
-            tokio::spawn(async move { store.take_cooldown(&k, event, at(200 + i as i64), minute).await.unwrap() })
+            tokio::spawn(async move {
+                store
+                    .take_cooldown(&k, event, at(200 + i as i64), minute)
+                    .await
+                    .unwrap()
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -109,25 +167,56 @@ pub async fn a_cooldown_window_is_taken_by_one_event_at_a_time(store: Arc<dyn St
         }
     }
     winners.dedup();
-    assert_eq!(winners.len(), 1, "one event wins a contested window: {winners:?}");
+    assert_eq!(
+        winners.len(),
+        1,
+        "one event wins a contested window: {winners:?}"
+    );
 }
 
 pub async fn suppressed_sends_wait_for_one_digest(store: Arc<dyn Storage>) {
     let (branch, events) = events(store.as_ref()).await;
     for e in &events[..2] {
-        store.record_delivery(&delivery(branch, *e, DeliveryStatus::Suppressed, 1), &[]).await.unwrap();
+        store
+            .record_delivery(&delivery(branch, *e, DeliveryStatus::Suppressed, 1), &[])
+            .await
+            .unwrap();
     }
     let pending = store.pending_digest(&key(branch), events[2]).await.unwrap();
     assert_eq!(pending.delivery_ids.len(), 2);
-    assert_eq!(pending.since, Some("2026-11-28T08:00:00Z".parse().unwrap()), "the earliest event time");
+    assert_eq!(
+        pending.since,
+        Some("2026-11-28T08:00:00Z".parse().unwrap()),
+        "the earliest event time"
+    );
     let own = store.pending_digest(&key(branch), events[0]).await.unwrap();
-    assert_eq!(own.delivery_ids.len(), 1, "an event's own row is not its digest");
+    assert_eq!(
+        own.delivery_ids.len(),
+        1,
+        "an event's own row is not its digest"
+    );
     let mut sent = delivery(branch, events[2], DeliveryStatus::Sent, 1);
     sent.digest_count = 2;
-    store.record_delivery(&sent, &pending.delivery_ids).await.unwrap();
-    assert!(store.pending_digest(&key(branch), events[2]).await.unwrap().delivery_ids.is_empty());
-    assert_eq!(store.deliveries(events[0]).await.unwrap()[0].status, DeliveryStatus::Digested);
-    assert_eq!(store.deliveries(events[2]).await.unwrap()[0].digest_count, 2);
+    store
+        .record_delivery(&sent, &pending.delivery_ids)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .pending_digest(&key(branch), events[2])
+            .await
+            .unwrap()
+            .delivery_ids
+            .is_empty()
+    );
+    assert_eq!(
+        store.deliveries(events[0]).await.unwrap()[0].status,
+        DeliveryStatus::Digested
+    );
+    assert_eq!(
+        store.deliveries(events[2]).await.unwrap()[0].digest_count,
+        2
+    );
 }
 
 pub async fn aggregating_a_day_replaces_its_summary_rows(store: Arc<dyn Storage>) {
@@ -142,25 +231,52 @@ pub async fn aggregating_a_day_replaces_its_summary_rows(store: Arc<dyn Storage>
         .to_string()
     };
     let file = dir.join("2026-11-28.log");
-    let text = [line("sent", "a", Some(10)), line("failed", "b", Some(21)), "not json".into(), line("suppressed", "a", None)];
+    let text = [
+        line("sent", "a", Some(10)),
+        line("failed", "b", Some(21)),
+        "not json".into(),
+        line("suppressed", "a", None),
+    ];
     std::fs::write(&file, text.join("\n")).unwrap();
     let date = "2026-11-28".parse().unwrap();
     let report = aggregate_day(store.as_ref(), &dir, date).await.unwrap();
     assert_eq!((report.lines, report.skipped, report.rows.len()), (4, 1, 1));
     aggregate_day(store.as_ref(), &dir, date).await.unwrap();
-    let query = ListQuery { filters: vec![Filter::Eq("summary_date", Value::from("2026-11-28"))], order: Order::asc("id"), page: 1, per_page: 10 };
-    let (rows, total) = store.list_records(&WHATSAPP_DELIVERY_SUMMARY, &query).await.unwrap();
+    let query = ListQuery {
+        filters: vec![Filter::Eq("summary_date", Value::from("2026-11-28"))],
+        order: Order::asc("id"),
+        page: 1,
+        per_page: 10,
+    };
+    let (rows, total) = store
+        .list_records(&WHATSAPP_DELIVERY_SUMMARY, &query)
+        .await
+        .unwrap();
     assert_eq!(total, 1, "re-running replaced the day's row");
     let row = &rows[0];
-    let counts: Vec<i64> = ["total_sent", "total_delivered", "total_failed", "total_pending", "unique_recipients", "avg_delivery_time_ms"]
-        .iter()
-        .map(|c| row[*c].as_i64().unwrap())
-        .collect();
+    let counts: Vec<i64> = [
+        "total_sent",
+        "total_delivered",
+        "total_failed",
+        "total_pending",
+        "unique_recipients",
+        "avg_delivery_time_ms",
+    ]
+    .iter()
+    .map(|c| row[*c].as_i64().unwrap())
+    .collect();
     assert_eq!(counts, [3, 1, 1, 1, 2, 16]);
     assert_eq!(row["summary_date"], "2026-11-28");
     std::fs::remove_file(&file).unwrap();
     let missing = aggregate_day(store.as_ref(), &dir, date).await.unwrap();
     assert!(!missing.file_found);
-    assert_eq!(store.count_records(&WHATSAPP_DELIVERY_SUMMARY, &[]).await.unwrap(), 1, "a missing file deletes nothing");
+    assert_eq!(
+        store
+            .count_records(&WHATSAPP_DELIVERY_SUMMARY, &[])
+            .await
+            .unwrap(),
+        1,
+        "a missing file deletes nothing"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }

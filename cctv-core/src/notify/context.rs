@@ -91,7 +91,9 @@ pub struct EventContext {
 }
 
 fn text<'a>(r: &'a Record, c: &str) -> Option<&'a str> {
-    r.get(c).and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+    r.get(c)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
 }
 
 fn int(r: &Record, c: &str) -> Option<i64> {
@@ -129,7 +131,9 @@ pub fn resolve_plan(
     let default = default.filter(|d| flag(d, "is_active"));
     let mut recipients = strings(s, "whatsapp_numbers");
     if recipients.is_empty() {
-        recipients = default.map(|d| strings(d, "phone_numbers")).unwrap_or_default();
+        recipients = default
+            .map(|d| strings(d, "phone_numbers"))
+            .unwrap_or_default();
     }
     recipients.dedup();
     if recipients.is_empty() {
@@ -175,15 +179,25 @@ pub async fn load_context(
         )
         .await?;
     let default = store
-        .find_record(&WHATSAPP_SETTINGS, &[Filter::Eq("is_default", Value::Bool(true))])
+        .find_record(
+            &WHATSAPP_SETTINGS,
+            &[Filter::Eq("is_default", Value::Bool(true))],
+        )
         .await?;
-    let plan = match resolve_plan(settings.as_ref(), default.as_ref(), text(&event, "image_path")) {
+    let plan = match resolve_plan(
+        settings.as_ref(),
+        default.as_ref(),
+        text(&event, "image_path"),
+    ) {
         Ok(plan) => plan,
         Err(skip) => return Ok(Err(skip)),
     };
     let branch = store.find_record(&BRANCHES, &by_id(branch_id)).await?;
     let device = store
-        .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device_id.as_str()))])
+        .find_record(
+            &DEVICES,
+            &[Filter::Eq("device_id", Value::from(device_id.as_str()))],
+        )
         .await?;
     let re_id = text(&event, "re_id").map(str::to_owned);
     let day: Option<Date> = text(&event, "event_date").and_then(|d| d.parse().ok());
@@ -205,14 +219,33 @@ pub async fn load_context(
         .and_then(|t| t.parse().ok())
         .unwrap_or(Timestamp::UNIX_EPOCH);
     let vars = TemplateVars {
-        branch_name: branch.as_ref().and_then(|b| text(b, "branch_name")).unwrap_or("Unknown").into(),
-        branch_code: branch.as_ref().and_then(|b| text(b, "branch_code")).unwrap_or_default().into(),
-        device_name: device.as_ref().and_then(|d| text(d, "device_name")).unwrap_or("Unknown").into(),
+        branch_name: branch
+            .as_ref()
+            .and_then(|b| text(b, "branch_name"))
+            .unwrap_or("Unknown")
+            .into(),
+        branch_code: branch
+            .as_ref()
+            .and_then(|b| text(b, "branch_code"))
+            .unwrap_or_default()
+            .into(),
+        device_name: device
+            .as_ref()
+            .and_then(|d| text(d, "device_name"))
+            .unwrap_or("Unknown")
+            .into(),
         device_id: device_id.clone(),
         re_id: re_id.clone().unwrap_or_default(),
-        person_name: person.as_ref().and_then(|p| text(p, "person_name")).unwrap_or("Unknown Person").into(),
+        person_name: person
+            .as_ref()
+            .and_then(|p| text(p, "person_name"))
+            .unwrap_or("Unknown Person")
+            .into(),
         detected_count: int(&event, "detected_count").unwrap_or_default(),
-        total_actual_count: person.as_ref().and_then(|p| int(p, "total_actual_count")).unwrap_or_default(),
+        total_actual_count: person
+            .as_ref()
+            .and_then(|p| int(p, "total_actual_count"))
+            .unwrap_or_default(),
         total_detection_branch_count: person
             .as_ref()
             .and_then(|p| int(p, "total_detection_branch_count"))

@@ -185,11 +185,14 @@ mod tests {
         let tz = TimeZone::get("Asia/Jakarta").unwrap();
         let log = DeliveryLog::start(dir.clone(), tz).unwrap();
         // 18:00 UTC is already the next day in Jakarta (UTC+7).
-        log.append(&line("2026-11-28T10:00:00Z", LineStatus::Sent)).await;
-        log.append(&line("2026-11-28T18:00:00Z", LineStatus::Retrying)).await;
+        log.append(&line("2026-11-28T10:00:00Z", LineStatus::Sent))
+            .await;
+        log.append(&line("2026-11-28T18:00:00Z", LineStatus::Retrying))
+            .await;
         log.flush().await;
         let first = std::fs::read_to_string(log_path(&dir, "2026-11-28".parse().unwrap())).unwrap();
-        let second = std::fs::read_to_string(log_path(&dir, "2026-11-29".parse().unwrap())).unwrap();
+        let second =
+            std::fs::read_to_string(log_path(&dir, "2026-11-29".parse().unwrap())).unwrap();
         let parsed: DeliveryLine = serde_json::from_str(first.trim_end()).unwrap();
         assert_eq!(parsed, line("2026-11-28T10:00:00Z", LineStatus::Sent));
         assert_eq!(second.lines().count(), 1);

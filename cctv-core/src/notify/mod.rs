@@ -22,10 +22,10 @@ pub mod http;
 mod registry;
 mod send;
 pub mod service;
-mod store;
-pub mod summary;
 #[cfg(test)]
 mod service_tests;
+mod store;
+pub mod summary;
 
 use std::fmt;
 use std::time::Duration;
@@ -38,9 +38,7 @@ use crate::template::TemplateVars;
 pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
 pub use send::digest_line;
 pub use service::{JOB_KIND, NotificationService, NotificationSettings, Settled};
-pub use store::{
-    CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest,
-};
+pub use store::{CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest};
 
 /// One message to one recipient.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

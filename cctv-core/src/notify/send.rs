@@ -36,7 +36,11 @@ pub(crate) fn channels(notifiers: &[Arc<dyn Notifier>]) -> Vec<(String, &Arc<dyn
 
 /// The digest line appended to a message after suppressed sends.
 pub fn digest_line(count: usize, since: Option<&str>) -> String {
-    let noun = if count == 1 { "detection" } else { "detections" };
+    let noun = if count == 1 {
+        "detection"
+    } else {
+        "detections"
+    };
     match since {
         Some(hhmm) => format!("+{count} more {noun} since {hhmm}"),
         None => format!("+{count} more {noun}"),
@@ -114,8 +118,18 @@ impl<'a> Round<'a> {
         }
     }
 
-    async fn save(&self, r: &DeliveryRecord, line: LineStatus, image: bool, digested: &[i64]) -> Result<(), StorageError> {
-        self.service.core.storage().record_delivery(r, digested).await?;
+    async fn save(
+        &self,
+        r: &DeliveryRecord,
+        line: LineStatus,
+        image: bool,
+        digested: &[i64],
+    ) -> Result<(), StorageError> {
+        self.service
+            .core
+            .storage()
+            .record_delivery(r, digested)
+            .await?;
         if let Some(log) = &self.service.log {
             log.append(&DeliveryLine {
                 timestamp: self.now,
@@ -140,7 +154,12 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
-    pub async fn send_one(&mut self, raw: &str, channel: &str, notifier: &dyn Notifier) -> Result<(), StorageError> {
+    pub async fn send_one(
+        &mut self,
+        raw: &str,
+        channel: &str,
+        notifier: &dyn Notifier,
+    ) -> Result<(), StorageError> {
         let normalised = normalize_phone(raw);
         let recipient = normalised.clone().unwrap_or_else(|_| raw.trim().to_owned());
         let settled = self
@@ -156,9 +175,16 @@ impl<'a> Round<'a> {
             return self.failed(&recipient, channel, &error, false).await;
         }
         let storage = self.service.core.storage();
-        let key = CooldownKey { branch_id: self.ctx.branch_id, recipient: recipient.clone(), channel: channel.to_owned() };
+        let key = CooldownKey {
+            branch_id: self.ctx.branch_id,
+            recipient: recipient.clone(),
+            channel: channel.to_owned(),
+        };
         let cooldown = self.service.settings.cooldown;
-        if !storage.take_cooldown(&key, self.ctx.event_log_id, self.now, cooldown).await? {
+        if !storage
+            .take_cooldown(&key, self.ctx.event_log_id, self.now, cooldown)
+            .await?
+        {
             self.tally.suppressed += 1;
             let r = self.record(&recipient, channel, DeliveryStatus::Suppressed);
             return self.save(&r, LineStatus::Suppressed, false, &[]).await;
@@ -166,11 +192,17 @@ impl<'a> Round<'a> {
         let digest = storage.pending_digest(&key, self.ctx.event_log_id).await?;
         let mut text = self.body.clone();
         if !digest.delivery_ids.is_empty() {
-            let since = digest
-                .since
-                .map(|t| t.to_zoned_datetime(self.service.core.timezone().clone()).strftime("%H:%M").to_string());
+            let since = digest.since.map(|t| {
+                t.to_zoned_datetime(self.service.core.timezone().clone())
+                    .strftime("%H:%M")
+                    .to_string()
+            });
             let line = digest_line(digest.delivery_ids.len(), since.as_deref());
-            text = if text.is_empty() { line } else { format!("{text}\n{line}") };
+            text = if text.is_empty() {
+                line
+            } else {
+                format!("{text}\n{line}")
+            };
         }
         let mut message = OutboundMessage::new(
             recipient.clone(),
@@ -182,7 +214,10 @@ impl<'a> Round<'a> {
         message.image = self.image.clone();
         let started = Instant::now();
         match notifier.send(&message).await {
-            Ok(delivery) => self.sent(&recipient, channel, delivery, &digest.delivery_ids).await,
+            Ok(delivery) => {
+                self.sent(&recipient, channel, delivery, &digest.delivery_ids)
+                    .await
+            }
             Err(error) => {
                 tracing::info!(event_log_id = self.ctx.event_log_id, channel, %error, elapsed_ms = started.elapsed().as_millis() as u64, "notification not sent");
                 self.failed(&recipient, channel, &error, true).await
@@ -190,7 +225,13 @@ impl<'a> Round<'a> {
         }
     }
 
-    async fn sent(&mut self, recipient: &str, channel: &str, d: Delivery, digested: &[i64]) -> Result<(), StorageError> {
+    async fn sent(
+        &mut self,
+        recipient: &str,
+        channel: &str,
+        d: Delivery,
+        digested: &[i64],
+    ) -> Result<(), StorageError> {
         let mut r = self.record(recipient, channel, DeliveryStatus::Sent);
         r.provider_message_id = d.provider_message_id;
         r.latency_ms = Some(d.latency_ms);
@@ -198,13 +239,23 @@ impl<'a> Round<'a> {
         self.tally.sent += 1;
         self.tally.message_sent |= self.ctx.plan.send_message;
         self.tally.image_sent |= self.image.is_some();
-        self.save(&r, LineStatus::Sent, self.image.is_some(), digested).await
+        self.save(&r, LineStatus::Sent, self.image.is_some(), digested)
+            .await
     }
 
-    async fn failed(&mut self, recipient: &str, channel: &str, e: &NotifyError, sent: bool) -> Result<(), StorageError> {
+    async fn failed(
+        &mut self,
+        recipient: &str,
+        channel: &str,
+        e: &NotifyError,
+        sent: bool,
+    ) -> Result<(), StorageError> {
         let mut r = self.record(recipient, channel, DeliveryStatus::Failed);
         r.permanent = !e.is_retryable();
-        r.error_code = e.code().map(str::to_owned).or_else(|| e.status().map(|s| s.to_string()));
+        r.error_code = e
+            .code()
+            .map(str::to_owned)
+            .or_else(|| e.status().map(|s| s.to_string()));
         r.error_message = Some(e.to_string());
         let described = format!("{channel} to {recipient}: {e}");
         let line = if r.permanent {
@@ -212,7 +263,11 @@ impl<'a> Round<'a> {
             LineStatus::Failed
         } else {
             self.tally.transient.push(described);
-            if self.last_attempt { LineStatus::Failed } else { LineStatus::Retrying }
+            if self.last_attempt {
+                LineStatus::Failed
+            } else {
+                LineStatus::Retrying
+            }
         };
         self.save(&r, line, sent && self.image.is_some(), &[]).await
     }
@@ -224,9 +279,14 @@ async fn load_image(service: &NotificationService, ctx: &EventContext) -> Option
     let blobs = service.core.blobs()?;
     match blobs.get(path).await {
         Ok(bytes) => {
-            let mime = inspect_image(&bytes).map_or("application/octet-stream", |i| i.format.mime());
+            let mime =
+                inspect_image(&bytes).map_or("application/octet-stream", |i| i.format.mime());
             let filename = path.rsplit('/').next().unwrap_or(path).to_owned();
-            Some(Attachment { filename, mime: mime.to_owned(), source: AttachmentSource::Bytes(bytes) })
+            Some(Attachment {
+                filename,
+                mime: mime.to_owned(),
+                source: AttachmentSource::Bytes(bytes),
+            })
         }
         Err(e) => {
             tracing::warn!(event_log_id = ctx.event_log_id, error = %e, "event image unavailable; sending text only");

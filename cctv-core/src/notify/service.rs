@@ -80,7 +80,11 @@ fn completed(result: &str) -> Settled {
 
 impl NotificationService {
     pub fn new(core: Core, settings: NotificationSettings, log: Option<DeliveryLog>) -> Self {
-        Self { core, settings, log }
+        Self {
+            core,
+            settings,
+            log,
+        }
     }
 
     pub fn core(&self) -> &Core {
@@ -123,7 +127,8 @@ impl NotificationService {
         now: Timestamp,
         message: &str,
     ) -> Result<Settled, StorageError> {
-        let settled = self.retry_or_fail(job, now, format!("notification worker panicked: {message}"));
+        let settled =
+            self.retry_or_fail(job, now, format!("notification worker panicked: {message}"));
         let queue = self.core.storage();
         match &settled {
             Settled::Retry { at, error } => queue.fail(job.id, error, Some(*at), now).await?,
@@ -151,7 +156,9 @@ impl NotificationService {
 
     async fn run(&self, job: &ClaimedJob, now: Timestamp) -> Result<Settled, StorageError> {
         let Some(event_log_id) = job.payload.get("event_log_id").and_then(Value::as_i64) else {
-            return Ok(Settled::Failed("unreadable payload: no event_log_id".into()));
+            return Ok(Settled::Failed(
+                "unreadable payload: no event_log_id".into(),
+            ));
         };
         if self.core.notifiers().is_empty() {
             tracing::warn!(
@@ -160,7 +167,13 @@ impl NotificationService {
             );
             return Ok(completed("no_channel"));
         }
-        let ctx = match load_context(self.core.storage().as_ref(), self.core.timezone(), event_log_id).await? {
+        let ctx = match load_context(
+            self.core.storage().as_ref(),
+            self.core.timezone(),
+            event_log_id,
+        )
+        .await?
+        {
             Ok(ctx) => ctx,
             Err(skip) => {
                 tracing::debug!(event_log_id, result = skip.as_str(), "nothing to notify");
@@ -184,7 +197,9 @@ impl NotificationService {
         let mut round = Round::new(self, &ctx, job, now, body, existing).await;
         for recipient in &ctx.plan.recipients {
             for (channel, notifier) in channels(self.core.notifiers()) {
-                round.send_one(recipient, &channel, notifier.as_ref()).await?;
+                round
+                    .send_one(recipient, &channel, notifier.as_ref())
+                    .await?;
             }
         }
         self.finish(&ctx, job, now, round).await
@@ -221,7 +236,10 @@ impl NotificationService {
             "failed": tally.rejected.len(),
             "retrying": tally.transient.len(),
         });
-        if tally.sent + tally.suppressed > 0 || !tally.rejected.is_empty() || !tally.transient.is_empty() {
+        if tally.sent + tally.suppressed > 0
+            || !tally.rejected.is_empty()
+            || !tally.transient.is_empty()
+        {
             self.core.events().publish(Event {
                 kind: EventKind::NotificationUpdate,
                 branch_id: Some(ctx.branch_id),
@@ -238,7 +256,11 @@ impl NotificationService {
         }
         if let Some(error) = tally.transient.first() {
             let more = tally.transient.len() - 1;
-            let error = if more > 0 { format!("{error} (and {more} more)") } else { error.clone() };
+            let error = if more > 0 {
+                format!("{error} (and {more} more)")
+            } else {
+                error.clone()
+            };
             return Ok(self.retry_or_fail(job, now, error));
         }
         if !tally.rejected.is_empty() {

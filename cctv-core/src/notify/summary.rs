@@ -90,7 +90,10 @@ struct Acc {
 
 /// Pure: the summary rows of one day's lines (sorted by branch, device) and the number
 /// of lines that could not be read.
-pub fn summarise<'a>(date: Date, lines: impl IntoIterator<Item = &'a str>) -> (Vec<DeliverySummary>, usize) {
+pub fn summarise<'a>(
+    date: Date,
+    lines: impl IntoIterator<Item = &'a str>,
+) -> (Vec<DeliverySummary>, usize) {
     let mut groups: BTreeMap<(i64, String), Acc> = BTreeMap::new();
     let mut skipped = 0;
     for raw in lines {
@@ -160,10 +163,19 @@ pub async fn aggregate_day(
     let content = match tokio::fs::read(&path).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(AggregateReport { date, file_found: false, lines: 0, skipped: 0, rows: Vec::new() });
+            return Ok(AggregateReport {
+                date,
+                file_found: false,
+                lines: 0,
+                skipped: 0,
+                rows: Vec::new(),
+            });
         }
         Err(e) => {
-            return Err(AggregateError::Io { path: path.display().to_string(), message: e.to_string() });
+            return Err(AggregateError::Io {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            });
         }
     };
     let lines = content.lines().filter(|l| !l.trim().is_empty()).count();
@@ -178,5 +190,11 @@ pub async fn aggregate_day(
         link: None,
     }));
     store.apply(&ops).await?;
-    Ok(AggregateReport { date, file_found: true, lines, skipped, rows })
+    Ok(AggregateReport {
+        date,
+        file_found: true,
+        lines,
+        skipped,
+        rows,
+    })
 }

@@ -6,6 +6,7 @@
 mod assets;
 mod crud;
 mod dashboard;
+mod events;
 mod live;
 mod login;
 mod persons;
@@ -17,6 +18,19 @@ mod ws;
 use salvo::Router;
 
 pub use render::Templates;
+
+/// The person behind the session cookie of `req`, if any (for `/storage/file`).
+pub async fn session_principal(
+    state: &crate::AppState,
+    req: &salvo::Request,
+) -> Option<cctv_core::access::Principal> {
+    let token = session::cookie(req, SESSION_COOKIE)?;
+    state
+        .manage
+        .authenticate(&format!("Bearer {token}"))
+        .await
+        .ok()
+}
 pub use session::SESSION_COOKIE;
 
 /// All web routes (mounted at the root).
@@ -35,6 +49,8 @@ pub fn routes() -> Router {
                 .get(persons::show)
                 .post(persons::update),
         )
+        .push(Router::with_path("events").get(events::list))
+        .push(Router::with_path("events/{id}").get(events::show))
         .push(Router::with_path("live").get(live::show))
         .push(Router::with_path("live/{layout_id}/positions/{position}").post(live::save_position))
         .push(Router::with_path("ws").goal(ws::connect))

@@ -32,6 +32,8 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("error.html", include_str!("../../templates/error.html")),
     ("secret.html", include_str!("../../templates/secret.html")),
     ("live.html", include_str!("../../templates/live.html")),
+    ("events.html", include_str!("../../templates/events.html")),
+    ("event.html", include_str!("../../templates/event.html")),
 ];
 
 impl Templates {

@@ -51,7 +51,9 @@ impl NotificationStore for PgStore {
                     status: status(r.get("status"))?,
                     permanent: r.get("permanent"),
                     provider_message_id: r.get("provider_message_id"),
-                    latency_ms: r.get::<Option<i64>, _>("latency_ms").map(|l| l.max(0) as u64),
+                    latency_ms: r
+                        .get::<Option<i64>, _>("latency_ms")
+                        .map(|l| l.max(0) as u64),
                     error_code: r.get("error_code"),
                     error_message: r.get("error_message"),
                     attempt: count(r.get("attempt")),

@@ -44,12 +44,15 @@ impl NotificationStore for SqliteStore {
                     status: status(r.get("status"))?,
                     permanent: r.get::<i64, _>("permanent") != 0,
                     provider_message_id: r.get("provider_message_id"),
-                    latency_ms: r.get::<Option<i64>, _>("latency_ms").map(|l| l.max(0) as u64),
+                    latency_ms: r
+                        .get::<Option<i64>, _>("latency_ms")
+                        .map(|l| l.max(0) as u64),
                     error_code: r.get("error_code"),
                     error_message: r.get("error_message"),
                     attempt: r.get::<i64, _>("attempt").clamp(0, i64::from(u32::MAX)) as u32,
-                    digest_count: r.get::<i64, _>("digest_count").clamp(0, i64::from(u32::MAX))
-                        as u32,
+                    digest_count: r
+                        .get::<i64, _>("digest_count")
+                        .clamp(0, i64::from(u32::MAX)) as u32,
                     at: parse_ts(r.get("updated_at"))?,
                 })
             })

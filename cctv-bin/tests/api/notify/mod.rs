@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use cctv_core::Core;
 use cctv_core::conformance::{Estate, job, seed};
-use cctv_core::jobs::{Lease, Queue};
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::tz::TimeZone;
+use cctv_core::jobs::{Lease, Queue};
 use cctv_core::manage::tables::EVENT_SETTINGS;
 use cctv_core::notify::delivery_log::DeliveryLog;
 use cctv_core::notify::{NotificationService, NotificationSettings, Settled};
@@ -63,14 +63,22 @@ impl FakeWaha {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let router = Router::with_path("{**rest}").goal(Fake { seen: seen.clone(), script });
-        tokio::spawn(Server::new(TcpAcceptor::try_from(listener).unwrap()).serve(Service::new(router)));
+        let router = Router::with_path("{**rest}").goal(Fake {
+            seen: seen.clone(),
+            script,
+        });
+        tokio::spawn(
+            Server::new(TcpAcceptor::try_from(listener).unwrap()).serve(Service::new(router)),
+        );
         Self { url, seen }
     }
 
     /// 200 with a message id for every request.
     pub async fn ok() -> Self {
-        Self::start(Arc::new(|chat, n| (200, json!({"id": format!("wamid.{chat}.{n}")}).to_string()))).await
+        Self::start(Arc::new(|chat, n| {
+            (200, json!({"id": format!("wamid.{chat}.{n}")}).to_string())
+        }))
+        .await
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -98,7 +106,11 @@ impl Handler for Fake {
             .unwrap_or(Value::Null);
         let seen = Seen {
             path: req.uri().path().to_owned(),
-            api_key: req.headers().get("x-api-key").and_then(|v| v.to_str().ok()).map(str::to_owned),
+            api_key: req
+                .headers()
+                .get("x-api-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
             body,
         };
         let (status, reply) = {
@@ -109,12 +121,14 @@ impl Handler for Fake {
             answer
         };
         res.status_code(StatusCode::from_u16(status).unwrap());
-        res.add_header("content-type", "application/json", true).unwrap();
+        res.add_header("content-type", "application/json", true)
+            .unwrap();
         res.write_body(reply).unwrap();
     }
 }
 
-pub const TEMPLATE: &str = "{person_name} seen at {branch_name} by {{ device_name }}, count {detected_count}";
+pub const TEMPLATE: &str =
+    "{person_name} seen at {branch_name} by {{ device_name }}, count {detected_count}";
 
 /// A store with the seeded estate, WhatsApp enabled on branch 0 / device 0 for `numbers`,
 /// a core whose one channel is WAHA pointing at the fake, and the service under test.
@@ -151,28 +165,57 @@ pub async fn rig(backend: Backend, waha: &FakeWaha, numbers: &[&str]) -> Rig {
         "is_active": true, "whatsapp_enabled": true, "send_message": true, "send_image": false,
         "whatsapp_numbers": numbers, "message_template": TEMPLATE,
     });
-    let Value::Object(record) = settings else { unreachable!() };
-    store.apply(&[WriteOp::Insert { table: &EVENT_SETTINGS, record, link: None }]).await.unwrap();
+    let Value::Object(record) = settings else {
+        unreachable!()
+    };
+    store
+        .apply(&[WriteOp::Insert {
+            table: &EVENT_SETTINGS,
+            record,
+            link: None,
+        }])
+        .await
+        .unwrap();
     let whatsapp = cctv_notify_whatsapp::factory(&json!({
         "mode": "waha", "base_url": waha.url, "api_key": "waha-test-key", "timeout_ms": 2000
     }))
     .unwrap();
-    let core = Core::builder().storage(store.clone()).notifier(whatsapp).build().await.unwrap();
+    let core = Core::builder()
+        .storage(store.clone())
+        .notifier(whatsapp)
+        .build()
+        .await
+        .unwrap();
     let log_dir = dir.path().join("logs/whatsapp_messages");
     let log = DeliveryLog::start(log_dir.clone(), TimeZone::UTC).unwrap();
     let service = NotificationService::new(core, NotificationSettings::default(), Some(log));
-    Rig { store, service, estate, log_dir, _dir: dir }
+    Rig {
+        store,
+        service,
+        estate,
+        log_dir,
+        _dir: dir,
+    }
 }
 
 impl Rig {
     /// Processes one detection on branch `n` (which enqueues its notification job).
     pub async fn detect(&self, n: usize, re_id: &str, at: Timestamp) -> i64 {
         let j = job(&self.estate, n, re_id, 1, &at.to_string());
-        let item = AcceptItem { job: j.clone(), lease: None };
-        self.store.accept_detections(&[item], Timestamp::now()).await.unwrap();
+        let item = AcceptItem {
+            job: j.clone(),
+            lease: None,
+        };
+        self.store
+            .accept_detections(&[item], Timestamp::now())
+            .await
+            .unwrap();
         let done = self
             .store
-            .process_detections(&[PreparedDetection::new(j, &TimeZone::UTC)], Timestamp::now())
+            .process_detections(
+                &[PreparedDetection::new(j, &TimeZone::UTC)],
+                Timestamp::now(),
+            )
             .await
             .unwrap();
         done[0].event_log_id.unwrap()
@@ -180,8 +223,15 @@ impl Rig {
 
     /// Claims every notification job due at `now` and runs each at `now`.
     pub async fn run_due(&self, now: Timestamp) -> Vec<Settled> {
-        let lease = Lease { owner: "test".into(), until: now + cctv_core::jiff::SignedDuration::from_mins(5) };
-        let jobs = self.store.claim(Queue::Notifications, &lease, 1000, now).await.unwrap();
+        let lease = Lease {
+            owner: "test".into(),
+            until: now + cctv_core::jiff::SignedDuration::from_mins(5),
+        };
+        let jobs = self
+            .store
+            .claim(Queue::Notifications, &lease, 1000, now)
+            .await
+            .unwrap();
         let mut out = Vec::new();
         for j in jobs {
             out.push(self.service.handle(&j, now).await.unwrap());
@@ -193,7 +243,10 @@ impl Rig {
     pub async fn log_lines(&self) -> Vec<Value> {
         self.service.log().unwrap().flush().await;
         let mut lines = Vec::new();
-        let mut files: Vec<_> = std::fs::read_dir(&self.log_dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(&self.log_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         for f in files {
             for l in std::fs::read_to_string(f).unwrap().lines() {
