@@ -35,6 +35,33 @@
     filter();
   });
 
+  // The credential test page: call the device API from the browser.
+  var test = document.getElementById("credential-test");
+  if (test) {
+    test.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var key = test.elements.key.value, secret = test.elements.secret.value, path = test.elements.endpoint.value;
+      var out = function (name, value) { text(document.querySelector('[data-out="' + name + '"]'), value); };
+      var started = performance.now();
+      fetch(path, { headers: { "X-API-Key": key, "X-API-Secret": secret, "Accept": "application/json" } })
+        .then(function (r) {
+          out("status", r.status + " " + r.statusText);
+          out("time", Math.round(performance.now() - started) + " ms");
+          out("limit", r.headers.get("X-RateLimit-Limit"));
+          out("remaining", r.headers.get("X-RateLimit-Remaining"));
+          out("reset", r.headers.get("X-RateLimit-Reset"));
+          out("type", r.headers.get("Content-Type"));
+          return r.text();
+        })
+        .then(function (body) {
+          var pretty = body; try { pretty = JSON.stringify(JSON.parse(body), null, 2); } catch (_) { /* not JSON */ }
+          out("body", pretty);
+          out("curl", "curl " + location.origin + path + " -H 'X-API-Key: " + key + "' -H 'X-API-Secret: <secret>'");
+          document.getElementById("credential-result").hidden = false;
+        });
+    });
+  }
+
   var topics = (document.body.getAttribute("data-topics") || "").split(/\s+/).filter(Boolean);
   if (!topics.length || !window.WebSocket) { return; }
 

@@ -117,6 +117,10 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
+async fn admin_token(app: &TestApp) -> String {
+    crate::manage::login(app, "admin@cctv.test", "admin-password-1").await
+}
+
 async fn login(c: &Client, base: &str, email: &str, password: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
     fill(c, "email", email).await;
@@ -253,6 +257,44 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
         c.goto(&format!("{base}{page}")).await.unwrap();
         shot(&c, name).await;
     }
+
+    // The credential test page calls the device API from the browser.
+    let created = crate::manage::call(
+        &app,
+        "POST",
+        "/api/v1/api-credentials",
+        Some(&admin_token(&app).await),
+        Some(json!({"credential_name": "browser-test", "rate_limit": 500})),
+    )
+    .await;
+    let cred = created.body["data"]["id"].as_i64().unwrap();
+    let secret = created.body["data"]["api_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.goto(&format!("{base}/api-credentials/{cred}/test"))
+        .await
+        .unwrap();
+    fill(&c, "secret", &secret).await;
+    c.find(Locator::Css("#credential-test button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the API answer on the test page", async || {
+        text_of(&c, "[data-out=\"status\"]")
+            .await
+            .starts_with("200")
+    })
+    .await;
+    assert_eq!(text_of(&c, "[data-out=\"limit\"]").await, "500");
+    assert!(
+        text_of(&c, "[data-out=\"body\"]")
+            .await
+            .contains("\"success\": true")
+    );
+    shot(&c, "credential-test").await;
 
     // A viewer: no admin navigation, admin pages refused.
     c.delete_all_cookies().await.unwrap();

@@ -46,10 +46,18 @@ fn id_param(req: &Request) -> Option<i64> {
         .filter(|i| *i > 0)
 }
 
-/// Adds `branch_name` / `group_name` to rows that only carry ids.
+/// Adds `branch_name` to rows that only carry ids, and a rendered `preview` of message
+/// templates (with sample values) so an admin sees what a phone will receive.
 fn enrich(state: &AppState, items: &mut [Value]) {
     let estate = state.core.estate();
+    let sample = cctv_core::template::TemplateVars::sample();
     for item in items.iter_mut() {
+        if let Some(t) = item.get("message_template").and_then(Value::as_str) {
+            item["preview"] = match cctv_core::template::render_template(t, &sample) {
+                Ok(text) => json!(text),
+                Err(e) => json!(format!("(template error: {e})")),
+            };
+        }
         if let Some(b) = item.get("branch_id").and_then(Value::as_i64)
             && let Some(branch) = estate.branches.get(&b)
         {

@@ -4,6 +4,7 @@
 //! and registry as the JSON API, so roles, scopes and validation are enforced once.
 
 mod assets;
+mod credential_test;
 mod crud;
 mod dashboard;
 mod events;
@@ -49,6 +50,7 @@ pub fn routes() -> Router {
                 .get(persons::show)
                 .post(persons::update),
         )
+        .push(Router::with_path("api-credentials/{id}/test").get(credential_test::show))
         .push(Router::with_path("events").get(events::list))
         .push(Router::with_path("events/{id}").get(events::show))
         .push(Router::with_path("live").get(live::show))

@@ -34,6 +34,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("live.html", include_str!("../../templates/live.html")),
     ("events.html", include_str!("../../templates/events.html")),
     ("event.html", include_str!("../../templates/event.html")),
+    (
+        "credential_test.html",
+        include_str!("../../templates/credential_test.html"),
+    ),
 ];
 
 impl Templates {
