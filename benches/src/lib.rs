@@ -14,4 +14,5 @@
 
 pub mod baseline;
 pub mod loadgen;
+pub mod pages;
 pub mod stats;

@@ -14,11 +14,29 @@ use serde_json::{Value, json};
 pub enum BenchCommand {
     /// Post detections at a server, then wait until it has processed them.
     Ingest(IngestArgs),
+    /// Log in to the web pages and time each main page (BENCHMARKS.md: page times).
+    Pages(PagesArgs),
     /// Serve a trivial salvo handler (202 + small JSON) to measure the bare HTTP stack.
     BaselineServer {
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct PagesArgs {
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    #[arg(long)]
+    pub email: String,
+    /// The password is read from this environment variable (never a command-line argument).
+    #[arg(long, default_value = "CCTV_BENCH_PASSWORD")]
+    pub password_env: String,
+    /// Timed requests per page.
+    #[arg(long, default_value_t = 20)]
+    pub rounds: usize,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +83,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
             Ok(())
         }
         BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::Pages(args) => pages(args).await,
     }
 }
 
@@ -164,6 +183,57 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         println!("{out}");
     } else {
         println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+async fn pages(args: PagesArgs) -> anyhow::Result<()> {
+    use cctv_bench::pages;
+    let password = std::env::var(&args.password_env)
+        .with_context(|| format!("set the password in ${}", args.password_env))?;
+    let session = pages::login(&args.addr, &args.email, &password).await?;
+    let mut paths: Vec<String> = [
+        "/dashboard",
+        "/persons",
+        "/events",
+        "/devices",
+        "/branches",
+        "/groups",
+        "/users",
+        "/audit-logs",
+        "/live",
+    ]
+    .iter()
+    .map(|p| (*p).to_owned())
+    .collect();
+    if let Some(person) = pages::first_person_page(&args.addr, &session).await? {
+        paths.push(person);
+    }
+    let timings = pages::time_pages(&args.addr, &session, &paths, args.rounds.max(1)).await?;
+    let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
+    let rows: Vec<Value> = timings
+        .iter()
+        .map(|t| {
+            json!({
+                "path": t.path,
+                "p50_ms": ms(t.latencies.percentile(50.0)),
+                "p95_ms": ms(t.latencies.percentile(95.0)),
+                "max_ms": ms(t.latencies.max()),
+            })
+        })
+        .collect();
+    if args.json {
+        println!("{}", json!({ "rounds": args.rounds, "pages": rows }));
+    } else {
+        for r in &rows {
+            println!(
+                "{:<40} p50 {:>8} ms  p95 {:>8} ms  max {:>8} ms",
+                r["path"].as_str().unwrap_or(""),
+                r["p50_ms"],
+                r["p95_ms"],
+                r["max_ms"]
+            );
+        }
     }
     Ok(())
 }
