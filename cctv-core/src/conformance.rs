@@ -22,6 +22,9 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod reports;
+pub use self::reports::*;
+
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
 #[macro_export]
 macro_rules! storage_conformance_tests {
@@ -40,6 +43,12 @@ macro_rules! storage_conformance_tests {
             queries_filter_paginate_and_summarise,
             images_register_files_and_enqueue_image_jobs,
             pruning_removes_only_old_completed_jobs,
+            reports_upsert_one_row_per_key_including_overall,
+            detection_pages_cover_a_range_once_in_order,
+            dirty_marks_expand_and_clear_only_when_unchanged,
+            two_schedulers_run_each_slot_once,
+            failed_jobs_are_listed_retried_and_discarded,
+            unique_enqueue_returns_the_queued_job,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -10,6 +10,8 @@
 //!   the plugin traits, held as `Arc<dyn Trait>`;
 //! - [`reporting`] also holds the pure report maths: streaming accumulators for the daily,
 //!   monthly and dashboard reports, with DST-safe local day boundaries;
+//! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
+//! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
@@ -30,9 +32,11 @@ pub mod media;
 pub mod notify;
 pub mod person_day;
 pub mod query;
+pub mod queue_ops;
 pub mod rate_limit;
 pub mod records;
 pub mod reporting;
+pub mod schedule;
 pub mod storage;
 pub mod validation;
 

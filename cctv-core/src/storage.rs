@@ -6,7 +6,10 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
+pub use crate::reporting::ReportStore;
+pub use crate::schedule::ScheduleStore;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -210,11 +213,27 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
 
 /// Everything a backend provides; implemented automatically.
 pub trait Storage:
-    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+    EstateStore
+    + CredentialStore
+    + IngestStore
+    + RegistryStore
+    + JobQueue
+    + RecordStore
+    + ReportStore
+    + ScheduleStore
+    + QueueAdmin
 {
 }
 
 impl<T> Storage for T where
-    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+    T: EstateStore
+        + CredentialStore
+        + IngestStore
+        + RegistryStore
+        + JobQueue
+        + RecordStore
+        + ReportStore
+        + ScheduleStore
+        + QueueAdmin
 {
 }

@@ -16,8 +16,10 @@ mod codec;
 mod estate;
 mod ingest;
 mod jobs;
+mod ops;
 mod records;
 mod registry;
+mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;

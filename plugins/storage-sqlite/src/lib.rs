@@ -20,8 +20,10 @@ mod codec;
 mod estate;
 mod ingest;
 mod jobs;
+mod ops;
 mod records;
 mod registry;
+mod reports;
 mod sql;
 
 use std::path::PathBuf;

@@ -1,0 +1,347 @@
+//! Conformance cases of the report, scheduler and queue-operations seams.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+
+use super::{accept_and_process, job, seed};
+use crate::jobs::{JobState, Lease, NewJob, Queue};
+use crate::query::PageRequest;
+use crate::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
+use crate::schedule::{ScheduleSettings, Scheduler, TaskName, TaskRunner};
+use crate::storage::Storage;
+
+fn date(s: &str) -> Date {
+    s.parse().unwrap()
+}
+
+fn report(key: ReportKey, detections: u64) -> StoredReport {
+    StoredReport {
+        key,
+        total_detections: detections,
+        unique_persons: 2,
+        total_detected_count: 7,
+        unique_devices: 1,
+        total_events: detections,
+        data: json!({"total_detections": detections, "hourly_breakdown": [1, 2]}),
+        generated_at: "2026-11-29T01:00:00.123456Z".parse().unwrap(),
+    }
+}
+
+pub async fn reports_upsert_one_row_per_key_including_overall(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let day = date("2026-11-28");
+    let overall = ReportKey::daily(day, None);
+    let branch = ReportKey::daily(day, Some(estate.branches[0].id));
+    let monthly = ReportKey::monthly(day, None);
+
+    store.upsert_report(&report(overall, 1)).await.unwrap();
+    store.upsert_report(&report(overall, 5)).await.unwrap();
+    store.upsert_report(&report(branch, 3)).await.unwrap();
+    store.upsert_report(&report(monthly, 9)).await.unwrap();
+
+    assert_eq!(
+        store.report(&overall).await.unwrap(),
+        Some(report(overall, 5)),
+        "replaced, not duplicated"
+    );
+    assert_eq!(
+        store
+            .report(&branch)
+            .await
+            .unwrap()
+            .unwrap()
+            .total_detections,
+        3
+    );
+    let month = store.report(&monthly).await.unwrap().unwrap();
+    assert_eq!(
+        (month.key.date, month.key.kind),
+        (date("2026-11-01"), ReportKind::Monthly)
+    );
+    assert_eq!(
+        store
+            .report(&ReportKey::daily(day, Some(estate.branches[1].id)))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn detection_pages_cover_a_range_once_in_order(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let jobs: Vec<_> = [
+        (0, "p1", "2026-11-27T23:59:59Z"),
+        (0, "p1", "2026-11-28T00:00:00Z"),
+        (1, "p2", "2026-11-28T00:00:00Z"),
+        (0, "p3", "2026-11-28T10:00:00Z"),
+        (2, "p1", "2026-11-28T23:59:59.5Z"),
+        (1, "p4", "2026-11-29T00:00:00Z"),
+    ]
+    .iter()
+    .map(|(n, re_id, at)| job(&estate, *n, re_id, 2, at))
+    .collect();
+    accept_and_process(store.as_ref(), &jobs).await;
+    let mut range = RowRange {
+        start: "2026-11-28T00:00:00Z".parse().unwrap(),
+        end: "2026-11-29T00:00:00Z".parse().unwrap(),
+        branches: None,
+    };
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.detection_page(&range, after, 2).await.unwrap();
+        seen.extend(page.iter().map(|(_, r)| (r.re_id.clone(), r.detected_at)));
+        match page.last() {
+            Some((cursor, _)) if page.len() == 2 => after = Some(*cursor),
+            _ => break,
+        }
+    }
+
+    let expected: Vec<(String, Timestamp)> = jobs[1..5]
+        .iter()
+        .map(|j| (j.re_id.clone(), j.detected_at))
+        .collect();
+    let mut sorted = seen.clone();
+    sorted.sort_by_key(|(_, at)| *at);
+    assert_eq!(seen, sorted, "time order");
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(
+        seen.iter().collect::<HashSet<_>>(),
+        expected.iter().collect::<HashSet<_>>()
+    );
+    assert_eq!(store.count_events(&range).await.unwrap(), 4);
+    range.branches = Some(vec![estate.branches[0].id, estate.branches[2].id]);
+    let some = store.detection_page(&range, None, 10).await.unwrap();
+    assert_eq!(
+        some.iter()
+            .map(|(_, r)| r.re_id.as_str())
+            .collect::<Vec<_>>(),
+        ["p1", "p3", "p1"]
+    );
+    assert_eq!(some[0].1.detected_count, 2);
+    assert_eq!(store.count_events(&range).await.unwrap(), 3);
+}
+
+pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let b = estate.branches[1].id;
+    accept_and_process(
+        store.as_ref(),
+        &[job(&estate, 1, "p1", 1, "2026-11-28T10:00:00Z")],
+    )
+    .await;
+    let day = date("2026-11-28");
+    assert!(store.has_dirty_days(day, day, Some(b)).await.unwrap());
+    assert!(
+        !store
+            .has_dirty_days(day, day, Some(estate.branches[0].id))
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(store.expand_dirty_days(100).await.unwrap(), 1);
+    assert!(
+        !store.has_dirty_days(day, day, None).await.unwrap(),
+        "expanded marks are gone"
+    );
+    let keys = [
+        ReportKey::daily(day, Some(b)),
+        ReportKey::daily(day, None),
+        ReportKey::monthly(day, Some(b)),
+        ReportKey::monthly(day, None),
+    ];
+    for key in &keys {
+        assert_eq!(store.stale_version(key).await.unwrap(), Some(1), "{key}");
+    }
+    assert_eq!(
+        store.stale_reports(ReportKind::Daily, 10).await.unwrap(),
+        keys[..2].iter().rev().copied().collect::<Vec<_>>()
+    );
+
+    // Re-marked while a generation ran: its clear must not remove the newer staleness.
+    accept_and_process(
+        store.as_ref(),
+        &[job(&estate, 1, "p2", 1, "2026-11-28T11:00:00Z")],
+    )
+    .await;
+    store.expand_dirty_days(100).await.unwrap();
+    assert!(!store.clear_stale(&keys[0], 1).await.unwrap());
+    assert_eq!(store.stale_version(&keys[0]).await.unwrap(), Some(2));
+    assert!(store.clear_stale(&keys[0], 2).await.unwrap());
+    assert_eq!(store.stale_version(&keys[0]).await.unwrap(), None);
+    assert_eq!(
+        store
+            .stale_reports(ReportKind::Monthly, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[derive(Debug, Default)]
+struct CountingRunner(std::sync::Mutex<Vec<(TaskName, Timestamp)>>);
+
+#[async_trait::async_trait]
+impl TaskRunner for CountingRunner {
+    async fn run(&self, task: TaskName, slot: Timestamp) -> Result<(), String> {
+        self.0.lock().unwrap().push((task, slot));
+        Ok(())
+    }
+}
+
+pub async fn two_schedulers_run_each_slot_once(store: Arc<dyn Storage>) {
+    let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
+    let start: Timestamp = "2026-11-30T15:00:00Z".parse().unwrap(); // 22:00 WIB
+    let runner = Arc::new(CountingRunner::default());
+    let mut nodes = Vec::new();
+    for node in ["a", "b"] {
+        let settings = ScheduleSettings::defaults(tz.clone(), node);
+        let s = Scheduler::start(store.clone(), runner.clone(), settings, start)
+            .await
+            .unwrap();
+        nodes.push(Arc::new(s));
+    }
+
+    // Both look every 20 seconds for 5 hours, concurrently.
+    let mut now = start;
+    let end = start + SignedDuration::from_hours(5);
+    while now <= end {
+        let (a, b) = (nodes[0].clone(), nodes[1].clone());
+        let (ra, rb) = tokio::join!(a.run_due(now), b.run_due(now));
+        assert!(
+            ra.iter().all(|s| !rb.contains(s)),
+            "a slot ran on both nodes at {now}"
+        );
+        now += SignedDuration::from_secs(20);
+    }
+
+    let runs = runner.0.lock().unwrap().clone();
+    let distinct: HashSet<_> = runs.iter().collect();
+    assert_eq!(distinct.len(), runs.len(), "no slot ran twice");
+    let count = |t| runs.iter().filter(|(task, _)| *task == t).count();
+    assert_eq!(count(TaskName::DailyReports), 1);
+    assert_eq!(count(TaskName::MonthlyReports), 1);
+    assert_eq!(count(TaskName::ReportRefresh), 60);
+    assert_eq!(count(TaskName::StreamHealth), 300);
+    let last = store.last_runs().await.unwrap();
+    let daily = last.iter().find(|r| r.task == "daily_reports").unwrap();
+    assert_eq!(
+        daily.slot,
+        "2026-11-30T18:00:00Z".parse::<Timestamp>().unwrap()
+    );
+}
+
+pub async fn failed_jobs_are_listed_retried_and_discarded(store: Arc<dyn Storage>) {
+    let now = Timestamp::now();
+    let jobs: Vec<NewJob> = (0..3)
+        .map(|i| {
+            NewJob::new(
+                Queue::Reports,
+                "generate_daily",
+                json!({"n": i, "pad": "x".repeat(300)}),
+                now,
+            )
+        })
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    let lease = Lease {
+        owner: "n".into(),
+        until: now + SignedDuration::from_secs(60),
+    };
+    let claimed = store.claim(Queue::Reports, &lease, 3, now).await.unwrap();
+    for (i, c) in claimed.iter().enumerate() {
+        store
+            .fail(c.id, &format!("boom {i}"), None, now)
+            .await
+            .unwrap();
+    }
+
+    let page = store.failed_jobs(PageRequest::new(1, 2)).await.unwrap();
+    assert_eq!((page.total, page.items.len()), (3, 2));
+    assert!(page.items[0].error.as_deref().unwrap().starts_with("boom"));
+    assert!(page.items[0].payload_summary().ends_with('…'));
+    let stats = store.queue_stats(now).await.unwrap();
+    let reports = stats.iter().find(|s| s.queue == Queue::Reports).unwrap();
+    assert_eq!((reports.pending, reports.failed), (0, 3));
+
+    assert_eq!(
+        store.retry_failed(Some(claimed[0].id), now).await.unwrap(),
+        1
+    );
+    let retried = store.job(claimed[0].id).await.unwrap().unwrap();
+    assert_eq!((retried.state, retried.attempts), (JobState::Queued, 0));
+    assert!(store.delete_failed(claimed[1].id).await.unwrap());
+    assert!(
+        !store.delete_failed(claimed[0].id).await.unwrap(),
+        "only failed jobs are discarded"
+    );
+    assert!(store.job(claimed[1].id).await.unwrap().is_none());
+    assert_eq!(store.retry_failed(None, now).await.unwrap(), 1);
+    let stats = store.queue_stats(now).await.unwrap();
+    let reports = stats.iter().find(|s| s.queue == Queue::Reports).unwrap();
+    assert_eq!((reports.pending, reports.failed), (2, 0));
+    assert!(reports.oldest_pending_at.is_some());
+
+    let again = store.claim(Queue::Reports, &lease, 3, now).await.unwrap();
+    store.complete(again[0].id, json!({}), now).await.unwrap();
+    store
+        .fail(
+            again[1].id,
+            "old",
+            None,
+            now - SignedDuration::from_hours(200),
+        )
+        .await
+        .unwrap();
+    let stats = store.queue_stats(now).await.unwrap();
+    let reports = stats.iter().find(|s| s.queue == Queue::Reports).unwrap();
+    assert_eq!((reports.processed_last_minute, reports.running), (1, 0));
+    assert_eq!(
+        store
+            .prune_failed(now - SignedDuration::from_hours(168))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+pub async fn unique_enqueue_returns_the_queued_job(store: Arc<dyn Storage>) {
+    let now = Timestamp::now();
+    let first = NewJob::new(
+        Queue::Reports,
+        "generate_daily",
+        json!({"date": "2026-11-28", "branch_id": null}),
+        now,
+    );
+    let second = NewJob::new(Queue::Reports, "generate_daily", first.payload.clone(), now);
+    let other = NewJob::new(
+        Queue::Reports,
+        "generate_daily",
+        json!({"date": "2026-11-29", "branch_id": null}),
+        now,
+    );
+
+    assert_eq!(store.enqueue_unique(&first).await.unwrap(), first.id);
+    assert_eq!(store.enqueue_unique(&second).await.unwrap(), first.id);
+    assert_eq!(store.enqueue_unique(&other).await.unwrap(), other.id);
+    assert!(store.job(second.id).await.unwrap().is_none());
+
+    let lease = Lease {
+        owner: "n".into(),
+        until: now + SignedDuration::from_secs(60),
+    };
+    for job in store.claim(Queue::Reports, &lease, 10, now).await.unwrap() {
+        store.complete(job.id, json!({}), now).await.unwrap();
+    }
+    assert_eq!(
+        store.enqueue_unique(&second).await.unwrap(),
+        second.id,
+        "a completed job does not count"
+    );
+}
