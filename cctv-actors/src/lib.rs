@@ -6,7 +6,10 @@
 //! - the **ingest batcher** group-commits submitted detections ([`IngestHandle`] is the
 //!   [`IngestSink`](cctv_core::ingest::IngestSink) the HTTP layer calls);
 //! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
-//!   retries, panic recovery and crash recovery through job leases.
+//!   retries, panic recovery and crash recovery through job leases;
+//! - **queue workers** run the `reports` and `maintenance` queues
+//!   ([`cctv_core::work`] handlers), the **scheduler** enqueues timed tasks
+//!   ([`cctv_core::schedule`]), and a **queue monitor** raises `queue_status` alerts.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -17,7 +20,9 @@
 //! # }
 //! ```
 
+mod background;
 mod ingest;
+mod queue_worker;
 mod ready;
 mod worker;
 
@@ -32,6 +37,7 @@ use cctv_core::storage::StorageError;
 use jiff::SignedDuration;
 
 pub use crate::ingest::IngestHandle;
+pub use crate::queue_worker::QueueWorkerStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
 
@@ -71,6 +77,17 @@ pub struct PipelineSettings {
     /// How long completed jobs are kept (status queries, and the window in which a
     /// repeated `event_id` is recognised); older ones are deleted every minute.
     pub completed_retention: Duration,
+    /// Workers of the `reports` queue (report generation).
+    pub report_workers: usize,
+    /// Workers of the `maintenance` queue.
+    pub maintenance_workers: usize,
+    /// Run the scheduler (`CoreSettings::schedule`) on this node. Off by default so that
+    /// an embedder or a test opts in; several nodes may all run it (each slot runs once).
+    pub run_scheduler: bool,
+    /// How far back the scheduler catches up slots missed while no node ran.
+    pub schedule_catch_up: Duration,
+    /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
+    pub queue_monitor_interval: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -92,6 +109,11 @@ impl Default for PipelineSettings {
             release_all_leases_on_start: false,
             before_batch: None,
             completed_retention: Duration::from_secs(7 * 24 * 3600),
+            report_workers: 1,
+            maintenance_workers: 1,
+            run_scheduler: false,
+            schedule_catch_up: Duration::from_secs(7 * 24 * 3600),
+            queue_monitor_interval: Duration::from_secs(15),
         }
     }
 }
@@ -118,6 +140,9 @@ pub struct Pipeline {
     thread: Option<std::thread::JoinHandle<()>>,
     pruner: tokio::task::JoinHandle<()>,
     node_id: String,
+    background: background::Background,
+    monitor: tokio::task::JoinHandle<()>,
+    queue_stats: (Arc<QueueWorkerStats>, Arc<QueueWorkerStats>),
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -166,6 +191,22 @@ impl Pipeline {
         let thread_ready = ready.clone();
         let thread_in_flight = in_flight.clone();
         let thread_settings = settings.clone();
+        let queue_stats = (Arc::default(), Arc::default());
+        let background_settings = background::BackgroundSettings {
+            report_workers: settings.report_workers,
+            maintenance_workers: settings.maintenance_workers,
+            scheduler: settings.run_scheduler.then(|| cctv_core::schedule::ScheduleSettings {
+                tasks: core.settings().schedule.clone(),
+                timezone: core.timezone().clone(),
+                catch_up: settings.schedule_catch_up,
+                node_id: settings.node_id.clone(),
+            }),
+            node_id: settings.node_id.clone(),
+            lease,
+            poll_interval: settings.poll_interval,
+            stopping: stopping.clone(),
+        };
+        let background_stats = queue_stats.clone();
         let thread = std::thread::Builder::new()
             .name("cctv-actors".into())
             .spawn(move || {
@@ -202,15 +243,25 @@ impl Pipeline {
                             Supervisor::start(move |_| worker::DetectionWorker::new(shared))
                         })
                         .collect();
-                    let _ = tx.send((addr, workers, System::current()));
+                    let background = background::start(
+                        &shared.core,
+                        &shared.runtime,
+                        background_settings,
+                        background_stats,
+                    );
+                    let _ = tx.send((addr, workers, background, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, system) = rx
+        let (addr, workers, background, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
+        let monitor = tokio::spawn(background::monitor_loop(
+            core.clone(),
+            settings.queue_monitor_interval,
+        ));
         let ingest = IngestHandle {
             addr,
             in_flight,
@@ -227,6 +278,9 @@ impl Pipeline {
             thread: Some(thread),
             pruner,
             node_id: settings.node_id,
+            background,
+            monitor,
+            queue_stats,
         })
     }
 
@@ -242,6 +296,11 @@ impl Pipeline {
     /// Detections waiting in memory for a worker.
     pub fn memory_backlog(&self) -> usize {
         self.ready.len()
+    }
+
+    /// Counters of the `reports` and `maintenance` queue workers.
+    pub fn queue_worker_stats(&self) -> (&Arc<QueueWorkerStats>, &Arc<QueueWorkerStats>) {
+        (&self.queue_stats.0, &self.queue_stats.1)
     }
 
     pub fn node_id(&self) -> &str {
@@ -265,6 +324,8 @@ impl Pipeline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         self.pruner.abort();
+        self.monitor.abort();
+        self.background.stop();
         self.system.stop();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

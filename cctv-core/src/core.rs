@@ -20,6 +20,10 @@ pub struct CoreSettings {
     /// Timezone of "days": person-days, reports, schedules.
     pub timezone: TimeZone,
     pub detection_rules: DetectionRules,
+    /// Scheduled tasks and their cadences (in `timezone`); a task left out never runs.
+    pub schedule: Vec<(crate::schedule::TaskName, crate::schedule::Cadence)>,
+    /// Pending jobs above which a queue raises an alert.
+    pub queue_alert_threshold: u64,
 }
 
 impl Default for CoreSettings {
@@ -27,6 +31,11 @@ impl Default for CoreSettings {
         Self {
             timezone: TimeZone::UTC,
             detection_rules: DetectionRules::default(),
+            schedule: crate::schedule::TaskName::ALL
+                .into_iter()
+                .map(|t| (t, t.default_cadence()))
+                .collect(),
+            queue_alert_threshold: crate::queue_ops::DEFAULT_ALERT_THRESHOLD,
         }
     }
 }

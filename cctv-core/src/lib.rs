@@ -39,6 +39,7 @@ pub mod reporting;
 pub mod schedule;
 pub mod storage;
 pub mod validation;
+pub mod work;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -61,6 +61,60 @@ impl FailedJob {
     }
 }
 
+/// Remembers which queues are above the threshold, so that an alert is raised once when a
+/// queue crosses it and cleared once when it drops back (not repeated every sample).
+#[derive(Debug)]
+pub struct QueueAlarm {
+    threshold: u64,
+    alerting: std::sync::Mutex<std::collections::BTreeSet<Queue>>,
+}
+
+/// A queue crossed the threshold: `alert` is true going above, false coming back below.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlarmChange {
+    pub queue: Queue,
+    pub pending: u64,
+    pub threshold: u64,
+    pub alert: bool,
+}
+
+impl QueueAlarm {
+    pub fn new(threshold: u64) -> Self {
+        Self {
+            threshold,
+            alerting: Default::default(),
+        }
+    }
+
+    /// Whether `pending` jobs are above the threshold.
+    pub fn is_above(&self, pending: u64) -> bool {
+        pending > self.threshold
+    }
+
+    /// The queues whose alert state changed since the previous sample.
+    pub fn observe(&self, stats: &[QueueStats]) -> Vec<AlarmChange> {
+        let mut alerting = self.alerting.lock().unwrap_or_else(|p| p.into_inner());
+        let mut changes = Vec::new();
+        for s in stats {
+            let above = self.is_above(s.pending);
+            let changed = if above {
+                alerting.insert(s.queue)
+            } else {
+                alerting.remove(&s.queue)
+            };
+            if changed {
+                changes.push(AlarmChange {
+                    queue: s.queue,
+                    pending: s.pending,
+                    threshold: self.threshold,
+                    alert: above,
+                });
+            }
+        }
+        changes
+    }
+}
+
 /// The admin side of the queue.
 #[async_trait]
 pub trait QueueAdmin: Send + Sync + fmt::Debug + 'static {
@@ -100,6 +154,37 @@ mod tests {
             created_at: Timestamp::UNIX_EPOCH,
             failed_at: None,
         }
+    }
+
+    fn stats(queue: Queue, pending: u64) -> QueueStats {
+        QueueStats {
+            queue,
+            pending,
+            running: 0,
+            failed: 0,
+            processed_last_minute: 0,
+            oldest_pending_at: None,
+        }
+    }
+
+    #[test]
+    fn the_alarm_fires_once_above_the_threshold_and_clears_once_below_it() {
+        let alarm = QueueAlarm::new(10);
+        assert!(
+            alarm.observe(&[stats(Queue::Reports, 10)]).is_empty(),
+            "at the threshold is fine"
+        );
+        let up = alarm.observe(&[stats(Queue::Reports, 11), stats(Queue::Images, 3)]);
+        assert_eq!(up.len(), 1);
+        assert!(up[0].alert && up[0].queue == Queue::Reports && up[0].pending == 11);
+        assert!(
+            alarm.observe(&[stats(Queue::Reports, 50)]).is_empty(),
+            "not repeated"
+        );
+        let down = alarm.observe(&[stats(Queue::Reports, 2)]);
+        assert_eq!(down.len(), 1);
+        assert!(!down[0].alert);
+        assert!(alarm.observe(&[stats(Queue::Reports, 2)]).is_empty());
     }
 
     #[test]

@@ -1,0 +1,187 @@
+//! Queue workers: supervised actors that claim jobs of one queue (`reports`,
+//! `maintenance`) and run a [`JobHandler`] on them, one job at a time.
+//!
+//! Jobs are claimed with a lease, so a node that dies leaves them to be claimed again. A
+//! failed attempt follows the queue's retry schedule and ends in failed jobs. As with the
+//! detection workers, actix does not restart an actor that panics, so the handler runs in
+//! a task on the tokio runtime: a panic there fails the attempt (it is retried like any
+//! error), then stops the actor so that its supervisor starts a fresh one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use actix::{
+    Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
+    WrapFuture,
+};
+use cctv_core::Core;
+use cctv_core::jobs::{ClaimedJob, Lease, RetryPolicy};
+use cctv_core::work::{JobFailure, JobHandler};
+use jiff::{SignedDuration, Timestamp};
+
+/// Counters of one queue's workers.
+#[derive(Debug, Default)]
+pub struct QueueWorkerStats {
+    pub completed: AtomicU64,
+    pub failed_attempts: AtomicU64,
+    pub restarts: AtomicU64,
+}
+
+pub(crate) struct QueueWorkerShared {
+    pub core: Core,
+    pub handler: Arc<dyn JobHandler>,
+    pub runtime: tokio::runtime::Handle,
+    pub node_id: String,
+    pub lease: SignedDuration,
+    pub poll_interval: Duration,
+    pub retry: RetryPolicy,
+    pub stats: Arc<QueueWorkerStats>,
+    pub stopping: Arc<AtomicBool>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct Next;
+
+pub(crate) struct QueueWorker {
+    shared: Arc<QueueWorkerShared>,
+}
+
+impl QueueWorker {
+    pub(crate) fn new(shared: Arc<QueueWorkerShared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl Actor for QueueWorker {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.notify(Next);
+    }
+}
+
+impl Supervised for QueueWorker {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            queue = self.shared.handler.queue().as_str(),
+            "queue worker restarting"
+        );
+    }
+}
+
+/// What one turn did.
+enum Turn {
+    /// Nothing was due: wait for the poll interval.
+    Idle,
+    /// A job was settled: look for the next at once.
+    Worked,
+    /// The handler panicked (the attempt is already recorded as failed).
+    Panicked,
+}
+
+impl Handler<Next> for QueueWorker {
+    type Result = ();
+
+    fn handle(&mut self, _: Next, ctx: &mut Context<Self>) {
+        if self.shared.stopping.load(Ordering::Acquire) {
+            return;
+        }
+        let shared = self.shared.clone();
+        let work = async move {
+            let runtime = shared.runtime.clone();
+            runtime
+                .spawn(async move { turn(&shared).await })
+                .await
+                .unwrap_or(Turn::Panicked)
+        };
+        ctx.wait(work.into_actor(self).map(|turn, act, ctx| match turn {
+            Turn::Worked => ctx.notify(Next),
+            Turn::Idle => {
+                ctx.notify_later(Next, act.shared.poll_interval);
+            }
+            Turn::Panicked => {
+                tracing::error!(
+                    queue = act.shared.handler.queue().as_str(),
+                    "queue worker panicked; restarting it"
+                );
+                ctx.stop();
+            }
+        }));
+    }
+}
+
+/// Claims one job and settles it.
+async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
+    let now = Timestamp::now();
+    let lease = Lease {
+        owner: shared.node_id.clone(),
+        until: now + shared.lease,
+    };
+    let queue = shared.handler.queue();
+    let job = match shared.core.storage().claim(queue, &lease, 1, now).await {
+        Ok(mut jobs) => match jobs.pop() {
+            Some(job) => job,
+            None => return Turn::Idle,
+        },
+        Err(e) => {
+            tracing::warn!(queue = queue.as_str(), error = %e, "claiming jobs failed");
+            return Turn::Idle;
+        }
+    };
+    // The handler runs in its own task so that a panic is contained to this attempt.
+    let handler = shared.handler.clone();
+    let claimed = job.clone();
+    let outcome = tokio::spawn(async move { handler.handle(&claimed).await })
+        .await
+        .unwrap_or_else(|e| Err(JobFailure::Retry(format!("the job handler panicked: {e}"))));
+    let panicked =
+        matches!(&outcome, Err(JobFailure::Retry(m)) if m.starts_with("the job handler panicked"));
+    settle(shared, &job, outcome).await;
+    if panicked {
+        Turn::Panicked
+    } else {
+        Turn::Worked
+    }
+}
+
+async fn settle(
+    shared: &QueueWorkerShared,
+    job: &ClaimedJob,
+    outcome: Result<serde_json::Value, JobFailure>,
+) {
+    let storage = shared.core.storage();
+    let now = Timestamp::now();
+    let result = match outcome {
+        Ok(value) => {
+            shared.stats.completed.fetch_add(1, Ordering::Relaxed);
+            storage.complete(job.id, value, now).await.map(|_| ())
+        }
+        Err(failure) => {
+            shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
+            let attempts = job.attempts + 1;
+            let retry_at = match &failure {
+                JobFailure::Permanent(_) => None,
+                // The job's own attempt limit wins (an embedder may enqueue with another).
+                JobFailure::Retry(_) => RetryPolicy {
+                    max_attempts: job.max_attempts,
+                    ..shared.retry.clone()
+                }
+                .delay_after(attempts)
+                .map(|d| {
+                    now + SignedDuration::try_from(d).unwrap_or(SignedDuration::from_secs(60))
+                }),
+            };
+            tracing::warn!(job_id = %job.id, kind = %job.kind, attempts, error = %failure,
+                will_retry = retry_at.is_some(), "job failed");
+            storage
+                .fail(job.id, &failure.to_string(), retry_at, now)
+                .await
+        }
+    };
+    if let Err(e) = result {
+        tracing::warn!(job_id = %job.id, error = %e, "recording the job outcome failed; its lease will expire");
+    }
+}
