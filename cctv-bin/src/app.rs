@@ -79,6 +79,8 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
         detection_rules: DetectionRules {
             max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs),
         },
+        schedule: settings.schedule.tasks()?,
+        queue_alert_threshold: settings.queues.alert_threshold,
     };
     Ok(Core::builder()
         .storage(storage)
@@ -150,6 +152,11 @@ pub async fn start_pipeline(
         poll_interval: Duration::from_millis(i.poll_interval_ms),
         release_all_leases_on_start: single_node,
         completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
+        report_workers: settings.queues.report_workers,
+        maintenance_workers: settings.queues.maintenance_workers,
+        run_scheduler: settings.schedule.enabled,
+        schedule_catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
+        queue_monitor_interval: Duration::from_secs(settings.queues.monitor_interval_secs.max(1)),
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)

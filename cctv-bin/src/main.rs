@@ -41,6 +41,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate counting reports from the database.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Benchmarks: the ingest load generator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -50,6 +53,14 @@ enum Command {
 enum CredentialCommand {
     /// Create a credential; its secret is printed once.
     Create(cmd::credential::CreateArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Daily reports of one date: one branch, or overall and every active branch.
+    Generate(cmd::report::GenerateArgs),
+    /// Daily and monthly reports of a date range, overall and every active branch.
+    Backfill(cmd::report::BackfillArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -86,6 +97,14 @@ fn main() -> anyhow::Result<()> {
             Command::Demo { json } => {
                 let store = app::open_store(&settings, false).await?;
                 cmd::demo::run(store.storage.as_ref(), json).await
+            }
+            Command::Report(command) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, store.storage.clone()).await?;
+                match command {
+                    ReportCommand::Generate(args) => cmd::report::generate(core, args).await,
+                    ReportCommand::Backfill(args) => cmd::report::backfill(core, args).await,
+                }
             }
             Command::Bench(command) => bench::run(command).await,
         }

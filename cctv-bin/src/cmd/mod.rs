@@ -2,5 +2,6 @@
 
 pub mod credential;
 pub mod demo;
+pub mod report;
 pub mod serve;
 pub mod user;
