@@ -2,5 +2,9 @@
 
 mod bad_input;
 mod crash;
+mod expected;
 mod helpers;
 mod ingest;
+mod queue_ops;
+mod report_support;
+mod reports;
