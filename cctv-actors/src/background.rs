@@ -48,20 +48,16 @@ impl Actor for SchedulerActor {
             }
         });
         *self.running.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
-        ctx.wait(
-            async move { task.await }
-                .into_actor(self)
-                .map(|ended, _, ctx| {
-                    match ended {
-                        Err(e) if e.is_cancelled() => return,
-                        Err(e) => {
-                            tracing::error!(error = %e, "the scheduler panicked; restarting it")
-                        }
-                        Ok(()) => {}
-                    }
-                    ctx.stop();
-                }),
-        );
+        ctx.wait(task.into_actor(self).map(|ended, _, ctx| {
+            match ended {
+                Err(e) if e.is_cancelled() => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "the scheduler panicked; restarting it")
+                }
+                Ok(()) => {}
+            }
+            ctx.stop();
+        }));
     }
 }
 

@@ -249,10 +249,10 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
         ApiError::TooManyAttempts(d) => Some(d.as_secs().max(1) as i64),
         _ => None,
     };
-    if let Some(retry) = retry {
-        if let Ok(v) = HeaderValue::from_str(&retry.to_string()) {
-            res.headers_mut().insert("retry-after", v);
-        }
+    if let Some(retry) = retry
+        && let Ok(v) = HeaderValue::from_str(&retry.to_string())
+    {
+        res.headers_mut().insert("retry-after", v);
     }
     let mut err = Map::new();
     err.insert("code".into(), Value::String(error.code().into()));

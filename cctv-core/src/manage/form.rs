@@ -38,7 +38,7 @@ impl<'a> Form<'a> {
         if self.present(field) && !self.body[field].is_null() {
             return false;
         }
-        if required && !(self.partial && !self.present(field)) {
+        if required && (!self.partial || self.present(field)) {
             self.errors.add(field, format!("The {field} field is required."));
         } else if self.present(field) && !required {
             self.record.insert(field.to_owned(), Value::Null);
@@ -53,7 +53,7 @@ impl<'a> Form<'a> {
             other => other,
         };
         if value.is_none_or(Value::is_null) {
-            if required && !(self.partial && !self.present(field)) {
+            if required && (!self.partial || self.present(field)) {
                 self.errors.add(field, format!("The {field} field is required."));
             } else if self.present(field) && !required {
                 self.record.insert(field.to_owned(), Value::Null);
