@@ -134,11 +134,10 @@ async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
     // The handler runs in its own task so that a panic is contained to this attempt.
     let handler = shared.handler.clone();
     let claimed = job.clone();
-    let outcome = tokio::spawn(async move { handler.handle(&claimed).await })
-        .await
-        .unwrap_or_else(|e| Err(JobFailure::Retry(format!("the job handler panicked: {e}"))));
-    let panicked =
-        matches!(&outcome, Err(JobFailure::Retry(m)) if m.starts_with("the job handler panicked"));
+    let joined = tokio::spawn(async move { handler.handle(&claimed).await }).await;
+    let panicked = joined.as_ref().is_err_and(|e| e.is_panic());
+    let outcome =
+        joined.unwrap_or_else(|e| Err(JobFailure::Retry(format!("the job handler panicked: {e}"))));
     settle(shared, &job, outcome).await;
     if panicked {
         Turn::Panicked
@@ -183,5 +182,101 @@ async fn settle(
     };
     if let Err(e) = result {
         tracing::warn!(job_id = %job.id, error = %e, "recording the job outcome failed; its lease will expire");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use actix::{Supervisor, System};
+    use async_trait::async_trait;
+    use cctv_core::jobs::{JobState, NewJob, Queue};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Panics on its first call, succeeds afterwards.
+    #[derive(Debug, Default)]
+    struct PanicsOnce(AtomicUsize);
+
+    #[async_trait]
+    impl JobHandler for PanicsOnce {
+        fn queue(&self) -> cctv_core::jobs::Queue {
+            Queue::Reports
+        }
+
+        async fn handle(&self, _job: &ClaimedJob) -> Result<Value, JobFailure> {
+            if self.0.fetch_add(1, Ordering::SeqCst) == 0 {
+                panic!("injected handler panic");
+            }
+            Ok(json!({"ok": true}))
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_handler_fails_the_attempt_and_the_supervisor_restarts_the_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = cctv_storage_sqlite::SqliteSettings::new(dir.path().join("cctv.db"));
+        settings.fsync_every_commit = false;
+        let store = cctv_storage_sqlite::SqliteStore::open(&settings)
+            .await
+            .unwrap();
+        let core = Core::builder()
+            .storage(Arc::new(store))
+            .build()
+            .await
+            .unwrap();
+        let job = NewJob::new(Queue::Reports, "anything", json!({}), Timestamp::now());
+        core.storage()
+            .enqueue(std::slice::from_ref(&job))
+            .await
+            .unwrap();
+        let stats = Arc::new(QueueWorkerStats::default());
+        let shared = Arc::new(QueueWorkerShared {
+            core: core.clone(),
+            handler: Arc::new(PanicsOnce::default()),
+            runtime: tokio::runtime::Handle::current(),
+            node_id: "test".into(),
+            lease: SignedDuration::from_secs(60),
+            poll_interval: Duration::from_millis(20),
+            retry: RetryPolicy {
+                backoff: vec![Duration::ZERO],
+                max_attempts: 3,
+            },
+            stats: stats.clone(),
+            stopping: Arc::new(AtomicBool::new(false)),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = System::new();
+            system.block_on(async move {
+                let addr = Supervisor::start(move |_| QueueWorker::new(shared));
+                let _ = tx.send((addr, System::current()));
+            });
+            system.run().ok();
+        });
+        let (_addr, system) = rx.recv().unwrap();
+
+        let mut state = JobState::Queued;
+        for _ in 0..250 {
+            state = core.storage().job(job.id).await.unwrap().unwrap().state;
+            if state == JobState::Completed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        system.stop();
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+
+        assert_eq!(
+            state,
+            JobState::Completed,
+            "the retry after the panic completed"
+        );
+        let record = core.storage().job(job.id).await.unwrap().unwrap();
+        assert_eq!(record.attempts, 2, "the panicking attempt counts");
+        assert_eq!(stats.restarts.load(Ordering::SeqCst), 1);
+        assert_eq!(stats.failed_attempts.load(Ordering::SeqCst), 1);
     }
 }
