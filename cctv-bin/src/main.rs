@@ -61,6 +61,8 @@ enum ReportCommand {
     Generate(cmd::report::GenerateArgs),
     /// Daily and monthly reports of a date range, overall and every active branch.
     Backfill(cmd::report::BackfillArgs),
+    /// Write a daily, monthly or dashboard report as CSV or XLSX.
+    Export(cmd::report::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -104,6 +106,7 @@ fn main() -> anyhow::Result<()> {
                 match command {
                     ReportCommand::Generate(args) => cmd::report::generate(core, args).await,
                     ReportCommand::Backfill(args) => cmd::report::backfill(core, args).await,
+                    ReportCommand::Export(args) => cmd::report::export(core, args).await,
                 }
             }
             Command::Bench(command) => bench::run(command).await,

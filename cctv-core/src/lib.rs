@@ -25,6 +25,7 @@ pub mod credential;
 pub mod detection;
 pub mod estate;
 pub mod events;
+pub mod export;
 pub mod ingest;
 pub mod jobs;
 pub mod manage;

@@ -108,3 +108,94 @@ pub async fn backfill(core: Core, args: BackfillArgs) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportKind {
+    Daily,
+    Monthly,
+    Dashboard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[arg(long, value_enum)]
+    pub kind: ExportKind,
+    /// daily: the date; monthly: any date of the month; dashboard: the last date.
+    #[arg(long)]
+    pub date: Date,
+    /// dashboard only: the first date (default: 6 days before --date).
+    #[arg(long)]
+    pub from: Option<Date>,
+    /// One branch; without it: overall.
+    #[arg(long)]
+    pub branch: Option<i64>,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: ExportFormat,
+    /// The file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+}
+
+/// Writes a report export; daily and monthly reports are generated first so the file
+/// has the current numbers.
+pub async fn export(core: Core, args: ExportArgs) -> anyhow::Result<()> {
+    use cctv_core::export::{
+        daily_sheets, dashboard_sheets, monthly_sheets, write_csv, write_xlsx,
+    };
+    let service = ReportService::new(core.clone());
+    let estate = core.estate();
+    let name = |id: i64| {
+        estate
+            .branches
+            .get(&id)
+            .map_or_else(|| "Unknown".to_owned(), |b| b.branch_name.clone())
+    };
+    if let Some(b) = args.branch {
+        anyhow::ensure!(
+            estate.branches.contains_key(&b),
+            "branch {b} does not exist"
+        );
+    }
+    let scope = args.branch.map_or_else(|| "Overall".to_owned(), name);
+    let sheets = match args.kind {
+        ExportKind::Daily => {
+            let r = service
+                .generate(ReportKey::daily(args.date, args.branch))
+                .await?;
+            daily_sheets(&serde_json::from_value(r.data)?, &scope)
+        }
+        ExportKind::Monthly => {
+            let r = service
+                .generate(ReportKey::monthly(args.date, args.branch))
+                .await?;
+            monthly_sheets(&serde_json::from_value(r.data)?, &scope, name)
+        }
+        ExportKind::Dashboard => {
+            let from = match args.from {
+                Some(f) => f,
+                None => args.date.checked_sub(jiff::Span::new().days(6))?,
+            };
+            let r = service
+                .dashboard(from, args.date, args.branch.map(|b| vec![b]))
+                .await?;
+            dashboard_sheets(&r, name)
+        }
+    };
+    let file = std::fs::File::create(&args.out)
+        .map_err(|e| anyhow::anyhow!("creating {}: {e}", args.out.display()))?;
+    match args.format {
+        ExportFormat::Csv => write_csv(&sheets, std::io::BufWriter::new(file))?,
+        ExportFormat::Xlsx => {
+            use std::io::Write;
+            std::io::BufWriter::new(file).write_all(&write_xlsx(&sheets)?)?
+        }
+    }
+    println!("wrote {}", args.out.display());
+    Ok(())
+}

@@ -3,6 +3,7 @@
 mod bad_input;
 mod crash;
 mod expected;
+mod exports;
 mod helpers;
 mod ingest;
 mod queue_ops;

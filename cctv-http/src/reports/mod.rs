@@ -6,10 +6,13 @@
 //!   Operators see only their branches: they must name one of them for daily and monthly
 //!   reports (the overall report covers every branch, so it is for admins and viewers),
 //!   and their dashboard is computed over their branches only.
+//! - `GET /api/v1/reports/{daily,monthly,dashboard}/export?…&format=csv|xlsx`: the same
+//!   reports as files (same scope rules).
 //! - `GET /api/v1/admin/schedule`, `/admin/queues`, `/admin/failed-jobs` and the
 //!   failed-job actions: admins only; actions are written to the audit log.
 
 mod admin;
+mod export;
 mod read;
 
 use cctv_core::access::Principal;
@@ -24,6 +27,9 @@ pub fn routes() -> Router {
         .push(Router::with_path("reports/daily").get(read::daily))
         .push(Router::with_path("reports/monthly").get(read::monthly))
         .push(Router::with_path("reports/dashboard").get(read::dashboard))
+        .push(Router::with_path("reports/daily/export").get(export::daily))
+        .push(Router::with_path("reports/monthly/export").get(export::monthly))
+        .push(Router::with_path("reports/dashboard/export").get(export::dashboard))
         .push(Router::with_path("admin/schedule").get(admin::schedule))
         .push(Router::with_path("admin/queues").get(admin::queues))
         .push(Router::with_path("admin/failed-jobs").get(admin::failed_jobs))

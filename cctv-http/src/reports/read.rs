@@ -1,7 +1,8 @@
 //! The report endpoints: cache-first daily and monthly reports, the live dashboard.
 
 use cctv_core::reporting::{
-    CachedReport, MAX_DASHBOARD_DAYS, ReportJob, ReportKey, ReportService, Reporting, StoredReport,
+    CachedReport, DashboardReport, MAX_DASHBOARD_DAYS, ReportJob, ReportKey, ReportService,
+    Reporting, StoredReport,
 };
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -16,7 +17,7 @@ use crate::manage::person;
 use crate::params::Params;
 use crate::state;
 
-fn reporting_error(e: cctv_core::reporting::ReportError) -> ApiError {
+pub(super) fn reporting_error(e: cctv_core::reporting::ReportError) -> ApiError {
     use cctv_core::reporting::ReportError as E;
     match e {
         E::NotFound => ApiError::NotFound("Report not found".into()),
@@ -71,20 +72,35 @@ async fn cache_first(state: &AppState, key: ReportKey) -> Result<Reply, ApiError
     })
 }
 
+/// The daily report a request asks for (`date` defaults to today), scope checked.
+pub(super) async fn daily_key(state: &AppState, req: &Request) -> Result<ReportKey, ApiError> {
+    let who = person(state, req).await?;
+    let mut p = Params::default();
+    let date = p.date(req, "date");
+    let branch = p.int(req, "branch_id");
+    p.finish()?;
+    scope(state, &who, branch)?;
+    Ok(ReportKey::daily(
+        date.unwrap_or_else(|| state.core.today()),
+        branch,
+    ))
+}
+
+/// The monthly report a request asks for (`month` defaults to this one), scope checked.
+pub(super) async fn monthly_key(state: &AppState, req: &Request) -> Result<ReportKey, ApiError> {
+    let who = person(state, req).await?;
+    let first = month(req, state.core.today())?;
+    let mut p = Params::default();
+    let branch = p.int(req, "branch_id");
+    p.finish()?;
+    scope(state, &who, branch)?;
+    Ok(ReportKey::monthly(first, branch))
+}
+
 #[handler]
 pub async fn daily(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
-    let result = async {
-        let who = person(&state, req).await?;
-        let mut p = Params::default();
-        let date = p.date(req, "date");
-        let branch = p.int(req, "branch_id");
-        p.finish()?;
-        scope(&state, &who, branch)?;
-        let date = date.unwrap_or_else(|| state.core.today());
-        cache_first(&state, ReportKey::daily(date, branch)).await
-    }
-    .await;
+    let result = async { cache_first(&state, daily_key(&state, req).await?).await }.await;
     respond(res, depot, result);
 }
 
@@ -109,57 +125,67 @@ fn month(req: &Request, today: Date) -> Result<Date, ApiError> {
 #[handler]
 pub async fn monthly(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
-    let result = async {
-        let who = person(&state, req).await?;
-        let first = month(req, state.core.today())?;
-        let mut p = Params::default();
-        let branch = p.int(req, "branch_id");
-        p.finish()?;
-        scope(&state, &who, branch)?;
-        cache_first(&state, ReportKey::monthly(first, branch)).await
-    }
-    .await;
+    let result = async { cache_first(&state, monthly_key(&state, req).await?).await }.await;
     respond(res, depot, result);
+}
+
+/// The dashboard a request asks for (default: the last 7 days), over the caller's
+/// branches; names joined to the top branches.
+pub(super) async fn dashboard_of(
+    state: &AppState,
+    req: &Request,
+) -> Result<DashboardReport, ApiError> {
+    let who = person(state, req).await?;
+    let mut p = Params::default();
+    let from = p.date(req, "date_from");
+    let to = p.date(req, "date_to");
+    let branch = p.int(req, "branch_id");
+    p.finish()?;
+    let to = to.unwrap_or_else(|| state.core.today());
+    let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(6)));
+    let days = to.duration_since(from).as_secs() / 86_400 + 1;
+    if from > to || days > i64::from(MAX_DASHBOARD_DAYS) {
+        return Err(ApiError::validation(
+            "date_from",
+            format!(
+                "date_from must not be after date_to, and the range at most {MAX_DASHBOARD_DAYS} days"
+            ),
+        ));
+    }
+    let branches = match branch {
+        Some(b) => {
+            scope(state, &who, Some(b))?;
+            Some(vec![b])
+        }
+        None => who.branch_filter().map(|set| set.iter().copied().collect()),
+    };
+    let service = ReportService::new(state.core.clone());
+    service
+        .dashboard(from, to, branches)
+        .await
+        .map_err(reporting_error)
+}
+
+/// A branch's name, "Unknown" for a branch no longer in the estate.
+pub(super) fn branch_name(state: &AppState, id: i64) -> String {
+    state
+        .core
+        .estate()
+        .branches
+        .get(&id)
+        .map_or_else(|| "Unknown".to_owned(), |b| b.branch_name.clone())
 }
 
 #[handler]
 pub async fn dashboard(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let who = person(&state, req).await?;
-        let mut p = Params::default();
-        let from = p.date(req, "date_from");
-        let to = p.date(req, "date_to");
-        let branch = p.int(req, "branch_id");
-        p.finish()?;
-        let today = state.core.today();
-        let to = to.unwrap_or(today);
-        let from = from.unwrap_or_else(|| to.saturating_sub(jiff::Span::new().days(6)));
-        let days = to.duration_since(from).as_secs() / 86_400 + 1;
-        if from > to || days > i64::from(MAX_DASHBOARD_DAYS) {
-            return Err(ApiError::validation(
-                "date_from",
-                format!("date_from must not be after date_to, and the range at most {MAX_DASHBOARD_DAYS} days"),
-            ));
-        }
-        let branches = match branch {
-            Some(b) => {
-                scope(&state, &who, Some(b))?;
-                Some(vec![b])
-            }
-            None => who.branch_filter().map(|set| set.iter().copied().collect()),
-        };
-        let service = ReportService::new(state.core.clone());
-        let report = service.dashboard(from, to, branches).await.map_err(reporting_error)?;
-        let estate = state.core.estate();
+        let report = dashboard_of(&state, req).await?;
         let mut data = serde_json::to_value(&report).unwrap_or_default();
         if let Some(top) = data["top_branches"].as_array_mut() {
             for b in top {
-                let name = b["branch_id"]
-                    .as_i64()
-                    .and_then(|id| estate.branches.get(&id))
-                    .map_or("Unknown", |b| b.branch_name.as_str());
-                b["branch_name"] = json!(name);
+                let id = b["branch_id"].as_i64().unwrap_or_default();
+                b["branch_name"] = json!(branch_name(&state, id));
             }
         }
         data["fresh"] = json!(true);
