@@ -49,6 +49,7 @@ macro_rules! storage_conformance_tests {
             two_schedulers_run_each_slot_once,
             failed_jobs_are_listed_retried_and_discarded,
             unique_enqueue_returns_the_queued_job,
+            report_service_pages_give_the_same_report,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -12,6 +12,8 @@
 //!   monthly and dashboard reports, with DST-safe local day boundaries;
 //! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
 //! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
+//! - [`work`]: what the `reports` and `maintenance` queue workers do with a job;
+//! - [`export`]: reports as CSV, and XLSX with the feature `xlsx`;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the

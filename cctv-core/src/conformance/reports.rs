@@ -345,3 +345,58 @@ pub async fn unique_enqueue_returns_the_queued_job(store: Arc<dyn Storage>) {
         "a completed job does not count"
     );
 }
+
+pub async fn report_service_pages_give_the_same_report(store: Arc<dyn Storage>) {
+    use crate::reporting::{ReportService, Reporting};
+    let estate = seed(store.as_ref()).await;
+    let jobs: Vec<_> = (0..23)
+        .map(|i| {
+            let at = format!("2026-11-28T{:02}:{:02}:00Z", i % 24, (i * 7) % 60);
+            job(
+                &estate,
+                i % 3,
+                &format!("p{}", i % 5),
+                1 + (i % 3) as i32,
+                &at,
+            )
+        })
+        .collect();
+    accept_and_process(store.as_ref(), &jobs).await;
+    let core = crate::Core::builder()
+        .storage(store.clone())
+        .build()
+        .await
+        .unwrap();
+    let key = ReportKey::daily(date("2026-11-28"), None);
+
+    let paged = ReportService::new(core.clone())
+        .with_page_rows(2)
+        .generate(key)
+        .await
+        .unwrap();
+    let whole = ReportService::new(core.clone())
+        .generate(key)
+        .await
+        .unwrap();
+    let month = ReportService::new(core)
+        .with_page_rows(3)
+        .generate(ReportKey::monthly(key.date, None))
+        .await
+        .unwrap();
+
+    assert_eq!(paged.data, whole.data);
+    assert_eq!(
+        (
+            paged.total_detections,
+            paged.unique_persons,
+            paged.total_events
+        ),
+        (23, 5, 23)
+    );
+    assert_eq!(month.total_detections, 23);
+    assert_eq!(
+        store.stale_version(&key).await.unwrap(),
+        None,
+        "generation cleared the staleness"
+    );
+}
