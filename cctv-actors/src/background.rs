@@ -10,7 +10,8 @@ use actix::{
 };
 use cctv_core::Core;
 use cctv_core::events::{Event, EventKind};
-use cctv_core::queue_ops::QueueAlarm;
+use cctv_core::jobs::Queue;
+use cctv_core::queue_ops::{QueueAlarm, WorkerState, WorkerStatus};
 use cctv_core::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
 use cctv_core::work::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use jiff::{SignedDuration, Timestamp};
@@ -186,5 +187,45 @@ pub(crate) fn start(
         _workers: workers,
         _scheduler: scheduler,
         scheduler_task,
+    }
+}
+
+/// This node's workers as the admin queue view shows them.
+#[derive(Debug)]
+pub(crate) struct PipelineStatus {
+    pub node: String,
+    pub detection: (usize, Arc<crate::WorkerStats>),
+    pub reports: (usize, Arc<QueueWorkerStats>),
+    pub maintenance: (usize, Arc<QueueWorkerStats>),
+}
+
+impl WorkerStatus for PipelineStatus {
+    fn states(&self) -> Vec<WorkerState> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (n, d) = &self.detection;
+        let mut states = vec![WorkerState {
+            node: self.node.clone(),
+            queue: Queue::Detections,
+            workers: *n,
+            busy: d.busy.load(Relaxed),
+            processed: d.processed.load(Relaxed),
+            failed_attempts: d.failed_attempts.load(Relaxed),
+            restarts: d.restarts.load(Relaxed),
+        }];
+        for (queue, (n, s)) in [
+            (Queue::Reports, &self.reports),
+            (Queue::Maintenance, &self.maintenance),
+        ] {
+            states.push(WorkerState {
+                node: self.node.clone(),
+                queue,
+                workers: *n,
+                busy: s.busy.load(Relaxed),
+                processed: s.completed.load(Relaxed),
+                failed_attempts: s.failed_attempts.load(Relaxed),
+                restarts: s.restarts.load(Relaxed),
+            });
+        }
+        states
     }
 }

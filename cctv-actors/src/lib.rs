@@ -262,6 +262,12 @@ impl Pipeline {
             core.clone(),
             settings.queue_monitor_interval,
         ));
+        core.set_worker_status(Arc::new(background::PipelineStatus {
+            node: settings.node_id.clone(),
+            detection: (settings.detection_workers.max(1), stats.clone()),
+            reports: (settings.report_workers, queue_stats.0.clone()),
+            maintenance: (settings.maintenance_workers, queue_stats.1.clone()),
+        }));
         let ingest = IngestHandle {
             addr,
             in_flight,

@@ -8,7 +8,7 @@
 //! error), then stops the actor so that its supervisor starts a fresh one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{
@@ -23,6 +23,8 @@ use jiff::{SignedDuration, Timestamp};
 /// Counters of one queue's workers.
 #[derive(Debug, Default)]
 pub struct QueueWorkerStats {
+    /// Workers holding a job right now.
+    pub busy: AtomicUsize,
     pub completed: AtomicU64,
     pub failed_attempts: AtomicU64,
     pub restarts: AtomicU64,
@@ -131,6 +133,7 @@ async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
             return Turn::Idle;
         }
     };
+    shared.stats.busy.fetch_add(1, Ordering::AcqRel);
     // The handler runs in its own task so that a panic is contained to this attempt.
     let handler = shared.handler.clone();
     let claimed = job.clone();
@@ -139,6 +142,7 @@ async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
     let outcome =
         joined.unwrap_or_else(|e| Err(JobFailure::Retry(format!("the job handler panicked: {e}"))));
     settle(shared, &job, outcome).await;
+    shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
     if panicked {
         Turn::Panicked
     } else {
@@ -187,7 +191,6 @@ async fn settle(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicUsize;
 
     use actix::{Supervisor, System};
     use async_trait::async_trait;

@@ -59,6 +59,8 @@ struct Inner {
     estate: EstateCache,
     credentials: CredentialCache,
     limiter: HourlyLimiter,
+    /// Set by whatever runs this process's workers (cctv-actors' pipeline).
+    workers: std::sync::RwLock<Option<Arc<dyn crate::queue_ops::WorkerStatus>>>,
 }
 
 /// The domain core: storage, blob store, event bus, settings and the hot-path caches.
@@ -131,6 +133,17 @@ impl Core {
 
     pub fn limiter(&self) -> &HourlyLimiter {
         &self.inner.limiter
+    }
+
+    /// Registers what reports this process's workers (the admin queue view shows them).
+    pub fn set_worker_status(&self, status: Arc<dyn crate::queue_ops::WorkerStatus>) {
+        *self.inner.workers.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+    }
+
+    /// This process's workers, empty when none run here.
+    pub fn worker_states(&self) -> Vec<crate::queue_ops::WorkerState> {
+        let status = self.inner.workers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        status.map(|s| s.states()).unwrap_or_default()
     }
 
     /// Reloads both caches now (after a change made through this process).
@@ -249,6 +262,7 @@ impl CoreBuilder {
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),
                 limiter: HourlyLimiter::new(),
+                workers: std::sync::RwLock::new(None),
             }),
         };
         core.reload_caches().await?;

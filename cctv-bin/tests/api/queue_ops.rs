@@ -110,6 +110,15 @@ async fn a_permanently_failing_job_is_listed_and_completes_once_retried() {
         assert_eq!(again.status, 404, "only failed jobs are retried");
         let listed = get_as(&app, &admin, "/api/v1/admin/failed-jobs").await;
         assert_eq!(listed.body["pagination"]["total"], 0);
+        let queues = get_as(&app, &admin, "/api/v1/admin/queues").await;
+        let workers = queues.body["data"]["workers"].as_array().unwrap();
+        let reports = workers.iter().find(|w| w["queue"] == "reports").unwrap();
+        assert_eq!(
+            (reports["workers"].as_u64(), reports["processed"].as_u64()),
+            (Some(1), Some(1))
+        );
+        assert_eq!(reports["failed_attempts"], 1);
+        assert!(workers.iter().any(|w| w["queue"] == "detections"));
         app.stop().await;
     }
 }

@@ -64,9 +64,11 @@ pub async fn queues(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             })
             .collect();
         let alert = stats.iter().any(|s| alarm.is_above(s.pending));
+        // Workers of this node only: other nodes' workers show in `running` above.
+        let workers = state.core.worker_states();
         Ok(Reply::ok(
             "Queues retrieved successfully",
-            json!({"alert_threshold": threshold, "alert": alert, "queues": rows}),
+            json!({"alert_threshold": threshold, "alert": alert, "queues": rows, "workers": workers}),
         ))
     }
     .await;
