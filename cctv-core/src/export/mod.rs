@@ -87,7 +87,7 @@ pub fn daily_sheets(r: &DailyReport, scope: &str) -> Vec<Sheet> {
             ("Total detected count", r.total_detected_count.into()),
             ("Unique devices", r.unique_devices.into()),
             ("Total events", r.total_events.into()),
-            ("Peak hour", r.peak_hour.map(|h| i64::from(h)).into()),
+            ("Peak hour", r.peak_hour.map(i64::from).into()),
         ]),
         Sheet {
             name: "Hourly",
