@@ -22,7 +22,9 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod ops;
 mod reports;
+pub use self::ops::*;
 pub use self::reports::*;
 
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
