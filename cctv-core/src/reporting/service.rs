@@ -17,6 +17,8 @@ use crate::Core;
 const PAGE_ROWS: usize = 5_000;
 /// Dirty marks expanded per storage call.
 const EXPAND_BATCH: usize = 1_000;
+/// Batches expanded by one call at most.
+const MAX_EXPAND_PASSES: usize = 100;
 
 /// Generates reports from the rows of the core's storage, in the core's timezone.
 #[derive(Debug, Clone)]
@@ -68,8 +70,15 @@ impl ReportService {
         }
     }
 
+    /// Expands every mark, in batches. Bounded: marks re-marked as fast as they are read
+    /// (a very busy estate) are left for the next call rather than looping forever.
     async fn expand_marks(&self) -> Result<(), ReportError> {
-        while self.core.storage().expand_dirty_days(EXPAND_BATCH).await? as usize == EXPAND_BATCH {}
+        for _ in 0..MAX_EXPAND_PASSES {
+            if (self.core.storage().expand_dirty_days(EXPAND_BATCH).await? as usize) < EXPAND_BATCH
+            {
+                break;
+            }
+        }
         Ok(())
     }
 
