@@ -195,12 +195,14 @@ impl Pipeline {
         let background_settings = background::BackgroundSettings {
             report_workers: settings.report_workers,
             maintenance_workers: settings.maintenance_workers,
-            scheduler: settings.run_scheduler.then(|| cctv_core::schedule::ScheduleSettings {
-                tasks: core.settings().schedule.clone(),
-                timezone: core.timezone().clone(),
-                catch_up: settings.schedule_catch_up,
-                node_id: settings.node_id.clone(),
-            }),
+            scheduler: settings
+                .run_scheduler
+                .then(|| cctv_core::schedule::ScheduleSettings {
+                    tasks: core.settings().schedule.clone(),
+                    timezone: core.timezone().clone(),
+                    catch_up: settings.schedule_catch_up,
+                    node_id: settings.node_id.clone(),
+                }),
             node_id: settings.node_id.clone(),
             lease,
             poll_interval: settings.poll_interval,

@@ -227,7 +227,10 @@ mod tests {
         let cadence = dir.path().join("cadence.toml");
         std::fs::write(&cadence, "[schedule]\ndaily_reports = \"daily 25:00\"\n").unwrap();
         let err = Settings::load(Some(&cadence)).unwrap_err();
-        assert!(format!("{err:#}").contains("schedule.daily_reports"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("schedule.daily_reports"),
+            "{err:#}"
+        );
         let zone = dir.path().join("zone.toml");
         std::fs::write(&zone, "timezone = \"Mars/Olympus\"\n").unwrap();
         assert!(Settings::load(Some(&zone)).is_err());

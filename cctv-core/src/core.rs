@@ -137,12 +137,21 @@ impl Core {
 
     /// Registers what reports this process's workers (the admin queue view shows them).
     pub fn set_worker_status(&self, status: Arc<dyn crate::queue_ops::WorkerStatus>) {
-        *self.inner.workers.write().unwrap_or_else(|p| p.into_inner()) = Some(status);
+        *self
+            .inner
+            .workers
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(status);
     }
 
     /// This process's workers, empty when none run here.
     pub fn worker_states(&self) -> Vec<crate::queue_ops::WorkerState> {
-        let status = self.inner.workers.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let status = self
+            .inner
+            .workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         status.map(|s| s.states()).unwrap_or_default()
     }
 
