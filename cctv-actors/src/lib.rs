@@ -11,6 +11,9 @@
 //!   [`cctv_core::notify::NotificationService`] (module `notifier`).
 //! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
 //!   JPEG and thumbnail, off the async runtime.
+//! - **queue workers** run the `reports` and `maintenance` queues
+//!   ([`cctv_core::work`] handlers), the **scheduler** enqueues timed tasks
+//!   ([`cctv_core::schedule`]), and a **queue monitor** raises `queue_status` alerts.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -21,9 +24,11 @@
 //! # }
 //! ```
 
+mod background;
 pub mod images;
 mod ingest;
 mod notifier;
+mod queue_worker;
 mod ready;
 pub mod stream_health;
 mod worker;
@@ -42,6 +47,7 @@ use jiff::SignedDuration;
 pub use crate::images::{ImageSettings, ImageStats};
 pub use crate::ingest::IngestHandle;
 pub use crate::notifier::NotifyStats;
+pub use crate::queue_worker::QueueWorkerStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
 
@@ -96,6 +102,19 @@ pub struct PipelineSettings {
     pub notification_log_dir: Option<std::path::PathBuf>,
     /// The image worker (started when the core has a blob store).
     pub images: ImageSettings,
+    /// Workers of the `reports` queue (report generation).
+    pub report_workers: usize,
+    /// Workers of the `maintenance` queue.
+    pub maintenance_workers: usize,
+    /// Run the scheduler (`CoreSettings::schedule`) on this node. Off by default so that
+    /// an embedder or a test opts in; several nodes may all run it (each slot runs once).
+    pub run_scheduler: bool,
+    /// How far back the scheduler catches up slots missed while no node ran.
+    pub schedule_catch_up: Duration,
+    /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
+    pub queue_monitor_interval: Duration,
+    /// Where maintenance jobs (log aggregation, file cleanup) find their files.
+    pub maintenance: cctv_core::work::MaintenanceConfig,
 }
 
 impl Default for PipelineSettings {
@@ -124,6 +143,12 @@ impl Default for PipelineSettings {
             notifications: NotificationSettings::default(),
             notification_log_dir: None,
             images: ImageSettings::default(),
+            report_workers: 1,
+            maintenance_workers: 1,
+            run_scheduler: false,
+            schedule_catch_up: Duration::from_secs(7 * 24 * 3600),
+            queue_monitor_interval: Duration::from_secs(15),
+            maintenance: cctv_core::work::MaintenanceConfig::default(),
         }
     }
 }
@@ -154,6 +179,9 @@ pub struct Pipeline {
     pruner: tokio::task::JoinHandle<()>,
     node_id: String,
     notify: notifier::Workers,
+    background: background::Background,
+    monitor: tokio::task::JoinHandle<()>,
+    queue_stats: (Arc<QueueWorkerStats>, Arc<QueueWorkerStats>),
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -219,6 +247,25 @@ impl Pipeline {
         let thread_ready = ready.clone();
         let thread_in_flight = in_flight.clone();
         let thread_settings = settings.clone();
+        let queue_stats = (Arc::default(), Arc::default());
+        let background_settings = background::BackgroundSettings {
+            report_workers: settings.report_workers,
+            maintenance_workers: settings.maintenance_workers,
+            scheduler: settings
+                .run_scheduler
+                .then(|| cctv_core::schedule::ScheduleSettings {
+                    tasks: core.settings().schedule.clone(),
+                    timezone: core.timezone().clone(),
+                    catch_up: settings.schedule_catch_up,
+                    node_id: settings.node_id.clone(),
+                }),
+            node_id: settings.node_id.clone(),
+            maintenance: settings.maintenance.clone(),
+            lease,
+            poll_interval: settings.poll_interval,
+            stopping: stopping.clone(),
+        };
+        let background_stats = queue_stats.clone();
         let thread = std::thread::Builder::new()
             .name("cctv-actors".into())
             .spawn(move || {
@@ -261,16 +308,32 @@ impl Pipeline {
                     });
                     let images = image_shared
                         .map(|shared| Supervisor::start(move |_| images::ImageWorker::new(shared)));
-                    let _ = tx.send((addr, workers, health, images, System::current()));
+                    let background = background::start(
+                        &shared.core,
+                        &shared.runtime,
+                        background_settings,
+                        background_stats,
+                    );
+                    let _ = tx.send((addr, workers, health, images, background, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
-        let (addr, workers, health, image_worker, system) = rx
+        let (addr, workers, health, image_worker, background, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
         let notify = notifier::Workers::start(&system, &core, &settings, stopping.clone())?;
+        let monitor = tokio::spawn(background::monitor_loop(
+            core.clone(),
+            settings.queue_monitor_interval,
+        ));
+        core.set_worker_status(Arc::new(background::PipelineStatus {
+            node: settings.node_id.clone(),
+            detection: (settings.detection_workers.max(1), stats.clone()),
+            reports: (settings.report_workers, queue_stats.0.clone()),
+            maintenance: (settings.maintenance_workers, queue_stats.1.clone()),
+        }));
         let ingest = IngestHandle {
             addr,
             in_flight,
@@ -291,6 +354,9 @@ impl Pipeline {
             pruner,
             node_id: settings.node_id,
             notify,
+            background,
+            monitor,
+            queue_stats,
         })
     }
 
@@ -310,6 +376,11 @@ impl Pipeline {
     /// Detections waiting in memory for a worker.
     pub fn memory_backlog(&self) -> usize {
         self.ready.len()
+    }
+
+    /// Counters of the `reports` and `maintenance` queue workers.
+    pub fn queue_worker_stats(&self) -> (&Arc<QueueWorkerStats>, &Arc<QueueWorkerStats>) {
+        (&self.queue_stats.0, &self.queue_stats.1)
     }
 
     pub fn node_id(&self) -> &str {
@@ -351,6 +422,8 @@ impl Pipeline {
             log.flush().await;
         }
         self.pruner.abort();
+        self.monitor.abort();
+        self.background.stop();
         self.system.stop();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -81,6 +81,8 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
         detection_rules: DetectionRules {
             max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs),
         },
+        schedule: settings.schedule.tasks()?,
+        queue_alert_threshold: settings.queues.alert_threshold,
     };
     let mut builder = Core::builder()
         .storage(storage)
@@ -191,6 +193,18 @@ pub async fn start_pipeline(
         notifications: settings.notifications.service_settings(),
         notification_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
         images: image_settings(settings),
+        report_workers: settings.queues.report_workers,
+        maintenance_workers: settings.queues.maintenance_workers,
+        run_scheduler: settings.schedule.enabled,
+        schedule_catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
+        queue_monitor_interval: Duration::from_secs(settings.queues.monitor_interval_secs.max(1)),
+        maintenance: cctv_core::work::MaintenanceConfig {
+            files: Some(cctv_core::files::FileJobs {
+                cleanup: crate::cmd::files::cleanup_settings(settings),
+                logs_dir: settings.data_dir.join("logs"),
+            }),
+            whatsapp_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
+        },
         ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)

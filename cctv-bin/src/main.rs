@@ -50,6 +50,9 @@ enum Command {
     /// Stored files.
     #[command(subcommand)]
     Files(FilesCommand),
+    /// Generate counting reports from the database.
+    #[command(subcommand)]
+    Report(ReportCommand),
     /// Benchmarks: the ingest load generator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -71,6 +74,16 @@ enum AccessLogCommand {
 enum FilesCommand {
     /// Delete files, thumbnails, registry rows and logs older than storage.retention_days.
     Cleanup,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Daily reports of one date: one branch, or overall and every active branch.
+    Generate(cmd::report::GenerateArgs),
+    /// Daily and monthly reports of a date range, overall and every active branch.
+    Backfill(cmd::report::BackfillArgs),
+    /// Write a daily, monthly or dashboard report as CSV or XLSX.
+    Export(cmd::report::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +131,15 @@ fn main() -> anyhow::Result<()> {
                 let store = app::open_store(&settings, false).await?;
                 let core = app::build_core(&settings, store.storage.clone()).await?;
                 cmd::files::cleanup(&settings, core).await
+            }
+            Command::Report(command) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, store.storage.clone()).await?;
+                match command {
+                    ReportCommand::Generate(args) => cmd::report::generate(core, args).await,
+                    ReportCommand::Backfill(args) => cmd::report::backfill(core, args).await,
+                    ReportCommand::Export(args) => cmd::report::export(core, args).await,
+                }
             }
             Command::Bench(command) => bench::run(command).await,
         }

@@ -23,6 +23,60 @@ pub struct Settings {
     pub log: LogSettings,
     pub notifications: crate::notify::NotificationsConfig,
     pub storage: StorageSettings,
+    pub schedule: ScheduleConfig,
+    pub queues: QueueConfig,
+}
+
+/// The scheduler: whether this node runs it, and every task's cadence.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    pub enabled: bool,
+    pub catch_up_days: u64,
+    pub report_refresh: String,
+    pub daily_reports: String,
+    pub log_aggregation: String,
+    pub file_cleanup: String,
+    pub monthly_reports: String,
+    pub failed_job_pruning: String,
+    pub stream_health: String,
+}
+
+impl ScheduleConfig {
+    /// Every task with a non-empty cadence; a malformed cadence is an error naming the key.
+    pub fn tasks(
+        &self,
+    ) -> anyhow::Result<Vec<(cctv_core::schedule::TaskName, cctv_core::schedule::Cadence)>> {
+        use cctv_core::schedule::TaskName as T;
+        let entries = [
+            (T::ReportRefresh, &self.report_refresh),
+            (T::DailyReports, &self.daily_reports),
+            (T::LogAggregation, &self.log_aggregation),
+            (T::FileCleanup, &self.file_cleanup),
+            (T::MonthlyReports, &self.monthly_reports),
+            (T::FailedJobPruning, &self.failed_job_pruning),
+            (T::StreamHealth, &self.stream_health),
+        ];
+        entries
+            .into_iter()
+            .filter(|(_, text)| !text.trim().is_empty())
+            .map(|(task, text)| {
+                text.parse()
+                    .map(|cadence| (task, cadence))
+                    .map_err(|e| anyhow::anyhow!("schedule.{}: {e}", task.as_str()))
+            })
+            .collect()
+    }
+}
+
+/// Queue workers and monitoring.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    pub alert_threshold: u64,
+    pub monitor_interval_secs: u64,
+    pub report_workers: usize,
+    pub maintenance_workers: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +223,7 @@ impl Settings {
             .context("invalid configuration")?;
         jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
+        settings.schedule.tasks()?;
         Ok(settings)
     }
 
@@ -222,6 +277,13 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "listn = \"x\"\n").unwrap();
         assert!(Settings::load(Some(&bad)).is_err());
+        let cadence = dir.path().join("cadence.toml");
+        std::fs::write(&cadence, "[schedule]\ndaily_reports = \"daily 25:00\"\n").unwrap();
+        let err = Settings::load(Some(&cadence)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("schedule.daily_reports"),
+            "{err:#}"
+        );
         let zone = dir.path().join("zone.toml");
         std::fs::write(&zone, "timezone = \"Mars/Olympus\"\n").unwrap();
         assert!(Settings::load(Some(&zone)).is_err());

@@ -24,6 +24,10 @@ use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, S
 
 mod notifications;
 pub use notifications::*;
+mod ops;
+mod reports;
+pub use self::ops::*;
+pub use self::reports::*;
 
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
 #[macro_export]
@@ -47,6 +51,13 @@ macro_rules! storage_conformance_tests {
             a_cooldown_window_is_taken_by_one_event_at_a_time,
             suppressed_sends_wait_for_one_digest,
             aggregating_a_day_replaces_its_summary_rows,
+            reports_upsert_one_row_per_key_including_overall,
+            detection_pages_cover_a_range_once_in_order,
+            dirty_marks_expand_and_clear_only_when_unchanged,
+            two_schedulers_run_each_slot_once,
+            failed_jobs_are_listed_retried_and_discarded,
+            unique_enqueue_returns_the_queued_job,
+            report_service_pages_give_the_same_report,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

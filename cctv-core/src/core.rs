@@ -21,6 +21,10 @@ pub struct CoreSettings {
     /// Timezone of "days": person-days, reports, schedules.
     pub timezone: TimeZone,
     pub detection_rules: DetectionRules,
+    /// Scheduled tasks and their cadences (in `timezone`); a task left out never runs.
+    pub schedule: Vec<(crate::schedule::TaskName, crate::schedule::Cadence)>,
+    /// Pending jobs above which a queue raises an alert.
+    pub queue_alert_threshold: u64,
 }
 
 impl Default for CoreSettings {
@@ -28,6 +32,11 @@ impl Default for CoreSettings {
         Self {
             timezone: TimeZone::UTC,
             detection_rules: DetectionRules::default(),
+            schedule: crate::schedule::TaskName::ALL
+                .into_iter()
+                .map(|t| (t, t.default_cadence()))
+                .collect(),
+            queue_alert_threshold: crate::queue_ops::DEFAULT_ALERT_THRESHOLD,
         }
     }
 }
@@ -52,6 +61,8 @@ struct Inner {
     estate: EstateCache,
     credentials: CredentialCache,
     limiter: HourlyLimiter,
+    /// Set by whatever runs this process's workers (cctv-actors' pipeline).
+    workers: std::sync::RwLock<Option<Arc<dyn crate::queue_ops::WorkerStatus>>>,
 }
 
 /// The domain core: storage, blob store, event bus, settings and the hot-path caches.
@@ -135,6 +146,26 @@ impl Core {
 
     pub fn limiter(&self) -> &HourlyLimiter {
         &self.inner.limiter
+    }
+
+    /// Registers what reports this process's workers (the admin queue view shows them).
+    pub fn set_worker_status(&self, status: Arc<dyn crate::queue_ops::WorkerStatus>) {
+        *self
+            .inner
+            .workers
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(status);
+    }
+
+    /// This process's workers, empty when none run here.
+    pub fn worker_states(&self) -> Vec<crate::queue_ops::WorkerState> {
+        let status = self
+            .inner
+            .workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        status.map(|s| s.states()).unwrap_or_default()
     }
 
     /// Reloads both caches now (after a change made through this process).
@@ -264,6 +295,7 @@ impl CoreBuilder {
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),
                 limiter: HourlyLimiter::new(),
+                workers: std::sync::RwLock::new(None),
             }),
         };
         core.reload_caches().await?;

@@ -13,6 +13,10 @@
 //! - [`files`], [`api_log`]: derived image paths, signed file URLs, retention cleanup,
 //!   and the API access log format with its daily aggregation;
 //! - [`template`], [`phone`]: notification message templates and phone normalisation;
+//! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
+//! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
+//! - [`work`]: what the `reports` and `maintenance` queue workers do with a job;
+//! - [`export`]: reports as CSV, and XLSX with the feature `xlsx`;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
@@ -27,6 +31,7 @@ pub mod credential;
 pub mod detection;
 pub mod estate;
 pub mod events;
+pub mod export;
 pub mod files;
 pub mod ingest;
 pub mod jobs;
@@ -36,12 +41,15 @@ pub mod notify;
 pub mod person_day;
 pub mod phone;
 pub mod query;
+pub mod queue_ops;
 pub mod rate_limit;
 pub mod records;
 pub mod reporting;
+pub mod schedule;
 pub mod storage;
 pub mod template;
 pub mod validation;
+pub mod work;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

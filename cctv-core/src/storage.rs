@@ -7,7 +7,10 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub use crate::notify::NotificationStore;
+pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
+pub use crate::reporting::ReportStore;
+pub use crate::schedule::ScheduleStore;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -218,6 +221,9 @@ pub trait Storage:
     + JobQueue
     + RecordStore
     + NotificationStore
+    + ReportStore
+    + ScheduleStore
+    + QueueAdmin
 {
 }
 
@@ -229,5 +235,8 @@ impl<T> Storage for T where
         + JobQueue
         + RecordStore
         + NotificationStore
+        + ReportStore
+        + ScheduleStore
+        + QueueAdmin
 {
 }

@@ -20,6 +20,7 @@ pub mod files;
 pub mod health;
 pub mod manage;
 pub mod params;
+pub mod reports;
 pub mod web;
 
 use std::future::Future;
@@ -138,6 +139,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(
             Router::with_path("api/v1")
                 .push(manage::resource_routes())
+                .push(reports::routes())
                 .push(Router::with_path("detection/log").post(ingest::log_detection))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
                 .push(Router::with_path("detection/summary").get(query::summary))

@@ -4,5 +4,6 @@ pub mod aggregate;
 pub mod credential;
 pub mod demo;
 pub mod files;
+pub mod report;
 pub mod serve;
 pub mod user;

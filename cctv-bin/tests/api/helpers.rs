@@ -51,6 +51,25 @@ pub struct TestApp {
 }
 
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, AppOptions::default()).await
+}
+
+/// Settings a test may change.
+pub struct AppOptions {
+    pub timezone: cctv_core::jiff::tz::TimeZone,
+    pub queue_alert_threshold: u64,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            timezone: cctv_core::jiff::tz::TimeZone::UTC,
+            queue_alert_threshold: cctv_core::queue_ops::DEFAULT_ALERT_THRESHOLD,
+        }
+    }
+}
+
+pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let storage: Arc<dyn Storage> = match backend {
         Backend::Sqlite => {
@@ -84,6 +103,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
     let core = Core::builder()
         .storage(storage)
         .blob_store(Arc::new(blobs))
+        .settings(cctv_core::CoreSettings {
+            timezone: options.timezone,
+            queue_alert_threshold: options.queue_alert_threshold,
+            ..Default::default()
+        })
         .build()
         .await
         .unwrap();
@@ -91,6 +115,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
         poll_interval: Duration::from_millis(50),
         detection_workers: if backend == Backend::Postgres { 4 } else { 2 },
         release_all_leases_on_start: backend == Backend::Sqlite,
+        queue_monitor_interval: Duration::from_millis(100),
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();

@@ -17,8 +17,10 @@ mod estate;
 mod ingest;
 mod jobs;
 mod notify;
+mod ops;
 mod records;
 mod registry;
+mod reports;
 
 use std::str::FromStr;
 use std::time::Duration;

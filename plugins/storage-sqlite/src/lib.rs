@@ -21,8 +21,10 @@ mod estate;
 mod ingest;
 mod jobs;
 mod notify;
+mod ops;
 mod records;
 mod registry;
+mod reports;
 mod sql;
 
 use std::path::PathBuf;

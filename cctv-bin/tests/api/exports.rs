@@ -1,0 +1,230 @@
+//! Report exports read back (CSV by an RFC 4180 reader, XLSX by unzipping the workbook)
+//! and compared with the JSON API's numbers.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use serde_json::Value;
+
+use crate::helpers::*;
+use crate::report_support::*;
+
+/// Status, content type and body of a GET with a bearer token.
+async fn download(app: &TestApp, token: &str, path: &str) -> (u16, String, Vec<u8>) {
+    let stream = tokio::net::TcpStream::connect(&app.addr).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let req = hyper::Request::get(path)
+        .header("host", &app.addr)
+        .header("authorization", format!("Bearer {token}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let resp = sender.send_request(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let mime = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    (status, mime, body)
+}
+
+/// An RFC 4180 reader: quoted fields, doubled quotes, CRLF records.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let (mut records, mut record, mut field) = (Vec::new(), Vec::new(), String::new());
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => record.push(std::mem::take(&mut field)),
+            (false, '\r') if chars.peek() == Some(&'\n') => {
+                chars.next();
+                record.push(std::mem::take(&mut field));
+                records.push(std::mem::take(&mut record));
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    assert!(
+        !quoted && field.is_empty() && record.is_empty(),
+        "the document ends a record"
+    );
+    records
+}
+
+/// The cells of worksheet `n` (1-based) by reference (`B3`), shared strings resolved.
+fn xlsx_cells(bytes: &[u8], n: usize) -> HashMap<String, String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip archive");
+    let mut read = |name: &str| {
+        let mut text = String::new();
+        zip.by_name(name)
+            .expect(name)
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    };
+    let shared: Vec<String> = read("xl/sharedStrings.xml")
+        .split("<t>")
+        .skip(1)
+        .map(|s| s.split("</t>").next().unwrap().to_owned())
+        .collect();
+    let sheet = read(&format!("xl/worksheets/sheet{n}.xml"));
+    let mut cells = HashMap::new();
+    for cell in sheet.split("<c ").skip(1) {
+        let attr = |name: &str| {
+            cell.split(&format!("{name}=\""))
+                .nth(1)
+                .map(|s| s.split('"').next().unwrap().to_owned())
+        };
+        let (Some(r), Some(v)) = (attr("r"), cell.split("<v>").nth(1)) else {
+            continue;
+        };
+        let v = v.split("</v>").next().unwrap().to_owned();
+        let v = if attr("t").as_deref() == Some("s") {
+            shared[v.parse::<usize>().unwrap()].clone()
+        } else {
+            v
+        };
+        cells.insert(r, v);
+    }
+    cells
+}
+
+fn summary_value(records: &[Vec<String>], metric: &str) -> String {
+    records
+        .iter()
+        .find(|r| r[0] == "Summary" && r[1] == metric)
+        .unwrap_or_else(|| panic!("no {metric} row"))[2]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_parse_back_with_the_numbers_of_the_api() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        AppOptions {
+            timezone: jakarta(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let admin = token(&app, "admin", &[]).await;
+    post_all(&app, &data_set(&app)).await;
+
+    let api = fresh_report(&app, &admin, "/api/v1/reports/daily?date=2026-10-15").await;
+    let (status, mime, body) = download(
+        &app,
+        &admin,
+        "/api/v1/reports/daily/export?date=2026-10-15&format=csv",
+    )
+    .await;
+    assert_eq!((status, mime.as_str()), (200, "text/csv; charset=utf-8"));
+    let records = parse_csv(std::str::from_utf8(&body).unwrap());
+    assert!(
+        records.iter().all(|r| r.len() == records[0].len()),
+        "one width"
+    );
+    assert_eq!(
+        summary_value(&records, "Total detections"),
+        api["total_detections"].to_string()
+    );
+    assert_eq!(
+        summary_value(&records, "Unique persons"),
+        api["unique_persons"].to_string()
+    );
+    let hours: Vec<&Vec<String>> = records.iter().filter(|r| r[0] == "Hourly").collect();
+    assert_eq!(hours.len(), 24);
+    for (h, row) in hours.iter().enumerate() {
+        assert_eq!(
+            row[2],
+            api["report_data"]["hourly_breakdown"][h]["detections"].to_string(),
+            "hour {h}"
+        );
+    }
+
+    let monthly: Value = fresh_report(&app, &admin, "/api/v1/reports/monthly?month=2026-10").await;
+    let (status, mime, body) = download(
+        &app,
+        &admin,
+        "/api/v1/reports/monthly/export?month=2026-10&format=xlsx",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(mime.contains("spreadsheetml"), "{mime}");
+    let summary = xlsx_cells(&body, 1);
+    assert_eq!(summary["A4"], "Total detections");
+    assert_eq!(summary["B4"], monthly["total_detections"].to_string());
+    assert_eq!(summary["A5"], "Unique persons");
+    assert_eq!(summary["B5"], monthly["unique_persons"].to_string());
+    let daily = xlsx_cells(&body, 2);
+    assert_eq!(
+        (daily["A1"].as_str(), daily["A32"].as_str()),
+        ("Date", "2026-10-31")
+    );
+    assert_eq!(
+        daily["B2"],
+        monthly["report_data"]["daily_breakdown"][0]["detections"].to_string()
+    );
+
+    let dash = get_as(
+        &app,
+        &admin,
+        "/api/v1/reports/dashboard?date_from=2026-10-01&date_to=2026-10-31",
+    )
+    .await;
+    let (_, _, body) = download(
+        &app,
+        &admin,
+        "/api/v1/reports/dashboard/export?date_from=2026-10-01&date_to=2026-10-31",
+    )
+    .await;
+    let records = parse_csv(std::str::from_utf8(&body).unwrap());
+    assert_eq!(
+        summary_value(&records, "Unique persons"),
+        dash.body["data"]["unique_persons"].to_string()
+    );
+    assert_eq!(records.iter().filter(|r| r[0] == "Daily trend").count(), 31);
+
+    let (status, _, body) = download(
+        &app,
+        &admin,
+        "/api/v1/reports/daily/export?date=2026-10-15&format=pdf",
+    )
+    .await;
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (422, Some("VALIDATION_ERROR"))
+    );
+    let operator = token(&app, "operator", &[app.branch(0)]).await;
+    let (status, _, _) = download(
+        &app,
+        &operator,
+        "/api/v1/reports/monthly/export?month=2026-10",
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "the overall report is not exported to operators"
+    );
+    app.stop().await;
+}
