@@ -72,12 +72,13 @@ impl NotificationStore for PgStore {
         cooldown: Duration,
     ) -> Result<bool, StorageError> {
         let cutoff = now - SignedDuration::try_from(cooldown).unwrap_or(SignedDuration::ZERO);
-        // A retry of the holder keeps the window's start; anyone else restarts it.
+        // A retry of the holder within its window keeps its start; after the window the
+        // taker (holder or not) starts a new one.
         let taken = sqlx::query(
             "INSERT INTO notification_cooldowns AS c (branch_id, recipient, channel, event_log_id, window_start)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (branch_id, recipient, channel) DO UPDATE SET
-                 window_start = CASE WHEN c.event_log_id = excluded.event_log_id
+                 window_start = CASE WHEN c.event_log_id = excluded.event_log_id AND c.window_start > $6
                                      THEN c.window_start ELSE excluded.window_start END,
                  event_log_id = excluded.event_log_id
              WHERE c.event_log_id = excluded.event_log_id OR c.window_start <= $6

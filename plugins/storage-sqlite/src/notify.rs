@@ -67,16 +67,19 @@ impl NotificationStore for SqliteStore {
         cooldown: Duration,
     ) -> Result<bool, StorageError> {
         let cutoff = now - SignedDuration::try_from(cooldown).unwrap_or(SignedDuration::ZERO);
-        // A retry of the holder keeps the window's start; anyone else restarts it.
+        // A retry of the holder within its window keeps the window's start; after the
+        // window (holder or not) the taker starts a new one, so an old holder retrying
+        // late cannot reopen an expired window next to a newer taker.
         let taken = sqlx::query(
             "INSERT INTO notification_cooldowns (branch_id, recipient, channel, event_log_id, window_start)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (branch_id, recipient, channel) DO UPDATE SET
                  window_start = CASE WHEN notification_cooldowns.event_log_id = excluded.event_log_id
+                                          AND notification_cooldowns.window_start > ?6
                                      THEN notification_cooldowns.window_start ELSE excluded.window_start END,
                  event_log_id = excluded.event_log_id
              WHERE notification_cooldowns.event_log_id = excluded.event_log_id
-                OR notification_cooldowns.window_start <= ?
+                OR notification_cooldowns.window_start <= ?6
              RETURNING event_log_id",
         )
         .bind(key.branch_id)
