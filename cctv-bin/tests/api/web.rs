@@ -507,3 +507,66 @@ async fn event_pages_show_thumbnails_and_snapshots_through_signed_urls_for_the_s
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_pages_show_queued_then_fresh_reports_and_export_with_the_session() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    for i in 0..5 {
+        let r = app.post_json(&json!({"re_id": format!("R{}", i % 2), "branch_id": app.branch(0), "device_id": app.device(0)})).await;
+        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+            .await;
+    }
+    let mut b = Browser::new(&app);
+    b.login("admin@cctv.test", "admin-password-1").await;
+    let today = app.core.today();
+    let path = format!(
+        "/reports?kind=daily&date={today}&branch_id={}",
+        app.branch(0)
+    );
+    let first = b.get(&path).await;
+    assert_eq!(first.status, 200);
+    let mut fresh = first;
+    for _ in 0..100 {
+        if fresh.body.contains("Unique persons") && !fresh.body.contains("being regenerated") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        fresh = b.get(&path).await;
+    }
+    assert!(
+        fresh.body.contains("Unique persons"),
+        "the queued report was generated"
+    );
+    let detections = fresh.body.split("Detections</div>").nth(1).unwrap();
+    assert!(
+        detections
+            .trim_start()
+            .starts_with("<div class=\"stat-value\" >5<")
+            || detections.contains(">5<"),
+        "5 detections"
+    );
+    let dash = b.get("/reports").await;
+    assert_eq!(dash.status, 200);
+    let html = fresh.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    let at = html
+        .find("href=\"/api/v1/reports/daily/export?")
+        .expect("an export link")
+        + 6;
+    let link = &html[at..at + html[at..].find('"').unwrap()];
+    let csv = b.get(link).await;
+    assert_eq!(csv.status, 200, "{link}: {}", csv.body);
+    assert!(
+        csv.header("content-type")
+            .unwrap_or_default()
+            .starts_with("text/csv")
+    );
+    let queues = b.get("/admin/queues").await;
+    assert_eq!(queues.status, 200);
+    assert!(queues.body.contains("id=\"queue-health\""));
+    let mut viewer = Browser::new(&app);
+    viewer.login("viewer@cctv.test", "secret-pass-1").await;
+    assert_eq!(viewer.get("/admin/queues").await.status, 403);
+    assert_eq!(viewer.get("/reports").await.status, 200);
+    app.stop().await;
+}

@@ -49,13 +49,22 @@ pub(crate) fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The person behind the bearer token of this request.
+/// The person behind the bearer token of this request. Report export downloads (`GET
+/// …/export`, read-only) also accept the web session cookie, so the export buttons of the
+/// report pages work; nothing else of the JSON API does.
 pub(crate) async fn person(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     let header = req
         .headers()
         .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
+        .and_then(|v| v.to_str().ok());
+    let export = req.method() == salvo::http::Method::GET && req.uri().path().ends_with("/export");
+    if header.is_none()
+        && export
+        && let Some(p) = crate::web::session_principal(state, req).await
+    {
+        return Ok(p);
+    }
+    let header = header.ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
     let principal = state.manage.authenticate(header).await?;
     crate::access_log::note_user(principal.user_id);
     Ok(principal)

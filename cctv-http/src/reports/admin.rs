@@ -117,7 +117,7 @@ fn job_id(req: &Request) -> Result<JobId, ApiError> {
 }
 
 /// Writes the admin's action to the audit log.
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     req: &Request,
     who: &cctv_core::access::Principal,

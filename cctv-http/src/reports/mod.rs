@@ -11,7 +11,7 @@
 //! - `GET /api/v1/admin/schedule`, `/admin/queues`, `/admin/failed-jobs` and the
 //!   failed-job actions: admins only; actions are written to the audit log.
 
-mod admin;
+pub(crate) mod admin;
 mod export;
 mod read;
 

@@ -3,6 +3,7 @@
 //! live updates over a WebSocket. Every page calls the same [`Manager`](cctv_core::manage::Manager)
 //! and registry as the JSON API, so roles, scopes and validation are enforced once.
 
+mod admin;
 mod assets;
 mod credential_test;
 mod crud;
@@ -12,6 +13,7 @@ mod live;
 mod login;
 mod persons;
 mod render;
+mod reports;
 mod session;
 mod specs;
 mod ws;
@@ -51,6 +53,10 @@ pub fn routes() -> Router {
                 .post(persons::update),
         )
         .push(Router::with_path("api-credentials/{id}/test").get(credential_test::show))
+        .push(Router::with_path("admin/queues").get(admin::queues))
+        .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::failed_action))
+        .push(Router::with_path("admin/failed-jobs/{id}/{action}").post(admin::failed_action))
+        .push(Router::with_path("reports").get(reports::show))
         .push(Router::with_path("events").get(events::list))
         .push(Router::with_path("events/{id}").get(events::show))
         .push(Router::with_path("live").get(live::show))

@@ -38,6 +38,8 @@ const TEMPLATES: &[(&str, &str)] = &[
         "credential_test.html",
         include_str!("../../templates/credential_test.html"),
     ),
+    ("queues.html", include_str!("../../templates/queues.html")),
+    ("reports.html", include_str!("../../templates/reports.html")),
 ];
 
 impl Templates {
