@@ -102,6 +102,25 @@
     }
   }
 
+  // A queue crossed its alert threshold (or went back below it).
+  function onQueue(q) {
+    var box = document.getElementById("queue-alerts");
+    if (!box) { return; }
+    var id = "queue-alert-" + q.queue, el = document.getElementById(id);
+    if (q.alert) {
+      if (!el) { el = document.createElement("div"); el.id = id; el.className = "live-status"; box.appendChild(el); }
+      text(el, "Queue " + q.queue + " has " + q.pending + " pending jobs (alert above " + q.threshold + ").");
+    } else if (el) { el.remove(); }
+  }
+
+  // Someone changed a layout or the estate: offer a reload instead of showing stale data.
+  function onChanged(kind) {
+    var box = document.getElementById("changed-notice");
+    if (!box) { return; }
+    text(box.querySelector("span"), kind === "layout_updated" ? "A layout was changed." : "Groups or branches were changed.");
+    box.hidden = false;
+  }
+
   var delay = 500;
   function connect() {
     var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
@@ -115,6 +134,8 @@
     ws.onmessage = function (m) {
       var e; try { e = JSON.parse(m.data); } catch (_) { return; }
       if (e.type === "detection_update") { onDetection(e.data || {}); }
+      if (e.type === "queue_status") { onQueue(e.data || {}); }
+      if (e.type === "layout_updated" || e.type === "group_updated") { onChanged(e.type); }
     };
     ws.onclose = function () {
       document.body.removeAttribute("data-live-connected");

@@ -570,3 +570,23 @@ async fn report_pages_show_queued_then_fresh_reports_and_export_with_the_session
     assert_eq!(viewer.get("/reports").await.status, 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admins_see_the_schedule_with_next_runs_and_others_are_refused() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let mut b = Browser::new(&app);
+    b.login("admin@cctv.test", "admin-password-1").await;
+    let page = b.get("/admin/schedule").await;
+    assert_eq!(page.status, 200);
+    for task in ["report_refresh", "daily_reports", "monthly_reports"] {
+        assert!(
+            page.body.contains(&format!("<td>{task}</td>")),
+            "{task} listed"
+        );
+    }
+    let mut op = Browser::new(&app);
+    op.login("operator@cctv.test", "secret-pass-1").await;
+    assert_eq!(op.get("/admin/schedule").await.status, 403);
+    app.stop().await;
+}

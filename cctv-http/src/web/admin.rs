@@ -145,3 +145,33 @@ pub async fn failed_action(req: &mut Request, depot: &mut Depot, res: &mut Respo
         ),
     }
 }
+
+#[handler]
+pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    let Some(session) = admin(&state, req, res).await else {
+        return;
+    };
+    let core = &state.core;
+    let settings = cctv_core::schedule::ScheduleSettings {
+        tasks: core.settings().schedule.clone(),
+        timezone: core.timezone().clone(),
+        catch_up: std::time::Duration::ZERO,
+        node_id: String::new(),
+    };
+    let last = match core.storage().last_runs().await {
+        Ok(l) => l,
+        Err(_) => {
+            return error_page(
+                res,
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Unavailable right now.",
+            );
+        }
+    };
+    let tasks = cctv_core::schedule::overview(&settings, &last, Timestamp::now());
+    let mut ctx = base(&session, "schedule");
+    ctx["tasks"] = serde_json::to_value(&tasks).unwrap_or_default();
+    page(res, StatusCode::OK, "schedule.html", &ctx);
+}

@@ -54,6 +54,7 @@ pub fn routes() -> Router {
         )
         .push(Router::with_path("api-credentials/{id}/test").get(credential_test::show))
         .push(Router::with_path("admin/queues").get(admin::queues))
+        .push(Router::with_path("admin/schedule").get(admin::schedule))
         .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::failed_action))
         .push(Router::with_path("admin/failed-jobs/{id}/{action}").post(admin::failed_action))
         .push(Router::with_path("reports").get(reports::show))

@@ -40,6 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ),
     ("queues.html", include_str!("../../templates/queues.html")),
     ("reports.html", include_str!("../../templates/reports.html")),
+    (
+        "schedule.html",
+        include_str!("../../templates/schedule.html"),
+    ),
 ];
 
 impl Templates {
