@@ -59,15 +59,8 @@ pub async fn storage_file(req: &mut Request, depot: &mut Depot, res: &mut Respon
 }
 
 async fn serve(state: &AppState, req: &Request, res: &mut Response) -> Result<(), ApiError> {
-    // Pages show images with <img>, which sends the session cookie but no bearer token;
-    // the cookie is honoured here only (a read of one signed file), never for the JSON API.
-    let person = match manage::person(state, req).await {
-        Ok(p) => p,
-        Err(e) => match crate::web::session_principal(state, req).await {
-            Some(p) => p,
-            None => return Err(e),
-        },
-    };
+    // Pages show images with <img>, which sends the session cookie but no bearer token.
+    let person = manage::reader(state, req).await?;
     let path = req.query::<String>("path").unwrap_or_default();
     let expires = req.query::<i64>("expires");
     let sig = req.query::<String>("sig").unwrap_or_default();

@@ -56,7 +56,7 @@ async fn validate<'a>(
     if let Some(branch) = branch
         && m.core
             .storage()
-            .count_records(&BRANCHES, &super::by_id_filter(branch))
+            .count_records(&BRANCHES, &crate::records::by_id(branch))
             .await?
             == 0
     {

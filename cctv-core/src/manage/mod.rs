@@ -761,10 +761,6 @@ pub(crate) fn update_op(table: &'static Table, id: i64, changes: Record) -> Writ
     }
 }
 
-pub(crate) fn by_id_filter(id: i64) -> Vec<Filter> {
-    by_id(id)
-}
-
 pub(crate) fn insert_op(table: &'static Table, record: Record) -> WriteOp {
     WriteOp::Insert {
         table,

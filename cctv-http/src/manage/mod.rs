@@ -49,25 +49,30 @@ pub(crate) fn client_ip(req: &Request) -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-/// The person behind the bearer token of this request. Report export downloads (`GET
-/// …/export`, read-only) also accept the web session cookie, so the export buttons of the
-/// report pages work; nothing else of the JSON API does.
+/// The person behind the bearer token of this request.
 pub(crate) async fn person(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
     let header = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let export = req.method() == salvo::http::Method::GET && req.uri().path().ends_with("/export");
-    if header.is_none()
-        && export
-        && let Some(p) = crate::web::session_principal(state, req).await
-    {
-        return Ok(p);
-    }
     let header = header.ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
     let principal = state.manage.authenticate(header).await?;
     crate::access_log::note_user(principal.user_id);
     Ok(principal)
+}
+
+/// For read-only `GET` endpoints a page links to (report reads and exports, signed
+/// files): the bearer token, or, without one, the web session cookie. Changes never
+/// accept the cookie (SameSite=Lax keeps cross-site GETs cookie-less in any case).
+pub(crate) async fn reader(state: &AppState, req: &Request) -> Result<Principal, ApiError> {
+    if req.headers().get("authorization").is_none()
+        && req.method() == salvo::http::Method::GET
+        && let Some(p) = crate::web::session_principal(state, req).await
+    {
+        crate::access_log::note_user(p.user_id);
+        return Ok(p);
+    }
+    person(state, req).await
 }
 
 pub(crate) fn caller<'a>(who: &'a Principal, ip: &'a str) -> Caller<'a> {

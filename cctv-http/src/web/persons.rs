@@ -290,16 +290,7 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     {
         Ok(_) => {
             flash(req, res, "The person was updated.");
-            let path: String = re_id
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"-_.".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
+            let path = super::render::percent_encode(&re_id, b"-_.");
             redirect(res, &format!("/persons/{path}?date={date}"));
         }
         Err(cctv_core::manage::ManageError::Validation(e)) => {

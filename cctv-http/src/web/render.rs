@@ -72,20 +72,26 @@ impl Templates {
     }
 }
 
+/// Percent-encodes every byte except ASCII letters, digits and the bytes in `keep`.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || keep.contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
 /// Percent-encodes everything but unreserved characters (path segments, query values).
 fn urlencode(value: JinjaValue) -> String {
     let s = value
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| value.to_string());
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    percent_encode(&s, b"-._~")
 }
 
 /// An RFC 3339 timestamp as `YYYY-MM-DD HH:MM:SS` in the timezone `tz` (the configured

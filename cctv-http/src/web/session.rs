@@ -87,13 +87,7 @@ pub(crate) fn csrf_matches(submitted: Option<&str>, expected: &str) -> bool {
 
 /// Sets a message shown once on the next page.
 pub(crate) fn flash(req: &Request, res: &mut Response, message: &str) {
-    let encoded: String = message
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let encoded = super::render::percent_encode(message, b"-._");
     set_cookie(req, res, FLASH_COOKIE, &encoded, Some(60));
 }
 
@@ -163,16 +157,7 @@ pub(crate) async fn require(
                 .path_and_query()
                 .map(|p| p.as_str())
                 .unwrap_or("/");
-            let next: String = next
-                .bytes()
-                .map(|b| {
-                    if b.is_ascii_alphanumeric() || b"/-_.".contains(&b) {
-                        (b as char).to_string()
-                    } else {
-                        format!("%{b:02X}")
-                    }
-                })
-                .collect();
+            let next = super::render::percent_encode(next, b"/-_.");
             super::render::redirect(res, &format!("/login?next={next}"));
             None
         }
