@@ -22,7 +22,9 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod day_counts;
 mod notifications;
+pub use day_counts::*;
 pub use notifications::*;
 mod ops;
 mod reports;
@@ -58,6 +60,7 @@ macro_rules! storage_conformance_tests {
             failed_jobs_are_listed_retried_and_discarded,
             unique_enqueue_returns_the_queued_job,
             report_service_pages_give_the_same_report,
+            day_counts_equal_their_recomputation,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -28,6 +28,7 @@ pub mod blob;
 pub mod cache;
 pub mod core;
 pub mod credential;
+pub mod day_counts;
 pub mod detection;
 pub mod estate;
 pub mod events;

@@ -137,6 +137,37 @@ pub struct HourBucket {
     pub unique_persons: i64,
 }
 
+/// Running totals of one local day, for one branch or (`branch_id` `None`) all of them.
+/// Kept by the processing transaction itself, so reading a day costs one row whatever the
+/// number of detections; each field equals its recomputation from the detection rows
+/// (`persons` = distinct `re_id` among that day's detections, inactive person-days included).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayCount {
+    pub date: Date,
+    pub branch_id: Option<i64>,
+    pub detections: i64,
+    pub detected_count: i64,
+    pub persons: i64,
+}
+
+/// Detections of one local day at one device (at the branch it was in then).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceDayCount {
+    pub date: Date,
+    pub branch_id: i64,
+    pub device_id: String,
+    pub detections: i64,
+    pub detected_count: i64,
+}
+
+/// Distinct persons over a date range: overall and per branch (branches without any left
+/// out).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RangePersons {
+    pub unique_persons: i64,
+    pub per_branch: Vec<(i64, i64)>,
+}
+
 /// `GET /api/v1/detection/summary`: one local day.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DetectionSummary {

@@ -192,6 +192,22 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
         date: Date,
         scope_branch: Option<i64>,
     ) -> Result<DetectionSummary, StorageError>;
+    /// The running day totals of `from..=to`: every branch row and the all-branches row
+    /// of each day that has detections (days without any have no rows).
+    async fn day_counts(&self, from: Date, to: Date) -> Result<Vec<DayCount>, StorageError>;
+    /// Per device, branch and day detections of `from..=to`.
+    async fn device_day_counts(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<DeviceDayCount>, StorageError>;
+    /// Distinct persons detected in `from..=to` at `branches` (all when `None`).
+    async fn range_persons(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<&[i64]>,
+    ) -> Result<RangePersons, StorageError>;
     async fn person_day(
         &self,
         re_id: &str,

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use cctv_core::day_counts::{day_count_deltas, device_day_deltas};
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::{PreparedDetection, group_person_days};
 use cctv_core::storage::{
@@ -213,33 +214,51 @@ async fn process(
         .filter(|i| inactive_rows.contains(&(days[*i].re_id.clone(), day_dates[*i])))
         .collect();
 
+    // Every branch that saw the person that day gets a row; it counts towards the
+    // person-day (`counted`) from its first tracked detection on. The primary key decides
+    // which rows are new; `xmax = 0` tells an inserted row from a flipped one.
     let mut b_re_ids = Vec::new();
     let mut b_dates = Vec::new();
     let mut b_branches = Vec::new();
-    for (i, d) in days
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !inactive.contains(i))
-    {
+    let mut b_counted = Vec::new();
+    for (i, d) in days.iter().enumerate() {
         for b in &d.branches {
             b_re_ids.push(d.re_id.as_str());
             b_dates.push(day_dates[i]);
             b_branches.push(*b);
+            b_counted.push(!inactive.contains(&i));
         }
     }
+    // Dates as returned by the database back to the batch's own (civil) dates.
+    let civil: HashMap<time::Date, jiff::civil::Date> =
+        live.iter().map(|d| (pg_date(d.date), d.date)).collect();
     let mut new_branches: HashMap<(String, time::Date), i64> = HashMap::new();
+    let mut inserted_rows: HashMap<(String, time::Date), i64> = HashMap::new();
+    let mut first_at_branch = Vec::new();
     for row in sqlx::query(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id)
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[])
-         ON CONFLICT DO NOTHING RETURNING re_id, detection_date",
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[])
+         ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET counted = TRUE
+           WHERE NOT re_id_branch_days.counted AND EXCLUDED.counted
+         RETURNING re_id, detection_date, branch_id, counted, (xmax = 0) AS inserted",
     )
     .bind(&b_re_ids)
     .bind(&b_dates)
     .bind(&b_branches)
+    .bind(&b_counted)
     .fetch_all(&mut *conn)
     .await?
     {
-        *new_branches.entry((row.get(0), row.get(1))).or_default() += 1;
+        let key: (String, time::Date) = (row.get(0), row.get(1));
+        if row.get::<bool, _>(3) {
+            *new_branches.entry(key.clone()).or_default() += 1;
+        }
+        if row.get::<bool, _>(4) {
+            if let Some(date) = civil.get(&key.1) {
+                first_at_branch.push((*date, row.get::<i64, _>(2)));
+            }
+            *inserted_rows.entry(key).or_default() += 1;
+        }
     }
 
     let active: Vec<usize> = (0..days.len()).filter(|i| !inactive.contains(i)).collect();
@@ -289,6 +308,32 @@ async fn process(
         .bind(now)
         .execute(&mut *conn)
         .await?;
+    }
+
+    // A person-day's first sighting: the rows this transaction inserted are all there are.
+    // Checked after the person-day upsert, which serialises transactions on the same
+    // person-day (read committed: a later one sees the earlier one's rows here).
+    let mut first_of_day = Vec::new();
+    if !inserted_rows.is_empty() {
+        let mut keys: Vec<(&(String, time::Date), &i64)> = inserted_rows.iter().collect();
+        keys.sort();
+        let re_ids: Vec<&str> = keys.iter().map(|((r, _), _)| r.as_str()).collect();
+        let dates: Vec<time::Date> = keys.iter().map(|((_, d), _)| *d).collect();
+        let mine: Vec<i64> = keys.iter().map(|(_, n)| **n).collect();
+        for row in sqlx::query(
+            "SELECT k.day FROM UNNEST($1::text[], $2::date[], $3::bigint[]) AS k(re_id, day, mine)
+             WHERE (SELECT count(*) FROM re_id_branch_days b WHERE b.re_id = k.re_id AND b.detection_date = k.day) = k.mine",
+        )
+        .bind(&re_ids)
+        .bind(&dates)
+        .bind(&mine)
+        .fetch_all(&mut *conn)
+        .await?
+        {
+            if let Some(date) = civil.get(&row.get::<time::Date, _>(0)) {
+                first_of_day.push(*date);
+            }
+        }
     }
 
     let mut tracked = vec![true; live.len()];
@@ -454,6 +499,55 @@ async fn process(
         .bind(&dates)
         .bind(&branches)
         .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    // Day totals last, in key order: the counter rows are hot, so they are locked only
+    // for the rest of the transaction, and in the same order by every writer.
+    let totals = day_count_deltas(live.iter().copied(), first_at_branch, first_of_day);
+    if !totals.is_empty() {
+        let dates: Vec<time::Date> = totals.iter().map(|t| pg_date(t.date)).collect();
+        let branches: Vec<i64> = totals.iter().map(|t| t.branch_key).collect();
+        let detections: Vec<i64> = totals.iter().map(|t| t.detections).collect();
+        let detected: Vec<i64> = totals.iter().map(|t| t.detected_count).collect();
+        let persons: Vec<i64> = totals.iter().map(|t| t.persons).collect();
+        sqlx::query(
+            "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (detection_date, branch_id) DO UPDATE SET
+               detections = day_counts.detections + EXCLUDED.detections,
+               detected_count = day_counts.detected_count + EXCLUDED.detected_count,
+               persons = day_counts.persons + EXCLUDED.persons",
+        )
+        .bind(&dates)
+        .bind(&branches)
+        .bind(&detections)
+        .bind(&detected)
+        .bind(&persons)
+        .execute(&mut *conn)
+        .await?;
+    }
+
+    let devices = device_day_deltas(live.iter().copied());
+    if !devices.is_empty() {
+        let dates: Vec<time::Date> = devices.iter().map(|t| pg_date(t.date)).collect();
+        let branches: Vec<i64> = devices.iter().map(|t| t.branch_id).collect();
+        let ids: Vec<&str> = devices.iter().map(|t| t.device_id.as_str()).collect();
+        let detections: Vec<i64> = devices.iter().map(|t| t.detections).collect();
+        let detected: Vec<i64> = devices.iter().map(|t| t.detected_count).collect();
+        sqlx::query(
+            "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET
+               detections = device_day_counts.detections + EXCLUDED.detections,
+               detected_count = device_day_counts.detected_count + EXCLUDED.detected_count",
+        )
+        .bind(&dates)
+        .bind(&branches)
+        .bind(&ids)
+        .bind(&detections)
+        .bind(&detected)
         .execute(&mut *conn)
         .await?;
     }

@@ -255,6 +255,107 @@ impl RegistryStore for PgStore {
         })
     }
 
+    async fn day_counts(&self, from: Date, to: Date) -> Result<Vec<DayCount>, StorageError> {
+        sqlx::query(
+            "SELECT detection_date, branch_id, detections, detected_count, persons FROM day_counts
+             WHERE detection_date BETWEEN $1 AND $2 ORDER BY detection_date, branch_id",
+        )
+        .bind(pg_date(from))
+        .bind(pg_date(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            let branch: i64 = r.get(1);
+            Ok(DayCount {
+                date: from_pg_date(r.get(0))?,
+                branch_id: (branch != cctv_core::day_counts::ALL_BRANCHES).then_some(branch),
+                detections: r.get(2),
+                detected_count: r.get(3),
+                persons: r.get(4),
+            })
+        })
+        .collect()
+    }
+
+    async fn device_day_counts(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<DeviceDayCount>, StorageError> {
+        sqlx::query(
+            "SELECT detection_date, branch_id, device_id, detections, detected_count FROM device_day_counts
+             WHERE detection_date BETWEEN $1 AND $2 ORDER BY detection_date, branch_id, device_id",
+        )
+        .bind(pg_date(from))
+        .bind(pg_date(to))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok(DeviceDayCount {
+                date: from_pg_date(r.get(0))?,
+                branch_id: r.get(1),
+                device_id: r.get(2),
+                detections: r.get(3),
+                detected_count: r.get(4),
+            })
+        })
+        .collect()
+    }
+
+    async fn range_persons(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<&[i64]>,
+    ) -> Result<RangePersons, StorageError> {
+        let cond =
+            "detection_date BETWEEN $1 AND $2 AND ($3::bigint[] IS NULL OR branch_id = ANY($3))";
+        let overall_sql =
+            format!("SELECT count(DISTINCT re_id) FROM re_id_branch_days WHERE {cond}");
+        let branch_sql = format!(
+            "SELECT branch_id, count(DISTINCT re_id) FROM re_id_branch_days WHERE {cond} GROUP BY branch_id ORDER BY branch_id"
+        );
+        let list: Option<Vec<i64>> = branches.map(<[i64]>::to_vec);
+        // One branch: its distinct persons are the overall figure.
+        if branches.is_some_and(|l| l.len() == 1) {
+            let per_branch: Vec<(i64, i64)> = sqlx::query(&branch_sql)
+                .bind(pg_date(from))
+                .bind(pg_date(to))
+                .bind(list)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            return Ok(RangePersons {
+                unique_persons: per_branch.first().map_or(0, |p| p.1),
+                per_branch,
+            });
+        }
+        let (overall, per_branch) = tokio::try_join!(
+            sqlx::query(&overall_sql)
+                .bind(pg_date(from))
+                .bind(pg_date(to))
+                .bind(list.clone())
+                .fetch_one(&self.pool),
+            sqlx::query(&branch_sql)
+                .bind(pg_date(from))
+                .bind(pg_date(to))
+                .bind(list.clone())
+                .fetch_all(&self.pool),
+        )
+        .map_err(map_err)?;
+        Ok(RangePersons {
+            unique_persons: overall.get(0),
+            per_branch: per_branch.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        })
+    }
+
     async fn person_day(
         &self,
         re_id: &str,

@@ -12,6 +12,7 @@
 use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
+use cctv_core::day_counts::{day_count_deltas, device_day_deltas};
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::{PreparedDetection, group_person_days, merge_features};
 use cctv_core::storage::{
@@ -154,7 +155,8 @@ async fn rollback(conn: &mut SqliteConnection) {
 struct State {
     pending: HashSet<String>,
     days: HashMap<(String, String), (String, Option<String>)>,
-    counted_branches: HashSet<(String, String, i64)>,
+    /// Branch rows of the batch's person-days, with whether each already counts.
+    branch_days: HashMap<(String, String, i64), bool>,
     notify: HashSet<(i64, String)>,
     first_detection: i64,
     first_event: i64,
@@ -196,7 +198,7 @@ async fn read_state(
         },
     );
     sql.values(
-        "SELECT 'branch', b.re_id, b.detection_date, b.branch_id FROM (",
+        "SELECT 'branch', b.re_id, b.detection_date, b.branch_id, b.counted FROM (",
         ") AS k JOIN re_id_branch_days b ON b.re_id = k.column1 AND b.detection_date = k.column2",
         2,
         keys,
@@ -223,8 +225,8 @@ async fn read_state(
             }
             "branch" => {
                 state
-                    .counted_branches
-                    .insert((row.get(1), row.get(2), row.get(3)));
+                    .branch_days
+                    .insert((row.get(1), row.get(2), row.get(3)), row.get(4));
             }
             "ids" => (state.first_detection, state.first_event) = (row.get(1), row.get(2)),
             _ => {
@@ -263,19 +265,45 @@ async fn process(
         })
         .collect();
 
+    // Branch rows: every branch that saw the person that day; it counts towards the
+    // person-day from its first tracked detection on. New rows feed the day totals.
+    let mut branch_rows: Vec<(String, String, i64, bool)> = Vec::new();
+    let mut new_branch_count = vec![0i64; days.len()];
+    let mut first_at_branch = Vec::new();
+    let mut first_of_day = Vec::new();
+    let seen_days: HashSet<(&str, &str)> = state
+        .branch_days
+        .keys()
+        .map(|(r, d, _)| (r.as_str(), d.as_str()))
+        .collect();
+    for (i, d) in days.iter().enumerate() {
+        let key = &day_keys[i];
+        let tracked = !inactive[i];
+        if !seen_days.contains(&(key.0.as_str(), key.1.as_str())) {
+            first_of_day.push(d.date);
+        }
+        for b in &d.branches {
+            let row = (key.0.clone(), key.1.clone(), *b);
+            let existing = state.branch_days.get(&row).copied();
+            if existing.is_none() {
+                first_at_branch.push((d.date, *b));
+            }
+            if tracked && existing != Some(true) {
+                new_branch_count[i] += 1;
+            }
+            if existing.is_none() || (tracked && existing == Some(false)) {
+                branch_rows.push((row.0, row.1, row.2, tracked));
+            }
+        }
+    }
+    let day_totals = day_count_deltas(live.iter().copied(), first_at_branch, first_of_day);
+    let totals_chunks = chunks_for(day_totals.len());
+
     // Person-days: counters add, a branch counts once per day, times by min/max, features merge.
-    let mut branch_rows: Vec<(String, String, i64)> = Vec::new();
     let mut upserts = Vec::new();
     for (i, d) in days.iter().enumerate().filter(|(i, _)| !inactive[*i]) {
         let key = &day_keys[i];
-        let mut new_branches = 0i64;
-        for b in &d.branches {
-            let row = (key.0.clone(), key.1.clone(), *b);
-            if !state.counted_branches.contains(&row) {
-                new_branches += 1;
-                branch_rows.push(row);
-            }
-        }
+        let new_branches = new_branch_count[i];
         let old = state
             .days
             .get(key)
@@ -301,13 +329,13 @@ async fn process(
     let k = chunks_for(live.len());
     let mut sql = Sql::default();
     sql.values(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id) SELECT * FROM (",
-        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
-        3,
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted)",
+        4,
         branch_rows,
         k,
-        |q, (r, d, b)| {
-            q.bind(r).bind(d).bind(b);
+        |q, (r, d, b, counted)| {
+            q.bind(r).bind(d).bind(b).bind(counted);
         },
     );
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
@@ -475,6 +503,41 @@ async fn process(
         k,
         |q, (date, branch)| {
             q.bind(date).bind(branch).bind(now.clone());
+        },
+    );
+
+    sql.values(
+        "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id) DO UPDATE SET \
+         detections = detections + excluded.detections, detected_count = detected_count + excluded.detected_count, \
+         persons = persons + excluded.persons",
+        5,
+        day_totals,
+        totals_chunks,
+        |q, t| {
+            q.bind(t.date.to_string())
+                .bind(t.branch_key)
+                .bind(t.detections)
+                .bind(t.detected_count)
+                .bind(t.persons);
+        },
+    );
+
+    let device_totals = device_day_deltas(live.iter().copied());
+    let device_chunks = chunks_for(device_totals.len());
+    sql.values(
+        "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET \
+         detections = detections + excluded.detections, detected_count = detected_count + excluded.detected_count",
+        5,
+        device_totals,
+        device_chunks,
+        |q, t| {
+            q.bind(t.date.to_string())
+                .bind(t.branch_id)
+                .bind(t.device_id)
+                .bind(t.detections)
+                .bind(t.detected_count);
         },
     );
 

@@ -223,6 +223,106 @@ impl RegistryStore for SqliteStore {
         })
     }
 
+    async fn day_counts(&self, from: Date, to: Date) -> Result<Vec<DayCount>, StorageError> {
+        sqlx::query(
+            "SELECT detection_date, branch_id, detections, detected_count, persons FROM day_counts
+             WHERE detection_date >= ? AND detection_date <= ? ORDER BY detection_date, branch_id",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            let branch: i64 = r.get(1);
+            Ok(DayCount {
+                date: parse_date(r.get(0))?,
+                branch_id: (branch != cctv_core::day_counts::ALL_BRANCHES).then_some(branch),
+                detections: r.get(2),
+                detected_count: r.get(3),
+                persons: r.get(4),
+            })
+        })
+        .collect()
+    }
+
+    async fn device_day_counts(
+        &self,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<DeviceDayCount>, StorageError> {
+        sqlx::query(
+            "SELECT detection_date, branch_id, device_id, detections, detected_count FROM device_day_counts
+             WHERE detection_date >= ? AND detection_date <= ? ORDER BY detection_date, branch_id, device_id",
+        )
+        .bind(from.to_string())
+        .bind(to.to_string())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(map_err)?
+        .iter()
+        .map(|r| {
+            Ok(DeviceDayCount {
+                date: parse_date(r.get(0))?,
+                branch_id: r.get(1),
+                device_id: r.get(2),
+                detections: r.get(3),
+                detected_count: r.get(4),
+            })
+        })
+        .collect()
+    }
+
+    async fn range_persons(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<&[i64]>,
+    ) -> Result<RangePersons, StorageError> {
+        let mut binds = vec![Bind::Text(from.to_string()), Bind::Text(to.to_string())];
+        let mut cond = String::from("detection_date >= ? AND detection_date <= ?");
+        if let Some(list) = branches {
+            if list.is_empty() {
+                return Ok(RangePersons::default());
+            }
+            cond.push_str(&format!(
+                " AND branch_id IN ({})",
+                vec!["?"; list.len()].join(", ")
+            ));
+            binds.extend(list.iter().map(|b| Bind::Int(*b)));
+        }
+        let branch_sql = format!(
+            "SELECT branch_id, count(DISTINCT re_id) FROM re_id_branch_days WHERE {cond} GROUP BY branch_id ORDER BY branch_id"
+        );
+        // One branch: its distinct persons are the overall figure.
+        if branches.is_some_and(|l| l.len() == 1) {
+            let per_branch: Vec<(i64, i64)> = bind_all(sqlx::query(&branch_sql), &binds)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect();
+            return Ok(RangePersons {
+                unique_persons: per_branch.first().map_or(0, |p| p.1),
+                per_branch,
+            });
+        }
+        // Both read the (date, branch, re_id) index only; run side by side on two readers.
+        let overall_sql =
+            format!("SELECT count(DISTINCT re_id) FROM re_id_branch_days WHERE {cond}");
+        let (overall, per_branch) = tokio::try_join!(
+            bind_all(sqlx::query(&overall_sql), &binds).fetch_one(&self.reader),
+            bind_all(sqlx::query(&branch_sql), &binds).fetch_all(&self.reader),
+        )
+        .map_err(map_err)?;
+        Ok(RangePersons {
+            unique_persons: overall.get(0),
+            per_branch: per_branch.iter().map(|r| (r.get(0), r.get(1))).collect(),
+        })
+    }
+
     async fn person_day(
         &self,
         re_id: &str,
@@ -246,10 +346,14 @@ impl RegistryStore for SqliteStore {
             cond.push_str(" AND d.branch_id = ?");
             binds.push(Bind::Int(b));
         }
+        // Without statistics SQLite prefers the (date, branch) index here, because it
+        // avoids sorting for GROUP BY, and then walks a whole day of detections (1 s with
+        // a million): one person's day is a handful of rows on the person index.
         let sql = format!(
             "SELECT d.branch_id, coalesce(b.branch_name, 'N/A'), coalesce(b.branch_code, ''), coalesce(b.city, ''), count(*),
                     sum(d.detected_count) AS s, min(d.detection_timestamp), max(d.detection_timestamp)
-             FROM re_id_branch_detections d LEFT JOIN company_branches b ON b.id = d.branch_id
+             FROM re_id_branch_detections d INDEXED BY re_id_branch_detections_person
+             LEFT JOIN company_branches b ON b.id = d.branch_id
              WHERE d.re_id = ? AND d.detection_date = ?{cond}
              GROUP BY d.branch_id ORDER BY s DESC, d.branch_id"
         );
