@@ -59,7 +59,8 @@ use jiff::civil::Date;
 pub use self::calendar::{days_counted, local_day_bounds, month_bounds, month_days};
 pub use self::daily::{DailyAccumulator, DailyReport, DeviceStats, HourStats, PersonStats};
 pub use self::dashboard::{
-    BranchStats, DashboardAccumulator, DashboardReport, MAX_DASHBOARD_DAYS, TrendDay,
+    BranchStats, DashboardAccumulator, DashboardCounts, DashboardReport, MAX_DASHBOARD_DAYS,
+    TrendDay, dashboard_from_counts,
 };
 pub use self::jobs::ReportJob;
 pub use self::monthly::{DayStats, MonthlyAccumulator, MonthlyReport};

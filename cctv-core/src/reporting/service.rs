@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::calendar::{days_counted, local_day_bounds, month_bounds, month_days};
 use super::{
-    CachedReport, DailyAccumulator, DashboardAccumulator, DashboardReport, DetectionRow,
-    MonthlyAccumulator, ReportError, ReportKey, ReportKind, Reporting, RowCursor, RowRange,
-    StoredReport,
+    CachedReport, DailyAccumulator, DashboardAccumulator, DashboardCounts, DashboardReport,
+    DetectionRow, MonthlyAccumulator, ReportError, ReportKey, ReportKind, Reporting, RowCursor,
+    RowRange, StoredReport, dashboard_from_counts,
 };
 use crate::Core;
 
@@ -201,30 +201,33 @@ impl Reporting for ReportService {
         to: Date,
         branches: Option<Vec<i64>>,
     ) -> Result<DashboardReport, ReportError> {
-        let tz = self.core.timezone();
-        let mut acc = DashboardAccumulator::new(from, to, tz.clone())?;
-        let (start, _) = local_day_bounds(from, tz)?;
-        let (_, end) = local_day_bounds(to, tz)?;
-        let range = RowRange {
-            start,
-            end,
-            branches: branches.clone(),
+        // Validates the range before any query.
+        DashboardAccumulator::new(from, to, jiff::tz::TimeZone::UTC)?;
+        let storage = self.core.storage();
+        let events = async {
+            Ok::<_, ReportError>(
+                storage
+                    .count_events_by_day(from, to, branches.as_deref())
+                    .await?,
+            )
         };
-        self.stream(&range, |row| acc.push(row)).await?;
-        let mut day = from;
-        while day <= to {
-            let (start, end) = local_day_bounds(day, tz)?;
-            let events = RowRange {
-                start,
-                end,
-                branches: branches.clone(),
-            };
-            acc.add_events(day, self.core.storage().count_events(&events).await?)?;
-            day = day
-                .tomorrow()
-                .map_err(|e| ReportError::Rejected(e.to_string()))?;
-        }
-        Ok(acc.finish())
+        // Running totals (a few rows per day) and one index scan for distinct persons,
+        // side by side; the detections themselves are not read.
+        let (days, devices, persons, events) = tokio::try_join!(
+            async { Ok::<_, ReportError>(storage.day_counts(from, to).await?) },
+            async { Ok::<_, ReportError>(storage.device_day_counts(from, to).await?) },
+            async {
+                Ok::<_, ReportError>(storage.range_persons(from, to, branches.as_deref()).await?)
+            },
+            events,
+        )?;
+        let counts = DashboardCounts {
+            days,
+            devices,
+            persons,
+            events,
+        };
+        dashboard_from_counts(from, to, branches.as_deref(), &counts)
     }
 
     async fn stale_reports(&self, limit: usize) -> Result<Vec<ReportKey>, ReportError> {

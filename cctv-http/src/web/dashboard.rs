@@ -1,6 +1,7 @@
 //! The dashboard: stat cards, a 7-day trend chart (SVG drawn by the template from numbers
-//! computed here), top branches, recent detections and queue health. Numbers come from
-//! the same registry queries as `GET /api/v1/detection/summary`, so page and API agree;
+//! computed here), top branches, recent detections and queue health. Numbers come from the
+//! running day totals the processing transaction keeps (`day_counts`), so the page costs a
+//! few rows with any history, and they equal `GET /api/v1/detection/summary`'s recount;
 //! they then update live over the WebSocket.
 
 use cctv_core::query::{DetectionFilter, PageRequest};
@@ -52,28 +53,36 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     };
     let storage = state.core.storage();
     let today = state.core.today();
+    let week_start = today
+        .checked_sub(jiff::Span::new().days(6))
+        .unwrap_or(today);
+    // Running day totals: one row per day and branch, whatever the number of detections.
+    let counts = match storage.day_counts(week_start, today).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard day totals failed");
+            return error_page(
+                res,
+                &session,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Statistics are unavailable right now.",
+            );
+        }
+    };
+    let of_day = |day: jiff::civil::Date| {
+        counts
+            .iter()
+            .find(|c| c.date == day && c.branch_id == scope)
+            .map(|c| (c.detections, c.persons))
+            .unwrap_or((0, 0))
+    };
     let mut trend = Vec::new();
-    let mut today_summary = None;
-    for back in (0..7).rev() {
-        let day = today
-            .checked_sub(jiff::Span::new().days(back))
-            .unwrap_or(today);
-        match storage.detection_summary(day, scope).await {
-            Ok(s) => {
-                trend.push(json!({"date": day.to_string(), "label": day.strftime("%a %d").to_string(), "count": s.summary.total_detections}));
-                if back == 0 {
-                    today_summary = Some(s);
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "dashboard summary failed");
-                return error_page(
-                    res,
-                    &session,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Statistics are unavailable right now.",
-                );
-            }
+    let mut day = week_start;
+    while day <= today {
+        trend.push(json!({"date": day.to_string(), "label": day.strftime("%a %d").to_string(), "count": of_day(day).0}));
+        day = day.tomorrow().unwrap_or(today);
+        if trend.len() == 7 {
+            break;
         }
     }
     let max = trend
@@ -90,10 +99,27 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         t["x"] = json!(10 + i as i64 * 60);
     }
     let yesterday = trend.get(5).and_then(|t| t["count"].as_i64()).unwrap_or(0);
-    let summary = today_summary
-        .map(|s| serde_json::to_value(s).unwrap_or(Value::Null))
-        .unwrap_or(Value::Null);
-    let today_count = summary["summary"]["total_detections"].as_i64().unwrap_or(0);
+    let (today_count, unique_persons) = of_day(today);
+    let mut top: Vec<_> = counts
+        .iter()
+        .filter(|c| c.date == today)
+        .filter_map(|c| Some((c.branch_id?, c.detections)))
+        .filter(|(b, _)| scope.is_none_or(|s| s == *b))
+        .collect();
+    top.sort_by_key(|(b, n)| (std::cmp::Reverse(*n), *b));
+    let top_branches: Vec<Value> = top
+        .into_iter()
+        .take(5)
+        .map(|(b, n)| {
+            let branch = estate.branches.get(&b);
+            json!({
+                "branch_id": b,
+                "branch_name": branch.map_or("N/A", |x| x.branch_name.as_str()),
+                "city": branch.map_or("", |x| x.city.as_str()),
+                "detection_count": n,
+            })
+        })
+        .collect();
     let recent = storage
         .list_detections(
             &DetectionFilter {
@@ -132,10 +158,10 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         "groups": groups.len(), "branches": visible.len(), "devices": devices,
         "today": today_count, "yesterday": yesterday,
         "note": format!("{:+} vs yesterday ({yesterday})", today_count - yesterday),
-        "unique_persons": summary["summary"]["unique_persons"],
+        "unique_persons": unique_persons,
     });
     ctx["trend"] = json!(trend);
-    ctx["top_branches"] = summary["top_branches"].clone();
+    ctx["top_branches"] = json!(top_branches);
     ctx["recent"] = recent;
     ctx["queues"] = queues;
     page(res, StatusCode::OK, "dashboard.html", &ctx);

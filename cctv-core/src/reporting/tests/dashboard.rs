@@ -2,7 +2,10 @@ use jiff::civil::date;
 use jiff::tz::TimeZone;
 
 use super::{row, tz};
-use crate::reporting::{DashboardAccumulator, MAX_DASHBOARD_DAYS, ReportError};
+use crate::query::{DayCount, DeviceDayCount, RangePersons};
+use crate::reporting::{
+    DashboardAccumulator, DashboardCounts, MAX_DASHBOARD_DAYS, ReportError, dashboard_from_counts,
+};
 
 #[test]
 fn persons_and_devices_are_distinct_over_the_range_and_the_trend_is_zero_filled() {
@@ -105,4 +108,104 @@ fn rows_and_events_outside_the_range_are_refused() {
     let report = dash.finish();
     assert_eq!((report.total_detections, report.total_events), (0, 3));
     assert_eq!(report.daily_trend[1].events, 3);
+}
+
+/// (day, branch or all) → (detections, detected_count, persons).
+type DayTotals = std::collections::BTreeMap<
+    (jiff::civil::Date, Option<i64>),
+    (i64, i64, std::collections::BTreeSet<String>),
+>;
+
+/// Day totals, device totals and distinct persons derived naively from rows, the way the
+/// processing transaction keeps them (UTC days here).
+fn counts_of(rows: &[crate::reporting::DetectionRow], branches: Option<&[i64]>) -> DashboardCounts {
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut days = DayTotals::new();
+    let mut devices: BTreeMap<(jiff::civil::Date, i64, String), (i64, i64)> = BTreeMap::new();
+    let mut events: BTreeMap<jiff::civil::Date, u64> = BTreeMap::new();
+    let (mut all, mut per_branch) = (BTreeSet::new(), BTreeMap::<i64, BTreeSet<String>>::new());
+    for r in rows {
+        let day = r.detected_at.to_zoned_datetime(TimeZone::UTC).date();
+        for key in [(day, Some(r.branch_id)), (day, None)] {
+            let e = days.entry(key).or_default();
+            e.0 += 1;
+            e.1 += r.detected_count;
+            e.2.insert(r.re_id.clone());
+        }
+        let d = devices
+            .entry((day, r.branch_id, r.device_id.clone()))
+            .or_default();
+        d.0 += 1;
+        d.1 += r.detected_count;
+        if branches.is_none_or(|l| l.contains(&r.branch_id)) {
+            *events.entry(day).or_default() += 1;
+            all.insert(r.re_id.clone());
+            per_branch
+                .entry(r.branch_id)
+                .or_default()
+                .insert(r.re_id.clone());
+        }
+    }
+    DashboardCounts {
+        days: days
+            .into_iter()
+            .map(|((date, branch_id), (n, c, p))| DayCount {
+                date,
+                branch_id,
+                detections: n,
+                detected_count: c,
+                persons: p.len() as i64,
+            })
+            .collect(),
+        devices: devices
+            .into_iter()
+            .map(|((date, branch_id, device_id), (n, c))| DeviceDayCount {
+                date,
+                branch_id,
+                device_id,
+                detections: n,
+                detected_count: c,
+            })
+            .collect(),
+        persons: RangePersons {
+            unique_persons: all.len() as i64,
+            per_branch: per_branch
+                .into_iter()
+                .map(|(b, p)| (b, p.len() as i64))
+                .collect(),
+        },
+        events: events.into_iter().collect(),
+    }
+}
+
+#[test]
+fn the_dashboard_from_running_totals_equals_the_one_from_rows() {
+    let rows: Vec<_> = (0..200)
+        .map(|i| {
+            row(
+                &format!("p{}", i % 13),
+                1 + i % 4,
+                &format!("cam-{}", i % 5),
+                &format!("2026-11-0{}T{:02}:00:00Z", 1 + i % 6, i % 24),
+                1 + i % 3,
+            )
+        })
+        .collect();
+    let (from, to) = (date(2026, 11, 1), date(2026, 11, 7));
+    for branches in [None, Some(vec![2]), Some(vec![1, 3])] {
+        let mut acc = DashboardAccumulator::new(from, to, TimeZone::UTC).unwrap();
+        for r in rows
+            .iter()
+            .filter(|r| branches.as_ref().is_none_or(|l| l.contains(&r.branch_id)))
+        {
+            acc.push(r).unwrap();
+            acc.push_event(r.detected_at).unwrap();
+        }
+        let counts = counts_of(&rows, branches.as_deref());
+        assert_eq!(
+            dashboard_from_counts(from, to, branches.as_deref(), &counts).unwrap(),
+            acc.finish(),
+            "branches {branches:?}"
+        );
+    }
 }
