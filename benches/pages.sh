@@ -2,29 +2,49 @@
 # Page-time benchmark: seed a large detection history through the device API (the same
 # load generator as benches/run.sh), then log in and time every main page.
 #
-#   benches/pages.sh [SEED_SECS]    # default 300 s of ingest (≈1M detections at ~4k/s)
+#   benches/pages.sh [DETECTIONS]          # default 1,000,000 detections, fresh temp dir
+#   SEED_DIR=/some/dir benches/pages.sh    # keep the seeded estate there; a later run with
+#                                          # the same SEED_DIR skips seeding and reuses it
 #
 # Prints the number of detections in the database and p50/p95/max per page (ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seed_secs=${1:-300}
+detections=${1:-1000000}
 cargo build --release -p cctv >&2
-bin=target/release/cctv
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+bin=$(realpath "${CARGO_TARGET_DIR:-target}")/release/cctv
+if [ -n "${SEED_DIR:-}" ]; then
+    work=$SEED_DIR
+    mkdir -p "$work"
+    trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+else
+    work=$(mktemp -d)
+    trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+fi
 export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18081 CCTV__LOG__FILTER=warn
-$bin demo --json > "$work/estate.json"
-cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
-key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
-secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')
-export CCTV_BENCH_PASSWORD="bench-$(date +%s)-pw"
-echo "$CCTV_BENCH_PASSWORD" | $bin user create --email bench@cctv.local --name Bench --role admin --password-stdin >&2
+if [ ! -f "$work/bench.env" ]; then
+    $bin demo --json > "$work/estate.json"
+    cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
+    password="bench-$(date +%s)-pw"
+    echo "$password" | $bin user create --email bench@cctv.local --name Bench --role admin --password-stdin >&2
+    {
+        echo "key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')"
+        echo "secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')"
+        echo "password=$password"
+        echo "seeded=0"
+    } > "$work/bench.env"
+fi
+# shellcheck disable=SC1091
+. "$work/bench.env"
+export CCTV_BENCH_PASSWORD=$password
 
 $bin serve >"$work/serve.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/health >/dev/null && break; sleep 0.1; done
-echo "== seeding: ${seed_secs}s of ingest" >&2
-$bin bench ingest --addr 127.0.0.1:18081 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
-    --concurrency 64 --duration "$seed_secs" --json >&2
+if [ "$seeded" = 0 ]; then
+    echo "== seeding: $detections detections through the device API" >&2
+    $bin bench ingest --addr 127.0.0.1:18081 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
+        --concurrency 64 --total "$detections" --duration 36000 --json >&2
+    sed -i 's/^seeded=0$/seeded=1/' "$work/bench.env"
+fi
 total=$(curl -sf "http://127.0.0.1:18081/api/v1/detections?per_page=1" -H "X-API-Key: $key" -H "X-API-Secret: $secret" \
     | sed -E 's/.*"total":([0-9]+).*/\1/')
 echo "== detections in the database: $total" >&2

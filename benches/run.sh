@@ -15,7 +15,7 @@ rate=${2:-}
 duration=${DURATION:-60}
 concurrency=${CONCURRENCY:-64}
 cargo build --release -p cctv >&2
-bin=target/release/cctv
+bin=${CARGO_TARGET_DIR:-target}/release/cctv
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=warn

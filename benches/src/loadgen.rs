@@ -25,6 +25,8 @@ pub struct LoadConfig {
     pub rate: Option<u64>,
     pub concurrency: usize,
     pub duration: Duration,
+    /// Stop after sending this many requests (before `duration` if it comes first).
+    pub total: Option<u64>,
     /// Distinct re-ids to draw from (repeat visitors across branches).
     pub persons: u64,
     /// Print one progress line per second to stderr.
@@ -171,7 +173,12 @@ async fn connection(
             .body(Full::new(Bytes::from(body)))
             .expect("valid request");
         let started = Instant::now();
-        counters.sent.fetch_add(1, Ordering::Relaxed);
+        let n = counters.sent.fetch_add(1, Ordering::Relaxed);
+        if cfg.total.is_some_and(|t| n >= t) {
+            counters.sent.fetch_sub(1, Ordering::Relaxed);
+            stop.store(true, Ordering::Relaxed);
+            break;
+        }
         let outcome = async {
             s.ready().await?;
             let resp = s.send_request(req).await?;
@@ -221,7 +228,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
         .map(|i| tokio::spawn(connection(i, cfg.clone(), counters.clone(), stop.clone())))
         .collect();
     let mut last = 0;
-    while started.elapsed() < cfg.duration {
+    while started.elapsed() < cfg.duration && !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(
             Duration::from_secs(1).min(cfg.duration.saturating_sub(started.elapsed())),
         )
@@ -326,6 +333,7 @@ mod tests {
             rate: None,
             concurrency: 1,
             duration: Duration::ZERO,
+            total: None,
             persons: 10,
             progress: false,
         };

@@ -131,11 +131,19 @@ pub async fn time_pages(
     Ok(out)
 }
 
-/// The first person-day link of the person list (a real person page to time).
-pub async fn first_person_page(addr: &str, session: &str) -> anyhow::Result<Option<String>> {
-    let list = request(addr, "GET", "/persons", session, None).await?;
-    let html = list.body.replace("&#x2f;", "/").replace("&amp;", "&");
+/// The links under `prefix` (e.g. `/persons/`) on the page at `list`, in page order: real
+/// detail pages and ids to time.
+pub async fn links(
+    addr: &str,
+    session: &str,
+    list: &str,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let page = request(addr, "GET", list, session, None).await?;
+    let html = page.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    let needle = format!("href=\"{prefix}");
     Ok(html
-        .find("href=\"/persons/")
-        .and_then(|at| html[at + 6..].split('"').next().map(str::to_owned)))
+        .match_indices(&needle)
+        .filter_map(|(at, _)| html[at + 6..].split('"').next().map(str::to_owned))
+        .collect())
 }

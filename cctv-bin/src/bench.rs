@@ -60,6 +60,9 @@ pub struct IngestArgs {
     /// Seconds of load.
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
+    /// Stop after this many requests (e.g. to seed a history of a given size).
+    #[arg(long)]
+    pub total: Option<u64>,
     /// Distinct persons (re-ids) in the generated traffic.
     #[arg(long, default_value_t = 50_000)]
     pub persons: u64,
@@ -124,6 +127,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         rate: args.rate,
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.duration),
+        total: args.total,
         persons: args.persons,
         progress: !args.json,
     };
@@ -202,12 +206,44 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
         "/users",
         "/audit-logs",
         "/live",
+        "/streams",
+        "/event-settings",
+        "/whatsapp-settings",
+        "/api-credentials",
+        "/admin/queues",
+        "/admin/schedule",
+        "/reports",
+        "/reports?kind=daily",
+        "/reports?kind=monthly",
     ]
     .iter()
     .map(|p| (*p).to_owned())
     .collect();
-    if let Some(person) = pages::first_person_page(&args.addr, &session).await? {
-        paths.push(person);
+    // Detail pages and filtered lists need ids from the data: take them from the lists.
+    for (list, prefix) in [("/persons", "/persons/"), ("/events", "/events/")] {
+        if let Some(link) = pages::links(&args.addr, &session, list, prefix)
+            .await?
+            .into_iter()
+            .next()
+        {
+            paths.push(link);
+        }
+    }
+    let branch = pages::links(&args.addr, &session, "/branches", "/branches/")
+        .await?
+        .into_iter()
+        .find_map(|l| {
+            l.trim_start_matches("/branches/")
+                .split('/')
+                .next()?
+                .parse::<i64>()
+                .ok()
+        });
+    if let Some(id) = branch {
+        paths.push(format!("/persons?branch_id={id}"));
+        paths.push(format!("/events?branch_id={id}"));
+        paths.push(format!("/dashboard?branch_id={id}"));
+        paths.push(format!("/reports?branch_id={id}"));
     }
     let timings = pages::time_pages(&args.addr, &session, &paths, args.rounds.max(1)).await?;
     let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
