@@ -22,7 +22,9 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod exports;
 mod notifications;
+pub use exports::*;
 pub use notifications::*;
 mod ops;
 mod reports;
@@ -58,6 +60,8 @@ macro_rules! storage_conformance_tests {
             failed_jobs_are_listed_retried_and_discarded,
             unique_enqueue_returns_the_queued_job,
             report_service_pages_give_the_same_report,
+            export_pages_filter_and_cover_each_row_once,
+            heartbeats_keep_a_running_job_from_a_second_claim,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

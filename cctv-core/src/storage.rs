@@ -6,6 +6,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::export::ExportStore;
 pub use crate::notify::NotificationStore;
 pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
@@ -224,6 +225,7 @@ pub trait Storage:
     + ReportStore
     + ScheduleStore
     + QueueAdmin
+    + ExportStore
 {
 }
 
@@ -238,5 +240,6 @@ impl<T> Storage for T where
         + ReportStore
         + ScheduleStore
         + QueueAdmin
+    + ExportStore
 {
 }
