@@ -198,7 +198,10 @@ pub async fn export_pages_filter_and_cover_each_row_once(store: Arc<dyn Storage>
     };
     let got = all_persons(store.as_ref(), &inactive).await;
     assert_eq!(got.len(), 1);
-    assert_eq!((got[0].re_id.as_str(), got[0].status.as_str()), ("P2", "inactive"));
+    assert_eq!(
+        (got[0].re_id.as_str(), got[0].status.as_str()),
+        ("P2", "inactive")
+    );
     let dated = PersonExportFilter {
         date_from: Some("2026-11-29".parse().unwrap()),
         date_to: Some("2026-11-29".parse().unwrap()),

@@ -22,9 +22,7 @@ pub use self::rows::{
     DateCursor, DetectionExportFilter, DetectionExportRow, EVENT_TYPES, EventExportFilter,
     EventExportRow, ExportStore, PersonExportFilter, PersonExportRow, RowExport, TimeCursor,
 };
-pub use self::stream::{
-    CsvSink, ExportError, PAGE_ROWS, PAGES_IN_FLIGHT, TableSink, export_rows,
-};
+pub use self::stream::{CsvSink, ExportError, PAGE_ROWS, PAGES_IN_FLIGHT, TableSink, export_rows};
 #[cfg(feature = "xlsx")]
 pub use self::xlsx::{XLSX_MAX_ROWS, XlsxSink, write_xlsx};
 

@@ -75,11 +75,7 @@ impl ExportStore for PgStore {
         }
         qb.push(" ORDER BY m.detection_date, m.id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(PersonExportRow {
@@ -134,11 +130,7 @@ impl ExportStore for PgStore {
         }
         qb.push(" ORDER BY event_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(EventExportRow {
@@ -196,11 +188,7 @@ impl ExportStore for PgStore {
         }
         qb.push(" ORDER BY detection_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.pool)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(DetectionExportRow {

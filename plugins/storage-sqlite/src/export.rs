@@ -41,10 +41,12 @@ impl ExportStore for SqliteStore {
              FROM re_id_masters m WHERE 1 = 1",
         );
         if let Some(d) = f.date_from {
-            qb.push(" AND m.detection_date >= ").push_bind(d.to_string());
+            qb.push(" AND m.detection_date >= ")
+                .push_bind(d.to_string());
         }
         if let Some(d) = f.date_to {
-            qb.push(" AND m.detection_date <= ").push_bind(d.to_string());
+            qb.push(" AND m.detection_date <= ")
+                .push_bind(d.to_string());
         }
         if let Some(ids) = &f.branches {
             qb.push(
@@ -78,11 +80,7 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY m.detection_date, m.id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(PersonExportRow {
@@ -138,11 +136,7 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY event_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(EventExportRow {
@@ -203,11 +197,7 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY detection_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb
-            .build()
-            .fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?;
+        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(DetectionExportRow {
