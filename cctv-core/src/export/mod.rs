@@ -21,6 +21,7 @@ pub use self::csv::{CsvWriter, write_csv};
 pub use self::rows::{
     DateCursor, DetectionExportFilter, DetectionExportRow, EVENT_TYPES, EventExportFilter,
     EventExportRow, ExportStore, PersonExportFilter, PersonExportRow, RowExport, TimeCursor,
+    local_range,
 };
 pub use self::stream::{CsvSink, ExportError, PAGE_ROWS, PAGES_IN_FLIGHT, TableSink, export_rows};
 #[cfg(feature = "xlsx")]

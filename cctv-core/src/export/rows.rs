@@ -55,6 +55,22 @@ pub struct DetectionExportFilter {
     pub re_id: Option<String>,
 }
 
+/// `[start of from, end of to)` in the configured timezone, for the event and detection
+/// filters (a missing date leaves that side open).
+pub fn local_range(
+    from: Option<Date>,
+    to: Option<Date>,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(Option<Timestamp>, Option<Timestamp>), crate::reporting::ReportError> {
+    let start = from
+        .map(|d| crate::reporting::local_day_bounds(d, tz).map(|b| b.0))
+        .transpose()?;
+    let end = to
+        .map(|d| crate::reporting::local_day_bounds(d, tz).map(|b| b.1))
+        .transpose()?;
+    Ok((start, end))
+}
+
 /// Position after a person-day row, in `(detection_date, id)` order.
 pub type DateCursor = (Date, i64);
 /// Position after an event or detection row, in `(timestamp, id)` order.

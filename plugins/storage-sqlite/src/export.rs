@@ -1,7 +1,8 @@
 //! Export pages on SQLite: keyset pages over `(detection_date, id)` of `re_id_masters`
 //! (index `re_id_masters_day`, which ends in the rowid) and `(timestamp, id)` of event
 //! logs and detections (indexes `event_logs_time`, `re_id_branch_detections_time`), so
-//! each page is one index seek whatever its position in the export.
+//! each page is one index seek whatever its position in the export. Pages are read
+//! through the store's export pool (small page cache; see `SqliteStore::exporter`).
 
 use async_trait::async_trait;
 use cctv_core::export::{
@@ -80,7 +81,11 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY m.detection_date, m.id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(PersonExportRow {
@@ -136,7 +141,11 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY event_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(EventExportRow {
@@ -197,7 +206,11 @@ impl ExportStore for SqliteStore {
         }
         qb.push(" ORDER BY detection_timestamp, id LIMIT ")
             .push_bind(limit as i64);
-        let rows = qb.build().fetch_all(&self.reader).await.map_err(map_err)?;
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 Ok(DetectionExportRow {
