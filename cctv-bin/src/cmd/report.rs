@@ -160,7 +160,7 @@ pub struct ExportArgs {
     /// persons: active or inactive.
     #[arg(long)]
     pub status: Option<String>,
-    /// persons: a substring of the re-id or the name.
+    /// persons: a substring of the re-id or the name; events: of the re-id or device id.
     #[arg(long)]
     pub search: Option<String>,
     /// events: detection, alert, motion or manual.
@@ -217,7 +217,6 @@ impl ExportArgs {
             ExportKind::Events => {
                 only("--re-id", self.re_id.is_some(), "persons and detections")?;
                 only("--status", self.status.is_some(), "persons")?;
-                only("--search", self.search.is_some(), "persons")?;
                 if let Some(t) = &self.event_type {
                     anyhow::ensure!(
                         EVENT_TYPES.contains(&t.as_str()),
@@ -232,6 +231,7 @@ impl ExportArgs {
                     branches,
                     device_id: self.device.clone(),
                     event_type: self.event_type.clone(),
+                    search: self.search.clone(),
                 })
             }
             ExportKind::Detections => {

@@ -163,6 +163,18 @@ pub async fn export_pages_filter_and_cover_each_row_once(store: Arc<dyn Storage>
         ..Default::default()
     };
     assert_eq!(all_events(store.as_ref(), &device).await.len(), 2);
+    let search = EventExportFilter {
+        search: Some("ANN_".into()),
+        ..Default::default()
+    };
+    let got = all_events(store.as_ref(), &search).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].re_id.as_deref(), Some("Ann_%"));
+    let by_device = EventExportFilter {
+        search: Some("jkt003".into()),
+        ..Default::default()
+    };
+    assert_eq!(all_events(store.as_ref(), &by_device).await.len(), 1);
 
     // Person-days: P1, P2, P3 on the 28th; P1 and Ann_% on the 29th.
     let persons = all_persons(store.as_ref(), &PersonExportFilter::default()).await;

@@ -43,6 +43,8 @@ pub struct EventExportFilter {
     pub device_id: Option<String>,
     /// One of [`EVENT_TYPES`].
     pub event_type: Option<String>,
+    /// Case-insensitive substring of the re-id or the device id (the event list's search).
+    pub search: Option<String>,
 }
 
 /// Which detections to export: `start <= detection_timestamp < end`.

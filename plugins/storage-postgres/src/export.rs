@@ -121,6 +121,14 @@ impl ExportStore for PgStore {
         if let Some(t) = &f.event_type {
             qb.push(" AND event_type = ").push_bind(t.clone());
         }
+        if let Some(term) = &f.search {
+            let p = like_pattern(term);
+            qb.push(" AND (lower(coalesce(re_id, '')) LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR lower(device_id) LIKE ")
+                .push_bind(p)
+                .push(" ESCAPE '\\')");
+        }
         if let Some((at, id)) = after {
             qb.push(" AND (event_timestamp, id) > (")
                 .push_bind(odt(at))
