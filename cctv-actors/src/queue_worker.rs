@@ -1,8 +1,11 @@
 //! Queue workers: supervised actors that claim jobs of one queue (`reports`,
 //! `maintenance`) and run a [`JobHandler`] on them, one job at a time.
 //!
-//! Jobs are claimed with a lease, so a node that dies leaves them to be claimed again. A
-//! failed attempt follows the queue's retry schedule and ends in failed jobs. As with the
+//! Jobs are claimed with a lease, so a node that dies leaves them to be claimed again.
+//! While a handler runs, the worker extends the lease every third of its length
+//! (heartbeat), so a report or maintenance job that runs longer than one lease is not
+//! claimed a second time while its worker is alive; a dead worker stops extending and
+//! its job is claimed again once the last lease ends. A failed attempt follows the queue's retry schedule and ends in failed jobs. As with the
 //! detection workers, actix does not restart an actor that panics, so the handler runs in
 //! a task on the tokio runtime: a panic there fails the attempt (it is retried like any
 //! error), then stops the actor so that its supervisor starts a fresh one.
@@ -137,7 +140,8 @@ async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
     // The handler runs in its own task so that a panic is contained to this attempt.
     let handler = shared.handler.clone();
     let claimed = job.clone();
-    let joined = tokio::spawn(async move { handler.handle(&claimed).await }).await;
+    let task = tokio::spawn(async move { handler.handle(&claimed).await });
+    let joined = with_heartbeat(shared, &job, task).await;
     let panicked = joined.as_ref().is_err_and(|e| e.is_panic());
     let outcome =
         joined.unwrap_or_else(|e| Err(JobFailure::Retry(format!("the job handler panicked: {e}"))));
@@ -147,6 +151,48 @@ async fn turn(shared: &Arc<QueueWorkerShared>) -> Turn {
         Turn::Panicked
     } else {
         Turn::Worked
+    }
+}
+
+/// How often a running job's lease is extended: three beats per lease, so one lost or
+/// slow heartbeat does not let the lease run out.
+fn heartbeat_every(lease: SignedDuration) -> Duration {
+    Duration::try_from(lease / 3)
+        .unwrap_or(Duration::from_secs(1))
+        .max(Duration::from_millis(10))
+}
+
+/// Waits for the handler, extending the job's lease meanwhile.
+async fn with_heartbeat(
+    shared: &QueueWorkerShared,
+    job: &ClaimedJob,
+    mut task: tokio::task::JoinHandle<Result<serde_json::Value, JobFailure>>,
+) -> Result<Result<serde_json::Value, JobFailure>, tokio::task::JoinError> {
+    let every = heartbeat_every(shared.lease);
+    let mut beating = true;
+    loop {
+        tokio::select! {
+            joined = &mut task => return joined,
+            () = tokio::time::sleep(every), if beating => {
+                let now = Timestamp::now();
+                let lease = Lease {
+                    owner: shared.node_id.clone(),
+                    until: now + shared.lease,
+                };
+                match shared.core.storage().extend_lease(job.id, &lease, now).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        // Settled or taken over meanwhile (e.g. after a long stall of this
+                        // process): whoever holds it now decides; completion stays once-only.
+                        tracing::warn!(job_id = %job.id, kind = %job.kind, "job lease lost while running");
+                        beating = false;
+                    }
+                    Err(e) => {
+                        tracing::warn!(job_id = %job.id, error = %e, "extending the job lease failed; retrying at the next beat");
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -215,6 +261,139 @@ mod tests {
             }
             Ok(json!({"ok": true}))
         }
+    }
+
+    /// Sleeps `0` per call and counts calls.
+    #[derive(Debug)]
+    struct Slow(Duration, AtomicUsize);
+
+    #[async_trait]
+    impl JobHandler for Slow {
+        fn queue(&self) -> cctv_core::jobs::Queue {
+            Queue::Reports
+        }
+
+        async fn handle(&self, _job: &ClaimedJob) -> Result<Value, JobFailure> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(self.0).await;
+            Ok(json!({"ok": true}))
+        }
+    }
+
+    async fn sqlite_core(dir: &std::path::Path) -> Core {
+        let mut settings = cctv_storage_sqlite::SqliteSettings::new(dir.join("cctv.db"));
+        settings.fsync_every_commit = false;
+        let store = cctv_storage_sqlite::SqliteStore::open(&settings)
+            .await
+            .unwrap();
+        Core::builder()
+            .storage(Arc::new(store))
+            .build()
+            .await
+            .unwrap()
+    }
+
+    fn shared(
+        core: &Core,
+        handler: Arc<dyn JobHandler>,
+        lease: SignedDuration,
+    ) -> Arc<QueueWorkerShared> {
+        Arc::new(QueueWorkerShared {
+            core: core.clone(),
+            handler,
+            runtime: tokio::runtime::Handle::current(),
+            node_id: "test".into(),
+            lease,
+            poll_interval: Duration::from_millis(20),
+            retry: RetryPolicy {
+                backoff: vec![Duration::ZERO],
+                max_attempts: 3,
+            },
+            stats: Arc::new(QueueWorkerStats::default()),
+            stopping: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_job_running_longer_than_its_lease_is_not_claimed_again_while_its_worker_heartbeats()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let core = sqlite_core(dir.path()).await;
+        let lease = SignedDuration::from_millis(300);
+        // The run takes five leases.
+        let handler = Arc::new(Slow(Duration::from_millis(1500), AtomicUsize::new(0)));
+        let running = NewJob::new(Queue::Reports, "long", json!({}), Timestamp::now());
+        core.storage()
+            .enqueue(std::slice::from_ref(&running))
+            .await
+            .unwrap();
+        let shared = shared(&core, handler.clone(), lease);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let system = System::new();
+            system.block_on(async move {
+                let addr = Supervisor::start(move |_| QueueWorker::new(shared));
+                let _ = tx.send((addr, System::current()));
+            });
+            system.run().ok();
+        });
+        let (_addr, system) = rx.recv().unwrap();
+        while handler.1.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A worker that died right after claiming: its job is never extended.
+        let orphan = NewJob::new(Queue::Reports, "long", json!({}), Timestamp::now());
+        core.storage()
+            .enqueue(std::slice::from_ref(&orphan))
+            .await
+            .unwrap();
+        let dead = Lease {
+            owner: "dead-node".into(),
+            until: Timestamp::now() + lease,
+        };
+        let got = core
+            .storage()
+            .claim(Queue::Reports, &dead, 10, Timestamp::now())
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|j| j.id).collect::<Vec<_>>(),
+            vec![orphan.id]
+        );
+
+        // Another node looks for work every 50 ms while the long job runs.
+        let other = |now: Timestamp| Lease {
+            owner: "other-node".into(),
+            until: now + SignedDuration::from_secs(60),
+        };
+        let mut taken = Vec::new();
+        let mut state = JobState::Queued;
+        for _ in 0..100 {
+            let now = Timestamp::now();
+            let claimed = core
+                .storage()
+                .claim(Queue::Reports, &other(now), 10, now)
+                .await
+                .unwrap();
+            taken.extend(claimed.iter().map(|j| j.id));
+            state = core.storage().job(running.id).await.unwrap().unwrap().state;
+            if state == JobState::Completed {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        system.stop();
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+
+        assert_eq!(state, JobState::Completed);
+        assert_eq!(
+            taken,
+            vec![orphan.id],
+            "the orphan is claimed again once its lease ends; the heartbeating job never is"
+        );
+        assert_eq!(handler.1.load(Ordering::SeqCst), 1, "the long job ran once");
+        let record = core.storage().job(running.id).await.unwrap().unwrap();
+        assert_eq!(record.attempts, 1);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,7 +82,8 @@ enum ReportCommand {
     Generate(cmd::report::GenerateArgs),
     /// Daily and monthly reports of a date range, overall and every active branch.
     Backfill(cmd::report::BackfillArgs),
-    /// Write a daily, monthly or dashboard report as CSV or XLSX.
+    /// Write a report (daily, monthly, dashboard) or rows (persons, events, detections) as
+    /// CSV or XLSX; rows are streamed, so exports of any size run in bounded memory.
     Export(cmd::report::ExportArgs),
 }
 

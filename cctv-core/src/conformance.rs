@@ -23,8 +23,10 @@ use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
 mod day_counts;
+mod exports;
 mod notifications;
 pub use day_counts::*;
+pub use exports::*;
 pub use notifications::*;
 mod ops;
 mod reports;
@@ -61,6 +63,8 @@ macro_rules! storage_conformance_tests {
             unique_enqueue_returns_the_queued_job,
             report_service_pages_give_the_same_report,
             day_counts_equal_their_recomputation,
+            export_pages_filter_and_cover_each_row_once,
+            heartbeats_keep_a_running_job_from_a_second_claim,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

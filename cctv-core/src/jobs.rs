@@ -268,6 +268,19 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<(), StorageError>;
 
+    /// Heartbeat of a running job: moves its lease to `lease.until` if `lease.owner` still
+    /// holds it and the job is not settled. `false` when the lease was lost (the job was
+    /// completed, failed or released, or claimed by another owner): the caller should not
+    /// expect its result to count. A worker whose job runs longer than its lease calls
+    /// this periodically, so the job is not claimed a second time while it runs; a dead
+    /// worker stops extending and the job is claimed again once the lease ends.
+    async fn extend_lease(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<bool, StorageError>;
+
     /// Gives up leases: all of them (`None`, at start of a single-node store) or one owner's.
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError>;
 

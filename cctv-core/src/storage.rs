@@ -6,6 +6,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::export::ExportStore;
 pub use crate::notify::NotificationStore;
 pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
@@ -240,6 +241,7 @@ pub trait Storage:
     + ReportStore
     + ScheduleStore
     + QueueAdmin
+    + ExportStore
 {
 }
 
@@ -254,5 +256,6 @@ impl<T> Storage for T where
         + ReportStore
         + ScheduleStore
         + QueueAdmin
+    + ExportStore
 {
 }

@@ -70,6 +70,11 @@ impl Params {
         )
     }
 
+    /// Records an error found by the caller's own check.
+    pub fn add(&mut self, name: &str, message: impl Into<String>) {
+        self.errors.add(name, message.into());
+    }
+
     pub fn finish(self) -> Result<(), ApiError> {
         if self.errors.is_empty() {
             Ok(())

@@ -1,8 +1,13 @@
-//! `cctv report generate` and `cctv report backfill`: generate reports in this process,
-//! straight from the database (no queue, no server needed).
+//! `cctv report generate`, `backfill` and `export`: reports generated in this process,
+//! straight from the database (no queue, no server needed), and exports of reports and
+//! of rows (person-days, event logs, detections; streamed page by page).
 
 use cctv_core::Core;
 use cctv_core::estate::RecordStatus;
+use cctv_core::export::{
+    CsvSink, DetectionExportFilter, EVENT_TYPES, EventExportFilter, PersonExportFilter, RowExport,
+    XlsxSink, export_rows, local_range,
+};
 use cctv_core::reporting::{ReportKey, ReportService, Reporting};
 use clap::Args;
 use jiff::civil::Date;
@@ -114,6 +119,12 @@ pub enum ExportKind {
     Daily,
     Monthly,
     Dashboard,
+    /// Person-days (re_id_masters), streamed.
+    Persons,
+    /// Event logs, streamed.
+    Events,
+    /// Detections (re_id_branch_detections), streamed.
+    Detections,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -127,19 +138,138 @@ pub struct ExportArgs {
     #[arg(long, value_enum)]
     pub kind: ExportKind,
     /// daily: the date; monthly: any date of the month; dashboard: the last date.
+    /// persons, events, detections: only this date (same as --from D --to D).
     #[arg(long)]
-    pub date: Date,
-    /// dashboard only: the first date (default: 6 days before --date).
+    pub date: Option<Date>,
+    /// dashboard: the first date (default: 6 days before --date); row exports: the first
+    /// local date, included.
     #[arg(long)]
     pub from: Option<Date>,
-    /// One branch; without it: overall.
+    /// Row exports: the last local date, included.
+    #[arg(long)]
+    pub to: Option<Date>,
+    /// One branch; without it: overall (reports) or every branch (rows).
     #[arg(long)]
     pub branch: Option<i64>,
+    /// events, detections: one device.
+    #[arg(long)]
+    pub device: Option<String>,
+    /// persons, detections: one person.
+    #[arg(long)]
+    pub re_id: Option<String>,
+    /// persons: active or inactive.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// persons: a substring of the re-id or the name; events: of the re-id or device id.
+    #[arg(long)]
+    pub search: Option<String>,
+    /// events: detection, alert, motion or manual.
+    #[arg(long)]
+    pub event_type: Option<String>,
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
     /// The file to write.
     #[arg(long)]
     pub out: std::path::PathBuf,
+}
+
+impl ExportArgs {
+    /// The filters of a row export, checked.
+    fn rows(&self, core: &Core) -> anyhow::Result<Option<RowExport>> {
+        let (from, to) = match self.date {
+            Some(d) => {
+                anyhow::ensure!(
+                    self.from.is_none() && self.to.is_none(),
+                    "give --date or --from/--to, not both"
+                );
+                (Some(d), Some(d))
+            }
+            None => (self.from, self.to),
+        };
+        if let (Some(f), Some(t)) = (from, to) {
+            anyhow::ensure!(f <= t, "--from must not be after --to");
+        }
+        let only = |flag: &str, set: bool, kinds: &str| -> anyhow::Result<()> {
+            anyhow::ensure!(!set, "{flag} applies to {kinds} exports only");
+            Ok(())
+        };
+        let branches = self.branch.map(|b| vec![b]);
+        let export = match self.kind {
+            ExportKind::Daily | ExportKind::Monthly | ExportKind::Dashboard => return Ok(None),
+            ExportKind::Persons => {
+                only("--device", self.device.is_some(), "events and detections")?;
+                only("--event-type", self.event_type.is_some(), "events")?;
+                if let Some(s) = &self.status {
+                    anyhow::ensure!(
+                        s == "active" || s == "inactive",
+                        "--status must be active or inactive"
+                    );
+                }
+                RowExport::Persons(PersonExportFilter {
+                    date_from: from,
+                    date_to: to,
+                    branches,
+                    status: self.status.clone(),
+                    re_id: self.re_id.clone(),
+                    search: self.search.clone(),
+                })
+            }
+            ExportKind::Events => {
+                only("--re-id", self.re_id.is_some(), "persons and detections")?;
+                only("--status", self.status.is_some(), "persons")?;
+                if let Some(t) = &self.event_type {
+                    anyhow::ensure!(
+                        EVENT_TYPES.contains(&t.as_str()),
+                        "--event-type must be one of {}",
+                        EVENT_TYPES.join(", ")
+                    );
+                }
+                let (start, end) = local_range(from, to, core.timezone())?;
+                RowExport::Events(EventExportFilter {
+                    start,
+                    end,
+                    branches,
+                    device_id: self.device.clone(),
+                    event_type: self.event_type.clone(),
+                    search: self.search.clone(),
+                })
+            }
+            ExportKind::Detections => {
+                only("--status", self.status.is_some(), "persons")?;
+                only("--search", self.search.is_some(), "persons")?;
+                only("--event-type", self.event_type.is_some(), "events")?;
+                let (start, end) = local_range(from, to, core.timezone())?;
+                RowExport::Detections(DetectionExportFilter {
+                    start,
+                    end,
+                    branches,
+                    device_id: self.device.clone(),
+                    re_id: self.re_id.clone(),
+                })
+            }
+        };
+        Ok(Some(export))
+    }
+}
+
+/// Streams a row export into the file: pages are read and written as they come, so the
+/// memory used does not grow with the number of rows.
+async fn export_rows_to(core: &Core, export: RowExport, args: &ExportArgs) -> anyhow::Result<()> {
+    let rows = match args.format {
+        ExportFormat::Csv => {
+            let file = std::fs::File::create(&args.out)
+                .map_err(|e| anyhow::anyhow!("creating {}: {e}", args.out.display()))?;
+            let sink = CsvSink::new(std::io::BufWriter::with_capacity(64 * 1024, file));
+            export_rows(core, &export, sink).await?.1
+        }
+        ExportFormat::Xlsx => {
+            export_rows(core, &export, XlsxSink::new(&args.out))
+                .await?
+                .1
+        }
+    };
+    println!("wrote {} rows to {}", rows, args.out.display());
+    Ok(())
 }
 
 /// Writes a report export; daily and monthly reports are generated first so the file
@@ -162,29 +292,38 @@ pub async fn export(core: Core, args: ExportArgs) -> anyhow::Result<()> {
             "branch {b} does not exist"
         );
     }
+    if let Some(rows) = args.rows(&core)? {
+        return export_rows_to(&core, rows, &args).await;
+    }
+    let date = args
+        .date
+        .ok_or_else(|| anyhow::anyhow!("--date is required for report exports"))?;
     let scope = args.branch.map_or_else(|| "Overall".to_owned(), name);
     let sheets = match args.kind {
         ExportKind::Daily => {
             let r = service
-                .generate(ReportKey::daily(args.date, args.branch))
+                .generate(ReportKey::daily(date, args.branch))
                 .await?;
             daily_sheets(&serde_json::from_value(r.data)?, &scope)
         }
         ExportKind::Monthly => {
             let r = service
-                .generate(ReportKey::monthly(args.date, args.branch))
+                .generate(ReportKey::monthly(date, args.branch))
                 .await?;
             monthly_sheets(&serde_json::from_value(r.data)?, &scope, name)
         }
         ExportKind::Dashboard => {
             let from = match args.from {
                 Some(f) => f,
-                None => args.date.checked_sub(jiff::Span::new().days(6))?,
+                None => date.checked_sub(jiff::Span::new().days(6))?,
             };
             let r = service
-                .dashboard(from, args.date, args.branch.map(|b| vec![b]))
+                .dashboard(from, date, args.branch.map(|b| vec![b]))
                 .await?;
             dashboard_sheets(&r, name)
+        }
+        ExportKind::Persons | ExportKind::Events | ExportKind::Detections => {
+            unreachable!("row exports returned above")
         }
     };
     let file = std::fs::File::create(&args.out)

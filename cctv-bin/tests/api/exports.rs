@@ -228,3 +228,167 @@ async fn exports_parse_back_with_the_numbers_of_the_api() {
     );
     app.stop().await;
 }
+
+/// The records of a row export with its header row checked.
+fn rows_of(body: &[u8], first_header: &str) -> Vec<Vec<String>> {
+    let mut records = parse_csv(std::str::from_utf8(body).unwrap());
+    let header = records.remove(0);
+    assert_eq!(header[0], first_header);
+    assert!(records.iter().all(|r| r.len() == header.len()), "one width");
+    records
+}
+
+/// The rows of worksheet 1, each as its cells A.. as text (inline strings resolved; a
+/// cell the sheet leaves out is "").
+fn xlsx_rows(bytes: &[u8]) -> Vec<Vec<String>> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip archive");
+    let mut sheet = String::new();
+    zip.by_name("xl/worksheets/sheet1.xml")
+        .unwrap()
+        .read_to_string(&mut sheet)
+        .unwrap();
+    sheet
+        .split("<row ")
+        .skip(1)
+        .map(|row| {
+            let mut cells = Vec::new();
+            for c in row.split("<c ").skip(1) {
+                // r="F12": column F is index 5.
+                let column = c.split("r=\"").nth(1).unwrap().as_bytes()[0] - b'A';
+                let (open, close) = if c.contains("t=\"inlineStr\"") {
+                    ("<t>", "</t>")
+                } else {
+                    ("<v>", "</v>")
+                };
+                let value = c
+                    .split(open)
+                    .nth(1)
+                    .map(|v| v.split(close).next().unwrap().to_owned())
+                    .unwrap_or_default();
+                cells.resize(usize::from(column), String::new());
+                cells.push(value);
+            }
+            cells
+        })
+        .collect()
+}
+
+async fn json_error(app: &TestApp, token: &str, path: &str) -> (u16, Value) {
+    let (status, _, body) = download(app, token, path).await;
+    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_exports_stream_the_filtered_rows_of_each_backend_within_the_callers_branches() {
+    for backend in backends() {
+        let app = spawn_app_with(
+            backend,
+            AppOptions {
+                timezone: jakarta(),
+                ..Default::default()
+            },
+        )
+        .await;
+        let posted = data_set(&app);
+        post_all(&app, &posted).await;
+        let admin = token(&app, "admin", &[]).await;
+        let local = |p: &crate::expected::Posted| jakarta().to_datetime(p.at).date();
+
+        // Detections: every row, then one local day of one branch.
+        let (status, mime, body) = download(&app, &admin, "/api/v1/exports/detections").await;
+        assert_eq!((status, mime.as_str()), (200, "text/csv; charset=utf-8"));
+        let all = rows_of(&body, "ID");
+        assert_eq!(all.len(), posted.len());
+        let total: i64 = all.iter().map(|r| r[8].parse::<i64>().unwrap()).sum();
+        assert_eq!(total, posted.iter().map(|p| p.detected_count).sum::<i64>());
+        let day: cctv_core::jiff::civil::Date = "2026-10-15".parse().unwrap();
+        let b0 = app.branch(0);
+        let path = format!(
+            "/api/v1/exports/detections?date_from=2026-10-15&date_to=2026-10-15&branch_id={b0}"
+        );
+        let (_, _, body) = download(&app, &admin, &path).await;
+        let got = rows_of(&body, "ID");
+        let want: Vec<_> = posted
+            .iter()
+            .filter(|p| local(p) == day && p.branch_id == b0)
+            .collect();
+        assert_eq!(got.len(), want.len(), "{backend:?}");
+        assert!(
+            got.iter()
+                .all(|r| r[2] == "2026-10-15" && r[4] == b0.to_string())
+        );
+        assert!(got.iter().all(|r| r[5] == "Jakarta Branch 1"));
+
+        // An operator of branch 0 gets branch 0 only, and may not ask for another branch.
+        let operator = token(&app, "operator", &[b0]).await;
+        let (_, _, body) = download(&app, &operator, "/api/v1/exports/events").await;
+        let events = rows_of(&body, "ID");
+        assert_eq!(
+            events.len(),
+            posted.iter().filter(|p| p.branch_id == b0).count()
+        );
+        assert!(events.iter().all(|r| r[3] == b0.to_string()));
+        let (status, _) = json_error(
+            &app,
+            &operator,
+            &format!("/api/v1/exports/detections?branch_id={}", app.branch(1)),
+        )
+        .await;
+        assert_eq!(status, 403);
+        let (_, _, body) = download(
+            &app,
+            &admin,
+            "/api/v1/exports/events?event_type=alert&format=csv",
+        )
+        .await;
+        assert!(rows_of(&body, "ID").is_empty(), "no alerts were logged");
+
+        // Person-days as XLSX, read back: one row per (person, local date).
+        let viewer = token(&app, "viewer", &[]).await;
+        let (status, mime, body) = download(
+            &app,
+            &viewer,
+            "/api/v1/exports/persons?date_from=2026-10-01&date_to=2026-10-31&format=xlsx",
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(mime.contains("spreadsheetml"), "{mime}");
+        let sheet = xlsx_rows(&body);
+        assert_eq!(sheet[0][0], "Re-ID");
+        let mut days: std::collections::HashMap<(String, String), i64> = Default::default();
+        for p in posted
+            .iter()
+            .filter(|p| local(p).month() == 10 && local(p).year() == 2026)
+        {
+            *days
+                .entry((p.re_id.clone(), local(p).to_string()))
+                .or_default() += p.detected_count;
+        }
+        assert_eq!(sheet.len() - 1, days.len(), "{backend:?}");
+        for row in &sheet[1..] {
+            let key = (row[0].clone(), row[1].clone());
+            assert_eq!(row[5], days[&key].to_string(), "{key:?}");
+        }
+
+        // Every parameter is validated with the JSON envelope.
+        for bad in [
+            "/api/v1/exports/detections?format=pdf",
+            "/api/v1/exports/detections?date_from=2026-13-01",
+            "/api/v1/exports/detections?date_from=2026-10-31&date_to=2026-10-01",
+            "/api/v1/exports/detections?branch_id=999999",
+            "/api/v1/exports/detections?branch_id=abc",
+            "/api/v1/exports/persons?status=gone",
+            "/api/v1/exports/events?event_type=fire",
+        ] {
+            let (status, error) = json_error(&app, &admin, bad).await;
+            assert_eq!(
+                (status, error["error"]["code"].as_str()),
+                (422, Some("VALIDATION_ERROR")),
+                "{bad}"
+            );
+        }
+        let (status, _, _) = download(&app, "not-a-token", "/api/v1/exports/persons").await;
+        assert_eq!(status, 401);
+        app.stop().await;
+    }
+}

@@ -4,6 +4,7 @@ mod bad_input;
 mod browser;
 mod crash;
 mod expected;
+mod export_memory;
 mod exports;
 mod files;
 mod helpers;

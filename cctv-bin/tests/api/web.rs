@@ -587,3 +587,51 @@ async fn admins_see_the_schedule_with_next_runs_and_others_are_refused() {
     assert_eq!(op.get("/admin/schedule").await.status, 403);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_list_links_exports_carrying_its_filters_and_the_session_downloads_them() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    for (n, re_id) in [(0, "alice"), (1, "bob"), (0, "carol")] {
+        let r = app
+            .post_json(
+                &json!({"re_id": re_id, "branch_id": app.branch(n), "device_id": app.device(n)}),
+            )
+            .await;
+        app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+            .await;
+    }
+    let mut b = Browser::new(&app);
+    b.login("operator@cctv.test", "secret-pass-1").await;
+    let page = b.get("/events?search=a&page=2").await;
+    assert_eq!(page.status, 200);
+    // Attribute values as a browser reads them (minijinja escapes `/` and `&`).
+    let html = page.body.replace("&#x2f;", "/").replace("&amp;", "&");
+    let at = html
+        .find("/api/v1/exports/events?")
+        .unwrap_or_else(|| panic!("an export link in {html}"));
+    let href = html[at..].split('"').next().unwrap();
+    assert_eq!(
+        href, "/api/v1/exports/events?search=a&format=csv",
+        "filters kept, page dropped"
+    );
+    let csv = b.get(href).await;
+    assert_eq!(csv.status, 200);
+    let lines: Vec<&str> = csv.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+    // The operator's branch only (bob was seen in branch 1); "a" matches alice and carol.
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("alice") || l.contains("carol"))
+    );
+    let persons = b.get("/persons?status=active").await;
+    assert!(
+        persons
+            .body
+            .replace("&#x2f;", "/")
+            .contains("/api/v1/exports/persons?status=active&amp;format=xlsx"),
+        "the person list links its exports"
+    );
+    app.stop().await;
+}

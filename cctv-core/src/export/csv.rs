@@ -34,12 +34,16 @@ impl<W: Write> CsvWriter<W> {
         self.out.write_all(b"\r\n")
     }
 
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     pub fn into_inner(self) -> W {
         self.out
     }
 }
 
-fn render(cell: &Cell) -> String {
+pub(crate) fn render(cell: &Cell) -> String {
     match cell {
         Cell::Text(s) => s.clone(),
         Cell::Int(i) => i.to_string(),

@@ -1,18 +1,31 @@
-//! Report exports: the same numbers as the API, as CSV (always) or XLSX (feature `xlsx`).
+//! Exports as CSV (always) or XLSX (feature `xlsx`).
 //!
-//! A report becomes a list of [`Sheet`]s (summary, then its breakdowns); each format lays
-//! them out its own way. Reports are already aggregates (24 hours, 31 days, a device or
-//! branch list), so a sheet is small whatever the number of detections behind it.
+//! - Reports: the same numbers as the API. A report becomes a list of [`Sheet`]s
+//!   (summary, then its breakdowns); each format lays them out its own way. Reports are
+//!   already aggregates (24 hours, 31 days, a device or branch list), so a sheet is small
+//!   whatever the number of detections behind it.
+//! - Rows ([`RowExport`]: person-days, event logs, detections): streamed. Storage is read a
+//!   keyset page at a time ([`ExportStore`]) and every row goes straight to a
+//!   [`TableSink`] ([`CsvSink`], [`XlsxSink`] in constant-memory mode), so exporting a
+//!   million rows holds a few pages in memory, never the result set ([`export_rows`]).
 
 mod csv;
+mod rows;
+mod stream;
 #[cfg(feature = "xlsx")]
 mod xlsx;
 
 use crate::reporting::{DailyReport, DashboardReport, MonthlyReport};
 
 pub use self::csv::{CsvWriter, write_csv};
+pub use self::rows::{
+    DateCursor, DetectionExportFilter, DetectionExportRow, EVENT_TYPES, EventExportFilter,
+    EventExportRow, ExportStore, PersonExportFilter, PersonExportRow, RowExport, TimeCursor,
+    local_range,
+};
+pub use self::stream::{CsvSink, ExportError, PAGE_ROWS, PAGES_IN_FLIGHT, TableSink, export_rows};
 #[cfg(feature = "xlsx")]
-pub use self::xlsx::write_xlsx;
+pub use self::xlsx::{XLSX_MAX_ROWS, XlsxSink, write_xlsx};
 
 /// One value of a sheet.
 #[derive(Debug, Clone, PartialEq)]

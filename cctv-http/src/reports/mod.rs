@@ -8,12 +8,16 @@
 //!   and their dashboard is computed over their branches only.
 //! - `GET /api/v1/reports/{daily,monthly,dashboard}/export?…&format=csv|xlsx`: the same
 //!   reports as files (same scope rules).
+//! - `GET /api/v1/exports/{persons,events,detections}?…&format=csv|xlsx`: rows as
+//!   streamed files (see `rows.rs`), any signed-in person; operators get their branches'
+//!   rows only.
 //! - `GET /api/v1/admin/schedule`, `/admin/queues`, `/admin/failed-jobs` and the
 //!   failed-job actions: admins only; actions are written to the audit log.
 
 pub(crate) mod admin;
 mod export;
 mod read;
+mod rows;
 
 use cctv_core::access::Principal;
 use salvo::Router;
@@ -30,6 +34,9 @@ pub fn routes() -> Router {
         .push(Router::with_path("reports/daily/export").get(export::daily))
         .push(Router::with_path("reports/monthly/export").get(export::monthly))
         .push(Router::with_path("reports/dashboard/export").get(export::dashboard))
+        .push(Router::with_path("exports/persons").get(rows::persons))
+        .push(Router::with_path("exports/events").get(rows::events))
+        .push(Router::with_path("exports/detections").get(rows::detections))
         .push(Router::with_path("admin/schedule").get(admin::schedule))
         .push(Router::with_path("admin/queues").get(admin::queues))
         .push(Router::with_path("admin/failed-jobs").get(admin::failed_jobs))

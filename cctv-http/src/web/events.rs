@@ -148,6 +148,7 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .collect::<std::collections::BTreeMap<_, _>>()
     );
     ctx["pagination"] = json!({"page": page_no, "per_page": per_page, "total": total, "last_page": total.div_ceil(u64::from(per_page)).max(1)});
+    ctx["export"] = super::persons::export_links(req, "/api/v1/exports/events");
     page(res, StatusCode::OK, "events.html", &ctx);
 }
 

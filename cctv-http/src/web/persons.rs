@@ -23,6 +23,25 @@ fn date_param(req: &Request, name: &str) -> Option<Date> {
     req.query::<String>(name).and_then(|s| s.parse().ok())
 }
 
+/// Links to the row export at `path` (`/api/v1/exports/…`) with the list's current
+/// filters (the page position left out), as CSV and as XLSX.
+pub(super) fn export_links(req: &Request, path: &str) -> Value {
+    let mut query = String::new();
+    for (k, v) in req.queries().iter() {
+        if matches!(k.as_str(), "page" | "per_page" | "format") || v.trim().is_empty() {
+            continue;
+        }
+        query.push_str(&super::render::percent_encode(k, b"-._~"));
+        query.push('=');
+        query.push_str(&super::render::percent_encode(v.trim(), b"-._~"));
+        query.push('&');
+    }
+    json!({
+        "csv": format!("{path}?{query}format=csv"),
+        "xlsx": format!("{path}?{query}format=xlsx"),
+    })
+}
+
 async fn branches_seen(state: &AppState, re_id: &str, date: Date) -> Vec<i64> {
     let filters = [
         Filter::Eq("re_id", json!(re_id)),
@@ -145,6 +164,7 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .collect::<std::collections::BTreeMap<_, _>>()
     );
     ctx["pagination"] = json!({"page": page_no, "per_page": per_page, "total": total, "last_page": total.div_ceil(u64::from(per_page)).max(1)});
+    ctx["export"] = export_links(req, "/api/v1/exports/persons");
     page(res, StatusCode::OK, "persons.html", &ctx);
 }
 

@@ -137,6 +137,26 @@ impl JobQueue for PgStore {
         Ok(())
     }
 
+    async fn extend_lease(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = $1, updated_at = $2
+             WHERE id = $3 AND status = 'queued' AND lease_owner = $4 AND lease_until IS NOT NULL",
+        )
+        .bind(odt(lease.until))
+        .bind(odt(now))
+        .bind(id.0)
+        .bind(&lease.owner)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
         let done = sqlx::query(
             "UPDATE jobs SET lease_owner = NULL, lease_until = NULL

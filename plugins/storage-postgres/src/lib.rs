@@ -14,6 +14,7 @@
 
 mod codec;
 mod estate;
+mod export;
 mod ingest;
 mod jobs;
 mod notify;

@@ -151,6 +151,26 @@ impl JobQueue for SqliteStore {
         Ok(())
     }
 
+    async fn extend_lease(
+        &self,
+        id: JobId,
+        lease: &Lease,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE jobs SET lease_until = ?, updated_at = ?
+             WHERE id = ? AND status = 'queued' AND lease_owner = ? AND lease_until IS NOT NULL",
+        )
+        .bind(ts(lease.until))
+        .bind(ts(now))
+        .bind(id.to_string())
+        .bind(&lease.owner)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
         let done = match owner {
             None => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE status = 'queued' AND lease_owner IS NOT NULL")

@@ -18,6 +18,7 @@
 
 mod codec;
 mod estate;
+mod export;
 mod ingest;
 mod jobs;
 mod notify;
@@ -68,6 +69,11 @@ impl SqliteSettings {
 pub struct SqliteStore {
     pub(crate) writer: SqlitePool,
     pub(crate) reader: SqlitePool,
+    /// Read-only connections for streamed exports, with a small page cache: an export
+    /// scans far more pages than any cache holds, and the query pool rotates its
+    /// connections, so through `reader` one export would fill every reader's 64 MiB
+    /// cache with pages read once. Connections close when idle, giving the cache back.
+    pub(crate) exporter: SqlitePool,
     checkpointer: SqlitePool,
     /// `PRAGMA synchronous` for commits that back an acknowledgement (accepting detections).
     pub(crate) durable_sync: &'static str,
@@ -121,9 +127,20 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await
             .map_err(map_err)?;
+        let exporter = SqlitePoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(
+                options
+                    .read_only(true)
+                    .pragma("cache_size", "-8192")
+                    .statement_cache_capacity(8),
+            );
         let durable_sync = if settings.fsync_every_commit {
             "PRAGMA synchronous = FULL; "
         } else {
@@ -132,6 +149,7 @@ impl SqliteStore {
         Ok(Self {
             writer,
             reader,
+            exporter,
             checkpointer,
             durable_sync,
         })
@@ -140,6 +158,7 @@ impl SqliteStore {
     /// Closes the pools, waiting for running statements.
     pub async fn close(&self) {
         self.reader.close().await;
+        self.exporter.close().await;
         self.writer.close().await;
         self.checkpointer.close().await;
     }

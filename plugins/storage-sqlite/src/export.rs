@@ -1,0 +1,237 @@
+//! Export pages on SQLite: keyset pages over `(detection_date, id)` of `re_id_masters`
+//! (index `re_id_masters_day`, which ends in the rowid) and `(timestamp, id)` of event
+//! logs and detections (indexes `event_logs_time`, `re_id_branch_detections_time`), so
+//! each page is one index seek whatever its position in the export. Pages are read
+//! through the store's export pool (small page cache; see `SqliteStore::exporter`).
+
+use async_trait::async_trait;
+use cctv_core::export::{
+    DateCursor, DetectionExportFilter, DetectionExportRow, EventExportFilter, EventExportRow,
+    ExportStore, PersonExportFilter, PersonExportRow, TimeCursor,
+};
+use cctv_core::storage::StorageError;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use crate::{SqliteStore, map_err, parse_date, parse_opt_ts, parse_ts, ts};
+
+fn branches_json(ids: &[i64]) -> String {
+    serde_json::to_string(ids).unwrap_or_else(|_| "[]".into())
+}
+
+fn like_pattern(term: &str) -> String {
+    let escaped = term
+        .to_lowercase()
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[async_trait]
+impl ExportStore for SqliteStore {
+    async fn person_export_page(
+        &self,
+        f: &PersonExportFilter,
+        after: Option<DateCursor>,
+        limit: usize,
+    ) -> Result<Vec<PersonExportRow>, StorageError> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT m.id, m.re_id, m.detection_date, m.person_name, m.status,
+                    m.total_detection_branch_count, m.total_actual_count,
+                    m.first_detected_at, m.last_detected_at
+             FROM re_id_masters m WHERE 1 = 1",
+        );
+        if let Some(d) = f.date_from {
+            qb.push(" AND m.detection_date >= ")
+                .push_bind(d.to_string());
+        }
+        if let Some(d) = f.date_to {
+            qb.push(" AND m.detection_date <= ")
+                .push_bind(d.to_string());
+        }
+        if let Some(ids) = &f.branches {
+            qb.push(
+                " AND EXISTS (SELECT 1 FROM re_id_branch_days d
+                    WHERE d.re_id = m.re_id AND d.detection_date = m.detection_date
+                      AND d.branch_id IN (SELECT value FROM json_each(",
+            )
+            .push_bind(branches_json(ids))
+            .push(")))");
+        }
+        if let Some(s) = &f.status {
+            qb.push(" AND m.status = ").push_bind(s.clone());
+        }
+        if let Some(r) = &f.re_id {
+            qb.push(" AND m.re_id = ").push_bind(r.clone());
+        }
+        if let Some(term) = &f.search {
+            let p = like_pattern(term);
+            qb.push(" AND (lower(m.re_id) LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR lower(coalesce(m.person_name, '')) LIKE ")
+                .push_bind(p)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some((date, id)) = after {
+            qb.push(" AND (m.detection_date, m.id) > (")
+                .push_bind(date.to_string())
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        qb.push(" ORDER BY m.detection_date, m.id LIMIT ")
+            .push_bind(limit as i64);
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(PersonExportRow {
+                    id: r.get("id"),
+                    re_id: r.get("re_id"),
+                    detection_date: parse_date(r.get("detection_date"))?,
+                    person_name: r.get("person_name"),
+                    status: r.get("status"),
+                    total_detection_branch_count: r.get("total_detection_branch_count"),
+                    total_actual_count: r.get("total_actual_count"),
+                    first_detected_at: parse_opt_ts(r.get("first_detected_at"))?,
+                    last_detected_at: parse_opt_ts(r.get("last_detected_at"))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn event_export_page(
+        &self,
+        f: &EventExportFilter,
+        after: Option<TimeCursor>,
+        limit: usize,
+    ) -> Result<Vec<EventExportRow>, StorageError> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, event_timestamp, event_date, branch_id, device_id, re_id, event_type,
+                    detected_count, notification_sent, message_sent, image_sent, image_path
+             FROM event_logs WHERE 1 = 1",
+        );
+        if let Some(t) = f.start {
+            qb.push(" AND event_timestamp >= ").push_bind(ts(t));
+        }
+        if let Some(t) = f.end {
+            qb.push(" AND event_timestamp < ").push_bind(ts(t));
+        }
+        // `+branch_id`: the branch index is no help to a time-ordered page.
+        if let Some(ids) = &f.branches {
+            qb.push(" AND +branch_id IN (SELECT value FROM json_each(")
+                .push_bind(branches_json(ids))
+                .push("))");
+        }
+        if let Some(d) = &f.device_id {
+            qb.push(" AND device_id = ").push_bind(d.clone());
+        }
+        if let Some(t) = &f.event_type {
+            qb.push(" AND event_type = ").push_bind(t.clone());
+        }
+        if let Some(term) = &f.search {
+            let p = like_pattern(term);
+            qb.push(" AND (lower(coalesce(re_id, '')) LIKE ")
+                .push_bind(p.clone())
+                .push(" ESCAPE '\\' OR lower(device_id) LIKE ")
+                .push_bind(p)
+                .push(" ESCAPE '\\')");
+        }
+        if let Some((at, id)) = after {
+            qb.push(" AND (event_timestamp, id) > (")
+                .push_bind(ts(at))
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        qb.push(" ORDER BY event_timestamp, id LIMIT ")
+            .push_bind(limit as i64);
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventExportRow {
+                    id: r.get("id"),
+                    event_timestamp: parse_ts(r.get("event_timestamp"))?,
+                    event_date: parse_date(r.get("event_date"))?,
+                    branch_id: r.get("branch_id"),
+                    device_id: r.get("device_id"),
+                    re_id: r.get("re_id"),
+                    event_type: r.get("event_type"),
+                    detected_count: r.get("detected_count"),
+                    notification_sent: r.get::<i64, _>("notification_sent") != 0,
+                    message_sent: r.get::<i64, _>("message_sent") != 0,
+                    image_sent: r.get::<i64, _>("image_sent") != 0,
+                    image_path: r.get("image_path"),
+                })
+            })
+            .collect()
+    }
+
+    async fn detection_export_page(
+        &self,
+        f: &DetectionExportFilter,
+        after: Option<TimeCursor>,
+        limit: usize,
+    ) -> Result<Vec<DetectionExportRow>, StorageError> {
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT id, detection_timestamp, detection_date, re_id, branch_id, device_id,
+                    detected_count, detection_data
+             FROM re_id_branch_detections WHERE 1 = 1",
+        );
+        if let Some(t) = f.start {
+            qb.push(" AND detection_timestamp >= ").push_bind(ts(t));
+        }
+        if let Some(t) = f.end {
+            qb.push(" AND detection_timestamp < ").push_bind(ts(t));
+        }
+        // `+branch_id`: keep the planner on the time index, which gives the page order; a
+        // branch index would make it sort every row of the branch for each page. (One
+        // person's rows are few: the person index serves a `re_id` filter well.)
+        if let Some(ids) = &f.branches {
+            qb.push(" AND +branch_id IN (SELECT value FROM json_each(")
+                .push_bind(branches_json(ids))
+                .push("))");
+        }
+        if let Some(d) = &f.device_id {
+            qb.push(" AND device_id = ").push_bind(d.clone());
+        }
+        if let Some(r) = &f.re_id {
+            qb.push(" AND re_id = ").push_bind(r.clone());
+        }
+        if let Some((at, id)) = after {
+            qb.push(" AND (detection_timestamp, id) > (")
+                .push_bind(ts(at))
+                .push(", ")
+                .push_bind(id)
+                .push(")");
+        }
+        qb.push(" ORDER BY detection_timestamp, id LIMIT ")
+            .push_bind(limit as i64);
+        let rows = qb
+            .build()
+            .fetch_all(&self.exporter)
+            .await
+            .map_err(map_err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(DetectionExportRow {
+                    id: r.get("id"),
+                    detection_timestamp: parse_ts(r.get("detection_timestamp"))?,
+                    detection_date: parse_date(r.get("detection_date"))?,
+                    re_id: r.get("re_id"),
+                    branch_id: r.get("branch_id"),
+                    device_id: r.get("device_id"),
+                    detected_count: r.get("detected_count"),
+                    detection_data: r.get("detection_data"),
+                })
+            })
+            .collect()
+    }
+}
