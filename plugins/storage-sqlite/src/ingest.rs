@@ -36,99 +36,7 @@ impl IngestStore for SqliteStore {
         batch: &[AcceptItem],
         now: Timestamp,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
-        let now = ts(now);
-        let mut sql = Sql::default();
-        sql.push(self.durable_sync).push("BEGIN IMMEDIATE; ");
-        // The lookup runs before the insert, so it finds exactly the keys stored earlier;
-        // the insert then skips them (ON CONFLICT on the idempotency index).
-        let keyed: Vec<(i64, String)> = batch
-            .iter()
-            .filter_map(|i| {
-                i.job
-                    .event_id
-                    .clone()
-                    .map(|k| (i.job.credential_id.unwrap_or(0), k))
-            })
-            .collect();
-        let key_chunks = chunks_for(keyed.len());
-        sql.values(
-            "SELECT j.credential_id, j.idempotency_key, j.id FROM (",
-            ") AS k JOIN jobs j ON j.credential_id = k.column1 \
-             AND j.idempotency_key = k.column2 AND j.idempotency_key IS NOT NULL",
-            2,
-            keyed,
-            key_chunks,
-            |q, (c, k)| {
-                q.bind(c).bind(k);
-            },
-        );
-        let mut payloads = Vec::with_capacity(batch.len());
-        for item in batch {
-            payloads.push(
-                serde_json::to_string(&item.job)
-                    .map_err(|e| StorageError::Rejected(e.to_string()))?,
-            );
-        }
-        let rows: Vec<(&AcceptItem, String)> = batch.iter().zip(payloads).collect();
-        let row_chunks = chunks_for(rows.len());
-        let (priority, attempts) = (
-            Queue::Detections.priority(),
-            i64::from(Queue::Detections.default_retry().max_attempts),
-        );
-        sql.values(
-            "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until, \
-             credential_id, idempotency_key, created_at, updated_at) SELECT * FROM (",
-            ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
-            13,
-            rows,
-            row_chunks,
-            |q, (item, payload)| {
-                let job = &item.job;
-                q.bind(job.job_id.to_string())
-                    .bind("detections")
-                    .bind("detection")
-                    .bind(priority)
-                    .bind(payload)
-                    .bind(attempts)
-                    .bind(now.clone())
-                    .bind(item.lease.as_ref().map(|l| l.owner.clone()))
-                    .bind(item.lease.as_ref().map(|l| ts(l.until)))
-                    .bind(job.credential_id.unwrap_or(0))
-                    .bind(job.event_id.clone())
-                    .bind(now.clone())
-                    .bind(now.clone());
-            },
-        );
-        sql.push("COMMIT;");
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let found = match run!(sql).fetch_all(&mut *conn).await {
-            Ok(found) => found,
-            Err(e) => {
-                rollback(&mut conn).await;
-                return Err(map_err(e));
-            }
-        };
-        let existing: HashMap<(i64, String), String> = found
-            .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
-            .collect();
-        batch
-            .iter()
-            .map(|item| {
-                let key = item
-                    .job
-                    .event_id
-                    .clone()
-                    .map(|k| (item.job.credential_id.unwrap_or(0), k));
-                match key.and_then(|k| existing.get(&k)) {
-                    Some(id) => id
-                        .parse::<JobId>()
-                        .map(AcceptOutcome::Duplicate)
-                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}"))),
-                    None => Ok(AcceptOutcome::Accepted),
-                }
-            })
-            .collect()
+        self.intake.accept(batch, self.durable_sync, now).await
     }
 
     async fn process_detections(
@@ -140,6 +48,18 @@ impl IngestStore for SqliteStore {
         let result = process(&mut conn, batch, now).await;
         if result.is_err() {
             rollback(&mut conn).await;
+        }
+        drop(conn);
+        if result.is_ok() {
+            // The jobs are completed in the main file: their intake rows can go. Off the
+            // worker's path; a row left behind by a crash is skipped when it is spilled.
+            let intake = self.intake.clone();
+            let ids: Vec<String> = batch.iter().map(|d| d.job.job_id.to_string()).collect();
+            tokio::spawn(async move {
+                if let Err(e) = intake.remove(ids).await {
+                    tracing::debug!(error = %e, "removing processed detections from the intake failed");
+                }
+            });
         }
         result
     }
@@ -177,9 +97,10 @@ async fn read_state(
     let chunks = chunks_for(batch.len());
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
+    // Not done yet: no `jobs` row (straight from the intake) or a queued one (a retry).
     sql.values(
-        "SELECT 'job', j.id FROM (",
-        ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status = 'queued'",
+        "SELECT 'job', k.column1 FROM (",
+        ") AS k LEFT JOIN jobs j ON j.id = k.column1 WHERE k.column1 IS NOT NULL AND (j.id IS NULL OR j.status = 'queued')",
         1,
         ids,
         chunks,
@@ -559,21 +480,41 @@ async fn process(
         completions.push((
             d.job.job_id.to_string(),
             serde_json::to_string(&result).expect("result serializes"),
+            d.job.credential_id.unwrap_or(0),
+            ts(d.job.received_at),
         ));
         results.push(result);
     }
-    sql.values_then(
-        "WITH done (id, result) AS (",
-        ") UPDATE jobs SET status = 'completed', result = done.result, attempts = attempts + 1, lease_owner = NULL, \
-         lease_until = NULL, finished_at = ?, updated_at = ? FROM done WHERE jobs.id = done.id",
-        2,
+    // A job straight from the intake gets its `jobs` row here, completed; a retried one
+    // (already queued in `jobs`) is completed in place.
+    let (priority, max_attempts) = (
+        Queue::Detections.priority(),
+        i64::from(Queue::Detections.default_retry().max_attempts),
+    );
+    sql.values(
+        "INSERT INTO jobs (id, queue, kind, priority, payload, status, attempts, max_attempts, available_at, result, \
+         credential_id, created_at, updated_at, finished_at) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (id) DO UPDATE SET status = 'completed', \
+         result = excluded.result, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, \
+         finished_at = excluded.finished_at, updated_at = excluded.updated_at",
+        14,
         completions,
         k,
-        |q, (id, result)| {
-            q.bind(id).bind(result);
-        },
-        |q| {
-            q.bind(now.clone()).bind(now.clone());
+        |q, (id, result, credential, received)| {
+            q.bind(id)
+                .bind(Queue::Detections.as_str())
+                .bind("detection")
+                .bind(priority)
+                .bind("{}")
+                .bind("completed")
+                .bind(1_i64)
+                .bind(max_attempts)
+                .bind(received.clone())
+                .bind(result)
+                .bind(credential)
+                .bind(received)
+                .bind(now.clone())
+                .bind(now.clone());
         },
     );
     sql.push("COMMIT;");

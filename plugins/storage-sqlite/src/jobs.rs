@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
 
+use crate::intake::Which;
 use crate::sql::{Sql, chunks_for, run};
 use crate::{SqliteStore, map_err, parse_json, parse_opt_ts, parse_ts, ts};
 
@@ -18,6 +19,62 @@ fn job_id(s: &str) -> Result<JobId, StorageError> {
     s.parse()
         .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
 }
+
+impl SqliteStore {
+    /// Moves intake rows into the main `jobs` table as queued detection jobs (skipping
+    /// jobs already there, e.g. completed before their intake row was deleted) and
+    /// deletes them from the intake. Returns how many rows moved.
+    pub(crate) async fn spill(&self, which: Which<'_>) -> Result<usize, StorageError> {
+        let single = matches!(which, Which::Id(_));
+        let mut moved = 0;
+        loop {
+            let rows = self.intake.waiting(which, SPILL_LIMIT).await?;
+            if rows.is_empty() {
+                return Ok(moved);
+            }
+            let now = ts(Timestamp::now());
+            let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+            let n = rows.len();
+            let mut sql = Sql::default();
+            sql.push("BEGIN IMMEDIATE; ");
+            sql.values(
+                "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, credential_id, \
+                 created_at, updated_at) SELECT * FROM (",
+                ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (id) DO NOTHING",
+                10,
+                rows,
+                chunks_for(n),
+                |q, w| {
+                    q.bind(w.id)
+                        .bind(Queue::Detections.as_str())
+                        .bind("detection")
+                        .bind(Queue::Detections.priority())
+                        .bind(w.payload)
+                        .bind(i64::from(Queue::Detections.default_retry().max_attempts))
+                        .bind(w.created_at.clone())
+                        .bind(w.credential_id)
+                        .bind(w.created_at)
+                        .bind(now.clone());
+                },
+            );
+            sql.push("COMMIT;");
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            if let Err(e) = run!(sql).execute(&mut *conn).await {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(map_err(e));
+            }
+            drop(conn);
+            self.intake.remove(ids).await?;
+            moved += n;
+            if single || n < SPILL_LIMIT {
+                return Ok(moved);
+            }
+        }
+    }
+}
+
+/// Most intake rows moved per transaction.
+const SPILL_LIMIT: usize = 2_000;
 
 #[async_trait]
 impl JobQueue for SqliteStore {
@@ -60,6 +117,10 @@ impl JobQueue for SqliteStore {
         limit: usize,
         now: Timestamp,
     ) -> Result<Vec<ClaimedJob>, StorageError> {
+        if q == Queue::Detections {
+            // Detections this node could not keep in memory wait in the intake.
+            self.spill(Which::NotInMemory).await?;
+        }
         let now_s = ts(now);
         let rows = sqlx::query(
             "UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?
@@ -126,6 +187,8 @@ impl JobQueue for SqliteStore {
         retry_at: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<(), StorageError> {
+        // A detection that failed straight from memory has no `jobs` row yet.
+        self.spill(Which::Id(&id.to_string())).await?;
         let now_s = ts(now);
         let error: String = error.chars().take(2000).collect();
         let sql = match retry_at {
@@ -172,6 +235,9 @@ impl JobQueue for SqliteStore {
     }
 
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
+        // Intake rows are held in the memory of this process (one node per SQLite file):
+        // giving up leases hands them to the main queue as well.
+        let spilled = self.spill(Which::All).await? as u64;
         let done = match owner {
             None => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE status = 'queued' AND lease_owner IS NOT NULL")
                 .execute(&self.writer)
@@ -182,7 +248,7 @@ impl JobQueue for SqliteStore {
                 .await,
         }
         .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() + spilled)
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
@@ -195,7 +261,9 @@ impl JobQueue for SqliteStore {
         .fetch_optional(&self.reader)
         .await
         .map_err(map_err)?;
-        let Some(row) = row else { return Ok(None) };
+        let Some(row) = row else {
+            return self.intake.job(id).await;
+        };
         let status: &str = row.get("status");
         let lease_until = parse_opt_ts(row.get("lease_until"))?;
         let state = match status {
@@ -243,11 +311,15 @@ impl JobQueue for SqliteStore {
             let n = row.get::<i64, _>(2) as u64;
             if let Some(d) = depths.iter_mut().find(|d| d.queue == q) {
                 if state == "queued" {
-                    d.queued = n
+                    d.queued += n
                 } else {
                     d.failed = n
                 }
             }
+        }
+        let intake = self.intake.stats().await?;
+        if let Some(d) = depths.iter_mut().find(|d| d.queue == Queue::Detections) {
+            d.queued += intake.pending;
         }
         Ok(depths)
     }
@@ -261,6 +333,8 @@ impl JobQueue for SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(map_err)?;
+        // Keys of pruned jobs go too: a retry of such an old event counts again, as before.
+        self.intake.prune_keys(before, limit).await?;
         Ok(done.rows_affected())
     }
 }

@@ -20,6 +20,7 @@ mod codec;
 mod estate;
 mod export;
 mod ingest;
+mod intake;
 mod jobs;
 mod notify;
 mod ops;
@@ -75,6 +76,8 @@ pub struct SqliteStore {
     /// cache with pages read once. Connections close when idle, giving the cache back.
     pub(crate) exporter: SqlitePool,
     checkpointer: SqlitePool,
+    /// Accepted detections not processed yet, in their own file (see `intake.rs`).
+    pub(crate) intake: intake::Intake,
     /// `PRAGMA synchronous` for commits that back an acknowledgement (accepting detections).
     pub(crate) durable_sync: &'static str,
 }
@@ -146,17 +149,34 @@ impl SqliteStore {
         } else {
             "PRAGMA synchronous = NORMAL; "
         };
-        Ok(Self {
+        let (intake, fresh) =
+            intake::Intake::open(&settings.path, settings.fsync_every_commit).await?;
+        if fresh {
+            intake.import_keys(&settings.path).await?;
+        }
+        let store = Self {
             writer,
             reader,
             exporter,
             checkpointer,
+            intake,
             durable_sync,
-        })
+        };
+        // Whatever the intake holds was in the memory of a process that is gone: hand it
+        // to the main queue, where the workers claim it.
+        let recovered = store.spill(intake::Which::All).await?;
+        if recovered > 0 {
+            tracing::info!(
+                recovered,
+                "accepted detections moved from the intake to the queue"
+            );
+        }
+        Ok(store)
     }
 
     /// Closes the pools, waiting for running statements.
     pub async fn close(&self) {
+        self.intake.close().await;
         self.reader.close().await;
         self.exporter.close().await;
         self.writer.close().await;
@@ -171,7 +191,7 @@ const MAX_WAL_FRAMES: i64 = 16_384;
 /// PASSIVE never blocks the writer or readers, but under continuous writes it never lets
 /// the WAL restart; so past [`MAX_WAL_FRAMES`] a TRUNCATE checkpoint (which waits for
 /// readers and briefly holds the writer) resets it, bounding the file at ~64 MiB.
-async fn checkpoint_loop(pool: SqlitePool) {
+pub(crate) async fn checkpoint_loop(pool: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {

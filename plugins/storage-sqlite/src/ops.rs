@@ -112,6 +112,17 @@ impl QueueAdmin for SqliteStore {
                 stats[i].oldest_pending_at = parse_opt_ts(r.get("oldest"))?;
             }
         }
+        // Accepted detections not yet processed wait in the intake (in memory: running).
+        let intake = self.intake.stats().await?;
+        if let Some(i) = stats_entry(&mut stats, Queue::Detections.as_str())? {
+            let s = &mut stats[i];
+            s.pending += intake.pending;
+            s.running += intake.in_memory;
+            s.oldest_pending_at = match (s.oldest_pending_at, intake.oldest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         let counts = sqlx::query(
             "SELECT queue, 'failed' AS what, count(*) AS n FROM jobs WHERE status = 'failed' GROUP BY queue
              UNION ALL

@@ -1,0 +1,418 @@
+//! The intake: accepted detections not yet processed, in a second SQLite file.
+//!
+//! SQLite has one writer per file. With accepted jobs in the main file, every accept
+//! commit (the one that backs a 202, fsynced) waited behind the processing transaction in
+//! progress and vice versa, and the writer's thread idled through every hand-off between
+//! them. The intake file has its own writer, so accepting and processing run side by side.
+//!
+//! Exactly once across two files, without a distributed commit:
+//! - a detection is durable once its intake row is committed (before the 202);
+//! - processing decides "not done yet" from the **main** file (no `jobs` row, or a queued
+//!   one) and writes the completed `jobs` row with the effects, in one main transaction;
+//! - only then is the intake row deleted. A crash in between leaves a row whose job is
+//!   already completed: moving it to the main queue (`spill`) skips it.
+//!
+//! Rows handed to this node's in-memory queue are `in_memory`; the others (memory full)
+//! and, after a restart, all of them are moved into the main `jobs` table as queued jobs,
+//! where the workers claim them like any retry. Idempotency keys live here too
+//! (`intake_keys`), so "seen before?" and "store it" are one transaction.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use cctv_core::jobs::{JobId, JobRecord, JobState, Queue};
+use cctv_core::storage::{AcceptItem, AcceptOutcome, StorageError};
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use crate::sql::{Sql, chunks_for, run};
+use crate::{map_err, parse_ts, ts};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS intake (
+    id            TEXT PRIMARY KEY,
+    payload       TEXT NOT NULL,
+    credential_id INTEGER NOT NULL,
+    in_memory     INTEGER NOT NULL,
+    created_at    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS intake_waiting ON intake (id) WHERE in_memory = 0;
+CREATE TABLE IF NOT EXISTS intake_keys (
+    credential_id   INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    PRIMARY KEY (credential_id, idempotency_key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS intake_keys_created ON intake_keys (created_at);
+";
+
+/// Most rows deleted per statement.
+const SPILL_CHUNK: usize = 2_000;
+
+/// The intake file: one writer connection (accept commits and deletes).
+#[derive(Debug, Clone)]
+pub(crate) struct Intake {
+    pub(crate) writer: SqlitePool,
+    checkpointer: SqlitePool,
+}
+
+/// An intake row on its way to the main `jobs` table.
+pub(crate) struct Waiting {
+    pub id: String,
+    pub payload: String,
+    pub credential_id: i64,
+    pub created_at: String,
+}
+
+/// Intake counts for queue monitoring.
+pub(crate) struct IntakeStats {
+    pub pending: u64,
+    pub in_memory: u64,
+    pub oldest: Option<Timestamp>,
+}
+
+/// `data/cctv.db` → `data/cctv-intake.db`.
+pub(crate) fn intake_path(main: &Path) -> std::path::PathBuf {
+    let stem = main
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "cctv".into());
+    main.with_file_name(format!("{stem}-intake.db"))
+}
+
+impl Intake {
+    /// Opens (creating) the intake file next to `main`; `fresh` says it was just created.
+    pub(crate) async fn open(main: &Path, fsync: bool) -> Result<(Self, bool), StorageError> {
+        let path = intake_path(main);
+        let fresh = !path.exists();
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(map_err)?
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(if fsync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("cache_size", "-16384")
+            .pragma("wal_autocheckpoint", "0")
+            .statement_cache_capacity(64);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await
+            .map_err(map_err)?;
+        sqlx::raw_sql(SCHEMA)
+            .execute(&writer)
+            .await
+            .map_err(map_err)?;
+        let checkpointer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        tokio::spawn(crate::checkpoint_loop(checkpointer.clone()));
+        Ok((
+            Self {
+                writer,
+                checkpointer,
+            },
+            fresh,
+        ))
+    }
+
+    pub(crate) async fn close(&self) {
+        self.writer.close().await;
+        self.checkpointer.close().await;
+    }
+
+    /// Copies the idempotency keys of detection jobs from the main file (a database made
+    /// before the intake existed), so a retried event is still recognised.
+    pub(crate) async fn import_keys(&self, main: &Path) -> Result<(), StorageError> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        sqlx::query("ATTACH DATABASE ? AS main_file")
+            .bind(main.to_string_lossy().into_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let copied = sqlx::query(
+            "INSERT OR IGNORE INTO intake_keys (credential_id, idempotency_key, job_id, created_at)
+             SELECT credential_id, idempotency_key, id, created_at FROM main_file.jobs
+             WHERE queue = 'detections' AND idempotency_key IS NOT NULL",
+        )
+        .execute(&mut *conn)
+        .await;
+        let detached = sqlx::query("DETACH DATABASE main_file")
+            .execute(&mut *conn)
+            .await;
+        copied.map_err(map_err)?;
+        detached.map_err(map_err)?;
+        Ok(())
+    }
+
+    /// Stores a group of detections in one transaction (group commit, fsynced when the
+    /// store is durable); items whose `(credential, event_id)` was seen are duplicates.
+    pub(crate) async fn accept(
+        &self,
+        batch: &[AcceptItem],
+        durable_sync: &str,
+        now: Timestamp,
+    ) -> Result<Vec<AcceptOutcome>, StorageError> {
+        let now = ts(now);
+        let mut sql = Sql::default();
+        sql.push(durable_sync).push("BEGIN IMMEDIATE; ");
+        // The lookup runs before the inserts, so it finds exactly the keys stored earlier.
+        let keyed: Vec<(i64, String, String)> = batch
+            .iter()
+            .filter_map(|i| {
+                i.job.event_id.clone().map(|k| {
+                    (
+                        i.job.credential_id.unwrap_or(0),
+                        k,
+                        i.job.job_id.to_string(),
+                    )
+                })
+            })
+            .collect();
+        let key_chunks = chunks_for(keyed.len());
+        sql.values(
+            "SELECT k.credential_id, k.idempotency_key, k.job_id FROM (",
+            ") AS v JOIN intake_keys k ON k.credential_id = v.column1 AND k.idempotency_key = v.column2",
+            2,
+            keyed.iter().map(|(c, k, _)| (*c, k.clone())).collect(),
+            key_chunks,
+            |q, (c, k)| {
+                q.bind(c).bind(k);
+            },
+        );
+        sql.values(
+            "INSERT INTO intake_keys (credential_id, idempotency_key, job_id, created_at) SELECT * FROM (",
+            ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
+            4,
+            keyed,
+            key_chunks,
+            |q, (c, k, id)| {
+                q.bind(c).bind(k).bind(id).bind(now.clone());
+            },
+        );
+        let mut payloads = Vec::with_capacity(batch.len());
+        for item in batch {
+            payloads.push(
+                serde_json::to_string(&item.job)
+                    .map_err(|e| StorageError::Rejected(e.to_string()))?,
+            );
+        }
+        let rows: Vec<(&AcceptItem, String)> = batch.iter().zip(payloads).collect();
+        // A job whose key was seen is not stored: its key row names another job id, so
+        // the insert keeps only rows whose key row (if any) is their own.
+        sql.values(
+            "INSERT INTO intake (id, payload, credential_id, in_memory, created_at) \
+             SELECT v.column1, v.column2, v.column3, v.column4, v.column5 FROM (",
+            ") AS v WHERE v.column1 IS NOT NULL AND (v.column6 IS NULL OR EXISTS \
+             (SELECT 1 FROM intake_keys k WHERE k.credential_id = v.column3 AND k.idempotency_key = v.column6 \
+              AND k.job_id = v.column1))",
+            6,
+            rows,
+            chunks_for(batch.len()),
+            |q, (item, payload)| {
+                let job = &item.job;
+                q.bind(job.job_id.to_string())
+                    .bind(payload)
+                    .bind(job.credential_id.unwrap_or(0))
+                    .bind(item.lease.is_some())
+                    .bind(now.clone())
+                    .bind(job.event_id.clone());
+            },
+        );
+        sql.push("COMMIT;");
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let found = match run!(sql).fetch_all(&mut *conn).await {
+            Ok(found) => found,
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                return Err(map_err(e));
+            }
+        };
+        let existing: HashMap<(i64, String), String> = found
+            .iter()
+            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .collect();
+        // Two items of one batch with the same key: the first is stored, the others are
+        // its duplicates.
+        let mut first_in_batch: HashMap<(i64, String), JobId> = HashMap::new();
+        batch
+            .iter()
+            .map(|item| {
+                let Some(key) = item
+                    .job
+                    .event_id
+                    .clone()
+                    .map(|k| (item.job.credential_id.unwrap_or(0), k))
+                else {
+                    return Ok(AcceptOutcome::Accepted);
+                };
+                if let Some(id) = existing.get(&key) {
+                    return id
+                        .parse::<JobId>()
+                        .map(AcceptOutcome::Duplicate)
+                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}")));
+                }
+                match first_in_batch.get(&key) {
+                    Some(first) => Ok(AcceptOutcome::Duplicate(*first)),
+                    None => {
+                        first_in_batch.insert(key, item.job.job_id);
+                        Ok(AcceptOutcome::Accepted)
+                    }
+                }
+            })
+            .collect()
+    }
+
+    /// Forgets processed jobs (their completed `jobs` rows are committed in the main file).
+    pub(crate) async fn remove(&self, ids: Vec<String>) -> Result<(), StorageError> {
+        for chunk in ids.chunks(SPILL_CHUNK) {
+            let mut sql = Sql::default();
+            sql.push("PRAGMA synchronous = NORMAL; ");
+            sql.values(
+                "DELETE FROM intake WHERE id IN (SELECT column1 FROM (",
+                "))",
+                1,
+                chunk.to_vec(),
+                chunks_for(chunk.len()),
+                |q, id| {
+                    q.bind(id);
+                },
+            );
+            run!(sql).execute(&self.writer).await.map_err(map_err)?;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` rows to move to the main queue: not in memory (`all`: every row, for
+    /// recovery after a restart, or the given ids).
+    pub(crate) async fn waiting(
+        &self,
+        which: Which<'_>,
+        limit: usize,
+    ) -> Result<Vec<Waiting>, StorageError> {
+        let rows = match which {
+            Which::NotInMemory => sqlx::query(
+                "SELECT id, payload, credential_id, created_at FROM intake WHERE in_memory = 0 ORDER BY id LIMIT ?",
+            )
+            .bind(limit as i64)
+            .fetch_all(&self.writer)
+            .await,
+            Which::All => sqlx::query(
+                "SELECT id, payload, credential_id, created_at FROM intake ORDER BY id LIMIT ?",
+            )
+            .bind(limit as i64)
+            .fetch_all(&self.writer)
+            .await,
+            Which::Id(id) => sqlx::query(
+                "SELECT id, payload, credential_id, created_at FROM intake WHERE id = ?",
+            )
+            .bind(id)
+            .fetch_all(&self.writer)
+            .await,
+        }
+        .map_err(map_err)?;
+        Ok(rows
+            .iter()
+            .map(|r| Waiting {
+                id: r.get(0),
+                payload: r.get(1),
+                credential_id: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect())
+    }
+
+    /// The job of an intake row, for the status endpoint: queued, or processing when this
+    /// node holds it in memory.
+    pub(crate) async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        let Some(row) =
+            sqlx::query("SELECT credential_id, in_memory, created_at FROM intake WHERE id = ?")
+                .bind(id.to_string())
+                .fetch_optional(&self.writer)
+                .await
+                .map_err(map_err)?
+        else {
+            return Ok(None);
+        };
+        let created_at = parse_ts(row.get(2))?;
+        let credential_id: i64 = row.get(0);
+        Ok(Some(JobRecord {
+            id,
+            queue: Queue::Detections,
+            kind: "detection".into(),
+            state: if row.get::<bool, _>(1) {
+                JobState::Processing
+            } else {
+                JobState::Queued
+            },
+            attempts: 0,
+            max_attempts: Queue::Detections.default_retry().max_attempts,
+            last_error: None,
+            result: None,
+            credential_id: (credential_id != 0).then_some(credential_id),
+            created_at,
+            available_at: created_at,
+            finished_at: None,
+        }))
+    }
+
+    pub(crate) async fn stats(&self) -> Result<IntakeStats, StorageError> {
+        let row = sqlx::query(
+            "SELECT count(*), coalesce(sum(in_memory), 0), min(created_at) FROM intake",
+        )
+        .fetch_one(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(IntakeStats {
+            pending: row.get::<i64, _>(0).max(0) as u64,
+            in_memory: row.get::<i64, _>(1).max(0) as u64,
+            oldest: row
+                .get::<Option<String>, _>(2)
+                .map(|s| parse_ts(&s))
+                .transpose()?,
+        })
+    }
+
+    /// Drops idempotency keys older than `before` (their jobs are pruned too).
+    pub(crate) async fn prune_keys(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "DELETE FROM intake_keys WHERE (credential_id, idempotency_key) IN
+               (SELECT credential_id, idempotency_key FROM intake_keys WHERE created_at < ? LIMIT ?)",
+        )
+        .bind(ts(before))
+        .bind(limit as i64)
+        .execute(&self.writer)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Which intake rows [`Intake::waiting`] returns.
+#[derive(Clone, Copy)]
+pub(crate) enum Which<'a> {
+    NotInMemory,
+    All,
+    Id(&'a str),
+}
