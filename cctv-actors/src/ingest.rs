@@ -24,6 +24,11 @@ use crate::ready::{ReadyQueue, WorkItem};
 
 type Reply = oneshot::Sender<Result<Submitted, IngestError>>;
 
+/// Longest a submission is held while the in-memory queue is full.
+const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a held batch looks for room.
+const ROOM_POLL: std::time::Duration = std::time::Duration::from_millis(2);
+
 #[derive(Message)]
 #[rtype(result = "()")]
 pub(crate) struct Submit {
@@ -46,6 +51,8 @@ pub(crate) struct IngestBatcher {
     linger: std::time::Duration,
     /// A lingering flush is scheduled.
     lingering: bool,
+    /// Since when the in-memory queue has had no room (backpressure, see `commit`).
+    full_since: Option<std::time::Instant>,
     /// Submissions accepted by the actor but not answered yet (for graceful shutdown).
     in_flight: Arc<AtomicUsize>,
 }
@@ -76,6 +83,7 @@ impl IngestBatcher {
             min_batch,
             linger,
             lingering: false,
+            full_since: None,
             in_flight,
         }
     }
@@ -100,8 +108,27 @@ impl IngestBatcher {
         if self.flushing || self.pending.is_empty() {
             return;
         }
+        // Backpressure: while the workers' in-memory queue is full, hold submissions (their
+        // requests wait) instead of committing jobs that would have to be written to the
+        // database queue a second time and claimed back, which slows processing further.
+        // After HOLD_AT_MOST the batch is committed anyway, to the database queue.
+        let room = self.ready.room();
+        if room == 0 {
+            let since = *self.full_since.get_or_insert_with(std::time::Instant::now);
+            if since.elapsed() < HOLD_AT_MOST {
+                self.lingering = true;
+                ctx.run_later(ROOM_POLL, |act, ctx| {
+                    act.lingering = false;
+                    act.commit(ctx);
+                });
+                return;
+            }
+        } else {
+            self.full_since = None;
+        }
         self.flushing = true;
-        let take = self.pending.len().min(self.max_batch);
+        let fits = if room == 0 { self.max_batch } else { room };
+        let take = self.pending.len().min(self.max_batch).min(fits);
         let batch: Vec<(DetectionJob, Reply)> = self.pending.drain(..take).collect();
 
         // One row per (credential, event id): later copies in the same batch answer with

@@ -94,6 +94,12 @@ impl ReadyQueue {
         batch
     }
 
+    /// Free slots (neither reserved nor queued).
+    pub fn room(&self) -> usize {
+        self.capacity
+            .saturating_sub(self.used.load(Ordering::Acquire))
+    }
+
     pub fn len(&self) -> usize {
         self.items.lock().expect("ready queue lock").len()
     }

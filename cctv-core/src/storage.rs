@@ -256,6 +256,6 @@ impl<T> Storage for T where
         + ReportStore
         + ScheduleStore
         + QueueAdmin
-    + ExportStore
+        + ExportStore
 {
 }
