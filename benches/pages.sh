@@ -5,6 +5,8 @@
 #   benches/pages.sh [DETECTIONS]          # default 1,000,000 detections, fresh temp dir
 #   SEED_DIR=/some/dir benches/pages.sh    # keep the seeded estate there; a later run with
 #                                          # the same SEED_DIR skips seeding and reuses it
+#   SPREAD_DAYS=7 benches/pages.sh         # detections spread over the last 7 days (default:
+#                                          # all today, the worst case for today's pages)
 #
 # Prints the number of detections in the database and p50/p95/max per page (ms).
 set -euo pipefail
@@ -42,7 +44,7 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/health >/dev/null && b
 if [ "$seeded" = 0 ]; then
     echo "== seeding: $detections detections through the device API" >&2
     $bin bench ingest --addr 127.0.0.1:18081 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
-        --concurrency 64 --total "$detections" --duration 36000 --json >&2
+        --concurrency 64 --total "$detections" --duration 36000 --spread-days "${SPREAD_DAYS:-0}" --json >&2
     sed -i 's/^seeded=0$/seeded=1/' "$work/bench.env"
 fi
 total=$(curl -sf "http://127.0.0.1:18081/api/v1/detections?per_page=1" -H "X-API-Key: $key" -H "X-API-Secret: $secret" \

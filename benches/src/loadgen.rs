@@ -29,6 +29,9 @@ pub struct LoadConfig {
     pub total: Option<u64>,
     /// Distinct re-ids to draw from (repeat visitors across branches).
     pub persons: u64,
+    /// Spread `detected_at` uniformly over this many past days (0: the device sends none,
+    /// so the time of receipt counts), to build a history of several days.
+    pub spread_days: u32,
     /// Print one progress line per second to stderr.
     pub progress: bool,
 }
@@ -76,8 +79,15 @@ fn detection_body(rng: &mut Rng, cfg: &LoadConfig) -> String {
     let (branch, device) = &cfg.pairs[rng.below(cfg.pairs.len() as u64) as usize];
     let person = rng.below(cfg.persons);
     let confidence = 0.85 + rng.below(1400) as f64 / 10_000.0;
+    let detected_at = if cfg.spread_days == 0 {
+        String::new()
+    } else {
+        let back = rng.below(u64::from(cfg.spread_days) * 86_400) as i64;
+        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(back);
+        format!(r#""detected_at":"{at}","#)
+    };
     format!(
-        r#"{{"re_id":"REID_BENCH_{person:08}","branch_id":{branch},"device_id":"{device}","detection_data":{{"confidence":{confidence:.4},"frame":{},"detection_type":"person","bounding_box":{{"x":{},"y":{},"width":{},"height":{}}}}}}}"#,
+        r#"{{{detected_at}"re_id":"REID_BENCH_{person:08}","branch_id":{branch},"device_id":"{device}","detection_data":{{"confidence":{confidence:.4},"frame":{},"detection_type":"person","bounding_box":{{"x":{},"y":{},"width":{},"height":{}}}}}}}"#,
         1000 + rng.below(9000),
         50 + rng.below(200),
         50 + rng.below(200),
@@ -335,6 +345,7 @@ mod tests {
             duration: Duration::ZERO,
             total: None,
             persons: 10,
+            spread_days: 0,
             progress: false,
         };
         let body: serde_json::Value =

@@ -63,6 +63,9 @@ pub struct IngestArgs {
     /// Stop after this many requests (e.g. to seed a history of a given size).
     #[arg(long)]
     pub total: Option<u64>,
+    /// Send `detected_at` spread over this many past days (default: none, time of receipt).
+    #[arg(long, default_value_t = 0)]
+    pub spread_days: u32,
     /// Distinct persons (re-ids) in the generated traffic.
     #[arg(long, default_value_t = 50_000)]
     pub persons: u64,
@@ -128,6 +131,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         concurrency: args.concurrency,
         duration: Duration::from_secs(args.duration),
         total: args.total,
+        spread_days: args.spread_days,
         persons: args.persons,
         progress: !args.json,
     };

@@ -23,6 +23,8 @@ pub struct DayCountDelta {
     pub detections: i64,
     pub detected_count: i64,
     pub persons: i64,
+    /// Event logs written for these detections (one each).
+    pub events: i64,
 }
 
 /// Increments for `batch` (the detections actually stored by this transaction).
@@ -40,6 +42,7 @@ pub fn day_count_deltas<'a>(
             let r = row(&mut rows, d.date, key);
             r.detections += 1;
             r.detected_count += count;
+            r.events += 1;
         }
     }
     for (date, branch) in first_at_branch {

@@ -148,6 +148,8 @@ pub struct DayCount {
     pub detections: i64,
     pub detected_count: i64,
     pub persons: i64,
+    /// Event logs of that day and branch.
+    pub events: i64,
 }
 
 /// Detections of one local day at one device (at the branch it was in then).

@@ -189,8 +189,40 @@ pub struct DashboardCounts {
     pub days: Vec<DayCount>,
     pub devices: Vec<DeviceDayCount>,
     pub persons: RangePersons,
-    /// Events per local date (dates without events may be missing).
-    pub events: Vec<(Date, u64)>,
+}
+
+/// Distinct persons of `from..=to` read off the day totals, when they give it exactly:
+/// detections on one date only (distinct over the range = distinct that day), for all
+/// branches or one (several branches of one day may share persons: `None`, scan instead).
+pub fn persons_from_days(
+    days: &[DayCount],
+    from: Date,
+    to: Date,
+    branches: Option<&[i64]>,
+) -> Option<RangePersons> {
+    if branches.is_some_and(|l| l.len() != 1) {
+        return None;
+    }
+    let in_range = |c: &&DayCount| c.date >= from && c.date <= to && c.detections > 0;
+    let wanted = branches.and_then(|l| l.first().copied());
+    let selected: Vec<&DayCount> = days
+        .iter()
+        .filter(in_range)
+        .filter(|c| c.branch_id == wanted)
+        .collect();
+    match selected.as_slice() {
+        [] => Some(RangePersons::default()),
+        [one] => Some(RangePersons {
+            unique_persons: one.persons,
+            per_branch: days
+                .iter()
+                .filter(in_range)
+                .filter_map(|c| Some((c.branch_id?, c.persons)))
+                .filter(|(b, _)| wanted.is_none_or(|w| w == *b))
+                .collect(),
+        }),
+        _ => None,
+    }
 }
 
 /// Assembles the dashboard of `from..=to` from running totals instead of detection rows:
@@ -231,6 +263,8 @@ pub fn dashboard_from_counts(
         };
         acc.days[day].0.detections += c.detections as u64;
         acc.days[day].0.detected_count += c.detected_count;
+        acc.days[day].1 += c.events as u64;
+        acc.events += c.events as u64;
         acc.total.detections += c.detections as u64;
         acc.total.detected_count += c.detected_count;
     }
@@ -247,9 +281,6 @@ pub fn dashboard_from_counts(
         .filter(|d| branches.is_none_or(|list| list.contains(&d.branch_id)))
     {
         acc.devices.index(d.device_id.as_str());
-    }
-    for (date, n) in &counts.events {
-        acc.add_events(*date, *n)?;
     }
     for (b, c) in per_branch {
         acc.branches.index(&b);

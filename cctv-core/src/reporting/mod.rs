@@ -60,7 +60,7 @@ pub use self::calendar::{days_counted, local_day_bounds, month_bounds, month_day
 pub use self::daily::{DailyAccumulator, DailyReport, DeviceStats, HourStats, PersonStats};
 pub use self::dashboard::{
     BranchStats, DashboardAccumulator, DashboardCounts, DashboardReport, MAX_DASHBOARD_DAYS,
-    TrendDay, dashboard_from_counts,
+    TrendDay, dashboard_from_counts, persons_from_days,
 };
 pub use self::jobs::ReportJob;
 pub use self::monthly::{DayStats, MonthlyAccumulator, MonthlyReport};

@@ -8,7 +8,7 @@ use super::calendar::{days_counted, local_day_bounds, month_bounds, month_days};
 use super::{
     CachedReport, DailyAccumulator, DashboardAccumulator, DashboardCounts, DashboardReport,
     DetectionRow, MonthlyAccumulator, ReportError, ReportKey, ReportKind, Reporting, RowCursor,
-    RowRange, StoredReport, dashboard_from_counts,
+    RowRange, StoredReport, dashboard_from_counts, persons_from_days,
 };
 use crate::Core;
 
@@ -204,28 +204,21 @@ impl Reporting for ReportService {
         // Validates the range before any query.
         DashboardAccumulator::new(from, to, jiff::tz::TimeZone::UTC)?;
         let storage = self.core.storage();
-        let events = async {
-            Ok::<_, ReportError>(
-                storage
-                    .count_events_by_day(from, to, branches.as_deref())
-                    .await?,
-            )
-        };
-        // Running totals (a few rows per day) and one index scan for distinct persons,
-        // side by side; the detections themselves are not read.
-        let (days, devices, persons, events) = tokio::try_join!(
-            async { Ok::<_, ReportError>(storage.day_counts(from, to).await?) },
-            async { Ok::<_, ReportError>(storage.device_day_counts(from, to).await?) },
-            async {
-                Ok::<_, ReportError>(storage.range_persons(from, to, branches.as_deref()).await?)
-            },
-            events,
+        // Running totals (a few rows per day); distinct persons over the range from the
+        // day totals when they tell it exactly, else one index scan. The detections
+        // themselves are not read.
+        let (days, devices) = tokio::try_join!(
+            storage.day_counts(from, to),
+            storage.device_day_counts(from, to),
         )?;
+        let persons = match persons_from_days(&days, from, to, branches.as_deref()) {
+            Some(p) => p,
+            None => storage.range_persons(from, to, branches.as_deref()).await?,
+        };
         let counts = DashboardCounts {
             days,
             devices,
             persons,
-            events,
         };
         dashboard_from_counts(from, to, branches.as_deref(), &counts)
     }

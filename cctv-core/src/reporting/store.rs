@@ -134,15 +134,6 @@ pub trait ReportStore: Send + Sync + fmt::Debug + 'static {
     /// Event logs with `start <= event_timestamp < end` of some branches (`None`: all).
     async fn count_events(&self, range: &RowRange) -> Result<u64, StorageError>;
 
-    /// Event logs per local `event_date` of `from..=to` at some branches (`None`: all);
-    /// dates without events are left out. Reads the (date, branch) index only.
-    async fn count_events_by_day(
-        &self,
-        from: Date,
-        to: Date,
-        branches: Option<&[i64]>,
-    ) -> Result<Vec<(Date, u64)>, StorageError>;
-
     async fn report(&self, key: &ReportKey) -> Result<Option<StoredReport>, StorageError>;
 
     /// Inserts or replaces the report with the same key.

@@ -176,6 +176,7 @@ async fn process(
     batch: &[PreparedDetection],
     now: Timestamp,
 ) -> Result<Vec<ProcessedDetection>, sqlx::Error> {
+    let now_second = now.as_second();
     let now = odt(now);
     let mut ids: Vec<Uuid> = batch.iter().map(|d| d.job.job_id.0).collect();
     ids.sort();
@@ -512,19 +513,22 @@ async fn process(
         let detections: Vec<i64> = totals.iter().map(|t| t.detections).collect();
         let detected: Vec<i64> = totals.iter().map(|t| t.detected_count).collect();
         let persons: Vec<i64> = totals.iter().map(|t| t.persons).collect();
+        let events: Vec<i64> = totals.iter().map(|t| t.events).collect();
         sqlx::query(
-            "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons)
-             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+            "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
              ON CONFLICT (detection_date, branch_id) DO UPDATE SET
                detections = day_counts.detections + EXCLUDED.detections,
                detected_count = day_counts.detected_count + EXCLUDED.detected_count,
-               persons = day_counts.persons + EXCLUDED.persons",
+               persons = day_counts.persons + EXCLUDED.persons,
+               events = day_counts.events + EXCLUDED.events",
         )
         .bind(&dates)
         .bind(&branches)
         .bind(&detections)
         .bind(&detected)
         .bind(&persons)
+        .bind(&events)
         .execute(&mut *conn)
         .await?;
     }
@@ -580,6 +584,17 @@ async fn process(
         .bind(&ids)
         .bind(&values)
         .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if !results.is_empty() {
+        // Last statement before the commit: the counter row is shared by every worker.
+        sqlx::query(
+            "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', $1, $2)
+             ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + EXCLUDED.completed",
+        )
+        .bind(now_second)
+        .bind(results.len() as i64)
         .execute(&mut *conn)
         .await?;
     }

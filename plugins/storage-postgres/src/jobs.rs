@@ -93,13 +93,17 @@ impl JobQueue for PgStore {
         now: Timestamp,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "UPDATE jobs SET status = 'completed', result = $1, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
-                             finished_at = $2, updated_at = $2
-             WHERE id = $3 AND status = 'queued'",
+            "WITH done AS (
+               UPDATE jobs SET status = 'completed', result = $1, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
+                               finished_at = $2, updated_at = $2
+               WHERE id = $3 AND status = 'queued' RETURNING queue)
+             INSERT INTO job_completions (queue, second, completed) SELECT queue, $4, 1 FROM done
+             ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + 1",
         )
         .bind(result)
         .bind(odt(now))
         .bind(id.0)
+        .bind(now.as_second())
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
@@ -245,6 +249,11 @@ impl JobQueue for PgStore {
         .execute(&self.pool)
         .await
         .map_err(map_err)?;
+        sqlx::query("DELETE FROM job_completions WHERE second < $1")
+            .bind(Timestamp::now().as_second() - 3600)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

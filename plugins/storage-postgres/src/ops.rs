@@ -98,10 +98,10 @@ impl QueueAdmin for PgStore {
              UNION ALL
              SELECT queue, 0, 0, NULL, count(*), 0 FROM jobs WHERE status = 'failed' GROUP BY queue
              UNION ALL
-             SELECT queue, 0, 0, NULL, 0, count(*) FROM jobs WHERE status = 'completed' AND finished_at >= $2 GROUP BY queue",
+             SELECT queue, 0, 0, NULL, 0, sum(completed)::bigint FROM job_completions WHERE second > $2 GROUP BY queue",
         )
         .bind(odt(now))
-        .bind(odt(now - jiff::SignedDuration::from_secs(60)))
+        .bind(now.as_second() - 60)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;

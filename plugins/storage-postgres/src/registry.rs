@@ -257,7 +257,7 @@ impl RegistryStore for PgStore {
 
     async fn day_counts(&self, from: Date, to: Date) -> Result<Vec<DayCount>, StorageError> {
         sqlx::query(
-            "SELECT detection_date, branch_id, detections, detected_count, persons FROM day_counts
+            "SELECT detection_date, branch_id, detections, detected_count, persons, events FROM day_counts
              WHERE detection_date BETWEEN $1 AND $2 ORDER BY detection_date, branch_id",
         )
         .bind(pg_date(from))
@@ -274,6 +274,7 @@ impl RegistryStore for PgStore {
                 detections: r.get(2),
                 detected_count: r.get(3),
                 persons: r.get(4),
+                events: r.get(5),
             })
         })
         .collect()

@@ -113,27 +113,6 @@ impl ReportStore for PgStore {
         Ok(n.max(0) as u64)
     }
 
-    async fn count_events_by_day(
-        &self,
-        from: Date,
-        to: Date,
-        branches: Option<&[i64]>,
-    ) -> Result<Vec<(Date, u64)>, StorageError> {
-        sqlx::query(
-            "SELECT event_date, count(*) FROM event_logs WHERE event_date BETWEEN $1 AND $2
-               AND ($3::bigint[] IS NULL OR branch_id = ANY($3)) GROUP BY event_date",
-        )
-        .bind(pg_date(from))
-        .bind(pg_date(to))
-        .bind(branches)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?
-        .iter()
-        .map(|r| Ok((from_pg_date(r.get(0))?, r.get::<i64, _>(1).max(0) as u64)))
-        .collect()
-    }
-
     async fn report(&self, key: &ReportKey) -> Result<Option<StoredReport>, StorageError> {
         let row = sqlx::query(
             "SELECT report_type, report_date, branch_id, total_detections, unique_persons, total_detected_count,

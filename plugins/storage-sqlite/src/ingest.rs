@@ -163,6 +163,7 @@ async fn process(
     batch: &[PreparedDetection],
     now: Timestamp,
 ) -> Result<Vec<ProcessedDetection>, StorageError> {
+    let now_second = now.as_second();
     let now = ts(now);
     let state = read_state(conn, batch).await?;
     let mut seen = HashSet::new();
@@ -428,11 +429,11 @@ async fn process(
     );
 
     sql.values(
-        "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons) SELECT * FROM (",
+        "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id) DO UPDATE SET \
          detections = detections + excluded.detections, detected_count = detected_count + excluded.detected_count, \
-         persons = persons + excluded.persons",
-        5,
+         persons = persons + excluded.persons, events = events + excluded.events",
+        6,
         day_totals,
         totals_chunks,
         |q, t| {
@@ -440,7 +441,8 @@ async fn process(
                 .bind(t.branch_key)
                 .bind(t.detections)
                 .bind(t.detected_count)
-                .bind(t.persons);
+                .bind(t.persons)
+                .bind(t.events);
         },
     );
 
@@ -484,6 +486,13 @@ async fn process(
             ts(d.job.received_at),
         ));
         results.push(result);
+    }
+    if !live.is_empty() {
+        sql.push(
+            "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', ?, ?) \
+             ON CONFLICT (queue, second) DO UPDATE SET completed = completed + excluded.completed; ",
+        );
+        sql.bind(now_second).bind(live.len() as i64);
     }
     // A job straight from the intake gets its `jobs` row here, completed; a retried one
     // (already queued in `jobs`) is completed in place.

@@ -165,19 +165,32 @@ impl JobQueue for SqliteStore {
         now: Timestamp,
     ) -> Result<bool, StorageError> {
         let now_s = ts(now);
-        let done = sqlx::query(
+        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        let queue: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET status = 'completed', result = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
                              finished_at = ?, updated_at = ?
-             WHERE id = ? AND status = 'queued'",
+             WHERE id = ? AND status = 'queued' RETURNING queue",
         )
         .bind(result.to_string())
         .bind(&now_s)
         .bind(&now_s)
         .bind(id.to_string())
-        .execute(&self.writer)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        Ok(done.rows_affected() == 1)
+        if let Some(queue) = &queue {
+            sqlx::query(
+                "INSERT INTO job_completions (queue, second, completed) VALUES (?, ?, 1)
+                 ON CONFLICT (queue, second) DO UPDATE SET completed = completed + 1",
+            )
+            .bind(queue)
+            .bind(now.as_second())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(queue.is_some())
     }
 
     async fn fail(
@@ -335,6 +348,11 @@ impl JobQueue for SqliteStore {
         .map_err(map_err)?;
         // Keys of pruned jobs go too: a retry of such an old event counts again, as before.
         self.intake.prune_keys(before, limit).await?;
+        sqlx::query("DELETE FROM job_completions WHERE second < ?")
+            .bind(Timestamp::now().as_second() - 3600)
+            .execute(&self.writer)
+            .await
+            .map_err(map_err)?;
         Ok(done.rows_affected())
     }
 }

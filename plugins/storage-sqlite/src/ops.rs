@@ -126,9 +126,9 @@ impl QueueAdmin for SqliteStore {
         let counts = sqlx::query(
             "SELECT queue, 'failed' AS what, count(*) AS n FROM jobs WHERE status = 'failed' GROUP BY queue
              UNION ALL
-             SELECT queue, 'done', count(*) FROM jobs WHERE status = 'completed' AND finished_at >= ? GROUP BY queue",
+             SELECT queue, 'done', sum(completed) FROM job_completions WHERE second > ? GROUP BY queue",
         )
-        .bind(ts(now - jiff::SignedDuration::from_secs(60)))
+        .bind(now.as_second() - 60)
         .fetch_all(&self.reader)
         .await
         .map_err(map_err)?;

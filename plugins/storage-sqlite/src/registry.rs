@@ -225,7 +225,7 @@ impl RegistryStore for SqliteStore {
 
     async fn day_counts(&self, from: Date, to: Date) -> Result<Vec<DayCount>, StorageError> {
         sqlx::query(
-            "SELECT detection_date, branch_id, detections, detected_count, persons FROM day_counts
+            "SELECT detection_date, branch_id, detections, detected_count, persons, events FROM day_counts
              WHERE detection_date >= ? AND detection_date <= ? ORDER BY detection_date, branch_id",
         )
         .bind(from.to_string())
@@ -242,6 +242,7 @@ impl RegistryStore for SqliteStore {
                 detections: r.get(2),
                 detected_count: r.get(3),
                 persons: r.get(4),
+                events: r.get(5),
             })
         })
         .collect()

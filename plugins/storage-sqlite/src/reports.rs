@@ -127,34 +127,6 @@ impl ReportStore for SqliteStore {
         Ok(q.fetch_one(&self.reader).await.map_err(map_err)?.max(0) as u64)
     }
 
-    async fn count_events_by_day(
-        &self,
-        from: Date,
-        to: Date,
-        branches: Option<&[i64]>,
-    ) -> Result<Vec<(Date, u64)>, StorageError> {
-        let clause = if branches.is_some() {
-            " AND branch_id IN (SELECT value FROM json_each(?))"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT event_date, count(*) FROM event_logs WHERE event_date >= ? AND event_date <= ?{clause} GROUP BY event_date"
-        );
-        let mut q = sqlx::query(&sql)
-            .bind(from.to_string())
-            .bind(to.to_string());
-        if let Some(list) = branches {
-            q = q.bind(serde_json::to_string(list).unwrap_or_else(|_| "[]".into()));
-        }
-        q.fetch_all(&self.reader)
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| Ok((parse_date(r.get(0))?, r.get::<i64, _>(1).max(0) as u64)))
-            .collect()
-    }
-
     async fn report(&self, key: &ReportKey) -> Result<Option<StoredReport>, StorageError> {
         let row = sqlx::query(
             "SELECT report_type, report_date, branch_id, total_detections, unique_persons, total_detected_count,

@@ -5,6 +5,7 @@ use super::{row, tz};
 use crate::query::{DayCount, DeviceDayCount, RangePersons};
 use crate::reporting::{
     DashboardAccumulator, DashboardCounts, MAX_DASHBOARD_DAYS, ReportError, dashboard_from_counts,
+    persons_from_days,
 };
 
 #[test]
@@ -122,7 +123,6 @@ fn counts_of(rows: &[crate::reporting::DetectionRow], branches: Option<&[i64]>) 
     use std::collections::{BTreeMap, BTreeSet};
     let mut days = DayTotals::new();
     let mut devices: BTreeMap<(jiff::civil::Date, i64, String), (i64, i64)> = BTreeMap::new();
-    let mut events: BTreeMap<jiff::civil::Date, u64> = BTreeMap::new();
     let (mut all, mut per_branch) = (BTreeSet::new(), BTreeMap::<i64, BTreeSet<String>>::new());
     for r in rows {
         let day = r.detected_at.to_zoned_datetime(TimeZone::UTC).date();
@@ -138,7 +138,6 @@ fn counts_of(rows: &[crate::reporting::DetectionRow], branches: Option<&[i64]>) 
         d.0 += 1;
         d.1 += r.detected_count;
         if branches.is_none_or(|l| l.contains(&r.branch_id)) {
-            *events.entry(day).or_default() += 1;
             all.insert(r.re_id.clone());
             per_branch
                 .entry(r.branch_id)
@@ -155,6 +154,7 @@ fn counts_of(rows: &[crate::reporting::DetectionRow], branches: Option<&[i64]>) 
                 detections: n,
                 detected_count: c,
                 persons: p.len() as i64,
+                events: n,
             })
             .collect(),
         devices: devices
@@ -174,7 +174,6 @@ fn counts_of(rows: &[crate::reporting::DetectionRow], branches: Option<&[i64]>) 
                 .map(|(b, p)| (b, p.len() as i64))
                 .collect(),
         },
-        events: events.into_iter().collect(),
     }
 }
 
@@ -193,6 +192,12 @@ fn the_dashboard_from_running_totals_equals_the_one_from_rows() {
         .collect();
     let (from, to) = (date(2026, 11, 1), date(2026, 11, 7));
     for branches in [None, Some(vec![2]), Some(vec![1, 3])] {
+        // Several days of data: the day totals cannot give distinct persons.
+        let counts = counts_of(&rows, branches.as_deref());
+        assert_eq!(
+            persons_from_days(&counts.days, from, to, branches.as_deref()),
+            None
+        );
         let mut acc = DashboardAccumulator::new(from, to, TimeZone::UTC).unwrap();
         for r in rows
             .iter()
@@ -208,4 +213,39 @@ fn the_dashboard_from_running_totals_equals_the_one_from_rows() {
             "branches {branches:?}"
         );
     }
+}
+
+#[test]
+fn distinct_persons_come_from_the_day_totals_only_when_one_day_has_detections() {
+    let rows: Vec<_> = (0..60)
+        .map(|i| {
+            row(
+                &format!("p{}", i % 11),
+                1 + i % 3,
+                "cam",
+                &format!("2026-11-05T{:02}:00:00Z", i % 24),
+                1,
+            )
+        })
+        .collect();
+    let (from, to) = (date(2026, 11, 1), date(2026, 11, 7));
+    for branches in [None, Some(vec![2])] {
+        let counts = counts_of(&rows, branches.as_deref());
+        assert_eq!(
+            persons_from_days(&counts.days, from, to, branches.as_deref()),
+            Some(counts.persons.clone()),
+            "branches {branches:?}"
+        );
+    }
+    // Two branches of one day may share persons: only a scan can tell.
+    let counts = counts_of(&rows, Some(&[1, 2]));
+    assert_eq!(
+        persons_from_days(&counts.days, from, to, Some(&[1, 2])),
+        None
+    );
+    // No detections in the range at all.
+    assert_eq!(
+        persons_from_days(&counts.days, date(2026, 12, 1), date(2026, 12, 7), None),
+        Some(RangePersons::default())
+    );
 }
