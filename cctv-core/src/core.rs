@@ -63,6 +63,8 @@ struct Inner {
     limiter: HourlyLimiter,
     /// Set by whatever runs this process's workers (cctv-actors' pipeline).
     workers: std::sync::RwLock<Option<Arc<dyn crate::queue_ops::WorkerStatus>>>,
+    /// Distinct persons of recent report ranges (see `reporting::persons_memo`).
+    persons_memo: crate::reporting::persons_memo::PersonsMemo,
 }
 
 /// The domain core: storage, blob store, event bus, settings and the hot-path caches.
@@ -96,6 +98,11 @@ impl Core {
 
     pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    /// Distinct persons of recent report ranges, kept for cache-first dashboards.
+    pub fn persons_memo(&self) -> &crate::reporting::persons_memo::PersonsMemo {
+        &self.inner.persons_memo
     }
 
     pub fn blobs(&self) -> Option<&Arc<dyn BlobStore>> {
@@ -296,6 +303,7 @@ impl CoreBuilder {
                 credentials: CredentialCache::default(),
                 limiter: HourlyLimiter::new(),
                 workers: std::sync::RwLock::new(None),
+                persons_memo: Default::default(),
             }),
         };
         core.reload_caches().await?;

@@ -95,7 +95,12 @@ async fn every_report_field_equals_a_recomputation_from_the_posted_detections() 
         .await;
         assert_eq!(dash.status, 200, "{:?}", dash.body);
         let mut data = dash.body["data"].clone();
+        assert_eq!(
+            (&data["fresh"], &data["persons_stale"]),
+            (&json!(true), &json!(false))
+        );
         data.as_object_mut().unwrap().remove("fresh");
+        data.as_object_mut().unwrap().remove("persons_stale");
         let expected = expected_dashboard(
             &app,
             &rows,
@@ -277,4 +282,69 @@ async fn operators_see_only_their_branches_and_never_the_overall_report() {
     let unknown = get_as(&app, &operator, "/api/v1/reports/daily?branch_id=999").await;
     assert_eq!(unknown.status, 404);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_over_several_days_answers_at_once_and_says_when_its_persons_are_stale() {
+    for backend in backends() {
+        let app = spawn_app_with(
+            backend,
+            AppOptions {
+                timezone: jakarta(),
+                ..Default::default()
+            },
+        )
+        .await;
+        let admin = token(&app, "admin", &[]).await;
+        let mut rows = vec![
+            Posted::new(&app, 0, "p1", 1, "2026-10-05T03:00:00Z".parse().unwrap()),
+            Posted::new(&app, 1, "p2", 1, "2026-10-06T03:00:00Z".parse().unwrap()),
+        ];
+        post_all(&app, &rows).await;
+        let path = "/api/v1/reports/dashboard?date_from=2026-10-01&date_to=2026-10-31";
+        let first = get_as(&app, &admin, path).await;
+        assert_eq!(first.body["data"]["fresh"], true, "{:?}", first.body);
+        assert_eq!(first.body["data"]["unique_persons"], 2);
+
+        // A new person in the range: the next answer comes at once with the figure
+        // computed before it, flagged, while a refresh runs; then the new figure.
+        let late = vec![Posted::new(
+            &app,
+            2,
+            "p3",
+            1,
+            "2026-10-07T03:00:00Z".parse().unwrap(),
+        )];
+        post_all(&app, &late).await;
+        rows.extend(late);
+        let stale = get_as(&app, &admin, path).await;
+        assert_eq!(stale.body["data"]["fresh"], false, "{:?}", stale.body);
+        assert_eq!(stale.body["data"]["persons_stale"], true);
+        assert_eq!(stale.body["data"]["unique_persons"], 2);
+        assert_eq!(
+            stale.body["data"]["total_detections"], 3,
+            "counts are never stale"
+        );
+        let mut refreshed = None;
+        for _ in 0..200 {
+            let r = get_as(&app, &admin, path).await;
+            if r.body["data"]["fresh"] == true {
+                refreshed = Some(r.body["data"].clone());
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let refreshed = refreshed.expect("the refresh finishes");
+        let expected = expected_dashboard(
+            &app,
+            &rows,
+            date(2026, 10, 1),
+            date(2026, 10, 31),
+            None,
+            &jakarta(),
+        );
+        assert_eq!(refreshed["unique_persons"], expected["unique_persons"]);
+        assert_eq!(refreshed["top_branches"], expected["top_branches"]);
+        app.stop().await;
+    }
 }

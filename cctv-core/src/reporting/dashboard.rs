@@ -31,6 +31,10 @@ pub struct DashboardReport {
     pub total_detected_count: i64,
     /// Distinct `re_id`s over the whole range.
     pub unique_persons: u64,
+    /// The distinct persons (overall and per branch) are the last computed ones, from
+    /// before the latest detections of the range; a refresh is running.
+    #[serde(default)]
+    pub persons_stale: bool,
     pub unique_branches: u64,
     /// Distinct devices over the whole range.
     pub unique_devices: u64,
@@ -160,6 +164,7 @@ impl DashboardAccumulator {
             total_detections: self.total.detections,
             total_detected_count: self.total.detected_count,
             unique_persons: self.total.persons,
+            persons_stale: false,
             unique_branches,
             unique_devices: self.devices.len() as u64,
             total_events: self.events,

@@ -43,6 +43,7 @@ mod daily;
 mod dashboard;
 mod jobs;
 mod monthly;
+pub mod persons_memo;
 mod service;
 mod store;
 mod tally;

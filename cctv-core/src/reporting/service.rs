@@ -5,6 +5,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::calendar::{days_counted, local_day_bounds, month_bounds, month_days};
+use super::persons_memo::{Lookup, RangeKey, signature};
 use super::{
     CachedReport, DailyAccumulator, DashboardAccumulator, DashboardCounts, DashboardReport,
     DetectionRow, MonthlyAccumulator, ReportError, ReportKey, ReportKind, Reporting, RowCursor,
@@ -145,6 +146,63 @@ fn to_json(report: &impl Serialize) -> Result<serde_json::Value, ReportError> {
     serde_json::to_value(report).map_err(|e| ReportError::Rejected(format!("report json: {e}")))
 }
 
+impl ReportService {
+    /// Distinct persons of a multi-day range, cache-first (see `persons_memo`): exact when
+    /// no detection arrived in the range since the last scan; otherwise the last figure,
+    /// flagged stale, while one background scan refreshes it; the first time, a scan now.
+    async fn remembered_persons(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<&[i64]>,
+        days: &[crate::query::DayCount],
+    ) -> Result<(crate::query::RangePersons, bool), ReportError> {
+        let key: RangeKey = (
+            from,
+            to,
+            branches.map(|b| {
+                let mut v = b.to_vec();
+                v.sort_unstable();
+                v
+            }),
+        );
+        let sig = signature(days, from, to);
+        let memo = self.core.persons_memo();
+        match memo.lookup(&key, &sig) {
+            Lookup::Fresh(p) => Ok((p, false)),
+            Lookup::Stale { persons, refresh } => {
+                if refresh {
+                    let core = self.core.clone();
+                    tokio::spawn(async move {
+                        let list = key.2.clone();
+                        match core
+                            .storage()
+                            .range_persons(from, to, list.as_deref())
+                            .await
+                        {
+                            Ok(p) => core.persons_memo().store(key, sig, p),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "refreshing distinct persons failed");
+                                core.persons_memo().refresh_failed(&key);
+                            }
+                        }
+                    });
+                }
+                Ok((persons, true))
+            }
+            Lookup::Missing => {
+                let p = self
+                    .core
+                    .storage()
+                    .range_persons(from, to, branches)
+                    .await?;
+                memo.store(key, sig, p.clone());
+                Ok((p, false))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Reporting for ReportService {
     #[tracing::instrument(skip_all, fields(report = %key))]
@@ -211,16 +269,21 @@ impl Reporting for ReportService {
             storage.day_counts(from, to),
             storage.device_day_counts(from, to),
         )?;
-        let persons = match persons_from_days(&days, from, to, branches.as_deref()) {
-            Some(p) => p,
-            None => storage.range_persons(from, to, branches.as_deref()).await?,
+        let (persons, stale) = match persons_from_days(&days, from, to, branches.as_deref()) {
+            Some(p) => (p, false),
+            None => {
+                self.remembered_persons(from, to, branches.as_deref(), &days)
+                    .await?
+            }
         };
         let counts = DashboardCounts {
             days,
             devices,
             persons,
         };
-        dashboard_from_counts(from, to, branches.as_deref(), &counts)
+        let mut report = dashboard_from_counts(from, to, branches.as_deref(), &counts)?;
+        report.persons_stale = stale;
+        Ok(report)
     }
 
     async fn stale_reports(&self, limit: usize) -> Result<Vec<ReportKey>, ReportError> {

@@ -187,7 +187,7 @@ pub async fn dashboard(req: &mut Request, depot: &mut Depot, res: &mut Response)
                 b["branch_name"] = json!(branch_name(&state, id));
             }
         }
-        data["fresh"] = json!(true);
+        data["fresh"] = json!(!report.persons_stale);
         Ok(Reply::ok("Dashboard retrieved successfully", data))
     }
     .await;

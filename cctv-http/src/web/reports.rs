@@ -167,7 +167,8 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                     ctx["report"] = json!({"data": data, "total_detections": data["total_detections"],
                         "unique_persons": data["unique_persons"], "total_detected_count": data["total_detected_count"],
                         "unique_devices": data["unique_devices"], "total_events": data["total_events"]});
-                    ctx["fresh"] = json!(true);
+                    // Distinct persons from before the latest detections (refreshing).
+                    ctx["fresh"] = json!(!report.persons_stale);
                 }
                 Err(e) => {
                     return error_page(

@@ -254,6 +254,7 @@ fn naive_dashboard(d: &Data, from: Date, to: Date) -> DashboardReport {
         total_detections: rows.len() as u64,
         total_detected_count: sum(&rows),
         unique_persons: persons(&rows),
+        persons_stale: false,
         unique_branches: branches.len() as u64,
         unique_devices: rows
             .iter()
