@@ -97,6 +97,8 @@ pub async fn login(addr: &str, email: &str, password: &str) -> anyhow::Result<St
 #[derive(Debug, Clone)]
 pub struct PageTiming {
     pub path: String,
+    /// The first (warm-up) request: cold caches, nothing remembered yet.
+    pub first: Duration,
     pub latencies: Latencies,
 }
 
@@ -109,7 +111,9 @@ pub async fn time_pages(
 ) -> anyhow::Result<Vec<PageTiming>> {
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {
+        let started = Instant::now();
         let warm = request(addr, "GET", path, session, None).await?;
+        let first = started.elapsed();
         if warm.status != 200 {
             bail!("{path} answered {}", warm.status);
         }
@@ -125,6 +129,7 @@ pub async fn time_pages(
         }
         out.push(PageTiming {
             path: path.clone(),
+            first,
             latencies: Latencies::new(micros),
         });
     }

@@ -256,6 +256,7 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
         .map(|t| {
             json!({
                 "path": t.path,
+                "first_ms": ms(t.first),
                 "p50_ms": ms(t.latencies.percentile(50.0)),
                 "p95_ms": ms(t.latencies.percentile(95.0)),
                 "max_ms": ms(t.latencies.max()),
@@ -267,8 +268,9 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
     } else {
         for r in &rows {
             println!(
-                "{:<40} p50 {:>8} ms  p95 {:>8} ms  max {:>8} ms",
+                "{:<40} first {:>8} ms  p50 {:>8} ms  p95 {:>8} ms  max {:>8} ms",
                 r["path"].as_str().unwrap_or(""),
+                r["first_ms"],
                 r["p50_ms"],
                 r["p95_ms"],
                 r["max_ms"]

@@ -35,6 +35,10 @@ pub struct DashboardReport {
     /// before the latest detections of the range; a refresh is running.
     #[serde(default)]
     pub persons_stale: bool,
+    /// The distinct persons are not known yet (a first scan runs): `unique_persons` and
+    /// the branches' `unique_persons` are 0 placeholders.
+    #[serde(default)]
+    pub persons_pending: bool,
     pub unique_branches: u64,
     /// Distinct devices over the whole range.
     pub unique_devices: u64,
@@ -165,6 +169,7 @@ impl DashboardAccumulator {
             total_detected_count: self.total.detected_count,
             unique_persons: self.total.persons,
             persons_stale: false,
+            persons_pending: false,
             unique_branches,
             unique_devices: self.devices.len() as u64,
             total_events: self.events,

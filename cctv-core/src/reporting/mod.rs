@@ -117,6 +117,17 @@ pub trait Reporting: Send + Sync + fmt::Debug + 'static {
         branches: Option<Vec<i64>>,
     ) -> Result<DashboardReport, ReportError>;
 
+    /// The same dashboard, cache-first for distinct persons over several days (pages and
+    /// the JSON API): answers within a bounded time, with `persons_stale` set when those
+    /// figures predate the latest detections and `persons_pending` while a range's first
+    /// scan runs (its persons are then 0 and must not be shown).
+    async fn dashboard_cached(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<Vec<i64>>,
+    ) -> Result<DashboardReport, ReportError>;
+
     /// Up to `limit` reports that ingest made stale and the refresh regenerates: daily
     /// reports, and monthly reports of months already over (the running month's report
     /// is regenerated when asked for and on the 1st of the next month).

@@ -7,6 +7,8 @@
 //! they are unchanged no detection arrived in the range, so the remembered figure is
 //! exact. When they changed, the last figure is answered at once, marked stale, while one
 //! background scan refreshes it (SPEC §9: cache-first, "answers with the last version").
+//! A range never computed is scanned once, in the background; whoever asks meanwhile is
+//! told it is being computed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -35,14 +37,17 @@ pub enum Lookup {
         persons: RangePersons,
         refresh: bool,
     },
-    /// Never computed: compute it now.
+    /// Never computed: this caller starts the scan (and waits a little for it).
     Missing,
+    /// Never computed, and another caller's scan is running.
+    Computing,
 }
 
 #[derive(Debug)]
 struct Entry {
     signature: Signature,
-    persons: RangePersons,
+    /// `None` while the first scan runs.
+    persons: Option<RangePersons>,
     refreshing: bool,
     used: u64,
 }
@@ -68,19 +73,30 @@ impl PersonsMemo {
         let mut guard = self.entries.lock().expect("persons memo lock");
         let (clock, entries) = &mut *guard;
         *clock += 1;
+        let used = *clock;
         let Some(entry) = entries.get_mut(key) else {
+            evict_for(entries, key);
+            entries.insert(
+                key.clone(),
+                Entry {
+                    signature: signature.clone(),
+                    persons: None,
+                    refreshing: true,
+                    used,
+                },
+            );
             return Lookup::Missing;
         };
-        entry.used = *clock;
+        entry.used = used;
+        let Some(persons) = entry.persons.clone() else {
+            return Lookup::Computing;
+        };
         if entry.signature == *signature {
-            return Lookup::Fresh(entry.persons.clone());
+            return Lookup::Fresh(persons);
         }
         let refresh = !entry.refreshing;
         entry.refreshing = true;
-        Lookup::Stale {
-            persons: entry.persons.clone(),
-            refresh,
-        }
+        Lookup::Stale { persons, refresh }
     }
 
     /// Remembers `persons`, computed after `signature` was read.
@@ -88,37 +104,42 @@ impl PersonsMemo {
         let mut guard = self.entries.lock().expect("persons memo lock");
         let (clock, entries) = &mut *guard;
         *clock += 1;
-        if entries.len() >= CAPACITY
-            && !entries.contains_key(&key)
-            && let Some(oldest) = entries
-                .iter()
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone())
-        {
-            entries.remove(&oldest);
-        }
+        evict_for(entries, &key);
         entries.insert(
             key,
             Entry {
                 signature,
-                persons,
+                persons: Some(persons),
                 refreshing: false,
                 used: *clock,
             },
         );
     }
 
-    /// A refresh that failed: the next stale lookup may try again.
+    /// A scan that failed: the next lookup may try again.
     pub fn refresh_failed(&self, key: &RangeKey) {
-        if let Some(e) = self
-            .entries
-            .lock()
-            .expect("persons memo lock")
-            .1
-            .get_mut(key)
-        {
-            e.refreshing = false;
+        let mut guard = self.entries.lock().expect("persons memo lock");
+        let entries = &mut guard.1;
+        match entries.get_mut(key) {
+            Some(e) if e.persons.is_some() => e.refreshing = false,
+            Some(_) => {
+                entries.remove(key);
+            }
+            None => {}
         }
+    }
+}
+
+/// Makes room for `key` by dropping the least recently used other range.
+fn evict_for(entries: &mut HashMap<RangeKey, Entry>, key: &RangeKey) {
+    if entries.len() >= CAPACITY
+        && !entries.contains_key(key)
+        && let Some(oldest) = entries
+            .iter()
+            .min_by_key(|(_, e)| e.used)
+            .map(|(k, _)| k.clone())
+    {
+        entries.remove(&oldest);
     }
 }
 
@@ -141,6 +162,11 @@ mod tests {
         let key: RangeKey = (date(2026, 11, 1), date(2026, 11, 7), None);
         let before = vec![(date(2026, 11, 2), 0, 10)];
         assert_eq!(memo.lookup(&key, &before), Lookup::Missing);
+        assert_eq!(
+            memo.lookup(&key, &before),
+            Lookup::Computing,
+            "one first scan at a time"
+        );
         memo.store(key.clone(), before.clone(), persons(4));
         assert_eq!(memo.lookup(&key, &before), Lookup::Fresh(persons(4)));
 
@@ -172,10 +198,24 @@ mod tests {
         for b in 1..=CAPACITY as i64 {
             memo.store(key(b), sig.clone(), persons(b));
         }
-        // Day 1 is used again, so day 2 is the oldest when a new range arrives.
+        // Range 1 is used again, so range 2 is the oldest when a new range arrives.
         assert!(matches!(memo.lookup(&key(1), &sig), Lookup::Fresh(_)));
         memo.store(key(1000), sig.clone(), persons(0));
         assert!(matches!(memo.lookup(&key(1), &sig), Lookup::Fresh(_)));
         assert_eq!(memo.lookup(&key(2), &sig), Lookup::Missing);
+    }
+
+    #[test]
+    fn a_failed_first_scan_lets_the_next_caller_start_again() {
+        let memo = PersonsMemo::default();
+        let key: RangeKey = (
+            jiff::civil::date(2026, 11, 1),
+            jiff::civil::date(2026, 11, 7),
+            None,
+        );
+        let sig: Signature = Vec::new();
+        assert_eq!(memo.lookup(&key, &sig), Lookup::Missing);
+        memo.refresh_failed(&key);
+        assert_eq!(memo.lookup(&key, &sig), Lookup::Missing);
     }
 }

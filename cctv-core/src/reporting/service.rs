@@ -146,17 +146,70 @@ fn to_json(report: &impl Serialize) -> Result<serde_json::Value, ReportError> {
     serde_json::to_value(report).map_err(|e| ReportError::Rejected(format!("report json: {e}")))
 }
 
+/// How long a first view of a range waits for its distinct-persons scan before answering
+/// "being computed".
+const FIRST_VIEW_WAIT: std::time::Duration = std::time::Duration::from_millis(150);
+
+/// Where a dashboard's distinct persons come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PersonsState {
+    Exact,
+    Stale,
+    Pending,
+}
+
 impl ReportService {
+    /// The dashboard from running totals (the detections themselves are not read);
+    /// distinct persons over the range from the day totals when they tell it exactly,
+    /// else from the `(date, branch, re_id)` index: scanned now (`cached` false), or
+    /// cache-first.
+    async fn assemble_dashboard(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<Vec<i64>>,
+        cached: bool,
+    ) -> Result<DashboardReport, ReportError> {
+        // Validates the range before any query.
+        DashboardAccumulator::new(from, to, jiff::tz::TimeZone::UTC)?;
+        let storage = self.core.storage();
+        let (days, devices) = tokio::try_join!(
+            storage.day_counts(from, to),
+            storage.device_day_counts(from, to),
+        )?;
+        let (persons, state) = match persons_from_days(&days, from, to, branches.as_deref()) {
+            Some(p) => (p, PersonsState::Exact),
+            None if cached => {
+                self.remembered_persons(from, to, branches.as_deref(), &days)
+                    .await?
+            }
+            None => {
+                let p = storage.range_persons(from, to, branches.as_deref()).await?;
+                (p, PersonsState::Exact)
+            }
+        };
+        let counts = DashboardCounts {
+            days,
+            devices,
+            persons,
+        };
+        let mut report = dashboard_from_counts(from, to, branches.as_deref(), &counts)?;
+        report.persons_stale = state != PersonsState::Exact;
+        report.persons_pending = state == PersonsState::Pending;
+        Ok(report)
+    }
+
     /// Distinct persons of a multi-day range, cache-first (see `persons_memo`): exact when
     /// no detection arrived in the range since the last scan; otherwise the last figure,
-    /// flagged stale, while one background scan refreshes it; the first time, a scan now.
+    /// flagged stale, while one background scan refreshes it. A range never computed is
+    /// scanned in the background; the first caller waits up to [`FIRST_VIEW_WAIT`] for it.
     async fn remembered_persons(
         &self,
         from: Date,
         to: Date,
         branches: Option<&[i64]>,
         days: &[crate::query::DayCount],
-    ) -> Result<(crate::query::RangePersons, bool), ReportError> {
+    ) -> Result<(crate::query::RangePersons, PersonsState), ReportError> {
         let key: RangeKey = (
             from,
             to,
@@ -169,37 +222,52 @@ impl ReportService {
         let sig = signature(days, from, to);
         let memo = self.core.persons_memo();
         match memo.lookup(&key, &sig) {
-            Lookup::Fresh(p) => Ok((p, false)),
+            Lookup::Fresh(p) => Ok((p, PersonsState::Exact)),
             Lookup::Stale { persons, refresh } => {
                 if refresh {
-                    let core = self.core.clone();
-                    tokio::spawn(async move {
-                        let list = key.2.clone();
-                        match core
-                            .storage()
-                            .range_persons(from, to, list.as_deref())
-                            .await
-                        {
-                            Ok(p) => core.persons_memo().store(key, sig, p),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "refreshing distinct persons failed");
-                                core.persons_memo().refresh_failed(&key);
-                            }
-                        }
-                    });
+                    drop(self.scan_in_background(from, to, key, sig));
                 }
-                Ok((persons, true))
+                Ok((persons, PersonsState::Stale))
             }
+            Lookup::Computing => Ok((Default::default(), PersonsState::Pending)),
             Lookup::Missing => {
-                let p = self
-                    .core
-                    .storage()
-                    .range_persons(from, to, branches)
-                    .await?;
-                memo.store(key, sig, p.clone());
-                Ok((p, false))
+                let scan = self.scan_in_background(from, to, key, sig);
+                match tokio::time::timeout(FIRST_VIEW_WAIT, scan).await {
+                    Ok(Ok(Some(p))) => Ok((p, PersonsState::Exact)),
+                    _ => Ok((Default::default(), PersonsState::Pending)),
+                }
             }
         }
+    }
+
+    /// Scans distinct persons for `key` on a task of its own (it finishes even when
+    /// nobody waits) and remembers the result; the handle yields it.
+    fn scan_in_background(
+        &self,
+        from: Date,
+        to: Date,
+        key: RangeKey,
+        sig: crate::reporting::persons_memo::Signature,
+    ) -> tokio::task::JoinHandle<Option<crate::query::RangePersons>> {
+        let core = self.core.clone();
+        tokio::spawn(async move {
+            let list = key.2.clone();
+            match core
+                .storage()
+                .range_persons(from, to, list.as_deref())
+                .await
+            {
+                Ok(p) => {
+                    core.persons_memo().store(key, sig, p.clone());
+                    Some(p)
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "scanning distinct persons failed");
+                    core.persons_memo().refresh_failed(&key);
+                    None
+                }
+            }
+        })
     }
 }
 
@@ -259,31 +327,16 @@ impl Reporting for ReportService {
         to: Date,
         branches: Option<Vec<i64>>,
     ) -> Result<DashboardReport, ReportError> {
-        // Validates the range before any query.
-        DashboardAccumulator::new(from, to, jiff::tz::TimeZone::UTC)?;
-        let storage = self.core.storage();
-        // Running totals (a few rows per day); distinct persons over the range from the
-        // day totals when they tell it exactly, else one index scan. The detections
-        // themselves are not read.
-        let (days, devices) = tokio::try_join!(
-            storage.day_counts(from, to),
-            storage.device_day_counts(from, to),
-        )?;
-        let (persons, stale) = match persons_from_days(&days, from, to, branches.as_deref()) {
-            Some(p) => (p, false),
-            None => {
-                self.remembered_persons(from, to, branches.as_deref(), &days)
-                    .await?
-            }
-        };
-        let counts = DashboardCounts {
-            days,
-            devices,
-            persons,
-        };
-        let mut report = dashboard_from_counts(from, to, branches.as_deref(), &counts)?;
-        report.persons_stale = stale;
-        Ok(report)
+        self.assemble_dashboard(from, to, branches, false).await
+    }
+
+    async fn dashboard_cached(
+        &self,
+        from: Date,
+        to: Date,
+        branches: Option<Vec<i64>>,
+    ) -> Result<DashboardReport, ReportError> {
+        self.assemble_dashboard(from, to, branches, true).await
     }
 
     async fn stale_reports(&self, limit: usize) -> Result<Vec<ReportKey>, ReportError> {

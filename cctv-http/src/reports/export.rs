@@ -135,7 +135,7 @@ pub async fn dashboard(req: &mut Request, depot: &mut Depot, res: &mut Response)
     let state = state(depot);
     let result = async {
         let format = format(req)?;
-        let report = dashboard_of(&state, req).await?;
+        let report = dashboard_of(&state, req, false).await?;
         let sheets = dashboard_sheets(&report, |b| branch_name(&state, b));
         let name = format!("Dashboard_Report_{}_{}", report.date_from, report.date_to);
         send(res, &sheets, format, &name)

@@ -129,10 +129,11 @@ pub async fn monthly(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 }
 
 /// The dashboard a request asks for (default: the last 7 days), over the caller's
-/// branches; names joined to the top branches.
+/// branches: cache-first for the JSON API (`cached`), exact for exports.
 pub(super) async fn dashboard_of(
     state: &AppState,
     req: &Request,
+    cached: bool,
 ) -> Result<DashboardReport, ApiError> {
     let who = crate::manage::reader(state, req).await?;
     let mut p = Params::default();
@@ -159,10 +160,12 @@ pub(super) async fn dashboard_of(
         None => who.branch_filter().map(|set| set.iter().copied().collect()),
     };
     let service = ReportService::new(state.core.clone());
-    service
-        .dashboard(from, to, branches)
-        .await
-        .map_err(reporting_error)
+    let report = if cached {
+        service.dashboard_cached(from, to, branches).await
+    } else {
+        service.dashboard(from, to, branches).await
+    };
+    report.map_err(reporting_error)
 }
 
 /// A branch's name, "Unknown" for a branch no longer in the estate.
@@ -179,12 +182,20 @@ pub(super) fn branch_name(state: &AppState, id: i64) -> String {
 pub async fn dashboard(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let report = dashboard_of(&state, req).await?;
+        let report = dashboard_of(&state, req, true).await?;
         let mut data = serde_json::to_value(&report).unwrap_or_default();
+        // Persons not computed yet are unknown, not zero.
+        let pending = report.persons_pending;
+        if pending {
+            data["unique_persons"] = Value::Null;
+        }
         if let Some(top) = data["top_branches"].as_array_mut() {
             for b in top {
                 let id = b["branch_id"].as_i64().unwrap_or_default();
                 b["branch_name"] = json!(branch_name(&state, id));
+                if pending {
+                    b["unique_persons"] = Value::Null;
+                }
             }
         }
         data["fresh"] = json!(!report.persons_stale);

@@ -160,9 +160,18 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                 (None, Some(mine)) => Some(mine.iter().copied().collect()),
                 (None, None) => None,
             };
-            match service.dashboard(from, to, scope).await {
+            match service.dashboard_cached(from, to, scope).await {
                 Ok(report) => {
-                    let data = serde_json::to_value(&report).unwrap_or_default();
+                    let mut data = serde_json::to_value(&report).unwrap_or_default();
+                    if report.persons_pending {
+                        // Being computed: shown as such, never as zero.
+                        data["unique_persons"] = json!("…");
+                        if let Some(top) = data["top_branches"].as_array_mut() {
+                            for b in top {
+                                b["unique_persons"] = json!("…");
+                            }
+                        }
+                    }
                     ctx["chart"] = json!(bars(&series(&data, "daily_trend", "date")));
                     ctx["report"] = json!({"data": data, "total_detections": data["total_detections"],
                         "unique_persons": data["unique_persons"], "total_detected_count": data["total_detected_count"],

@@ -255,6 +255,7 @@ fn naive_dashboard(d: &Data, from: Date, to: Date) -> DashboardReport {
         total_detected_count: sum(&rows),
         unique_persons: persons(&rows),
         persons_stale: false,
+        persons_pending: false,
         unique_branches: branches.len() as u64,
         unique_devices: rows
             .iter()
