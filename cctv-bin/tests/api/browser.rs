@@ -296,6 +296,39 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
     );
     shot(&c, "credential-test").await;
 
+    // A phone (390 px wide): every main page fits the width (wide tables scroll inside
+    // themselves, the page does not scroll sideways).
+    c.set_window_size(390, 844).await.unwrap();
+    for (page, name) in [
+        (
+            format!("/dashboard?branch_id={branch_id}"),
+            "phone-dashboard",
+        ),
+        ("/persons".to_owned(), "phone-persons"),
+        ("/events".to_owned(), "phone-events"),
+        ("/reports".to_owned(), "phone-reports"),
+        ("/devices".to_owned(), "phone-devices"),
+        ("/devices/new".to_owned(), "phone-device-form"),
+        ("/live".to_owned(), "phone-live"),
+        ("/admin/queues".to_owned(), "phone-queues"),
+    ] {
+        c.goto(&format!("{base}{page}")).await.unwrap();
+        let widths = c
+            .execute(
+                "return [document.documentElement.scrollWidth, document.documentElement.clientWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (scroll, client) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        shot(&c, name).await;
+        assert!(
+            scroll <= client,
+            "{page} scrolls sideways on a phone: {scroll} px of content in {client} px"
+        );
+    }
+    c.set_window_size(1366, 900).await.unwrap();
+
     // A viewer: no admin navigation, admin pages refused.
     c.delete_all_cookies().await.unwrap();
     login(&c, &base, "viewer@cctv.test", "secret-pass-1").await;
