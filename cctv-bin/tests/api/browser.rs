@@ -326,6 +326,17 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
             scroll <= client,
             "{page} scrolls sideways on a phone: {scroll} px of content in {client} px"
         );
+        // Every control has a label (a <label> or aria-label) for screen readers.
+        let unlabelled = c
+            .execute(
+                "return [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                    .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label'))
+                    .map(e => e.name || e.id || e.outerHTML.slice(0, 60));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(unlabelled, json!([]), "{page}: inputs without a label");
     }
     c.set_window_size(1366, 900).await.unwrap();
 
