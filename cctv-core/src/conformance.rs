@@ -180,6 +180,30 @@ async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome
         .expect("accept")
 }
 
+/// Processes `jobs` in batches of `size`, all batches at once and every batch delivered
+/// twice concurrently: redelivery and concurrent workers must not count twice.
+async fn process_every_batch_twice_at_once(
+    store: &Arc<dyn Storage>,
+    jobs: &[DetectionJob],
+    size: usize,
+) {
+    let mut tasks = Vec::new();
+    for chunk in jobs.chunks(size) {
+        let store = store.clone();
+        let batch = prepare(chunk);
+        tasks.push(tokio::spawn(async move {
+            let (a, b) = tokio::join!(
+                store.process_detections(&batch, Timestamp::now()),
+                store.process_detections(&batch, Timestamp::now())
+            );
+            a.or(b).expect("at least one delivery succeeds");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
 async fn accept_and_process(store: &dyn Storage, jobs: &[DetectionJob]) {
     accept(store, jobs).await;
     store
@@ -442,22 +466,7 @@ pub async fn concurrent_batches_count_exactly(store: Arc<dyn Storage>) {
         .collect();
     let expected: i64 = jobs.iter().map(|j| i64::from(j.detected_count)).sum();
     accept(store.as_ref(), &jobs).await;
-    let mut tasks = Vec::new();
-    for chunk in jobs.chunks(50) {
-        let store = store.clone();
-        let batch = prepare(chunk);
-        tasks.push(tokio::spawn(async move {
-            // Every batch twice, concurrently: redelivery must not count twice either.
-            let (a, b) = tokio::join!(
-                store.process_detections(&batch, Timestamp::now()),
-                store.process_detections(&batch, Timestamp::now())
-            );
-            a.or(b).expect("at least one delivery succeeds");
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    process_every_batch_twice_at_once(&store, &jobs, 50).await;
     let crowd = store
         .person_day("CROWD", day(), None)
         .await

@@ -6,39 +6,45 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use jiff::civil::Date;
 
-use super::{accept, accept_and_process, day, job, prepare, seed};
+use super::{accept, accept_and_process, day, job, process_every_batch_twice_at_once, seed};
 use crate::detection::DetectionJob;
 use crate::estate::RecordStatus;
-use crate::query::{DayCount, DetectionFilter, PageRequest};
+use crate::query::{DayCount, DetectionFilter, DetectionItem, PageRequest};
 use crate::reporting::RowRange;
 use crate::storage::Storage;
 
 /// `(date, branch or None for all)` → (detections, sum of detected_count, distinct re_ids).
 type Recount = BTreeMap<(Date, Option<i64>), (i64, i64, BTreeSet<String>)>;
 
-async fn recount(store: &dyn Storage) -> Vec<DayCount> {
-    let mut totals = Recount::new();
-    let mut page = 1;
-    loop {
+/// Every stored detection, page by page through the read API.
+async fn all_detections(store: &dyn Storage) -> Vec<DetectionItem> {
+    let mut all = Vec::new();
+    for page in 1.. {
         let rows = store
             .list_detections(&DetectionFilter::default(), PageRequest::new(page, 100))
             .await
             .unwrap();
-        for d in &rows.items {
-            for key in [
-                (d.detection_date, Some(d.branch_id)),
-                (d.detection_date, None),
-            ] {
-                let t = totals.entry(key).or_default();
-                t.0 += 1;
-                t.1 += d.detected_count;
-                t.2.insert(d.re_id.clone());
-            }
+        let last = rows.items.len() < 100;
+        all.extend(rows.items);
+        if last {
+            return all;
         }
-        if rows.items.len() < 100 {
-            break;
+    }
+    unreachable!("pages are numbered by u32")
+}
+
+async fn recount(store: &dyn Storage) -> Vec<DayCount> {
+    let mut totals = Recount::new();
+    for d in &all_detections(store).await {
+        for key in [
+            (d.detection_date, Some(d.branch_id)),
+            (d.detection_date, None),
+        ] {
+            let t = totals.entry(key).or_default();
+            t.0 += 1;
+            t.1 += d.detected_count;
+            t.2.insert(d.re_id.clone());
         }
-        page += 1;
     }
     let mut counts = Vec::new();
     for ((date, branch_id), (detections, detected_count, persons)) in totals {
@@ -65,21 +71,7 @@ async fn recount(store: &dyn Storage) -> Vec<DayCount> {
 
 /// Device totals and distinct persons over ranges and branch selections.
 async fn ranges_match_their_recomputation(store: &dyn Storage, estate: &super::Estate) {
-    let rows = store
-        .list_detections(&DetectionFilter::default(), PageRequest::new(1, 100))
-        .await
-        .unwrap();
-    let mut all = Vec::new();
-    let pages = rows.total.div_ceil(100) as u32;
-    for page in 1..=pages {
-        all.extend(
-            store
-                .list_detections(&DetectionFilter::default(), PageRequest::new(page, 100))
-                .await
-                .unwrap()
-                .items,
-        );
-    }
+    let all = all_detections(store).await;
     let mut devices: BTreeMap<(Date, i64, String), (i64, i64)> = BTreeMap::new();
     for d in &all {
         let e = devices
@@ -171,21 +163,7 @@ pub async fn day_counts_equal_their_recomputation(store: Arc<dyn Storage>) {
         })
         .collect();
     accept(store.as_ref(), &jobs).await;
-    let mut tasks = Vec::new();
-    for chunk in jobs.chunks(40) {
-        let store = store.clone();
-        let batch = prepare(chunk);
-        tasks.push(tokio::spawn(async move {
-            let (a, b) = tokio::join!(
-                store.process_detections(&batch, Timestamp::now()),
-                store.process_detections(&batch, Timestamp::now())
-            );
-            a.or(b).expect("at least one delivery succeeds");
-        }));
-    }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    process_every_batch_twice_at_once(&store, &jobs, 40).await;
     assert_eq!(stored(store.as_ref()).await, recount(store.as_ref()).await);
 
     // A person seen only while tracking is off still counts as a person at that branch;

@@ -76,15 +76,15 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .map(|c| (c.detections, c.persons))
             .unwrap_or((0, 0))
     };
-    let mut trend = Vec::new();
-    let mut day = week_start;
-    while day <= today {
-        trend.push(json!({"date": day.to_string(), "label": day.strftime("%a %d").to_string(), "count": of_day(day).0}));
-        day = day.tomorrow().unwrap_or(today);
-        if trend.len() == 7 {
-            break;
-        }
-    }
+    let mut trend: Vec<Value> = (0..7)
+        .rev()
+        .map(|back| {
+            let day = today
+                .checked_sub(jiff::Span::new().days(back))
+                .unwrap_or(today);
+            json!({"date": day.to_string(), "label": day.strftime("%a %d").to_string(), "count": of_day(day).0})
+        })
+        .collect();
     let max = trend
         .iter()
         .filter_map(|t| t["count"].as_i64())

@@ -23,6 +23,39 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// `AND {column} >= start AND {column} < end`, for the bounds given.
+fn time_window(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    column: &'static str,
+    start: Option<jiff::Timestamp>,
+    end: Option<jiff::Timestamp>,
+) {
+    if let Some(t) = start {
+        qb.push(format!(" AND {column} >= ")).push_bind(odt(t));
+    }
+    if let Some(t) = end {
+        qb.push(format!(" AND {column} < ")).push_bind(odt(t));
+    }
+}
+
+/// The keyset page: rows after `(at, id)` in `(column, id)` order, at most `limit`.
+fn after_in_order(
+    qb: &mut QueryBuilder<'_, Postgres>,
+    column: &'static str,
+    after: Option<TimeCursor>,
+    limit: usize,
+) {
+    if let Some((at, id)) = after {
+        qb.push(format!(" AND ({column}, id) > ("))
+            .push_bind(odt(at))
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    qb.push(format!(" ORDER BY {column}, id LIMIT "))
+        .push_bind(limit as i64);
+}
+
 #[async_trait]
 impl ExportStore for PgStore {
     async fn person_export_page(
@@ -104,12 +137,7 @@ impl ExportStore for PgStore {
                     detected_count, notification_sent, message_sent, image_sent, image_path
              FROM event_logs WHERE 1 = 1",
         );
-        if let Some(t) = f.start {
-            qb.push(" AND event_timestamp >= ").push_bind(odt(t));
-        }
-        if let Some(t) = f.end {
-            qb.push(" AND event_timestamp < ").push_bind(odt(t));
-        }
+        time_window(&mut qb, "event_timestamp", f.start, f.end);
         if let Some(ids) = &f.branches {
             qb.push(" AND branch_id = ANY(")
                 .push_bind(ids.clone())
@@ -129,15 +157,7 @@ impl ExportStore for PgStore {
                 .push_bind(p)
                 .push(" ESCAPE '\\')");
         }
-        if let Some((at, id)) = after {
-            qb.push(" AND (event_timestamp, id) > (")
-                .push_bind(odt(at))
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        qb.push(" ORDER BY event_timestamp, id LIMIT ")
-            .push_bind(limit as i64);
+        after_in_order(&mut qb, "event_timestamp", after, limit);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {
@@ -170,12 +190,7 @@ impl ExportStore for PgStore {
                     detected_count, detection_data::text AS detection_data
              FROM re_id_branch_detections WHERE 1 = 1",
         );
-        if let Some(t) = f.start {
-            qb.push(" AND detection_timestamp >= ").push_bind(odt(t));
-        }
-        if let Some(t) = f.end {
-            qb.push(" AND detection_timestamp < ").push_bind(odt(t));
-        }
+        time_window(&mut qb, "detection_timestamp", f.start, f.end);
         if let Some(ids) = &f.branches {
             qb.push(" AND branch_id = ANY(")
                 .push_bind(ids.clone())
@@ -187,15 +202,7 @@ impl ExportStore for PgStore {
         if let Some(r) = &f.re_id {
             qb.push(" AND re_id = ").push_bind(r.clone());
         }
-        if let Some((at, id)) = after {
-            qb.push(" AND (detection_timestamp, id) > (")
-                .push_bind(odt(at))
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        qb.push(" ORDER BY detection_timestamp, id LIMIT ")
-            .push_bind(limit as i64);
+        after_in_order(&mut qb, "detection_timestamp", after, limit);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
         rows.iter()
             .map(|r| {

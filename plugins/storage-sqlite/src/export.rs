@@ -27,6 +27,39 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// `AND {column} >= start AND {column} < end`, for the bounds given.
+fn time_window(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    column: &'static str,
+    start: Option<jiff::Timestamp>,
+    end: Option<jiff::Timestamp>,
+) {
+    if let Some(t) = start {
+        qb.push(format!(" AND {column} >= ")).push_bind(ts(t));
+    }
+    if let Some(t) = end {
+        qb.push(format!(" AND {column} < ")).push_bind(ts(t));
+    }
+}
+
+/// The keyset page: rows after `(at, id)` in `(column, id)` order, at most `limit`.
+fn after_in_order(
+    qb: &mut QueryBuilder<'_, Sqlite>,
+    column: &'static str,
+    after: Option<TimeCursor>,
+    limit: usize,
+) {
+    if let Some((at, id)) = after {
+        qb.push(format!(" AND ({column}, id) > ("))
+            .push_bind(ts(at))
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    qb.push(format!(" ORDER BY {column}, id LIMIT "))
+        .push_bind(limit as i64);
+}
+
 #[async_trait]
 impl ExportStore for SqliteStore {
     async fn person_export_page(
@@ -114,12 +147,7 @@ impl ExportStore for SqliteStore {
                     detected_count, notification_sent, message_sent, image_sent, image_path
              FROM event_logs WHERE 1 = 1",
         );
-        if let Some(t) = f.start {
-            qb.push(" AND event_timestamp >= ").push_bind(ts(t));
-        }
-        if let Some(t) = f.end {
-            qb.push(" AND event_timestamp < ").push_bind(ts(t));
-        }
+        time_window(&mut qb, "event_timestamp", f.start, f.end);
         // `+branch_id`: the branch index is no help to a time-ordered page.
         if let Some(ids) = &f.branches {
             qb.push(" AND +branch_id IN (SELECT value FROM json_each(")
@@ -140,15 +168,7 @@ impl ExportStore for SqliteStore {
                 .push_bind(p)
                 .push(" ESCAPE '\\')");
         }
-        if let Some((at, id)) = after {
-            qb.push(" AND (event_timestamp, id) > (")
-                .push_bind(ts(at))
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        qb.push(" ORDER BY event_timestamp, id LIMIT ")
-            .push_bind(limit as i64);
+        after_in_order(&mut qb, "event_timestamp", after, limit);
         let rows = qb
             .build()
             .fetch_all(&self.exporter)
@@ -185,12 +205,7 @@ impl ExportStore for SqliteStore {
                     detected_count, detection_data
              FROM re_id_branch_detections WHERE 1 = 1",
         );
-        if let Some(t) = f.start {
-            qb.push(" AND detection_timestamp >= ").push_bind(ts(t));
-        }
-        if let Some(t) = f.end {
-            qb.push(" AND detection_timestamp < ").push_bind(ts(t));
-        }
+        time_window(&mut qb, "detection_timestamp", f.start, f.end);
         // `+branch_id`: keep the planner on the time index, which gives the page order; a
         // branch index would make it sort every row of the branch for each page. (One
         // person's rows are few: the person index serves a `re_id` filter well.)
@@ -205,15 +220,7 @@ impl ExportStore for SqliteStore {
         if let Some(r) = &f.re_id {
             qb.push(" AND re_id = ").push_bind(r.clone());
         }
-        if let Some((at, id)) = after {
-            qb.push(" AND (detection_timestamp, id) > (")
-                .push_bind(ts(at))
-                .push(", ")
-                .push_bind(id)
-                .push(")");
-        }
-        qb.push(" ORDER BY detection_timestamp, id LIMIT ")
-            .push_bind(limit as i64);
+        after_in_order(&mut qb, "detection_timestamp", after, limit);
         let rows = qb
             .build()
             .fetch_all(&self.exporter)

@@ -54,9 +54,10 @@ pub async fn post_image(app: &TestApp, re_id: &str, bytes: &[u8]) -> i64 {
         .unwrap_or_else(|| panic!("no event id in {:?}", done.body))
 }
 
-/// Waits until the image job has settled the event (processed or marked with an error).
+/// Waits (up to 60 s: the million-row export test may share the cores) until the image job
+/// has settled the event (processed or marked with an error).
 pub async fn settled_event(app: &TestApp, event: i64) -> Record {
-    for _ in 0..1500 {
+    for _ in 0..3000 {
         let row = app
             .core
             .storage()
