@@ -55,10 +55,12 @@ CREATE INDEX IF NOT EXISTS intake_keys_created ON intake_keys (created_at);
 /// Most rows deleted per statement.
 const SPILL_CHUNK: usize = 2_000;
 
-/// The intake file: one writer connection (accept commits and deletes).
+/// The intake file: one writer connection (accept commits and deletes), and read-only
+/// connections so that status polls and queue monitoring never wait behind a commit.
 #[derive(Debug, Clone)]
 pub(crate) struct Intake {
     pub(crate) writer: SqlitePool,
+    reader: SqlitePool,
     checkpointer: SqlitePool,
 }
 
@@ -120,13 +122,19 @@ impl Intake {
             .map_err(map_err)?;
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(map_err)?;
         tokio::spawn(crate::checkpoint_loop(checkpointer.clone()));
+        let reader = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(map_err)?;
         Ok((
             Self {
                 writer,
+                reader,
                 checkpointer,
             },
             fresh,
@@ -134,6 +142,7 @@ impl Intake {
     }
 
     pub(crate) async fn close(&self) {
+        self.reader.close().await;
         self.writer.close().await;
         self.checkpointer.close().await;
     }
@@ -345,7 +354,7 @@ impl Intake {
         let Some(row) =
             sqlx::query("SELECT credential_id, in_memory, created_at FROM intake WHERE id = ?")
                 .bind(id.to_string())
-                .fetch_optional(&self.writer)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(map_err)?
         else {
@@ -377,7 +386,7 @@ impl Intake {
         let row = sqlx::query(
             "SELECT count(*), coalesce(sum(in_memory), 0), min(created_at) FROM intake",
         )
-        .fetch_one(&self.writer)
+        .fetch_one(&self.reader)
         .await
         .map_err(map_err)?;
         Ok(IntakeStats {
