@@ -51,10 +51,11 @@ pub(crate) fn phone_list(f: &mut Form<'_>, field: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-/// Validates a message template under `field`.
-pub(crate) fn template(f: &mut Form<'_>, field: &str, required: bool) {
+/// Validates a message template under `field`: syntax, variables, and a trial render
+/// within the template budget, off the async runtime.
+pub(crate) async fn template(f: &mut Form<'_>, field: &str, required: bool) {
     if let Some(t) = f.text(field, required, 1000)
-        && let Err(e) = crate::template::validate_template(&t)
+        && let Err(e) = crate::template::validate_template_off_runtime(&t).await
     {
         f.record.remove(field);
         f.errors.add(field, e.to_string());
@@ -86,8 +87,8 @@ async fn validate<'a>(
         f.boolean(flag);
     }
     phone_list(&mut f, "whatsapp_numbers");
-    template(&mut f, "message_template", false);
-    template(&mut f, "notification_template", false);
+    template(&mut f, "message_template", false).await;
+    template(&mut f, "notification_template", false).await;
     if let (Some(branch), Some(device)) = (branch, device) {
         if !who.may_manage_branch(branch) {
             return Err(forbidden());

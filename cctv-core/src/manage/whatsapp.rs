@@ -55,7 +55,7 @@ async fn validate<'a>(
         f.errors
             .add("phone_numbers", "The phone_numbers field is required.");
     }
-    template(&mut f, "message_template", true);
+    template(&mut f, "message_template", true).await;
     f.boolean("is_active");
     let is_default = f.boolean("is_default");
     m.check_unique(

@@ -107,6 +107,9 @@ pub enum TemplateError {
     },
     #[error("template cannot be rendered: {0}")]
     Render(String),
+    /// The render ran out of its budget (instructions, output size or time).
+    #[error("template exceeds its budget: {0}")]
+    Budget(String),
 }
 
 impl TemplateError {
@@ -119,6 +122,12 @@ impl TemplateError {
         let message = e
             .detail()
             .map_or_else(|| e.kind().to_string(), str::to_owned);
+        if e.kind() == minijinja::ErrorKind::OutOfFuel {
+            return Self::Budget(format!(
+                "it needs more than {FUEL} steps; simplify its loops (line {})",
+                e.line().unwrap_or(1)
+            ));
+        }
         if syntax {
             Self::Syntax {
                 line: e.line().unwrap_or(1),
@@ -131,6 +140,15 @@ impl TemplateError {
 }
 
 const NAME: &str = "message";
+
+/// Budget of one render, in minijinja fuel (about one unit per instruction, and one per
+/// byte of strings built): a message template that loops over `range(100000)` runs out
+/// in milliseconds instead of holding a thread for minutes.
+pub const FUEL: u64 = 50_000;
+/// Longest rendered output, in bytes (WhatsApp caps a message at 4,096 characters).
+pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+/// Longest a render may take off the async runtime before it is given up.
+pub const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A compiled, checked template. Compile once, render many times.
 pub struct MessageTemplate {
@@ -157,6 +175,7 @@ impl MessageTemplate {
     pub fn compile_with(source: &str, available: &[&str]) -> Result<Self, TemplateError> {
         let converted = convert_legacy_tokens(source, available).into_owned();
         let mut env = Environment::new();
+        env.set_fuel(Some(FUEL));
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_auto_escape_callback(|_| AutoEscape::None);
         let syntax = SyntaxConfig::builder()
@@ -203,9 +222,35 @@ impl MessageTemplate {
             .env
             .get_template(NAME)
             .map_err(|e| TemplateError::from_minijinja(&e, false))?;
-        template
+        let out = template
             .render(Value::from(minijinja::value::Serde(context)))
-            .map_err(|e| TemplateError::from_minijinja(&e, false))
+            .map_err(|e| TemplateError::from_minijinja(&e, false))?;
+        if out.len() > MAX_OUTPUT_BYTES {
+            return Err(TemplateError::Budget(format!(
+                "the message is {} bytes, more than {MAX_OUTPUT_BYTES}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Renders on a blocking thread with [`RENDER_TIMEOUT`], so that no template — even
+    /// one within its fuel — holds an async worker. For user-supplied templates.
+    pub async fn render_off_runtime<S: Serialize>(
+        self: std::sync::Arc<Self>,
+        context: &S,
+    ) -> Result<String, TemplateError> {
+        let context = serde_json::to_value(context)
+            .map_err(|e| TemplateError::Render(format!("context: {e}")))?;
+        let work = tokio::task::spawn_blocking(move || self.render(&context));
+        match tokio::time::timeout(RENDER_TIMEOUT, work).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(TemplateError::Render(format!("render task failed: {e}"))),
+            Err(_) => Err(TemplateError::Budget(format!(
+                "rendering took longer than {} s",
+                RENDER_TIMEOUT.as_secs()
+            ))),
+        }
     }
 }
 
@@ -217,8 +262,28 @@ pub fn validate_template(source: &str) -> Result<(), TemplateError> {
         .map(drop)
 }
 
+/// [`validate_template`] off the async runtime (see [`MessageTemplate::render_off_runtime`]):
+/// what saving a template through the API runs.
+pub async fn validate_template_off_runtime(source: &str) -> Result<(), TemplateError> {
+    std::sync::Arc::new(MessageTemplate::compile(source)?)
+        .render_off_runtime(&TemplateVars::sample())
+        .await
+        .map(drop)
+}
+
 /// Compiles and renders in one go (for one-off messages; keep a [`MessageTemplate`] when
 /// the same template is rendered repeatedly).
 pub fn render_template(source: &str, vars: &TemplateVars) -> Result<String, TemplateError> {
     MessageTemplate::compile(source)?.render(vars)
+}
+
+/// [`render_template`] off the async runtime, bounded in time: for templates stored by
+/// people (previews, notifications).
+pub async fn render_template_off_runtime(
+    source: &str,
+    vars: &TemplateVars,
+) -> Result<String, TemplateError> {
+    std::sync::Arc::new(MessageTemplate::compile(source)?)
+        .render_off_runtime(vars)
+        .await
 }

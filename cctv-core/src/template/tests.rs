@@ -113,3 +113,33 @@ fn a_compiled_template_keeps_its_source_as_written() {
     assert_eq!(template.render(&vars()).unwrap(), "REID_7");
     assert_eq!(format!("{template:?}"), r#"MessageTemplate("{re_id}")"#);
 }
+
+#[test]
+fn nested_loops_run_out_of_fuel_quickly_instead_of_running_for_minutes() {
+    let started = std::time::Instant::now();
+    let err = validate_template(
+        "{% for a in range(100000) %}{% for b in range(1200) %}{{ branch_name }}{% endfor %}{% endfor %}",
+    )
+    .unwrap_err();
+    assert!(matches!(err, TemplateError::Budget(_)), "{err:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    let huge = validate_template("{{ branch_name * 100000000 }}").unwrap_err();
+    assert!(matches!(huge, TemplateError::Budget(_)), "{huge:?}");
+    // An ordinary template with a loop is well within budget.
+    assert_eq!(
+        render_template("{% for i in range(3) %}{branch_code} {% endfor %}", &vars()).as_deref(),
+        Ok("JKT001 JKT001 JKT001 ")
+    );
+}
+
+#[tokio::test]
+async fn renders_off_the_runtime_give_the_same_answers() {
+    assert_eq!(
+        render_template_off_runtime("{re_id}", &vars()).await.as_deref(),
+        Ok("REID_7")
+    );
+    assert!(matches!(
+        validate_template_off_runtime("{% for a in range(100000) %}x{% endfor %}").await,
+        Err(TemplateError::Budget(_))
+    ));
+}

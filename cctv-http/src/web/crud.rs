@@ -48,12 +48,14 @@ fn id_param(req: &Request) -> Option<i64> {
 
 /// Adds `branch_name` to rows that only carry ids, and a rendered `preview` of message
 /// templates (with sample values) so an admin sees what a phone will receive.
-fn enrich(state: &AppState, items: &mut [Value]) {
+async fn enrich(state: &AppState, items: &mut [Value]) {
     let estate = state.core.estate();
     let sample = cctv_core::template::TemplateVars::sample();
     for item in items.iter_mut() {
         if let Some(t) = item.get("message_template").and_then(Value::as_str) {
-            item["preview"] = match cctv_core::template::render_template(t, &sample) {
+            // Stored templates are people's input: bounded and off the async runtime.
+            let rendered = cctv_core::template::render_template_off_runtime(t, &sample).await;
+            item["preview"] = match rendered {
                 Ok(text) => json!(text),
                 Err(e) => json!(format!("(template error: {e})")),
             };
@@ -202,7 +204,7 @@ impl Page {
             .await
         {
             Ok(mut listed) => {
-                enrich(state, &mut listed.items);
+                enrich(state, &mut listed.items).await;
                 let last_page = listed
                     .total
                     .div_ceil(u64::from(listed.per_page.max(1)))
