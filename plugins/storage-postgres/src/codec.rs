@@ -28,6 +28,20 @@ pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
         .map_err(|e| StorageError::Corrupt(format!("date: {e}")))
 }
 
+/// A JSON column of a row served to readers: a value that cannot be decoded (nested beyond
+/// what serde_json reads back, written by an older version) is logged and served as null,
+/// so one row never fails — or panics — the page it is on.
+pub(crate) fn lenient_json(row: &sqlx::postgres::PgRow, column: &'static str) -> Option<serde_json::Value> {
+    use sqlx::Row;
+    match row.try_get::<Option<serde_json::Value>, _>(column) {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::warn!(column, error = %e, "a stored JSON value cannot be decoded; served as null");
+            None
+        }
+    }
+}
+
 /// `NotFound` unless exactly the one targeted row was changed.
 pub(crate) fn one_row(rows_affected: u64) -> Result<(), StorageError> {
     if rows_affected == 0 {

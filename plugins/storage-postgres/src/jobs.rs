@@ -69,19 +69,28 @@ impl JobQueue for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        let mut jobs = rows
-            .iter()
-            .map(|row| {
-                Ok(ClaimedJob {
-                    id: JobId(row.get("id")),
+        let mut jobs = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in &rows {
+            let id = JobId(row.get("id"));
+            match row.try_get::<Value, _>("payload") {
+                Ok(payload) => jobs.push(ClaimedJob {
+                    id,
                     queue: queue(row.get("queue"))?,
                     kind: row.get("kind"),
-                    payload: row.get("payload"),
+                    payload,
                     attempts: row.get::<i32, _>("attempts") as u32,
                     max_attempts: row.get::<i32, _>("max_attempts") as u32,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
+                }),
+                Err(e) => unreadable.push((id, format!("unreadable payload: {e}"))),
+            }
+        }
+        // A payload that cannot be read will never succeed: it goes to failed jobs with
+        // its error, and the claim goes on with the others.
+        for (id, error) in unreadable {
+            tracing::warn!(job_id = %id, %error, "job failed: payload cannot be decoded");
+            self.fail(id, &error, None, from_odt(now)).await?;
+        }
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
@@ -201,7 +210,7 @@ impl JobQueue for PgStore {
             attempts: row.get::<i32, _>("attempts") as u32,
             max_attempts: row.get::<i32, _>("max_attempts") as u32,
             last_error: row.get("last_error"),
-            result: row.get("result"),
+            result: crate::lenient_json(&row, "result"),
             credential_id: (credential_id != 0).then_some(credential_id),
             created_at: from_odt(row.get("created_at")),
             available_at: from_odt(row.get("available_at")),

@@ -11,7 +11,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{PgStore, from_odt, from_opt_odt, map_err, odt};
+use crate::{PgStore, from_odt, from_opt_odt, lenient_json, map_err, odt};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
@@ -144,7 +144,7 @@ impl QueueAdmin for PgStore {
                     kind: r.get("kind"),
                     attempts: r.get::<i32, _>("attempts") as u32,
                     error: r.get("last_error"),
-                    payload: r.get("payload"),
+                    payload: lenient_json(r, "payload").unwrap_or(serde_json::Value::Null),
                     created_at: from_odt(r.get("created_at")),
                     failed_at: from_opt_odt(r.get("finished_at")),
                 })

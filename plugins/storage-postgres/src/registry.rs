@@ -6,12 +6,11 @@ use cctv_core::query::*;
 use cctv_core::storage::{RegistryStore, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
-use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::query::Query;
 
-use crate::{PgStore, from_odt, from_opt_odt, from_pg_date, map_err, odt, pg_date};
+use crate::{PgStore, from_odt, from_opt_odt, from_pg_date, lenient_json, map_err, odt, pg_date};
 
 #[derive(Debug, Clone)]
 enum Bind {
@@ -122,8 +121,8 @@ fn item_from(row: &PgRow) -> Result<DetectionItem, StorageError> {
         detection_timestamp: from_odt(row.get("detection_timestamp")),
         detection_date: date,
         detected_count: row.get("detected_count"),
-        detection_data: row.get::<Option<Value>, _>("detection_data"),
-        person_features: row.get::<Option<Value>, _>("person_features"),
+        detection_data: lenient_json(row, "detection_data"),
+        person_features: lenient_json(row, "person_features"),
         created_at: from_odt(row.get("created_at")),
         branch,
         device,
@@ -407,7 +406,7 @@ impl RegistryStore for PgStore {
             detection_date: date,
             detection_time: from_opt_odt(row.get("detection_time")),
             person_name: row.get("person_name"),
-            appearance_features: row.get("appearance_features"),
+            appearance_features: lenient_json(&row, "appearance_features"),
             total_detection_branch_count: row.get("total_detection_branch_count"),
             total_actual_count: row.get("total_actual_count"),
             first_detected_at: from_opt_odt(row.get("first_detected_at")),

@@ -27,9 +27,18 @@ pub(crate) fn parse_date(s: &str) -> Result<Date, StorageError> {
         .map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
 }
 
-pub(crate) fn parse_json(s: Option<String>) -> Result<Option<Value>, StorageError> {
-    s.map(|s| serde_json::from_str(&s).map_err(|e| StorageError::Corrupt(format!("json: {e}"))))
-        .transpose()
+/// A JSON column of a row served to readers: a value that cannot be decoded (written by an
+/// older version, nested beyond what can be read back) is logged and served as null, so
+/// one row never fails the page it is on.
+pub(crate) fn lenient_json(s: Option<String>, column: &'static str) -> Option<Value> {
+    let s = s?;
+    match serde_json::from_str(&s) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            tracing::warn!(column, error = %e, "a stored JSON value cannot be decoded; served as null");
+            None
+        }
+    }
 }
 
 /// `NotFound` unless exactly the one targeted row was changed.

@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use crate::intake::Which;
 use crate::sql::{Sql, chunks_for, run};
-use crate::{SqliteStore, map_err, parse_json, parse_opt_ts, parse_ts, ts};
+use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
@@ -139,21 +139,29 @@ impl JobQueue for SqliteStore {
         .fetch_all(&self.writer)
         .await
         .map_err(map_err)?;
-        let mut jobs = rows
-            .iter()
-            .map(|row| {
-                let payload: String = row.get("payload");
-                Ok(ClaimedJob {
-                    id: job_id(row.get("id"))?,
+        let mut jobs = Vec::with_capacity(rows.len());
+        let mut unreadable = Vec::new();
+        for row in &rows {
+            let id = job_id(row.get("id"))?;
+            let payload: String = row.get("payload");
+            match serde_json::from_str(&payload) {
+                Ok(payload) => jobs.push(ClaimedJob {
+                    id,
                     queue: queue(row.get("queue"))?,
                     kind: row.get("kind"),
-                    payload: serde_json::from_str(&payload)
-                        .map_err(|e| StorageError::Corrupt(format!("payload: {e}")))?,
+                    payload,
                     attempts: row.get::<i64, _>("attempts") as u32,
                     max_attempts: row.get::<i64, _>("max_attempts") as u32,
-                })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
+                }),
+                Err(e) => unreadable.push((id, format!("unreadable payload: {e}"))),
+            }
+        }
+        // A payload that cannot be read will never succeed: it goes to failed jobs with
+        // its error, and the claim goes on with the others.
+        for (id, error) in unreadable {
+            tracing::warn!(job_id = %id, %error, "job failed: payload cannot be decoded");
+            self.fail(id, &error, None, now).await?;
+        }
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
@@ -294,7 +302,7 @@ impl JobQueue for SqliteStore {
             attempts: row.get::<i64, _>("attempts") as u32,
             max_attempts: row.get::<i64, _>("max_attempts") as u32,
             last_error: row.get("last_error"),
-            result: parse_json(row.get("result"))?,
+            result: lenient_json(row.get("result"), "result"),
             credential_id: (credential_id != 0).then_some(credential_id),
             created_at: parse_ts(row.get("created_at"))?,
             available_at: parse_ts(row.get("available_at"))?,

@@ -9,7 +9,7 @@ use cctv_core::storage::StorageError;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{SqliteStore, map_err, parse_opt_ts, parse_ts, ts};
+use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
@@ -172,8 +172,8 @@ impl QueueAdmin for SqliteStore {
                     kind: r.get("kind"),
                     attempts: r.get::<i64, _>("attempts") as u32,
                     error: r.get("last_error"),
-                    payload: serde_json::from_str(payload)
-                        .map_err(|e| StorageError::Corrupt(format!("payload: {e}")))?,
+                    payload: lenient_json(Some(payload.to_owned()), "payload")
+                        .unwrap_or(serde_json::Value::Null),
                     created_at: parse_ts(r.get("created_at"))?,
                     failed_at: parse_opt_ts(r.get("finished_at"))?,
                 })

@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::{
-    Bind, SqliteStore, bind_all, map_err, parse_date, parse_json, parse_opt_ts, parse_ts, ts,
+    Bind, SqliteStore, bind_all, lenient_json, map_err, parse_date, parse_opt_ts, parse_ts, ts,
 };
 
 /// `WHERE` conditions on `re_id_branch_detections d` with their binds, in order.
@@ -87,8 +87,8 @@ fn item_from(row: &SqliteRow) -> Result<DetectionItem, StorageError> {
         detection_timestamp: parse_ts(row.get("detection_timestamp"))?,
         detection_date: date,
         detected_count: row.get("detected_count"),
-        detection_data: parse_json(row.get("detection_data"))?,
-        person_features: parse_json(row.get("person_features"))?,
+        detection_data: lenient_json(row.get("detection_data"), "detection_data"),
+        person_features: lenient_json(row.get("person_features"), "person_features"),
         created_at: parse_ts(row.get("created_at"))?,
         branch,
         device,
@@ -384,7 +384,7 @@ impl RegistryStore for SqliteStore {
             detection_date: date,
             detection_time: parse_opt_ts(row.get("detection_time"))?,
             person_name: row.get("person_name"),
-            appearance_features: parse_json(row.get("appearance_features"))?,
+            appearance_features: lenient_json(row.get("appearance_features"), "appearance_features"),
             total_detection_branch_count: row.get("total_detection_branch_count"),
             total_actual_count: row.get("total_actual_count"),
             first_detected_at: parse_opt_ts(row.get("first_detected_at"))?,
