@@ -18,6 +18,7 @@
 
 pub mod context;
 pub mod delivery_log;
+mod digest;
 pub mod http;
 mod registry;
 mod send;
@@ -36,6 +37,7 @@ use serde::{Serialize, Serializer};
 use crate::template::TemplateVars;
 
 pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
+pub use digest::{DIGEST_JOB_KIND, digest_message};
 pub use send::digest_line;
 pub use service::{JOB_KIND, NotificationService, NotificationSettings, Settled};
 pub use store::{CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest};

@@ -32,10 +32,11 @@ use super::delivery_log::DeliveryLog;
 use super::send::{Round, channels};
 use crate::Core;
 use crate::events::{Event, EventKind};
-use crate::jobs::{ClaimedJob, Queue, RetryPolicy};
+use super::digest::DIGEST_JOB_KIND;
+use super::store::DeliveryStatus;
+use crate::jobs::{ClaimedJob, NewJob, Queue, RetryPolicy};
 use crate::records::{Record, WriteOp, by_id};
 use crate::storage::StorageError;
-use crate::template::MessageTemplate;
 
 /// The job kind the detection pipeline enqueues on the `notifications` queue.
 pub const JOB_KIND: &str = "notify_detection";
@@ -155,6 +156,9 @@ impl NotificationService {
     }
 
     async fn run(&self, job: &ClaimedJob, now: Timestamp) -> Result<Settled, StorageError> {
+        if job.kind == DIGEST_JOB_KIND {
+            return self.run_digest(job, now).await;
+        }
         let Some(event_log_id) = job.payload.get("event_log_id").and_then(Value::as_i64) else {
             return Ok(Settled::Failed(
                 "unreadable payload: no event_log_id".into(),
@@ -181,7 +185,9 @@ impl NotificationService {
             }
         };
         let body = if ctx.plan.send_message {
-            match MessageTemplate::compile(&ctx.plan.template).and_then(|t| t.render(&ctx.vars)) {
+            // Stored by people: bounded, and rendered off the async runtime. A template that
+            // exceeds its budget fails this one message, never the worker.
+            match crate::template::render_template_off_runtime(&ctx.plan.template, &ctx.vars).await {
                 Ok(text) => text,
                 Err(e) => {
                     return Ok(Settled::Failed(format!(
@@ -194,6 +200,11 @@ impl NotificationService {
             String::new()
         };
         let existing = self.core.storage().deliveries(event_log_id).await?;
+        // A retry after a crash between recording a suppression and enqueueing its digest
+        // enqueues it again (a digest job for nothing held back does nothing).
+        let held_before = existing
+            .iter()
+            .any(|d| d.status == DeliveryStatus::Suppressed);
         let mut round = Round::new(self, &ctx, job, now, body, existing).await;
         for recipient in &ctx.plan.recipients {
             for (channel, notifier) in channels(self.core.notifiers()) {
@@ -202,7 +213,28 @@ impl NotificationService {
                     .await?;
             }
         }
+        let held = held_before || round.tally.suppressed > 0;
+        if held {
+            self.enqueue_digest(event_log_id, now).await?;
+        }
         self.finish(&ctx, job, now, round).await
+    }
+
+    /// The trailing digest of a suppressed event, due when its cooldown window has closed
+    /// (see [`super::digest`]).
+    async fn enqueue_digest(&self, event_log_id: i64, now: Timestamp) -> Result<(), StorageError> {
+        let due = now
+            + SignedDuration::try_from(self.settings.cooldown).unwrap_or(SignedDuration::ZERO)
+            + SignedDuration::from_secs(1);
+        self.core
+            .storage()
+            .enqueue(&[NewJob::new(
+                Queue::Notifications,
+                DIGEST_JOB_KIND,
+                json!({ "event_log_id": event_log_id }),
+                due,
+            )])
+            .await
     }
 
     async fn finish(

@@ -108,6 +108,8 @@ pub struct PendingDigest {
     pub delivery_ids: Vec<i64>,
     /// The earliest event time among them.
     pub since: Option<Timestamp>,
+    /// The latest event time among them.
+    pub until: Option<Timestamp>,
 }
 
 /// Storage of delivery state; implemented by each backend, checked by the conformance suite.

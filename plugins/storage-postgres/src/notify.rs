@@ -120,6 +120,7 @@ impl NotificationStore for PgStore {
             digest.delivery_ids.push(row.get(0));
             let at = from_odt(row.get::<OffsetDateTime, _>(1));
             digest.since = Some(digest.since.map_or(at, |s: Timestamp| s.min(at)));
+            digest.until = Some(digest.until.map_or(at, |s: Timestamp| s.max(at)));
         }
         Ok(digest)
     }

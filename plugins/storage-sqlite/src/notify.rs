@@ -121,6 +121,10 @@ impl NotificationStore for SqliteStore {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            digest.until = match (digest.until, at) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
         Ok(digest)
     }

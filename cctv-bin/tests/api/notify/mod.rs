@@ -157,13 +157,23 @@ pub async fn open_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn Stor
 }
 
 pub async fn rig(backend: Backend, waha: &FakeWaha, numbers: &[&str]) -> Rig {
+    rig_with_template(backend, waha, numbers, TEMPLATE).await
+}
+
+/// [`rig`] with another message template, stored as is (no validation).
+pub async fn rig_with_template(
+    backend: Backend,
+    waha: &FakeWaha,
+    numbers: &[&str],
+    template: &str,
+) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let store = open_store(backend, dir.path()).await;
     let estate = seed(store.as_ref()).await;
     let settings = json!({
         "branch_id": estate.branches[0].id, "device_id": estate.devices[0].device_id,
         "is_active": true, "whatsapp_enabled": true, "send_message": true, "send_image": false,
-        "whatsapp_numbers": numbers, "message_template": TEMPLATE,
+        "whatsapp_numbers": numbers, "message_template": template,
     });
     let Value::Object(record) = settings else {
         unreachable!()
