@@ -131,19 +131,15 @@ impl IngestBatcher {
         let take = self.pending.len().min(self.max_batch).min(fits);
         let batch: Vec<(DetectionJob, Reply)> = self.pending.drain(..take).collect();
 
-        // One row per (credential, event id): later copies in the same batch answer with
-        // the first one's job id.
+        // One row per (credential, key): later copies in the same batch answer with the
+        // first one's job id (a conflict when their fingerprint differs).
         let mut first_of: HashMap<(i64, String), usize> = HashMap::new();
-        let mut unique = Vec::with_capacity(batch.len());
-        let mut copies: Vec<(usize, Reply)> = Vec::new();
+        let mut unique: Vec<(DetectionJob, Reply)> = Vec::with_capacity(batch.len());
+        let mut copies: Vec<(usize, Option<String>, Reply)> = Vec::new();
         for (job, reply) in batch {
-            if let Some(key) = job
-                .event_id
-                .clone()
-                .map(|k| (job.credential_id.unwrap_or(0), k))
-            {
+            if let Some(key) = job.dedup_key().map(|k| (job.credential_id.unwrap_or(0), k)) {
                 if let Some(first) = first_of.get(&key) {
-                    copies.push((*first, reply));
+                    copies.push((*first, job.request_hash, reply));
                     continue;
                 }
                 first_of.insert(key, unique.len());
@@ -190,23 +186,31 @@ impl IngestBatcher {
                     let resolved: Vec<JobId> = items
                         .iter()
                         .zip(&outcomes)
+                        .map(|(item, o)| o.job_id(item))
+                        .collect();
+                    // What a copy is compared with: the stored original's fingerprint.
+                    let originals: Vec<Option<String>> = items
+                        .iter()
+                        .zip(&outcomes)
                         .map(|(item, o)| match o {
-                            AcceptOutcome::Accepted => item.job.job_id,
-                            AcceptOutcome::Duplicate(original) => *original,
+                            AcceptOutcome::Accepted => item.job.request_hash.clone(),
+                            AcceptOutcome::Duplicate { request_hash, .. } => request_hash.clone(),
                         })
                         .collect();
                     let mut to_memory = Vec::with_capacity(reserved);
                     for ((item, reply), (outcome, job_id)) in items.into_iter().zip(replies).zip(outcomes.into_iter().zip(&resolved)) {
-                        let duplicate = matches!(outcome, AcceptOutcome::Duplicate(_));
+                        let duplicate = outcome != AcceptOutcome::Accepted;
+                        let conflict = outcome.is_conflict(&item);
                         if !duplicate && item.lease.is_some() {
                             to_memory.push(WorkItem { job: item.job, attempts: 0 });
                         }
-                        let _ = reply.send(Ok(Submitted { job_id: *job_id, duplicate }));
+                        let _ = reply.send(Ok(Submitted { job_id: *job_id, duplicate, conflict }));
                     }
                     act.ready.unreserve(reserved - to_memory.len());
                     act.ready.push_reserved(to_memory);
-                    for (first, reply) in copies {
-                        let _ = reply.send(Ok(Submitted { job_id: resolved[first], duplicate: true }));
+                    for (first, hash, reply) in copies {
+                        let conflict = matches!((&originals[first], &hash), (Some(a), Some(b)) if a != b);
+                        let _ = reply.send(Ok(Submitted { job_id: resolved[first], duplicate: true, conflict }));
                     }
                 }
                 Err(e) => {
@@ -215,7 +219,7 @@ impl IngestBatcher {
                     for reply in replies {
                         let _ = reply.send(Err(e.clone()));
                     }
-                    for (_, reply) in copies {
+                    for (_, _, reply) in copies {
                         let _ = reply.send(Err(e.clone()));
                     }
                 }

@@ -91,6 +91,7 @@ pub struct DatabaseSettings {
 #[serde(deny_unknown_fields)]
 pub struct IngestSettings {
     pub max_future_skew_secs: i64,
+    pub max_past_days: i64,
     pub batch_max: usize,
     pub mailbox: usize,
     pub min_batch: usize,

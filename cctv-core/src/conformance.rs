@@ -145,6 +145,8 @@ fn day_start() -> Timestamp {
 pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> DetectionJob {
     let at: Timestamp = at.parse().unwrap();
     DetectionJob {
+        idempotency_key: None,
+        request_hash: None,
         job_id: JobId::new(),
         credential_id: None,
         event_id: None,
@@ -326,6 +328,7 @@ pub async fn duplicate_event_ids_return_the_original_job(store: Arc<dyn Storage>
     let mut first = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
     first.event_id = Some("evt-1".into());
     first.credential_id = Some(7);
+    first.request_hash = Some("hash-1".into());
     assert_eq!(
         accept(store.as_ref(), std::slice::from_ref(&first)).await,
         vec![AcceptOutcome::Accepted]
@@ -335,17 +338,54 @@ pub async fn duplicate_event_ids_return_the_original_job(store: Arc<dyn Storage>
     let mut other_credential = retry.clone();
     other_credential.credential_id = Some(8);
     other_credential.job_id = JobId::new();
-    let outcomes = accept(store.as_ref(), &[retry.clone(), other_credential]).await;
+    // One API key shared by a fleet: another device may reuse the event id.
+    let mut other_device = retry.clone();
+    other_device.device_id = estate.devices[1].device_id.clone();
+    other_device.job_id = JobId::new();
+    let mut reused = retry.clone();
+    reused.job_id = JobId::new();
+    reused.request_hash = Some("hash-2".into());
+    let outcomes = accept(
+        store.as_ref(),
+        &[retry.clone(), other_credential, other_device, reused],
+    )
+    .await;
+    let original = AcceptOutcome::Duplicate {
+        original: first.job_id,
+        request_hash: Some("hash-1".into()),
+    };
     assert_eq!(
         outcomes,
         vec![
-            AcceptOutcome::Duplicate(first.job_id),
-            AcceptOutcome::Accepted
-        ]
+            original.clone(),
+            AcceptOutcome::Accepted,
+            AcceptOutcome::Accepted,
+            original,
+        ],
+        "the stored fingerprint comes back with the original job"
     );
     assert!(
         store.job(retry.job_id).await.unwrap().is_none(),
         "the duplicate stored nothing"
+    );
+    // A header key is per credential, whatever the device.
+    let mut keyed = job(&estate, 0, "P2", 1, "2026-11-28T08:00:00Z");
+    keyed.credential_id = Some(7);
+    keyed.idempotency_key = Some("k/abc".into());
+    let mut keyed_elsewhere = keyed.clone();
+    keyed_elsewhere.job_id = JobId::new();
+    keyed_elsewhere.device_id = estate.devices[1].device_id.clone();
+    let outcomes = accept(store.as_ref(), &[keyed.clone(), keyed_elsewhere]).await;
+    assert_eq!(
+        outcomes,
+        vec![
+            AcceptOutcome::Accepted,
+            AcceptOutcome::Duplicate {
+                original: keyed.job_id,
+                request_hash: None
+            }
+        ],
+        "two items of one batch with one key: the second is the first's duplicate"
     );
 }
 
@@ -786,14 +826,22 @@ pub async fn images_register_files_and_enqueue_image_jobs(store: Arc<dyn Storage
             .queued,
         1
     );
-    assert_eq!(
-        depths
+    // A backend may forget a processed intake row a moment after its commit (SQLite
+    // drops it from the intake file in the background): the depth reaches 0 shortly.
+    let mut detections_queued = u64::MAX;
+    for _ in 0..200 {
+        let depths = store.queue_depths().await.unwrap();
+        detections_queued = depths
             .iter()
             .find(|d| d.queue == Queue::Detections)
             .unwrap()
-            .queued,
-        0
-    );
+            .queued;
+        if detections_queued == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(detections_queued, 0);
 }
 
 pub async fn pruning_removes_only_old_completed_jobs(store: Arc<dyn Storage>) {

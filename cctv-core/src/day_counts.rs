@@ -112,6 +112,8 @@ mod tests {
     fn det(branch: i64, day: Date, count: i32) -> PreparedDetection {
         let at = jiff::Timestamp::UNIX_EPOCH;
         let job = DetectionJob {
+            idempotency_key: None,
+            request_hash: None,
             job_id: JobId::new(),
             credential_id: None,
             event_id: None,

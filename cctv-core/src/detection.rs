@@ -29,12 +29,19 @@ pub const MAX_JSON_FIELD_BYTES: usize = 64 * 1024;
 pub struct DetectionRules {
     /// How far in the future a device clock may be before `detected_at` is refused.
     pub max_future_skew: SignedDuration,
+    /// How old a `detected_at` may be: long enough for an edge node's offline backlog,
+    /// short enough that a wrong clock (year 1970) cannot write into closed months.
+    pub max_past_age: SignedDuration,
 }
+
+/// Default of [`DetectionRules::max_past_age`], in days.
+pub const DEFAULT_MAX_PAST_DAYS: i64 = 30;
 
 impl Default for DetectionRules {
     fn default() -> Self {
         Self {
             max_future_skew: SignedDuration::from_secs(300),
+            max_past_age: SignedDuration::from_hours(24 * DEFAULT_MAX_PAST_DAYS),
         }
     }
 }
@@ -50,6 +57,9 @@ pub struct DetectionRequest {
     pub detected_count: i32,
     pub detected_at: Option<Timestamp>,
     pub event_id: Option<String>,
+    /// The id came in the `Idempotency-Key` header (unique per credential) rather than as
+    /// the `event_id` field (unique per credential and device).
+    pub keyed_by_header: bool,
     pub detection_data: Option<Value>,
     pub person_features: Option<Value>,
 }
@@ -62,6 +72,13 @@ pub struct DetectionJob {
     pub credential_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
+    /// The scoped key that identifies a retry (see [`DetectionRequest::idempotency_key`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Fingerprint of the request (see [`DetectionRequest::fingerprint`]): a repeated key
+    /// with another fingerprint is a conflict, not a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_hash: Option<String>,
     pub re_id: String,
     pub branch_id: i64,
     pub device_id: String,
@@ -75,6 +92,25 @@ pub struct DetectionJob {
     pub person_features: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<StoredBlob>,
+}
+
+impl DetectionJob {
+    /// The key that recognises a retry of this job, stored with its credential: the
+    /// request's scoped key, or — for a job built by hand with only an `event_id` — that
+    /// event id scoped to the job's device.
+    pub fn dedup_key(&self) -> Option<String> {
+        self.idempotency_key.clone().or_else(|| {
+            self.event_id
+                .as_deref()
+                .map(|id| event_key(&self.device_id, id))
+        })
+    }
+}
+
+/// The stored key of an `event_id` sent by `device_id`. The length prefix keeps
+/// (device `a/b`, event `c`) apart from (`a`, `b/c`).
+fn event_key(device_id: &str, event_id: &str) -> String {
+    format!("e/{}/{device_id}/{event_id}", device_id.chars().count())
 }
 
 impl DetectionRequest {
@@ -175,8 +211,18 @@ impl DetectionRequest {
         let detected_at = match fields.get("detected_at") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) => match s.trim().parse::<Timestamp>() {
-                Ok(ts) if ts > now + rules.max_future_skew => {
+                Ok(ts) if ts > now.saturating_add(rules.max_future_skew).unwrap_or(now) => {
                     errors.add("detected_at", "Detection time must not be in the future");
+                    None
+                }
+                Ok(ts) if ts < now.saturating_sub(rules.max_past_age).unwrap_or(now) => {
+                    errors.add(
+                        "detected_at",
+                        format!(
+                            "Detection time must not be more than {} days in the past",
+                            rules.max_past_age.as_hours() / 24
+                        ),
+                    );
                     None
                 }
                 Ok(ts) => Some(ts),
@@ -207,6 +253,7 @@ impl DetectionRequest {
             }
         };
         let header_event_id = idempotency_key.map(|s| s.trim().to_owned());
+        let keyed_by_header = header_event_id.is_some();
         let event_id = match (body_event_id, header_event_id) {
             (Some(a), Some(b)) if a != b => {
                 errors.add("event_id", "Event ID and Idempotency-Key header differ");
@@ -243,9 +290,44 @@ impl DetectionRequest {
             detected_count,
             detected_at,
             event_id,
+            keyed_by_header,
             detection_data,
             person_features,
         })
+    }
+
+    /// The key under which a retry of this request is recognised: an `event_id` is unique
+    /// per (credential, device) — a fleet sharing one API key may reuse event ids across
+    /// devices — and an `Idempotency-Key` header per credential. The credential is the
+    /// other half of the stored key. `None` without either.
+    pub fn idempotency_key(&self) -> Option<String> {
+        let id = self.event_id.as_deref()?;
+        Some(if self.keyed_by_header {
+            format!("k/{id}")
+        } else {
+            event_key(&self.device_id, id)
+        })
+    }
+
+    /// SHA-256 (hex) of what the device asked to store — every field as validated, the
+    /// `detected_at` it sent (not the time of receipt, which differs between retries) and
+    /// the image's digest — with object keys sorted, so that a retry of the same request
+    /// has the same fingerprint whatever its key order.
+    pub fn fingerprint(&self, image_sha256: Option<&[u8; 32]>) -> String {
+        use sha2::{Digest, Sha256};
+        let mut canonical = String::new();
+        let fields = serde_json::json!({
+            "re_id": self.re_id,
+            "branch_id": self.branch_id,
+            "device_id": self.device_id,
+            "detected_count": self.detected_count,
+            "detected_at": self.detected_at.map(|t| t.to_string()),
+            "detection_data": self.detection_data,
+            "person_features": self.person_features,
+            "image": image_sha256.map(|d| crate::records::hex(d)),
+        });
+        canonical_json(&fields, &mut canonical);
+        crate::records::hex(&Sha256::digest(canonical.as_bytes()))
     }
 
     /// Turns the validated request into the job payload.
@@ -259,6 +341,8 @@ impl DetectionRequest {
         DetectionJob {
             job_id,
             credential_id,
+            idempotency_key: self.idempotency_key(),
+            request_hash: self.event_id.is_some().then(|| self.fingerprint(None)),
             event_id: self.event_id,
             re_id: self.re_id,
             branch_id: self.branch_id,
@@ -270,6 +354,37 @@ impl DetectionRequest {
             person_features: self.person_features,
             image,
         }
+    }
+}
+
+/// JSON with object keys in sorted order (whatever order the map keeps), for hashing.
+fn canonical_json(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                canonical_json(&map[key], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical_json(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
     }
 }
 
@@ -314,6 +429,10 @@ fn optional_object(
     };
     if !value.is_object() {
         errors.add(name, format!("The {name} field must be an object"));
+        return None;
+    }
+    if crate::input::nesting_depth(&value) > crate::input::MAX_NESTING {
+        errors.add(name, crate::input::too_deep_message(name));
         return None;
     }
     if serde_json::to_vec(&value)

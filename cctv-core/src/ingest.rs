@@ -11,8 +11,12 @@ use crate::jobs::JobId;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Submitted {
     pub job_id: JobId,
-    /// The `event_id` was seen before: `job_id` is the original job, nothing new was stored.
+    /// The idempotency key was seen before: `job_id` is the original job, nothing new was
+    /// stored.
     pub duplicate: bool,
+    /// A duplicate whose original request was a different one (another fingerprint): the
+    /// key was reused, not retried.
+    pub conflict: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -22,6 +22,7 @@
 //! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
 //! feature `conformance` exposes the test suite every backend must pass.
 
+pub mod accept;
 pub mod access;
 pub mod api_log;
 pub mod blob;
@@ -35,6 +36,7 @@ pub mod events;
 pub mod export;
 pub mod files;
 pub mod ingest;
+pub mod input;
 pub mod jobs;
 pub mod manage;
 pub mod media;

@@ -125,6 +125,8 @@ mod tests {
     ) -> PreparedDetection {
         let ts: Timestamp = at.parse().unwrap();
         let job = DetectionJob {
+            idempotency_key: None,
+            request_hash: None,
             job_id: JobId::new(),
             credential_id: None,
             event_id: None,

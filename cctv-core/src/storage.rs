@@ -116,12 +116,40 @@ pub struct AcceptItem {
 }
 
 /// The fate of one [`AcceptItem`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AcceptOutcome {
     /// Stored as a new job.
     Accepted,
-    /// The `(credential, event_id)` pair was seen before; this is the original job.
-    Duplicate(JobId),
+    /// The `(credential, key)` pair ([`DetectionJob::dedup_key`]) was stored before:
+    /// `original` is that job and `request_hash` the fingerprint stored with it (none for
+    /// keys stored before fingerprints were kept). Nothing new was stored.
+    ///
+    /// [`DetectionJob::dedup_key`]: crate::detection::DetectionJob::dedup_key
+    Duplicate {
+        original: JobId,
+        request_hash: Option<String>,
+    },
+}
+
+impl AcceptOutcome {
+    /// The job that answers for the item: its own, or the original.
+    pub fn job_id(&self, item: &AcceptItem) -> JobId {
+        match self {
+            Self::Accepted => item.job.job_id,
+            Self::Duplicate { original, .. } => *original,
+        }
+    }
+
+    /// A duplicate whose stored fingerprint differs from the item's: the same key was
+    /// used for another request (409), not a retry.
+    pub fn is_conflict(&self, item: &AcceptItem) -> bool {
+        match self {
+            Self::Accepted => false,
+            Self::Duplicate { request_hash, .. } => {
+                matches!((request_hash, &item.job.request_hash), (Some(a), Some(b)) if a != b)
+            }
+        }
+    }
 }
 
 /// What processing did with one detection.

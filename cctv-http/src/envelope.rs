@@ -117,6 +117,8 @@ pub enum ApiError {
     PayloadTooLarge(String),
     UnsupportedMediaType(String),
     Conflict(String),
+    /// An idempotency key reused for a different request: 409 naming the stored job.
+    IdempotencyConflict(cctv_core::jobs::JobId),
     /// Logged with its cause; the client sees a generic message.
     Server(String),
     Unavailable(String),
@@ -138,7 +140,7 @@ impl ApiError {
             Self::RateLimited(_) | Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::IdempotencyConflict(_) => StatusCode::CONFLICT,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -156,6 +158,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Conflict(_) => "CONFLICT",
+            Self::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
             Self::Server(_) => "SERVER_ERROR",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
         }
@@ -177,12 +180,16 @@ impl ApiError {
             Self::RateLimited(_) => "Rate limit exceeded. Try again later.".into(),
             Self::TooManyAttempts(_) => "Too many login attempts. Try again later.".into(),
             Self::Server(_) => "An internal error occurred".into(),
+            Self::IdempotencyConflict(_) => {
+                "This idempotency key was already used for a different request".into()
+            }
         }
     }
 
     fn details(&self) -> Option<Value> {
         match self {
             Self::Validation(e) => Some(to_value(e)),
+            Self::IdempotencyConflict(job_id) => Some(json!({ "job_id": job_id })),
             Self::RateLimited(d) => Some(json!({
                 "limit": d.limit,
                 "period": "hour",

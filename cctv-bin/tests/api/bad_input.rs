@@ -1,8 +1,6 @@
 //! Every kind of bad input gets the envelope with the right code, and nothing is stored.
 
-use cctv_core::credential::{
-    CredentialStatus, GeneratedSecret, NewCredential, Permissions, hash_secret,
-};
+use cctv_core::credential::CredentialStatus;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -13,39 +11,11 @@ async fn credential(
     branch: Option<i64>,
     expires: Option<&str>,
 ) -> (String, String, i64) {
-    let g = GeneratedSecret::generate();
-    let c = app
-        .core
-        .storage()
-        .create_credential(&NewCredential {
-            name: "extra".into(),
-            api_key: g.api_key.clone(),
-            secret_hash: hash_secret(&g.api_secret),
-            branch_id: branch,
-            device_id: None,
-            permissions: Permissions::default(),
-            rate_limit,
-            expires_at: expires.map(|e| e.parse().unwrap()),
-        })
-        .await
-        .unwrap();
-    app.core.reload_caches().await.unwrap();
-    (g.api_key, g.api_secret, c.id)
+    app.credential(rate_limit, branch, expires).await
 }
 
 async fn post_as(app: &TestApp, key: &str, secret: &str, body: &Value) -> Resp {
-    send(
-        &app.addr,
-        "POST",
-        "/api/v1/detection/log",
-        &[
-            ("x-api-key", key),
-            ("x-api-secret", secret),
-            ("content-type", "application/json"),
-        ],
-        serde_json::to_vec(body).unwrap(),
-    )
-    .await
+    app.post_json_as(key, secret, body).await
 }
 
 fn assert_error(r: &Resp, status: u16, code: &str, field: Option<&str>) {

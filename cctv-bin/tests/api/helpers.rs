@@ -58,6 +58,7 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub struct AppOptions {
     pub timezone: cctv_core::jiff::tz::TimeZone,
     pub queue_alert_threshold: u64,
+    pub detection_rules: cctv_core::detection::DetectionRules,
 }
 
 impl Default for AppOptions {
@@ -65,6 +66,12 @@ impl Default for AppOptions {
         Self {
             timezone: cctv_core::jiff::tz::TimeZone::UTC,
             queue_alert_threshold: cctv_core::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            // Report fixtures post detections on fixed dates: far in the past is fine here
+            // (the default bound has its own test).
+            detection_rules: cctv_core::detection::DetectionRules {
+                max_past_age: cctv_core::jiff::SignedDuration::from_hours(24 * 3650),
+                ..Default::default()
+            },
         }
     }
 }
@@ -106,6 +113,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         .settings(cctv_core::CoreSettings {
             timezone: options.timezone,
             queue_alert_threshold: options.queue_alert_threshold,
+            detection_rules: options.detection_rules,
             ..Default::default()
         })
         .build()
@@ -274,6 +282,54 @@ impl TestApp {
         self.get("/api/v1/detections?per_page=1").await.body["pagination"]["total"]
             .as_u64()
             .unwrap()
+    }
+
+    /// The pipeline's ingest sink (jobs submitted here skip the HTTP layer's validation).
+    pub fn ingest(&self) -> Arc<dyn cctv_core::ingest::IngestSink> {
+        self.pipeline.as_ref().expect("running").ingest()
+    }
+
+    /// Another API credential (optionally limited to a branch); returns key, secret, id.
+    pub async fn credential(
+        &self,
+        rate_limit: u32,
+        branch: Option<i64>,
+        expires: Option<&str>,
+    ) -> (String, String, i64) {
+        let g = GeneratedSecret::generate();
+        let c = self
+            .core
+            .storage()
+            .create_credential(&NewCredential {
+                name: "extra".into(),
+                api_key: g.api_key.clone(),
+                secret_hash: hash_secret(&g.api_secret),
+                branch_id: branch,
+                device_id: None,
+                permissions: Permissions::default(),
+                rate_limit,
+                expires_at: expires.map(|e| e.parse().unwrap()),
+            })
+            .await
+            .unwrap();
+        self.core.reload_caches().await.unwrap();
+        (g.api_key, g.api_secret, c.id)
+    }
+
+    /// Posts a JSON detection with another credential.
+    pub async fn post_json_as(&self, key: &str, secret: &str, body: &Value) -> Resp {
+        send(
+            &self.addr,
+            "POST",
+            "/api/v1/detection/log",
+            &[
+                ("x-api-key", key),
+                ("x-api-secret", secret),
+                ("content-type", "application/json"),
+            ],
+            serde_json::to_vec(body).unwrap(),
+        )
+        .await
     }
 
     pub fn branch(&self, n: usize) -> i64 {

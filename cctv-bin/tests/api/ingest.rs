@@ -138,34 +138,39 @@ async fn the_same_event_id_sent_five_times_counts_once() {
     for backend in backends() {
         let app = spawn_app(backend).await;
         let body = json!({"re_id": "REID_DUP", "branch_id": app.branch(0), "device_id": app.device(0), "event_id": "evt-0001", "detected_count": 2});
+        // The header form of a key: the same body without event_id, another person.
+        let mut keyed = body.clone();
+        keyed.as_object_mut().unwrap().remove("event_id");
+        keyed["re_id"] = json!("REID_KEYED");
         let mut ids = Vec::new();
-        for i in 0..5 {
-            let r = if i % 2 == 0 {
-                app.post_json(&body).await
-            } else {
-                // The header form of the same key.
-                let mut b = body.clone();
-                b.as_object_mut().unwrap().remove("event_id");
-                let mut h = app.auth();
-                h.push(("content-type", "application/json"));
-                h.push(("idempotency-key", "evt-0001"));
-                send(
-                    &app.addr,
-                    "POST",
-                    "/api/v1/detection/log",
-                    &h,
-                    serde_json::to_vec(&b).unwrap(),
-                )
-                .await
-            };
+        let mut keyed_ids = Vec::new();
+        for _ in 0..5 {
+            let r = app.post_json(&body).await;
             assert_eq!(r.status, 202, "{:?}", r.body);
             ids.push(r.body["data"]["job_id"].as_str().unwrap().to_owned());
+            let mut h = app.auth();
+            h.push(("content-type", "application/json"));
+            h.push(("idempotency-key", "evt-0001"));
+            let r = send(
+                &app.addr,
+                "POST",
+                "/api/v1/detection/log",
+                &h,
+                serde_json::to_vec(&keyed).unwrap(),
+            )
+            .await;
+            assert_eq!(r.status, 202, "{:?}", r.body);
+            keyed_ids.push(r.body["data"]["job_id"].as_str().unwrap().to_owned());
         }
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+        assert!(keyed_ids.iter().all(|id| *id == keyed_ids[0]), "{keyed_ids:?}");
         app.wait_completed(&ids[0]).await;
+        app.wait_completed(&keyed_ids[0]).await;
         let person = app.get("/api/v1/person/REID_DUP").await;
         assert_eq!(person.body["data"]["total_actual_count"], 2);
-        assert_eq!(app.detections_total().await, 1);
+        let person = app.get("/api/v1/person/REID_KEYED").await;
+        assert_eq!(person.body["data"]["total_actual_count"], 2);
+        assert_eq!(app.detections_total().await, 2);
         app.stop().await;
     }
 }

@@ -7,6 +7,7 @@ mod expected;
 mod export_memory;
 mod exports;
 mod files;
+mod hardening;
 mod helpers;
 mod ingest;
 mod manage;

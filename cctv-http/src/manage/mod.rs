@@ -105,6 +105,12 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
             "Content-Type must be application/json".into(),
         ));
     }
+    if let Some(field) = cctv_core::input::too_deep_json_member(bytes) {
+        return Err(ApiError::validation(
+            &field,
+            cctv_core::input::too_deep_message(&field),
+        ));
+    }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v @ Value::Object(_)) => Ok(v),
         Ok(_) => Err(ApiError::validation(

@@ -38,15 +38,27 @@ impl IngestStore for PgStore {
             .enumerate()
             .filter_map(|(i, item)| {
                 item.job
-                    .event_id
-                    .clone()
+                    .dedup_key()
                     .map(|k| (i, item.job.credential_id.unwrap_or(0), k))
             })
             .collect();
         let existing = existing_keys(&mut tx, &keyed).await?;
+        // Two items of one batch with the same key: the first is stored, the others are
+        // its duplicates.
+        let mut first_in_batch: HashMap<(i64, &str), usize> = HashMap::new();
         for (i, credential, key) in &keyed {
-            if let Some(id) = existing.get(&(*credential, key.clone())) {
-                outcomes[*i] = AcceptOutcome::Duplicate(JobId(*id));
+            if let Some((id, hash)) = existing.get(&(*credential, key.clone())) {
+                outcomes[*i] = AcceptOutcome::Duplicate {
+                    original: JobId(*id),
+                    request_hash: hash.clone(),
+                };
+            } else if let Some(first) = first_in_batch.get(&(*credential, key.as_str())) {
+                outcomes[*i] = AcceptOutcome::Duplicate {
+                    original: batch[*first].job.job_id,
+                    request_hash: batch[*first].job.request_hash.clone(),
+                };
+            } else {
+                first_in_batch.insert((*credential, key.as_str()), *i);
             }
         }
 
@@ -63,6 +75,7 @@ impl IngestStore for PgStore {
             let mut untils = Vec::with_capacity(fresh.len());
             let mut credentials = Vec::with_capacity(fresh.len());
             let mut keys = Vec::with_capacity(fresh.len());
+            let mut hashes = Vec::with_capacity(fresh.len());
             for item in &fresh {
                 ids.push(item.job.job_id.0);
                 payloads.push(
@@ -72,14 +85,15 @@ impl IngestStore for PgStore {
                 owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
                 untils.push(item.lease.as_ref().map(|l| odt(l.until)));
                 credentials.push(item.job.credential_id.unwrap_or(0));
-                keys.push(item.job.event_id.clone());
+                keys.push(item.job.dedup_key());
+                hashes.push(item.job.request_hash.clone());
             }
             let inserted: Vec<Uuid> = sqlx::query_scalar(
                 "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until,
-                                   credential_id, idempotency_key, created_at, updated_at)
-                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, $9, $9
-                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[])
-                      AS u(id, payload, owner, until, credential, key)
+                                   credential_id, idempotency_key, request_hash, created_at, updated_at)
+                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, $9, $9
+                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[])
+                      AS u(id, payload, owner, until, credential, key, hash)
                  ON CONFLICT (credential_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING id",
             )
@@ -92,6 +106,7 @@ impl IngestStore for PgStore {
             .bind(Queue::Detections.priority())
             .bind(Queue::Detections.default_retry().max_attempts as i32)
             .bind(now)
+            .bind(&hashes)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -108,10 +123,13 @@ impl IngestStore for PgStore {
                     .collect();
                 let existing = existing_keys(&mut tx, &raced).await?;
                 for (i, credential, key) in &raced {
-                    let id = existing
+                    let (id, hash) = existing
                         .get(&(*credential, key.clone()))
                         .ok_or_else(|| StorageError::Unavailable("idempotency race".into()))?;
-                    outcomes[*i] = AcceptOutcome::Duplicate(JobId(*id));
+                    outcomes[*i] = AcceptOutcome::Duplicate {
+                        original: JobId(*id),
+                        request_hash: hash.clone(),
+                    };
                 }
             }
         }
@@ -144,14 +162,14 @@ impl IngestStore for PgStore {
 async fn existing_keys(
     conn: &mut PgConnection,
     keyed: &[(usize, i64, String)],
-) -> Result<HashMap<(i64, String), Uuid>, StorageError> {
+) -> Result<HashMap<(i64, String), (Uuid, Option<String>)>, StorageError> {
     if keyed.is_empty() {
         return Ok(HashMap::new());
     }
     let credentials: Vec<i64> = keyed.iter().map(|(_, c, _)| *c).collect();
     let keys: Vec<&str> = keyed.iter().map(|(_, _, k)| k.as_str()).collect();
     let rows = sqlx::query(
-        "SELECT j.credential_id, j.idempotency_key, j.id FROM jobs j
+        "SELECT j.credential_id, j.idempotency_key, j.id, j.request_hash FROM jobs j
          JOIN UNNEST($1::bigint[], $2::text[]) AS k(credential, key) ON j.credential_id = k.credential AND j.idempotency_key = k.key",
     )
     .bind(credentials)
@@ -161,7 +179,7 @@ async fn existing_keys(
     .map_err(map_err)?;
     Ok(rows
         .into_iter()
-        .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
         .collect())
 }
 

@@ -52,6 +52,35 @@ CREATE TABLE IF NOT EXISTS intake_keys (
 CREATE INDEX IF NOT EXISTS intake_keys_created ON intake_keys (created_at);
 ";
 
+/// The intake file's schema version (`PRAGMA user_version`). 1: keys are scoped
+/// (`e/…` per device, `k/…` per credential, see `DetectionJob::dedup_key`) and carry the
+/// request fingerprint.
+const VERSION: i64 = 1;
+
+/// Version 0 → 1: the fingerprint column, and the old unscoped keys rewritten as event ids
+/// of their job's device (found in the intake row or, once processed, in the main file).
+const UPGRADE_TO_1: &str = "
+CREATE TEMP TABLE key_devices AS
+  SELECT k.credential_id AS c, k.idempotency_key AS key, k.job_id AS job, k.created_at AS at,
+         coalesce((SELECT json_extract(i.payload, '$.device_id') FROM intake i WHERE i.id = k.job_id),
+                  (SELECT json_extract(j.payload, '$.device_id') FROM main_file.jobs j WHERE j.id = k.job_id)) AS dev
+  FROM intake_keys k;
+DROP TABLE intake_keys;
+CREATE TABLE intake_keys (
+    credential_id   INTEGER NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    job_id          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    request_hash    TEXT,
+    PRIMARY KEY (credential_id, idempotency_key)
+) WITHOUT ROWID;
+CREATE INDEX intake_keys_created ON intake_keys (created_at);
+INSERT OR IGNORE INTO intake_keys (credential_id, idempotency_key, job_id, created_at)
+  SELECT c, 'e/' || length(dev) || '/' || dev || '/' || key, job, at FROM key_devices WHERE dev IS NOT NULL;
+DROP TABLE key_devices;
+PRAGMA user_version = 1;
+";
+
 /// Most rows deleted per statement.
 const SPILL_CHUNK: usize = 2_000;
 
@@ -141,6 +170,44 @@ impl Intake {
         ))
     }
 
+    /// Brings an intake file made by an older version up to [`VERSION`]. A fresh file is
+    /// made at the current version (after [`Self::import_keys`]).
+    pub(crate) async fn upgrade(&self, main: &Path, fresh: bool) -> Result<(), StorageError> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        if version >= VERSION {
+            return Ok(());
+        }
+        if fresh {
+            sqlx::raw_sql("ALTER TABLE intake_keys ADD COLUMN request_hash TEXT; PRAGMA user_version = 1;")
+                .execute(&mut *conn)
+                .await
+                .map_err(map_err)?;
+            return Ok(());
+        }
+        sqlx::query("ATTACH DATABASE ? AS main_file")
+            .bind(main.to_string_lossy().into_owned())
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let upgraded = sqlx::raw_sql(&format!("BEGIN IMMEDIATE; {UPGRADE_TO_1} COMMIT;"))
+            .execute(&mut *conn)
+            .await;
+        if upgraded.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        }
+        let detached = sqlx::query("DETACH DATABASE main_file")
+            .execute(&mut *conn)
+            .await;
+        upgraded.map_err(map_err)?;
+        detached.map_err(map_err)?;
+        tracing::info!("intake file upgraded: idempotency keys scoped per device");
+        Ok(())
+    }
+
     pub(crate) async fn close(&self) {
         self.reader.close().await;
         self.writer.close().await;
@@ -183,37 +250,40 @@ impl Intake {
         let mut sql = Sql::default();
         sql.push(durable_sync).push("BEGIN IMMEDIATE; ");
         // The lookup runs before the inserts, so it finds exactly the keys stored earlier.
-        let keyed: Vec<(i64, String, String)> = batch
+        let keys: Vec<Option<String>> = batch.iter().map(|i| i.job.dedup_key()).collect();
+        let keyed: Vec<(i64, String, String, Option<String>)> = batch
             .iter()
-            .filter_map(|i| {
-                i.job.event_id.clone().map(|k| {
+            .zip(&keys)
+            .filter_map(|(i, key)| {
+                key.clone().map(|k| {
                     (
                         i.job.credential_id.unwrap_or(0),
                         k,
                         i.job.job_id.to_string(),
+                        i.job.request_hash.clone(),
                     )
                 })
             })
             .collect();
         let key_chunks = chunks_for(keyed.len());
         sql.values(
-            "SELECT k.credential_id, k.idempotency_key, k.job_id FROM (",
+            "SELECT k.credential_id, k.idempotency_key, k.job_id, k.request_hash FROM (",
             ") AS v JOIN intake_keys k ON k.credential_id = v.column1 AND k.idempotency_key = v.column2",
             2,
-            keyed.iter().map(|(c, k, _)| (*c, k.clone())).collect(),
+            keyed.iter().map(|(c, k, _, _)| (*c, k.clone())).collect(),
             key_chunks,
             |q, (c, k)| {
                 q.bind(c).bind(k);
             },
         );
         sql.values(
-            "INSERT INTO intake_keys (credential_id, idempotency_key, job_id, created_at) SELECT * FROM (",
+            "INSERT INTO intake_keys (credential_id, idempotency_key, job_id, created_at, request_hash) SELECT * FROM (",
             ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO NOTHING",
-            4,
+            5,
             keyed,
             key_chunks,
-            |q, (c, k, id)| {
-                q.bind(c).bind(k).bind(id).bind(now.clone());
+            |q, (c, k, id, hash)| {
+                q.bind(c).bind(k).bind(id).bind(now.clone()).bind(hash);
             },
         );
         let mut payloads = Vec::with_capacity(batch.len());
@@ -223,7 +293,12 @@ impl Intake {
                     .map_err(|e| StorageError::Rejected(e.to_string()))?,
             );
         }
-        let rows: Vec<(&AcceptItem, String)> = batch.iter().zip(payloads).collect();
+        let rows: Vec<(&AcceptItem, String, Option<String>)> = batch
+            .iter()
+            .zip(payloads)
+            .zip(keys.iter().cloned())
+            .map(|((item, payload), key)| (item, payload, key))
+            .collect();
         // A job whose key was seen is not stored: its key row names another job id, so
         // the insert keeps only rows whose key row (if any) is their own.
         sql.values(
@@ -235,14 +310,14 @@ impl Intake {
             6,
             rows,
             chunks_for(batch.len()),
-            |q, (item, payload)| {
+            |q, (item, payload, key)| {
                 let job = &item.job;
                 q.bind(job.job_id.to_string())
                     .bind(payload)
                     .bind(job.credential_id.unwrap_or(0))
                     .bind(item.lease.is_some())
                     .bind(now.clone())
-                    .bind(job.event_id.clone());
+                    .bind(key);
             },
         );
         sql.push("COMMIT;");
@@ -254,34 +329,36 @@ impl Intake {
                 return Err(map_err(e));
             }
         };
-        let existing: HashMap<(i64, String), String> = found
+        let existing: HashMap<(i64, String), (String, Option<String>)> = found
             .iter()
-            .map(|r| ((r.get(0), r.get(1)), r.get(2)))
+            .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
             .collect();
         // Two items of one batch with the same key: the first is stored, the others are
         // its duplicates.
-        let mut first_in_batch: HashMap<(i64, String), JobId> = HashMap::new();
+        let mut first_in_batch: HashMap<(i64, String), &AcceptItem> = HashMap::new();
         batch
             .iter()
-            .map(|item| {
-                let Some(key) = item
-                    .job
-                    .event_id
-                    .clone()
-                    .map(|k| (item.job.credential_id.unwrap_or(0), k))
-                else {
+            .zip(keys)
+            .map(|(item, key)| {
+                let Some(key) = key.map(|k| (item.job.credential_id.unwrap_or(0), k)) else {
                     return Ok(AcceptOutcome::Accepted);
                 };
-                if let Some(id) = existing.get(&key) {
+                if let Some((id, hash)) = existing.get(&key) {
                     return id
                         .parse::<JobId>()
-                        .map(AcceptOutcome::Duplicate)
+                        .map(|original| AcceptOutcome::Duplicate {
+                            original,
+                            request_hash: hash.clone(),
+                        })
                         .map_err(|e| StorageError::Corrupt(format!("job id: {e}")));
                 }
                 match first_in_batch.get(&key) {
-                    Some(first) => Ok(AcceptOutcome::Duplicate(*first)),
+                    Some(first) => Ok(AcceptOutcome::Duplicate {
+                        original: first.job.job_id,
+                        request_hash: first.job.request_hash.clone(),
+                    }),
                     None => {
-                        first_in_batch.insert(key, item.job.job_id);
+                        first_in_batch.insert(key, item);
                         Ok(AcceptOutcome::Accepted)
                     }
                 }

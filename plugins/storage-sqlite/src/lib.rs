@@ -154,6 +154,7 @@ impl SqliteStore {
         if fresh {
             intake.import_keys(&settings.path).await?;
         }
+        intake.upgrade(&settings.path, fresh).await?;
         let store = Self {
             writer,
             reader,

@@ -1,0 +1,7 @@
+//! Regression tests of the adversarial pass: hostile shapes of input, data that used to be
+//! lost without an error, and scope leaks. Each test names the behaviour it holds.
+
+mod idempotency;
+mod input;
+mod templates;
+mod poison;

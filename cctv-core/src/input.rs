@@ -1,0 +1,334 @@
+//! Bounds on the shape of outside input: how deep a JSON value may nest, how many form
+//! fields a request may carry and how long their names may be.
+//!
+//! A nested value is cloned, serialised, stored and read back recursively all over the
+//! product (serde_json refuses to read more than 128 levels; dropping a value 20,000
+//! levels deep overflows the stack). So nesting is bounded once, where input arrives, well
+//! below any of those limits: a request nested deeper than [`MAX_NESTING`] is refused with
+//! a 422 that names the field, before anything is stored.
+//!
+//! Form bodies name nested values PHP-style (`detection_data[bounding_box][x]=10`);
+//! [`form_fields`] turns such pairs into one JSON object under the same bounds, without
+//! ever building a value deeper than the limit.
+//!
+//! ```
+//! use cctv_core::input::{form_fields, MAX_NESTING};
+//!
+//! let fields = form_fields([("re_id", "R"), ("detection_data[confidence]", "0.9")]).unwrap();
+//! assert_eq!(fields["detection_data"]["confidence"], "0.9");
+//!
+//! let deep = format!("detection_data{}", "[a]".repeat(MAX_NESTING + 1));
+//! let refused = form_fields([(deep.as_str(), "1")]).unwrap_err();
+//! assert!(refused.has("detection_data"));
+//! ```
+
+use serde_json::{Map, Value};
+
+use crate::validation::ValidationErrors;
+
+/// Deepest accepted nesting of a JSON value (an object or array counts one level, so a
+/// field holding `{"a": {"b": 1}}` is two levels deep).
+pub const MAX_NESTING: usize = 32;
+/// Most fields a form (or multipart) body may carry.
+pub const MAX_FORM_FIELDS: usize = 256;
+/// Longest accepted form field name, in bytes.
+pub const MAX_FIELD_NAME_BYTES: usize = 256;
+
+/// How deeply `value` nests objects and arrays (a scalar is 0). Iterative, so a value of
+/// any depth is measured without recursion.
+pub fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match v {
+            Value::Object(map) => Box::new(map.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        let depth = depth + 1;
+        deepest = deepest.max(depth);
+        if depth > MAX_NESTING {
+            // Deep enough to refuse: no need to walk the rest.
+            return depth;
+        }
+        stack.extend(children.map(|c| (c, depth)));
+    }
+    deepest
+}
+
+/// The message of a field nested too deeply.
+pub fn too_deep_message(field: &str) -> String {
+    format!("The {field} field must not be nested more than {MAX_NESTING} levels deep")
+}
+
+/// Refuses the top-level members of `fields` that nest deeper than [`MAX_NESTING`],
+/// naming each of them.
+pub fn check_nesting(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
+    let mut errors = ValidationErrors::new();
+    for (name, value) in fields {
+        if nesting_depth(value) > MAX_NESTING {
+            errors.add(name, too_deep_message(name));
+        }
+    }
+    errors.into_result(())
+}
+
+/// Scans a JSON document (without parsing it) for nesting deeper than [`MAX_NESTING`]
+/// below the top-level object, so that a body too deep for any parser is still refused
+/// with the field named. Returns the top-level member that nests too deeply (`"body"` when
+/// the document itself is not an object or the member cannot be named), or `None`.
+/// Malformed documents are left to the parser.
+pub fn too_deep_json_member(json: &[u8]) -> Option<String> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut string_start = 0;
+    // The last string that ended at depth 1 (a candidate member name) and the member whose
+    // value is being scanned.
+    let mut last_top_string: Option<(usize, usize)> = None;
+    let mut member: Option<(usize, usize)> = None;
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+                if depth == 1 {
+                    last_top_string = Some((string_start, i));
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                string_start = i + 1;
+            }
+            b':' if depth == 1 => member = last_top_string.take(),
+            b'{' | b'[' => {
+                depth += 1;
+                // The top-level object is level 0 of its members' values.
+                if depth > MAX_NESTING + 1 {
+                    let name = member
+                        .and_then(|(a, b)| std::str::from_utf8(&json[a..b]).ok())
+                        .filter(|n| {
+                            n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"'])
+                        });
+                    return Some(name.unwrap_or("body").to_owned());
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Builds one JSON object from form pairs: `a=1` is a string member, `a[b][c]=1` nests
+/// objects, `a[]=x` appends (keys `"0"`, `"1"`, …). Bounded: at most [`MAX_FORM_FIELDS`]
+/// pairs, names of at most [`MAX_FIELD_NAME_BYTES`], nesting of at most [`MAX_NESTING`].
+pub fn form_fields<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Map<String, Value>, ValidationErrors> {
+    let mut fields = Map::new();
+    let mut errors = ValidationErrors::new();
+    for (count, (name, value)) in pairs.into_iter().enumerate() {
+        if count >= MAX_FORM_FIELDS {
+            errors.add(
+                "body",
+                format!("A request may carry at most {MAX_FORM_FIELDS} form fields"),
+            );
+            break;
+        }
+        let (base, keys) = split_name(name);
+        // Errors name the field as sent, unless even its base name is unreasonably long.
+        let field = if base.len() <= MAX_FIELD_NAME_BYTES {
+            base
+        } else {
+            "body"
+        };
+        if keys.len() > MAX_NESTING {
+            errors.add(field, too_deep_message(field));
+            continue;
+        }
+        if name.len() > MAX_FIELD_NAME_BYTES {
+            errors.add(
+                field,
+                format!("Form field names must not exceed {MAX_FIELD_NAME_BYTES} bytes"),
+            );
+            continue;
+        }
+        insert(&mut fields, base, &keys, value);
+    }
+    errors.into_result(fields)
+}
+
+/// `a[b][c]` → (`a`, [`b`, `c`]); a name without a well-formed bracket suffix is taken whole.
+fn split_name(name: &str) -> (&str, Vec<&str>) {
+    match name.find('[') {
+        Some(i) if i > 0 && name.ends_with(']') => {
+            let inner = &name[i + 1..name.len() - 1];
+            (&name[..i], inner.split("][").collect())
+        }
+        _ => (name, Vec::new()),
+    }
+}
+
+fn insert(fields: &mut Map<String, Value>, base: &str, keys: &[&str], value: &str) {
+    if keys.is_empty() {
+        fields.insert(base.to_owned(), Value::String(value.to_owned()));
+        return;
+    }
+    let mut slot = fields
+        .entry(base.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    for key in keys {
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        let Value::Object(map) = slot else {
+            unreachable!("made an object above")
+        };
+        let key = if key.is_empty() {
+            map.len().to_string()
+        } else {
+            (*key).to_owned()
+        };
+        slot = map.entry(key).or_insert(Value::Null);
+    }
+    *slot = Value::String(value.to_owned());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    #[test]
+    fn bracketed_form_names_become_nested_objects() {
+        let fields = form_fields([
+            ("re_id", "R"),
+            ("detection_data[confidence]", "0.9"),
+            ("detection_data[bounding_box][x]", "10"),
+            ("person_features[clothing][]", "red shirt"),
+        ])
+        .unwrap();
+        assert_eq!(
+            Value::Object(fields),
+            json!({"re_id": "R", "detection_data": {"confidence": "0.9", "bounding_box": {"x": "10"}},
+                   "person_features": {"clothing": {"0": "red shirt"}}})
+        );
+    }
+
+    #[test]
+    fn nesting_at_the_limit_is_kept_and_one_more_level_is_refused() {
+        let at_limit = format!("d{}", "[a]".repeat(MAX_NESTING));
+        let fields = form_fields([(at_limit.as_str(), "1")]).unwrap();
+        assert_eq!(nesting_depth(&fields["d"]), MAX_NESTING);
+        let over = format!("d{}", "[a]".repeat(MAX_NESTING + 1));
+        let err = form_fields([(over.as_str(), "1")]).unwrap_err();
+        assert!(err.has("d"), "{err:?}");
+    }
+
+    #[test]
+    fn twenty_thousand_levels_are_refused_without_building_them() {
+        let name = format!("detection_data{}", "[a]".repeat(20_000));
+        let err = form_fields([(name.as_str(), "1")]).unwrap_err();
+        assert!(err.has("detection_data"), "{err:?}");
+    }
+
+    #[test]
+    fn too_many_fields_are_refused() {
+        let names: Vec<String> = (0..=MAX_FORM_FIELDS).map(|i| format!("f{i}")).collect();
+        let err = form_fields(names.iter().map(|n| (n.as_str(), "x"))).unwrap_err();
+        assert!(err.has("body"));
+        assert!(form_fields(names[..MAX_FORM_FIELDS].iter().map(|n| (n.as_str(), "x"))).is_ok());
+    }
+
+    #[test]
+    fn nesting_depth_counts_objects_and_arrays() {
+        assert_eq!(nesting_depth(&json!(1)), 0);
+        assert_eq!(nesting_depth(&json!({"a": [1, {"b": {}}]})), 4);
+        let deep = (0..200).fold(json!(1), |v, _| json!([v]));
+        assert!(nesting_depth(&deep) > MAX_NESTING);
+        let err = check_nesting(json!({"ok": 1, "deep": deep}).as_object().unwrap()).unwrap_err();
+        assert!(err.has("deep") && !err.has("ok"));
+    }
+
+    #[test]
+    fn a_json_body_too_deep_for_the_parser_names_its_member() {
+        let deep = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
+        let body = format!(r#"{{"re_id":"x","detection_data":{}}}"#, deep(5000));
+        assert_eq!(too_deep_json_member(body.as_bytes()).as_deref(), Some("detection_data"));
+        let at_limit = format!(r#"{{"re_id":"x","detection_data":{}}}"#, deep(MAX_NESTING));
+        assert_eq!(too_deep_json_member(at_limit.as_bytes()), None);
+        let parsed: Value = serde_json::from_str(&at_limit).unwrap();
+        assert_eq!(nesting_depth(&parsed["detection_data"]), MAX_NESTING);
+        let over = format!(r#"{{"re_id":"{{[","detection_data":{}}}"#, deep(MAX_NESTING + 1));
+        assert_eq!(
+            too_deep_json_member(over.as_bytes()).as_deref(),
+            Some("detection_data"),
+            "brackets inside strings do not count"
+        );
+        assert_eq!(too_deep_json_member("[".repeat(40).as_bytes()).as_deref(), Some("body"));
+    }
+
+    fn form_name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_]{0,12}",
+            "[a-z]{1,6}(\\[[a-z0-9]{0,4}\\]){0,40}",
+            "[\\[\\]a-z]{0,64}",
+            any::<String>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// The scanner agrees with the parser on every document the parser reads: it flags
+        /// a member exactly when that member nests deeper than the limit.
+        #[test]
+        fn json_depth_scan_agrees_with_the_parsed_depth(
+            depths in proptest::collection::vec(0usize..40, 1..4),
+            text in "[a-z{}\\[\\]\\\\\"]{0,8}",
+        ) {
+            let mut doc = serde_json::Map::new();
+            for (i, d) in depths.iter().enumerate() {
+                let v = (0..*d).fold(json!(text.clone()), |v, k| if k % 2 == 0 { json!([v]) } else { json!({"k": v}) });
+                doc.insert(format!("f{i}"), v);
+            }
+            let bytes = serde_json::to_vec(&Value::Object(doc.clone())).unwrap();
+            let flagged = too_deep_json_member(&bytes);
+            let too_deep: Vec<&String> = doc.iter().filter(|(_, v)| nesting_depth(v) > MAX_NESTING).map(|(k, _)| k).collect();
+            prop_assert_eq!(flagged.is_some(), !too_deep.is_empty());
+            if let Some(name) = flagged {
+                prop_assert!(too_deep.iter().any(|k| **k == name));
+            }
+        }
+
+        /// Any bytes: the scanner never panics.
+        #[test]
+        fn json_depth_scan_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = too_deep_json_member(&bytes);
+        }
+
+        /// Whatever the names, parsing never panics and never yields a value nested
+        /// deeper than the limit.
+        #[test]
+        fn form_parsing_is_total_and_bounded(
+            pairs in proptest::collection::vec((form_name(), any::<String>()), 0..40)
+        ) {
+            match form_fields(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+                Ok(fields) => {
+                    for value in fields.values() {
+                        prop_assert!(nesting_depth(value) <= MAX_NESTING);
+                    }
+                }
+                Err(errors) => prop_assert!(!errors.is_empty()),
+            }
+        }
+    }
+}
