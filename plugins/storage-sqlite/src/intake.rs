@@ -58,13 +58,20 @@ CREATE INDEX IF NOT EXISTS intake_keys_created ON intake_keys (created_at);
 const VERSION: i64 = 1;
 
 /// Version 0 → 1: the fingerprint column, and the old unscoped keys rewritten as event ids
-/// of their job's device (found in the intake row or, once processed, in the main file).
+/// of their job's device: found in the intake row, in the main queue's payload, or — for a
+/// processed job, whose `jobs` row keeps no payload — in its detection row (one pass over
+/// the detections, probing the keys' job ids).
 const UPGRADE_TO_1: &str = "
-CREATE TEMP TABLE key_devices AS
-  SELECT k.credential_id AS c, k.idempotency_key AS key, k.job_id AS job, k.created_at AS at,
-         coalesce((SELECT json_extract(i.payload, '$.device_id') FROM intake i WHERE i.id = k.job_id),
-                  (SELECT json_extract(j.payload, '$.device_id') FROM main_file.jobs j WHERE j.id = k.job_id)) AS dev
-  FROM intake_keys k;
+CREATE TEMP TABLE key_jobs (job TEXT PRIMARY KEY, dev TEXT);
+INSERT OR IGNORE INTO key_jobs (job) SELECT job_id FROM intake_keys;
+UPDATE key_jobs SET dev = (SELECT json_extract(i.payload, '$.device_id') FROM intake i WHERE i.id = key_jobs.job);
+UPDATE key_jobs SET dev = (SELECT json_extract(j.payload, '$.device_id') FROM main_file.jobs j WHERE j.id = key_jobs.job)
+  WHERE dev IS NULL;
+UPDATE key_jobs SET dev = d.device_id
+  FROM (SELECT job_id, device_id FROM main_file.re_id_branch_detections
+        WHERE job_id IN (SELECT job FROM key_jobs WHERE dev IS NULL)) AS d
+  WHERE d.job_id = key_jobs.job AND key_jobs.dev IS NULL;
+CREATE TEMP TABLE old_keys AS SELECT * FROM intake_keys;
 DROP TABLE intake_keys;
 CREATE TABLE intake_keys (
     credential_id   INTEGER NOT NULL,
@@ -76,8 +83,10 @@ CREATE TABLE intake_keys (
 ) WITHOUT ROWID;
 CREATE INDEX intake_keys_created ON intake_keys (created_at);
 INSERT OR IGNORE INTO intake_keys (credential_id, idempotency_key, job_id, created_at)
-  SELECT c, 'e/' || length(dev) || '/' || dev || '/' || key, job, at FROM key_devices WHERE dev IS NOT NULL;
-DROP TABLE key_devices;
+  SELECT o.credential_id, 'e/' || length(k.dev) || '/' || k.dev || '/' || o.idempotency_key, o.job_id, o.created_at
+  FROM old_keys o JOIN key_jobs k ON k.job = o.job_id WHERE k.dev IS NOT NULL;
+DROP TABLE old_keys;
+DROP TABLE key_jobs;
 PRAGMA user_version = 1;
 ";
 
