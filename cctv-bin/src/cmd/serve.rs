@@ -11,6 +11,10 @@ use crate::app;
 use crate::settings::Settings;
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // The listener first: a taken port is one clear error, with nothing opened or started.
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let opened = app::open_store(&settings, true).await?;
     let core = app::build_core(&settings, opened.storage.clone()).await?;
     let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
@@ -33,9 +37,6 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         log_writer = Some(writer);
     }
     let state = Arc::new(state);
-    let listener = tokio::net::TcpListener::bind(settings.listen)
-        .await
-        .with_context(|| format!("binding {}", settings.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, backend = if opened.single_node { "sqlite" } else { "postgres" }, "cctv listening");
     println!("cctv listening on http://{addr}");
