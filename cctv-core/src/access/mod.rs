@@ -10,5 +10,5 @@ mod token;
 pub use password::{MIN_PASSWORD_CHARS, hash_password, verify_password};
 pub use principal::{Principal, Role};
 pub use secret_box::{SecretBox, SecretBoxError};
-pub use throttle::{LoginThrottle, ThrottleSettings};
+pub use throttle::{Attempt, LoginThrottle, ThrottleSettings};
 pub use token::{IssuedToken, hash_token_secret, parse_bearer, verify_token_secret};

@@ -1,8 +1,8 @@
-//! Login throttling per account and per client address: after `max_failures` failed
-//! attempts within `window`, further attempts are refused until the window has passed
-//! since the first failure. A success clears the account's record. In memory: each node
-//! throttles on its own (an attacker spreading attempts over N nodes gets N× the budget,
-//! still far below what brute force needs).
+//! Login throttling per account and per client address: at most `max_failures` attempts
+//! are evaluated within `window`, counting the ones still being checked. A password check
+//! is slow (argon2), so an attempt is *reserved* before it and settled after it: forty
+//! concurrent attempts cannot all pass the gate before the first failure is recorded. A
+//! success clears the account's record. In memory: each node throttles on its own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -28,6 +28,8 @@ impl Default for ThrottleSettings {
 #[derive(Debug, Clone, Copy)]
 struct Failures {
     count: u32,
+    /// Attempts reserved and not settled yet.
+    in_flight: u32,
     since: Instant,
 }
 
@@ -38,6 +40,51 @@ pub struct LoginThrottle {
     failures: Mutex<HashMap<String, Failures>>,
 }
 
+/// One reserved login attempt. Settle it with [`Attempt::failed`] or
+/// [`Attempt::succeeded`]; dropped unsettled (the check errored), it frees its slot.
+#[derive(Debug)]
+#[must_use = "an attempt holds a slot until it is settled"]
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    keys: [String; 2],
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong: the attempt counts as a failure.
+    pub fn failed(mut self) {
+        self.settle(true);
+    }
+
+    /// The login succeeded: the account's record is cleared.
+    pub fn succeeded(mut self) {
+        self.settle(false);
+        let mut map = self.throttle.lock();
+        map.remove(&self.keys[0]);
+    }
+
+    fn settle(&mut self, failed: bool) {
+        self.settled = true;
+        let mut map = self.throttle.lock();
+        for key in &self.keys {
+            if let Some(entry) = map.get_mut(key) {
+                entry.in_flight = entry.in_flight.saturating_sub(1);
+                if failed {
+                    entry.count += 1;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.settle(false);
+        }
+    }
+}
+
 impl LoginThrottle {
     pub fn new(settings: ThrottleSettings) -> Self {
         Self {
@@ -46,48 +93,51 @@ impl LoginThrottle {
         }
     }
 
-    /// `Err(retry_after)` when the account or the address is locked out.
-    pub fn check(&self, email: &str, ip: &str) -> Result<(), Duration> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failures>> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reserves an attempt for this account from this address, or `Err(retry_after)` when
+    /// failures plus attempts in flight already reach the limit for either of them.
+    pub fn begin(&self, email: &str, ip: &str) -> Result<Attempt<'_>, Duration> {
         let now = Instant::now();
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let window = self.settings.window;
+        let keys = [account_key(email), ip_key(ip)];
+        let mut map = self.lock();
+        // Bound memory under a spray of random e-mails: expired records go first.
+        if map.len() > 100_000 {
+            map.retain(|_, f| f.in_flight > 0 || now.duration_since(f.since) < window);
+        }
         let mut wait = Duration::ZERO;
-        for key in [account_key(email), ip_key(ip)] {
-            if let Some(f) = map.get(&key) {
+        for key in &keys {
+            if let Some(f) = map.get_mut(key) {
                 let elapsed = now.duration_since(f.since);
-                if f.count >= self.settings.max_failures && elapsed < self.settings.window {
-                    wait = wait.max(self.settings.window - elapsed);
+                if elapsed >= window {
+                    f.count = 0;
+                    f.since = now;
+                } else if f.count + f.in_flight >= self.settings.max_failures {
+                    wait = wait.max((window - elapsed).max(Duration::from_secs(1)));
                 }
             }
         }
-        if wait.is_zero() { Ok(()) } else { Err(wait) }
-    }
-
-    pub fn record_failure(&self, email: &str, ip: &str) {
-        let now = Instant::now();
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound memory under a spray of random e-mails: expired records go first.
-        if map.len() > 100_000 {
-            let window = self.settings.window;
-            map.retain(|_, f| now.duration_since(f.since) < window);
+        if !wait.is_zero() {
+            return Err(wait);
         }
-        for key in [account_key(email), ip_key(ip)] {
-            let entry = map.entry(key).or_insert(Failures {
-                count: 0,
-                since: now,
-            });
-            if now.duration_since(entry.since) >= self.settings.window {
-                *entry = Failures {
+        for key in &keys {
+            map.entry(key.clone())
+                .or_insert(Failures {
                     count: 0,
+                    in_flight: 0,
                     since: now,
-                };
-            }
-            entry.count += 1;
+                })
+                .in_flight += 1;
         }
-    }
-
-    pub fn record_success(&self, email: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&account_key(email));
+        drop(map);
+        Ok(Attempt {
+            throttle: self,
+            keys,
+            settled: false,
+        })
     }
 }
 
@@ -107,33 +157,41 @@ mod tests {
     async fn the_sixth_attempt_is_refused_until_the_window_passes() {
         let t = LoginThrottle::new(ThrottleSettings::default());
         for _ in 0..5 {
-            assert!(t.check("a@b.c", "1.1.1.1").is_ok());
-            t.record_failure("a@b.c", "1.1.1.1");
+            t.begin("a@b.c", "1.1.1.1").unwrap().failed();
         }
-        let wait = t.check("a@b.c", "9.9.9.9").unwrap_err();
+        let wait = t.begin("a@b.c", "9.9.9.9").unwrap_err();
         assert_eq!(wait, Duration::from_secs(900));
         tokio::time::advance(Duration::from_secs(901)).await;
-        assert!(t.check("a@b.c", "9.9.9.9").is_ok());
+        assert!(t.begin("a@b.c", "9.9.9.9").is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn attempts_in_flight_count_against_the_limit() {
+        let t = LoginThrottle::new(ThrottleSettings::default());
+        let held: Vec<Attempt<'_>> = (0..5).map(|_| t.begin("a@b.c", "1.1.1.1").unwrap()).collect();
+        assert!(t.begin("a@b.c", "2.2.2.2").is_err(), "five checks are already running");
+        drop(held);
+        assert!(t.begin("a@b.c", "2.2.2.2").is_ok(), "unsettled attempts free their slot");
     }
 
     #[tokio::test(start_paused = true)]
     async fn one_address_spraying_accounts_is_locked_out() {
         let t = LoginThrottle::new(ThrottleSettings::default());
         for i in 0..5 {
-            t.record_failure(&format!("user{i}@b.c"), "2.2.2.2");
+            t.begin(&format!("user{i}@b.c"), "2.2.2.2").unwrap().failed();
         }
-        assert!(t.check("fresh@b.c", "2.2.2.2").is_err());
-        assert!(t.check("fresh@b.c", "3.3.3.3").is_ok());
+        assert!(t.begin("fresh@b.c", "2.2.2.2").is_err());
+        assert!(t.begin("fresh@b.c", "3.3.3.3").is_ok());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_success_clears_the_account() {
         let t = LoginThrottle::new(ThrottleSettings::default());
         for _ in 0..4 {
-            t.record_failure("a@b.c", "1.1.1.1");
+            t.begin("a@b.c", "1.1.1.1").unwrap().failed();
         }
-        t.record_success("a@b.c");
-        t.record_failure("a@b.c", "4.4.4.4");
-        assert!(t.check("a@b.c", "4.4.4.4").is_ok());
+        t.begin("a@b.c", "1.1.1.1").unwrap().succeeded();
+        t.begin("a@b.c", "4.4.4.4").unwrap().failed();
+        assert!(t.begin("a@b.c", "4.4.4.4").is_ok());
     }
 }

@@ -31,8 +31,10 @@ impl Manager {
         ip: &str,
     ) -> Result<LoginOutcome, ManageError> {
         let email = email.trim().to_lowercase();
-        self.throttle
-            .check(&email, ip)
+        // Reserved before the slow check, so concurrent attempts cannot all pass the gate.
+        let attempt = self
+            .throttle
+            .begin(&email, ip)
             .map_err(ManageError::Throttled)?;
         let user = self
             .core
@@ -52,11 +54,11 @@ impl Manager {
         let user = match user {
             Some(u) if matches && str_of(&u, "status") == Some("active") => u,
             _ => {
-                self.throttle.record_failure(&email, ip);
+                attempt.failed();
                 return Err(ManageError::Unauthorized(BAD_LOGIN));
             }
         };
-        self.throttle.record_success(&email);
+        attempt.succeeded();
         let user_id = super::id_of(&user);
         let token = IssuedToken::generate();
         let ttl = SignedDuration::try_from(self.settings.token_ttl).unwrap_or(SignedDuration::ZERO);
