@@ -116,7 +116,13 @@ async fn validate_positions(
                 Some(r) if branch.is_some_and(|b| int_of(&r, "branch_id") != Some(b)) => f
                     .errors
                     .add("device_id", "The device does not belong to this branch."),
-                Some(_) => {}
+                // The branch comes from the device itself, so that a scope check on the
+                // branch cannot be side-stepped by leaving `branch_id` out.
+                Some(r) => {
+                    if let Some(b) = int_of(&r, "branch_id") {
+                        f.record.insert("branch_id".into(), Value::from(b));
+                    }
+                }
             }
         }
         match f.finish() {
@@ -362,6 +368,14 @@ impl Manager {
             .find_record(&POSITIONS, &key)
             .await?
             .ok_or_else(|| ManageError::NotFound("Position not found".into()))?;
+        // A position showing another branch is not an operator's to change or clear.
+        let shown_branch = int_of(&before, "branch_id").or_else(|| {
+            let device = str_of(&before, "device_id")?;
+            self.core.estate().devices.get(device).map(|d| d.branch_id)
+        });
+        if shown_branch.is_some_and(|b| !who.may_manage_branch(b)) {
+            return Err(super::forbidden());
+        }
         let mut errors = ValidationErrors::new();
         let mut wrapped = Map::new();
         wrapped.insert(

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use super::form::Form;
-use super::tables::{BRANCHES, GROUPS, USERS};
+use super::tables::{BRANCHES, GROUPS, USER_TOKENS, USERS};
 use super::{
     Caller, ManageError, Manager, Plan, Resource, ResourceLogic, enum_filter, id_of, insert_op,
     update_op,
@@ -156,11 +156,24 @@ impl ResourceLogic for Users {
         existing: &Record,
         body: &Map<String, Value>,
     ) -> Result<Plan, ManageError> {
-        let changes = validate(m, body, Some(id_of(existing))).await?.finish()?;
-        Ok(Plan::new(vec![
-            update_op(&USERS, id_of(existing), changes),
-            last_admin_guard(),
-        ]))
+        let id = id_of(existing);
+        let changes = validate(m, body, Some(id)).await?.finish()?;
+        // A new password, role or status ends every session and token the user holds, in
+        // the same transaction: whoever had the old password (or the old role) is out.
+        let changed = |column: &str| {
+            changes
+                .get(column)
+                .is_some_and(|v| existing.get(column) != Some(v))
+        };
+        let revoke = changes.contains_key("password_hash") || changed("role") || changed("status");
+        let mut ops = vec![update_op(&USERS, id, changes), last_admin_guard()];
+        if revoke {
+            ops.push(WriteOp::Delete {
+                table: &USER_TOKENS,
+                filters: vec![Filter::Eq("user_id", Value::from(id))],
+            });
+        }
+        Ok(Plan::new(ops))
     }
 
     async fn plan_delete(
