@@ -204,7 +204,6 @@ fn insert(fields: &mut Map<String, Value>, base: &str, keys: &[&str], value: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -274,61 +273,5 @@ mod tests {
             "brackets inside strings do not count"
         );
         assert_eq!(too_deep_json_member("[".repeat(40).as_bytes()).as_deref(), Some("body"));
-    }
-
-    fn form_name() -> impl Strategy<Value = String> {
-        prop_oneof![
-            "[a-z_]{0,12}",
-            "[a-z]{1,6}(\\[[a-z0-9]{0,4}\\]){0,40}",
-            "[\\[\\]a-z]{0,64}",
-            any::<String>(),
-        ]
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
-
-        /// The scanner agrees with the parser on every document the parser reads: it flags
-        /// a member exactly when that member nests deeper than the limit.
-        #[test]
-        fn json_depth_scan_agrees_with_the_parsed_depth(
-            depths in proptest::collection::vec(0usize..40, 1..4),
-            text in "[a-z{}\\[\\]\\\\\"]{0,8}",
-        ) {
-            let mut doc = serde_json::Map::new();
-            for (i, d) in depths.iter().enumerate() {
-                let v = (0..*d).fold(json!(text.clone()), |v, k| if k % 2 == 0 { json!([v]) } else { json!({"k": v}) });
-                doc.insert(format!("f{i}"), v);
-            }
-            let bytes = serde_json::to_vec(&Value::Object(doc.clone())).unwrap();
-            let flagged = too_deep_json_member(&bytes);
-            let too_deep: Vec<&String> = doc.iter().filter(|(_, v)| nesting_depth(v) > MAX_NESTING).map(|(k, _)| k).collect();
-            prop_assert_eq!(flagged.is_some(), !too_deep.is_empty());
-            if let Some(name) = flagged {
-                prop_assert!(too_deep.iter().any(|k| **k == name));
-            }
-        }
-
-        /// Any bytes: the scanner never panics.
-        #[test]
-        fn json_depth_scan_is_total(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let _ = too_deep_json_member(&bytes);
-        }
-
-        /// Whatever the names, parsing never panics and never yields a value nested
-        /// deeper than the limit.
-        #[test]
-        fn form_parsing_is_total_and_bounded(
-            pairs in proptest::collection::vec((form_name(), any::<String>()), 0..40)
-        ) {
-            match form_fields(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
-                Ok(fields) => {
-                    for value in fields.values() {
-                        prop_assert!(nesting_depth(value) <= MAX_NESTING);
-                    }
-                }
-                Err(errors) => prop_assert!(!errors.is_empty()),
-            }
-        }
     }
 }

@@ -43,6 +43,8 @@ pub mod media;
 pub mod notify;
 pub mod person_day;
 pub mod phone;
+#[cfg(test)]
+mod props;
 pub mod query;
 pub mod queue_ops;
 pub mod rate_limit;

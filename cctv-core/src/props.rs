@@ -1,0 +1,245 @@
+//! Property tests of every parser of outside input in the core: form fields, the JSON depth
+//! scan, detection requests, message templates, CSV cells, phone numbers and signed file
+//! URLs. Each property says what must hold for *any* input — above all, that nothing
+//! panics and nothing unbounded comes out.
+//!
+//! The suite runs a few hundred cases per property. `CCTV_PROPTEST_CASES` raises that for a
+//! long run (see TESTING.md), e.g.
+//! `CCTV_PROPTEST_CASES=1000000 cargo test --release -p cctv-core props::`.
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::detection::{DetectionRequest, DetectionRules, MAX_DETECTED_COUNT, MAX_RE_ID_CHARS};
+use crate::export::neutralise;
+use crate::files::UrlSigner;
+use crate::input::{MAX_NESTING, form_fields, nesting_depth, too_deep_json_member};
+use crate::phone::normalize_phone;
+use crate::template::{MessageTemplate, TemplateVars, convert_legacy_tokens, validate_template};
+
+/// `default` cases, or `CCTV_PROPTEST_CASES` when set.
+fn config(default: u32) -> ProptestConfig {
+    let cases = std::env::var("CCTV_PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Any JSON value, a few levels deep.
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        "[0-9]{1,4}".prop_map(Value::from),
+        ".{0,24}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+            prop::collection::btree_map("[a-z_]{0,12}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+fn form_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-z_]{0,12}",
+        "[a-z]{1,6}(\\[[a-z0-9]{0,4}\\]){0,40}",
+        "[\\[\\]a-z]{0,64}",
+        any::<String>(),
+    ]
+}
+
+fn now() -> Timestamp {
+    "2026-11-28T10:00:00Z".parse().unwrap()
+}
+
+/// A value a device might send for one of the detection fields.
+fn field_value(name: &'static str) -> BoxedStrategy<Value> {
+    let text = match name {
+        "detected_at" => prop_oneof![
+            (-100_000i64..100_000).prop_map(|s| (now() + SignedDuration::from_secs(s * 60)).to_string()),
+            ".{0,30}",
+        ]
+        .boxed(),
+        "branch_id" | "detected_count" => "-?[0-9]{0,12}(\\.[0-9]{0,3})?".boxed(),
+        _ => ".{0,120}".boxed(),
+    };
+    prop_oneof![text.prop_map(Value::from), json_value()].boxed()
+}
+
+fn detection_fields() -> impl Strategy<Value = Map<String, Value>> {
+    let names = [
+        "re_id",
+        "branch_id",
+        "device_id",
+        "detected_count",
+        "detected_at",
+        "event_id",
+        "detection_data",
+        "person_features",
+    ];
+    let known = names.map(|n| proptest::option::of(field_value(n)));
+    (known, proptest::option::of(("[a-z]{1,8}", json_value()))).prop_map(move |(values, extra)| {
+        let mut map = Map::new();
+        for (name, value) in names.iter().zip(values) {
+            if let Some(v) = value {
+                map.insert((*name).to_owned(), v);
+            }
+        }
+        if let Some((k, v)) = extra {
+            map.insert(k, v);
+        }
+        map
+    })
+}
+
+/// Pieces of template syntax, glued at random.
+fn template_source() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("{{ branch_name }}".to_owned()),
+        Just("{re_id}".to_owned()),
+        Just("{detection_time}".to_owned()),
+        Just("{% for i in range(9) %}".to_owned()),
+        Just("{% for i in range(100000) %}".to_owned()),
+        Just("{% endfor %}".to_owned()),
+        Just("{% if detected_count > 1 %}".to_owned()),
+        Just("{% endif %}".to_owned()),
+        Just("{{ re_id * 99999 }}".to_owned()),
+        Just("{{ ".to_owned()),
+        Just(" }}".to_owned()),
+        "[{}%a-z _|()]{0,12}",
+        ".{0,12}",
+    ];
+    prop::collection::vec(piece, 0..10).prop_map(|p| p.concat())
+}
+
+proptest! {
+    #![proptest_config(config(512))]
+
+    /// Whatever the names, form parsing never panics and never yields a value nested
+    /// deeper than the limit.
+    #[test]
+    fn form_parsing_is_total_and_bounded(
+        pairs in prop::collection::vec((form_name(), any::<String>()), 0..40)
+    ) {
+        match form_fields(pairs.iter().map(|(n, v)| (n.as_str(), v.as_str()))) {
+            Ok(fields) => {
+                for value in fields.values() {
+                    prop_assert!(nesting_depth(value) <= MAX_NESTING);
+                }
+            }
+            Err(errors) => prop_assert!(!errors.is_empty()),
+        }
+    }
+
+    /// The depth scan agrees with the parser on every document the parser reads: it flags
+    /// a member exactly when that member nests deeper than the limit.
+    #[test]
+    fn json_depth_scan_agrees_with_the_parsed_depth(
+        depths in prop::collection::vec(0usize..40, 1..4),
+        text in "[a-z{}\\[\\]\\\\\"]{0,8}",
+    ) {
+        let mut doc = Map::new();
+        for (i, d) in depths.iter().enumerate() {
+            let v = (0..*d).fold(json!(text.clone()), |v, k| if k % 2 == 0 { json!([v]) } else { json!({"k": v}) });
+            doc.insert(format!("f{i}"), v);
+        }
+        let bytes = serde_json::to_vec(&Value::Object(doc.clone())).unwrap();
+        let flagged = too_deep_json_member(&bytes);
+        let too_deep: Vec<&String> =
+            doc.iter().filter(|(_, v)| nesting_depth(v) > MAX_NESTING).map(|(k, _)| k).collect();
+        prop_assert_eq!(flagged.is_some(), !too_deep.is_empty());
+        if let Some(name) = flagged {
+            prop_assert!(too_deep.iter().any(|k| **k == name));
+        }
+    }
+
+    /// Any bytes: the scan never panics.
+    #[test]
+    fn json_depth_scan_is_total(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = too_deep_json_member(&bytes);
+    }
+
+    /// Any request: validation never panics; what it accepts is within every bound, and
+    /// its fingerprint and key are stable.
+    #[test]
+    fn detection_parsing_is_total_and_accepted_requests_are_in_bounds(
+        fields in detection_fields(),
+        header in proptest::option::of(".{0,140}"),
+    ) {
+        let rules = DetectionRules::default();
+        if let Ok(req) = DetectionRequest::from_fields(&fields, header.as_deref(), &rules, now()) {
+            let chars = req.re_id.chars().count();
+            prop_assert!((1..=MAX_RE_ID_CHARS).contains(&chars));
+            prop_assert!(!req.re_id.chars().any(char::is_control));
+            prop_assert!(req.branch_id > 0);
+            prop_assert!((1..=MAX_DETECTED_COUNT as i32).contains(&req.detected_count));
+            if let Some(at) = req.detected_at {
+                prop_assert!(at <= now() + rules.max_future_skew);
+                prop_assert!(at >= now() - rules.max_past_age);
+            }
+            for v in [&req.detection_data, &req.person_features].into_iter().flatten() {
+                prop_assert!(v.is_object());
+                prop_assert!(nesting_depth(v) <= MAX_NESTING);
+            }
+            prop_assert_eq!(req.idempotency_key().is_some(), req.event_id.is_some());
+            prop_assert_eq!(req.fingerprint(None), req.fingerprint(None));
+        }
+    }
+
+    /// Any template: compiling, checking and rendering never panic and stay within budget.
+    #[test]
+    fn templates_never_panic_and_stay_within_budget(source in template_source()) {
+        let started = std::time::Instant::now();
+        let _ = convert_legacy_tokens(&source, &crate::template::VARIABLES);
+        let _ = validate_template(&source);
+        if let Ok(t) = MessageTemplate::compile(&source)
+            && let Ok(out) = t.render(&TemplateVars::sample())
+        {
+            prop_assert!(out.len() <= crate::template::MAX_OUTPUT_BYTES);
+        }
+        prop_assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    /// Whatever the text, the CSV field never starts a formula and keeps the text.
+    #[test]
+    fn no_text_cell_is_written_as_a_formula(text in any::<String>()) {
+        let field = neutralise(&text);
+        prop_assert!(!field.starts_with(['=', '+', '-', '@', '\t', '\r']));
+        prop_assert!(field.ends_with(text.as_str()));
+    }
+
+    /// Any string: normalisation never panics, and what it accepts is 8–15 digits.
+    #[test]
+    fn phone_normalisation_is_total(raw in prop_oneof![".{0,24}", "[+0-9 ().-]{0,24}"]) {
+        if let Ok(n) = normalize_phone(&raw) {
+            prop_assert!(n.bytes().all(|b| b.is_ascii_digit()));
+            prop_assert!((8..=15).contains(&n.len()));
+        }
+    }
+
+    /// A forged or edited file URL never verifies, and verifying never panics.
+    #[test]
+    fn only_signed_file_urls_verify(
+        path in prop_oneof![".{0,40}", "events/[0-9]{4}/[0-9]{2}/[0-9]{2}/[a-z0-9_]{1,12}\\.jpg"],
+        expires in any::<i64>(),
+        sig in ".{0,60}",
+    ) {
+        let signer = UrlSigner::ephemeral();
+        prop_assert!(signer.verify(&path, expires, &sig, now()).is_err());
+        if let Ok(signed) = signer.sign(&path, now() + SignedDuration::from_secs(60)) {
+            prop_assert!(signer.verify(&path, signed.expires, &signed.sig, now()).is_ok());
+            prop_assert!(signer.verify(&path, signed.expires + 1, &signed.sig, now()).is_err());
+        }
+    }
+}
