@@ -15,3 +15,4 @@ mod queue_ops;
 mod report_support;
 mod reports;
 mod web;
+mod web_safety;

@@ -11,6 +11,7 @@ mod dashboard;
 mod events;
 mod live;
 mod login;
+mod next;
 mod persons;
 mod render;
 mod reports;
