@@ -21,6 +21,7 @@ pub mod health;
 pub mod manage;
 pub mod params;
 pub mod reports;
+mod security_headers;
 pub mod web;
 
 use std::future::Future;
@@ -133,6 +134,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .hoop(Prelude(state))
         .hoop(access_log::AccessLogHoop)
+        .hoop(security_headers::SecurityHeaders)
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))

@@ -70,3 +70,57 @@ fn next_field_has(html: &str, needle: &str) -> bool {
         .and_then(|rest| rest.split('>').next())
         .is_some_and(|tag| tag.contains(needle))
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_are_not_stored_or_framed_and_nothing_is_sniffed() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let mut b = Browser::new(&app);
+    let login = b.get("/login").await;
+    b.login("admin@cctv.test", "admin-password-1").await;
+    let dashboard = b.get("/dashboard").await;
+    let refused = b.get("/audit-logs/new").await;
+    assert_eq!(refused.status, 403);
+    for (what, page) in [
+        ("login", &login),
+        ("dashboard", &dashboard),
+        ("403 page", &refused),
+    ] {
+        assert_eq!(page.header("cache-control"), Some("no-store"), "{what}");
+        assert_eq!(
+            page.header("referrer-policy"),
+            Some("same-origin"),
+            "{what}"
+        );
+        assert_eq!(
+            page.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        let csp = page.header("content-security-policy").unwrap_or_default();
+        assert!(
+            csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'"),
+            "{what}: {csp}"
+        );
+    }
+    let api = send_raw(&app.addr, "GET", "/api/v1/detections", &app.auth(), vec![]).await;
+    let unauthorized = send_raw(&app.addr, "GET", "/api/v1/detections", &[], vec![]).await;
+    let css = send_raw(&app.addr, "GET", "/assets/app.css", &[], vec![]).await;
+    let js = send_raw(&app.addr, "GET", "/assets/app.js", &[], vec![]).await;
+    let health = send_raw(&app.addr, "GET", "/health", &[], vec![]).await;
+    for (what, r, status) in [
+        ("API answer", &api, 200),
+        ("API error", &unauthorized, 401),
+        ("stylesheet", &css, 200),
+        ("script", &js, 200),
+        ("health", &health, 200),
+    ] {
+        assert_eq!(r.status, status, "{what}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+    }
+    app.stop().await;
+}
