@@ -6,6 +6,7 @@ mod crash;
 mod expected;
 mod export_memory;
 mod exports;
+mod file_modes;
 mod files;
 mod helpers;
 mod ingest;
