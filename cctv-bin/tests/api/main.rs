@@ -16,4 +16,5 @@ mod queue_ops;
 mod report_support;
 mod reports;
 mod web;
+mod web_roles;
 mod web_safety;
