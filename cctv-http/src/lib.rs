@@ -44,6 +44,9 @@ pub struct HttpSettings {
     pub max_json_bytes: usize,
     /// Largest multipart body (a 10 MB image plus fields).
     pub max_multipart_bytes: usize,
+    /// Browser origins besides the server's own (`https://console.example`) whose pages
+    /// may open `/ws` with a session cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -51,6 +54,7 @@ impl Default for HttpSettings {
         Self {
             max_json_bytes: 1024 * 1024,
             max_multipart_bytes: 12 * 1024 * 1024,
+            allowed_origins: Vec::new(),
         }
     }
 }

@@ -58,6 +58,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub struct AppOptions {
     pub timezone: cctv_core::jiff::tz::TimeZone,
     pub queue_alert_threshold: u64,
+    /// Browser origins besides the server's own that may open `/ws` with a cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for AppOptions {
@@ -65,6 +67,7 @@ impl Default for AppOptions {
         Self {
             timezone: cctv_core::jiff::tz::TimeZone::UTC,
             queue_alert_threshold: cctv_core::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -126,7 +129,10 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             core.clone(),
             pipeline.ingest(),
             ManageSettings::default(),
-            HttpSettings::default(),
+            HttpSettings {
+                allowed_origins: options.allowed_origins,
+                ..HttpSettings::default()
+            },
         )
         .with_file_access(files)
         .with_access_log(

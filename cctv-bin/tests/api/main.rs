@@ -18,3 +18,4 @@ mod reports;
 mod web;
 mod web_roles;
 mod web_safety;
+mod ws;

@@ -12,6 +12,7 @@ mod events;
 mod live;
 mod login;
 mod next;
+mod origin;
 mod persons;
 mod render;
 mod reports;
