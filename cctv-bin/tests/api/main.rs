@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod browser;
+mod browser_layout;
 mod crash;
 mod expected;
 mod export_memory;
