@@ -10,7 +10,7 @@ use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
-use cctv_core::files::UrlSigner;
+use cctv_core::files::{UrlSigner, private};
 use cctv_core::manage::ManageSettings;
 use cctv_core::storage::Storage;
 use cctv_core::{Core, CoreSettings};
@@ -43,11 +43,15 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
         settings.database.url.is_empty() || settings.database.url.starts_with("sqlite:"),
         "database.url must be empty (embedded SQLite), sqlite:PATH or a postgres:// URL"
     );
-    std::fs::create_dir_all(&settings.data_dir)
+    private::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let lock_path = settings.data_dir.join("cctv.lock");
     let lock = if exclusive {
-        let lock = File::create(&lock_path)
+        let lock = private::open_options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&lock_path)
             .with_context(|| format!("creating {}", lock_path.display()))?;
         lock.try_lock().map_err(|_| {
             anyhow::anyhow!(
@@ -74,6 +78,10 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
 }
 
 pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyhow::Result<Core> {
+    // Created private before anything below creates it with default modes (PostgreSQL
+    // setups have no database file that would have made it first).
+    private::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     let blobs = FsBlobStore::new(settings.data_dir.join("storage"))
         .context("creating the storage directory")?;
     let core_settings = CoreSettings {
@@ -128,12 +136,10 @@ fn key_file(settings: &Settings, name: &str, generate: fn() -> String) -> anyhow
     let path = settings.data_dir.join(name);
     if !path.exists() {
         use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        std::fs::create_dir_all(&settings.data_dir).context("creating the data directory")?;
-        let mut file = std::fs::OpenOptions::new()
+        private::create_dir_all(&settings.data_dir).context("creating the data directory")?;
+        let mut file = private::open_options()
             .write(true)
             .create_new(true)
-            .mode(0o600)
             .open(&path)
             .with_context(|| format!("creating {}", path.display()))?;
         file.write_all(generate().as_bytes())?;

@@ -111,6 +111,7 @@ pub struct IngestSettings {
 pub struct HttpLimits {
     pub max_json_bytes: usize,
     pub max_multipart_bytes: usize,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -216,6 +217,9 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                // CCTV__HTTP__ALLOWED_ORIGINS="https://a.example,https://b.example"
+                .list_separator(",")
+                .with_list_parse_key("http.allowed_origins")
                 .source(env),
         );
         let settings: Settings = builder
@@ -261,6 +265,19 @@ mod tests {
         let s = Settings::load_with_env(None, Some(env)).unwrap();
         assert_eq!(s.ingest.worker_batch, 77);
         assert_eq!(s.database.url, "postgres://u@h/d");
+        assert!(
+            s.http.allowed_origins.is_empty(),
+            "only our own origin by default"
+        );
+        let env = config::Map::from([(
+            "CCTV__HTTP__ALLOWED_ORIGINS".to_owned(),
+            "https://a.example,https://b.example".to_owned(),
+        )]);
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(
+            s.http.allowed_origins,
+            ["https://a.example", "https://b.example"]
+        );
     }
 
     #[test]

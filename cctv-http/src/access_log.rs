@@ -113,8 +113,14 @@ async fn append(
     text: &[u8],
 ) -> std::io::Result<()> {
     if open.as_ref().is_none_or(|(d, _)| d != day) {
-        tokio::fs::create_dir_all(dir).await?;
-        let file = tokio::fs::OpenOptions::new()
+        // Client addresses and user ids: the owner's only (0700 directories, 0600 files).
+        let private_dir = dir.to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            cctv_core::files::private::create_dir_all(&private_dir)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        let file = tokio::fs::OpenOptions::from(cctv_core::files::private::open_options())
             .create(true)
             .append(true)
             .open(dir.join(format!("{day}.log")))

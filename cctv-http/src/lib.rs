@@ -21,6 +21,7 @@ pub mod health;
 pub mod manage;
 pub mod params;
 pub mod reports;
+mod security_headers;
 pub mod web;
 
 use std::future::Future;
@@ -43,6 +44,9 @@ pub struct HttpSettings {
     pub max_json_bytes: usize,
     /// Largest multipart body (a 10 MB image plus fields).
     pub max_multipart_bytes: usize,
+    /// Browser origins besides the server's own (`https://console.example`) whose pages
+    /// may open `/ws` with a session cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpSettings {
@@ -50,6 +54,7 @@ impl Default for HttpSettings {
         Self {
             max_json_bytes: 1024 * 1024,
             max_multipart_bytes: 12 * 1024 * 1024,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -133,6 +138,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .hoop(Prelude(state))
         .hoop(access_log::AccessLogHoop)
+        .hoop(security_headers::SecurityHeaders)
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))

@@ -26,6 +26,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         HttpSettings {
             max_json_bytes: settings.http.max_json_bytes,
             max_multipart_bytes: settings.http.max_multipart_bytes,
+            allowed_origins: settings.http.allowed_origins.clone(),
         },
     )
     .with_file_access(app::file_access(&settings)?);

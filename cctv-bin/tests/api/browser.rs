@@ -18,7 +18,7 @@ use crate::crash::free_addr;
 use crate::helpers::*;
 use crate::manage::people;
 
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -33,7 +33,7 @@ fn chromedriver() -> Option<&'static str> {
         .find(|p| std::path::Path::new(p).exists())
 }
 
-async fn browser() -> Option<(Driver, Client)> {
+pub(crate) async fn browser() -> Option<(Driver, Client)> {
     let Some(path) = chromedriver() else {
         eprintln!("chromedriver is not installed: browser test skipped (.ci/run installs it)");
         return None;
@@ -74,7 +74,7 @@ fn artifacts() -> PathBuf {
     dir
 }
 
-async fn shot(c: &Client, name: &str) {
+pub(crate) async fn shot(c: &Client, name: &str) {
     let png = c.screenshot().await.unwrap();
     std::fs::write(artifacts().join(format!("{name}.png")), png).unwrap();
 }
@@ -121,7 +121,7 @@ async fn admin_token(app: &TestApp) -> String {
     crate::manage::login(app, "admin@cctv.test", "admin-password-1").await
 }
 
-async fn login(c: &Client, base: &str, email: &str, password: &str) {
+pub(crate) async fn login(c: &Client, base: &str, email: &str, password: &str) {
     c.goto(&format!("{base}/login")).await.unwrap();
     fill(c, "email", email).await;
     fill(c, "password", password).await;

@@ -59,6 +59,8 @@ pub struct AppOptions {
     pub timezone: cctv_core::jiff::tz::TimeZone,
     pub queue_alert_threshold: u64,
     pub detection_rules: cctv_core::detection::DetectionRules,
+    /// Browser origins besides the server's own that may open `/ws` with a cookie.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for AppOptions {
@@ -72,6 +74,7 @@ impl Default for AppOptions {
                 max_past_age: cctv_core::jiff::SignedDuration::from_hours(24 * 3650),
                 ..Default::default()
             },
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -134,7 +137,10 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             core.clone(),
             pipeline.ingest(),
             ManageSettings::default(),
-            HttpSettings::default(),
+            HttpSettings {
+                allowed_origins: options.allowed_origins,
+                ..HttpSettings::default()
+            },
         )
         .with_file_access(files)
         .with_access_log(

@@ -2,10 +2,12 @@
 
 mod bad_input;
 mod browser;
+mod browser_layout;
 mod crash;
 mod expected;
 mod export_memory;
 mod exports;
+mod file_modes;
 mod files;
 mod hardening;
 mod helpers;
@@ -16,3 +18,6 @@ mod queue_ops;
 mod report_support;
 mod reports;
 mod web;
+mod web_roles;
+mod web_safety;
+mod ws;

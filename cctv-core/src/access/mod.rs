@@ -1,6 +1,8 @@
-//! Access of people: roles and what they may do, password hashing (argon2), bearer
-//! tokens, login throttling, and the encryption of stored device/stream credentials.
+//! Access of people: roles and what they may do (including which live events they hear),
+//! password hashing (argon2), bearer tokens, login throttling, and the encryption of
+//! stored device/stream credentials.
 
+mod audience;
 pub(crate) mod password;
 mod principal;
 mod secret_box;

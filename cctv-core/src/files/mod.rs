@@ -1,6 +1,7 @@
 //! The life of stored files after upload (SPEC §8, §12): where derived images go, how a
 //! file is handed out ([`signing`]: HMAC-signed, expiring URLs checked against the
-//! registry), and when files and logs go away ([`cleanup`]).
+//! registry), and when files and logs go away ([`cleanup`]); [`private`] creates the
+//! database and log files readable by the service's user only.
 //!
 //! The registry is the `storage_files` table; it is reached through the generic
 //! [`RecordStore`](crate::records::RecordStore) with the static descriptions in
@@ -8,6 +9,7 @@
 
 pub mod cleanup;
 pub mod jobs;
+pub mod private;
 pub mod signing;
 pub mod tables;
 

@@ -324,6 +324,12 @@ impl Manager {
         &self.core
     }
 
+    /// Whether `who` may create or change rows of `resource` at all (operators further
+    /// only within their branches), so pages can refuse a form before it is filled in.
+    pub fn may_write(&self, who: &Principal, resource: Resource) -> bool {
+        resource.logic().may_write(who)
+    }
+
     fn read_check(&self, who: &Principal, logic: &dyn ResourceLogic) -> Result<(), ManageError> {
         if logic.may_read(who) {
             Ok(())

@@ -8,7 +8,7 @@
 //! Lines carry no secrets: plugins keep API keys and tokens out of their error messages,
 //! and the message text is not logged at all.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -76,7 +76,7 @@ pub struct DeliveryLog {
 impl DeliveryLog {
     /// Starts the writer thread for `dir` (created when missing).
     pub fn start(dir: PathBuf, tz: TimeZone) -> std::io::Result<Self> {
-        std::fs::create_dir_all(&dir)?;
+        crate::files::private::create_dir_all(&dir)?;
         let (tx, rx) = mpsc::channel(8192);
         std::thread::Builder::new()
             .name("cctv-message-log".into())
@@ -143,7 +143,8 @@ fn write_line(
         if let Some((_, mut old)) = open.take() {
             old.flush()?;
         }
-        let file = OpenOptions::new()
+        // Phone numbers and message texts: the owner's only.
+        let file = crate::files::private::open_options()
             .create(true)
             .append(true)
             .open(log_path(dir, date))?;

@@ -210,7 +210,8 @@ impl Page {
                     .div_ceil(u64::from(listed.per_page.max(1)))
                     .max(1);
                 let mut ctx = base(session, spec.slug);
-                ctx["spec"] = json!({"slug": spec.slug, "title": spec.title, "singular": spec.singular, "editable": spec.editable,
+                let writable = spec.editable && state.manage.may_write(&session.who, spec.resource);
+                ctx["spec"] = json!({"slug": spec.slug, "title": spec.title, "singular": spec.singular, "editable": spec.editable, "writable": writable,
                     "columns": spec.columns.iter().map(|(k, l)| json!({"key": k, "label": l})).collect::<Vec<_>>(),
                     "filters": spec.filters.iter().map(|(k, o)| json!({"name": k, "options": o})).collect::<Vec<_>>()});
                 ctx["items"] = json!(listed.items);
@@ -287,6 +288,18 @@ impl Handler for Page {
                 &session,
                 StatusCode::FORBIDDEN,
                 "This page is for administrators.",
+            );
+        }
+        // Forms and changes only for those who may change the resource (viewers never;
+        // operators not groups or branches); an operator's row outside their branches is
+        // refused below by the Manager's scope.
+        let changes = !matches!(self.1, Action::List);
+        if changes && !state.manage.may_write(&session.who, spec.resource) {
+            return error_page(
+                res,
+                &session,
+                StatusCode::FORBIDDEN,
+                "You may view this page but not change it.",
             );
         }
         let ip = client_ip(req);

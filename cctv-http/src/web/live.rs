@@ -124,6 +124,10 @@ pub async fn save_position(req: &mut Request, depot: &mut Depot, res: &mut Respo
         .await
     {
         Ok(_) => format!("Position {number} saved."),
+        // Viewers, and operators picking another branch's camera.
+        Err(ManageError::Forbidden(m)) => {
+            return error_page(res, &session, StatusCode::FORBIDDEN, &m);
+        }
         Err(ManageError::Validation(e)) => format!("Position {number} not saved: {e}"),
         Err(e) => format!("Position {number} not saved: {e}"),
     };

@@ -11,6 +11,8 @@ mod dashboard;
 mod events;
 mod live;
 mod login;
+mod next;
+mod origin;
 mod persons;
 mod render;
 mod reports;

@@ -128,7 +128,7 @@ pub(crate) fn base(session: &Session, active: &str) -> Value {
     })
 }
 
-/// Writes an HTML page.
+/// Writes an HTML page (its security headers are added by `security_headers`).
 pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Value) {
     let html = match Templates::render(name, ctx) {
         Ok(html) => html,
@@ -144,16 +144,6 @@ pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Val
     res.headers_mut().insert(
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    res.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        ),
-    );
-    res.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
     );
     let _ = res.write_body(html);
 }

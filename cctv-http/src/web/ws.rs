@@ -1,29 +1,73 @@
-//! `GET /ws`: live events for a logged-in browser. The client sends
-//! `{"subscribe": ["detection_update", …]}` (any time, replacing its topics); the server
-//! forwards matching events from the event bus, dropping those about branches the person
-//! may not see. A slow client misses events (the bus is bounded) rather than slowing
-//! ingest; the page script reconnects with backoff.
+//! `GET /ws`: live events for a logged-in browser (or a client with a bearer token). The
+//! client sends `{"subscribe": ["detection_update", …]}` (any time, replacing its
+//! topics); the server forwards matching events from the event bus that the person may
+//! receive ([`Principal::may_receive`]: their branches, their role, their own account).
+//! A slow client misses events (the bus is bounded) rather than slowing ingest; the page
+//! script reconnects with backoff.
+//!
+//! Who may connect: a browser always sends `Origin` on a WebSocket handshake, and it must
+//! be ours (or configured in `HttpSettings::allowed_origins`), so another site cannot
+//! ride on the session cookie. Without an `Origin` (not a browser) only an
+//! `Authorization: Bearer` token is accepted, never the cookie.
 
 use std::collections::BTreeSet;
 
+use cctv_core::access::Principal;
+use cctv_core::events::{Event, EventKind};
+use cctv_core::manage::tables::USERS;
 use futures_util::{SinkExt, StreamExt};
 use salvo::http::StatusCode;
+use salvo::http::header::{AUTHORIZATION, HOST, ORIGIN};
 use salvo::websocket::{Message, WebSocketUpgrade};
 use salvo::{Depot, Request, Response, handler};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::session::current;
-use crate::state;
+use super::origin::origin_allowed;
+use super::session::{SESSION_COOKIE, cookie};
+use crate::{AppState, state};
+
+/// The `Authorization` value to authenticate with, or the status refusing the handshake.
+fn credentials(state: &AppState, req: &Request) -> Result<String, StatusCode> {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let bearer = header(AUTHORIZATION).filter(|v| v.starts_with("Bearer "));
+    match header(ORIGIN) {
+        Some(origin) => {
+            let host = header(HOST).or_else(|| req.uri().authority().map(|a| a.as_str()));
+            if !origin_allowed(origin, host, &state.settings.allowed_origins) {
+                tracing::info!(origin, "WebSocket from a foreign origin refused");
+                return Err(StatusCode::FORBIDDEN);
+            }
+            bearer
+                .map(str::to_owned)
+                .or_else(|| cookie(req, SESSION_COOKIE).map(|t| format!("Bearer {t}")))
+                .ok_or(StatusCode::UNAUTHORIZED)
+        }
+        None => bearer.map(str::to_owned).ok_or(StatusCode::UNAUTHORIZED),
+    }
+}
+
+/// Whether `event` changed the account of `who` (its role, branches or status).
+fn about_me(event: &Event, who: &Principal) -> bool {
+    event.kind == EventKind::AccessUpdated
+        && event.data.get("entity").and_then(Value::as_str) == Some(USERS.name)
+        && event.data.get("id").and_then(Value::as_i64) == Some(who.user_id)
+}
 
 #[handler]
 pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
-    let Some(session) = current(&state, req, res).await else {
+    let authorization = match credentials(&state, req) {
+        Ok(a) => a,
+        Err(status) => {
+            res.status_code(status);
+            return;
+        }
+    };
+    let Ok(mut who) = state.manage.authenticate(&authorization).await else {
         res.status_code(StatusCode::UNAUTHORIZED);
         return;
     };
-    let who = session.who;
     let mut events = state.core.events().subscribe();
     let upgraded = WebSocketUpgrade::new()
         .upgrade(req, res, move |ws| async move {
@@ -45,10 +89,20 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                     },
                     event = events.recv() => match event {
                         Ok(event) => {
-                            let visible = event.branch_id.is_none_or(|b| who.may_view_branch(b));
+                            if about_me(&event, &who) {
+                                // Role, branches or status changed: hear from now on what
+                                // the account may hear now; a disabled account is cut off.
+                                match state.manage.authenticate(&authorization).await {
+                                    Ok(now) => who = now,
+                                    Err(_) => break,
+                                }
+                            }
+                            if !who.may_receive(&event) {
+                                continue;
+                            }
                             let json = serde_json::to_value(&event).unwrap_or_default();
                             let kind = json["type"].as_str().unwrap_or_default();
-                            if visible && topics.contains(kind)
+                            if topics.contains(kind)
                                 && tx.send(Message::text(json.to_string())).await.is_err()
                             {
                                 break;

@@ -131,6 +131,7 @@ impl Intake {
     pub(crate) async fn open(main: &Path, fsync: bool) -> Result<(Self, bool), StorageError> {
         let path = intake_path(main);
         let fresh = !path.exists();
+        crate::create_private_file(&path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(map_err)?
             .filename(&path)

@@ -33,6 +33,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use cctv_core::files::private;
 use cctv_core::storage::StorageError;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -82,14 +83,23 @@ pub struct SqliteStore {
     pub(crate) durable_sync: &'static str,
 }
 
+/// Creates `path` empty with mode 0600 unless it exists (see [`private`]).
+pub(crate) fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
+    private::create_file(path)
+        .map_err(|e| StorageError::Unavailable(format!("creating {}: {e}", path.display())))
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database.
     pub async fn open(settings: &SqliteSettings) -> Result<Self, StorageError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            private::create_dir_all(dir).map_err(|e| {
                 StorageError::Unavailable(format!("creating {}: {e}", dir.display()))
             })?;
         }
+        // SQLite would create the file 0644; its -wal and -shm files copy the mode of
+        // the database file, so creating it 0600 first keeps all three private.
+        create_private_file(&settings.path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(map_err)?
             .filename(&settings.path)

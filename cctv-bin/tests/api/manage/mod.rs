@@ -20,6 +20,7 @@ pub struct People {
     pub viewer: String,
     pub admin_id: i64,
     pub operator_id: i64,
+    pub viewer_id: i64,
 }
 
 pub async fn call(
@@ -92,5 +93,6 @@ pub async fn people(app: &TestApp) -> People {
         admin,
         admin_id: created["id"].as_i64().unwrap(),
         operator_id: ids[0],
+        viewer_id: ids[1],
     }
 }

@@ -3,7 +3,7 @@
 
 mod cooldown;
 mod retries;
-mod serve;
+pub(crate) mod serve;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -20,7 +20,8 @@ use crate::helpers::{send, try_send};
 
 const WAHA_KEY: &str = "e2e-waha-key-not-for-logs";
 
-async fn serve(dir: &std::path::Path, listen: &str, waha: &FakeWaha) -> Child {
+/// `cctv serve` on `dir` with WhatsApp through `waha`; its log goes to `dir/serve.log`.
+pub(crate) async fn serve(dir: &std::path::Path, listen: &str, waha: &FakeWaha) -> Child {
     let log = std::fs::File::create(dir.join("serve.log")).unwrap();
     let mut child = cctv(dir, listen)
         .env("RUST_LOG", "info")
@@ -57,7 +58,7 @@ async fn serve(dir: &std::path::Path, listen: &str, waha: &FakeWaha) -> Child {
     );
 }
 
-async fn api(
+pub(crate) async fn api(
     listen: &str,
     method: &str,
     path: &str,
@@ -73,31 +74,16 @@ async fn api(
     send(listen, method, path, &h, serde_json::to_vec(&body).unwrap()).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_cctv_serve() {
-    let waha = FakeWaha::ok().await;
-    let dir = tempfile::tempdir().unwrap();
-    let listen = free_addr();
-    let demo = cctv(dir.path(), &listen)
-        .args(["demo", "--json"])
-        .output()
-        .unwrap();
+/// `cctv demo` on `dir` (the demo estate and a credential, printed as JSON) and an admin
+/// `admin@e2e.test` created with `cctv user create`.
+pub(crate) fn demo_with_admin(dir: &std::path::Path, listen: &str) -> Value {
+    let demo = cctv(dir, listen).args(["demo", "--json"]).output().unwrap();
     assert!(
         demo.status.success(),
         "{}",
         String::from_utf8_lossy(&demo.stderr)
     );
-    let estate: Value = serde_json::from_slice(&demo.stdout).unwrap();
-    let device = &estate["devices"][0];
-    let branch_id = device["branch_id"].as_i64().unwrap();
-    let device_id = device["device_id"].as_str().unwrap();
-    let branch = estate["branches"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["id"] == branch_id)
-        .unwrap();
-    let mut user = cctv(dir.path(), &listen)
+    let mut user = cctv(dir, listen)
         .args([
             "user",
             "create",
@@ -119,10 +105,13 @@ async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_
         .write_all(b"e2e-admin-password\n")
         .unwrap();
     assert!(user.wait().unwrap().success());
+    serde_json::from_slice(&demo.stdout).unwrap()
+}
 
-    let mut server = serve(dir.path(), &listen, &waha).await;
+/// A bearer token of the admin made by [`demo_with_admin`].
+pub(crate) async fn login_admin(listen: &str) -> String {
     let login = send(
-        &listen,
+        listen,
         "POST",
         "/api/login",
         &[("content-type", "application/json")],
@@ -131,18 +120,48 @@ async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_
     )
     .await;
     assert_eq!(login.status, 200, "{:?}", login.body);
-    let token = login.body["data"]["token"].as_str().unwrap().to_owned();
-    let created = api(&listen, "POST", "/api/v1/branch-event-settings", &token,
+    login.body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+/// WhatsApp messages with `template` to two numbers for detections of `device_id`.
+pub(crate) async fn enable_whatsapp(
+    listen: &str,
+    token: &str,
+    branch_id: i64,
+    device_id: &str,
+    template: &str,
+) {
+    let created = api(listen, "POST", "/api/v1/branch-event-settings", token,
         json!({"branch_id": branch_id, "device_id": device_id, "is_active": true, "whatsapp_enabled": false})).await;
     assert_eq!(created.status, 201, "{:?}", created.body);
     let id = created.body["data"]["id"].as_i64().unwrap();
-    let template = "{person_name} at {branch_name} ({device_id}): {{ detected_count }} person(s)";
-    let enabled = api(&listen, "PUT", &format!("/api/v1/branch-event-settings/{id}"), &token, json!({
+    let enabled = api(listen, "PUT", &format!("/api/v1/branch-event-settings/{id}"), token, json!({
         "whatsapp_enabled": true, "send_message": true,
         "whatsapp_numbers": ["0812-3456-7890", "+62 813 1111 2222"], "message_template": template,
     }))
     .await;
     assert_eq!(enabled.status, 200, "{:?}", enabled.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detection_with_whatsapp_enabled_messages_each_recipient_once_through_cctv_serve() {
+    let waha = FakeWaha::ok().await;
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let estate = demo_with_admin(dir.path(), &listen);
+    let device = &estate["devices"][0];
+    let branch_id = device["branch_id"].as_i64().unwrap();
+    let device_id = device["device_id"].as_str().unwrap();
+    let branch = estate["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["id"] == branch_id)
+        .unwrap();
+    let mut server = serve(dir.path(), &listen, &waha).await;
+    let token = login_admin(&listen).await;
+    let template = "{person_name} at {branch_name} ({device_id}): {{ detected_count }} person(s)";
+    enable_whatsapp(&listen, &token, branch_id, device_id, template).await;
 
     let key = estate["credential"]["api_key"].as_str().unwrap();
     let secret = estate["credential"]["api_secret"].as_str().unwrap();
