@@ -20,6 +20,8 @@ pub mod files;
 pub mod health;
 pub mod manage;
 pub mod params;
+#[cfg(test)]
+mod props;
 pub mod reports;
 mod security_headers;
 pub mod web;

@@ -14,9 +14,9 @@ mod login;
 mod next;
 mod origin;
 mod persons;
-mod render;
+pub(crate) mod render;
 mod reports;
-mod session;
+pub(crate) mod session;
 mod specs;
 mod ws;
 

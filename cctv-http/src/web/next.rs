@@ -157,6 +157,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::props::config(256))]
+
         #[test]
         fn whatever_is_accepted_is_a_local_path_also_when_decoded(
             input in prop_oneof![tricky(), tricky().prop_map(|s| format!("/{s}"))]

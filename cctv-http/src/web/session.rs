@@ -30,10 +30,22 @@ pub(crate) struct Session {
 
 /// The value of cookie `name`.
 pub(crate) fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.headers()
-        .get_all("cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+    cookie_in(
+        req.headers()
+            .get_all("cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        name,
+    )
+}
+
+/// The first value of cookie `name` in `Cookie` header values (`a=1; b=2`).
+pub(crate) fn cookie_in<'a>(
+    headers: impl IntoIterator<Item = &'a str>,
+    name: &str,
+) -> Option<&'a str> {
+    headers
+        .into_iter()
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
@@ -91,7 +103,7 @@ pub(crate) fn flash(req: &Request, res: &mut Response, message: &str) {
     set_cookie(req, res, FLASH_COOKIE, &encoded, Some(60));
 }
 
-fn decode_flash(raw: &str) -> String {
+pub(crate) fn decode_flash(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
