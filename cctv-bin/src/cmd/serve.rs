@@ -24,7 +24,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             max_multipart_bytes: settings.http.max_multipart_bytes,
         },
     )
-    .with_file_access(app::file_access(&settings)?);
+    .with_file_access(app::file_access(&settings)?)
+    .with_streams(settings.streams.http()?);
     let mut log_writer = None;
     if settings.log.api_access_log {
         let logs = settings.data_dir.join("logs");

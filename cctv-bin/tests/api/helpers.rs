@@ -58,6 +58,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub struct AppOptions {
     pub timezone: cctv_core::jiff::tz::TimeZone,
     pub queue_alert_threshold: u64,
+    /// The stream proxy's limits and the gateway.
+    pub streams: cctv_http::streams::StreamSettings,
 }
 
 impl Default for AppOptions {
@@ -65,6 +67,7 @@ impl Default for AppOptions {
         Self {
             timezone: cctv_core::jiff::tz::TimeZone::UTC,
             queue_alert_threshold: cctv_core::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            streams: Default::default(),
         }
     }
 }
@@ -129,6 +132,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             HttpSettings::default(),
         )
         .with_file_access(files)
+        .with_streams(options.streams)
         .with_access_log(
             cctv_http::access_log::AccessLog::start(
                 dir.path().join("logs"),
