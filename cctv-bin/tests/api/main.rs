@@ -14,4 +14,5 @@ mod notify;
 mod queue_ops;
 mod report_support;
 mod reports;
+mod streams;
 mod web;
