@@ -121,6 +121,7 @@ pub struct StreamSettings {
     pub health_concurrency: usize,
     pub proxy_connect_timeout_ms: u64,
     pub proxy_read_timeout_ms: u64,
+    pub proxy_answer_timeout_ms: u64,
     pub proxy_max_response_bytes: usize,
     pub proxy_max_playlist_bytes: usize,
     pub proxy_max_streams_per_user: usize,
@@ -139,6 +140,7 @@ impl std::fmt::Debug for StreamSettings {
             .field("health_concurrency", &self.health_concurrency)
             .field("proxy_connect_timeout_ms", &self.proxy_connect_timeout_ms)
             .field("proxy_read_timeout_ms", &self.proxy_read_timeout_ms)
+            .field("proxy_answer_timeout_ms", &self.proxy_answer_timeout_ms)
             .field("proxy_max_response_bytes", &self.proxy_max_response_bytes)
             .field("proxy_max_playlist_bytes", &self.proxy_max_playlist_bytes)
             .field(
@@ -192,6 +194,7 @@ impl StreamSettings {
         Ok(cctv_http::streams::StreamSettings {
             connect_timeout: std::time::Duration::from_millis(self.proxy_connect_timeout_ms.max(1)),
             read_timeout: std::time::Duration::from_millis(self.proxy_read_timeout_ms.max(1)),
+            answer_timeout: std::time::Duration::from_millis(self.proxy_answer_timeout_ms.max(1)),
             max_response_bytes: self.proxy_max_response_bytes,
             max_playlist_bytes: self.proxy_max_playlist_bytes,
             max_streams_per_user: self.proxy_max_streams_per_user.max(1),

@@ -37,6 +37,9 @@ pub struct StreamSettings {
     /// Longest wait for a camera's next bytes: its response headers, and each chunk of a
     /// body after that (an MJPEG stream that stalls this long is closed).
     pub read_timeout: Duration,
+    /// Longest a whole snapshot, segment or playlist may take to arrive (a camera that
+    /// sends a byte now and then never trips the read timeout). MJPEG streams have none.
+    pub answer_timeout: Duration,
     /// Largest snapshot or HLS segment passed on; larger answers are refused (502).
     pub max_response_bytes: usize,
     /// Largest HLS playlist.
@@ -54,6 +57,7 @@ impl Default for StreamSettings {
         Self {
             connect_timeout: Duration::from_secs(3),
             read_timeout: Duration::from_secs(10),
+            answer_timeout: Duration::from_secs(30),
             max_response_bytes: 16 * 1024 * 1024,
             max_playlist_bytes: 1024 * 1024,
             max_streams_per_user: 16,
@@ -69,6 +73,7 @@ impl std::fmt::Debug for StreamSettings {
         f.debug_struct("StreamSettings")
             .field("connect_timeout", &self.connect_timeout)
             .field("read_timeout", &self.read_timeout)
+            .field("answer_timeout", &self.answer_timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("max_playlist_bytes", &self.max_playlist_bytes)
             .field("max_streams_per_user", &self.max_streams_per_user)

@@ -1,8 +1,8 @@
 //! The stream proxy: fetches the camera with its stored credentials (HTTP basic auth) and
 //! passes the picture on, so a browser never needs them.
 //!
-//! Bounded on every side: connect and read timeouts (504 when the camera stalls), a
-//! maximum size for snapshots, segments and playlists (502, nothing is passed on), and a
+//! Bounded on every side: connect and read timeouts and a deadline for a whole
+//! snapshot, segment or playlist (504 when the camera stalls or drips), a maximum size for snapshots, segments and playlists (502, nothing is passed on), and a
 //! number of open proxied requests per person (429). An MJPEG stream
 //! (`multipart/x-mixed-replace`) is passed on as it arrives and holds its slot while it
 //! plays. Camera answers never carry their own headers through: a 401 would make the
@@ -119,7 +119,7 @@ async fn serve(
         HeaderValue::from_static("default-src 'none'; sandbox"),
     );
     if playlist {
-        let body = read_bounded(upstream, service.settings.max_playlist_bytes).await?;
+        let body = read_bounded(upstream, &service.settings, true).await?;
         let text = String::from_utf8_lossy(&body);
         let link = |target: &str| signed_link(state, &source.device_id, target);
         let rewritten = hls::rewrite(&text, &url, &camera, &link)
@@ -140,7 +140,7 @@ async fn serve(
     if streaming {
         res.stream(body_stream(upstream, slot));
     } else {
-        let body = read_bounded(upstream, service.settings.max_response_bytes).await?;
+        let body = read_bounded(upstream, &service.settings, false).await?;
         let _ = res.write_body(body);
     }
     Ok(())
@@ -214,8 +214,24 @@ async fn fetch(
     Ok(response)
 }
 
+/// The whole body of a snapshot, segment or playlist, within the answer timeout.
+async fn read_bounded(
+    response: reqwest::Response,
+    settings: &super::StreamSettings,
+    playlist: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let max = if playlist {
+        settings.max_playlist_bytes
+    } else {
+        settings.max_response_bytes
+    };
+    tokio::time::timeout(settings.answer_timeout, read_at_most(response, max))
+        .await
+        .map_err(|_| ApiError::GatewayTimeout("The camera's answer took too long.".into()))?
+}
+
 /// The whole body, refused as soon as it is known to exceed `max` bytes.
-async fn read_bounded(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, ApiError> {
+async fn read_at_most(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, ApiError> {
     let too_large = || {
         ApiError::BadGateway(format!(
             "The camera's answer is larger than the proxy passes on ({max} bytes)."

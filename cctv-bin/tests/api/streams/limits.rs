@@ -1,5 +1,6 @@
 //! The proxy is bounded: open streams per person (429), answer sizes (502, nothing passed
-//! on) and time (504 when a camera does not answer, a stalled MJPEG stream is closed).
+//! on) and time (504 when a camera does not answer or drips, a stalled MJPEG stream is
+//! closed).
 
 use std::time::{Duration, Instant};
 
@@ -184,6 +185,7 @@ async fn an_oversized_camera_answer_is_refused_not_passed_on() {
 async fn a_camera_that_stops_answering_times_out() {
     let app = app_with(StreamSettings {
         read_timeout: Duration::from_millis(300),
+        answer_timeout: Duration::from_secs(1),
         ..Default::default()
     })
     .await;
@@ -205,6 +207,7 @@ async fn a_camera_that_stops_answering_times_out() {
     let down = format!("http://{}/snapshot.jpg", closed.local_addr().unwrap());
     drop(closed);
     camera(&app, &p.admin, "CAM_DOWN", b0, &down, creds).await;
+    camera(&app, &p.admin, "CAM_DRIP", b0, &cam.url("/drip.jpg"), creds).await;
 
     let started = Instant::now();
     let r = call(
@@ -217,6 +220,19 @@ async fn a_camera_that_stops_answering_times_out() {
     .await;
     assert_eq!(r.status, 504, "{:?}", r.body);
     assert_eq!(r.code(), "GATEWAY_TIMEOUT");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    // A byte every 100 ms never trips the read timeout; the answer deadline ends it.
+    let started = Instant::now();
+    let r = call(
+        &app,
+        "GET",
+        "/api/v1/cctv/streams/CAM_DRIP/proxy",
+        Some(&p.admin),
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 504, "{:?}", r.body);
     assert!(started.elapsed() < Duration::from_secs(5));
 
     let r = call(

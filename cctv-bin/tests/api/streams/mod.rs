@@ -175,6 +175,13 @@ impl Handler for Camera {
                 ));
             }
             "/hang.jpg" => tokio::time::sleep(Duration::from_secs(3600)).await,
+            "/drip.jpg" => {
+                kind("image/jpeg");
+                res.stream(futures_util::stream::unfold((), |()| async {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), ()))
+                }));
+            }
             "/page.html" => {
                 kind("text/html");
                 res.write_body("<script>document.title='camera'</script>")
