@@ -114,13 +114,96 @@ pub struct HttpLimits {
     pub allowed_origins: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StreamSettings {
     pub health_enabled: bool,
     pub health_interval_secs: u64,
     pub health_timeout_secs: u64,
     pub health_concurrency: usize,
+    pub proxy_connect_timeout_ms: u64,
+    pub proxy_read_timeout_ms: u64,
+    pub proxy_answer_timeout_ms: u64,
+    pub proxy_max_response_bytes: usize,
+    pub proxy_max_playlist_bytes: usize,
+    pub proxy_max_streams_per_user: usize,
+    pub gateway_url: String,
+    pub gateway_player: String,
+    pub gateway_token: String,
+}
+
+/// The gateway token must never reach a log line.
+impl std::fmt::Debug for StreamSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamSettings")
+            .field("health_enabled", &self.health_enabled)
+            .field("health_interval_secs", &self.health_interval_secs)
+            .field("health_timeout_secs", &self.health_timeout_secs)
+            .field("health_concurrency", &self.health_concurrency)
+            .field("proxy_connect_timeout_ms", &self.proxy_connect_timeout_ms)
+            .field("proxy_read_timeout_ms", &self.proxy_read_timeout_ms)
+            .field("proxy_answer_timeout_ms", &self.proxy_answer_timeout_ms)
+            .field("proxy_max_response_bytes", &self.proxy_max_response_bytes)
+            .field("proxy_max_playlist_bytes", &self.proxy_max_playlist_bytes)
+            .field(
+                "proxy_max_streams_per_user",
+                &self.proxy_max_streams_per_user,
+            )
+            .field("gateway_url", &self.gateway_url)
+            .field("gateway_player", &self.gateway_player)
+            .field(
+                "gateway_token",
+                &if self.gateway_token.is_empty() {
+                    ""
+                } else {
+                    "<redacted>"
+                },
+            )
+            .finish()
+    }
+}
+
+/// Shortest gateway token accepted: it guards every camera's credentials.
+const MIN_GATEWAY_TOKEN_CHARS: usize = 32;
+
+impl StreamSettings {
+    /// The live view's proxy limits and gateway; a malformed gateway setting is an error
+    /// naming its key.
+    pub fn http(&self) -> anyhow::Result<cctv_http::streams::StreamSettings> {
+        use cctv_http::streams::{Gateway, GatewayPlayer};
+        let url = self.gateway_url.trim();
+        let gateway = if url.is_empty() {
+            None
+        } else {
+            anyhow::ensure!(
+                (url.starts_with("http://") || url.starts_with("https://"))
+                    && url.contains("{device_id}"),
+                "streams.gateway_url must be an http(s) URL containing {{device_id}}"
+            );
+            let player = GatewayPlayer::parse(self.gateway_player.trim()).ok_or_else(|| {
+                anyhow::anyhow!("streams.gateway_player must be iframe, hls or mjpeg")
+            })?;
+            Some(Gateway {
+                url_template: url.to_owned(),
+                player,
+            })
+        };
+        let token = self.gateway_token.trim();
+        anyhow::ensure!(
+            token.is_empty() || token.chars().count() >= MIN_GATEWAY_TOKEN_CHARS,
+            "streams.gateway_token must be at least {MIN_GATEWAY_TOKEN_CHARS} characters"
+        );
+        Ok(cctv_http::streams::StreamSettings {
+            connect_timeout: std::time::Duration::from_millis(self.proxy_connect_timeout_ms.max(1)),
+            read_timeout: std::time::Duration::from_millis(self.proxy_read_timeout_ms.max(1)),
+            answer_timeout: std::time::Duration::from_millis(self.proxy_answer_timeout_ms.max(1)),
+            max_response_bytes: self.proxy_max_response_bytes,
+            max_playlist_bytes: self.proxy_max_playlist_bytes,
+            max_streams_per_user: self.proxy_max_streams_per_user.max(1),
+            gateway,
+            gateway_token: Some(token.to_owned()).filter(|t| !t.is_empty()),
+        })
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -229,6 +312,7 @@ impl Settings {
         jiff::tz::TimeZone::get(&settings.timezone)
             .with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
         settings.schedule.tasks()?;
+        settings.streams.http()?;
         Ok(settings)
     }
 
@@ -300,6 +384,24 @@ mod tests {
         let err = Settings::load(Some(&cadence)).unwrap_err();
         assert!(
             format!("{err:#}").contains("schedule.daily_reports"),
+            "{err:#}"
+        );
+        let gateway = dir.path().join("gateway.toml");
+        std::fs::write(
+            &gateway,
+            "[streams]\ngateway_url = \"http://gw:8889/cam/\"\n",
+        )
+        .unwrap();
+        let err = Settings::load(Some(&gateway)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("streams.gateway_url"),
+            "{err:#}"
+        );
+        let token = dir.path().join("token.toml");
+        std::fs::write(&token, "[streams]\ngateway_token = \"short\"\n").unwrap();
+        let err = Settings::load(Some(&token)).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("streams.gateway_token"),
             "{err:#}"
         );
         let zone = dir.path().join("zone.toml");

@@ -13,6 +13,8 @@
 //! - [`files`], [`api_log`]: derived image paths, signed file URLs, retention cleanup,
 //!   and the API access log format with its daily aggregation;
 //! - [`template`], [`phone`]: notification message templates and phone normalisation;
+//! - [`stream_url`]: camera URLs as they may be shown (no credentials) and as the server
+//!   uses them;
 //! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
 //! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
 //! - [`work`]: what the `reports` and `maintenance` queue workers do with a job;
@@ -52,6 +54,7 @@ pub mod records;
 pub mod reporting;
 pub mod schedule;
 pub mod storage;
+pub mod stream_url;
 pub mod template;
 pub mod validation;
 pub mod work;

@@ -1,4 +1,5 @@
-//! The JSON envelope of SPEC §4, and the one place where errors become responses.
+//! The JSON envelope (`{success, message, data|error, meta}`), and the one place where
+//! errors become responses.
 //!
 //! Internal causes are logged with the request id and never written to a body.
 
@@ -122,6 +123,12 @@ pub enum ApiError {
     /// Logged with its cause; the client sees a generic message.
     Server(String),
     Unavailable(String),
+    /// A camera behind the stream proxy refused, failed or sent too much (502).
+    BadGateway(String),
+    /// A camera behind the stream proxy did not answer in time (504).
+    GatewayTimeout(String),
+    /// The person already has this many proxied streams open (429).
+    TooManyStreams(usize),
 }
 
 impl ApiError {
@@ -137,12 +144,16 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::RateLimited(_) | Self::TooManyAttempts(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited(_) | Self::TooManyAttempts(_) | Self::TooManyStreams(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) | Self::IdempotencyConflict(_) => StatusCode::CONFLICT,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -154,13 +165,17 @@ impl ApiError {
             Self::Forbidden(_) => "FORBIDDEN",
             Self::NotFound(_) => "NOT_FOUND",
             Self::Validation(_) => "VALIDATION_ERROR",
-            Self::RateLimited(_) | Self::TooManyAttempts(_) => "RATE_LIMIT_EXCEEDED",
+            Self::RateLimited(_) | Self::TooManyAttempts(_) | Self::TooManyStreams(_) => {
+                "RATE_LIMIT_EXCEEDED"
+            }
             Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Conflict(_) => "CONFLICT",
             Self::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
             Self::Server(_) => "SERVER_ERROR",
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            Self::BadGateway(_) => "BAD_GATEWAY",
+            Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
         }
     }
 
@@ -171,6 +186,12 @@ impl ApiError {
             | Self::NotFound(m)
             | Self::PayloadTooLarge(m) => m.clone(),
             Self::UnsupportedMediaType(m) | Self::Conflict(m) | Self::Unavailable(m) => m.clone(),
+            Self::BadGateway(m) | Self::GatewayTimeout(m) => m.clone(),
+            Self::TooManyStreams(max) => {
+                format!(
+                    "You have {max} streams open, the most allowed at once. Close one and try again."
+                )
+            }
             Self::InvalidCredentials => "Invalid API credentials".into(),
             Self::ExpiredCredentials => "API credentials expired".into(),
             Self::Validation(e) => e
@@ -195,6 +216,7 @@ impl ApiError {
                 "period": "hour",
                 "reset_at": Timestamp::from_second(d.reset_at).map(|t| t.to_string()).unwrap_or_default(),
             })),
+            Self::TooManyStreams(max) => Some(json!({"max_open_streams": max})),
             _ => None,
         }
     }
@@ -254,6 +276,7 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
     let retry = match &error {
         ApiError::RateLimited(d) => Some(d.retry_after(Timestamp::now())),
         ApiError::TooManyAttempts(d) => Some(d.as_secs().max(1) as i64),
+        ApiError::TooManyStreams(_) => Some(5),
         _ => None,
     };
     if let Some(retry) = retry

@@ -3,7 +3,8 @@
 //! The salvo layer of cctv: the device API v1 (wire-compatible with the original fleet),
 //! `GET /health`, and the JSON envelope every response uses. Handlers are thin: they parse
 //! and validate, call `cctv-core` (and the ingest sink), and map errors in one place
-//! ([`envelope`]).
+//! ([`envelope`]). [`streams`] plays cameras through the server's proxy or a gateway, so
+//! camera credentials never reach a browser.
 //!
 //! ```no_run
 //! # async fn demo(state: std::sync::Arc<cctv_http::AppState>) -> std::io::Result<()> {
@@ -24,6 +25,7 @@ pub mod params;
 mod props;
 pub mod reports;
 mod security_headers;
+pub mod streams;
 pub mod web;
 
 use std::future::Future;
@@ -72,6 +74,8 @@ pub struct AppState {
     pub files: files::FileAccess,
     /// The `/api` access log, when enabled.
     pub access_log: Option<access_log::AccessLog>,
+    /// The stream proxy and gateway (live view).
+    pub streams: streams::StreamService,
 }
 
 impl AppState {
@@ -88,12 +92,19 @@ impl AppState {
             settings,
             files: files::FileAccess::default(),
             access_log: None,
+            streams: streams::StreamService::default(),
         }
     }
 
     /// Logs every `/api` request through `log`.
     pub fn with_access_log(mut self, log: access_log::AccessLog) -> Self {
         self.access_log = Some(log);
+        self
+    }
+
+    /// Uses `settings` for the stream proxy and the gateway.
+    pub fn with_streams(mut self, settings: streams::StreamSettings) -> Self {
+        self.streams = streams::StreamService::new(settings);
         self
     }
 
@@ -147,6 +158,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .push(
             Router::with_path("api/v1")
                 .push(manage::resource_routes())
+                .push(streams::routes())
                 .push(reports::routes())
                 .push(Router::with_path("detection/log").post(ingest::log_detection))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))

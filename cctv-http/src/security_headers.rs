@@ -14,9 +14,10 @@ use salvo::http::header::{
 };
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
 
-/// What pages may load: our own scripts and styles only; images and video also from
-/// camera and gateway URLs (the live view), WebSocket to us.
-const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob: http: https:; media-src 'self' blob: http: https:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+/// What a page may load when it set no policy of its own: everything from this server
+/// only (camera pictures come through the stream proxy), WebSocket to us. Pages rendered
+/// by `web::render` set the same policy, plus the stream gateway on the live view.
+const PAGE_CSP: &str = "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; frame-src 'self'; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
 pub(crate) struct SecurityHeaders;
 

@@ -29,7 +29,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             allowed_origins: settings.http.allowed_origins.clone(),
         },
     )
-    .with_file_access(app::file_access(&settings)?);
+    .with_file_access(app::file_access(&settings)?)
+    .with_streams(settings.streams.http()?);
     let mut log_writer = None;
     if settings.log.api_access_log {
         let logs = settings.data_dir.join("logs");

@@ -357,3 +357,72 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
     c.close().await.unwrap();
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_plays_cameras_through_the_proxy_with_the_session() {
+    use crate::streams::{FakeCamera, camera, layout_with};
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let p = people(&app).await;
+    let cam = FakeCamera::start("cam-user", "cam-pass").await;
+    let b0 = app.branch(0);
+    let creds = Some(("cam-user", "cam-pass"));
+    camera(
+        &app,
+        &p.admin,
+        "CAM_SNAP",
+        b0,
+        &cam.url("/snapshot.jpg"),
+        creds,
+    )
+    .await;
+    camera(
+        &app,
+        &p.admin,
+        "CAM_MJPEG",
+        b0,
+        &cam.url("/video.mjpg"),
+        creds,
+    )
+    .await;
+    let layout = layout_with(&app, &p.admin, b0, "CAM_SNAP").await;
+    let put = crate::manage::call(
+        &app,
+        "PUT",
+        &format!("/api/v1/cctv/layouts/{layout}/positions/2"),
+        Some(&p.admin),
+        Some(json!({"branch_id": b0, "device_id": "CAM_MJPEG"})),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    let base = format!("http://{}", app.addr);
+
+    login(&c, &base, "operator@cctv.test", "secret-pass-1").await;
+    c.goto(&format!("{base}/live?layout_id={layout}"))
+        .await
+        .unwrap();
+    // Both tiles draw the camera's frames: the <img> requests carry the session cookie,
+    // the page's Content-Security-Policy allows them, and the camera got its credentials
+    // from the server only.
+    eventually("both camera tiles to draw a frame", async || {
+        let widths = c
+            .execute("return Array.from(document.querySelectorAll('.tile img')).map(i => i.naturalWidth)", vec![])
+            .await
+            .unwrap();
+        widths == json!([32, 32])
+    })
+    .await;
+    shot(&c, "live-proxy").await;
+    let html = c.source().await.unwrap();
+    assert!(!html.contains("cam-pass") && !html.contains(&cam.base));
+    assert!(
+        cam.seen_at("/video.mjpg")
+            .iter()
+            .all(|s| s.authorization.as_deref()
+                == Some(crate::streams::basic("cam-user", "cam-pass").as_str()))
+    );
+    c.close().await.unwrap();
+    app.stop().await;
+}

@@ -61,6 +61,8 @@ pub struct AppOptions {
     pub detection_rules: cctv_core::detection::DetectionRules,
     /// Browser origins besides the server's own that may open `/ws` with a cookie.
     pub allowed_origins: Vec<String>,
+    /// The stream proxy's limits and the gateway.
+    pub streams: cctv_http::streams::StreamSettings,
 }
 
 impl Default for AppOptions {
@@ -75,6 +77,7 @@ impl Default for AppOptions {
                 ..Default::default()
             },
             allowed_origins: Vec::new(),
+            streams: Default::default(),
         }
     }
 }
@@ -143,6 +146,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
             },
         )
         .with_file_access(files)
+        .with_streams(options.streams)
         .with_access_log(
             cctv_http::access_log::AccessLog::start(
                 dir.path().join("logs"),

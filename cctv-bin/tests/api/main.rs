@@ -17,6 +17,7 @@ mod notify;
 mod queue_ops;
 mod report_support;
 mod reports;
+mod streams;
 mod web;
 mod web_roles;
 mod web_safety;

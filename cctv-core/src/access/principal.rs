@@ -13,7 +13,8 @@ pub enum Role {
     /// Reads and manages devices, streams, event settings and persons of assigned
     /// branches (directly or through assigned groups).
     Operator,
-    /// Reads everything except administration (users, credentials, audit, settings).
+    /// Reads everything except administration (users, credentials, audit, settings); a
+    /// viewer assigned branches or groups reads only those.
     Viewer,
 }
 
@@ -40,10 +41,10 @@ pub struct Principal {
     pub email: String,
     pub name: String,
     pub role: Role,
-    /// Operators only: branch ids they may see and manage (assigned branches plus the
-    /// branches of assigned groups). Ignored for other roles.
+    /// Branch ids an operator may see and manage, or a scoped viewer may see (assigned
+    /// branches plus the branches of assigned groups). Ignored for admins.
     pub branches: BTreeSet<i64>,
-    /// Operators only: assigned group ids.
+    /// Assigned group ids (operators and scoped viewers).
     pub groups: BTreeSet<i64>,
     /// The token this request authenticated with (for logout).
     #[serde(skip)]
@@ -55,12 +56,19 @@ impl Principal {
         self.role == Role::Admin
     }
 
+    /// Whether the person is limited to `branches`: operators always, viewers when an
+    /// admin assigned them branches or groups (a viewer without any sees every branch).
+    fn scoped(&self) -> bool {
+        match self.role {
+            Role::Admin => false,
+            Role::Operator => true,
+            Role::Viewer => !self.branches.is_empty() || !self.groups.is_empty(),
+        }
+    }
+
     /// Whether the person may see data of `branch_id`.
     pub fn may_view_branch(&self, branch_id: i64) -> bool {
-        match self.role {
-            Role::Admin | Role::Viewer => true,
-            Role::Operator => self.branches.contains(&branch_id),
-        }
+        !self.scoped() || self.branches.contains(&branch_id)
     }
 
     /// Whether the person may change branch-level things (devices, streams, event
@@ -75,7 +83,7 @@ impl Principal {
 
     /// `None`: every branch; otherwise the only branches visible.
     pub fn branch_filter(&self) -> Option<&BTreeSet<i64>> {
-        (self.role == Role::Operator).then_some(&self.branches)
+        self.scoped().then_some(&self.branches)
     }
 }
 
@@ -108,6 +116,22 @@ mod tests {
         assert!(v.may_view_branch(7));
         assert!(!v.may_manage_branch(7));
         assert!(v.branch_filter().is_none());
+    }
+
+    #[test]
+    fn a_viewer_assigned_branches_or_groups_sees_only_those() {
+        let v = person(Role::Viewer, &[4]);
+        assert!(v.may_view_branch(4) && !v.may_view_branch(5));
+        assert!(!v.may_manage_branch(4));
+        assert_eq!(v.branch_filter().map(|b| b.len()), Some(1));
+        let mut empty_group = person(Role::Viewer, &[]);
+        empty_group.groups.insert(9);
+        assert!(
+            !empty_group.may_view_branch(4),
+            "a group without branches grants none"
+        );
+        let admin = person(Role::Admin, &[4]);
+        assert!(admin.may_view_branch(5) && admin.branch_filter().is_none());
     }
 
     #[test]

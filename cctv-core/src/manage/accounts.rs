@@ -135,7 +135,11 @@ impl Manager {
         };
         let mut branches = ids("branch_ids");
         let mut groups = ids("group_ids");
-        if role == Role::Operator {
+        // Admins see everything whatever they are assigned; operators, and viewers with
+        // an assignment, see the branches of their groups too.
+        if role == Role::Operator
+            || (role == Role::Viewer && !(branches.is_empty() && groups.is_empty()))
+        {
             let estate = self.core.estate();
             for b in estate.branches.values() {
                 if groups.contains(&b.group_id) {

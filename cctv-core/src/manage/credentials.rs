@@ -187,7 +187,7 @@ impl ResourceLogic for Credentials {
         Ok(plan)
     }
 
-    fn present(&self, _m: &Manager, record: &Record) -> Value {
+    fn present(&self, _m: &Manager, _who: &Principal, record: &Record) -> Value {
         let mut out = super::public_fields(record);
         let key = str_of(record, "api_key").unwrap_or_default();
         let masked: String = key.chars().take(9).chain("....".chars()).collect();

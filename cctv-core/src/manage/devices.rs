@@ -1,7 +1,8 @@
 //! Devices (cameras, AI nodes, routers, CCTV recorders). Admins manage all; operators
 //! manage the devices of their branches. `device_id` is the business key: unique and
-//! immutable. URL, user name and password are stored encrypted; the password is never
-//! returned. Moving a device to another branch moves its event settings and streams.
+//! immutable. URL, user name and password are stored encrypted and never returned in
+//! clear (see `camera_fields`). Moving a device to another branch moves its event
+//! settings and streams.
 
 use std::collections::BTreeMap;
 
@@ -34,8 +35,7 @@ const FIELDS: &[&str] = &[
     "status",
 ];
 
-/// Validates the body; secrets move from `url`/`username`/`password` to their
-/// encrypted columns.
+/// Validates the body; `url`/`username`/`password` move to their encrypted columns.
 async fn validate<'a>(
     m: &Manager,
     who: &Principal,
@@ -56,19 +56,7 @@ async fn validate<'a>(
     let branch = f.int("branch_id", true, 1, i64::MAX);
     f.text("notes", false, 2000);
     f.one_of("status", false, STATUSES);
-    for (field, column, max) in [
-        ("url", "url_encrypted", 2000),
-        ("username", "username_encrypted", 255),
-        ("password", "password_encrypted", 255),
-    ] {
-        if let Some(plain) = f.text(field, false, max) {
-            f.record.remove(field);
-            f.record
-                .insert(column.into(), Value::from(m.core.secrets().encrypt(&plain)));
-        } else if f.record.remove(field).is_some() {
-            f.record.insert(column.into(), Value::Null);
-        }
-    }
+    super::camera_fields::seal(m, &mut f, existing, false);
     if let Some(branch) = branch {
         if !who.may_manage_branch(branch) {
             return Err(forbidden());
@@ -238,16 +226,9 @@ impl ResourceLogic for Devices {
         )]))
     }
 
-    fn present(&self, m: &Manager, record: &Record) -> Value {
+    fn present(&self, m: &Manager, who: &Principal, record: &Record) -> Value {
         let mut out = super::public_fields(record);
-        for (field, column) in [("url", "url_encrypted"), ("username", "username_encrypted")] {
-            let plain = str_of(record, column).and_then(|c| m.core.secrets().decrypt(c).ok());
-            out.insert(field.into(), plain.map_or(Value::Null, Value::from));
-        }
-        out.insert(
-            "has_password".into(),
-            Value::Bool(str_of(record, "password_encrypted").is_some()),
-        );
+        super::camera_fields::present(m, who, record, "url", &mut out);
         Value::Object(out)
     }
 }

@@ -10,6 +10,7 @@
 mod accounts;
 mod audit;
 mod branches;
+mod camera_fields;
 mod credentials;
 mod devices;
 mod event_settings;
@@ -17,6 +18,7 @@ mod form;
 mod groups;
 mod layouts;
 mod persons;
+mod stream_access;
 mod streams;
 pub mod tables;
 mod users;
@@ -35,6 +37,7 @@ use crate::storage::StorageError;
 use crate::validation::ValidationErrors;
 
 pub use accounts::LoginOutcome;
+pub use stream_access::{Playback, StreamSource};
 pub use users::NewUser;
 
 /// The resources of the management API, by their URL path segment.
@@ -279,8 +282,8 @@ pub(crate) trait ResourceLogic: Sync {
         }]))
     }
 
-    /// The row as the API shows it (secrets and ciphertext removed).
-    fn present(&self, _m: &Manager, record: &Record) -> Value {
+    /// The row as the API shows it to `who` (secrets and ciphertext removed).
+    fn present(&self, _m: &Manager, _who: &Principal, record: &Record) -> Value {
         Value::Object(public_fields(record))
     }
 }
@@ -375,7 +378,10 @@ impl Manager {
             .list_records(logic.table(), &query)
             .await?;
         Ok(Listed {
-            items: rows.iter().map(|r| logic.present(self, r)).collect(),
+            items: rows
+                .iter()
+                .map(|r| logic.present(self, caller.who, r))
+                .collect(),
             total,
             page: params.page,
             per_page: params.per_page,
@@ -411,7 +417,7 @@ impl Manager {
         let logic = resource.logic();
         self.read_check(caller.who, logic)?;
         let row = self.visible(caller.who, logic, id).await?;
-        Ok(logic.present(self, &row))
+        Ok(logic.present(self, caller.who, &row))
     }
 
     pub async fn create(
@@ -433,7 +439,7 @@ impl Manager {
         let results = self.apply(&plan.ops).await?;
         let id = results.get(plan.main).copied().unwrap_or_default();
         let row = self.fetch(logic, id).await?;
-        let mut data = logic.present(self, &row);
+        let mut data = logic.present(self, caller.who, &row);
         merge(&mut data, plan.reveal);
         self.after_change(logic.table()).await;
         self.publish(logic.table(), "create", &row);
@@ -503,8 +509,8 @@ impl Manager {
             .find_record(logic.table(), &by_id(id))
             .await?
         {
-            Some(row) => logic.present(self, &row),
-            None => logic.present(self, before),
+            Some(row) => logic.present(self, caller.who, &row),
+            None => logic.present(self, caller.who, before),
         };
         merge(&mut data, std::mem::take(&mut plan.reveal));
         Ok(data)

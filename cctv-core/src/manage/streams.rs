@@ -1,7 +1,6 @@
-//! CCTV streams per branch/device/position. URL and credentials are stored encrypted.
-//! Lists show the URL without credentials; `stream_for_device` builds the playable URL
-//! (credentials embedded) only for people who may view that branch, and never returns a
-//! stored password as a field.
+//! CCTV streams per branch/device/position. URL and credentials are stored encrypted and
+//! never returned in clear (see `camera_fields`); how a browser plays a stream is in
+//! `stream_access`.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +11,7 @@ use super::devices::protocol_of;
 use super::form::Form;
 use super::tables::{DEVICES, STREAMS};
 use super::{
-    Caller, ManageError, Manager, Plan, ResourceLogic, branch_scope, forbidden, id_of, insert_op,
+    ManageError, Manager, Plan, ResourceLogic, branch_scope, forbidden, id_of, insert_op,
     int_filter, int_of, str_of, update_op,
 };
 use crate::access::{Principal, Role};
@@ -49,7 +48,6 @@ async fn validate<'a>(
     let branch = f.int("branch_id", true, 1, i64::MAX);
     let device = f.code("device_id", true, 50);
     f.text("stream_name", true, 150);
-    let url = f.text("url", existing.is_none(), 2000);
     f.one_of("stream_protocol", false, PROTOCOLS);
     f.int("position", false, 1, 64);
     f.int("fps", false, 1, 120);
@@ -63,7 +61,7 @@ async fn validate<'a>(
                 .add("resolution", "The resolution must look like 1920x1080.");
         }
     }
-    if let Some(url) = &url {
+    if let Some(url) = super::camera_fields::seal(m, &mut f, existing, true) {
         let lower = url.to_ascii_lowercase();
         if !SCHEMES.iter().any(|s| lower.starts_with(s)) {
             f.errors.add(
@@ -72,25 +70,7 @@ async fn validate<'a>(
             );
         } else if !f.present("stream_protocol") {
             f.record
-                .insert("stream_protocol".into(), Value::from(protocol_of(url)));
-        }
-    }
-    for (field, column, max) in [
-        ("url", "url_encrypted", 2000),
-        ("username", "username_encrypted", 255),
-        ("password", "password_encrypted", 255),
-    ] {
-        let plain = if field == "url" {
-            url.clone()
-        } else {
-            f.text(field, false, max)
-        };
-        f.record.remove(field);
-        if let Some(plain) = plain {
-            f.record
-                .insert(column.into(), Value::from(m.core.secrets().encrypt(&plain)));
-        } else if f.present(field) && field != "url" {
-            f.record.insert(column.into(), Value::Null);
+                .insert("stream_protocol".into(), Value::from(protocol_of(&url)));
         }
     }
     let branch = branch.or_else(|| existing.and_then(|e| int_of(e, "branch_id")));
@@ -118,44 +98,6 @@ async fn validate<'a>(
         }
     }
     Ok(f)
-}
-
-/// The URL with user info removed (for lists and logs).
-fn without_credentials(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-            format!("{scheme}://{host}{path}")
-        }
-        None => url.to_owned(),
-    }
-}
-
-/// The URL with `user:password@` embedded (percent-encoding reserved characters).
-fn with_credentials(url: &str, user: Option<&str>, password: Option<&str>) -> String {
-    let bare = without_credentials(url);
-    let Some(user) = user.filter(|u| !u.is_empty()) else {
-        return url.to_owned();
-    };
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                    (b as char).to_string()
-                }
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    let userinfo = match password {
-        Some(p) if !p.is_empty() => format!("{}:{}", enc(user), enc(p)),
-        _ => enc(user),
-    };
-    match bare.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{userinfo}@{rest}"),
-        None => bare,
-    }
 }
 
 #[async_trait]
@@ -227,84 +169,13 @@ impl ResourceLogic for Streams {
         }]))
     }
 
-    fn present(&self, m: &Manager, record: &Record) -> Value {
+    fn present(&self, m: &Manager, who: &Principal, record: &Record) -> Value {
         let mut out = super::public_fields(record);
-        let url = str_of(record, "url_encrypted").and_then(|c| m.core.secrets().decrypt(c).ok());
-        out.insert(
-            "stream_url".into(),
-            url.map_or(Value::Null, |u| Value::from(without_credentials(&u))),
-        );
+        super::camera_fields::present(m, who, record, "stream_url", &mut out);
         out.insert(
             "has_credentials".into(),
             Value::Bool(str_of(record, "username_encrypted").is_some()),
         );
         Value::Object(out)
-    }
-}
-
-impl Manager {
-    /// The playable stream of a device for the live view.
-    pub async fn stream_for_device(
-        &self,
-        caller: Caller<'_>,
-        device_id: &str,
-    ) -> Result<Value, ManageError> {
-        let storage = self.core.storage();
-        let device = storage
-            .find_record(&DEVICES, &[Filter::Eq("device_id", Value::from(device_id))])
-            .await?
-            .ok_or_else(|| ManageError::NotFound("Device not found".into()))?;
-        let branch = int_of(&device, "branch_id").unwrap_or_default();
-        if !caller.who.may_view_branch(branch) {
-            return Err(forbidden());
-        }
-        let stream = storage
-            .find_record(&STREAMS, &[Filter::Eq("device_id", Value::from(device_id))])
-            .await?
-            .ok_or_else(|| {
-                ManageError::NotFound("No stream is configured for this device".into())
-            })?;
-        let secrets = self.core.secrets();
-        let plain = |column: &str| str_of(&stream, column).and_then(|c| secrets.decrypt(c).ok());
-        let url = plain("url_encrypted").unwrap_or_default();
-        let playable = with_credentials(
-            &url,
-            plain("username_encrypted").as_deref(),
-            plain("password_encrypted").as_deref(),
-        );
-        let protocol = str_of(&stream, "stream_protocol").unwrap_or("rtsp");
-        let in_browser = matches!(protocol, "hls" | "mjpeg" | "http");
-        Ok(serde_json::json!({
-            "device_id": device_id,
-            "device_name": str_of(&device, "device_name"),
-            "stream_name": str_of(&stream, "stream_name"),
-            "stream_protocol": protocol,
-            "stream_url": playable,
-            "status": str_of(&stream, "status"),
-            "playable_in_browser": in_browser,
-            "message": (!in_browser).then_some(
-                "This stream needs a gateway (e.g. an RTSP-to-HLS server) to play in a browser."),
-        }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_are_stripped_and_embedded_with_escaping() {
-        assert_eq!(
-            without_credentials("rtsp://u:p@10.0.0.5:554/live"),
-            "rtsp://10.0.0.5:554/live"
-        );
-        assert_eq!(
-            with_credentials("rtsp://10.0.0.5/live", Some("adm in"), Some("p@ss:1")),
-            "rtsp://adm%20in:p%40ss%3A1@10.0.0.5/live"
-        );
-        assert_eq!(
-            with_credentials("http://cam/x.m3u8", None, Some("p")),
-            "http://cam/x.m3u8"
-        );
     }
 }

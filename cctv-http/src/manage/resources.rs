@@ -1,6 +1,6 @@
 //! Generic list/show/create/update/delete routes for every management resource, plus
-//! the few actions that are not CRUD (regenerate a secret, set a default, the playable
-//! stream of a device, person-day edits, a group's branches).
+//! the few actions that are not CRUD (regenerate a secret, set a default, person-day
+//! edits, a group's branches). The live stream routes are in `crate::streams`.
 
 use cctv_core::manage::{ListParams, Listed, Resource};
 use salvo::http::StatusCode;
@@ -149,23 +149,6 @@ impl Handler for Route {
 }
 
 #[handler]
-async fn stream_for_device(req: &mut Request, depot: &mut Depot, res: &mut Response) {
-    let state = state(depot);
-    let result = async {
-        let who = person(&state, req).await?;
-        let ip = client_ip(req);
-        let device = req.param::<String>("device_id").unwrap_or_default();
-        let data = state
-            .manage
-            .stream_for_device(caller(&who, &ip), &device)
-            .await?;
-        Ok(Reply::ok("Stream data retrieved successfully", data))
-    }
-    .await;
-    respond(res, depot, result);
-}
-
-#[handler]
 async fn patch_person(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
@@ -233,7 +216,6 @@ async fn pagination_options(req: &mut Request, depot: &mut Depot, res: &mut Resp
 /// All management routes (to be mounted under `/api/v1`).
 pub fn routes() -> Router {
     let mut router = Router::new()
-        .push(Router::with_path("cctv/streams/{device_id}").get(stream_for_device))
         .push(Router::with_path("re-id-masters/{re_id}").patch(patch_person))
         .push(
             Router::with_path("cctv/layouts/{layout_id}/positions/{position}").put(update_position),

@@ -104,7 +104,7 @@ async fn form_fields_ctx(
 ) -> Vec<Value> {
     let mut out = Vec::new();
     for field in spec.fields {
-        if editing && field.create_only {
+        if (editing && field.create_only) || (!editing && matches!(field.kind, Kind::Clear(_))) {
             continue;
         }
         let (kind, choices) = match field.kind {
@@ -112,6 +112,8 @@ async fn form_fields_ctx(
             Kind::Email => ("email", json!([])),
             Kind::Number => ("number", json!([])),
             Kind::Password => ("password", json!([])),
+            Kind::Credential => ("credential", json!([])),
+            Kind::Clear(_) => ("checkbox", json!([])),
             Kind::Area => ("textarea", json!([])),
             Kind::Check => ("checkbox", json!([])),
             Kind::List => ("list", json!([])),
@@ -146,9 +148,17 @@ fn body_from_form(
             continue;
         }
         let raw = form.get(field.name).map(|s| s.trim()).unwrap_or("");
+        if let Kind::Clear(fields) = field.kind {
+            if editing && form.contains_key(field.name) {
+                for name in fields {
+                    body.entry(*name).or_insert(Value::Null);
+                }
+            }
+            continue;
+        }
         let value = match field.kind {
             Kind::Check => Some(json!(form.contains_key(field.name))),
-            Kind::Password if raw.is_empty() => None,
+            Kind::Password | Kind::Credential if raw.is_empty() => None,
             Kind::Refs(..) => Some(json!(
                 multi
                     .get(field.name)
@@ -321,7 +331,13 @@ impl Handler for Page {
                     return error_page(res, &session, StatusCode::NOT_FOUND, "Not found");
                 };
                 match state.manage.show(who, spec.resource, id).await {
-                    Ok(values) => {
+                    Ok(mut values) => {
+                        // Streams show their URL as `stream_url`; the form edits `url`.
+                        if values.get("url").is_none()
+                            && let Some(url) = values.get("stream_url").cloned()
+                        {
+                            values["url"] = url;
+                        }
                         let st = FormState {
                             id: Some(id),
                             values,
@@ -406,6 +422,7 @@ impl Handler for Page {
                         if let Some(m) = values.as_object_mut() {
                             m.remove("_csrf");
                             m.remove("password");
+                            m.remove("clear_credentials");
                         }
                         let st = FormState {
                             id,

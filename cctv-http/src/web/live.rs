@@ -1,7 +1,9 @@
 //! The live view: a layout selector and a grid of its 4/6/8 positions. Each position
-//! shows its stream the way a browser can play it — MJPEG and snapshot URLs as images,
-//! HLS in a `<video>` element (native where the browser supports it) — and says plainly
-//! when a stream (RTSP/RTMP) needs a gateway. Branch/device pickers save the position.
+//! shows its stream the way a browser can play it, always through the server: MJPEG and
+//! snapshots as images and HLS in a `<video>` element (native where the browser supports
+//! it) from the stream proxy, RTSP/RTMP through the configured gateway's player — or says
+//! plainly that a gateway is needed. No camera URL or credential is in the page.
+//! Branch/device pickers save the position.
 
 use cctv_core::manage::{ListParams, ManageError, Resource};
 use salvo::http::StatusCode;
@@ -9,7 +11,7 @@ use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
 use super::login::form_fields;
-use super::render::{base, error_page, page, redirect};
+use super::render::{base, error_page, page_with_origin, redirect};
 use super::session::{csrf_matches, flash, require};
 use crate::manage::{caller, client_ip};
 use crate::state;
@@ -73,8 +75,8 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                     for p in positions.iter_mut() {
                         let device = p["device_id"].as_str().map(str::to_owned);
                         p["stream"] = match device {
-                            Some(d) => match state.manage.stream_for_device(who, &d).await {
-                                Ok(s) => s,
+                            Some(d) => match state.manage.stream_source(&session.who, &d).await {
+                                Ok(s) => crate::streams::describe(&state.streams, &s),
                                 Err(ManageError::Forbidden(_)) => {
                                     json!({"error": "You may not view this branch."})
                                 }
@@ -91,7 +93,10 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             Err(e) => return error_page(res, &session, StatusCode::NOT_FOUND, &e.to_string()),
         }
     }
-    page(res, StatusCode::OK, "live.html", &ctx);
+    // The gateway's player is on another origin; the page may embed it, nothing else.
+    let gateway = state.streams.settings.gateway.as_ref();
+    let origin = gateway.and_then(crate::streams::Gateway::origin);
+    page_with_origin(res, StatusCode::OK, "live.html", &ctx, origin.as_deref());
 }
 
 #[handler]

@@ -130,6 +130,29 @@ pub(crate) fn base(session: &Session, active: &str) -> Value {
 
 /// Writes an HTML page (its security headers are added by `security_headers`).
 pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Value) {
+    page_with_origin(res, status, name, ctx, None)
+}
+
+/// The Content-Security-Policy of pages: everything from this server only (camera
+/// pictures come through the stream proxy), plus `origin` (the stream gateway's player)
+/// for images, media and frames on the page that embeds it.
+fn content_security_policy(origin: Option<&str>) -> String {
+    let extra = origin.map(|o| format!(" {o}")).unwrap_or_default();
+    format!(
+        "default-src 'self'; img-src 'self' data: blob:{extra}; media-src 'self' blob:{extra}; \
+         frame-src 'self'{extra}; connect-src 'self' ws: wss:; style-src 'self'; \
+         script-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    )
+}
+
+/// Writes an HTML page that may embed pictures and players from `origin`.
+pub(crate) fn page_with_origin(
+    res: &mut Response,
+    status: StatusCode,
+    name: &str,
+    ctx: &Value,
+    origin: Option<&str>,
+) {
     let html = match Templates::render(name, ctx) {
         Ok(html) => html,
         Err(e) => {
@@ -145,6 +168,9 @@ pub(crate) fn page(res: &mut Response, status: StatusCode, name: &str, ctx: &Val
         CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
+    let csp = HeaderValue::from_str(&content_security_policy(origin))
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+    res.headers_mut().insert("content-security-policy", csp);
     let _ = res.write_body(html);
 }
 

@@ -9,6 +9,10 @@ pub(crate) enum Kind {
     Email,
     Number,
     Password,
+    /// A camera user name: shown only to admins, left empty to keep the stored one.
+    Credential,
+    /// A checkbox (edit forms only) that removes the stored values of these fields.
+    Clear(&'static [&'static str]),
     Area,
     Check,
     /// Comma-separated list.
@@ -149,8 +153,17 @@ pub(crate) static DEVICES: Spec = Spec {
             Kind::Ref(Resource::Branches, "branch_name"),
         ),
         f("url", "URL", Kind::Text),
-        f("username", "User name", Kind::Text),
+        f(
+            "username",
+            "User name (leave empty to keep)",
+            Kind::Credential,
+        ),
         f("password", "Password (leave empty to keep)", Kind::Password),
+        f(
+            "clear_credentials",
+            "Remove the stored user name and password",
+            Kind::Clear(&["username", "password"]),
+        ),
         f("notes", "Notes", Kind::Area),
         f("status", "Status", Kind::Select(STATUS)),
     ],
@@ -186,12 +199,12 @@ pub(crate) static USERS: Spec = Spec {
         f("status", "Status", Kind::Select(STATUS)),
         f(
             "branch_ids",
-            "Branches (operators)",
+            "Branches (operators; limits a viewer too)",
             Kind::Refs(Resource::Branches, "branch_name"),
         ),
         f(
             "group_ids",
-            "Groups (operators)",
+            "Groups (operators; limits a viewer too)",
             Kind::Refs(Resource::Groups, "group_name"),
         ),
     ],
@@ -225,8 +238,17 @@ pub(crate) static STREAMS: Spec = Spec {
         f("device_id", "Device ID", Kind::Text),
         f("stream_name", "Name", Kind::Text),
         f("url", "Stream URL", Kind::Text),
-        f("username", "User name", Kind::Text),
+        f(
+            "username",
+            "User name (leave empty to keep)",
+            Kind::Credential,
+        ),
         f("password", "Password (leave empty to keep)", Kind::Password),
+        f(
+            "clear_credentials",
+            "Remove the stored user name and password",
+            Kind::Clear(&["username", "password"]),
+        ),
         f(
             "stream_protocol",
             "Protocol",

@@ -115,7 +115,7 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
             assert_eq!(r.status, 200, "{path}");
             bodies.push(r.body.to_string());
         }
-        // The live view gets a playable URL for a permitted viewer, but never a password field.
+        // The live view plays the stream through the server's proxy: no credentials.
         let playable = call(
             &app,
             "GET",
@@ -125,14 +125,11 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
         )
         .await;
         assert_eq!(playable.status, 200, "{:?}", playable.body);
-        assert!(
-            playable.body["data"]["stream_url"]
-                .as_str()
-                .unwrap()
-                .starts_with("http://viewer:StreamPass-")
+        assert_eq!(
+            playable.body["data"]["stream_url"],
+            format!("/api/v1/cctv/streams/{}/proxy", app.device(0))
         );
-        assert!(playable.body["data"].get("password").is_none());
-        assert!(playable.body["data"].get("stream_password").is_none());
+        bodies.push(playable.body.to_string());
 
         let mut columns = String::new();
         for table in [
