@@ -45,6 +45,7 @@ pub mod media;
 pub mod notify;
 pub mod person_day;
 pub mod phone;
+pub mod processing;
 #[cfg(test)]
 mod props;
 pub mod query;

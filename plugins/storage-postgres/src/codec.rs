@@ -31,7 +31,10 @@ pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
 /// A JSON column of a row served to readers: a value that cannot be decoded (nested beyond
 /// what serde_json reads back, written by an older version) is logged and served as null,
 /// so one row never fails — or panics — the page it is on.
-pub(crate) fn lenient_json(row: &sqlx::postgres::PgRow, column: &'static str) -> Option<serde_json::Value> {
+pub(crate) fn lenient_json(
+    row: &sqlx::postgres::PgRow,
+    column: &'static str,
+) -> Option<serde_json::Value> {
     use sqlx::Row;
     match row.try_get::<Option<serde_json::Value>, _>(column) {
         Ok(v) => v,

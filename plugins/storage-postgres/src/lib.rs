@@ -15,10 +15,11 @@
 mod codec;
 mod estate;
 mod export;
-mod ingest;
+mod intake;
 mod jobs;
 mod notify;
 mod ops;
+mod processing;
 mod records;
 mod registry;
 mod reports;

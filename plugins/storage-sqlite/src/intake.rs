@@ -192,10 +192,12 @@ impl Intake {
             return Ok(());
         }
         if fresh {
-            sqlx::raw_sql("ALTER TABLE intake_keys ADD COLUMN request_hash TEXT; PRAGMA user_version = 1;")
-                .execute(&mut *conn)
-                .await
-                .map_err(map_err)?;
+            sqlx::raw_sql(
+                "ALTER TABLE intake_keys ADD COLUMN request_hash TEXT; PRAGMA user_version = 1;",
+            )
+            .execute(&mut *conn)
+            .await
+            .map_err(map_err)?;
             return Ok(());
         }
         sqlx::query("ATTACH DATABASE ? AS main_file")

@@ -384,7 +384,10 @@ impl RegistryStore for SqliteStore {
             detection_date: date,
             detection_time: parse_opt_ts(row.get("detection_time"))?,
             person_name: row.get("person_name"),
-            appearance_features: lenient_json(row.get("appearance_features"), "appearance_features"),
+            appearance_features: lenient_json(
+                row.get("appearance_features"),
+                "appearance_features",
+            ),
             total_detection_branch_count: row.get("total_detection_branch_count"),
             total_actual_count: row.get("total_actual_count"),
             first_detected_at: parse_opt_ts(row.get("first_detected_at"))?,

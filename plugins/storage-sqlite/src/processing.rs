@@ -1,7 +1,9 @@
-//! Durable acceptance (group commit) and batched processing of detections.
+//! Processing detections on SQLite: load the state of a batch's keys, let the core plan
+//! the batch ([`Plan::new`] holds every rule), apply the plan — all in one transaction.
 //!
-//! There is one writer connection, so every transaction here is serialised: reading the
-//! current state and then writing it back is race-free without row locks.
+//! There is one writer connection, so every transaction here is serialised: the state read
+//! at the start is still true at the end, and the plan's predicted membership facts are
+//! exact (no row locks, and unchanged membership rows are not written at all).
 //!
 //! Each transaction is one multi-statement query (accept) or two (process: read, then
 //! write and commit), built by [`Sql`]: sqlx runs SQLite on a worker thread and every
@@ -9,21 +11,19 @@
 //! would bound ingest throughput. Key lookups join a `VALUES` list, which SQLite answers
 //! with index seeks (a row-value `IN (VALUES …)` would scan the table).
 
-use std::collections::{HashMap, HashSet};
-
 use async_trait::async_trait;
-use cctv_core::day_counts::{day_count_deltas, device_day_deltas};
 use cctv_core::jobs::{JobId, Queue};
-use cctv_core::person_day::{PreparedDetection, group_person_days, merge_features};
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use cctv_core::storage::{
-    AcceptItem, AcceptOutcome, DetectionOutcome, IngestStore, ProcessedDetection, StorageError,
+    AcceptItem, AcceptOutcome, IngestStore, ProcessedDetection, StorageError,
 };
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 
 use crate::sql::{Sql, chunks_for, run};
-use crate::{SqliteStore, map_err, ts};
+use crate::{SqliteStore, lenient_json, map_err, parse_date, ts};
 
 fn text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
@@ -70,31 +70,23 @@ async fn rollback(conn: &mut SqliteConnection) {
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
 }
 
-/// What processing reads before it writes.
-#[derive(Default)]
-struct State {
-    pending: HashSet<String>,
-    days: HashMap<(String, String), (String, Option<String>)>,
-    /// Branch rows of the batch's person-days, with whether each already counts.
-    branch_days: HashMap<(String, String, i64), bool>,
-    notify: HashSet<(i64, String)>,
+/// The state of a batch's keys, and where the next row ids start.
+struct Loaded {
+    state: ProcessingState,
     first_detection: i64,
     first_event: i64,
 }
 
 /// Opens the transaction and reads everything in one round trip; rows are tagged by
 /// their first column.
-async fn read_state(
-    conn: &mut SqliteConnection,
-    batch: &[PreparedDetection],
-) -> Result<State, StorageError> {
-    let ids: Vec<String> = batch.iter().map(|d| d.job.job_id.to_string()).collect();
-    // Person-days of the whole batch (a superset of the pending jobs' days: harmless).
-    let keys: Vec<(String, String)> = group_person_days(batch)
+async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, StorageError> {
+    let chunks = chunks_for(keys.jobs.len().max(keys.person_days.len()));
+    let ids: Vec<String> = keys.jobs.iter().map(JobId::to_string).collect();
+    let days: Vec<(String, String)> = keys
+        .person_days
         .into_iter()
-        .map(|d| (d.re_id, d.date.to_string()))
+        .map(|(r, d)| (r, d.to_string()))
         .collect();
-    let chunks = chunks_for(batch.len());
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
     // Not done yet: no `jobs` row (straight from the intake) or a queued one (a retry).
@@ -112,7 +104,7 @@ async fn read_state(
         "SELECT 'day', m.re_id, m.detection_date, m.status, m.appearance_features FROM (",
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
         2,
-        keys.clone(),
+        days.clone(),
         chunks,
         |q, (r, d)| {
             q.bind(r).bind(d);
@@ -122,7 +114,7 @@ async fn read_state(
         "SELECT 'branch', b.re_id, b.detection_date, b.branch_id, b.counted FROM (",
         ") AS k JOIN re_id_branch_days b ON b.re_id = k.column1 AND b.detection_date = k.column2",
         2,
-        keys,
+        days,
         chunks,
         |q, (r, d)| {
             q.bind(r).bind(d);
@@ -133,29 +125,45 @@ async fn read_state(
          (SELECT coalesce(max(id), 0) + 1 FROM event_logs); \
          SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND whatsapp_enabled = 1;",
     );
-    let mut state = State::default();
+    let mut loaded = Loaded {
+        state: ProcessingState::default(),
+        first_detection: 1,
+        first_event: 1,
+    };
+    let state = &mut loaded.state;
     for row in run!(sql).fetch_all(&mut *conn).await.map_err(map_err)? {
         match row.get::<&str, _>(0) {
             "job" => {
-                state.pending.insert(row.get(1));
+                state.pending.insert(job_id(row.get(1))?);
             }
             "day" => {
-                state
-                    .days
-                    .insert((row.get(1), row.get(2)), (row.get(3), row.get(4)));
+                let features: Option<String> = row.get(4);
+                state.person_days.insert(
+                    (row.get(1), parse_date(row.get(2))?),
+                    PersonDayState {
+                        inactive: row.get::<&str, _>(3) == "inactive",
+                        appearance_features: lenient_json(features, "appearance_features"),
+                    },
+                );
             }
             "branch" => {
-                state
-                    .branch_days
-                    .insert((row.get(1), row.get(2), row.get(3)), row.get(4));
+                state.memberships.insert(
+                    (row.get(1), parse_date(row.get(2))?, row.get(3)),
+                    row.get(4),
+                );
             }
-            "ids" => (state.first_detection, state.first_event) = (row.get(1), row.get(2)),
+            "ids" => (loaded.first_detection, loaded.first_event) = (row.get(1), row.get(2)),
             _ => {
                 state.notify.insert((row.get(1), row.get(2)));
             }
         }
     }
-    Ok(state)
+    Ok(loaded)
+}
+
+fn job_id(s: &str) -> Result<JobId, StorageError> {
+    s.parse()
+        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
 }
 
 async fn process(
@@ -163,101 +171,36 @@ async fn process(
     batch: &[PreparedDetection],
     now: Timestamp,
 ) -> Result<Vec<ProcessedDetection>, StorageError> {
+    let loaded = load(conn, BatchKeys::of(batch)).await?;
+    let plan = Plan::new(batch, &loaded.state);
+    // Row ids are assigned here (one writer), so each job's result can name its rows.
+    let ids: Vec<(i64, i64)> = (0..plan.detections.len() as i64)
+        .map(|i| (loaded.first_detection + i, loaded.first_event + i))
+        .collect();
+    let sql = apply(&plan, &ids, now);
+    run!(sql).execute(&mut *conn).await.map_err(map_err)?;
+    Ok(plan.results(&ids))
+}
+
+/// The plan as one multi-statement write that ends with the commit.
+fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
     let now_second = now.as_second();
     let now = ts(now);
-    let state = read_state(conn, batch).await?;
-    let mut seen = HashSet::new();
-    let live: Vec<&PreparedDetection> = batch
-        .iter()
-        .filter(|d| state.pending.contains(&d.job.job_id.to_string()) && seen.insert(d.job.job_id))
-        .collect();
-
-    let days = group_person_days(live.iter().copied());
-    let day_keys: Vec<(String, String)> = days
-        .iter()
-        .map(|d| (d.re_id.clone(), d.date.to_string()))
-        .collect();
-    let inactive: Vec<bool> = day_keys
-        .iter()
-        .map(|k| {
-            state
-                .days
-                .get(k)
-                .is_some_and(|(status, _)| status == "inactive")
-        })
-        .collect();
-
-    // Branch rows: every branch that saw the person that day; it counts towards the
-    // person-day from its first tracked detection on. New rows feed the day totals.
-    let mut branch_rows: Vec<(String, String, i64, bool)> = Vec::new();
-    let mut new_branch_count = vec![0i64; days.len()];
-    let mut first_at_branch = Vec::new();
-    let mut first_of_day = Vec::new();
-    let seen_days: HashSet<(&str, &str)> = state
-        .branch_days
-        .keys()
-        .map(|(r, d, _)| (r.as_str(), d.as_str()))
-        .collect();
-    for (i, d) in days.iter().enumerate() {
-        let key = &day_keys[i];
-        let tracked = !inactive[i];
-        if !seen_days.contains(&(key.0.as_str(), key.1.as_str())) {
-            first_of_day.push(d.date);
-        }
-        for b in &d.branches {
-            let row = (key.0.clone(), key.1.clone(), *b);
-            let existing = state.branch_days.get(&row).copied();
-            if existing.is_none() {
-                first_at_branch.push((d.date, *b));
-            }
-            if tracked && existing != Some(true) {
-                new_branch_count[i] += 1;
-            }
-            if existing.is_none() || (tracked && existing == Some(false)) {
-                branch_rows.push((row.0, row.1, row.2, tracked));
-            }
-        }
-    }
-    let day_totals = day_count_deltas(live.iter().copied(), first_at_branch, first_of_day);
-    let totals_chunks = chunks_for(day_totals.len());
-
-    // Person-days: counters add, a branch counts once per day, times by min/max, features merge.
-    let mut upserts = Vec::new();
-    for (i, d) in days.iter().enumerate().filter(|(i, _)| !inactive[*i]) {
-        let key = &day_keys[i];
-        let new_branches = new_branch_count[i];
-        let old = state
-            .days
-            .get(key)
-            .and_then(|(_, f)| f.as_deref())
-            .and_then(|f| serde_json::from_str(f).ok());
-        let features = merge_features(old.as_ref(), d.features.as_ref());
-        upserts.push((
-            key.clone(),
-            ts(d.first_at),
-            text(&features),
-            ts(d.last_at),
-            new_branches,
-            d.actual_count,
-        ));
-    }
-    let mut tracked = vec![true; live.len()];
-    for (_, day) in days.iter().enumerate().filter(|(i, _)| inactive[*i]) {
-        for &m in &day.members {
-            tracked[m] = false;
-        }
-    }
-
-    let k = chunks_for(live.len());
+    let facts = plan.predicted_facts();
+    let k = chunks_for(plan.detections.len());
     let mut sql = Sql::default();
+    let memberships: Vec<_> = plan.memberships.iter().filter(|m| m.changes).collect();
     sql.values(
         "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted)",
         4,
-        branch_rows,
+        memberships,
         k,
-        |q, (r, d, b, counted)| {
-            q.bind(r).bind(d).bind(b).bind(counted);
+        |q, m| {
+            q.bind(m.re_id.clone())
+                .bind(m.date.to_string())
+                .bind(m.branch_id)
+                .bind(m.counted);
         },
     );
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
@@ -272,37 +215,39 @@ async fn process(
          last_detected_at = max(coalesce(last_detected_at, excluded.last_detected_at), excluded.last_detected_at), \
          appearance_features = excluded.appearance_features, updated_at = excluded.updated_at",
         11,
-        upserts,
+        plan.person_days(facts),
         k,
-        |q, ((re_id, date), first, features, last, branches, count)| {
-            q.bind(re_id)
-                .bind(date)
-                .bind(first.clone())
-                .bind(features)
-                .bind(first)
-                .bind(last)
-                .bind(branches)
-                .bind(count)
+        |q, d| {
+            q.bind(d.re_id)
+                .bind(d.date.to_string())
+                .bind(ts(d.first_at))
+                .bind(text(&d.features))
+                .bind(ts(d.first_at))
+                .bind(ts(d.last_at))
+                .bind(d.branch_count)
+                .bind(d.actual_count)
                 .bind("active")
                 .bind(now.clone())
                 .bind(now.clone());
         },
     );
-
-    // Row ids are assigned here (one writer), so each job's result can name its rows.
-    let indexed: Vec<(usize, &PreparedDetection)> = live.iter().copied().enumerate().collect();
-    let (first_detection, first_event) = (state.first_detection, state.first_event);
-    let data: Vec<Option<String>> = live.iter().map(|d| text(&d.job.detection_data)).collect();
+    let rows: Vec<(usize, &PreparedDetection)> =
+        plan.detections.iter().copied().enumerate().collect();
+    let data: Vec<Option<String>> = plan
+        .detections
+        .iter()
+        .map(|d| text(&d.job.detection_data))
+        .collect();
     sql.values(
         "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, \
          detection_hour, detected_count, detection_data, person_features, job_id, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         13,
-        indexed.clone(),
+        rows.clone(),
         k,
         |q, (i, d)| {
             let job = &d.job;
-            q.bind(first_detection + i as i64)
+            q.bind(ids[i].0)
                 .bind(job.re_id.clone())
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
@@ -322,11 +267,11 @@ async fn process(
          event_timestamp, event_date, detection_id, job_id, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         14,
-        indexed.clone(),
+        rows,
         k,
         |q, (i, d)| {
             let job = &d.job;
-            q.bind(first_event + i as i64)
+            q.bind(ids[i].1)
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
                 .bind(job.re_id.clone())
@@ -336,42 +281,13 @@ async fn process(
                 .bind(data[i].clone())
                 .bind(ts(job.detected_at))
                 .bind(d.date.to_string())
-                .bind(first_detection + i as i64)
+                .bind(ids[i].0)
                 .bind(job.job_id.to_string())
                 .bind(now.clone())
                 .bind(now.clone());
         },
     );
-
-    // Outbox: notification and image jobs, image registry rows, dirty report days.
-    let mut children: Vec<(Queue, &str, String)> = Vec::new();
-    let mut files = Vec::new();
-    for (i, d) in &indexed {
-        let event_log_id = first_event + *i as i64;
-        if tracked[*i]
-            && state
-                .notify
-                .contains(&(d.job.branch_id, d.job.device_id.clone()))
-        {
-            children.push((
-                Queue::Notifications,
-                "notify_detection",
-                json!({"event_log_id": event_log_id}).to_string(),
-            ));
-        }
-        if let Some(image) = &d.job.image {
-            children.push((
-                Queue::Images,
-                "process_image",
-                json!({"event_log_id": event_log_id, "image_path": image.path}).to_string(),
-            ));
-            files.push((
-                image.clone(),
-                event_log_id,
-                json!({"job_id": d.job.job_id, "kind": "event_image"}).to_string(),
-            ));
-        }
-    }
+    let files: Vec<_> = plan.images().collect();
     sql.values(
         "INSERT INTO storage_files (file_path, file_type, file_size, width, height, storage_disk, related_table, related_id, \
          metadata, created_at, updated_at) SELECT * FROM (",
@@ -379,7 +295,7 @@ async fn process(
         11,
         files,
         k,
-        |q, (image, event, meta)| {
+        |q, (i, image)| {
             q.bind(image.path.clone())
                 .bind(image.mime.clone())
                 .bind(image.size as i64)
@@ -387,8 +303,8 @@ async fn process(
                 .bind(image.height.map(i64::from))
                 .bind("local")
                 .bind("event_logs")
-                .bind(event)
-                .bind(meta.clone())
+                .bind(ids[i].1)
+                .bind(image_metadata(plan.detections[i]).to_string())
                 .bind(now.clone())
                 .bind(now.clone());
         },
@@ -397,37 +313,32 @@ async fn process(
         "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
         9,
-        children,
+        plan.children.iter().collect(),
         2 * k,
-        |q, (queue, kind, payload)| {
+        |q, c| {
             q.bind(JobId::new().to_string())
-                .bind(queue.as_str())
-                .bind(kind.to_string())
-                .bind(queue.priority())
-                .bind(payload.clone())
-                .bind(i64::from(queue.default_retry().max_attempts))
+                .bind(c.queue.as_str())
+                .bind(c.kind)
+                .bind(c.queue.priority())
+                .bind(c.payload(ids[c.detection].1).to_string())
+                .bind(i64::from(c.queue.default_retry().max_attempts))
                 .bind(now.clone())
                 .bind(now.clone())
                 .bind(now.clone());
         },
     );
-    let dirty: Vec<(String, i64)> = live
-        .iter()
-        .map(|d| (d.date.to_string(), d.job.branch_id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
     sql.values(
         "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
         3,
-        dirty,
+        plan.dirty_days.clone(),
         k,
         |q, (date, branch)| {
-            q.bind(date).bind(branch).bind(now.clone());
+            q.bind(date.to_string()).bind(branch).bind(now.clone());
         },
     );
-
+    let day_totals = plan.day_counts(facts);
+    let totals_chunks = chunks_for(day_totals.len());
     sql.values(
         "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id) DO UPDATE SET \
@@ -445,15 +356,13 @@ async fn process(
                 .bind(t.events);
         },
     );
-
-    let device_totals = device_day_deltas(live.iter().copied());
-    let device_chunks = chunks_for(device_totals.len());
+    let device_chunks = chunks_for(plan.device_counts.len());
     sql.values(
         "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET \
          detections = detections + excluded.detections, detected_count = detected_count + excluded.detected_count",
         5,
-        device_totals,
+        plan.device_counts.clone(),
         device_chunks,
         |q, t| {
             q.bind(t.date.to_string())
@@ -463,39 +372,28 @@ async fn process(
                 .bind(t.detected_count);
         },
     );
-
-    // Complete the jobs in the same transaction as their effects.
-    let mut results = Vec::with_capacity(batch.len());
-    let mut completions = Vec::with_capacity(live.len());
-    for (i, d) in &indexed {
-        let result = ProcessedDetection {
-            job_id: d.job.job_id,
-            outcome: if tracked[*i] {
-                DetectionOutcome::Counted
-            } else {
-                DetectionOutcome::TrackingDisabled
-            },
-            detection_date: d.date,
-            detection_id: Some(first_detection + *i as i64),
-            event_log_id: Some(first_event + *i as i64),
-        };
-        completions.push((
-            d.job.job_id.to_string(),
-            serde_json::to_string(&result).expect("result serializes"),
-            d.job.credential_id.unwrap_or(0),
-            ts(d.job.received_at),
-        ));
-        results.push(result);
-    }
-    if !live.is_empty() {
+    if !plan.detections.is_empty() {
         sql.push(
             "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', ?, ?) \
              ON CONFLICT (queue, second) DO UPDATE SET completed = completed + excluded.completed; ",
         );
-        sql.bind(now_second).bind(live.len() as i64);
+        sql.bind(now_second).bind(plan.detections.len() as i64);
     }
-    // A job straight from the intake gets its `jobs` row here, completed; a retried one
-    // (already queued in `jobs`) is completed in place.
+    // Complete the jobs in the same transaction as their effects. A job straight from the
+    // intake gets its `jobs` row here, completed; a retried one is completed in place.
+    let completions: Vec<(String, String, i64, String)> = plan
+        .results(ids)
+        .into_iter()
+        .zip(&plan.detections)
+        .map(|(result, d)| {
+            (
+                d.job.job_id.to_string(),
+                serde_json::to_string(&result).expect("result serializes"),
+                d.job.credential_id.unwrap_or(0),
+                ts(d.job.received_at),
+            )
+        })
+        .collect();
     let (priority, max_attempts) = (
         Queue::Detections.priority(),
         i64::from(Queue::Detections.default_retry().max_attempts),
@@ -527,12 +425,5 @@ async fn process(
         },
     );
     sql.push("COMMIT;");
-    run!(sql).execute(&mut *conn).await.map_err(map_err)?;
-
-    for d in batch {
-        if !seen.contains(&d.job.job_id) {
-            results.push(ProcessedDetection::already_processed(d));
-        }
-    }
-    Ok(results)
+    sql
 }

@@ -1,0 +1,178 @@
+//! Durable acceptance of detections on PostgreSQL (group commit), and the entry point of
+//! processing (see `processing.rs`).
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use cctv_core::jobs::{JobId, Queue};
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::storage::{
+    AcceptItem, AcceptOutcome, IngestStore, ProcessedDetection, StorageError,
+};
+use jiff::Timestamp;
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+use crate::processing::process;
+use crate::{PgStore, is_retryable, map_err, odt};
+
+#[async_trait]
+impl IngestStore for PgStore {
+    async fn accept_detections(
+        &self,
+        batch: &[AcceptItem],
+        now: Timestamp,
+    ) -> Result<Vec<AcceptOutcome>, StorageError> {
+        let now = odt(now);
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let mut outcomes = vec![AcceptOutcome::Accepted; batch.len()];
+
+        let keyed: Vec<(usize, i64, String)> = batch
+            .iter()
+            .enumerate()
+            .filter_map(|(i, item)| {
+                item.job
+                    .dedup_key()
+                    .map(|k| (i, item.job.credential_id.unwrap_or(0), k))
+            })
+            .collect();
+        let existing = existing_keys(&mut tx, &keyed).await?;
+        // Two items of one batch with the same key: the first is stored, the others are
+        // its duplicates.
+        let mut first_in_batch: HashMap<(i64, &str), usize> = HashMap::new();
+        for (i, credential, key) in &keyed {
+            if let Some((id, hash)) = existing.get(&(*credential, key.clone())) {
+                outcomes[*i] = AcceptOutcome::Duplicate {
+                    original: JobId(*id),
+                    request_hash: hash.clone(),
+                };
+            } else if let Some(first) = first_in_batch.get(&(*credential, key.as_str())) {
+                outcomes[*i] = AcceptOutcome::Duplicate {
+                    original: batch[*first].job.job_id,
+                    request_hash: batch[*first].job.request_hash.clone(),
+                };
+            } else {
+                first_in_batch.insert((*credential, key.as_str()), *i);
+            }
+        }
+
+        let fresh: Vec<&AcceptItem> = batch
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == AcceptOutcome::Accepted)
+            .map(|(item, _)| item)
+            .collect();
+        if !fresh.is_empty() {
+            let mut ids = Vec::with_capacity(fresh.len());
+            let mut payloads = Vec::with_capacity(fresh.len());
+            let mut owners = Vec::with_capacity(fresh.len());
+            let mut untils = Vec::with_capacity(fresh.len());
+            let mut credentials = Vec::with_capacity(fresh.len());
+            let mut keys = Vec::with_capacity(fresh.len());
+            let mut hashes = Vec::with_capacity(fresh.len());
+            for item in &fresh {
+                ids.push(item.job.job_id.0);
+                payloads.push(
+                    serde_json::to_value(&item.job)
+                        .map_err(|e| StorageError::Rejected(e.to_string()))?,
+                );
+                owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
+                untils.push(item.lease.as_ref().map(|l| odt(l.until)));
+                credentials.push(item.job.credential_id.unwrap_or(0));
+                keys.push(item.job.dedup_key());
+                hashes.push(item.job.request_hash.clone());
+            }
+            let inserted: Vec<Uuid> = sqlx::query_scalar(
+                "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until,
+                                   credential_id, idempotency_key, request_hash, created_at, updated_at)
+                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, $9, $9
+                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[])
+                      AS u(id, payload, owner, until, credential, key, hash)
+                 ON CONFLICT (credential_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+                 RETURNING id",
+            )
+            .bind(&ids)
+            .bind(&payloads)
+            .bind(&owners)
+            .bind(&untils)
+            .bind(&credentials)
+            .bind(&keys)
+            .bind(Queue::Detections.priority())
+            .bind(Queue::Detections.default_retry().max_attempts as i32)
+            .bind(now)
+            .bind(&hashes)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if inserted.len() != ids.len() {
+                // Another node stored the same event id between our check and our insert.
+                let inserted: HashSet<Uuid> = inserted.into_iter().collect();
+                let raced: Vec<(usize, i64, String)> = keyed
+                    .iter()
+                    .filter(|(i, _, _)| {
+                        outcomes[*i] == AcceptOutcome::Accepted
+                            && !inserted.contains(&batch[*i].job.job_id.0)
+                    })
+                    .cloned()
+                    .collect();
+                let existing = existing_keys(&mut tx, &raced).await?;
+                for (i, credential, key) in &raced {
+                    let (id, hash) = existing
+                        .get(&(*credential, key.clone()))
+                        .ok_or_else(|| StorageError::Unavailable("idempotency race".into()))?;
+                    outcomes[*i] = AcceptOutcome::Duplicate {
+                        original: JobId(*id),
+                        request_hash: hash.clone(),
+                    };
+                }
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(outcomes)
+    }
+
+    async fn process_detections(
+        &self,
+        batch: &[PreparedDetection],
+        now: Timestamp,
+    ) -> Result<Vec<ProcessedDetection>, StorageError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = self.pool.begin().await.map_err(map_err)?;
+            match process(&mut tx, batch, now).await {
+                Ok(results) => match tx.commit().await {
+                    Ok(()) => return Ok(results),
+                    Err(e) if is_retryable(&e) && attempt < 5 => continue,
+                    Err(e) => return Err(map_err(e)),
+                },
+                Err(e) if is_retryable(&e) && attempt < 5 => continue,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+    }
+}
+
+async fn existing_keys(
+    conn: &mut PgConnection,
+    keyed: &[(usize, i64, String)],
+) -> Result<HashMap<(i64, String), (Uuid, Option<String>)>, StorageError> {
+    if keyed.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let credentials: Vec<i64> = keyed.iter().map(|(_, c, _)| *c).collect();
+    let keys: Vec<&str> = keyed.iter().map(|(_, _, k)| k.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT j.credential_id, j.idempotency_key, j.id, j.request_hash FROM jobs j
+         JOIN UNNEST($1::bigint[], $2::text[]) AS k(credential, key) ON j.credential_id = k.credential AND j.idempotency_key = k.key",
+    )
+    .bind(credentials)
+    .bind(keys)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(map_err)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
+        .collect())
+}

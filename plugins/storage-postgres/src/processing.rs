@@ -1,0 +1,526 @@
+//! Processing detections on PostgreSQL: load the state of a batch's keys, let the core plan
+//! the batch ([`Plan::new`] holds every rule), apply the plan — in one transaction.
+//!
+//! Several workers and several nodes process at once, so the loaded state may be stale by
+//! the time the plan is applied. The plan is additive (`x = x + delta`, `LEAST`,
+//! `GREATEST`, `||` for features), and the only facts that must not come from the
+//! snapshot — which person-days are new, which branch memberships are new — are read from
+//! the upserts themselves (`RETURNING`, `xmax = 0`) and handed back to the core
+//! ([`Plan::person_days`], [`Plan::day_counts`]). The person-day upsert comes first: its
+//! row lock serialises transactions on one person-day, so two nodes seeing one person at
+//! two branches cannot both count the person's first sighting. The batch's job rows are
+//! locked before everything, so
+//! a redelivered job waits for the other transaction and then sees it is completed.
+//! Statements touch shared rows in key order, so concurrent transactions cannot deadlock.
+
+use std::collections::HashMap;
+
+use cctv_core::jobs::JobId;
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::processing::{
+    BatchKeys, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
+};
+use cctv_core::storage::ProcessedDetection;
+use jiff::Timestamp;
+use serde_json::Value;
+use sqlx::{PgConnection, Row};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::{from_pg_date, lenient_json, odt, pg_date};
+
+/// Reads the state of the batch's keys, locking its job rows.
+async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingState, sqlx::Error> {
+    let mut state = ProcessingState::default();
+    let ids: Vec<Uuid> = keys.jobs.iter().map(|j| j.0).collect();
+    state.pending = sqlx::query_scalar::<_, Uuid>(
+        "SELECT id FROM jobs WHERE id = ANY($1) AND status = 'queued' ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(JobId)
+    .collect();
+    let re_ids: Vec<&str> = keys.person_days.iter().map(|(r, _)| r.as_str()).collect();
+    let dates: Vec<time::Date> = keys.person_days.iter().map(|(_, d)| pg_date(*d)).collect();
+    for row in sqlx::query(
+        "SELECT m.re_id, m.detection_date, m.status, m.appearance_features FROM re_id_masters m
+         JOIN UNNEST($1::text[], $2::date[]) AS k(re_id, day) ON m.re_id = k.re_id AND m.detection_date = k.day",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let date = from_pg_date(row.get(1)).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        state.person_days.insert(
+            (row.get(0), date),
+            PersonDayState {
+                inactive: row.get::<&str, _>(2) == "inactive",
+                appearance_features: lenient_json(&row, "appearance_features"),
+            },
+        );
+    }
+    for row in sqlx::query(
+        "SELECT b.re_id, b.detection_date, b.branch_id, b.counted FROM re_id_branch_days b
+         JOIN UNNEST($1::text[], $2::date[]) AS k(re_id, day) ON b.re_id = k.re_id AND b.detection_date = k.day",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let date = from_pg_date(row.get(1)).map_err(|e| sqlx::Error::Decode(e.into()))?;
+        state
+            .memberships
+            .insert((row.get(0), date, row.get(2)), row.get(3));
+    }
+    state.notify = sqlx::query(
+        "SELECT branch_id, device_id FROM branch_event_settings WHERE is_active AND whatsapp_enabled",
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|r| (r.get(0), r.get(1)))
+    .collect();
+    Ok(state)
+}
+
+/// Load, plan, apply. Returns the results of every job of the batch.
+pub(crate) async fn process(
+    conn: &mut PgConnection,
+    batch: &[PreparedDetection],
+    now: Timestamp,
+) -> Result<Vec<ProcessedDetection>, sqlx::Error> {
+    let state = load(conn, &BatchKeys::of(batch)).await?;
+    let plan = Plan::new(batch, &state);
+    let now_second = now.as_second();
+    let now = odt(now);
+    let mut facts = upsert_person_days(conn, &plan, now).await?;
+    upsert_memberships(conn, &plan, &mut facts).await?;
+    add_branch_counts(conn, &plan, &facts).await?;
+    let ids = insert_detections(conn, &plan, now).await?;
+    enqueue_children(conn, &plan, &ids, now).await?;
+    mark_dirty(conn, &plan, now).await?;
+    add_totals(conn, &plan, &facts).await?;
+    let results = plan.results(&ids);
+    complete(conn, &results[..plan.detections.len()], now, now_second).await?;
+    Ok(results)
+}
+
+/// Upserts every membership of the plan and reads back what was new. Runs after
+/// [`upsert_person_days`], whose row locks serialise transactions on one person-day.
+async fn upsert_memberships(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    facts: &mut MembershipFacts,
+) -> Result<(), sqlx::Error> {
+    let m = &plan.memberships;
+    if m.is_empty() {
+        return Ok(());
+    }
+    let re_ids: Vec<&str> = m.iter().map(|m| m.re_id.as_str()).collect();
+    let dates: Vec<time::Date> = m.iter().map(|m| pg_date(m.date)).collect();
+    let branches: Vec<i64> = m.iter().map(|m| m.branch_id).collect();
+    let counted: Vec<bool> = m.iter().map(|m| m.counted).collect();
+    let civil: HashMap<time::Date, jiff::civil::Date> =
+        m.iter().map(|m| (pg_date(m.date), m.date)).collect();
+    for row in sqlx::query(
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted)
+         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[])
+         ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET counted = TRUE
+           WHERE NOT re_id_branch_days.counted AND EXCLUDED.counted
+         RETURNING re_id, detection_date, branch_id, counted, (xmax = 0) AS inserted",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .bind(&branches)
+    .bind(&counted)
+    .fetch_all(&mut *conn)
+    .await?
+    {
+        let (re_id, pg_day, branch): (String, time::Date, i64) =
+            (row.get(0), row.get(1), row.get(2));
+        let Some(date) = civil.get(&pg_day).copied() else {
+            continue;
+        };
+        if row.get::<bool, _>(3) {
+            facts.newly_counted.push((re_id.clone(), date, branch));
+        }
+        if row.get::<bool, _>(4) {
+            facts.created.push((re_id, date, branch));
+        }
+    }
+    Ok(())
+}
+
+/// Adds the branches that started to count to their person-days.
+async fn add_branch_counts(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    facts: &MembershipFacts,
+) -> Result<(), sqlx::Error> {
+    let days: Vec<_> = plan
+        .person_days(facts)
+        .into_iter()
+        .filter(|d| d.branch_count > 0)
+        .collect();
+    if days.is_empty() {
+        return Ok(());
+    }
+    let re_ids: Vec<&str> = days.iter().map(|d| d.re_id.as_str()).collect();
+    let dates: Vec<time::Date> = days.iter().map(|d| pg_date(d.date)).collect();
+    let counts: Vec<i64> = days.iter().map(|d| d.branch_count).collect();
+    sqlx::query(
+        "UPDATE re_id_masters m SET total_detection_branch_count = m.total_detection_branch_count + u.n
+         FROM UNNEST($1::text[], $2::date[], $3::bigint[]) AS u(re_id, day, n)
+         WHERE m.re_id = u.re_id AND m.detection_date = u.day",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .bind(&counts)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Upserts the tracked person-days (branch counts follow in [`add_branch_counts`]) and
+/// reads back which ones this transaction created: those had no branch membership before,
+/// so they are the person-days' first sightings. The upsert locks each person-day row
+/// until commit, so a concurrent transaction on the same person-day waits and then finds
+/// the row (and its memberships) there.
+async fn upsert_person_days(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    now: OffsetDateTime,
+) -> Result<MembershipFacts, sqlx::Error> {
+    let mut facts = MembershipFacts::default();
+    let days = plan.person_days(&facts);
+    if days.is_empty() {
+        return Ok(facts);
+    }
+    let re_ids: Vec<&str> = days.iter().map(|d| d.re_id.as_str()).collect();
+    let dates: Vec<time::Date> = days.iter().map(|d| pg_date(d.date)).collect();
+    let firsts: Vec<OffsetDateTime> = days.iter().map(|d| odt(d.first_at)).collect();
+    let lasts: Vec<OffsetDateTime> = days.iter().map(|d| odt(d.last_at)).collect();
+    let features: Vec<Option<Value>> = days.iter().map(|d| d.features_delta.clone()).collect();
+    let branch_counts: Vec<i64> = days.iter().map(|d| d.branch_count).collect();
+    let counts: Vec<i64> = days.iter().map(|d| d.actual_count).collect();
+    let rows = sqlx::query(
+        "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, last_detected_at,
+                                    total_detection_branch_count, total_actual_count, status, created_at, updated_at)
+         SELECT u.re_id, u.day, u.first_at, u.features, u.first_at, u.last_at, u.branches, u.total, 'active', $8, $8
+         FROM UNNEST($1::text[], $2::date[], $3::timestamptz[], $4::timestamptz[], $5::jsonb[], $6::bigint[], $7::bigint[])
+              AS u(re_id, day, first_at, last_at, features, branches, total)
+         ON CONFLICT (re_id, detection_date) DO UPDATE SET
+           total_actual_count = re_id_masters.total_actual_count + EXCLUDED.total_actual_count,
+           total_detection_branch_count = re_id_masters.total_detection_branch_count + EXCLUDED.total_detection_branch_count,
+           first_detected_at = LEAST(re_id_masters.first_detected_at, EXCLUDED.first_detected_at),
+           detection_time = LEAST(re_id_masters.detection_time, EXCLUDED.detection_time),
+           last_detected_at = GREATEST(re_id_masters.last_detected_at, EXCLUDED.last_detected_at),
+           appearance_features = CASE
+             WHEN jsonb_typeof(re_id_masters.appearance_features) = 'object' AND jsonb_typeof(EXCLUDED.appearance_features) = 'object'
+               THEN re_id_masters.appearance_features || EXCLUDED.appearance_features
+             ELSE COALESCE(EXCLUDED.appearance_features, re_id_masters.appearance_features) END,
+           updated_at = EXCLUDED.updated_at
+         WHERE re_id_masters.status = 'active'
+         RETURNING re_id, detection_date, (xmax = 0) AS inserted",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .bind(&firsts)
+    .bind(&lasts)
+    .bind(&features)
+    .bind(&branch_counts)
+    .bind(&counts)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        if !row.get::<bool, _>(2) {
+            continue;
+        }
+        if let Ok(date) = from_pg_date(row.get(1)) {
+            facts.first_of_day.push((row.get(0), date));
+        }
+    }
+    Ok(facts)
+}
+
+/// Inserts the detection and event log rows; returns their ids.
+async fn insert_detections(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    now: OffsetDateTime,
+) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    let live = &plan.detections;
+    if live.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = live.len() as i64;
+    let detection_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('re_id_branch_detections', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(n)
+    .fetch_all(&mut *conn)
+    .await?;
+    let event_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT nextval(pg_get_serial_sequence('event_logs', 'id')) FROM generate_series(1, $1)",
+    )
+    .bind(n)
+    .fetch_all(&mut *conn)
+    .await?;
+    let re_ids: Vec<&str> = live.iter().map(|d| d.job.re_id.as_str()).collect();
+    let branches: Vec<i64> = live.iter().map(|d| d.job.branch_id).collect();
+    let devices: Vec<&str> = live.iter().map(|d| d.job.device_id.as_str()).collect();
+    let times: Vec<OffsetDateTime> = live.iter().map(|d| odt(d.job.detected_at)).collect();
+    let dates: Vec<time::Date> = live.iter().map(|d| pg_date(d.date)).collect();
+    let hours: Vec<i16> = live.iter().map(|d| i16::from(d.hour)).collect();
+    let counts: Vec<i64> = live
+        .iter()
+        .map(|d| i64::from(d.job.detected_count))
+        .collect();
+    let data: Vec<Option<Value>> = live.iter().map(|d| d.job.detection_data.clone()).collect();
+    let features: Vec<Option<Value>> = live.iter().map(|d| d.job.person_features.clone()).collect();
+    let job_ids: Vec<Uuid> = live.iter().map(|d| d.job.job_id.0).collect();
+    let images: Vec<Option<String>> = live
+        .iter()
+        .map(|d| d.job.image.as_ref().map(|b| b.path.clone()))
+        .collect();
+    sqlx::query(
+        "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, detection_hour,
+                                              detected_count, detection_data, person_features, job_id, created_at, updated_at)
+         SELECT u.*, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::date[],
+                                          $7::smallint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::uuid[]) AS u",
+    )
+    .bind(&detection_ids)
+    .bind(&re_ids)
+    .bind(&branches)
+    .bind(&devices)
+    .bind(&times)
+    .bind(&dates)
+    .bind(&hours)
+    .bind(&counts)
+    .bind(&data)
+    .bind(&features)
+    .bind(&job_ids)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data,
+                                 event_timestamp, event_date, detection_id, job_id, created_at, updated_at)
+         SELECT u.id, u.branch, u.device, u.re_id, 'detection', u.count, u.image, u.data, u.at, u.day, u.detection, u.job, $12, $12
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[],
+                     $8::timestamptz[], $9::date[], $10::bigint[], $11::uuid[])
+              AS u(id, branch, device, re_id, count, image, data, at, day, detection, job)",
+    )
+    .bind(&event_ids)
+    .bind(&branches)
+    .bind(&devices)
+    .bind(&re_ids)
+    .bind(&counts)
+    .bind(&images)
+    .bind(&data)
+    .bind(&times)
+    .bind(&dates)
+    .bind(&detection_ids)
+    .bind(&job_ids)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(detection_ids.into_iter().zip(event_ids).collect())
+}
+
+/// The outbox: child jobs, and the images' file registry rows.
+async fn enqueue_children(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    ids: &[(i64, i64)],
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let images: Vec<_> = plan.images().collect();
+    if !images.is_empty() {
+        let paths: Vec<&str> = images.iter().map(|(_, b)| b.path.as_str()).collect();
+        let mimes: Vec<&str> = images.iter().map(|(_, b)| b.mime.as_str()).collect();
+        let sizes: Vec<i64> = images.iter().map(|(_, b)| b.size as i64).collect();
+        let widths: Vec<Option<i32>> = images
+            .iter()
+            .map(|(_, b)| b.width.map(|w| w as i32))
+            .collect();
+        let heights: Vec<Option<i32>> = images
+            .iter()
+            .map(|(_, b)| b.height.map(|h| h as i32))
+            .collect();
+        let events: Vec<i64> = images.iter().map(|(i, _)| ids[*i].1).collect();
+        let metadata: Vec<Value> = images
+            .iter()
+            .map(|(i, _)| image_metadata(plan.detections[*i]))
+            .collect();
+        sqlx::query(
+            "INSERT INTO storage_files (file_path, file_type, file_size, width, height, storage_disk, related_table, related_id, metadata, created_at, updated_at)
+             SELECT u.path, u.mime, u.size, u.width, u.height, 'local', 'event_logs', u.event, u.meta, $8, $8
+             FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::int[], $5::int[], $6::bigint[], $7::jsonb[])
+                  AS u(path, mime, size, width, height, event, meta)
+             ON CONFLICT (file_path) DO NOTHING",
+        )
+        .bind(&paths)
+        .bind(&mimes)
+        .bind(&sizes)
+        .bind(&widths)
+        .bind(&heights)
+        .bind(&events)
+        .bind(&metadata)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let children = &plan.children;
+    if children.is_empty() {
+        return Ok(());
+    }
+    let job_ids: Vec<Uuid> = children.iter().map(|_| JobId::new().0).collect();
+    let queues: Vec<&str> = children.iter().map(|c| c.queue.as_str()).collect();
+    let kinds: Vec<&str> = children.iter().map(|c| c.kind).collect();
+    let priorities: Vec<i16> = children.iter().map(|c| c.queue.priority()).collect();
+    let payloads: Vec<Value> = children
+        .iter()
+        .map(|c| c.payload(ids[c.detection].1))
+        .collect();
+    let max: Vec<i32> = children
+        .iter()
+        .map(|c| c.queue.default_retry().max_attempts as i32)
+        .collect();
+    sqlx::query(
+        "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at)
+         SELECT u.*, $7, $7, $7 FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::int[]) AS u",
+    )
+    .bind(&job_ids)
+    .bind(&queues)
+    .bind(&kinds)
+    .bind(&priorities)
+    .bind(&payloads)
+    .bind(&max)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn mark_dirty(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    if plan.dirty_days.is_empty() {
+        return Ok(());
+    }
+    let dates: Vec<time::Date> = plan.dirty_days.iter().map(|(d, _)| pg_date(*d)).collect();
+    let branches: Vec<i64> = plan.dirty_days.iter().map(|(_, b)| *b).collect();
+    sqlx::query(
+        "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT u.*, $3 FROM UNNEST($1::date[], $2::bigint[]) AS u
+         ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = EXCLUDED.marked_at",
+    )
+    .bind(&dates)
+    .bind(&branches)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Day and device totals last, in key order: the counter rows are hot, so they are locked
+/// only for the rest of the transaction, and in the same order by every writer.
+async fn add_totals(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    facts: &MembershipFacts,
+) -> Result<(), sqlx::Error> {
+    let totals = plan.day_counts(facts);
+    if !totals.is_empty() {
+        let dates: Vec<time::Date> = totals.iter().map(|t| pg_date(t.date)).collect();
+        let branches: Vec<i64> = totals.iter().map(|t| t.branch_key).collect();
+        let detections: Vec<i64> = totals.iter().map(|t| t.detections).collect();
+        let detected: Vec<i64> = totals.iter().map(|t| t.detected_count).collect();
+        let persons: Vec<i64> = totals.iter().map(|t| t.persons).collect();
+        let events: Vec<i64> = totals.iter().map(|t| t.events).collect();
+        sqlx::query(
+            "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
+             ON CONFLICT (detection_date, branch_id) DO UPDATE SET
+               detections = day_counts.detections + EXCLUDED.detections,
+               detected_count = day_counts.detected_count + EXCLUDED.detected_count,
+               persons = day_counts.persons + EXCLUDED.persons,
+               events = day_counts.events + EXCLUDED.events",
+        )
+        .bind(&dates)
+        .bind(&branches)
+        .bind(&detections)
+        .bind(&detected)
+        .bind(&persons)
+        .bind(&events)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let devices = &plan.device_counts;
+    if !devices.is_empty() {
+        let dates: Vec<time::Date> = devices.iter().map(|t| pg_date(t.date)).collect();
+        let branches: Vec<i64> = devices.iter().map(|t| t.branch_id).collect();
+        let ids: Vec<&str> = devices.iter().map(|t| t.device_id.as_str()).collect();
+        let detections: Vec<i64> = devices.iter().map(|t| t.detections).collect();
+        let detected: Vec<i64> = devices.iter().map(|t| t.detected_count).collect();
+        sqlx::query(
+            "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
+             ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET
+               detections = device_day_counts.detections + EXCLUDED.detections,
+               detected_count = device_day_counts.detected_count + EXCLUDED.detected_count",
+        )
+        .bind(&dates)
+        .bind(&branches)
+        .bind(&ids)
+        .bind(&detections)
+        .bind(&detected)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Completes the stored detections' jobs with their results.
+async fn complete(
+    conn: &mut PgConnection,
+    results: &[ProcessedDetection],
+    now: OffsetDateTime,
+    now_second: i64,
+) -> Result<(), sqlx::Error> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = results.iter().map(|r| r.job_id.0).collect();
+    let values: Vec<Value> = results
+        .iter()
+        .map(|r| serde_json::to_value(r).expect("result serializes"))
+        .collect();
+    sqlx::query(
+        "UPDATE jobs SET status = 'completed', result = u.result, attempts = jobs.attempts + 1, lease_owner = NULL,
+                         lease_until = NULL, finished_at = $3, updated_at = $3
+         FROM UNNEST($1::uuid[], $2::jsonb[]) AS u(id, result) WHERE jobs.id = u.id",
+    )
+    .bind(&ids)
+    .bind(&values)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    // Last statement before the commit: the counter row is shared by every worker.
+    sqlx::query(
+        "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', $1, $2)
+         ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + EXCLUDED.completed",
+    )
+    .bind(now_second)
+    .bind(results.len() as i64)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
