@@ -88,7 +88,9 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
         timezone: settings.timezone(),
         detection_rules: DetectionRules {
             max_future_skew: jiff::SignedDuration::from_secs(settings.ingest.max_future_skew_secs),
-            max_past_age: jiff::SignedDuration::from_hours(24 * settings.ingest.max_past_days.max(1)),
+            max_past_age: jiff::SignedDuration::from_hours(
+                24 * settings.ingest.max_past_days.max(1),
+            ),
         },
         schedule: settings.schedule.tasks()?,
         queue_alert_threshold: settings.queues.alert_threshold,

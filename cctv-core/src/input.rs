@@ -113,9 +113,7 @@ pub fn too_deep_json_member(json: &[u8]) -> Option<String> {
                 if depth > MAX_NESTING + 1 {
                     let name = member
                         .and_then(|(a, b)| std::str::from_utf8(&json[a..b]).ok())
-                        .filter(|n| {
-                            n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"'])
-                        });
+                        .filter(|n| n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"']));
                     return Some(name.unwrap_or("body").to_owned());
                 }
             }
@@ -261,17 +259,26 @@ mod tests {
     fn a_json_body_too_deep_for_the_parser_names_its_member() {
         let deep = |levels: usize| format!("{}1{}", "{\"a\":".repeat(levels), "}".repeat(levels));
         let body = format!(r#"{{"re_id":"x","detection_data":{}}}"#, deep(5000));
-        assert_eq!(too_deep_json_member(body.as_bytes()).as_deref(), Some("detection_data"));
+        assert_eq!(
+            too_deep_json_member(body.as_bytes()).as_deref(),
+            Some("detection_data")
+        );
         let at_limit = format!(r#"{{"re_id":"x","detection_data":{}}}"#, deep(MAX_NESTING));
         assert_eq!(too_deep_json_member(at_limit.as_bytes()), None);
         let parsed: Value = serde_json::from_str(&at_limit).unwrap();
         assert_eq!(nesting_depth(&parsed["detection_data"]), MAX_NESTING);
-        let over = format!(r#"{{"re_id":"{{[","detection_data":{}}}"#, deep(MAX_NESTING + 1));
+        let over = format!(
+            r#"{{"re_id":"{{[","detection_data":{}}}"#,
+            deep(MAX_NESTING + 1)
+        );
         assert_eq!(
             too_deep_json_member(over.as_bytes()).as_deref(),
             Some("detection_data"),
             "brackets inside strings do not count"
         );
-        assert_eq!(too_deep_json_member("[".repeat(40).as_bytes()).as_deref(), Some("body"));
+        assert_eq!(
+            too_deep_json_member("[".repeat(40).as_bytes()).as_deref(),
+            Some("body")
+        );
     }
 }

@@ -67,7 +67,8 @@ fn now() -> Timestamp {
 fn field_value(name: &'static str) -> BoxedStrategy<Value> {
     let text = match name {
         "detected_at" => prop_oneof![
-            (-100_000i64..100_000).prop_map(|s| (now() + SignedDuration::from_secs(s * 60)).to_string()),
+            (-100_000i64..100_000)
+                .prop_map(|s| (now() + SignedDuration::from_secs(s * 60)).to_string()),
             ".{0,30}",
         ]
         .boxed(),

@@ -425,7 +425,10 @@ async fn a_re_id_that_looks_like_a_formula_is_exported_as_text() {
             .unwrap()
             .read_to_string(&mut sheet)
             .unwrap();
-        assert!(!sheet.contains("<f>"), "{path}: no formula cell in the workbook");
+        assert!(
+            !sheet.contains("<f>"),
+            "{path}: no formula cell in the workbook"
+        );
         assert!(
             sheet.contains("HYPERLINK"),
             "{path}: the re_id is in the sheet, as a string"

@@ -163,7 +163,10 @@ async fn the_same_event_id_sent_five_times_counts_once() {
             keyed_ids.push(r.body["data"]["job_id"].as_str().unwrap().to_owned());
         }
         assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-        assert!(keyed_ids.iter().all(|id| *id == keyed_ids[0]), "{keyed_ids:?}");
+        assert!(
+            keyed_ids.iter().all(|id| *id == keyed_ids[0]),
+            "{keyed_ids:?}"
+        );
         app.wait_completed(&ids[0]).await;
         app.wait_completed(&keyed_ids[0]).await;
         let person = app.get("/api/v1/person/REID_DUP").await;

@@ -168,17 +168,27 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn attempts_in_flight_count_against_the_limit() {
         let t = LoginThrottle::new(ThrottleSettings::default());
-        let held: Vec<Attempt<'_>> = (0..5).map(|_| t.begin("a@b.c", "1.1.1.1").unwrap()).collect();
-        assert!(t.begin("a@b.c", "2.2.2.2").is_err(), "five checks are already running");
+        let held: Vec<Attempt<'_>> = (0..5)
+            .map(|_| t.begin("a@b.c", "1.1.1.1").unwrap())
+            .collect();
+        assert!(
+            t.begin("a@b.c", "2.2.2.2").is_err(),
+            "five checks are already running"
+        );
         drop(held);
-        assert!(t.begin("a@b.c", "2.2.2.2").is_ok(), "unsettled attempts free their slot");
+        assert!(
+            t.begin("a@b.c", "2.2.2.2").is_ok(),
+            "unsettled attempts free their slot"
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn one_address_spraying_accounts_is_locked_out() {
         let t = LoginThrottle::new(ThrottleSettings::default());
         for i in 0..5 {
-            t.begin(&format!("user{i}@b.c"), "2.2.2.2").unwrap().failed();
+            t.begin(&format!("user{i}@b.c"), "2.2.2.2")
+                .unwrap()
+                .failed();
         }
         assert!(t.begin("fresh@b.c", "2.2.2.2").is_err());
         assert!(t.begin("fresh@b.c", "3.3.3.3").is_ok());

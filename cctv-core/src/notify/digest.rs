@@ -104,12 +104,8 @@ impl NotificationService {
                 };
                 let first = others.since.map_or(ctx.event_at, |t| t.min(ctx.event_at));
                 let last = others.until.map_or(ctx.event_at, |t| t.max(ctx.event_at));
-                let text = digest_message(
-                    count,
-                    &ctx.vars.branch_name,
-                    &local(first),
-                    &local(last),
-                );
+                let text =
+                    digest_message(count, &ctx.vars.branch_name, &local(first), &local(last));
                 let message = OutboundMessage::new(
                     recipient.clone(),
                     text,
@@ -166,7 +162,14 @@ impl NotificationService {
         if !rejected.is_empty() {
             return Ok(Settled::Failed(rejected.join("; ")));
         }
-        Ok(done(if sent > 0 { "digest_sent" } else { "nothing_held" }, sent))
+        Ok(done(
+            if sent > 0 {
+                "digest_sent"
+            } else {
+                "nothing_held"
+            },
+            sent,
+        ))
     }
 
     fn digest_record(

@@ -36,8 +36,8 @@ use serde::{Serialize, Serializer};
 
 use crate::template::TemplateVars;
 
-pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
 pub use digest::{DIGEST_JOB_KIND, digest_message};
+pub use registry::{NotifierConfigError, NotifierFactory, NotifierRegistry, parse_settings};
 pub use send::digest_line;
 pub use service::{JOB_KIND, NotificationService, NotificationSettings, Settled};
 pub use store::{CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest};

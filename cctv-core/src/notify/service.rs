@@ -29,11 +29,11 @@ use serde_json::{Value, json};
 
 use super::context::{EventContext, load_context};
 use super::delivery_log::DeliveryLog;
+use super::digest::DIGEST_JOB_KIND;
 use super::send::{Round, channels};
+use super::store::DeliveryStatus;
 use crate::Core;
 use crate::events::{Event, EventKind};
-use super::digest::DIGEST_JOB_KIND;
-use super::store::DeliveryStatus;
 use crate::jobs::{ClaimedJob, NewJob, Queue, RetryPolicy};
 use crate::records::{Record, WriteOp, by_id};
 use crate::storage::StorageError;
@@ -187,7 +187,8 @@ impl NotificationService {
         let body = if ctx.plan.send_message {
             // Stored by people: bounded, and rendered off the async runtime. A template that
             // exceeds its budget fails this one message, never the worker.
-            match crate::template::render_template_off_runtime(&ctx.plan.template, &ctx.vars).await {
+            match crate::template::render_template_off_runtime(&ctx.plan.template, &ctx.vars).await
+            {
                 Ok(text) => text,
                 Err(e) => {
                     return Ok(Settled::Failed(format!(

@@ -135,7 +135,9 @@ fn nested_loops_run_out_of_fuel_quickly_instead_of_running_for_minutes() {
 #[tokio::test]
 async fn renders_off_the_runtime_give_the_same_answers() {
     assert_eq!(
-        render_template_off_runtime("{re_id}", &vars()).await.as_deref(),
+        render_template_off_runtime("{re_id}", &vars())
+            .await
+            .as_deref(),
         Ok("REID_7")
     );
     assert!(matches!(

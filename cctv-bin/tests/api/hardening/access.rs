@@ -19,9 +19,14 @@ async fn forty_concurrent_wrong_passwords_get_at_most_the_allowed_attempts_evalu
                     &addr,
                     "POST",
                     "/api/login",
-                    &[("content-type", "application/json"), ("accept", "application/json")],
-                    serde_json::to_vec(&json!({"email": "viewer@cctv.test", "password": "wrong-guess-1"}))
-                        .unwrap(),
+                    &[
+                        ("content-type", "application/json"),
+                        ("accept", "application/json"),
+                    ],
+                    serde_json::to_vec(
+                        &json!({"email": "viewer@cctv.test", "password": "wrong-guess-1"}),
+                    )
+                    .unwrap(),
                 )
                 .await
             })
@@ -56,18 +61,27 @@ async fn an_operator_cannot_point_or_change_a_position_of_another_branch() {
             "POST",
             "/api/v1/cctv-layouts",
             Some(&p.admin),
-            Some(json!({"layout_name": "Main", "layout_type": "4-window", "is_default": true,
+            Some(
+                json!({"layout_name": "Main", "layout_type": "4-window", "is_default": true,
                 "positions": [
                     {"position_number": 1, "device_id": foreign},
                     {"position_number": 2, "device_id": own},
                     {"position_number": 3},
                     {"position_number": 4},
-                ]})),
+                ]}),
+            ),
         )
         .await;
         assert_eq!(layout.status, 201, "{:?}", layout.body);
         let id = layout.body["data"]["id"].as_i64().unwrap();
-        let shown = call(&app, "GET", &format!("/api/v1/cctv-layouts/{id}"), Some(&p.admin), None).await;
+        let shown = call(
+            &app,
+            "GET",
+            &format!("/api/v1/cctv-layouts/{id}"),
+            Some(&p.admin),
+            None,
+        )
+        .await;
         assert_eq!(
             shown.body["data"]["positions"][0]["branch_id"],
             app.branch(1),
@@ -88,16 +102,38 @@ async fn an_operator_cannot_point_or_change_a_position_of_another_branch() {
             }
         };
         // Another branch's device, without naming the branch.
-        assert_eq!(put(3, json!({"device_id": foreign})).await.status, 403, "{backend:?}");
+        assert_eq!(
+            put(3, json!({"device_id": foreign})).await.status,
+            403,
+            "{backend:?}"
+        );
         // A position that shows another branch: neither overwritten nor cleared.
-        assert_eq!(put(1, json!({"device_id": own})).await.status, 403, "{backend:?}");
-        assert_eq!(put(1, json!({"is_enabled": false})).await.status, 403, "{backend:?}");
+        assert_eq!(
+            put(1, json!({"device_id": own})).await.status,
+            403,
+            "{backend:?}"
+        );
+        assert_eq!(
+            put(1, json!({"is_enabled": false})).await.status,
+            403,
+            "{backend:?}"
+        );
         // Its own branch: fine.
         let ok = put(3, json!({"device_id": own})).await;
         assert_eq!(ok.status, 200, "{backend:?}: {:?}", ok.body);
         assert_eq!(ok.body["data"]["branch_id"], app.branch(0));
-        let after = call(&app, "GET", &format!("/api/v1/cctv-layouts/{id}"), Some(&p.admin), None).await;
-        assert_eq!(after.body["data"]["positions"][0]["device_id"], foreign.as_str());
+        let after = call(
+            &app,
+            "GET",
+            &format!("/api/v1/cctv-layouts/{id}"),
+            Some(&p.admin),
+            None,
+        )
+        .await;
+        assert_eq!(
+            after.body["data"]["positions"][0]["device_id"],
+            foreign.as_str()
+        );
         app.stop().await;
     }
 }
@@ -110,7 +146,11 @@ async fn a_password_role_or_status_change_ends_the_users_tokens_and_sessions() {
         let me = |token: &str| {
             let token = token.to_owned();
             let app = &app;
-            async move { call(app, "GET", "/api/v1/cctv-layouts", Some(&token), None).await.status }
+            async move {
+                call(app, "GET", "/api/v1/cctv-layouts", Some(&token), None)
+                    .await
+                    .status
+            }
         };
         let user = format!("/api/v1/users/{}", p.operator_id);
         let mut browser = Browser::new(&app);
@@ -121,20 +161,49 @@ async fn a_password_role_or_status_change_ends_the_users_tokens_and_sessions() {
         let r = call(&app, "PUT", &user, Some(&p.admin),
             Some(json!({"password": "a-new-password-2", "password_confirmation": "a-new-password-2"}))).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
-        assert_eq!(me(&p.operator).await, 401, "{backend:?}: the old token is revoked");
-        assert_ne!(browser.get("/dashboard").await.status, 200, "{backend:?}: the session too");
+        assert_eq!(
+            me(&p.operator).await,
+            401,
+            "{backend:?}: the old token is revoked"
+        );
+        assert_ne!(
+            browser.get("/dashboard").await.status,
+            200,
+            "{backend:?}: the session too"
+        );
 
         let token = login(&app, "operator@cctv.test", "a-new-password-2").await;
-        let r = call(&app, "PUT", &user, Some(&p.admin), Some(json!({"role": "viewer"}))).await;
+        let r = call(
+            &app,
+            "PUT",
+            &user,
+            Some(&p.admin),
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(me(&token).await, 401, "{backend:?}: a role change revokes");
 
         let token = login(&app, "operator@cctv.test", "a-new-password-2").await;
         // A change that is none of the three keeps the session.
-        let r = call(&app, "PUT", &user, Some(&p.admin), Some(json!({"name": "Renamed"}))).await;
+        let r = call(
+            &app,
+            "PUT",
+            &user,
+            Some(&p.admin),
+            Some(json!({"name": "Renamed"})),
+        )
+        .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(me(&token).await, 200, "{backend:?}");
-        let r = call(&app, "PUT", &user, Some(&p.admin), Some(json!({"status": "inactive"}))).await;
+        let r = call(
+            &app,
+            "PUT",
+            &user,
+            Some(&p.admin),
+            Some(json!({"status": "inactive"})),
+        )
+        .await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         assert_eq!(me(&token).await, 401, "{backend:?}: deactivation revokes");
         app.stop().await;

@@ -46,7 +46,11 @@ async fn devices_sharing_one_key_may_reuse_event_ids_and_a_reused_key_is_a_confl
             conflict.body["error"]["details"]["job_id"],
             first.body["data"]["job_id"]
         );
-        assert_eq!(app.detections_total().await, 2, "{backend:?}: nothing more stored");
+        assert_eq!(
+            app.detections_total().await,
+            2,
+            "{backend:?}: nothing more stored"
+        );
 
         // An Idempotency-Key header is unique per credential, whatever the device.
         let mut h = app.auth();
@@ -90,7 +94,11 @@ async fn concurrent_repeats_of_one_event_id_store_one_job_and_conflicts_store_no
     other["detected_count"] = json!(5);
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let b = if i % 2 == 0 { body.clone() } else { other.clone() };
+        let b = if i % 2 == 0 {
+            body.clone()
+        } else {
+            other.clone()
+        };
         let addr = app.addr.clone();
         let mut h: Vec<(String, String)> = app
             .auth()
@@ -100,8 +108,14 @@ async fn concurrent_repeats_of_one_event_id_store_one_job_and_conflicts_store_no
         h.push(("content-type".into(), "application/json".into()));
         tasks.push(tokio::spawn(async move {
             let h: Vec<(&str, &str)> = h.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
-            send(&addr, "POST", "/api/v1/detection/log", &h, serde_json::to_vec(&b).unwrap())
-                .await
+            send(
+                &addr,
+                "POST",
+                "/api/v1/detection/log",
+                &h,
+                serde_json::to_vec(&b).unwrap(),
+            )
+            .await
         }));
     }
     let mut accepted = std::collections::BTreeSet::new();
@@ -133,7 +147,12 @@ async fn a_branch_scoped_credential_gets_403_before_any_estate_check() {
         json!({"re_id": "R", "branch_id": app.branch(1), "device_id": app.device(1)}),
     ] {
         let r = app.post_json_as(&key, &secret, &body).await;
-        assert_eq!((r.status, r.code()), (403, "FORBIDDEN"), "{body}: {:?}", r.body);
+        assert_eq!(
+            (r.status, r.code()),
+            (403, "FORBIDDEN"),
+            "{body}: {:?}",
+            r.body
+        );
         let text = r.body.to_string();
         assert!(
             !text.contains("does not exist") && !text.contains("not active"),

@@ -4,6 +4,6 @@
 mod access;
 mod idempotency;
 mod input;
-mod templates;
 mod poison;
 mod startup;
+mod templates;

@@ -61,7 +61,11 @@ async fn a_row_that_cannot_be_decoded_is_served_as_null_and_the_rest_of_the_page
         for j in [poisoned.clone(), healthy.clone()] {
             let submitted = sink.submit(j).await.unwrap();
             let done = settled(&app, submitted.job_id).await;
-            assert_eq!(done.state, cctv_core::jobs::JobState::Completed, "{backend:?}");
+            assert_eq!(
+                done.state,
+                cctv_core::jobs::JobState::Completed,
+                "{backend:?}"
+            );
         }
         for path in [
             "/api/v1/detections".to_owned(),
@@ -75,8 +79,14 @@ async fn a_row_that_cannot_be_decoded_is_served_as_null_and_the_rest_of_the_page
                 let items = r.body["data"].as_array().unwrap();
                 assert_eq!(items.len(), 2, "{backend:?} {path}: both rows served");
                 let datas: Vec<&Value> = items.iter().map(|i| &i["detection_data"]).collect();
-                assert!(datas.contains(&&Value::Null), "{backend:?} {path}: {datas:?}");
-                assert!(datas.contains(&&json!({"confidence": 0.5})), "{backend:?}: {datas:?}");
+                assert!(
+                    datas.contains(&&Value::Null),
+                    "{backend:?} {path}: {datas:?}"
+                );
+                assert!(
+                    datas.contains(&&json!({"confidence": 0.5})),
+                    "{backend:?}: {datas:?}"
+                );
             }
         }
         // Later reads keep working.
@@ -114,15 +124,34 @@ async fn a_job_that_cannot_be_decoded_goes_to_failed_jobs_and_the_others_are_pro
         app.core.storage().enqueue(&jobs).await.unwrap();
         for h in &healthy {
             let done = settled(&app, h.job_id).await;
-            assert_eq!(done.state, cctv_core::jobs::JobState::Completed, "{backend:?}");
+            assert_eq!(
+                done.state,
+                cctv_core::jobs::JobState::Completed,
+                "{backend:?}"
+            );
         }
         let failed = settled(&app, bad.id).await;
-        assert_eq!(failed.state, cctv_core::jobs::JobState::Failed, "{backend:?}");
+        assert_eq!(
+            failed.state,
+            cctv_core::jobs::JobState::Failed,
+            "{backend:?}"
+        );
         assert!(
-            failed.last_error.as_deref().unwrap_or("").contains("payload"),
+            failed
+                .last_error
+                .as_deref()
+                .unwrap_or("")
+                .contains("payload"),
             "{backend:?}: {failed:?}"
         );
-        let list = call(&app, "GET", "/api/v1/admin/failed-jobs", Some(&who.admin), None).await;
+        let list = call(
+            &app,
+            "GET",
+            "/api/v1/admin/failed-jobs",
+            Some(&who.admin),
+            None,
+        )
+        .await;
         assert_eq!(list.status, 200, "{backend:?}: {:?}", list.body);
         assert!(list.body.to_string().contains(&bad.id.to_string()));
         assert_eq!(app.detections_total().await, 5, "{backend:?}");

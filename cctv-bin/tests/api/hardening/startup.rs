@@ -28,6 +28,9 @@ async fn a_taken_port_is_one_clear_error_with_nothing_started() {
         .filter(|l| l.contains("ERROR") || l.starts_with("Error"))
         .count();
     assert_eq!(errors, 1, "one error line:\n{stdout}\n{stderr}");
-    assert!(!dir.path().join("cctv.db").exists(), "no database was opened");
+    assert!(
+        !dir.path().join("cctv.db").exists(),
+        "no database was opened"
+    );
     drop(taken);
 }

@@ -11,8 +11,7 @@ use crate::helpers::*;
 use crate::manage::{call, people};
 use crate::notify::{FakeWaha, rig_with_template};
 
-const RUNAWAY: &str =
-    "{% for a in range(100000) %}{% for b in range(1200) %}{{ branch_name }}{% endfor %}{% endfor %}";
+const RUNAWAY: &str = "{% for a in range(100000) %}{% for b in range(1200) %}{{ branch_name }}{% endfor %}{% endfor %}";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runaway_template_is_refused_at_save_and_the_server_keeps_answering() {
@@ -44,7 +43,10 @@ async fn a_runaway_template_is_refused_at_save_and_the_server_keeps_answering() 
     let mut slowest = Duration::ZERO;
     for _ in 0..10 {
         let started = Instant::now();
-        assert_eq!(send(&app.addr, "GET", "/health", &[], vec![]).await.status, 200);
+        assert_eq!(
+            send(&app.addr, "GET", "/health", &[], vec![]).await.status,
+            200
+        );
         slowest = slowest.max(started.elapsed());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -224,7 +224,10 @@ async fn detections_held_back_with_no_later_detection_go_out_once_as_a_trailing_
         // Run at explicit times: the first takes the window, two more are held back.
         let mut held = Vec::new();
         for (re_id, secs) in [("P2", 10), ("P3", 40)] {
-            held.push(rig.detect(0, re_id, t + SignedDuration::from_secs(secs)).await);
+            held.push(
+                rig.detect(0, re_id, t + SignedDuration::from_secs(secs))
+                    .await,
+            );
         }
         let now = Timestamp::now();
         let settled = rig.run_due(now).await;
@@ -235,12 +238,14 @@ async fn detections_held_back_with_no_later_detection_go_out_once_as_a_trailing_
             "{backend:?}: {settled:?}"
         );
         assert_eq!(waha.seen().len(), 1, "{backend:?}: only the first was sent");
-        assert!(
-            rig.store.deliveries(first).await.unwrap()[0].status == DeliveryStatus::Sent
-        );
+        assert!(rig.store.deliveries(first).await.unwrap()[0].status == DeliveryStatus::Sent);
 
         // Nothing else comes. Inside the window nothing more is sent; after it, one digest.
-        assert!(rig.run_due(now + SignedDuration::from_secs(30)).await.is_empty());
+        assert!(
+            rig.run_due(now + SignedDuration::from_secs(30))
+                .await
+                .is_empty()
+        );
         let settled = rig.run_due(now + SignedDuration::from_secs(62)).await;
         assert!(
             settled
@@ -251,20 +256,30 @@ async fn detections_held_back_with_no_later_detection_go_out_once_as_a_trailing_
         let seen = waha.seen();
         assert_eq!(seen.len(), 2, "{backend:?}: one trailing digest");
         assert_eq!(
-            seen[1].body["text"],
-            "+2 more detections at Jakarta Branch 1 at 10:00",
+            seen[1].body["text"], "+2 more detections at Jakarta Branch 1 at 10:00",
             "{backend:?}"
         );
         let rows: Vec<DeliveryStatus> = {
             let mut all = Vec::new();
             for e in &held {
-                all.extend(rig.store.deliveries(*e).await.unwrap().into_iter().map(|d| d.status));
+                all.extend(
+                    rig.store
+                        .deliveries(*e)
+                        .await
+                        .unwrap()
+                        .into_iter()
+                        .map(|d| d.status),
+                );
             }
             all
         };
-        assert!(rows.contains(&DeliveryStatus::Sent), "{backend:?}: {rows:?}");
         assert!(
-            rows.iter().all(|s| matches!(s, DeliveryStatus::Sent | DeliveryStatus::Digested)),
+            rows.contains(&DeliveryStatus::Sent),
+            "{backend:?}: {rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .all(|s| matches!(s, DeliveryStatus::Sent | DeliveryStatus::Digested)),
             "{backend:?}: {rows:?}"
         );
 

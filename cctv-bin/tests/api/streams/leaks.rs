@@ -182,7 +182,11 @@ async fn no_route_page_or_event_shows_a_camera_password_or_user_info() {
                 let page = browser.get(path).await;
                 // Viewers may not use edit forms at all (403); the refusal is checked too.
                 let refused = role == "viewer" && path.ends_with("/edit");
-                assert_eq!(page.status, if refused { 403 } else { 200 }, "{role} {path}");
+                assert_eq!(
+                    page.status,
+                    if refused { 403 } else { 200 },
+                    "{role} {path}"
+                );
                 assert_clean(
                     &format!("{role} page {path}"),
                     &page.body,
