@@ -144,7 +144,9 @@ async fn connection(
             }
             // The last request carries only what is left of the total.
             Some(t) if n + per_request > t => {
-                counters.sent.fetch_sub(n + per_request - t, Ordering::Relaxed);
+                counters
+                    .sent
+                    .fetch_sub(n + per_request - t, Ordering::Relaxed);
                 t - n
             }
             _ => per_request,

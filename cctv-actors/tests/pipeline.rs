@@ -156,12 +156,27 @@ async fn a_batch_larger_than_a_commit_is_one_commit_answered_in_order() {
     jobs.push(keyed("e-1", "another request"));
     let answers = sink.submit_many(jobs.clone()).await.unwrap();
     assert_eq!(answers.len(), 10);
-    for (i, (a, j)) in answers.iter().zip(&jobs).enumerate().filter(|(i, _)| *i < 8) {
-        assert_eq!((a.job_id, a.duplicate, a.conflict), (j.job_id, false, false), "item {i}");
+    for (i, (a, j)) in answers
+        .iter()
+        .zip(&jobs)
+        .enumerate()
+        .filter(|(i, _)| *i < 8)
+    {
+        assert_eq!(
+            (a.job_id, a.duplicate, a.conflict),
+            (j.job_id, false, false),
+            "item {i}"
+        );
     }
     let original = jobs[2].job_id;
-    assert_eq!((answers[8].job_id, answers[8].duplicate, answers[8].conflict), (original, true, false));
-    assert_eq!((answers[9].job_id, answers[9].duplicate, answers[9].conflict), (original, true, true));
+    assert_eq!(
+        (answers[8].job_id, answers[8].duplicate, answers[8].conflict),
+        (original, true, false)
+    );
+    assert_eq!(
+        (answers[9].job_id, answers[9].duplicate, answers[9].conflict),
+        (original, true, true)
+    );
     // One commit stamps one time on every job it stores.
     let storage = core.storage().clone();
     let mut created = std::collections::BTreeSet::new();

@@ -149,9 +149,10 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             args.duration,
             cfg.persons,
             cfg.pairs.len(),
-            cfg.batch.map_or("one detection per request".to_owned(), |n| {
-                format!("batches of {n}")
-            })
+            cfg.batch
+                .map_or("one detection per request".to_owned(), |n| {
+                    format!("batches of {n}")
+                })
         );
     }
     let started = Instant::now();

@@ -200,7 +200,10 @@ impl Core {
         let (image, digest) = match submission.image {
             Some(bytes) => {
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                (Some(self.store_image(&bytes, received_at).await?), Some(digest))
+                (
+                    Some(self.store_image(&bytes, received_at).await?),
+                    Some(digest),
+                )
             }
             None => (None, None),
         };

@@ -146,11 +146,17 @@ mod tests {
         assert_eq!(first.remaining, 3);
         let too_many = limiter.take(1, 10, 4, t);
         assert!(!too_many.allowed);
-        assert_eq!(too_many.remaining, 3, "a refused batch leaves the allowance as it was");
+        assert_eq!(
+            too_many.remaining, 3,
+            "a refused batch leaves the allowance as it was"
+        );
         let fits = limiter.take(1, 10, 3, t);
         assert!(fits.allowed);
         assert_eq!(fits.remaining, 0);
-        assert!(!limiter.take(1, 10, 0, t).allowed, "nothing left: a peek is refused");
+        assert!(
+            !limiter.take(1, 10, 0, t).allowed,
+            "nothing left: a peek is refused"
+        );
         assert!(!limiter.check(1, 10, t).allowed);
         assert!(
             !limiter.take(2, 10, 11, t).allowed,
@@ -174,7 +180,10 @@ mod tests {
             .collect();
         let taken: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
         assert!(taken <= 2999, "{taken}");
-        assert!(taken >= 2997, "only a remainder smaller than a batch is left: {taken}");
+        assert!(
+            taken >= 2997,
+            "only a remainder smaller than a batch is left: {taken}"
+        );
     }
 
     #[test]

@@ -143,7 +143,11 @@ async fn accept_batch(
             .await
             .map_err(|e| BatchError::Unavailable(unavailable(e)))?;
         if answers.len() != count {
-            tracing::error!(count, answers = answers.len(), "the ingest sink answered a batch short");
+            tracing::error!(
+                count,
+                answers = answers.len(),
+                "the ingest sink answered a batch short"
+            );
             return Err(BatchError::Unavailable(
                 "The detections could not be stored; retry shortly".into(),
             ));

@@ -110,18 +110,15 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, Ap
         ));
     }
     let max = state.settings.max_json_bytes;
-    let body = req
-        .payload_with_max_size(max)
-        .await
-        .map_err(|e| match e {
-            ParseError::PayloadTooLarge => {
-                ApiError::PayloadTooLarge(format!("The request body must not exceed {max} bytes"))
-            }
-            other => ApiError::validation(
-                "body",
-                format!("The request body could not be read: {other}"),
-            ),
-        })?;
+    let body = req.payload_with_max_size(max).await.map_err(|e| match e {
+        ParseError::PayloadTooLarge => {
+            ApiError::PayloadTooLarge(format!("The request body must not exceed {max} bytes"))
+        }
+        other => ApiError::validation(
+            "body",
+            format!("The request body could not be read: {other}"),
+        ),
+    })?;
     // Refused before parsing, with the item and field named, however deep the body goes.
     if let Some(field) = too_deep_json_path(body, ITEM_FIELD_LEVEL) {
         return Err(ApiError::validation(&field, too_deep_message(&field)));

@@ -17,7 +17,12 @@ fn assert_refused(r: &Resp, status: u16, code: &str) {
     assert!(r.body["meta"]["request_id"].is_string());
 }
 
-async fn post_raw(app: &TestApp, content_type: &str, body: Vec<u8>, extra: &[(&str, &str)]) -> Resp {
+async fn post_raw(
+    app: &TestApp,
+    content_type: &str,
+    body: Vec<u8>,
+    extra: &[(&str, &str)],
+) -> Resp {
     let mut h = app.auth();
     h.push(("content-type", content_type));
     h.extend_from_slice(extra);
@@ -30,7 +35,9 @@ async fn empty_oversized_and_malformed_batches_are_refused_naming_the_limit() {
         let app = spawn_app(backend).await;
         let empty = post_batch(&app, vec![]).await;
         assert_refused(&empty, 422, "VALIDATION_ERROR");
-        let message = empty.body["error"]["details"]["detections"][0].as_str().unwrap();
+        let message = empty.body["error"]["details"]["detections"][0]
+            .as_str()
+            .unwrap();
         assert!(message.contains("1000"), "{message}");
 
         let over = post_batch(&app, vec![item(&app, "R"); 1001]).await;
@@ -44,9 +51,17 @@ async fn empty_oversized_and_malformed_batches_are_refused_naming_the_limit() {
         too_deep["detection_data"] = deep;
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("an array body", b"[]".to_vec(), "body"),
-            ("another member", br#"{"detections": [], "node": 1}"#.to_vec(), "node"),
+            (
+                "another member",
+                br#"{"detections": [], "node": 1}"#.to_vec(),
+                "node",
+            ),
             ("no detections", b"{}".to_vec(), "detections"),
-            ("detections not an array", br#"{"detections": {}}"#.to_vec(), "detections"),
+            (
+                "detections not an array",
+                br#"{"detections": {}}"#.to_vec(),
+                "detections",
+            ),
             ("malformed JSON", br#"{"detections": ["#.to_vec(), "body"),
             (
                 "an item's field nested too deep",
@@ -57,22 +72,42 @@ async fn empty_oversized_and_malformed_batches_are_refused_naming_the_limit() {
         for (what, body, field) in cases {
             let r = post_raw(&app, "application/json", body, &[]).await;
             assert_refused(&r, 422, "VALIDATION_ERROR");
-            assert!(r.body["error"]["details"][field].is_array(), "{what}: {:?}", r.body);
+            assert!(
+                r.body["error"]["details"][field].is_array(),
+                "{what}: {:?}",
+                r.body
+            );
         }
         let keyed = serde_json::to_vec(&json!({"detections": [item(&app, "K")]})).unwrap();
-        let r = post_raw(&app, "application/json", keyed.clone(), &[("idempotency-key", "k1")]).await;
+        let r = post_raw(
+            &app,
+            "application/json",
+            keyed.clone(),
+            &[("idempotency-key", "k1")],
+        )
+        .await;
         assert_refused(&r, 422, "VALIDATION_ERROR");
-        assert_refused(&post_raw(&app, "text/plain", keyed, &[]).await, 415, "UNSUPPORTED_MEDIA_TYPE");
+        assert_refused(
+            &post_raw(&app, "text/plain", keyed, &[]).await,
+            415,
+            "UNSUPPORTED_MEDIA_TYPE",
+        );
 
         // Past http.max_json_bytes (1 MiB here): 413 naming the byte limit.
         let padding = "x".repeat(90);
         let big: Vec<Value> = (0..900)
-            .map(|_| json!({"re_id": "R", "branch_id": 1, "device_id": "D",
-                            "detection_data": {"note": padding.repeat(15)}}))
+            .map(|_| {
+                json!({"re_id": "R", "branch_id": 1, "device_id": "D",
+                            "detection_data": {"note": padding.repeat(15)}})
+            })
             .collect();
         let r = post_batch(&app, big).await;
         assert_refused(&r, 413, "PAYLOAD_TOO_LARGE");
-        assert!(r.body["message"].as_str().unwrap().contains("1048576"), "{:?}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains("1048576"),
+            "{:?}",
+            r.body
+        );
 
         // One good batch after them: once it is processed, it is all there is.
         let good = post_batch(&app, vec![item(&app, "GOOD")]).await;
@@ -104,7 +139,10 @@ async fn a_batch_beyond_what_is_left_of_the_hour_is_refused_whole() {
         let refused = post_batch_as(&app, &key, &secret, &batch(7, "B")).await;
         assert_refused(&refused, 429, "RATE_LIMIT_EXCEEDED");
         assert!(refused.headers.contains_key("retry-after"));
-        assert_eq!(refused.headers["x-ratelimit-remaining"], "6", "nothing was taken");
+        assert_eq!(
+            refused.headers["x-ratelimit-remaining"], "6",
+            "nothing was taken"
+        );
         assert_eq!(refused.body["error"]["details"]["remaining"], 6);
 
         let fits = post_batch_as(&app, &key, &secret, &batch(6, "C")).await;
@@ -122,7 +160,10 @@ async fn a_batch_beyond_what_is_left_of_the_hour_is_refused_whole() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_eq!(total, 9, "{backend:?}: nothing of the refused batch is stored");
+        assert_eq!(
+            total, 9,
+            "{backend:?}: nothing of the refused batch is stored"
+        );
         assert_eq!(app.get("/api/v1/person/B0").await.status, 404);
         app.stop().await;
     }

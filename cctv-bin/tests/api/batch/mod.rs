@@ -33,7 +33,14 @@ pub async fn post_batch(app: &TestApp, items: Vec<Value>) -> Resp {
 async fn wait_completed_as(app: &TestApp, key: &str, secret: &str, job: &str) -> Resp {
     let path = format!("/api/v1/detection/status/{job}");
     for _ in 0..500 {
-        let r = send(&app.addr, "GET", &path, &[("x-api-key", key), ("x-api-secret", secret)], vec![]).await;
+        let r = send(
+            &app.addr,
+            "GET",
+            &path,
+            &[("x-api-key", key), ("x-api-secret", secret)],
+            vec![],
+        )
+        .await;
         if r.body["data"]["status"] == "completed" || r.body["data"]["status"] == "failed" {
             return r;
         }
@@ -55,13 +62,15 @@ async fn a_mixed_batch_answers_every_item_in_order_and_stores_only_the_accepted_
         let (b0, b1, d0, d1) = (app.branch(0), app.branch(1), app.device(0), app.device(1));
         // A key of branch 0 only, which already sent one detection with event_id pre-1.
         let (key, secret, _) = app.credential(1_000_000, Some(b0), None).await;
-        let stored = json!({"re_id": "EARLIER", "branch_id": b0, "device_id": d0, "event_id": "pre-1"});
+        let stored =
+            json!({"re_id": "EARLIER", "branch_id": b0, "device_id": d0, "event_id": "pre-1"});
         let pre = app.post_json_as(&key, &secret, &stored).await;
         assert_eq!(pre.status, 202, "{:?}", pre.body);
         let pre_job = pre.body["data"]["job_id"].clone();
         let mut conflicting = stored.clone();
         conflicting["re_id"] = json!("SOMEONE_ELSE");
-        let new = json!({"re_id": "BATCH_P", "branch_id": b0, "device_id": d0, "event_id": "new-1"});
+        let new =
+            json!({"re_id": "BATCH_P", "branch_id": b0, "device_id": d0, "event_id": "new-1"});
         let items = vec![
             new.clone(),
             json!({"branch_id": b0, "device_id": d0}),
@@ -81,8 +90,15 @@ async fn a_mixed_batch_answers_every_item_in_order_and_stores_only_the_accepted_
         assert_eq!(
             statuses,
             [
-                "accepted", "rejected", "duplicate", "rejected", "rejected", "rejected",
-                "accepted", "rejected", "duplicate"
+                "accepted",
+                "rejected",
+                "duplicate",
+                "rejected",
+                "rejected",
+                "rejected",
+                "accepted",
+                "rejected",
+                "duplicate"
             ],
             "{backend:?}: {:?}",
             r.body
@@ -93,11 +109,22 @@ async fn a_mixed_batch_answers_every_item_in_order_and_stores_only_the_accepted_
             assert_eq!(item["job_id"].is_null(), rejected, "{item}");
             assert_eq!(item["error"].is_null(), !rejected, "{item}");
         }
-        let error = |i: usize| (res[i]["error"]["code"].as_str(), res[i]["error"]["field"].as_str());
+        let error = |i: usize| {
+            (
+                res[i]["error"]["code"].as_str(),
+                res[i]["error"]["field"].as_str(),
+            )
+        };
         assert_eq!(error(1), (Some("VALIDATION_ERROR"), Some("re_id")));
         assert_eq!(error(3), (Some("IDEMPOTENCY_CONFLICT"), Some("event_id")));
-        assert_eq!(res[3]["error"]["job_id"], pre_job, "the conflict names the stored job");
-        assert_eq!(res[2]["job_id"], pre_job, "a retried item answers with the original job");
+        assert_eq!(
+            res[3]["error"]["job_id"], pre_job,
+            "the conflict names the stored job"
+        );
+        assert_eq!(
+            res[2]["job_id"], pre_job,
+            "a retried item answers with the original job"
+        );
         assert_eq!(error(4), (Some("FORBIDDEN"), Some("branch_id")));
         assert_eq!(
             error(5),
@@ -105,9 +132,16 @@ async fn a_mixed_batch_answers_every_item_in_order_and_stores_only_the_accepted_
             "scope before estate: the key learns nothing about branch 999999"
         );
         assert_eq!(error(7), (Some("VALIDATION_ERROR"), Some("body")));
-        assert_eq!(res[8]["job_id"], res[0]["job_id"], "a copy within the batch");
         assert_eq!(
-            (r.body["data"]["accepted"].as_u64(), r.body["data"]["duplicates"].as_u64(), r.body["data"]["rejected"].as_u64()),
+            res[8]["job_id"], res[0]["job_id"],
+            "a copy within the batch"
+        );
+        assert_eq!(
+            (
+                r.body["data"]["accepted"].as_u64(),
+                r.body["data"]["duplicates"].as_u64(),
+                r.body["data"]["rejected"].as_u64()
+            ),
             (Some(2), Some(2), Some(5))
         );
         assert_eq!(
@@ -119,12 +153,19 @@ async fn a_mixed_batch_answers_every_item_in_order_and_stores_only_the_accepted_
         for i in [0, 6] {
             let job = res[i]["job_id"].as_str().unwrap();
             let done = wait_completed_as(&app, &key, &secret, job).await;
-            assert_eq!(done.body["data"]["result"]["outcome"], "counted", "{backend:?}");
+            assert_eq!(
+                done.body["data"]["result"]["outcome"], "counted",
+                "{backend:?}"
+            );
         }
         let person = app.get("/api/v1/person/BATCH_P").await;
         assert_eq!(person.body["data"]["total_actual_count"], 4, "{backend:?}");
         assert_eq!(person.body["data"]["total_detection_branch_count"], 1);
-        assert_eq!(app.detections_total().await, 3, "{backend:?}: the earlier one and two new");
+        assert_eq!(
+            app.detections_total().await,
+            3,
+            "{backend:?}: the earlier one and two new"
+        );
         assert_eq!(app.get("/api/v1/person/SOMEONE_ELSE").await.status, 404);
         app.stop().await;
     }
@@ -174,7 +215,10 @@ async fn a_full_batch_is_durable_when_answered_and_a_retry_stores_nothing_new() 
             }
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        assert_eq!(total, 1000, "{backend:?}: every accepted item once, nothing from the retry");
+        assert_eq!(
+            total, 1000,
+            "{backend:?}: every accepted item once, nothing from the retry"
+        );
         let person = app.get("/api/v1/person/BULK_7").await;
         assert_eq!(person.body["data"]["total_actual_count"], 20, "{backend:?}");
         assert_eq!(person.body["data"]["total_detection_branch_count"], 3);

@@ -50,7 +50,12 @@ impl IngestSink for MemorySink {
 
 impl MemorySink {
     fn stored(&self) -> Vec<String> {
-        self.jobs.lock().unwrap().iter().map(|j| j.re_id.clone()).collect()
+        self.jobs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|j| j.re_id.clone())
+            .collect()
     }
 }
 
@@ -108,7 +113,15 @@ async fn run(
     items: Vec<Value>,
 ) -> Result<Vec<ItemResult>, BatchError> {
     let rules = DetectionRules::default();
-    accept_batch(sink, credential, &estate(), (&rules, 5), items, Timestamp::now()).await
+    accept_batch(
+        sink,
+        credential,
+        &estate(),
+        (&rules, 5),
+        items,
+        Timestamp::now(),
+    )
+    .await
 }
 
 fn statuses(results: &[ItemResult]) -> Vec<ItemStatus> {
@@ -136,7 +149,10 @@ async fn each_item_is_answered_in_input_order_and_only_admitted_ones_are_stored(
         [0, 1, 2, 3, 4]
     );
     let err = |i: usize| results[i].error.as_ref().unwrap();
-    assert_eq!((err(1).code, err(1).field.as_str()), ("VALIDATION_ERROR", "re_id"));
+    assert_eq!(
+        (err(1).code, err(1).field.as_str()),
+        ("VALIDATION_ERROR", "re_id")
+    );
     assert_eq!(err(2).field, "device_id");
     assert_eq!(err(2).message, "Device does not exist");
     assert_eq!(err(3).field, "body");
@@ -172,12 +188,19 @@ async fn a_reused_event_id_with_another_body_is_that_items_conflict_naming_the_s
     )
     .await
     .unwrap();
-    assert_eq!(statuses(&results), [ItemStatus::Rejected, ItemStatus::Accepted]);
+    assert_eq!(
+        statuses(&results),
+        [ItemStatus::Rejected, ItemStatus::Accepted]
+    );
     let conflict = results[0].error.as_ref().unwrap();
     assert_eq!(conflict.code, "IDEMPOTENCY_CONFLICT");
     assert_eq!(conflict.field, "event_id");
     assert_eq!(conflict.job_id, Some(stored));
-    assert!(conflict.message.contains(&stored.to_string()), "{}", conflict.message);
+    assert!(
+        conflict.message.contains(&stored.to_string()),
+        "{}",
+        conflict.message
+    );
     assert_eq!(results[0].job_id, None);
     assert_eq!(sink.stored(), ["A", "B"]);
 }
@@ -215,8 +238,15 @@ async fn scope_is_checked_before_the_estate_for_every_item() {
     .unwrap();
     for r in &results[..2] {
         let e = r.error.as_ref().unwrap();
-        assert_eq!((e.code, e.field.as_str()), ("FORBIDDEN", "branch_id"), "{r:?}");
-        assert_eq!(e.message, "This API credential is not allowed for this branch");
+        assert_eq!(
+            (e.code, e.field.as_str()),
+            ("FORBIDDEN", "branch_id"),
+            "{r:?}"
+        );
+        assert_eq!(
+            e.message,
+            "This API credential is not allowed for this branch"
+        );
     }
     assert_eq!(results[2].status, ItemStatus::Accepted);
     let inactive = run(
@@ -227,7 +257,10 @@ async fn scope_is_checked_before_the_estate_for_every_item() {
     .await
     .unwrap();
     let e = inactive[0].error.as_ref().unwrap();
-    assert_eq!((e.code, e.message.as_str()), ("VALIDATION_ERROR", "Branch is not active"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        ("VALIDATION_ERROR", "Branch is not active")
+    );
     assert_eq!(sink.stored(), ["Z"]);
 }
 
@@ -243,14 +276,24 @@ async fn empty_oversized_and_read_only_batches_are_refused_whole() {
         run(&sink, &credential(None), vec![item.clone(); 6]).await,
         Err(BatchError::TooLarge { limit: 5, items: 6 })
     );
-    assert_eq!(run(&sink, &credential(None), vec![item.clone(); 5]).await.unwrap().len(), 5);
+    assert_eq!(
+        run(&sink, &credential(None), vec![item.clone(); 5])
+            .await
+            .unwrap()
+            .len(),
+        5
+    );
     let mut read_only = credential(None);
     read_only.permissions.write = false;
     assert!(matches!(
         run(&sink, &read_only, vec![item]).await,
         Err(BatchError::Forbidden(_))
     ));
-    assert_eq!(sink.stored().len(), 5, "only the batch within the limit was stored");
+    assert_eq!(
+        sink.stored().len(),
+        5,
+        "only the batch within the limit was stored"
+    );
 }
 
 #[tokio::test]
@@ -265,9 +308,13 @@ async fn a_batch_the_sink_cannot_store_is_unavailable_and_one_of_only_refused_it
         run(&failing, &credential(None), vec![good]).await,
         Err(BatchError::Unavailable(_))
     ));
-    let all_bad = run(&failing, &credential(None), vec![json!({"re_id": "A"}), json!(1)])
-        .await
-        .unwrap();
+    let all_bad = run(
+        &failing,
+        &credential(None),
+        vec![json!({"re_id": "A"}), json!(1)],
+    )
+    .await
+    .unwrap();
     assert_eq!(statuses(&all_bad), [ItemStatus::Rejected; 2]);
 }
 
