@@ -7,13 +7,19 @@
 #   benches/run.sh postgres [RATE]   # PostgreSQL at $CCTV_BENCH_PG_URL (a database it may wipe)
 #
 # RATE: requests/s for a paced run (omit for as-fast-as-answered). DURATION (s) and
-# CONCURRENCY come from the environment (defaults 60 and 64).
+# CONCURRENCY come from the environment (defaults 60 and 64). BATCH=N posts N detections
+# per request to /api/v1/detection/batch (an edge node uploading its backlog) instead of
+# one per request; the baseline server is skipped then (it has no per-item answer to
+# count), and the figures count detections, not requests:
+#
+#   BATCH=500 CONCURRENCY=8 DURATION=30 benches/run.sh sqlite
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
 rate=${2:-}
 duration=${DURATION:-60}
 concurrency=${CONCURRENCY:-64}
+batch=${BATCH:-}
 cargo build --release -p cctv >&2
 bin=${CARGO_TARGET_DIR:-target}/release/cctv
 work=$(mktemp -d)
@@ -30,16 +36,18 @@ cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
 key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')
 
-echo "== baseline: trivial salvo handler, ${duration}s, ${concurrency} connections" >&2
-$bin bench baseline-server --listen 127.0.0.1:18090 >/dev/null &
-base_pid=$!
-sleep 0.5
-$bin bench ingest --addr 127.0.0.1:18090 --estate "$work/estate.json" --api-key x --api-secret y \
-    --concurrency "$concurrency" --duration "$duration" --no-drain --json
-kill $base_pid; wait $base_pid 2>/dev/null || true
+if [ -z "$batch" ]; then
+    echo "== baseline: trivial salvo handler, ${duration}s, ${concurrency} connections" >&2
+    $bin bench baseline-server --listen 127.0.0.1:18090 >/dev/null &
+    base_pid=$!
+    sleep 0.5
+    $bin bench ingest --addr 127.0.0.1:18090 --estate "$work/estate.json" --api-key x --api-secret y \
+        --concurrency "$concurrency" --duration "$duration" --no-drain --json
+    kill $base_pid; wait $base_pid 2>/dev/null || true
+fi
 
-echo "== cctv serve ($backend), ${duration}s, ${concurrency} connections, rate ${rate:-unlimited}" >&2
+echo "== cctv serve ($backend), ${duration}s, ${concurrency} connections, rate ${rate:-unlimited}${batch:+, batches of $batch}" >&2
 $bin serve >"$work/serve.log" 2>&1 &
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/health >/dev/null && break; sleep 0.1; done
 $bin bench ingest --addr 127.0.0.1:18080 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
-    --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} --json
+    --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} ${batch:+--batch "$batch"} --json

@@ -4,8 +4,9 @@
 //!
 //! - [`loadgen`]: keeps `concurrency` keep-alive HTTP/1.1 connections posting realistic
 //!   detections (a pool of re-ids seen across branches, the original fleet's payload
-//!   shape) at a target rate or as fast as the server answers, records 202 latencies, then
-//!   waits until the server has processed what it accepted.
+//!   shape), one per request or many per batch upload, at a target rate or as fast as the
+//!   server answers, records 202 latencies, then waits until the server has processed what
+//!   it accepted.
 //! - [`baseline`]: a trivial salvo handler on the same stack, to show what the machine can
 //!   do with no work behind the HTTP layer.
 //!
@@ -13,6 +14,7 @@
 //! response is read.
 
 pub mod baseline;
+mod body;
 pub mod loadgen;
 pub mod pages;
 pub mod stats;

@@ -10,6 +10,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request};
 use tokio::net::TcpStream;
 
+use crate::body::{Rng, accepted_jobs_of, batch_body, detection_body, job_id_of};
 use crate::stats::Latencies;
 
 /// What to send, where, how hard.
@@ -25,22 +26,29 @@ pub struct LoadConfig {
     pub rate: Option<u64>,
     pub concurrency: usize,
     pub duration: Duration,
-    /// Stop after sending this many requests (before `duration` if it comes first).
+    /// Stop after sending this many detections (before `duration` if it comes first).
     pub total: Option<u64>,
     /// Distinct re-ids to draw from (repeat visitors across branches).
     pub persons: u64,
     /// Spread `detected_at` uniformly over this many past days (0: the device sends none,
     /// so the time of receipt counts), to build a history of several days.
     pub spread_days: u32,
+    /// `Some(n)`: post `n` detections per request to `/api/v1/detection/batch` instead of
+    /// one per request to `/api/v1/detection/log`.
+    pub batch: Option<usize>,
     /// Print one progress line per second to stderr.
     pub progress: bool,
 }
 
-/// What happened.
+/// What happened. Counts are of detections (a batch request carries many); latencies
+/// and statuses are per request.
 #[derive(Debug, Clone)]
 pub struct LoadReport {
+    pub requests: u64,
     pub sent: u64,
     pub accepted: u64,
+    /// Detections not accepted: rejected items, and every item of a request that was not
+    /// answered 202.
     pub rejected: u64,
     pub transport_errors: u64,
     pub elapsed: Duration,
@@ -55,45 +63,6 @@ impl LoadReport {
     pub fn accepted_per_sec(&self) -> f64 {
         self.accepted as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
-}
-
-/// A small xorshift generator: deterministic per connection, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
-fn detection_body(rng: &mut Rng, cfg: &LoadConfig) -> String {
-    let (branch, device) = &cfg.pairs[rng.below(cfg.pairs.len() as u64) as usize];
-    let person = rng.below(cfg.persons);
-    let confidence = 0.85 + rng.below(1400) as f64 / 10_000.0;
-    let detected_at = if cfg.spread_days == 0 {
-        String::new()
-    } else {
-        let back = rng.below(u64::from(cfg.spread_days) * 86_400) as i64;
-        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(back);
-        format!(r#""detected_at":"{at}","#)
-    };
-    format!(
-        r#"{{{detected_at}"re_id":"REID_BENCH_{person:08}","branch_id":{branch},"device_id":"{device}","detection_data":{{"confidence":{confidence:.4},"frame":{},"detection_type":"person","bounding_box":{{"x":{},"y":{},"width":{},"height":{}}}}}}}"#,
-        1000 + rng.below(9000),
-        50 + rng.below(200),
-        50 + rng.below(200),
-        50 + rng.below(100),
-        50 + rng.below(100)
-    )
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -111,15 +80,9 @@ async fn connect(addr: &str) -> anyhow::Result<Sender> {
     Ok(sender)
 }
 
-fn job_id_of(body: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(body).ok()?;
-    let start = text.find("\"job_id\":\"")? + 10;
-    let end = text[start..].find('"')? + start;
-    Some(text[start..end].to_owned())
-}
-
 #[derive(Default)]
 struct Counters {
+    requests: AtomicU64,
     sent: AtomicU64,
     accepted: AtomicU64,
     rejected: AtomicU64,
@@ -171,10 +134,33 @@ async fn connection(
             }
         }
         let s = sender.as_mut().expect("connected above");
-        let body = detection_body(&mut rng, &cfg);
+        let per_request = cfg.batch.unwrap_or(1).max(1) as u64;
+        let n = counters.sent.fetch_add(per_request, Ordering::Relaxed);
+        let items = match cfg.total {
+            Some(t) if n >= t => {
+                counters.sent.fetch_sub(per_request, Ordering::Relaxed);
+                stop.store(true, Ordering::Relaxed);
+                break;
+            }
+            // The last request carries only what is left of the total.
+            Some(t) if n + per_request > t => {
+                counters
+                    .sent
+                    .fetch_sub(n + per_request - t, Ordering::Relaxed);
+                t - n
+            }
+            _ => per_request,
+        };
+        let (uri, body) = match cfg.batch {
+            Some(_) => (
+                "/api/v1/detection/batch",
+                batch_body(&mut rng, &cfg, items as usize),
+            ),
+            None => ("/api/v1/detection/log", detection_body(&mut rng, &cfg)),
+        };
         let req = Request::builder()
             .method(Method::POST)
-            .uri("/api/v1/detection/log")
+            .uri(uri)
             .header("host", cfg.addr.as_str())
             .header("content-type", "application/json")
             .header("accept", "application/json")
@@ -183,12 +169,7 @@ async fn connection(
             .body(Full::new(Bytes::from(body)))
             .expect("valid request");
         let started = Instant::now();
-        let n = counters.sent.fetch_add(1, Ordering::Relaxed);
-        if cfg.total.is_some_and(|t| n >= t) {
-            counters.sent.fetch_sub(1, Ordering::Relaxed);
-            stop.store(true, Ordering::Relaxed);
-            break;
-        }
+        counters.requests.fetch_add(1, Ordering::Relaxed);
         let outcome = async {
             s.ready().await?;
             let resp = s.send_request(req).await?;
@@ -202,14 +183,25 @@ async fn connection(
                 out.latencies
                     .push(started.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 if status == 202 {
-                    let n = counters.accepted.fetch_add(1, Ordering::Relaxed);
-                    let job = job_id_of(&body);
-                    if n.is_multiple_of(1000) {
-                        out.samples.extend(job.clone());
+                    let jobs = match cfg.batch {
+                        Some(_) => accepted_jobs_of(&body),
+                        None => job_id_of(&body).into_iter().collect(),
+                    };
+                    let first = counters
+                        .accepted
+                        .fetch_add(jobs.len() as u64, Ordering::Relaxed);
+                    counters
+                        .rejected
+                        .fetch_add(items.saturating_sub(jobs.len() as u64), Ordering::Relaxed);
+                    // Every 1,000th accepted detection is sampled for the drain check.
+                    for (i, job) in jobs.iter().enumerate() {
+                        if (first + i as u64).is_multiple_of(1000) {
+                            out.samples.push(job.clone());
+                        }
                     }
-                    last_job = job.or(last_job);
+                    last_job = jobs.last().cloned().or(last_job);
                 } else {
-                    counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    counters.rejected.fetch_add(items, Ordering::Relaxed);
                     *out.statuses.entry(status).or_default() += 1;
                 }
             }
@@ -269,6 +261,7 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     }
     let elapsed = started.elapsed();
     Ok(LoadReport {
+        requests: counters.requests.load(Ordering::Relaxed),
         sent: counters.sent.load(Ordering::Relaxed),
         accepted: counters.accepted.load(Ordering::Relaxed),
         rejected: counters.rejected.load(Ordering::Relaxed),
@@ -327,36 +320,4 @@ pub async fn wait_until_processed(
         }
     }
     Ok(since.elapsed())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bodies_are_valid_detections_and_job_ids_are_found() {
-        let cfg = LoadConfig {
-            addr: "x".into(),
-            api_key: "k".into(),
-            api_secret: "s".into(),
-            pairs: vec![(1, "CAM_JKT001_001".into())],
-            rate: None,
-            concurrency: 1,
-            duration: Duration::ZERO,
-            total: None,
-            persons: 10,
-            spread_days: 0,
-            progress: false,
-        };
-        let body: serde_json::Value =
-            serde_json::from_str(&detection_body(&mut Rng(42), &cfg)).unwrap();
-        assert_eq!(body["branch_id"], 1);
-        assert!(body["re_id"].as_str().unwrap().starts_with("REID_BENCH_"));
-        let c = body["detection_data"]["confidence"].as_f64().unwrap();
-        assert!((0.85..=0.99).contains(&c));
-        assert_eq!(
-            job_id_of(br#"{"data":{"job_id":"abc-1","status":"queued"}}"#).as_deref(),
-            Some("abc-1")
-        );
-    }
 }

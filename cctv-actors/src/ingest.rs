@@ -3,6 +3,9 @@
 //! Submissions queue in the actor while one commit is in flight; when it returns, all that
 //! queued meanwhile are committed together. Under light load a commit holds one detection
 //! (low latency); under heavy load it holds hundreds (one fsync for all of them).
+//!
+//! A batch upload ([`IngestSink::submit_many`]) is one submission: it is never split
+//! between commits, so it is stored all or nothing and answered by one message.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,14 +18,54 @@ use async_trait::async_trait;
 use cctv_core::Core;
 use cctv_core::detection::DetectionJob;
 use cctv_core::ingest::{IngestError, IngestSink, Submitted};
-use cctv_core::jobs::{JobId, Lease};
+use cctv_core::jobs::Lease;
 use cctv_core::storage::{AcceptItem, AcceptOutcome};
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::oneshot;
 
 use crate::ready::{ReadyQueue, WorkItem};
 
-type Reply = oneshot::Sender<Result<Submitted, IngestError>>;
+type OneReply = oneshot::Sender<Result<Submitted, IngestError>>;
+type ManyReply = oneshot::Sender<Result<Vec<Submitted>, IngestError>>;
+
+/// Who waits for a submission's answer.
+enum Reply {
+    One(OneReply),
+    Many(ManyReply),
+}
+
+impl Reply {
+    /// Sends the answers of the submission's jobs, in order.
+    fn send(self, answers: Result<Vec<Submitted>, IngestError>) {
+        match self {
+            Self::One(tx) => {
+                let one = answers.and_then(|a| {
+                    a.into_iter().next().ok_or_else(|| {
+                        IngestError::Unavailable("the commit answered nothing".into())
+                    })
+                });
+                let _ = tx.send(one);
+            }
+            Self::Many(tx) => {
+                let _ = tx.send(answers);
+            }
+        }
+    }
+}
+
+/// A submission waiting for its commit: one detection, or a whole batch upload.
+struct Pending {
+    jobs: Vec<DetectionJob>,
+    reply: Reply,
+}
+
+/// How a committed job is answered: by its own stored row (an index into the unique jobs),
+/// or as a copy of an earlier job of the same commit with the same key (its fingerprint is
+/// compared with the original's).
+enum Answer {
+    Stored(usize),
+    CopyOf(usize, Option<String>),
+}
 
 /// Longest a submission is held while the in-memory queue is full.
 const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
@@ -33,7 +76,15 @@ const ROOM_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 #[rtype(result = "()")]
 pub(crate) struct Submit {
     pub job: DetectionJob,
-    pub reply: Reply,
+    pub reply: OneReply,
+}
+
+/// A batch upload's jobs: committed together, answered together.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct SubmitMany {
+    pub jobs: Vec<DetectionJob>,
+    pub reply: ManyReply,
 }
 
 pub(crate) struct IngestBatcher {
@@ -44,7 +95,9 @@ pub(crate) struct IngestBatcher {
     lease: SignedDuration,
     max_batch: usize,
     mailbox: usize,
-    pending: Vec<(DetectionJob, Reply)>,
+    pending: Vec<Pending>,
+    /// Jobs in `pending` (a batch upload holds many).
+    pending_jobs: usize,
     flushing: bool,
     /// Fewer pending than this: wait up to `linger` for more before committing.
     min_batch: usize,
@@ -79,6 +132,7 @@ impl IngestBatcher {
             max_batch,
             mailbox,
             pending: Vec::new(),
+            pending_jobs: 0,
             flushing: false,
             min_batch,
             linger,
@@ -92,7 +146,7 @@ impl IngestBatcher {
         if self.flushing || self.pending.is_empty() || self.lingering {
             return;
         }
-        if self.pending.len() < self.min_batch && !self.linger.is_zero() {
+        if self.pending_jobs < self.min_batch && !self.linger.is_zero() {
             // Under load a short wait fills the commit; alone, a request waits `linger` at most.
             self.lingering = true;
             ctx.run_later(self.linger, |act, ctx| {
@@ -128,23 +182,40 @@ impl IngestBatcher {
         }
         self.flushing = true;
         let fits = if room == 0 { self.max_batch } else { room };
-        let take = self.pending.len().min(self.max_batch).min(fits);
-        let batch: Vec<(DetectionJob, Reply)> = self.pending.drain(..take).collect();
+        let limit = self.max_batch.min(fits);
+        // Whole submissions only, at least one: a batch upload larger than the limit is
+        // still one commit, so that it is stored all or nothing.
+        let (mut take, mut taken_jobs) = (0, 0);
+        for p in &self.pending {
+            if take > 0 && taken_jobs + p.jobs.len() > limit {
+                break;
+            }
+            take += 1;
+            taken_jobs += p.jobs.len();
+        }
+        self.pending_jobs -= taken_jobs;
+        let mut replies: Vec<(Reply, usize)> = Vec::with_capacity(take);
+        let mut jobs: Vec<DetectionJob> = Vec::with_capacity(taken_jobs);
+        for p in self.pending.drain(..take) {
+            replies.push((p.reply, p.jobs.len()));
+            jobs.extend(p.jobs);
+        }
 
-        // One row per (credential, key): later copies in the same batch answer with the
+        // One row per (credential, key): later copies in the same commit answer with the
         // first one's job id (a conflict when their fingerprint differs).
         let mut first_of: HashMap<(i64, String), usize> = HashMap::new();
-        let mut unique: Vec<(DetectionJob, Reply)> = Vec::with_capacity(batch.len());
-        let mut copies: Vec<(usize, Option<String>, Reply)> = Vec::new();
-        for (job, reply) in batch {
+        let mut unique: Vec<DetectionJob> = Vec::with_capacity(jobs.len());
+        let mut plan: Vec<Answer> = Vec::with_capacity(jobs.len());
+        for job in jobs {
             if let Some(key) = job.dedup_key().map(|k| (job.credential_id.unwrap_or(0), k)) {
                 if let Some(first) = first_of.get(&key) {
-                    copies.push((*first, job.request_hash, reply));
+                    plan.push(Answer::CopyOf(*first, job.request_hash));
                     continue;
                 }
                 first_of.insert(key, unique.len());
             }
-            unique.push((job, reply));
+            plan.push(Answer::Stored(unique.len()));
+            unique.push(job);
         }
 
         let now = Timestamp::now();
@@ -154,8 +225,7 @@ impl IngestBatcher {
             until: now + self.lease,
         };
         // The jobs move into the storage task and come back with its answer (no copy).
-        let (jobs, replies): (Vec<DetectionJob>, Vec<Reply>) = unique.into_iter().unzip();
-        let items: Vec<AcceptItem> = jobs
+        let items: Vec<AcceptItem> = unique
             .into_iter()
             .enumerate()
             .map(|(i, job)| AcceptItem {
@@ -180,13 +250,16 @@ impl IngestBatcher {
                 Ok((Err(e), _)) => Err(IngestError::Unavailable(e.to_string())),
                 Err(e) => Err(IngestError::Unavailable(format!("ingest task failed: {e}"))),
             };
-            let answered = replies.len() + copies.len();
             match outcome {
                 Ok((outcomes, items)) => {
-                    let resolved: Vec<JobId> = items
+                    let stored: Vec<Submitted> = items
                         .iter()
                         .zip(&outcomes)
-                        .map(|(item, o)| o.job_id(item))
+                        .map(|(item, o)| Submitted {
+                            job_id: o.job_id(item),
+                            duplicate: *o != AcceptOutcome::Accepted,
+                            conflict: o.is_conflict(item),
+                        })
                         .collect();
                     // What a copy is compared with: the stored original's fingerprint.
                     let originals: Vec<Option<String>> = items
@@ -198,33 +271,34 @@ impl IngestBatcher {
                         })
                         .collect();
                     let mut to_memory = Vec::with_capacity(reserved);
-                    for ((item, reply), (outcome, job_id)) in items.into_iter().zip(replies).zip(outcomes.into_iter().zip(&resolved)) {
-                        let duplicate = outcome != AcceptOutcome::Accepted;
-                        let conflict = outcome.is_conflict(&item);
-                        if !duplicate && item.lease.is_some() {
+                    for (item, outcome) in items.into_iter().zip(outcomes) {
+                        if outcome == AcceptOutcome::Accepted && item.lease.is_some() {
                             to_memory.push(WorkItem { job: item.job, attempts: 0 });
                         }
-                        let _ = reply.send(Ok(Submitted { job_id: *job_id, duplicate, conflict }));
                     }
                     act.ready.unreserve(reserved - to_memory.len());
                     act.ready.push_reserved(to_memory);
-                    for (first, hash, reply) in copies {
-                        let conflict = matches!((&originals[first], &hash), (Some(a), Some(b)) if a != b);
-                        let _ = reply.send(Ok(Submitted { job_id: resolved[first], duplicate: true, conflict }));
+                    let mut answers = plan.into_iter().map(|a| match a {
+                        Answer::Stored(u) => stored[u],
+                        Answer::CopyOf(first, hash) => Submitted {
+                            job_id: stored[first].job_id,
+                            duplicate: true,
+                            conflict: matches!((&originals[first], &hash), (Some(a), Some(b)) if a != b),
+                        },
+                    });
+                    for (reply, n) in replies {
+                        reply.send(Ok(answers.by_ref().take(n).collect()));
                     }
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, batch = answered, "committing a detection batch failed");
+                    tracing::error!(error = %e, batch = taken_jobs, "committing a detection batch failed");
                     act.ready.unreserve(reserved);
-                    for reply in replies {
-                        let _ = reply.send(Err(e.clone()));
-                    }
-                    for (_, _, reply) in copies {
-                        let _ = reply.send(Err(e.clone()));
+                    for (reply, _) in replies {
+                        reply.send(Err(e.clone()));
                     }
                 }
             }
-            act.in_flight.fetch_sub(answered, Ordering::AcqRel);
+            act.in_flight.fetch_sub(taken_jobs, Ordering::AcqRel);
             act.flushing = false;
             act.flush(ctx);
         });
@@ -255,7 +329,24 @@ impl Handler<Submit> for IngestBatcher {
     type Result = ();
 
     fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
-        self.pending.push((msg.job, msg.reply));
+        self.pending.push(Pending {
+            jobs: vec![msg.job],
+            reply: Reply::One(msg.reply),
+        });
+        self.pending_jobs += 1;
+        self.flush(ctx);
+    }
+}
+
+impl Handler<SubmitMany> for IngestBatcher {
+    type Result = ();
+
+    fn handle(&mut self, msg: SubmitMany, ctx: &mut Context<Self>) {
+        self.pending_jobs += msg.jobs.len();
+        self.pending.push(Pending {
+            jobs: msg.jobs,
+            reply: Reply::Many(msg.reply),
+        });
         self.flush(ctx);
     }
 }
@@ -276,27 +367,50 @@ impl std::fmt::Debug for IngestHandle {
     }
 }
 
-#[async_trait]
-impl IngestSink for IngestHandle {
-    async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError> {
+impl IngestHandle {
+    /// Hands a submission of `jobs` detections to the batcher without waiting for room:
+    /// a full mailbox is an overload the client retries.
+    fn send<M>(&self, msg: M, jobs: usize) -> Result<(), IngestError>
+    where
+        M: actix::Message<Result = ()> + Send + 'static,
+        IngestBatcher: Handler<M>,
+    {
         if self.closing.load(Ordering::Acquire) {
             return Err(IngestError::ShuttingDown);
         }
-        let (reply, answer) = oneshot::channel();
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        if let Err(e) = self.addr.try_send(Submit { job, reply }) {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(match e {
+        self.in_flight.fetch_add(jobs, Ordering::AcqRel);
+        self.addr.try_send(msg).map_err(|e| {
+            self.in_flight.fetch_sub(jobs, Ordering::AcqRel);
+            match e {
                 actix::prelude::SendError::Full(_) => IngestError::Overloaded,
                 actix::prelude::SendError::Closed(_) => {
                     IngestError::Unavailable("ingest batcher stopped".into())
                 }
-            });
-        }
-        answer.await.unwrap_or_else(|_| {
-            Err(IngestError::Unavailable(
-                "ingest batcher dropped the request".into(),
-            ))
+            }
         })
+    }
+}
+
+fn dropped() -> IngestError {
+    IngestError::Unavailable("ingest batcher dropped the request".into())
+}
+
+#[async_trait]
+impl IngestSink for IngestHandle {
+    async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Submit { job, reply }, 1)?;
+        answer.await.unwrap_or_else(|_| Err(dropped()))
+    }
+
+    /// One message and one commit for the whole batch.
+    async fn submit_many(&self, jobs: Vec<DetectionJob>) -> Result<Vec<Submitted>, IngestError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let count = jobs.len();
+        self.send(SubmitMany { jobs, reply }, count)?;
+        answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 }

@@ -126,6 +126,80 @@ async fn the_same_event_id_submitted_concurrently_counts_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_larger_than_a_commit_is_one_commit_answered_in_order() {
+    let (core, estate, _dir) = setup().await;
+    let settings = PipelineSettings {
+        ingest_max_batch: 4,
+        ..fast_settings()
+    };
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let sink = pipeline.ingest();
+    // Single detections compete for the same commits meanwhile.
+    let singles: Vec<_> = (0..30)
+        .map(|_| {
+            let sink = sink.clone();
+            let j = job(&estate, 1, "SOLO", 1, "2026-11-28T08:00:00Z");
+            tokio::spawn(async move { sink.submit(j).await.unwrap() })
+        })
+        .collect();
+    let keyed = |event: &str, hash: &str| {
+        let mut j = job(&estate, 0, "P2", 1, "2026-11-28T09:00:00Z");
+        (j.event_id, j.credential_id, j.request_hash) =
+            (Some(event.into()), Some(1), Some(hash.into()));
+        j
+    };
+    let mut jobs: Vec<_> = (0..7)
+        .map(|_| job(&estate, 0, "P2", 1, "2026-11-28T09:00:00Z"))
+        .collect();
+    jobs.insert(2, keyed("e-1", "h"));
+    jobs.push(keyed("e-1", "h"));
+    jobs.push(keyed("e-1", "another request"));
+    let answers = sink.submit_many(jobs.clone()).await.unwrap();
+    assert_eq!(answers.len(), 10);
+    for (i, (a, j)) in answers
+        .iter()
+        .zip(&jobs)
+        .enumerate()
+        .filter(|(i, _)| *i < 8)
+    {
+        assert_eq!(
+            (a.job_id, a.duplicate, a.conflict),
+            (j.job_id, false, false),
+            "item {i}"
+        );
+    }
+    let original = jobs[2].job_id;
+    assert_eq!(
+        (answers[8].job_id, answers[8].duplicate, answers[8].conflict),
+        (original, true, false)
+    );
+    assert_eq!(
+        (answers[9].job_id, answers[9].duplicate, answers[9].conflict),
+        (original, true, true)
+    );
+    // One commit stamps one time on every job it stores.
+    let storage = core.storage().clone();
+    let mut created = std::collections::BTreeSet::new();
+    for j in &jobs[..8] {
+        created.insert(storage.job(j.job_id).await.unwrap().unwrap().created_at);
+    }
+    assert_eq!(created.len(), 1, "{created:?}");
+    for s in singles {
+        assert!(!s.await.unwrap().duplicate);
+    }
+    wait_for("the batch to be counted", async || {
+        storage
+            .person_day("P2", "2026-11-28".parse().unwrap(), None)
+            .await
+            .unwrap()
+            .is_some_and(|p| p.total_actual_count == 8)
+    })
+    .await;
+    assert!(sink.submit_many(Vec::new()).await.unwrap().is_empty());
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
     let (core, estate, _dir) = setup().await;
     let calls = Arc::new(AtomicUsize::new(0));

@@ -94,6 +94,7 @@ pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyho
         },
         schedule: settings.schedule.tasks()?,
         queue_alert_threshold: settings.queues.alert_threshold,
+        max_batch_items: settings.ingest.max_batch_items.max(1),
     };
     let mut builder = Core::builder()
         .storage(storage)

@@ -55,12 +55,16 @@ pub struct IngestArgs {
     /// Target requests per second over all connections (default: as fast as answered).
     #[arg(long)]
     pub rate: Option<u64>,
+    /// Post N detections per request to /api/v1/detection/batch instead of one per
+    /// request to /api/v1/detection/log; the figures count detections either way.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: Option<u64>,
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Seconds of load.
     #[arg(long, default_value_t = 60)]
     pub duration: u64,
-    /// Stop after this many requests (e.g. to seed a history of a given size).
+    /// Stop after this many detections (e.g. to seed a history of a given size).
     #[arg(long)]
     pub total: Option<u64>,
     /// Send `detected_at` spread over this many past days (default: none, time of receipt).
@@ -133,17 +137,22 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         total: args.total,
         spread_days: args.spread_days,
         persons: args.persons,
+        batch: args.batch.map(|n| n as usize),
         progress: !args.json,
     };
     if !args.json {
         eprintln!(
-            "load: {} connections, rate {}, {} s, {} persons, {} devices",
+            "load: {} connections, rate {}, {} s, {} persons, {} devices, {}",
             cfg.concurrency,
             cfg.rate
-                .map_or("unlimited".to_owned(), |r| format!("{r}/s")),
+                .map_or("unlimited".to_owned(), |r| format!("{r} requests/s")),
             args.duration,
             cfg.persons,
-            cfg.pairs.len()
+            cfg.pairs.len(),
+            cfg.batch
+                .map_or("one detection per request".to_owned(), |n| {
+                    format!("batches of {n}")
+                })
         );
     }
     let started = Instant::now();
@@ -172,7 +181,9 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         "addr": args.addr,
         "concurrency": args.concurrency,
         "target_rate": args.rate,
+        "batch": args.batch,
         "duration_s": report.elapsed.as_secs_f64(),
+        "requests": report.requests,
         "sent": report.sent,
         "accepted": report.accepted,
         "rejected": report.rejected,

@@ -92,6 +92,8 @@ pub struct DatabaseSettings {
 pub struct IngestSettings {
     pub max_future_skew_secs: i64,
     pub max_past_days: i64,
+    /// Most detections in one `POST /api/v1/detection/batch` (more: 413).
+    pub max_batch_items: usize,
     pub batch_max: usize,
     pub mailbox: usize,
     pub min_batch: usize,
@@ -335,6 +337,7 @@ mod tests {
         let s = Settings::load(None).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
+        assert_eq!(s.ingest.max_batch_items, 1000);
         let env = config::Map::from([
             ("CCTV__INGEST__WORKER_BATCH".to_owned(), "77".to_owned()),
             (

@@ -13,6 +13,11 @@
 //!    removed again whenever the job is not stored.
 //!
 //! A refused request stores nothing.
+//!
+//! [`batch`] applies the same checks to every item of a batch upload
+//! ([`Core::accept_detection_batch`]).
+
+pub mod batch;
 
 use jiff::Timestamp;
 use serde_json::{Map, Value};
@@ -21,7 +26,8 @@ use sha2::{Digest, Sha256};
 use crate::Core;
 use crate::blob::{StoredBlob, event_blob_path};
 use crate::credential::Credential;
-use crate::detection::DetectionRequest;
+use crate::detection::{DetectionRequest, DetectionRules};
+use crate::estate::EstateSnapshot;
 use crate::ingest::{IngestError, IngestSink};
 use crate::jobs::{JobId, JobState};
 use crate::media::{MAX_IMAGE_BYTES, inspect_image};
@@ -82,6 +88,95 @@ fn invalid(field: &str, message: &str) -> AcceptError {
     AcceptError::Invalid(ValidationErrors::single(field, message))
 }
 
+/// Why one detection's fields were refused before anything was stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Refusal {
+    /// Bad fields, or a device that is not an active device of that active branch.
+    Invalid(ValidationErrors),
+    /// Outside the credential's scope; `field` is the field that left it.
+    OutOfScope {
+        field: &'static str,
+        message: &'static str,
+    },
+}
+
+impl From<ValidationErrors> for Refusal {
+    fn from(e: ValidationErrors) -> Self {
+        Self::Invalid(e)
+    }
+}
+
+impl From<Refusal> for AcceptError {
+    fn from(r: Refusal) -> Self {
+        match r {
+            Refusal::Invalid(errors) => Self::Invalid(errors),
+            Refusal::OutOfScope { message, .. } => Self::Forbidden(message),
+        }
+    }
+}
+
+/// Step 1: the credential may write at all.
+pub(crate) fn require_write(credential: &Credential) -> Result<(), &'static str> {
+    if credential.permissions.write {
+        Ok(())
+    } else {
+        Err("This API credential may not submit detections")
+    }
+}
+
+/// Steps 2 to 4 for one detection's fields: shape and values, then the credential's
+/// scope, then the estate. The same for a single detection and for every item of a batch.
+pub(crate) fn admit(
+    credential: &Credential,
+    estate: &EstateSnapshot,
+    rules: &DetectionRules,
+    fields: &Map<String, Value>,
+    idempotency_key: Option<&str>,
+    received_at: Timestamp,
+) -> Result<DetectionRequest, Refusal> {
+    crate::input::check_nesting(fields)?;
+    let request = DetectionRequest::from_fields(fields, idempotency_key, rules, received_at)?;
+    let scope_branch = credential.branch_id.or_else(|| {
+        let device = credential.device_id.as_deref()?;
+        estate.devices.get(device).map(|d| d.branch_id)
+    });
+    if scope_branch.is_some_and(|own| own != request.branch_id) {
+        return Err(Refusal::OutOfScope {
+            field: "branch_id",
+            message: "This API credential is not allowed for this branch",
+        });
+    }
+    if credential
+        .device_id
+        .as_deref()
+        .is_some_and(|own| own != request.device_id)
+    {
+        return Err(Refusal::OutOfScope {
+            field: "device_id",
+            message: "This API credential is not allowed for this device",
+        });
+    }
+    if let Err(rejection) = estate.check_device(request.branch_id, &request.device_id) {
+        return Err(Refusal::Invalid(ValidationErrors::single(
+            rejection.field(),
+            rejection.message(),
+        )));
+    }
+    Ok(request)
+}
+
+/// What a caller is told when the sink could not make a job durable (always "retry").
+pub(crate) fn unavailable(e: IngestError) -> String {
+    match e {
+        IngestError::Overloaded => "The server is busy; retry shortly".into(),
+        IngestError::ShuttingDown => "The server is shutting down; retry shortly".into(),
+        other => {
+            tracing::error!(error = %other, "detections could not be made durable");
+            "The detection could not be stored; retry shortly".into()
+        }
+    }
+}
+
 impl Core {
     /// Accepts one detection for `credential` (already authenticated), received at
     /// `received_at`: validates, checks scope and estate, stores the image, submits the
@@ -93,40 +188,15 @@ impl Core {
         submission: DetectionSubmission,
         received_at: Timestamp,
     ) -> Result<AcceptedDetection, AcceptError> {
-        if !credential.permissions.write {
-            return Err(AcceptError::Forbidden(
-                "This API credential may not submit detections",
-            ));
-        }
-        crate::input::check_nesting(&submission.fields)?;
-        let request = DetectionRequest::from_fields(
+        require_write(credential).map_err(AcceptError::Forbidden)?;
+        let request = admit(
+            credential,
+            &self.estate(),
+            &self.settings().detection_rules,
             &submission.fields,
             submission.idempotency_key.as_deref(),
-            &self.settings().detection_rules,
             received_at,
         )?;
-        let estate = self.estate();
-        let scope_branch = credential.branch_id.or_else(|| {
-            let device = credential.device_id.as_deref()?;
-            estate.devices.get(device).map(|d| d.branch_id)
-        });
-        if scope_branch.is_some_and(|own| own != request.branch_id) {
-            return Err(AcceptError::Forbidden(
-                "This API credential is not allowed for this branch",
-            ));
-        }
-        if credential
-            .device_id
-            .as_deref()
-            .is_some_and(|own| own != request.device_id)
-        {
-            return Err(AcceptError::Forbidden(
-                "This API credential is not allowed for this device",
-            ));
-        }
-        if let Err(rejection) = estate.check_device(request.branch_id, &request.device_id) {
-            return Err(invalid(rejection.field(), rejection.message()));
-        }
         let (image, digest) = match submission.image {
             Some(bytes) => {
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
@@ -153,20 +223,7 @@ impl Core {
             Ok(s) => s,
             Err(e) => {
                 self.discard_image(image.as_ref()).await;
-                return Err(match e {
-                    IngestError::Overloaded => {
-                        AcceptError::Unavailable("The server is busy; retry shortly".into())
-                    }
-                    IngestError::ShuttingDown => AcceptError::Unavailable(
-                        "The server is shutting down; retry shortly".into(),
-                    ),
-                    other => {
-                        tracing::error!(error = %other, "detection could not be made durable");
-                        AcceptError::Unavailable(
-                            "The detection could not be stored; retry shortly".into(),
-                        )
-                    }
-                });
+                return Err(AcceptError::Unavailable(unavailable(e)));
             }
         };
         let mut state = JobState::Queued;

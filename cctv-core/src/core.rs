@@ -25,6 +25,8 @@ pub struct CoreSettings {
     pub schedule: Vec<(crate::schedule::TaskName, crate::schedule::Cadence)>,
     /// Pending jobs above which a queue raises an alert.
     pub queue_alert_threshold: u64,
+    /// Most detections in one batch upload ([`Core::accept_detection_batch`]).
+    pub max_batch_items: usize,
 }
 
 impl Default for CoreSettings {
@@ -37,6 +39,7 @@ impl Default for CoreSettings {
                 .map(|t| (t, t.default_cadence()))
                 .collect(),
             queue_alert_threshold: crate::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            max_batch_items: crate::accept::batch::DEFAULT_MAX_BATCH_ITEMS,
         }
     }
 }

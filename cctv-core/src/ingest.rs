@@ -37,4 +37,20 @@ pub enum IngestError {
 #[async_trait]
 pub trait IngestSink: Send + Sync + fmt::Debug + 'static {
     async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError>;
+
+    /// Submits a batch upload's jobs together and answers for each, in order, once all of
+    /// them are durable. Copies of one idempotency key within `jobs` answer like retries
+    /// of the first (duplicate, or conflict when their fingerprints differ).
+    ///
+    /// The default submits one job after the other: correct, but one commit per job, and
+    /// on an error the jobs before it stay stored. A sink that group-commits should put
+    /// the whole batch in one commit (the actor pipeline's handle does), which also makes
+    /// it all or nothing.
+    async fn submit_many(&self, jobs: Vec<DetectionJob>) -> Result<Vec<Submitted>, IngestError> {
+        let mut answers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            answers.push(self.submit(job).await?);
+        }
+        Ok(answers)
+    }
 }

@@ -79,14 +79,57 @@ pub fn check_nesting(fields: &Map<String, Value>) -> Result<(), ValidationErrors
 /// the document itself is not an object or the member cannot be named), or `None`.
 /// Malformed documents are left to the parser.
 pub fn too_deep_json_member(json: &[u8]) -> Option<String> {
+    too_deep_json_path(json, 1)
+}
+
+/// Like [`too_deep_json_member`] for a document whose fields sit `levels` containers
+/// deep: a batch `{"detections": [{…fields…}]}` has its fields at level 3, and each of
+/// them may nest [`MAX_NESTING`] levels below that. Names the value that nests too deeply
+/// by its path, `detections.4.detection_data` (`"body"` when the document is not an
+/// object or its member cannot be named; the path ends at a step that cannot be named).
+pub fn too_deep_json_path(json: &[u8], levels: usize) -> Option<String> {
+    let path = scan_depth(json, MAX_NESTING + levels, levels)?;
+    let mut name = String::new();
+    for step in &path {
+        let part = match step {
+            Step::Member(Some((a, b))) => match std::str::from_utf8(&json[*a..*b]) {
+                Ok(n) if n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"']) => {
+                    n.to_owned()
+                }
+                _ => break,
+            },
+            Step::Member(None) => break,
+            // The document itself must be an object for anything to be named.
+            Step::Element(i) if !name.is_empty() => i.to_string(),
+            Step::Element(_) => break,
+        };
+        if !name.is_empty() {
+            name.push('.');
+        }
+        name.push_str(&part);
+    }
+    Some(if name.is_empty() { "body".into() } else { name })
+}
+
+/// One container on the way to a value: an object (the byte range of the member being
+/// scanned, once its name is known) or an array (the index of the element being scanned).
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Member(Option<(usize, usize)>),
+    Element(usize),
+}
+
+/// The containers around the first container that opens deeper than `max_depth` (the
+/// document's own object or array is level 1), at most the outer `named` of them.
+fn scan_depth(json: &[u8], max_depth: usize, named: usize) -> Option<Vec<Step>> {
     let mut depth = 0usize;
     let mut in_string = false;
     let mut escaped = false;
     let mut string_start = 0;
-    // The last string that ended at depth 1 (a candidate member name) and the member whose
-    // value is being scanned.
-    let mut last_top_string: Option<(usize, usize)> = None;
-    let mut member: Option<(usize, usize)> = None;
+    // The containers of the outer `named` levels, and per level the last string that
+    // ended there (a candidate member name until its `:`).
+    let mut path: Vec<Step> = Vec::new();
+    let mut last_string: Vec<Option<(usize, usize)>> = Vec::new();
     for (i, &b) in json.iter().enumerate() {
         if in_string {
             if escaped {
@@ -95,8 +138,8 @@ pub fn too_deep_json_member(json: &[u8]) -> Option<String> {
                 escaped = true;
             } else if b == b'"' {
                 in_string = false;
-                if depth == 1 {
-                    last_top_string = Some((string_start, i));
+                if depth >= 1 && depth <= path.len() {
+                    last_string[depth - 1] = Some((string_start, i));
                 }
             }
             continue;
@@ -106,18 +149,36 @@ pub fn too_deep_json_member(json: &[u8]) -> Option<String> {
                 in_string = true;
                 string_start = i + 1;
             }
-            b':' if depth == 1 => member = last_top_string.take(),
-            b'{' | b'[' => {
-                depth += 1;
-                // The top-level object is level 0 of its members' values.
-                if depth > MAX_NESTING + 1 {
-                    let name = member
-                        .and_then(|(a, b)| std::str::from_utf8(&json[a..b]).ok())
-                        .filter(|n| n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"']));
-                    return Some(name.unwrap_or("body").to_owned());
+            b':' if depth >= 1 && depth <= path.len() => {
+                path[depth - 1] = Step::Member(last_string[depth - 1].take());
+            }
+            b',' if depth >= 1 && depth <= path.len() => {
+                if let Step::Element(n) = &mut path[depth - 1] {
+                    *n += 1;
                 }
             }
-            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    path.truncate(named);
+                    return Some(path);
+                }
+                if depth <= named && depth == path.len() + 1 {
+                    path.push(if b == b'{' {
+                        Step::Member(None)
+                    } else {
+                        Step::Element(0)
+                    });
+                    last_string.push(None);
+                }
+            }
+            b'}' | b']' => {
+                if depth >= 1 && depth == path.len() {
+                    path.pop();
+                    last_string.pop();
+                }
+                depth = depth.saturating_sub(1);
+            }
             _ => {}
         }
     }
@@ -279,6 +340,38 @@ mod tests {
         assert_eq!(
             too_deep_json_member("[".repeat(40).as_bytes()).as_deref(),
             Some("body")
+        );
+    }
+
+    #[test]
+    fn a_batch_body_too_deep_names_the_item_and_its_field() {
+        let deep = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        let item = |d: usize| format!(r#"{{"re_id":"x,[{{","detection_data":{}}}"#, deep(d));
+        let body = |d: usize| format!(r#"{{"detections":[{},{},{}]}}"#, item(1), item(2), item(d));
+        assert_eq!(too_deep_json_path(body(MAX_NESTING).as_bytes(), 3), None);
+        let parsed: Value = serde_json::from_str(&body(MAX_NESTING)).unwrap();
+        assert_eq!(
+            nesting_depth(&parsed["detections"][2]["detection_data"]),
+            MAX_NESTING
+        );
+        assert_eq!(
+            too_deep_json_path(body(MAX_NESTING + 1).as_bytes(), 3).as_deref(),
+            Some("detections.2.detection_data"),
+            "commas and brackets inside strings do not count"
+        );
+        assert_eq!(
+            too_deep_json_path(body(20_000).as_bytes(), 3).as_deref(),
+            Some("detections.2.detection_data")
+        );
+        assert_eq!(
+            too_deep_json_path(deep(50).as_bytes(), 3).as_deref(),
+            Some("body"),
+            "a document that is not an object names no field"
+        );
+        let nameless = format!(r#"{{"detections":[{}]}}"#, deep(40));
+        assert_eq!(
+            too_deep_json_path(nameless.as_bytes(), 3).as_deref(),
+            Some("detections.0.0")
         );
     }
 }

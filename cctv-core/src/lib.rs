@@ -4,6 +4,8 @@
 //! with no web framework, actor system or database driver in its API.
 //!
 //! - [`detection`]: validating a device's detection and the durable job payload;
+//! - [`accept`]: accepting detections from devices, one or a batch (the use cases behind the
+//!   device API's ingest endpoints, for any caller with an ingest sink);
 //! - [`person_day`]: the person-day rules (counters, min/max times, feature merge);
 //! - [`estate`], [`credential`], [`rate_limit`]: who may post what, and how often;
 //! - [`storage`], [`jobs`], [`events`], [`blob`], [`notify`], [`reporting`], [`ingest`]:

@@ -14,7 +14,9 @@ use serde_json::{Map, Value, json};
 use crate::detection::{DetectionRequest, DetectionRules, MAX_DETECTED_COUNT, MAX_RE_ID_CHARS};
 use crate::export::neutralise;
 use crate::files::UrlSigner;
-use crate::input::{MAX_NESTING, form_fields, nesting_depth, too_deep_json_member};
+use crate::input::{
+    MAX_NESTING, form_fields, nesting_depth, too_deep_json_member, too_deep_json_path,
+};
 use crate::phone::normalize_phone;
 use crate::template::{MessageTemplate, TemplateVars, convert_legacy_tokens, validate_template};
 
@@ -169,6 +171,34 @@ proptest! {
     #[test]
     fn json_depth_scan_is_total(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
         let _ = too_deep_json_member(&bytes);
+        let _ = too_deep_json_path(&bytes, 3);
+    }
+
+    /// A batch body: the scan flags it exactly when an item's field nests deeper than the
+    /// limit, and names an item and field that do.
+    #[test]
+    fn batch_depth_scan_names_a_too_deep_item_field(
+        items in prop::collection::vec(prop::collection::vec(0usize..40, 1..3), 1..4),
+        text in "[a-z{}\\[\\],.\\\\\"]{0,8}",
+    ) {
+        let mut too_deep = Vec::new();
+        let detections: Vec<Value> = items.iter().enumerate().map(|(i, depths)| {
+            let mut item = Map::new();
+            for (f, d) in depths.iter().enumerate() {
+                let v = (0..*d).fold(json!(text.clone()), |v, k| if k % 2 == 0 { json!([v]) } else { json!({"k": v}) });
+                if nesting_depth(&v) > MAX_NESTING {
+                    too_deep.push(format!("detections.{i}.f{f}"));
+                }
+                item.insert(format!("f{f}"), v);
+            }
+            Value::Object(item)
+        }).collect();
+        let bytes = serde_json::to_vec(&json!({"detections": detections})).unwrap();
+        let flagged = too_deep_json_path(&bytes, 3);
+        prop_assert_eq!(flagged.is_some(), !too_deep.is_empty());
+        if let Some(name) = flagged {
+            prop_assert!(too_deep.contains(&name), "{} not in {:?}", name, too_deep);
+        }
     }
 
     /// Any request: validation never panics; what it accepts is within every bound, and

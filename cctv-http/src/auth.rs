@@ -78,6 +78,19 @@ pub fn authenticate(
     res: &mut Response,
     depot: &mut Depot,
 ) -> Result<DeviceAuth, ApiError> {
+    authenticate_costing(state, req, res, depot, 1)
+}
+
+/// Authenticates and counts `cost` requests against the credential's hour. A batch upload
+/// passes 0 (nothing is counted; refused only when nothing is left) and is counted per
+/// item with [`charge`] once its size is known.
+pub fn authenticate_costing(
+    state: &AppState,
+    req: &Request,
+    res: &mut Response,
+    depot: &mut Depot,
+    cost: u32,
+) -> Result<DeviceAuth, ApiError> {
     let (Some(key), Some(secret)) = (header(req, "x-api-key"), header(req, "x-api-secret")) else {
         return Err(ApiError::Unauthorized(
             "API key and secret are required".into(),
@@ -100,10 +113,11 @@ pub fn authenticate(
             return Err(ApiError::InvalidCredentials);
         }
     }
-    let rate = state
-        .core
-        .limiter()
-        .check(entry.credential.id, entry.credential.rate_limit, now);
+    let rate =
+        state
+            .core
+            .limiter()
+            .take(entry.credential.id, entry.credential.rate_limit, cost, now);
     set_rate_headers(res, &rate);
     if !rate.allowed {
         return Err(ApiError::RateLimited(rate));
@@ -120,6 +134,29 @@ pub fn authenticate(
     };
     depot.insert_typed(auth.clone());
     Ok(auth)
+}
+
+/// Counts `n` more requests of an authenticated caller, all or none (429 when they do not
+/// fit in what is left of the hour), and updates the rate-limit headers.
+pub fn charge(
+    state: &AppState,
+    res: &mut Response,
+    depot: &mut Depot,
+    auth: &mut DeviceAuth,
+    n: u32,
+) -> Result<(), ApiError> {
+    let credential = &auth.entry.credential;
+    let rate = state
+        .core
+        .limiter()
+        .take(credential.id, credential.rate_limit, n, Timestamp::now());
+    set_rate_headers(res, &rate);
+    if !rate.allowed {
+        return Err(ApiError::RateLimited(rate));
+    }
+    auth.rate = rate;
+    depot.insert_typed(auth.clone());
+    Ok(())
 }
 
 fn set_rate_headers(res: &mut Response, rate: &RateDecision) {

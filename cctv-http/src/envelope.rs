@@ -116,6 +116,11 @@ pub enum ApiError {
     /// Too many failed logins: 429 with `Retry-After`.
     TooManyAttempts(std::time::Duration),
     PayloadTooLarge(String),
+    /// A batch upload with more items than allowed: 413 naming the limit.
+    BatchTooLarge {
+        limit: usize,
+        items: usize,
+    },
     UnsupportedMediaType(String),
     Conflict(String),
     /// An idempotency key reused for a different request: 409 naming the stored job.
@@ -147,7 +152,7 @@ impl ApiError {
             Self::RateLimited(_) | Self::TooManyAttempts(_) | Self::TooManyStreams(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge(_) | Self::BatchTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) | Self::IdempotencyConflict(_) => StatusCode::CONFLICT,
             Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -168,7 +173,7 @@ impl ApiError {
             Self::RateLimited(_) | Self::TooManyAttempts(_) | Self::TooManyStreams(_) => {
                 "RATE_LIMIT_EXCEEDED"
             }
-            Self::PayloadTooLarge(_) => "PAYLOAD_TOO_LARGE",
+            Self::PayloadTooLarge(_) | Self::BatchTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             Self::UnsupportedMediaType(_) => "UNSUPPORTED_MEDIA_TYPE",
             Self::Conflict(_) => "CONFLICT",
             Self::IdempotencyConflict(_) => "IDEMPOTENCY_CONFLICT",
@@ -198,6 +203,9 @@ impl ApiError {
                 .first_message()
                 .unwrap_or("The given data was invalid")
                 .to_owned(),
+            Self::BatchTooLarge { limit, items } => {
+                format!("A batch may hold at most {limit} detections; this one holds {items}")
+            }
             Self::RateLimited(_) => "Rate limit exceeded. Try again later.".into(),
             Self::TooManyAttempts(_) => "Too many login attempts. Try again later.".into(),
             Self::Server(_) => "An internal error occurred".into(),
@@ -211,8 +219,10 @@ impl ApiError {
         match self {
             Self::Validation(e) => Some(to_value(e)),
             Self::IdempotencyConflict(job_id) => Some(json!({ "job_id": job_id })),
+            Self::BatchTooLarge { limit, items } => Some(json!({ "limit": limit, "items": items })),
             Self::RateLimited(d) => Some(json!({
                 "limit": d.limit,
+                "remaining": d.remaining,
                 "period": "hour",
                 "reset_at": Timestamp::from_second(d.reset_at).map(|t| t.to_string()).unwrap_or_default(),
             })),

@@ -147,7 +147,7 @@ impl Handler for Prelude {
 
 /// All routes.
 pub fn router(state: Arc<AppState>) -> Router {
-    use device::{ingest, query};
+    use device::{batch, ingest, query};
     Router::new()
         .hoop(Prelude(state))
         .hoop(access_log::AccessLogHoop)
@@ -161,6 +161,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .push(streams::routes())
                 .push(reports::routes())
                 .push(Router::with_path("detection/log").post(ingest::log_detection))
+                .push(Router::with_path("detection/batch").post(batch::batch_detections))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
                 .push(Router::with_path("detection/summary").get(query::summary))
                 .push(Router::with_path("detections").get(query::list_detections))

@@ -1,6 +1,7 @@
 //! Acceptance tests of the device, management, report and web APIs through a real HTTP server.
 
 mod bad_input;
+mod batch;
 mod browser;
 mod browser_layout;
 mod crash;

@@ -1,4 +1,5 @@
 //! The device API v1 (SPEC §4): wire-compatible with the original system's fleet.
 
+pub mod batch;
 pub mod ingest;
 pub mod query;

@@ -1,0 +1,171 @@
+//! `POST /api/v1/detection/batch`: an edge node's backlog, `{"detections": [ … ]}`, each
+//! item the JSON fields of one `POST /api/v1/detection/log`. The core's batch use case
+//! ([`cctv_core::Core::accept_detection_batch`]) checks every item as it checks one
+//! detection and answers once the accepted ones are durable.
+//!
+//! This layer translates HTTP and counts the request against the credential's hour: a
+//! batch costs one per item, taken at once (all or nothing: a batch that does not fit in
+//! what is left is refused whole with 429); a request refused before its items are known
+//! costs one, like any other request.
+
+use cctv_core::accept::batch::{BatchError, ItemStatus, check_batch_len};
+use cctv_core::input::{MAX_FIELD_NAME_BYTES, too_deep_json_path, too_deep_message};
+use jiff::Timestamp;
+use salvo::http::{ParseError, StatusCode};
+use salvo::{Depot, Request, Response, handler};
+use serde_json::{Value, json};
+
+use crate::auth::{self, DeviceAuth};
+use crate::envelope::{ApiError, Reply, respond};
+use crate::{AppState, state};
+
+/// Containers around an item's fields (`{"detections": [{…}]}`): the nesting bound of one
+/// detection's fields applies below them.
+const ITEM_FIELD_LEVEL: usize = 3;
+
+#[handler]
+pub async fn batch_detections(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    let result = accept(&state, req, depot, res).await;
+    respond(res, depot, result);
+}
+
+async fn accept(
+    state: &AppState,
+    req: &mut Request,
+    depot: &mut Depot,
+    res: &mut Response,
+) -> Result<Reply, ApiError> {
+    let mut auth = auth::authenticate_costing(state, req, res, depot, 0)?;
+    let received_at = Timestamp::now();
+    let read = read_items(state, req, &auth).await;
+    let cost = read.as_ref().map_or(1, Vec::len);
+    auth::charge(
+        state,
+        res,
+        depot,
+        &mut auth,
+        u32::try_from(cost).unwrap_or(u32::MAX),
+    )?;
+    let items = read?;
+    let results = state
+        .core
+        .accept_detection_batch(
+            state.ingest.as_ref(),
+            &auth.entry.credential,
+            items,
+            received_at,
+        )
+        .await
+        .map_err(batch_error)?;
+    let count = |status| results.iter().filter(|r| r.status == status).count();
+    let (accepted, duplicates, rejected) = (
+        count(ItemStatus::Accepted),
+        count(ItemStatus::Duplicate),
+        count(ItemStatus::Rejected),
+    );
+    Ok(Reply::with_status(
+        StatusCode::ACCEPTED,
+        format!(
+            "Detection batch received: {accepted} accepted, {duplicates} duplicate, {rejected} rejected"
+        ),
+        json!({
+            "accepted": accepted,
+            "duplicates": duplicates,
+            "rejected": rejected,
+            "results": results,
+        }),
+    ))
+}
+
+/// The batch's items, once the credential may write and the body is a batch of an
+/// allowed size.
+async fn read_items(
+    state: &AppState,
+    req: &mut Request,
+    auth: &DeviceAuth,
+) -> Result<Vec<Value>, ApiError> {
+    auth.require_write()?;
+    // Idempotency is per item: a key for the whole request would be ambiguous (which
+    // items does a retry repeat?), and silently ignoring it would mislead the sender.
+    if req.headers().contains_key("idempotency-key") {
+        return Err(ApiError::validation(
+            "idempotency_key",
+            "A batch takes no Idempotency-Key header; give each detection its own event_id",
+        ));
+    }
+    let items = read_body(state, req).await?;
+    check_batch_len(items.len(), state.core.settings().max_batch_items).map_err(batch_error)?;
+    Ok(items)
+}
+
+/// `{"detections": [ … ]}` and nothing else, within the JSON size and nesting bounds.
+async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, ApiError> {
+    let is_json = req
+        .content_type()
+        .is_some_and(|m| m.essence_str() == "application/json");
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json (a batch carries no images)".into(),
+        ));
+    }
+    let max = state.settings.max_json_bytes;
+    let body = req.payload_with_max_size(max).await.map_err(|e| match e {
+        ParseError::PayloadTooLarge => {
+            ApiError::PayloadTooLarge(format!("The request body must not exceed {max} bytes"))
+        }
+        other => ApiError::validation(
+            "body",
+            format!("The request body could not be read: {other}"),
+        ),
+    })?;
+    // Refused before parsing, with the item and field named, however deep the body goes.
+    if let Some(field) = too_deep_json_path(body, ITEM_FIELD_LEVEL) {
+        return Err(ApiError::validation(&field, too_deep_message(&field)));
+    }
+    let mut fields = match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(ApiError::validation(
+                "body",
+                r#"The request body must be a JSON object {"detections": [ … ]}"#,
+            ));
+        }
+        Err(e) => return Err(ApiError::validation("body", format!("Malformed JSON: {e}"))),
+    };
+    if let Some(unknown) = fields.keys().find(|k| *k != "detections") {
+        let field = if unknown.len() <= MAX_FIELD_NAME_BYTES {
+            unknown.as_str()
+        } else {
+            "body"
+        };
+        return Err(ApiError::validation(
+            field,
+            format!("Unknown field {field}: a batch body holds only detections"),
+        ));
+    }
+    match fields.remove("detections") {
+        Some(Value::Array(items)) => Ok(items),
+        None | Some(Value::Null) => Err(ApiError::validation(
+            "detections",
+            "The detections field is required",
+        )),
+        Some(_) => Err(ApiError::validation(
+            "detections",
+            "The detections field must be an array of detections",
+        )),
+    }
+}
+
+fn batch_error(e: BatchError) -> ApiError {
+    match e {
+        BatchError::Empty { limit } => ApiError::validation(
+            "detections",
+            format!("The detections field must hold 1 to {limit} detections"),
+        ),
+        BatchError::TooLarge { limit, items } => ApiError::BatchTooLarge { limit, items },
+        BatchError::Forbidden(m) => ApiError::Forbidden(m.into()),
+        BatchError::Unavailable(m) => ApiError::Unavailable(m),
+        other => ApiError::Server(other.to_string()),
+    }
+}
