@@ -11,12 +11,15 @@ use crate::credential::{CredentialStatus, Permissions};
 use crate::estate::{BranchInfo, DeviceInfo, RecordStatus};
 use crate::ingest::IngestError;
 
+/// A stored idempotency key: `(credential, key)` → (job, request fingerprint).
+type Keys = HashMap<(i64, String), (JobId, Option<String>)>;
+
 /// Stores jobs; a `(credential, key)` seen before answers with the stored job (a conflict
 /// when the fingerprint differs), as the storage backends do.
 #[derive(Debug, Default)]
 struct MemorySink {
     jobs: Mutex<Vec<DetectionJob>>,
-    keys: Mutex<HashMap<(i64, String), (JobId, Option<String>)>>,
+    keys: Mutex<Keys>,
     fail: bool,
 }
 
