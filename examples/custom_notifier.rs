@@ -15,7 +15,7 @@ use cctv_core::notify::{
     parse_settings,
 };
 use cctv_core::phone::normalize_phone;
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_core::template::{MessageTemplate, TemplateVars};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
@@ -67,7 +67,7 @@ impl Notifier for SmsNotifier {
 async fn run(
     dir: &std::path::Path,
 ) -> Result<(Core, Arc<SmsNotifier>), Box<dyn std::error::Error>> {
-    let store: Arc<dyn Storage> =
+    let store: Arc<dyn FullStorage> =
         Arc::new(SqliteStore::open(&SqliteSettings::new(dir.join("cctv.db"))).await?);
 
     // Config-driven: kinds map to factories; the binary reads `{kind, settings}` entries.

@@ -9,16 +9,16 @@ use std::time::Duration;
 use cctv_actors::{Pipeline, PipelineSettings};
 use cctv_core::Core;
 use cctv_core::detection::{DetectionRequest, DetectionRules};
-use cctv_core::estate::{DeviceType, NewBranch, NewDevice, NewGroup, RecordStatus};
+use cctv_core::estate::{DeviceType, EstateWrites, NewBranch, NewDevice, NewGroup, RecordStatus};
 use cctv_core::jobs::{JobId, JobState};
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Storage> =
+    let store: Arc<dyn FullStorage> =
         Arc::new(SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?);
 
     // A one-branch estate.

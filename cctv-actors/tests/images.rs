@@ -13,7 +13,7 @@ use cctv_core::blob::{BlobStore, StoredBlob};
 use cctv_core::conformance::{job, seed};
 use cctv_core::files::tables::EVENT_LOG_FILES;
 use cctv_core::records::ListQuery;
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 
 fn jpeg() -> Vec<u8> {
@@ -30,7 +30,7 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
     sqlite.fsync_every_commit = false;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
     let estate = seed(store.as_ref()).await;
     let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
     let bytes = jpeg();

@@ -9,7 +9,7 @@ use cctv_core::Core;
 use cctv_core::conformance::seed;
 use cctv_core::files::{CleanupSettings, FileJobs};
 use cctv_core::jobs::{ClaimedJob, JobId, Queue};
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_core::work::{JobHandler, MaintenanceConfig, MaintenanceJobHandler};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
@@ -30,7 +30,7 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
     settings.fsync_every_commit = false;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     seed(store.as_ref()).await;
     let core = Core::builder().storage(store).build().await.unwrap();
     let logs = dir.path().join("logs");

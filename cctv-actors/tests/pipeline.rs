@@ -8,7 +8,7 @@ use cctv_actors::{Pipeline, PipelineSettings};
 use cctv_core::Core;
 use cctv_core::conformance::{Estate, job, seed};
 use cctv_core::jobs::{JobState, Lease, RetryPolicy};
-use cctv_core::storage::{AcceptItem, Storage};
+use cctv_core::storage::{AcceptItem, FullStorage};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use jiff::Timestamp;
 
@@ -16,7 +16,7 @@ async fn setup() -> (Core, Estate, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
     settings.fsync_every_commit = false;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     let estate = seed(store.as_ref()).await;
     let core = Core::builder().storage(store).build().await.unwrap();
     (core, estate, dir)

@@ -9,7 +9,7 @@ use cctv_core::Core;
 use cctv_core::conformance::seed;
 use cctv_core::manage::tables::STREAMS;
 use cctv_core::records::{Filter, Record, WriteOp};
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -37,7 +37,7 @@ async fn a_sweep_marks_reachable_streams_online_and_others_offline_or_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
     settings.fsync_every_commit = false;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     let estate = seed(store.as_ref()).await;
     let core = Core::builder().storage(store).build().await.unwrap();
 

@@ -12,7 +12,7 @@ use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::files::{UrlSigner, private};
 use cctv_core::manage::ManageSettings;
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -21,7 +21,7 @@ use crate::settings::Settings;
 
 /// An opened store, and for SQLite the lock that keeps a second process off the file.
 pub struct OpenedStore {
-    pub storage: Arc<dyn Storage>,
+    pub storage: Arc<dyn FullStorage>,
     pub single_node: bool,
     _lock: Option<File>,
 }
@@ -77,7 +77,10 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     })
 }
 
-pub async fn build_core(settings: &Settings, storage: Arc<dyn Storage>) -> anyhow::Result<Core> {
+pub async fn build_core(
+    settings: &Settings,
+    storage: Arc<dyn FullStorage>,
+) -> anyhow::Result<Core> {
     // Created private before anything below creates it with default modes (PostgreSQL
     // setups have no database file that would have made it first).
     private::create_dir_all(&settings.data_dir)

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 
 use crate::credential::Credential;
 use crate::estate::EstateSnapshot;
-use crate::storage::{ChangeTopic, Storage, StorageError};
+use crate::storage::{ChangeTopic, FullStorage, StorageError};
 
 /// The estate snapshot and the stamp it was loaded at.
 #[derive(Debug, Default)]
@@ -29,7 +29,7 @@ impl EstateCache {
         self.snapshot.read().expect("estate cache lock").clone()
     }
 
-    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
+    pub async fn reload(&self, store: &dyn FullStorage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         let snapshot = store.estate_snapshot().await?;
         *self.snapshot.write().expect("estate cache lock") = Arc::new(snapshot);
@@ -38,7 +38,7 @@ impl EstateCache {
     }
 
     /// Reloads only when the store's stamp moved.
-    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
+    pub async fn refresh(&self, store: &dyn FullStorage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -81,7 +81,7 @@ impl CredentialCache {
             .cloned()
     }
 
-    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
+    pub async fn reload(&self, store: &dyn FullStorage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         let credentials = store.credentials().await?;
         let old = self.by_key.read().expect("credential cache lock").clone();
@@ -107,7 +107,7 @@ impl CredentialCache {
         Ok(())
     }
 
-    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
+    pub async fn refresh(&self, store: &dyn FullStorage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -117,7 +117,7 @@ impl CredentialCache {
     }
 
     /// Writes `last_used_at` of credentials used since the previous flush.
-    pub async fn flush_usage(&self, store: &dyn Storage) -> Result<usize, StorageError> {
+    pub async fn flush_usage(&self, store: &dyn FullStorage) -> Result<usize, StorageError> {
         let snapshot = self.by_key.read().expect("credential cache lock").clone();
         let pending: Vec<(i64, i64)> = {
             let flushed = self.flushed.lock().expect("flush lock");

@@ -34,9 +34,14 @@ pub use self::ops::*;
 pub use self::reports::*;
 
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
+///
+/// `storage_conformance_tests!(make)` runs every case: `make` returns a fresh store as
+/// `Option<Arc<dyn FullStorage>>` (`None` skips, e.g. without a database URL).
+/// `storage_conformance_tests!(required make)` runs the cases of the required interface
+/// only, for a backend that implements [`Storage`] and no optional capability.
 #[macro_export]
 macro_rules! storage_conformance_tests {
-    ($make:path) => {
+    (required $make:path) => {
         $crate::storage_conformance_tests!(@cases $make;
             estate_round_trip,
             detections_are_counted_per_person_day,
@@ -51,6 +56,12 @@ macro_rules! storage_conformance_tests {
             queries_filter_paginate_and_summarise,
             images_register_files_and_enqueue_image_jobs,
             pruning_removes_only_old_completed_jobs,
+            heartbeats_keep_a_running_job_from_a_second_claim,
+        );
+    };
+    ($make:path) => {
+        $crate::storage_conformance_tests!(required $make);
+        $crate::storage_conformance_tests!(@cases $make;
             deliveries_are_one_row_per_event_recipient_and_channel,
             a_cooldown_window_is_taken_by_one_event_at_a_time,
             suppressed_sends_wait_for_one_digest,
@@ -60,11 +71,10 @@ macro_rules! storage_conformance_tests {
             dirty_marks_expand_and_clear_only_when_unchanged,
             two_schedulers_run_each_slot_once,
             failed_jobs_are_listed_retried_and_discarded,
-            unique_enqueue_returns_the_queued_job,
             report_service_pages_give_the_same_report,
-            day_counts_equal_their_recomputation,
             export_pages_filter_and_cover_each_row_once,
-            heartbeats_keep_a_running_job_from_a_second_claim,
+            unique_enqueue_returns_the_queued_job,
+            day_counts_equal_their_recomputation,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

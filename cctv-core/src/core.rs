@@ -13,7 +13,7 @@ use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
 use crate::notify::Notifier;
 use crate::rate_limit::HourlyLimiter;
-use crate::storage::{Storage, StorageError};
+use crate::storage::{FullStorage, StorageError};
 
 /// Settings of the domain (no I/O settings: those belong to the plugins).
 #[derive(Debug, Clone)]
@@ -55,7 +55,7 @@ pub enum BuildError {
 }
 
 struct Inner {
-    storage: Arc<dyn Storage>,
+    storage: Arc<dyn FullStorage>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Arc<dyn EventBus>,
     secrets: SecretBox,
@@ -74,7 +74,7 @@ struct Inner {
 /// Cheap to clone.
 ///
 /// ```no_run
-/// # async fn demo(store: std::sync::Arc<dyn cctv_core::storage::Storage>) -> Result<(), cctv_core::BuildError> {
+/// # async fn demo(store: std::sync::Arc<dyn cctv_core::storage::FullStorage>) -> Result<(), cctv_core::BuildError> {
 /// let core = cctv_core::Core::builder().storage(store).build().await?;
 /// println!("{} branches known", core.estate().branches.len());
 /// # Ok(()) }
@@ -99,7 +99,7 @@ impl Core {
         CoreBuilder::default()
     }
 
-    pub fn storage(&self) -> &Arc<dyn Storage> {
+    pub fn storage(&self) -> &Arc<dyn FullStorage> {
         &self.inner.storage
     }
 
@@ -235,7 +235,7 @@ impl Core {
 /// Wires a [`Core`]; only the storage is required.
 #[derive(Default)]
 pub struct CoreBuilder {
-    storage: Option<Arc<dyn Storage>>,
+    storage: Option<Arc<dyn FullStorage>>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
     secrets: Option<SecretBox>,
@@ -244,7 +244,7 @@ pub struct CoreBuilder {
 }
 
 impl CoreBuilder {
-    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
+    pub fn storage(mut self, storage: Arc<dyn FullStorage>) -> Self {
         self.storage = Some(storage);
         self
     }

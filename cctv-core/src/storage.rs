@@ -1,6 +1,9 @@
 //! Storage traits: one per capability, implemented by each backend plugin
-//! (`plugins/storage-sqlite`, `plugins/storage-postgres`) and checked by one conformance
-//! suite ([`crate::conformance`], feature `conformance`).
+//! (`plugins/storage-sqlite`, `plugins/storage-postgres`, `plugins/storage-memory`) and
+//! checked by one conformance suite ([`crate::conformance`], feature `conformance`).
+//!
+//! [`Storage`] is what every backend must provide; [`FullStorage`] adds the optional
+//! capabilities the reference server uses.
 
 use std::fmt;
 
@@ -18,9 +21,7 @@ use serde::Serialize;
 
 use crate::credential::{Credential, CredentialStatus, NewCredential};
 use crate::detection::DetectionJob;
-use crate::estate::{
-    Branch, Device, EstateSnapshot, Group, NewBranch, NewDevice, NewGroup, RecordStatus,
-};
+use crate::estate::{Branch, Device, EstateSnapshot, Group, RecordStatus};
 use crate::jobs::{JobId, JobQueue, Lease};
 use crate::person_day::PreparedDetection;
 use crate::query::*;
@@ -61,28 +62,16 @@ impl ChangeTopic {
     }
 }
 
-/// Groups, branches and devices.
+/// Reading groups, branches and devices. They are written as management records
+/// ([`RecordStore::apply`]; see [`crate::estate::NewBranch::create`]).
 #[async_trait]
 pub trait EstateStore: Send + Sync + fmt::Debug + 'static {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError>;
     /// A number that changes whenever the topic's tables change (by any process).
     async fn change_stamp(&self, topic: ChangeTopic) -> Result<i64, StorageError>;
-    async fn create_group(&self, group: &NewGroup) -> Result<Group, StorageError>;
-    async fn create_branch(&self, branch: &NewBranch) -> Result<Branch, StorageError>;
-    async fn create_device(&self, device: &NewDevice) -> Result<Device, StorageError>;
     async fn list_groups(&self) -> Result<Vec<Group>, StorageError>;
     async fn list_branches(&self) -> Result<Vec<Branch>, StorageError>;
     async fn list_devices(&self) -> Result<Vec<Device>, StorageError>;
-    async fn set_branch_status(
-        &self,
-        branch_id: i64,
-        status: RecordStatus,
-    ) -> Result<(), StorageError>;
-    async fn set_device_status(
-        &self,
-        device_id: &str,
-        status: RecordStatus,
-    ) -> Result<(), StorageError>;
 }
 
 /// Device API credentials.
@@ -257,33 +246,32 @@ pub trait RegistryStore: Send + Sync + fmt::Debug + 'static {
     ) -> Result<(), StorageError>;
 }
 
-/// Everything a backend provides; implemented automatically.
+/// What every backend provides: accepting and processing detections, the job queue, the
+/// estate and credentials the device API checks, the registry it serves, and the generic
+/// records the estate and the management side are written through. Implemented
+/// automatically for any type with these parts; checked by the required part of the
+/// conformance suite.
 pub trait Storage:
-    EstateStore
-    + CredentialStore
-    + IngestStore
-    + RegistryStore
-    + JobQueue
-    + RecordStore
-    + NotificationStore
-    + ReportStore
-    + ScheduleStore
-    + QueueAdmin
-    + ExportStore
+    EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
 {
 }
 
 impl<T> Storage for T where
-    T: EstateStore
-        + CredentialStore
-        + IngestStore
-        + RegistryStore
-        + JobQueue
-        + RecordStore
-        + NotificationStore
-        + ReportStore
-        + ScheduleStore
-        + QueueAdmin
-        + ExportStore
+    T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
+{
+}
+
+/// A backend with every optional capability — notifications ([`NotificationStore`]),
+/// reports ([`ReportStore`]), the schedule ([`ScheduleStore`]), queue administration
+/// ([`QueueAdmin`]) and exports ([`ExportStore`]) — which the reference server needs.
+/// Each capability is its own trait: a backend for embedding may implement only
+/// [`Storage`], and code that needs one capability asks for that trait.
+pub trait FullStorage:
+    Storage + NotificationStore + ReportStore + ScheduleStore + QueueAdmin + ExportStore
+{
+}
+
+impl<T> FullStorage for T where
+    T: Storage + NotificationStore + ReportStore + ScheduleStore + QueueAdmin + ExportStore
 {
 }

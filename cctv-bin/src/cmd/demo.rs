@@ -3,7 +3,7 @@
 //! is missing.
 
 use cctv_core::estate::*;
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use serde_json::json;
 
 use super::credential::{self, CreateArgs};
@@ -150,7 +150,7 @@ const DEVICES: [(&str, &str, &str, DeviceType); 12] = [
     ),
 ];
 
-pub async fn run(storage: &dyn Storage, as_json: bool) -> anyhow::Result<()> {
+pub async fn run(storage: &dyn FullStorage, as_json: bool) -> anyhow::Result<()> {
     let mut groups = storage.list_groups().await?;
     for (code, province, name) in GROUPS {
         if !groups.iter().any(|g| g.province_code == code) {

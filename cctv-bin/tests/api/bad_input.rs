@@ -1,6 +1,7 @@
 //! Every kind of bad input gets the envelope with the right code, and nothing is stored.
 
 use cctv_core::credential::CredentialStatus;
+use cctv_core::estate::EstateWrites;
 use serde_json::{Value, json};
 
 use crate::helpers::*;

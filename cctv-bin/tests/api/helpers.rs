@@ -11,7 +11,7 @@ use cctv_core::Core;
 use cctv_core::conformance::{Estate, seed};
 use cctv_core::credential::{GeneratedSecret, NewCredential, Permissions, hash_secret};
 use cctv_core::manage::ManageSettings;
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_http::{AppState, HttpSettings};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -84,7 +84,7 @@ impl Default for AppOptions {
 
 pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let storage: Arc<dyn Storage> = match backend {
+    let storage: Arc<dyn FullStorage> = match backend {
         Backend::Sqlite => {
             let mut s = SqliteSettings::new(dir.path().join("cctv.db"));
             s.fsync_every_commit = false;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cctv_core::estate::{NewBranch, RecordStatus};
+use cctv_core::estate::{EstateWrites, NewBranch, RecordStatus};
 use cctv_core::events::EventKind;
 use cctv_core::jiff::civil::date;
 use cctv_core::jiff::{SignedDuration, Timestamp};

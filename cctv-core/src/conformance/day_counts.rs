@@ -11,13 +11,13 @@ use crate::detection::DetectionJob;
 use crate::estate::RecordStatus;
 use crate::query::{DayCount, DetectionFilter, DetectionItem, PageRequest};
 use crate::reporting::RowRange;
-use crate::storage::Storage;
+use crate::storage::FullStorage;
 
 /// `(date, branch or None for all)` → (detections, sum of detected_count, distinct re_ids).
 type Recount = BTreeMap<(Date, Option<i64>), (i64, i64, BTreeSet<String>)>;
 
 /// Every stored detection, page by page through the read API.
-async fn all_detections(store: &dyn Storage) -> Vec<DetectionItem> {
+async fn all_detections(store: &dyn FullStorage) -> Vec<DetectionItem> {
     let mut all = Vec::new();
     for page in 1.. {
         let rows = store
@@ -33,7 +33,7 @@ async fn all_detections(store: &dyn Storage) -> Vec<DetectionItem> {
     unreachable!("pages are numbered by u32")
 }
 
-async fn recount(store: &dyn Storage) -> Vec<DayCount> {
+async fn recount(store: &dyn FullStorage) -> Vec<DayCount> {
     let mut totals = Recount::new();
     for d in &all_detections(store).await {
         for key in [
@@ -70,7 +70,7 @@ async fn recount(store: &dyn Storage) -> Vec<DayCount> {
 }
 
 /// Device totals and distinct persons over ranges and branch selections.
-async fn ranges_match_their_recomputation(store: &dyn Storage, estate: &super::Estate) {
+async fn ranges_match_their_recomputation(store: &dyn FullStorage, estate: &super::Estate) {
     let all = all_detections(store).await;
     let mut devices: BTreeMap<(Date, i64, String), (i64, i64)> = BTreeMap::new();
     for d in &all {
@@ -136,14 +136,14 @@ async fn ranges_match_their_recomputation(store: &dyn Storage, estate: &super::E
     }
 }
 
-async fn stored(store: &dyn Storage) -> Vec<DayCount> {
+async fn stored(store: &dyn FullStorage) -> Vec<DayCount> {
     store
         .day_counts("2026-11-01".parse().unwrap(), "2026-11-30".parse().unwrap())
         .await
         .unwrap()
 }
 
-pub async fn day_counts_equal_their_recomputation(store: Arc<dyn Storage>) {
+pub async fn day_counts_equal_their_recomputation(store: Arc<dyn FullStorage>) {
     let estate = Arc::new(seed(store.as_ref()).await);
     // 20 persons over 3 branches and two days, in batches delivered twice concurrently.
     let jobs: Vec<DetectionJob> = (0..600)
@@ -163,7 +163,12 @@ pub async fn day_counts_equal_their_recomputation(store: Arc<dyn Storage>) {
         })
         .collect();
     accept(store.as_ref(), &jobs).await;
-    process_every_batch_twice_at_once(&store, &jobs, 40).await;
+    process_every_batch_twice_at_once(
+        &(store.clone() as Arc<dyn crate::storage::Storage>),
+        &jobs,
+        40,
+    )
+    .await;
     assert_eq!(stored(store.as_ref()).await, recount(store.as_ref()).await);
 
     // A person seen only while tracking is off still counts as a person at that branch;

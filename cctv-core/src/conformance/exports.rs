@@ -13,10 +13,10 @@ use crate::export::{
     PersonExportFilter, PersonExportRow,
 };
 use crate::jobs::{Lease, NewJob, Queue};
-use crate::storage::Storage;
+use crate::storage::{FullStorage, Storage};
 
 async fn all_detections(
-    store: &dyn Storage,
+    store: &dyn FullStorage,
     filter: &DetectionExportFilter,
 ) -> Vec<DetectionExportRow> {
     let mut rows: Vec<DetectionExportRow> = Vec::new();
@@ -32,7 +32,7 @@ async fn all_detections(
     }
 }
 
-async fn all_events(store: &dyn Storage, filter: &EventExportFilter) -> Vec<EventExportRow> {
+async fn all_events(store: &dyn FullStorage, filter: &EventExportFilter) -> Vec<EventExportRow> {
     let mut rows: Vec<EventExportRow> = Vec::new();
     loop {
         let after = rows.last().map(|r| (r.event_timestamp, r.id));
@@ -45,7 +45,7 @@ async fn all_events(store: &dyn Storage, filter: &EventExportFilter) -> Vec<Even
     }
 }
 
-async fn all_persons(store: &dyn Storage, filter: &PersonExportFilter) -> Vec<PersonExportRow> {
+async fn all_persons(store: &dyn FullStorage, filter: &PersonExportFilter) -> Vec<PersonExportRow> {
     let mut rows: Vec<PersonExportRow> = Vec::new();
     loop {
         let after = rows.last().map(|r| (r.detection_date, r.id));
@@ -62,7 +62,7 @@ fn at(s: &str) -> Timestamp {
     s.parse().unwrap()
 }
 
-pub async fn export_pages_filter_and_cover_each_row_once(store: Arc<dyn Storage>) {
+pub async fn export_pages_filter_and_cover_each_row_once(store: Arc<dyn FullStorage>) {
     let estate = seed(store.as_ref()).await;
     let b = |n: usize| estate.branches[n].id;
     // Inserted out of time order, two at the same instant, over two days.

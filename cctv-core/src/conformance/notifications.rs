@@ -12,10 +12,10 @@ use crate::jobs::JobId;
 use crate::notify::summary::{WHATSAPP_DELIVERY_SUMMARY, aggregate_day};
 use crate::notify::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use crate::records::{Filter, ListQuery, Order};
-use crate::storage::Storage;
+use crate::storage::FullStorage;
 
 /// Three processed detections of branch 0; their event log ids, oldest first.
-async fn events(store: &dyn Storage) -> (i64, Vec<i64>) {
+async fn events(store: &dyn FullStorage) -> (i64, Vec<i64>) {
     let estate = seed(store).await;
     let jobs: Vec<_> = ["08:00", "08:01", "08:02"]
         .iter()
@@ -58,7 +58,7 @@ fn key(branch: i64) -> CooldownKey {
     }
 }
 
-pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<dyn Storage>) {
+pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<dyn FullStorage>) {
     let (branch, events) = events(store.as_ref()).await;
     let mut first = delivery(branch, events[0], DeliveryStatus::Failed, 1);
     first.error_code = Some("500".into());
@@ -91,7 +91,7 @@ pub async fn deliveries_are_one_row_per_event_recipient_and_channel(store: Arc<d
     assert!(store.deliveries(events[1]).await.unwrap().is_empty());
 }
 
-pub async fn a_cooldown_window_is_taken_by_one_event_at_a_time(store: Arc<dyn Storage>) {
+pub async fn a_cooldown_window_is_taken_by_one_event_at_a_time(store: Arc<dyn FullStorage>) {
     let (branch, events) = events(store.as_ref()).await;
     let t0: Timestamp = "2026-11-28T08:00:00Z".parse().unwrap();
     let at = move |s: i64| t0 + SignedDuration::from_secs(s);
@@ -174,7 +174,7 @@ pub async fn a_cooldown_window_is_taken_by_one_event_at_a_time(store: Arc<dyn St
     );
 }
 
-pub async fn suppressed_sends_wait_for_one_digest(store: Arc<dyn Storage>) {
+pub async fn suppressed_sends_wait_for_one_digest(store: Arc<dyn FullStorage>) {
     let (branch, events) = events(store.as_ref()).await;
     for e in &events[..2] {
         store
@@ -219,7 +219,7 @@ pub async fn suppressed_sends_wait_for_one_digest(store: Arc<dyn Storage>) {
     );
 }
 
-pub async fn aggregating_a_day_replaces_its_summary_rows(store: Arc<dyn Storage>) {
+pub async fn aggregating_a_day_replaces_its_summary_rows(store: Arc<dyn FullStorage>) {
     let (branch, _) = events(store.as_ref()).await;
     let dir = std::env::temp_dir().join(format!("cctv-agg-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::jobs::{JobState, Lease, NewJob, Queue};
 use crate::query::PageRequest;
 use crate::schedule::{ScheduleSettings, Scheduler, TaskName, TaskRunner};
-use crate::storage::Storage;
+use crate::storage::FullStorage;
 
 #[derive(Debug, Default)]
 struct CountingRunner(std::sync::Mutex<Vec<(TaskName, Timestamp)>>);
@@ -22,7 +22,7 @@ impl TaskRunner for CountingRunner {
     }
 }
 
-pub async fn two_schedulers_run_each_slot_once(store: Arc<dyn Storage>) {
+pub async fn two_schedulers_run_each_slot_once(store: Arc<dyn FullStorage>) {
     let tz = jiff::tz::TimeZone::get("Asia/Jakarta").unwrap();
     let start: Timestamp = "2026-11-30T15:00:00Z".parse().unwrap(); // 22:00 WIB
     let runner = Arc::new(CountingRunner::default());
@@ -64,7 +64,7 @@ pub async fn two_schedulers_run_each_slot_once(store: Arc<dyn Storage>) {
     );
 }
 
-pub async fn failed_jobs_are_listed_retried_and_discarded(store: Arc<dyn Storage>) {
+pub async fn failed_jobs_are_listed_retried_and_discarded(store: Arc<dyn FullStorage>) {
     let now = Timestamp::now();
     let jobs: Vec<NewJob> = (0..3)
         .map(|i| {
@@ -138,7 +138,7 @@ pub async fn failed_jobs_are_listed_retried_and_discarded(store: Arc<dyn Storage
     );
 }
 
-pub async fn unique_enqueue_returns_the_queued_job(store: Arc<dyn Storage>) {
+pub async fn unique_enqueue_returns_the_queued_job(store: Arc<dyn FullStorage>) {
     let now = Timestamp::now();
     let first = NewJob::new(
         Queue::Reports,

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{accept_and_process, job, seed};
 use crate::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
-use crate::storage::Storage;
+use crate::storage::FullStorage;
 
 fn date(s: &str) -> Date {
     s.parse().unwrap()
@@ -28,7 +28,7 @@ fn report(key: ReportKey, detections: u64) -> StoredReport {
     }
 }
 
-pub async fn reports_upsert_one_row_per_key_including_overall(store: Arc<dyn Storage>) {
+pub async fn reports_upsert_one_row_per_key_including_overall(store: Arc<dyn FullStorage>) {
     let estate = seed(store.as_ref()).await;
     let day = date("2026-11-28");
     let overall = ReportKey::daily(day, None);
@@ -68,7 +68,7 @@ pub async fn reports_upsert_one_row_per_key_including_overall(store: Arc<dyn Sto
     );
 }
 
-pub async fn detection_pages_cover_a_range_once_in_order(store: Arc<dyn Storage>) {
+pub async fn detection_pages_cover_a_range_once_in_order(store: Arc<dyn FullStorage>) {
     let estate = seed(store.as_ref()).await;
     let jobs: Vec<_> = [
         (0, "p1", "2026-11-27T23:59:59Z"),
@@ -124,7 +124,7 @@ pub async fn detection_pages_cover_a_range_once_in_order(store: Arc<dyn Storage>
     assert_eq!(store.count_events(&range).await.unwrap(), 3);
 }
 
-pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn Storage>) {
+pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn FullStorage>) {
     let estate = seed(store.as_ref()).await;
     let b = estate.branches[1].id;
     accept_and_process(
@@ -181,7 +181,7 @@ pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn Sto
     );
 }
 
-pub async fn report_service_pages_give_the_same_report(store: Arc<dyn Storage>) {
+pub async fn report_service_pages_give_the_same_report(store: Arc<dyn FullStorage>) {
     use crate::reporting::{ReportService, Reporting};
     let estate = seed(store.as_ref()).await;
     let jobs: Vec<_> = (0..23)

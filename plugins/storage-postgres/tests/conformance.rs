@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_storage_postgres::{PgSettings, PgStore};
 
-async fn fresh_store() -> Option<Arc<dyn Storage>> {
+async fn fresh_store() -> Option<Arc<dyn FullStorage>> {
     let Ok(url) = std::env::var("CCTV_TEST_PG_URL") else {
         eprintln!("CCTV_TEST_PG_URL is not set: skipping the PostgreSQL conformance test");
         return None;

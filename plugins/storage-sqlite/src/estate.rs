@@ -107,71 +107,6 @@ impl EstateStore for SqliteStore {
             .map_err(map_err)
     }
 
-    async fn create_group(&self, g: &NewGroup) -> Result<Group, StorageError> {
-        let now = ts(Timestamp::now());
-        let row = sqlx::query(&format!(
-            "INSERT INTO company_groups (province_code, province_name, group_name, address, phone, email, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {GROUP_COLS}"
-        ))
-        .bind(&g.province_code)
-        .bind(&g.province_name)
-        .bind(&g.group_name)
-        .bind(&g.address)
-        .bind(&g.phone)
-        .bind(&g.email)
-        .bind(g.status.as_str())
-        .bind(&now)
-        .bind(&now)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(map_err)?;
-        group_from(&row)
-    }
-
-    async fn create_branch(&self, b: &NewBranch) -> Result<Branch, StorageError> {
-        let now = ts(Timestamp::now());
-        let row = sqlx::query(&format!(
-            "INSERT INTO company_branches (group_id, branch_code, branch_name, city, address, latitude, longitude, phone, email, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING {BRANCH_COLS}"
-        ))
-        .bind(b.group_id)
-        .bind(&b.branch_code)
-        .bind(&b.branch_name)
-        .bind(&b.city)
-        .bind(&b.address)
-        .bind(b.latitude)
-        .bind(b.longitude)
-        .bind(&b.phone)
-        .bind(&b.email)
-        .bind(b.status.as_str())
-        .bind(&now)
-        .bind(&now)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(map_err)?;
-        branch_from(&row)
-    }
-
-    async fn create_device(&self, d: &NewDevice) -> Result<Device, StorageError> {
-        let now = ts(Timestamp::now());
-        let row = sqlx::query(&format!(
-            "INSERT INTO device_masters (device_id, device_name, device_type, branch_id, notes, status, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {DEVICE_COLS}"
-        ))
-        .bind(&d.device_id)
-        .bind(&d.device_name)
-        .bind(d.device_type.as_str())
-        .bind(d.branch_id)
-        .bind(&d.notes)
-        .bind(d.status.as_str())
-        .bind(&now)
-        .bind(&now)
-        .fetch_one(&self.writer)
-        .await
-        .map_err(map_err)?;
-        device_from(&row)
-    }
-
     async fn list_groups(&self) -> Result<Vec<Group>, StorageError> {
         let rows = sqlx::query(&format!(
             "SELECT {GROUP_COLS} FROM company_groups ORDER BY id"
@@ -200,34 +135,6 @@ impl EstateStore for SqliteStore {
         .await
         .map_err(map_err)?;
         rows.iter().map(device_from).collect()
-    }
-
-    async fn set_branch_status(&self, branch_id: i64, s: RecordStatus) -> Result<(), StorageError> {
-        let done =
-            sqlx::query("UPDATE company_branches SET status = ?, updated_at = ? WHERE id = ?")
-                .bind(s.as_str())
-                .bind(ts(Timestamp::now()))
-                .bind(branch_id)
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?;
-        one_row(done.rows_affected())
-    }
-
-    async fn set_device_status(
-        &self,
-        device_id: &str,
-        s: RecordStatus,
-    ) -> Result<(), StorageError> {
-        let done =
-            sqlx::query("UPDATE device_masters SET status = ?, updated_at = ? WHERE device_id = ?")
-                .bind(s.as_str())
-                .bind(ts(Timestamp::now()))
-                .bind(device_id)
-                .execute(&self.writer)
-                .await
-                .map_err(map_err)?;
-        one_row(done.rows_affected())
     }
 }
 

@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use cctv_core::storage::Storage;
+use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 
-async fn fresh_store() -> Option<Arc<dyn Storage>> {
+async fn fresh_store() -> Option<Arc<dyn FullStorage>> {
     // The directory is leaked on purpose: the store outlives this function.
     let dir = tempfile::tempdir().expect("temp dir").keep();
     let mut settings = SqliteSettings::new(dir.join("cctv.db"));

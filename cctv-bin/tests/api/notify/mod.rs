@@ -19,7 +19,7 @@ use cctv_core::notify::delivery_log::DeliveryLog;
 use cctv_core::notify::{NotificationService, NotificationSettings, Settled};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::records::WriteOp;
-use cctv_core::storage::{AcceptItem, Storage};
+use cctv_core::storage::{AcceptItem, FullStorage};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use salvo::conn::tcp::TcpAcceptor;
@@ -133,14 +133,14 @@ pub const TEMPLATE: &str =
 /// A store with the seeded estate, WhatsApp enabled on branch 0 / device 0 for `numbers`,
 /// a core whose one channel is WAHA pointing at the fake, and the service under test.
 pub struct Rig {
-    pub store: Arc<dyn Storage>,
+    pub store: Arc<dyn FullStorage>,
     pub service: NotificationService,
     pub estate: Estate,
     pub log_dir: PathBuf,
     _dir: tempfile::TempDir,
 }
 
-pub async fn open_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn Storage> {
+pub async fn open_store(backend: Backend, dir: &std::path::Path) -> Arc<dyn FullStorage> {
     match backend {
         Backend::Sqlite => {
             let mut s = SqliteSettings::new(dir.join("cctv.db"));

@@ -4,9 +4,13 @@
 //! this active branch?" for every request, so the estate is also held as an immutable
 //! [`EstateSnapshot`] that the [`crate::cache::EstateCache`] swaps atomically.
 
+mod write;
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+pub use write::EstateWrites;
 
 /// `active` / `inactive`, the status of groups, branches and devices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
