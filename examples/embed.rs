@@ -1,5 +1,7 @@
-//! Embedding cctv in another Rust service: SQLite storage, the actor pipeline, and one
-//! detection submitted without any HTTP layer.
+//! Embedding cctv in another Rust service: SQLite storage, a file blob store, the actor
+//! pipeline, and one detection with its snapshot accepted exactly as the HTTP API accepts
+//! it (`Core::accept_detection`: validation, the credential's scope, the estate, the
+//! image check, idempotency, durability), then processed.
 //!
 //! Run with `cargo run -p cctv-examples --example embed`.
 
@@ -7,93 +9,73 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_actors::{Pipeline, PipelineSettings};
-use cctv_core::Core;
-use cctv_core::detection::{DetectionRequest, DetectionRules};
-use cctv_core::estate::{DeviceType, EstateWrites, NewBranch, NewDevice, NewGroup, RecordStatus};
-use cctv_core::jobs::{JobId, JobState};
-use cctv_core::storage::FullStorage;
+use cctv_blob_fs::FsBlobStore;
+use cctv_core::accept::DetectionSubmission;
+use cctv_core::credential::{GeneratedSecret, NewCredential};
+use cctv_core::estate::{EstateWrites, NewBranch, NewDevice, NewGroup};
+use cctv_core::jobs::JobState;
+use cctv_core::{Core, storage::FullStorage};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn FullStorage> =
-        Arc::new(SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?);
-
-    // A one-branch estate.
-    let group = store
-        .create_group(&NewGroup {
-            province_code: "JKT".into(),
-            province_name: "DKI Jakarta".into(),
-            group_name: "Jakarta".into(),
-            address: None,
-            phone: None,
-            email: None,
-            status: RecordStatus::Active,
-        })
-        .await?;
-    let branch = store
-        .create_branch(&NewBranch {
-            group_id: group.id,
-            branch_code: "JKT001".into(),
-            branch_name: "Jakarta Central".into(),
-            city: "Jakarta".into(),
-            address: None,
-            latitude: None,
-            longitude: None,
-            phone: None,
-            email: None,
-            status: RecordStatus::Active,
-        })
-        .await?;
+    let sqlite = SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?;
+    let store: Arc<dyn FullStorage> = Arc::new(sqlite);
+    let group = store.create_group(&NewGroup::new("JKT", "Jakarta")).await?;
+    let branch = NewBranch::new(group.id, "JKT001", "Jakarta Central", "Jakarta");
+    let branch = store.create_branch(&branch).await?;
     store
-        .create_device(&NewDevice {
-            device_id: "CAM_JKT001_001".into(),
-            device_name: "Entrance".into(),
-            device_type: DeviceType::Camera,
-            branch_id: branch.id,
-            notes: None,
-            status: RecordStatus::Active,
-        })
+        .create_device(&NewDevice::new(branch.id, "CAM_JKT001_001"))
+        .await?;
+    let secret = GeneratedSecret::generate();
+    let credential = store
+        .create_credential(&NewCredential::new("embed", &secret))
         .await?;
 
-    // The core and the pipeline: a few lines.
     let core = Core::builder()
         .storage(store.clone())
-        .timezone(jiff::tz::TimeZone::get("Asia/Jakarta")?)
+        .blob_store(Arc::new(FsBlobStore::new(dir.path().join("blobs"))?))
         .build()
         .await?;
     let pipeline = Pipeline::start(core.clone(), PipelineSettings::default()).await?;
 
-    // Validate a detection exactly as the HTTP API would, then submit it.
-    let fields = json!({"re_id": "REID_0001", "branch_id": branch.id, "device_id": "CAM_JKT001_001", "detected_count": 2});
-    let request = DetectionRequest::from_fields(
-        fields.as_object().unwrap(),
-        None,
-        &DetectionRules::default(),
-        jiff::Timestamp::now(),
-    )?;
-    core.estate()
-        .check_device(request.branch_id, &request.device_id)
-        .map_err(|r| r.message())?;
-    let submitted = pipeline
-        .ingest()
-        .submit(request.into_job(JobId::new(), None, jiff::Timestamp::now(), None))
+    let fields = json!({"re_id": "REID_0001", "branch_id": branch.id,
+                        "device_id": "CAM_JKT001_001", "detected_count": 2});
+    let submission = DetectionSubmission {
+        fields: fields.as_object().cloned().unwrap_or_default(),
+        idempotency_key: None,
+        image: Some(include_bytes!("entrance.png").to_vec()),
+    };
+    let accepted = core
+        .accept_detection(
+            &*pipeline.ingest(),
+            &credential,
+            submission,
+            jiff::Timestamp::now(),
+        )
         .await?;
-    println!("durable as job {}", submitted.job_id);
-
-    while store.job(submitted.job_id).await?.map(|j| j.state) != Some(JobState::Completed) {
+    println!("durable as job {}", accepted.job_id);
+    while store.job(accepted.job_id).await?.map(|j| j.state) != Some(JobState::Completed) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let person = store
-        .person_day("REID_0001", core.today(), None)
-        .await?
-        .expect("counted");
+    // Processed: the person-day is counted.
+    let person = store.person_day("REID_0001", core.today(), None).await?;
+    let person = person.ok_or("the detection was not counted")?;
     println!(
         "{} seen {} times at {} branch(es) today",
         person.re_id, person.total_actual_count, person.total_detection_branch_count
     );
     pipeline.shutdown().await;
     Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    run().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_accepts_and_processes_a_detection() {
+    run().await.expect("embed example");
 }

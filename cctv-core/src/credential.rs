@@ -133,6 +133,23 @@ pub struct NewCredential {
     pub expires_at: Option<Timestamp>,
 }
 
+impl NewCredential {
+    /// A credential for `secret` that may read and write everything, at the default
+    /// hourly limit, never expiring: narrow it with the fields before storing it.
+    pub fn new(name: &str, secret: &GeneratedSecret) -> Self {
+        Self {
+            name: name.into(),
+            api_key: secret.api_key.clone(),
+            secret_hash: hash_secret(&secret.api_secret),
+            branch_id: None,
+            device_id: None,
+            permissions: Permissions::default(),
+            rate_limit: DEFAULT_RATE_LIMIT,
+            expires_at: None,
+        }
+    }
+}
+
 /// Why a request's credential is refused (SPEC §4 error codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {

@@ -65,6 +65,53 @@ async fn set_status<S: RecordStore + ?Sized>(
     }
 }
 
+impl NewGroup {
+    /// An active group (province) with no contact details.
+    pub fn new(province_code: &str, name: &str) -> Self {
+        Self {
+            province_code: province_code.into(),
+            province_name: name.into(),
+            group_name: name.into(),
+            address: None,
+            phone: None,
+            email: None,
+            status: RecordStatus::Active,
+        }
+    }
+}
+
+impl NewBranch {
+    /// An active branch of `group_id` with no location or contact details.
+    pub fn new(group_id: i64, branch_code: &str, branch_name: &str, city: &str) -> Self {
+        Self {
+            group_id,
+            branch_code: branch_code.into(),
+            branch_name: branch_name.into(),
+            city: city.into(),
+            address: None,
+            latitude: None,
+            longitude: None,
+            phone: None,
+            email: None,
+            status: RecordStatus::Active,
+        }
+    }
+}
+
+impl NewDevice {
+    /// An active camera of `branch_id`, named by its `device_id`.
+    pub fn new(branch_id: i64, device_id: &str) -> Self {
+        Self {
+            device_id: device_id.into(),
+            device_name: device_id.into(),
+            device_type: super::DeviceType::Camera,
+            branch_id,
+            notes: None,
+            status: RecordStatus::Active,
+        }
+    }
+}
+
 /// The estate's writes, on every [`RecordStore`] (so on every backend): bring the trait
 /// into scope and call `store.create_branch(&new_branch)`.
 #[async_trait]
