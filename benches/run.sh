@@ -48,6 +48,9 @@ fi
 
 echo "== cctv serve ($backend), ${duration}s, ${concurrency} connections, rate ${rate:-unlimited}${batch:+, batches of $batch}" >&2
 $bin serve >"$work/serve.log" 2>&1 &
+serve_pid=$!
 for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18080/health >/dev/null && break; sleep 0.1; done
 $bin bench ingest --addr 127.0.0.1:18080 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
     --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} ${batch:+--batch "$batch"} --json
+# The server's peak resident set size over the whole run (VmHWM), while it still runs.
+echo "== cctv serve peak RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2 / 1024}' "/proc/$serve_pid/status")" >&2
