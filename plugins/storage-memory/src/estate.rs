@@ -171,7 +171,12 @@ impl EstateStore for MemoryStore {
 impl MemoryStore {
     /// One credential column changed through the record path (constraints, stamp);
     /// `NotFound` when there is no such credential.
-    fn set_credential_column(&self, id: i64, column: &str, value: Value) -> Result<(), StorageError> {
+    fn set_credential_column(
+        &self,
+        id: i64,
+        column: &str,
+        value: Value,
+    ) -> Result<(), StorageError> {
         let mut changes = Record::new();
         changes.insert(column.to_owned(), value);
         let op = WriteOp::Update {
@@ -213,7 +218,11 @@ impl CredentialStore for MemoryStore {
             .first()
             .copied()
             .ok_or_else(|| corrupt("insert returned no id"))?;
-        credential_from(state.row(CREDENTIALS.name, id).ok_or(StorageError::NotFound)?)
+        credential_from(
+            state
+                .row(CREDENTIALS.name, id)
+                .ok_or(StorageError::NotFound)?,
+        )
     }
 
     async fn credentials(&self) -> Result<Vec<Credential>, StorageError> {

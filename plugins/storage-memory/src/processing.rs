@@ -12,8 +12,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::state::{
-    Detection, Job, JobStatus, MEMBERSHIPS, PERSON_DAYS, State, get_json, get_str, get_ts,
-    ts_value,
+    Detection, Job, JobStatus, MEMBERSHIPS, PERSON_DAYS, State, get_json, get_str, get_ts, ts_value,
 };
 
 const EVENT_LOGS: &str = "event_logs";
@@ -30,12 +29,20 @@ fn object(v: Value) -> Record {
 fn load(state: &State, keys: BatchKeys) -> ProcessingState {
     let mut loaded = ProcessingState::default();
     for id in keys.jobs {
-        if state.jobs.get(&id).is_none_or(|j| j.status == JobStatus::Queued) {
+        if state
+            .jobs
+            .get(&id)
+            .is_none_or(|j| j.status == JobStatus::Queued)
+        {
             loaded.pending.insert(id);
         }
     }
     for key in keys.person_days {
-        if let Some(rec) = state.person_index.get(&key).and_then(|id| state.row(PERSON_DAYS, *id)) {
+        if let Some(rec) = state
+            .person_index
+            .get(&key)
+            .and_then(|id| state.row(PERSON_DAYS, *id))
+        {
             loaded.person_days.insert(
                 key.clone(),
                 PersonDayState {
@@ -57,13 +64,14 @@ fn load(state: &State, keys: BatchKeys) -> ProcessingState {
     }
     for rec in state.rows("branch_event_settings") {
         let on = |c: &str| rec.get(c).and_then(Value::as_bool) == Some(true);
-        if on("is_active") && on("whatsapp_enabled") {
-            if let (Some(branch), Some(device)) = (
+        if on("is_active")
+            && on("whatsapp_enabled")
+            && let (Some(branch), Some(device)) = (
                 rec.get("branch_id").and_then(Value::as_i64),
                 get_str(rec, "device_id"),
-            ) {
-                loaded.notify.insert((branch, device.to_owned()));
-            }
+            )
+        {
+            loaded.notify.insert((branch, device.to_owned()));
         }
     }
     loaded
@@ -108,7 +116,11 @@ pub(crate) fn process(
                     "branch_id": m.branch_id, "counted": m.counted,
                 }));
                 let row = state.insert_raw(MEMBERSHIPS, rec, now);
-                state.member_index.entry(key).or_default().push((m.branch_id, row));
+                state
+                    .member_index
+                    .entry(key)
+                    .or_default()
+                    .push((m.branch_id, row));
             }
         }
     }
@@ -185,7 +197,10 @@ pub(crate) fn process(
     }
 
     for (i, image) in plan.images() {
-        if state.rows(FILES).any(|r| get_str(r, "file_path") == Some(image.path.as_str())) {
+        if state
+            .rows(FILES)
+            .any(|r| get_str(r, "file_path") == Some(image.path.as_str()))
+        {
             continue;
         }
         let file = object(json!({

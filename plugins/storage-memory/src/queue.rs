@@ -143,7 +143,9 @@ impl JobQueue for MemoryStore {
         let mut state = self.lock();
         let held = state.jobs.get_mut(&id).filter(|j| {
             j.status == JobStatus::Queued
-                && j.lease.as_ref().is_some_and(|(owner, _)| *owner == lease.owner)
+                && j.lease
+                    .as_ref()
+                    .is_some_and(|(owner, _)| *owner == lease.owner)
         });
         Ok(match held {
             Some(j) => {

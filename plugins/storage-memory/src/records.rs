@@ -33,13 +33,13 @@ pub(crate) fn normalize(table: &Table, column: &str, value: &Value) -> Result<Va
     }
     Ok(match ty {
         ColumnType::Int => Value::from(value.as_i64().ok_or_else(|| mismatch(column, "integer"))?),
-        ColumnType::Float => {
-            Value::from(value.as_f64().ok_or_else(|| mismatch(column, "number"))?)
-        }
+        ColumnType::Float => Value::from(value.as_f64().ok_or_else(|| mismatch(column, "number"))?),
         ColumnType::Text | ColumnType::Date => {
             Value::from(value.as_str().ok_or_else(|| mismatch(column, "string"))?)
         }
-        ColumnType::Bool => Value::from(value.as_bool().ok_or_else(|| mismatch(column, "boolean"))?),
+        ColumnType::Bool => {
+            Value::from(value.as_bool().ok_or_else(|| mismatch(column, "boolean"))?)
+        }
         ColumnType::Json => value.clone(),
         ColumnType::Timestamp => {
             let t: Timestamp = value
@@ -146,10 +146,12 @@ fn holds(conds: &[Cond], rec: &Record) -> bool {
             (Some(s), false) => compare(*ty, s, v) != Ordering::Equal,
         },
         Cond::In(col, ty, vs) => vs.iter().any(|v| equal(*ty, value(rec, col), v)),
-        Cond::Ge(col, ty, v) => !v.is_null()
-            && value(rec, col).is_some_and(|s| compare(*ty, s, v) != Ordering::Less),
-        Cond::Lt(col, ty, v) => !v.is_null()
-            && value(rec, col).is_some_and(|s| compare(*ty, s, v) == Ordering::Less),
+        Cond::Ge(col, ty, v) => {
+            !v.is_null() && value(rec, col).is_some_and(|s| compare(*ty, s, v) != Ordering::Less)
+        }
+        Cond::Lt(col, ty, v) => {
+            !v.is_null() && value(rec, col).is_some_and(|s| compare(*ty, s, v) == Ordering::Less)
+        }
         Cond::IsNull(col) => value(rec, col).is_none(),
         Cond::Search(columns, term) => columns.iter().any(|c| {
             value(rec, c)
@@ -165,7 +167,12 @@ fn project(table: &Table, rec: &Record) -> Record {
     ["id", "created_at", "updated_at"]
         .into_iter()
         .chain(table.columns.iter().map(|c| c.name))
-        .map(|name| (name.to_owned(), rec.get(name).cloned().unwrap_or(Value::Null)))
+        .map(|name| {
+            (
+                name.to_owned(),
+                rec.get(name).cloned().unwrap_or(Value::Null),
+            )
+        })
         .collect()
 }
 
@@ -238,9 +245,7 @@ impl<'a> Tx<'a> {
             "company_groups" | "company_branches" | "device_masters" => {
                 self.state.estate_stamp += 1
             }
-            "api_credentials"
-                if changes.is_none_or(|c| c.keys().any(|k| k != "last_used_at")) =>
-            {
+            "api_credentials" if changes.is_none_or(|c| c.keys().any(|k| k != "last_used_at")) => {
                 self.state.credentials_stamp += 1
             }
             _ => {}
@@ -252,9 +257,10 @@ impl<'a> Tx<'a> {
             let Some(v) = value(rec, fk.column) else {
                 continue;
             };
-            let found = self.state.rows(fk.parent).any(|p| {
-                value(p, fk.parent_column).is_some_and(|pv| pv == v)
-            });
+            let found = self
+                .state
+                .rows(fk.parent)
+                .any(|p| value(p, fk.parent_column).is_some_and(|pv| pv == v));
             if !found {
                 return Err(StorageError::Rejected(format!(
                     "FOREIGN KEY constraint failed: {table}.{} references {}.{}",
@@ -267,7 +273,10 @@ impl<'a> Tx<'a> {
 
     fn check_unique(&self, table: &str, id: i64, rec: &Record) -> Result<(), StorageError> {
         for u in UNIQUES.iter().filter(|u| u.table == table) {
-            let applies = |r: &Record| u.only_true.is_none_or(|c| r.get(c) == Some(&Value::Bool(true)));
+            let applies = |r: &Record| {
+                u.only_true
+                    .is_none_or(|c| r.get(c) == Some(&Value::Bool(true)))
+            };
             if !applies(rec) || u.columns.iter().any(|c| value(rec, c).is_none()) {
                 continue;
             }
@@ -275,7 +284,9 @@ impl<'a> Tx<'a> {
                 t.rows.iter().any(|(other, r)| {
                     *other != id
                         && applies(r)
-                        && u.columns.iter().all(|c| value(r, c).is_some_and(|v| Some(v) == value(rec, c)))
+                        && u.columns
+                            .iter()
+                            .all(|c| value(r, c).is_some_and(|v| Some(v) == value(rec, c)))
                 })
             });
             if clash {
@@ -368,8 +379,10 @@ impl<'a> Tx<'a> {
         after: &Record,
     ) -> Result<(), StorageError> {
         for fk in FOREIGN_KEYS.iter().filter(|f| f.parent == table) {
-            let (Some(old), new) = (value(before, fk.parent_column), value(after, fk.parent_column))
-            else {
+            let (Some(old), new) = (
+                value(before, fk.parent_column),
+                value(after, fk.parent_column),
+            ) else {
                 continue;
             };
             if Some(old) == new {
@@ -493,12 +506,19 @@ impl RecordStore for MemoryStore {
         let state = self.lock();
         let ids = matching(&state, table, &query.filters)?;
         let total = ids.len() as u64;
-        let mut rows: Vec<&Record> = ids.iter().filter_map(|id| state.row(table.name, *id)).collect();
+        let mut rows: Vec<&Record> = ids
+            .iter()
+            .filter_map(|id| state.row(table.name, *id))
+            .collect();
         let column = query.order.column;
         rows.sort_by(|a, b| {
             let o = order_values(ty, a.get(column), b.get(column))
                 .then_with(|| order_values(ColumnType::Int, a.get("id"), b.get("id")));
-            if query.order.descending { o.reverse() } else { o }
+            if query.order.descending {
+                o.reverse()
+            } else {
+                o
+            }
         });
         let offset = u64::from(query.page.saturating_sub(1)) * u64::from(query.per_page);
         let page = rows

@@ -110,8 +110,12 @@ impl RegistryStore for MemoryStore {
         page: PageRequest,
     ) -> Result<Page<DetectionItem>, StorageError> {
         let state = self.lock();
-        let mut rows: Vec<&Detection> = state.detections.iter().filter(|d| selected(filter, d)).collect();
-        rows.sort_by(|a, b| (b.detected_at, b.id).cmp(&(a.detected_at, a.id)));
+        let mut rows: Vec<&Detection> = state
+            .detections
+            .iter()
+            .filter(|d| selected(filter, d))
+            .collect();
+        rows.sort_by_key(|d| std::cmp::Reverse((d.detected_at, d.id)));
         let devices: HashMap<&str, &Record> = state
             .rows(DEVICES)
             .filter_map(|r| Some((get_str(r, "device_id")?, r)))
@@ -157,13 +161,18 @@ impl RegistryStore for MemoryStore {
                 let b = branch(&state, id);
                 TopBranch {
                     branch_id: id,
-                    branch_name: b.and_then(|b| get_str(b, "branch_name")).unwrap_or("N/A").to_owned(),
+                    branch_name: b
+                        .and_then(|b| get_str(b, "branch_name"))
+                        .unwrap_or("N/A")
+                        .to_owned(),
                     city: b.map(|b| s(b, "city")).unwrap_or_default(),
                     detection_count: count,
                 }
             })
             .collect();
-        top_branches.sort_by(|a, b| (b.detection_count, a.branch_id).cmp(&(a.detection_count, b.branch_id)));
+        top_branches.sort_by(|a, b| {
+            (b.detection_count, a.branch_id).cmp(&(a.detection_count, b.branch_id))
+        });
         top_branches.truncate(5);
         let mut top_persons: Vec<TopPerson> = per_person
             .into_iter()
@@ -172,7 +181,11 @@ impl RegistryStore for MemoryStore {
                 detection_count: count,
             })
             .collect();
-        top_persons.sort_by(|a, b| b.detection_count.cmp(&a.detection_count).then_with(|| a.re_id.cmp(&b.re_id)));
+        top_persons.sort_by(|a, b| {
+            b.detection_count
+                .cmp(&a.detection_count)
+                .then_with(|| a.re_id.cmp(&b.re_id))
+        });
         top_persons.truncate(10);
         Ok(DetectionSummary {
             date,
@@ -294,7 +307,10 @@ impl RegistryStore for MemoryStore {
                 let b = branch(&state, id);
                 DetectedBranch {
                     branch_id: id,
-                    branch_name: b.and_then(|b| get_str(b, "branch_name")).unwrap_or("N/A").to_owned(),
+                    branch_name: b
+                        .and_then(|b| get_str(b, "branch_name"))
+                        .unwrap_or("N/A")
+                        .to_owned(),
                     branch_code: b.map(|b| s(b, "branch_code")).unwrap_or_default(),
                     city: b.map(|b| s(b, "city")).unwrap_or_default(),
                     detection_count: n,
@@ -334,9 +350,7 @@ impl RegistryStore for MemoryStore {
             return Ok(None);
         };
         let t = totals(state.detections.iter().filter(|d| {
-            d.branch_id == branch_id
-                && d.date == date
-                && device_id.is_none_or(|v| d.device_id == v)
+            d.branch_id == branch_id && d.date == date && device_id.is_none_or(|v| d.device_id == v)
         }));
         Ok(Some(BranchStatistics {
             branch_id,

@@ -140,7 +140,10 @@ pub(crate) fn get_json(rec: &Record, column: &str) -> Option<Value> {
 
 impl State {
     pub fn rows(&self, table: &str) -> impl Iterator<Item = &Record> {
-        self.tables.get(table).into_iter().flat_map(|t| t.rows.values())
+        self.tables
+            .get(table)
+            .into_iter()
+            .flat_map(|t| t.rows.values())
     }
 
     pub fn row(&self, table: &str, id: i64) -> Option<&Record> {

@@ -18,7 +18,9 @@ fn rec(v: Value) -> Record {
 fn group(code: &str) -> WriteOp {
     WriteOp::Insert {
         table: &GROUPS,
-        record: rec(json!({"province_code": code, "province_name": code, "group_name": format!("{code} Group")})),
+        record: rec(
+            json!({"province_code": code, "province_name": code, "group_name": format!("{code} Group")}),
+        ),
         link: None,
     }
 }
@@ -53,7 +55,10 @@ async fn link_defaults_filters_order_and_pages() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((b1["group_id"].clone(), b1["status"].clone()), (json!(1), json!("active")));
+    assert_eq!(
+        (b1["group_id"].clone(), b1["status"].clone()),
+        (json!(1), json!("active"))
+    );
     assert!(b1["created_at"].is_string() && b1["address"].is_null());
 
     let search = vec![Filter::Search("JAKARTA".into())];
@@ -63,13 +68,25 @@ async fn link_defaults_filters_order_and_pages() {
         async move { store.count_records(&BRANCHES, &filters).await.unwrap() }
     };
     assert_eq!(count(vec![Filter::Ne("city", json!("Bandung"))]).await, 2);
-    assert_eq!(count(vec![Filter::In("id", vec![json!(1), json!(3), json!(9)])]).await, 2);
+    assert_eq!(
+        count(vec![Filter::In("id", vec![json!(1), json!(3), json!(9)])]).await,
+        2
+    );
     assert_eq!(count(vec![Filter::In("id", vec![])]).await, 0);
-    assert_eq!(count(vec![Filter::Ge("id", json!(2)), Filter::Lt("id", json!(3))]).await, 1);
+    assert_eq!(
+        count(vec![Filter::Ge("id", json!(2)), Filter::Lt("id", json!(3))]).await,
+        1
+    );
     assert_eq!(count(vec![Filter::IsNull("address")]).await, 3);
-    assert_eq!(count(vec![Filter::Eq("address", Value::Null)]).await, 0, "= NULL is never true");
+    assert_eq!(
+        count(vec![Filter::Eq("address", Value::Null)]).await,
+        0,
+        "= NULL is never true"
+    );
     assert!(matches!(
-        store.count_records(&BRANCHES, &[Filter::Eq("nope", json!(1))]).await,
+        store
+            .count_records(&BRANCHES, &[Filter::Eq("nope", json!(1))])
+            .await,
         Err(StorageError::Rejected(_))
     ));
 
@@ -124,7 +141,10 @@ async fn a_failed_ensure_rolls_the_whole_list_back() {
     );
     assert_eq!(store.count_records(&GROUPS, &[]).await.unwrap(), 1);
     assert_eq!(store.count_records(&BRANCHES, &[]).await.unwrap(), 0);
-    assert_eq!(store.change_stamp(ChangeTopic::Estate).await.unwrap(), stamp);
+    assert_eq!(
+        store.change_stamp(ChangeTopic::Estate).await.unwrap(),
+        stamp
+    );
 }
 
 #[tokio::test]
@@ -181,5 +201,8 @@ async fn uniques_foreign_keys_and_cascades_follow_the_schema() {
         .unwrap();
     assert_eq!(gone, vec![1]);
     assert!(store.list_branches().await.unwrap().is_empty(), "cascade");
-    assert!(store.list_devices().await.unwrap().is_empty(), "cascade of the cascade");
+    assert!(
+        store.list_devices().await.unwrap().is_empty(),
+        "cascade of the cascade"
+    );
 }
