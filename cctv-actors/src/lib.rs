@@ -128,7 +128,7 @@ impl Default for PipelineSettings {
             detection_batch: 8192,
             detection_min_batch: 256,
             detection_batch_wait: Duration::from_millis(10),
-            memory_queue: 65_536,
+            memory_queue: 16_384,
             lease: Duration::from_secs(60),
             poll_interval: Duration::from_secs(1),
             retry: Queue::Detections.default_retry(),

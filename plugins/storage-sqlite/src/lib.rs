@@ -112,7 +112,10 @@ impl SqliteStore {
             })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-65536")
+            // Page cache per connection, in KiB: the writer's is set below; readers and the
+            // checkpointer keep a small one (the OS page cache holds the hot pages for
+            // all of them), so memory stays bounded with several readers.
+            .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory")
             // Checkpoints run on their own connection (see `checkpoint_loop`), not inside
             // a writer's commit, where they would stall the acknowledgement of detections.
@@ -124,7 +127,15 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            // Processing queries are generated per batch shape (see `sql.rs`), and each
+            // prepared one holds its compiled program; a few dozen shapes cover steady
+            // load, hundreds of cached ones held most of a gigabyte.
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-32768")
+                    .statement_cache_capacity(32),
+            )
             .await
             .map_err(map_err)?;
         sqlx::migrate!("../../migrations/sqlite")
