@@ -8,6 +8,10 @@
 //! Every `VALUES` list has exactly [`CHUNK`] rows, the unused ones bound to `NULL` and
 //! filtered out (`WHERE v.column1 IS NOT NULL`), so a query's text depends only on its
 //! number of chunks: it is prepared once and cached, not parsed again for every batch.
+//! Only queries of one chunk per list are cached, though: a prepared statement keeps its
+//! compiled program, and large batches come in many shapes (measured with heaptrack under
+//! load: cached multi-chunk queries held over 250 MB of SQLite memory). A large batch pays
+//! a parse that its size amortises.
 
 use sqlx::Arguments;
 use sqlx::encode::Encode;
@@ -26,6 +30,8 @@ pub(crate) fn chunks_for(rows: usize) -> usize {
 pub(crate) struct Sql {
     pub text: String,
     pub args: SqliteArguments<'static>,
+    /// The most chunks of any `VALUES` list so far: decides whether the query is cached.
+    pub max_chunks: usize,
 }
 
 impl Sql {
@@ -77,6 +83,7 @@ impl Sql {
         );
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
         let list = vec![placeholder.as_str(); CHUNK].join(", ");
+        self.max_chunks = self.max_chunks.max(chunks);
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
             self.text.push_str(head);
@@ -102,7 +109,7 @@ impl Sql {
 /// Runs a built query; its text depends only on chunk counts, so it is prepared once.
 macro_rules! run {
     ($sql:expr) => {
-        sqlx::query_with(&$sql.text, $sql.args)
+        sqlx::query_with(&$sql.text, $sql.args).persistent($sql.max_chunks <= 1)
     };
 }
 pub(crate) use run;
