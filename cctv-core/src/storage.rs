@@ -63,7 +63,7 @@ impl ChangeTopic {
 }
 
 /// Reading groups, branches and devices. They are written as management records
-/// ([`RecordStore::apply`]; see [`crate::estate::NewBranch::create`]).
+/// ([`RecordStore::apply`]; see [`crate::estate::EstateWrites`]).
 #[async_trait]
 pub trait EstateStore: Send + Sync + fmt::Debug + 'static {
     async fn estate_snapshot(&self) -> Result<EstateSnapshot, StorageError>;

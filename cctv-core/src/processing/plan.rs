@@ -204,10 +204,7 @@ impl<'a> Plan<'a> {
     /// The tracked person-days' changes, their branch counts from `facts`, in
     /// `(re_id, date)` order (so concurrent writers lock rows in one order).
     pub fn person_days(&self, facts: &MembershipFacts) -> Vec<PersonDayChange> {
-        let mut new_branches: BTreeMap<(&str, Date), i64> = BTreeMap::new();
-        for (re_id, date, _) in &facts.newly_counted {
-            *new_branches.entry((re_id.as_str(), *date)).or_default() += 1;
-        }
+        let new_branches = Self::branch_counts(facts);
         self.days
             .iter()
             .enumerate()
@@ -226,6 +223,16 @@ impl<'a> Plan<'a> {
                 features_delta: d.features.clone(),
             })
             .collect()
+    }
+
+    /// Per person-day `(re_id, date)`, the branches that started to count, in key order:
+    /// what a backend that writes branch counts on their own adds.
+    pub fn branch_counts(facts: &MembershipFacts) -> BTreeMap<(&str, Date), i64> {
+        let mut counts: BTreeMap<(&str, Date), i64> = BTreeMap::new();
+        for (re_id, date, _) in &facts.newly_counted {
+            *counts.entry((re_id.as_str(), *date)).or_default() += 1;
+        }
+        counts
     }
 
     /// The day totals' increments, persons from `facts`, in key order.

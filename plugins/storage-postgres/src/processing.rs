@@ -99,7 +99,7 @@ pub(crate) async fn process(
     let now = odt(now);
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
-    add_branch_counts(conn, &plan, &facts).await?;
+    add_branch_counts(conn, &facts).await?;
     let ids = insert_detections(conn, &plan, now).await?;
     enqueue_children(conn, &plan, &ids, now).await?;
     mark_dirty(conn, &plan, now).await?;
@@ -158,20 +158,15 @@ async fn upsert_memberships(
 /// Adds the branches that started to count to their person-days.
 async fn add_branch_counts(
     conn: &mut PgConnection,
-    plan: &Plan<'_>,
     facts: &MembershipFacts,
 ) -> Result<(), sqlx::Error> {
-    let days: Vec<_> = plan
-        .person_days(facts)
-        .into_iter()
-        .filter(|d| d.branch_count > 0)
-        .collect();
-    if days.is_empty() {
+    let counts = Plan::branch_counts(facts);
+    if counts.is_empty() {
         return Ok(());
     }
-    let re_ids: Vec<&str> = days.iter().map(|d| d.re_id.as_str()).collect();
-    let dates: Vec<time::Date> = days.iter().map(|d| pg_date(d.date)).collect();
-    let counts: Vec<i64> = days.iter().map(|d| d.branch_count).collect();
+    let re_ids: Vec<&str> = counts.keys().map(|(r, _)| *r).collect();
+    let dates: Vec<time::Date> = counts.keys().map(|(_, d)| pg_date(*d)).collect();
+    let counts: Vec<i64> = counts.into_values().collect();
     sqlx::query(
         "UPDATE re_id_masters m SET total_detection_branch_count = m.total_detection_branch_count + u.n
          FROM UNNEST($1::text[], $2::date[], $3::bigint[]) AS u(re_id, day, n)
