@@ -10,11 +10,12 @@ use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
+use cctv_core::events::EventBus;
 use cctv_core::files::{UrlSigner, private};
 use cctv_core::manage::ManageSettings;
 use cctv_core::storage::FullStorage;
 use cctv_core::{Core, CoreSettings};
-use cctv_storage_postgres::{PgSettings, PgStore};
+use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 
 use crate::settings::Settings;
@@ -23,30 +24,28 @@ use crate::settings::Settings;
 pub struct OpenedStore {
     pub storage: Arc<dyn FullStorage>,
     pub single_node: bool,
+    /// The cluster event bus (a server on PostgreSQL); `None`: the in-process bus.
+    pub events: Option<Arc<dyn EventBus>>,
+    /// The PostgreSQL store, for the cluster checks of a server.
+    pub postgres: Option<PgStore>,
     _lock: Option<File>,
 }
 
 /// `exclusive`: take the data directory's lock (the server does; short CLI commands share
 /// the file with a running server, which SQLite's locking allows).
 pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<OpenedStore> {
-    if settings.uses_postgres() {
-        let mut pg = PgSettings::new(settings.database.url.clone());
-        pg.max_connections = settings.database.max_connections;
-        let store = PgStore::open(&pg).await.context("opening PostgreSQL")?;
-        return Ok(OpenedStore {
-            storage: Arc::new(store),
-            single_node: false,
-            _lock: None,
-        });
-    }
+    let postgres = settings.uses_postgres();
     anyhow::ensure!(
-        settings.database.url.is_empty() || settings.database.url.starts_with("sqlite:"),
+        postgres
+            || settings.database.url.is_empty()
+            || settings.database.url.starts_with("sqlite:"),
         "database.url must be empty (embedded SQLite), sqlite:PATH or a postgres:// URL"
     );
     private::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let lock_path = settings.data_dir.join("cctv.lock");
+    // A data directory belongs to one server: its node id, keys and (embedded) database.
     let lock = if exclusive {
+        let lock_path = settings.data_dir.join("cctv.lock");
         let lock = private::open_options()
             .write(true)
             .create(true)
@@ -55,7 +54,7 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
             .with_context(|| format!("creating {}", lock_path.display()))?;
         lock.try_lock().map_err(|_| {
             anyhow::anyhow!(
-                "another cctv server is using {} (embedded SQLite allows one)",
+                "another cctv server is using {} (each server needs its own data directory)",
                 settings.data_dir.display()
             )
         })?;
@@ -63,6 +62,28 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     } else {
         None
     };
+    if postgres {
+        let mut pg = PgSettings::new(settings.database.url.clone());
+        pg.max_connections = settings.database.max_connections;
+        let store = PgStore::open(&pg).await.context("opening PostgreSQL")?;
+        // Only a server has live listeners; a short CLI command keeps the local bus.
+        let events: Option<Arc<dyn EventBus>> = if exclusive {
+            Some(
+                PgEventBus::start(&store, 4096)
+                    .await
+                    .context("listening for cluster events")?,
+            )
+        } else {
+            None
+        };
+        return Ok(OpenedStore {
+            storage: Arc::new(store.clone()),
+            single_node: false,
+            events,
+            postgres: Some(store),
+            _lock: lock,
+        });
+    }
     let path = match settings.database.url.strip_prefix("sqlite:") {
         Some(p) if !p.is_empty() => p.into(),
         _ => settings.data_dir.join("cctv.db"),
@@ -73,20 +94,19 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     Ok(OpenedStore {
         storage: Arc::new(store),
         single_node: true,
+        events: None,
+        postgres: None,
         _lock: lock,
     })
 }
 
-pub async fn build_core(
-    settings: &Settings,
-    storage: Arc<dyn FullStorage>,
-) -> anyhow::Result<Core> {
+pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Result<Core> {
     // Created private before anything below creates it with default modes (PostgreSQL
     // setups have no database file that would have made it first).
     private::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let blobs = FsBlobStore::new(settings.data_dir.join("storage"))
-        .context("creating the storage directory")?;
+    let blobs =
+        FsBlobStore::new(settings.storage_dir()).context("creating the storage directory")?;
     let core_settings = CoreSettings {
         timezone: settings.timezone(),
         detection_rules: DetectionRules {
@@ -100,10 +120,13 @@ pub async fn build_core(
         max_batch_items: settings.ingest.max_batch_items.max(1),
     };
     let mut builder = Core::builder()
-        .storage(storage)
+        .storage(store.storage.clone())
         .blob_store(Arc::new(blobs))
         .secret_box(secret_box(settings)?)
         .settings(core_settings);
+    if let Some(events) = &store.events {
+        builder = builder.event_bus(events.clone());
+    }
     for notifier in settings.notifications.notifiers()? {
         builder = builder.notifier(notifier);
     }

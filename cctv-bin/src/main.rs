@@ -2,6 +2,7 @@
 
 mod app;
 mod bench;
+mod cluster;
 mod cmd;
 mod notify;
 mod settings;
@@ -121,7 +122,7 @@ fn main() -> anyhow::Result<()> {
             }
             Command::User(UserCommand::Create(args)) => {
                 let store = app::open_store(&settings, false).await?;
-                let core = app::build_core(&settings, store.storage.clone()).await?;
+                let core = app::build_core(&settings, &store).await?;
                 cmd::user::create(core, args).await
             }
             Command::Demo { json } => {
@@ -131,17 +132,17 @@ fn main() -> anyhow::Result<()> {
             Command::Aggregate(args) => cmd::aggregate::run(&settings, args).await,
             Command::AccessLog(AccessLogCommand::Aggregate(args)) => {
                 let store = app::open_store(&settings, false).await?;
-                let core = app::build_core(&settings, store.storage.clone()).await?;
+                let core = app::build_core(&settings, &store).await?;
                 cmd::files::aggregate(&settings, core, args).await
             }
             Command::Files(FilesCommand::Cleanup) => {
                 let store = app::open_store(&settings, false).await?;
-                let core = app::build_core(&settings, store.storage.clone()).await?;
+                let core = app::build_core(&settings, &store).await?;
                 cmd::files::cleanup(&settings, core).await
             }
             Command::Report(command) => {
                 let store = app::open_store(&settings, false).await?;
-                let core = app::build_core(&settings, store.storage.clone()).await?;
+                let core = app::build_core(&settings, &store).await?;
                 match command {
                     ReportCommand::Generate(args) => cmd::report::generate(core, args).await,
                     ReportCommand::Backfill(args) => cmd::report::backfill(core, args).await,

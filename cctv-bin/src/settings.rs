@@ -240,6 +240,8 @@ impl std::fmt::Debug for SecuritySettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
+    /// Where images are kept; empty: `<data_dir>/storage`.
+    pub dir: String,
     pub signing_key: String,
     pub url_ttl_secs: u64,
     pub retention_days: u64,
@@ -252,6 +254,7 @@ pub struct StorageSettings {
 impl std::fmt::Debug for StorageSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageSettings")
+            .field("dir", &self.dir)
             .field(
                 "signing_key",
                 &if self.signing_key.is_empty() {
@@ -320,6 +323,15 @@ impl Settings {
 
     pub fn timezone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.timezone).expect("validated at load")
+    }
+
+    /// The image store's directory.
+    pub fn storage_dir(&self) -> std::path::PathBuf {
+        if self.storage.dir.trim().is_empty() {
+            self.data_dir.join("storage")
+        } else {
+            self.storage.dir.trim().into()
+        }
     }
 
     pub fn uses_postgres(&self) -> bool {

@@ -1,14 +1,18 @@
-//! The event bus: what happened, for live dashboards and other listeners (SPEC §10).
+//! The event bus: what happened, for live dashboards and other listeners.
+//!
+//! One node uses the in-process [`BroadcastBus`]. Several nodes on one database need a bus
+//! that crosses processes (the PostgreSQL backend ships one over `LISTEN/NOTIFY`); either
+//! way subscribers get a local [`broadcast::Receiver`], so listeners do not care which.
 
 use std::fmt;
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
 /// The closed set of event types.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     DetectionUpdate,
@@ -23,9 +27,21 @@ pub enum EventKind {
     /// A user or an API credential changed.
     AccessUpdated,
     QueueStatus,
+    /// Events may have been missed (a cluster bus lost its connection for a while):
+    /// listeners that keep figures up to date from events should reload them.
+    Resync,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+impl EventKind {
+    /// Whether the event is about this node only. Every node watches the shared queues
+    /// itself, so a cluster bus does not forward queue status (each dashboard would see
+    /// every crossing once per node); `Resync` is raised by a node for its own listeners.
+    pub fn node_local(self) -> bool {
+        matches!(self, Self::QueueStatus | Self::Resync)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,

@@ -117,7 +117,12 @@
   function onChanged(kind) {
     var box = document.getElementById("changed-notice");
     if (!box) { return; }
-    text(box.querySelector("span"), kind === "layout_updated" ? "A layout was changed." : "Groups or branches were changed.");
+    var what = {
+      layout_updated: "A layout was changed.",
+      group_updated: "Groups or branches were changed.",
+      resync: "Live updates were interrupted, so figures may be behind."
+    };
+    text(box.querySelector("span"), what[kind] || what.group_updated);
     box.hidden = false;
   }
 
@@ -135,7 +140,7 @@
       var e; try { e = JSON.parse(m.data); } catch (_) { return; }
       if (e.type === "detection_update") { onDetection(e.data || {}); }
       if (e.type === "queue_status") { onQueue(e.data || {}); }
-      if (e.type === "layout_updated" || e.type === "group_updated") { onChanged(e.type); }
+      if (e.type === "layout_updated" || e.type === "group_updated" || e.type === "resync") { onChanged(e.type); }
     };
     ws.onclose = function () {
       document.body.removeAttribute("data-live-connected");

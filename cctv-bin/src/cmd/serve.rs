@@ -7,8 +7,8 @@ use anyhow::Context;
 use cctv_http::access_log::AccessLog;
 use cctv_http::{AppState, HttpSettings};
 
-use crate::app;
 use crate::settings::Settings;
+use crate::{app, cluster};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // The listener first: a taken port is one clear error, with nothing opened or started.
@@ -16,7 +16,24 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let opened = app::open_store(&settings, true).await?;
-    let core = app::build_core(&settings, opened.storage.clone()).await?;
+    let core = app::build_core(&settings, &opened).await?;
+    let file_access = app::file_access(&settings)?;
+    let membership = match (&opened.postgres, core.blobs()) {
+        (Some(pg), Some(blobs)) => Some(
+            cluster::join(
+                pg,
+                cluster::NodeSetup {
+                    node_id: cluster::node_id(&settings.data_dir)?,
+                    listen: listener.local_addr()?.to_string(),
+                    secrets: core.secrets(),
+                    signer: &file_access.signer,
+                    blobs,
+                },
+            )
+            .await?,
+        ),
+        _ => None,
+    };
     let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
     let maintenance = tokio::spawn(core.clone().run_cache_maintenance(Duration::from_secs(1)));
     let mut state = AppState::new(
@@ -29,7 +46,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             allowed_origins: settings.http.allowed_origins.clone(),
         },
     )
-    .with_file_access(app::file_access(&settings)?)
+    .with_file_access(file_access)
     .with_streams(settings.streams.http()?);
     let mut log_writer = None;
     if settings.log.api_access_log {
@@ -50,6 +67,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     pipeline.shutdown().await;
     maintenance.abort();
+    if let Some(membership) = membership {
+        membership.leave().await;
+    }
     if let Err(e) = core.flush_credential_usage().await {
         tracing::warn!(error = %e, "flushing credential use at shutdown failed");
     }

@@ -361,7 +361,7 @@ impl TestApp {
 }
 
 /// A multipart/form-data body with text fields and one file part.
-fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
+pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &str, &[u8])>) -> (String, Vec<u8>) {
     let boundary = "----cctvtestboundary7MA4YWxkTrZu0gW";
     let mut body = Vec::new();
     for (name, value) in fields {

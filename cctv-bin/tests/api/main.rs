@@ -4,6 +4,7 @@ mod bad_input;
 mod batch;
 mod browser;
 mod browser_layout;
+mod cluster;
 mod crash;
 mod expected;
 mod export_memory;

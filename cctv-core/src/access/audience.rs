@@ -22,7 +22,7 @@ impl Principal {
         let entity = event.data.get("entity").and_then(Value::as_str);
         let subject = event.data.get("id").and_then(Value::as_i64);
         match event.kind {
-            EventKind::LayoutUpdated | EventKind::QueueStatus => true,
+            EventKind::LayoutUpdated | EventKind::QueueStatus | EventKind::Resync => true,
             EventKind::AccessUpdated => entity == Some(USERS.name) && subject == Some(self.user_id),
             EventKind::GroupUpdated if entity == Some(GROUPS.name) => match self.role {
                 Role::Operator => subject.is_some_and(|g| self.groups.contains(&g)),

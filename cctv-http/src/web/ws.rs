@@ -3,7 +3,8 @@
 //! topics); the server forwards matching events from the event bus that the person may
 //! receive ([`Principal::may_receive`]: their branches, their role, their own account).
 //! A slow client misses events (the bus is bounded) rather than slowing ingest; the page
-//! script reconnects with backoff.
+//! script reconnects with backoff. A `resync` event (the cluster bus may have missed
+//! events) goes to every client whatever its topics, so pages offer a reload.
 //!
 //! Who may connect: a browser always sends `Origin` on a WebSocket handshake, and it must
 //! be ours (or configured in `HttpSettings::allowed_origins`), so another site cannot
@@ -102,7 +103,9 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                             }
                             let json = serde_json::to_value(&event).unwrap_or_default();
                             let kind = json["type"].as_str().unwrap_or_default();
-                            if topics.contains(kind)
+                            // A resync concerns every topic the page shows.
+                            let wanted = topics.contains(kind) || event.kind == EventKind::Resync;
+                            if wanted
                                 && tx.send(Message::text(json.to_string())).await.is_err()
                             {
                                 break;

@@ -12,6 +12,8 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod bus;
+mod cluster;
 mod codec;
 mod estate;
 mod export;
@@ -30,6 +32,8 @@ use std::time::Duration;
 use cctv_core::storage::StorageError;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
+pub use bus::PgEventBus;
+pub use cluster::ClusterNode;
 pub(crate) use codec::*;
 
 /// How to connect.

@@ -1,0 +1,373 @@
+//! Two real `cctv serve` processes on one real PostgreSQL database (a schema of their
+//! own), different data directories: live events cross nodes, images are processed and
+//! served by either node, and a node whose keys or image store differ is refused at start.
+//! Skipped without `CCTV_TEST_PG_URL`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cctv_core::access::SecretBox;
+use cctv_core::files::UrlSigner;
+use cctv_core::files::tables::EVENT_LOG_FILES;
+use cctv_core::records::by_id;
+use cctv_storage_postgres::{PgSettings, PgStore};
+use serde_json::{Value, json};
+
+use crate::crash::free_addr;
+use crate::helpers::*;
+use crate::ws::open_ws;
+
+/// One estate on a fresh schema, and what every node of it is started with.
+struct Cluster {
+    url: String,
+    store: PgStore,
+    storage_dir: tempfile::TempDir,
+    encryption_key: String,
+    signing_key: String,
+    key: String,
+    secret: String,
+    pairs: Vec<(i64, String)>,
+}
+
+impl Cluster {
+    async fn new() -> Option<Self> {
+        let Ok(base) = std::env::var("CCTV_TEST_PG_URL") else {
+            eprintln!("CCTV_TEST_PG_URL is not set: two-node test skipped");
+            return None;
+        };
+        let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut settings = PgSettings::new(base.clone());
+        settings.schema = Some(schema.clone());
+        settings.max_connections = 2;
+        let store = PgStore::open(&settings).await.unwrap();
+        let sep = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+        let mut cluster = Self {
+            url,
+            store,
+            storage_dir: tempfile::tempdir().unwrap(),
+            encryption_key: SecretBox::generate_key(),
+            signing_key: UrlSigner::generate_key(),
+            key: String::new(),
+            secret: String::new(),
+            pairs: Vec::new(),
+        };
+        let seed_dir = tempfile::tempdir().unwrap();
+        let out = cluster
+            .command(seed_dir.path())
+            .args(["demo", "--json"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let estate: Value = serde_json::from_slice(&out.stdout).unwrap();
+        cluster.key = estate["credential"]["api_key"].as_str().unwrap().into();
+        cluster.secret = estate["credential"]["api_secret"].as_str().unwrap().into();
+        cluster.pairs = estate["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                (
+                    d["branch_id"].as_i64().unwrap(),
+                    d["device_id"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        let mut user = cluster
+            .command(seed_dir.path())
+            .args([
+                "user",
+                "create",
+                "--email",
+                "ops@cctv.local",
+                "--name",
+                "Ops",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        user.stdin
+            .take()
+            .unwrap()
+            .write_all(b"cluster-test-password\n")
+            .unwrap();
+        assert!(user.wait().unwrap().success());
+        Some(cluster)
+    }
+
+    fn command(&self, data_dir: &std::path::Path) -> Command {
+        let mut cmd = crate::crash::cctv(data_dir, "127.0.0.1:0");
+        cmd.env("CCTV__DATABASE__URL", &self.url)
+            .env("CCTV__DATABASE__MAX_CONNECTIONS", "6")
+            .env("CCTV__STORAGE__DIR", self.storage_dir.path())
+            .env("CCTV__SECURITY__ENCRYPTION_KEY", &self.encryption_key)
+            .env("CCTV__STORAGE__SIGNING_KEY", &self.signing_key);
+        cmd
+    }
+
+    /// Starts a node and waits until it answers.
+    async fn node(&self, dir: &std::path::Path) -> (Node, String) {
+        let listen = free_addr();
+        let mut child = self
+            .command(dir)
+            .env("CCTV__LISTEN", &listen)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if try_send(&listen, "GET", "/health", &[], vec![])
+                .await
+                .is_ok_and(|r| r.status == 200)
+            {
+                return (Node(child), listen);
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+                panic!("node exited with {status}: {log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        panic!("node on {listen} did not become healthy");
+    }
+
+    fn auth(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("X-API-Key", self.key.as_str()),
+            ("X-API-Secret", self.secret.as_str()),
+        ]
+    }
+}
+
+/// A running node, killed when dropped (also when a test fails half-way).
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn stop(node: Node) {
+    drop(node);
+}
+
+async fn login(addr: &str) -> String {
+    let body = json!({"email": "ops@cctv.local", "password": "cluster-test-password"});
+    let r = send(
+        addr,
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        body.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    r.body["data"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_share_live_events_and_images() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (node_a, addr_a) = cluster.node(dir_a.path()).await;
+    let (node_b, addr_b) = cluster.node(dir_b.path()).await;
+
+    // A dashboard on B hears detections posted to A.
+    let token = login(&addr_b).await;
+    let bearer = format!("Bearer {token}");
+    let mut socket = open_ws(&addr_b, &[("authorization", bearer.as_str())])
+        .await
+        .unwrap();
+    socket.subscribe(&["detection_update"]).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (branch, device) = cluster.pairs[0].clone();
+    let started = Instant::now();
+    for i in 0..10 {
+        let body =
+            json!({"re_id": format!("CLUSTER_{i}"), "branch_id": branch, "device_id": device});
+        let mut headers = cluster.auth();
+        headers.push(("content-type", "application/json"));
+        let r = send(
+            &addr_a,
+            "POST",
+            "/api/v1/detection/log",
+            &headers,
+            body.to_string().into_bytes(),
+        )
+        .await;
+        assert_eq!(r.status, 202, "{:?}", r.body);
+    }
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < 10 {
+        let Some(event) = socket.next_event(Duration::from_secs(5)).await else {
+            panic!("B's dashboard heard only {heard:?} of the 10 detections posted to A");
+        };
+        if event["type"] == "detection_update" {
+            heard.insert(event["data"]["re_id"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // An image posted to A is processed (by whichever node claims the job) and served by both.
+    let branch_text = branch.to_string();
+    let png = png_2x1();
+    let (content_type, body) = multipart(
+        &[
+            ("re_id", "CLUSTER_IMG"),
+            ("branch_id", &branch_text),
+            ("device_id", &device),
+        ],
+        Some(("image", "snap.png", &png)),
+    );
+    let mut headers = cluster.auth();
+    headers.push(("content-type", content_type.as_str()));
+    let r = send(&addr_a, "POST", "/api/v1/detection/log", &headers, body).await;
+    assert_eq!(r.status, 202, "{:?}", r.body);
+    let job_id = r.body["data"]["job_id"].as_str().unwrap().to_owned();
+    let event_id = event_of(&cluster, &addr_b, &job_id).await;
+    let Some(thumb) = settled_thumbnail(&cluster, event_id).await else {
+        let log = |d: &tempfile::TempDir| {
+            std::fs::read_to_string(d.path().join("serve.log")).unwrap_or_default()
+        };
+        panic!(
+            "the image was not processed; A said:\n{}\nB said:\n{}",
+            log(&dir_a),
+            log(&dir_b)
+        );
+    };
+    let signer = UrlSigner::from_base64(&cluster.signing_key).unwrap();
+    let url = signer
+        .sign(
+            &thumb,
+            cctv_core::jiff::Timestamp::now() + cctv_core::jiff::SignedDuration::from_secs(60),
+        )
+        .unwrap()
+        .url();
+    for addr in [&addr_a, &addr_b] {
+        let r = send_raw(
+            addr,
+            "GET",
+            &url,
+            &[("authorization", bearer.as_str())],
+            vec![],
+        )
+        .await;
+        assert_eq!(r.status, 200, "{addr}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("image/jpeg"), "{addr}");
+    }
+    stop(node_a);
+    stop(node_b);
+}
+
+/// The event log row of the latest detection, once its job (`job_id`) completed.
+async fn event_of(cluster: &Cluster, addr: &str, job_id: &str) -> i64 {
+    use cctv_core::records::{ListQuery, Order};
+    use cctv_core::storage::RecordStore;
+    for _ in 0..500 {
+        let r = send(
+            addr,
+            "GET",
+            &format!("/api/v1/detection/status/{job_id}"),
+            &cluster.auth(),
+            vec![],
+        )
+        .await;
+        if r.body["data"]["status"] == "completed" {
+            let query = ListQuery {
+                filters: vec![],
+                order: Order::NEWEST_FIRST,
+                page: 1,
+                per_page: 1,
+            };
+            let (rows, _) = cluster
+                .store
+                .list_records(&EVENT_LOG_FILES, &query)
+                .await
+                .unwrap();
+            return rows[0]["id"].as_i64().unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("job {job_id} was not processed");
+}
+
+async fn settled_thumbnail(cluster: &Cluster, event: i64) -> Option<String> {
+    use cctv_core::storage::RecordStore;
+    for _ in 0..1500 {
+        let row = cluster
+            .store
+            .find_record(&EVENT_LOG_FILES, &by_id(event))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(row["image_error"].is_null(), "{row:?}");
+        if let Some(thumb) = row["thumbnail_path"].as_str() {
+            return Some(thumb.to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_with_other_keys_or_another_image_store_is_refused_at_start() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let dir_a = tempfile::tempdir().unwrap();
+    let (node_a, _) = cluster.node(dir_a.path()).await;
+
+    let refused = |overrides: Vec<(&'static str, String)>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = cluster.command(dir.path());
+        cmd.env("CCTV__LISTEN", free_addr());
+        for (k, v) in overrides {
+            cmd.env(k, v);
+        }
+        let out = cmd.arg("serve").output().unwrap();
+        assert!(!out.status.success(), "the node started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let own_storage = tempfile::tempdir().unwrap();
+    let err = refused(vec![(
+        "CCTV__STORAGE__DIR",
+        own_storage.path().display().to_string(),
+    )]);
+    assert!(err.contains("shared image store"), "{err}");
+    let err = refused(vec![(
+        "CCTV__SECURITY__ENCRYPTION_KEY",
+        SecretBox::generate_key(),
+    )]);
+    assert!(err.contains("another encryption key"), "{err}");
+    let err = refused(vec![(
+        "CCTV__STORAGE__SIGNING_KEY",
+        UrlSigner::generate_key(),
+    )]);
+    assert!(err.contains("another file-signing key"), "{err}");
+
+    // With the same settings a second node joins.
+    let dir_b = tempfile::tempdir().unwrap();
+    let (node_b, _) = cluster.node(dir_b.path()).await;
+    stop(node_b);
+    stop(node_a);
+}

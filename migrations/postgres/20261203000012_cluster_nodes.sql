@@ -1,0 +1,13 @@
+-- The nodes serving from this database, for the checks a node makes when it starts: the
+-- others must use the same keys (each node keeps a check value made with its keys) and
+-- see the same image store. A node updates `seen_at` while it runs; rows not seen for a
+-- while are nodes that stopped.
+CREATE TABLE cluster_nodes (
+    node_id       TEXT PRIMARY KEY,
+    listen        TEXT NOT NULL,
+    blob_store    TEXT NOT NULL,
+    secret_check  TEXT NOT NULL,
+    signing_check TEXT NOT NULL,
+    started_at    TIMESTAMPTZ NOT NULL,
+    seen_at       TIMESTAMPTZ NOT NULL
+);
