@@ -13,6 +13,7 @@ use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
 use cctv_core::files::{UrlSigner, private};
 use cctv_core::manage::ManageSettings;
+use cctv_core::rate_limit::LeasedLimiter;
 use cctv_core::storage::FullStorage;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};
@@ -126,6 +127,10 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
         .settings(core_settings);
     if let Some(events) = &store.events {
         builder = builder.event_bus(events.clone());
+    }
+    if let Some(pg) = &store.postgres {
+        // Nodes on one database share each credential's hourly limit.
+        builder = builder.request_limiter(LeasedLimiter::start(Arc::new(pg.clone())));
     }
     for notifier in settings.notifications.notifiers()? {
         builder = builder.notifier(notifier);

@@ -12,7 +12,7 @@ use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
 use crate::notify::Notifier;
-use crate::rate_limit::HourlyLimiter;
+use crate::rate_limit::{HourlyLimiter, RequestLimiter};
 use crate::storage::{FullStorage, StorageError};
 
 /// Settings of the domain (no I/O settings: those belong to the plugins).
@@ -63,7 +63,7 @@ struct Inner {
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
-    limiter: HourlyLimiter,
+    limiter: Arc<dyn RequestLimiter>,
     /// Set by whatever runs this process's workers (cctv-actors' pipeline).
     workers: std::sync::RwLock<Option<Arc<dyn crate::queue_ops::WorkerStatus>>>,
     /// Distinct persons of recent report ranges (see `reporting::persons_memo`).
@@ -154,7 +154,8 @@ impl Core {
         &self.inner.credentials
     }
 
-    pub fn limiter(&self) -> &HourlyLimiter {
+    /// Counts device requests against their credentials' hourly limits.
+    pub fn limiter(&self) -> &Arc<dyn RequestLimiter> {
         &self.inner.limiter
     }
 
@@ -238,6 +239,7 @@ pub struct CoreBuilder {
     storage: Option<Arc<dyn FullStorage>>,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
+    limiter: Option<Arc<dyn RequestLimiter>>,
     secrets: Option<SecretBox>,
     notifiers: Vec<Arc<dyn Notifier>>,
     settings: CoreSettings,
@@ -256,6 +258,14 @@ impl CoreBuilder {
 
     pub fn event_bus(mut self, events: Arc<dyn EventBus>) -> Self {
         self.events = Some(events);
+        self
+    }
+
+    /// How hourly request limits are counted; default: in this process
+    /// ([`HourlyLimiter`]). Several nodes share limits with a
+    /// [`LeasedLimiter`](crate::rate_limit::LeasedLimiter).
+    pub fn request_limiter(mut self, limiter: Arc<dyn RequestLimiter>) -> Self {
+        self.limiter = Some(limiter);
         self
     }
 
@@ -304,7 +314,9 @@ impl CoreBuilder {
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),
-                limiter: HourlyLimiter::new(),
+                limiter: self
+                    .limiter
+                    .unwrap_or_else(|| Arc::new(HourlyLimiter::new())),
                 workers: std::sync::RwLock::new(None),
                 persons_memo: Default::default(),
             }),

@@ -72,19 +72,19 @@ fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
 
 /// Authenticates and counts the request; sets the rate-limit headers either way once the
 /// credential is known.
-pub fn authenticate(
+pub async fn authenticate(
     state: &AppState,
     req: &Request,
     res: &mut Response,
     depot: &mut Depot,
 ) -> Result<DeviceAuth, ApiError> {
-    authenticate_costing(state, req, res, depot, 1)
+    authenticate_costing(state, req, res, depot, 1).await
 }
 
 /// Authenticates and counts `cost` requests against the credential's hour. A batch upload
 /// passes 0 (nothing is counted; refused only when nothing is left) and is counted per
 /// item with [`charge`] once its size is known.
-pub fn authenticate_costing(
+pub async fn authenticate_costing(
     state: &AppState,
     req: &Request,
     res: &mut Response,
@@ -113,11 +113,11 @@ pub fn authenticate_costing(
             return Err(ApiError::InvalidCredentials);
         }
     }
-    let rate =
-        state
-            .core
-            .limiter()
-            .take(entry.credential.id, entry.credential.rate_limit, cost, now);
+    let rate = state
+        .core
+        .limiter()
+        .take(entry.credential.id, entry.credential.rate_limit, cost, now)
+        .await;
     set_rate_headers(res, &rate);
     if !rate.allowed {
         return Err(ApiError::RateLimited(rate));
@@ -138,7 +138,7 @@ pub fn authenticate_costing(
 
 /// Counts `n` more requests of an authenticated caller, all or none (429 when they do not
 /// fit in what is left of the hour), and updates the rate-limit headers.
-pub fn charge(
+pub async fn charge(
     state: &AppState,
     res: &mut Response,
     depot: &mut Depot,
@@ -149,7 +149,8 @@ pub fn charge(
     let rate = state
         .core
         .limiter()
-        .take(credential.id, credential.rate_limit, n, Timestamp::now());
+        .take(credential.id, credential.rate_limit, n, Timestamp::now())
+        .await;
     set_rate_headers(res, &rate);
     if !rate.allowed {
         return Err(ApiError::RateLimited(rate));

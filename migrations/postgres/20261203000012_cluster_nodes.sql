@@ -11,3 +11,13 @@ CREATE TABLE cluster_nodes (
     started_at    TIMESTAMPTZ NOT NULL,
     seen_at       TIMESTAMPTZ NOT NULL
 );
+
+-- Requests granted per credential and clock hour, across all nodes: nodes lease slices
+-- of the hourly limit from here (`last_grant` is what the latest lease got).
+CREATE TABLE rate_windows (
+    credential_id BIGINT NOT NULL,
+    hour          BIGINT NOT NULL,
+    used          INTEGER NOT NULL DEFAULT 0,
+    last_grant    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (credential_id, hour)
+);

@@ -9,3 +9,13 @@ CREATE TABLE cluster_nodes (
     started_at    TEXT NOT NULL,
     seen_at       TEXT NOT NULL
 );
+
+-- Requests granted per credential and clock hour across nodes (used by PostgreSQL
+-- clusters; the one SQLite node counts in memory).
+CREATE TABLE rate_windows (
+    credential_id INTEGER NOT NULL,
+    hour          INTEGER NOT NULL,
+    used          INTEGER NOT NULL DEFAULT 0,
+    last_grant    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (credential_id, hour)
+) WITHOUT ROWID;

@@ -104,6 +104,34 @@ impl Cluster {
         Some(cluster)
     }
 
+    /// A new credential limited to `limit` requests an hour: (key, secret).
+    fn limited_credential(&self, limit: u32) -> (String, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let out = self
+            .command(dir.path())
+            .args([
+                "credential",
+                "create",
+                "--name",
+                "limited",
+                "--rate-limit",
+                &limit.to_string(),
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        (
+            v["api_key"].as_str().unwrap().into(),
+            v["api_secret"].as_str().unwrap().into(),
+        )
+    }
+
     fn command(&self, data_dir: &std::path::Path) -> Command {
         let mut cmd = crate::crash::cctv(data_dir, "127.0.0.1:0");
         cmd.env("CCTV__DATABASE__URL", &self.url)
@@ -370,4 +398,43 @@ async fn a_node_with_other_keys_or_another_image_store_is_refused_at_start() {
     let (node_b, _) = cluster.node(dir_b.path()).await;
     stop(node_b);
     stop(node_a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_limit_holds_across_two_nodes() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let small = cluster.limited_credential(5);
+    let large = cluster.limited_credential(100);
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_node_a, addr_a) = cluster.node(dir_a.path()).await;
+    let (_node_b, addr_b) = cluster.node(dir_b.path()).await;
+    let (branch, device) = cluster.pairs[0].clone();
+    let body = json!({"re_id": "LIMITED", "branch_id": branch, "device_id": device}).to_string();
+    for ((key, secret), limit, requests) in [(small, 5, 12), (large, 100, 150)] {
+        let headers = [
+            ("X-API-Key", key.as_str()),
+            ("X-API-Secret", secret.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let mut accepted = 0;
+        for i in 0..requests {
+            let addr = if i % 2 == 0 { &addr_a } else { &addr_b };
+            let r = send(
+                addr,
+                "POST",
+                "/api/v1/detection/log",
+                &headers,
+                body.clone().into_bytes(),
+            )
+            .await;
+            match r.status {
+                202 => accepted += 1,
+                429 => assert!(r.headers.contains_key("retry-after"), "{:?}", r.headers),
+                other => panic!("{other}: {:?}", r.body),
+            }
+        }
+        assert_eq!(accepted, limit, "a limit of {limit} across two nodes");
+    }
 }

@@ -36,7 +36,7 @@ async fn accept(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<Reply, ApiError> {
-    let mut auth = auth::authenticate_costing(state, req, res, depot, 0)?;
+    let mut auth = auth::authenticate_costing(state, req, res, depot, 0).await?;
     let received_at = Timestamp::now();
     let read = read_items(state, req, &auth).await;
     let cost = read.as_ref().map_or(1, Vec::len);
@@ -46,7 +46,8 @@ async fn accept(
         depot,
         &mut auth,
         u32::try_from(cost).unwrap_or(u32::MAX),
-    )?;
+    )
+    .await?;
     let items = read?;
     let results = state
         .core

@@ -31,7 +31,7 @@ async fn accept(
     depot: &mut Depot,
     res: &mut Response,
 ) -> Result<Reply, ApiError> {
-    let auth = auth::authenticate(state, req, res, depot)?;
+    let auth = auth::authenticate(state, req, res, depot).await?;
     auth.require_write()?;
     let received_at = Timestamp::now();
     let idempotency_key = req

@@ -12,13 +12,13 @@ use crate::params::Params;
 use crate::{AppState, state};
 
 /// Authenticates a read request.
-fn reader(
+async fn reader(
     state: &AppState,
     req: &Request,
     res: &mut Response,
     depot: &mut Depot,
 ) -> Result<DeviceAuth, ApiError> {
-    let auth = auth::authenticate(state, req, res, depot)?;
+    let auth = auth::authenticate(state, req, res, depot).await?;
     auth.require_read()?;
     Ok(auth)
 }
@@ -27,7 +27,7 @@ fn reader(
 pub async fn job_status(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let raw = req.param::<String>("job_id").unwrap_or_default();
         let id: JobId = raw
             .parse()
@@ -66,7 +66,7 @@ pub async fn job_status(req: &mut Request, depot: &mut Depot, res: &mut Response
 pub async fn list_detections(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let mut p = Params::default();
         let filter = DetectionFilter {
             date_from: p.date(req, "date_from"),
@@ -89,7 +89,7 @@ pub async fn list_detections(req: &mut Request, depot: &mut Depot, res: &mut Res
 pub async fn summary(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let mut p = Params::default();
         let date = p.date(req, "date").unwrap_or_else(|| state.core.today());
         p.finish()?;
@@ -111,7 +111,7 @@ pub async fn summary(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn person(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let re_id = req.param::<String>("re_id").unwrap_or_default();
         let mut p = Params::default();
         let date = p.date(req, "date").unwrap_or_else(|| state.core.today());
@@ -136,7 +136,7 @@ pub async fn person(req: &mut Request, depot: &mut Depot, res: &mut Response) {
 pub async fn person_detections(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let re_id = req.param::<String>("re_id").unwrap_or_default();
         let mut p = Params::default();
         let filter = DetectionFilter {
@@ -163,7 +163,7 @@ pub async fn person_detections(req: &mut Request, depot: &mut Depot, res: &mut R
 pub async fn branch_detections(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = reader(&state, req, res, depot)?;
+        let auth = reader(&state, req, res, depot).await?;
         let raw = req.param::<String>("id").unwrap_or_default();
         let branch_id: i64 = raw.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
             ApiError::validation("id", "The branch id must be a positive integer")
@@ -202,7 +202,7 @@ pub async fn branch_detections(req: &mut Request, depot: &mut Depot, res: &mut R
 pub async fn credential_test(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = async {
-        let auth = auth::authenticate(&state, req, res, depot)?;
+        let auth = auth::authenticate(&state, req, res, depot).await?;
         let id: i64 = req.param::<String>("id").and_then(|s| s.parse().ok()).unwrap_or(0);
         if id != auth.id() {
             return Err(ApiError::NotFound("API credential not found".into()));

@@ -19,6 +19,7 @@ mod estate;
 mod export;
 mod intake;
 mod jobs;
+mod limits;
 mod notify;
 mod ops;
 mod processing;

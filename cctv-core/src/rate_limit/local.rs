@@ -1,31 +1,13 @@
-//! Hourly request limits per credential: a fixed window aligned to the clock hour, as the
-//! original system and its device fleet expect (`X-RateLimit-Reset` = next top of hour).
-//!
-//! Counting is in memory with one atomic per credential, so it adds no I/O to a request.
-//! With several nodes each node counts its own requests.
+//! Counting in one process: one atomic per credential, so it adds no I/O to a request.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use async_trait::async_trait;
 use jiff::Timestamp;
 
-/// The outcome of counting one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateDecision {
-    pub allowed: bool,
-    pub limit: u32,
-    pub remaining: u32,
-    /// Unix time of the window's end.
-    pub reset_at: i64,
-}
-
-impl RateDecision {
-    /// Seconds until the window resets, for `Retry-After`.
-    pub fn retry_after(&self, now: Timestamp) -> i64 {
-        (self.reset_at - now.as_second()).max(1)
-    }
-}
+use super::{RateDecision, RequestLimiter};
 
 /// One counter per credential: high 32 bits = window (hours since epoch), low 32 = count.
 #[derive(Debug, Default)]
@@ -49,8 +31,7 @@ impl HourlyLimiter {
     /// so a client can send a smaller batch. `n = 0` counts nothing and is allowed while
     /// anything is left.
     pub fn take(&self, credential_id: i64, limit: u32, n: u32, now: Timestamp) -> RateDecision {
-        let window = now.as_second().div_euclid(3600);
-        let reset_at = (window + 1) * 3600;
+        let (window, reset_at) = super::hour_window(now);
         let counter = self.counter(credential_id);
         let mut current = counter.load(Ordering::Relaxed);
         loop {
@@ -98,6 +79,13 @@ impl HourlyLimiter {
             .entry(credential_id)
             .or_default()
             .clone()
+    }
+}
+
+#[async_trait]
+impl RequestLimiter for HourlyLimiter {
+    async fn take(&self, credential_id: i64, limit: u32, n: u32, now: Timestamp) -> RateDecision {
+        HourlyLimiter::take(self, credential_id, limit, n, now)
     }
 }
 
