@@ -96,6 +96,16 @@ impl AppState {
         }
     }
 
+    /// Counts login failures across every node sharing `attempts` (several nodes on one
+    /// database), besides this process's own throttle.
+    pub fn with_shared_login_attempts(
+        mut self,
+        attempts: Arc<dyn cctv_core::access::SharedLoginAttempts>,
+    ) -> Self {
+        self.manage = self.manage.with_shared_attempts(attempts);
+        self
+    }
+
     /// Logs every `/api` request through `log`.
     pub fn with_access_log(mut self, log: access_log::AccessLog) -> Self {
         self.access_log = Some(log);

@@ -21,3 +21,11 @@ CREATE TABLE rate_windows (
     last_grant    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (credential_id, hour)
 );
+
+-- Login attempts per account (`account:<email>`) and client address (`ip:<address>`)
+-- within the throttle window, counted by every node.
+CREATE TABLE login_attempts (
+    key      TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    since    TIMESTAMPTZ NOT NULL
+);

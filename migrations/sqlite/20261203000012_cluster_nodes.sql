@@ -19,3 +19,11 @@ CREATE TABLE rate_windows (
     last_grant    INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (credential_id, hour)
 ) WITHOUT ROWID;
+
+-- Login attempts counted by every node (PostgreSQL clusters; one SQLite node throttles
+-- in memory).
+CREATE TABLE login_attempts (
+    key      TEXT PRIMARY KEY,
+    attempts INTEGER NOT NULL,
+    since    TEXT NOT NULL
+) WITHOUT ROWID;

@@ -48,6 +48,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     )
     .with_file_access(file_access)
     .with_streams(settings.streams.http()?);
+    if let Some(pg) = &opened.postgres {
+        state = state.with_shared_login_attempts(Arc::new(pg.clone()));
+    }
     let mut log_writer = None;
     if settings.log.api_access_log {
         let logs = settings.data_dir.join("logs");

@@ -438,3 +438,39 @@ async fn a_credential_limit_holds_across_two_nodes() {
         assert_eq!(accepted, limit, "a limit of {limit} across two nodes");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_failures_are_counted_across_two_nodes() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_node_a, addr_a) = cluster.node(dir_a.path()).await;
+    let (_node_b, addr_b) = cluster.node(dir_b.path()).await;
+    let wrong = json!({"email": "ops@cctv.local", "password": "not-the-password"}).to_string();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let addr = if i % 2 == 0 { &addr_a } else { &addr_b };
+        let r = send(
+            addr,
+            "POST",
+            "/api/login",
+            &[("content-type", "application/json")],
+            wrong.clone().into_bytes(),
+        )
+        .await;
+        statuses.push(r.status);
+    }
+    // Five failures in the window (the default), wherever they were tried; then refused.
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429]);
+    let right = json!({"email": "ops@cctv.local", "password": "cluster-test-password"}).to_string();
+    let r = send(
+        &addr_b,
+        "POST",
+        "/api/login",
+        &[("content-type", "application/json")],
+        right.into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 429, "the account stays throttled on every node");
+}

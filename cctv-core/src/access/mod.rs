@@ -12,5 +12,5 @@ mod token;
 pub use password::{MIN_PASSWORD_CHARS, hash_password, verify_password};
 pub use principal::{Principal, Role};
 pub use secret_box::{SecretBox, SecretBoxError};
-pub use throttle::{Attempt, LoginThrottle, ThrottleSettings};
+pub use throttle::{Attempt, LoginThrottle, SharedLoginAttempts, ThrottleSettings, attempt_keys};
 pub use token::{IssuedToken, hash_token_secret, parse_bearer, verify_token_secret};

@@ -36,6 +36,20 @@ impl Manager {
             .throttle
             .begin(&email, ip)
             .map_err(ManageError::Throttled)?;
+        let keys = crate::access::attempt_keys(&email, ip);
+        if let Some(shared) = &self.shared_attempts {
+            let throttle = self.settings.throttle;
+            match shared
+                .begin(&keys, throttle.max_failures, throttle.window)
+                .await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(wait)) => return Err(ManageError::Throttled(wait)),
+                // Failing closed would lock every user out while the database is away,
+                // and then no login could succeed anyway; the local throttle still holds.
+                Err(e) => tracing::warn!(error = %e, "shared login throttle unavailable"),
+            }
+        }
         let user = self
             .core
             .storage()
@@ -59,6 +73,11 @@ impl Manager {
             }
         };
         attempt.succeeded();
+        if let Some(shared) = &self.shared_attempts
+            && let Err(e) = shared.succeeded(&keys[0], &keys[1]).await
+        {
+            tracing::warn!(error = %e, "clearing the shared login throttle failed");
+        }
         let user_id = super::id_of(&user);
         let token = IssuedToken::generate();
         let ttl = SignedDuration::try_from(self.settings.token_ttl).unwrap_or(SignedDuration::ZERO);

@@ -25,13 +25,14 @@ mod users;
 mod whatsapp;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::Core;
-use crate::access::{LoginThrottle, Principal, ThrottleSettings};
+use crate::access::{LoginThrottle, Principal, SharedLoginAttempts, ThrottleSettings};
 use crate::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id};
 use crate::storage::StorageError;
 use crate::validation::ValidationErrors;
@@ -311,6 +312,8 @@ pub struct Manager {
     core: Core,
     settings: ManageSettings,
     throttle: LoginThrottle,
+    /// Failures counted across nodes, when several share a database.
+    shared_attempts: Option<Arc<dyn SharedLoginAttempts>>,
 }
 
 impl Manager {
@@ -320,7 +323,14 @@ impl Manager {
             core,
             settings,
             throttle,
+            shared_attempts: None,
         }
+    }
+
+    /// Counts login failures across every node sharing `attempts` as well.
+    pub fn with_shared_attempts(mut self, attempts: Arc<dyn SharedLoginAttempts>) -> Self {
+        self.shared_attempts = Some(attempts);
+        self
     }
 
     pub fn core(&self) -> &Core {

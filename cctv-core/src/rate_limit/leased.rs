@@ -120,14 +120,14 @@ impl LeasedLimiter {
                 .collect()
         };
         for (credential_id, slice) in idle {
-            if slice.left > 0 && slice.window == window {
-                if let Err(e) = self
+            if slice.left > 0
+                && slice.window == window
+                && let Err(e) = self
                     .store
                     .give_back(credential_id, slice.window, slice.left)
                     .await
-                {
-                    tracing::warn!(error = %e, credential_id, "handing back an unused rate allowance failed");
-                }
+            {
+                tracing::warn!(error = %e, credential_id, "handing back an unused rate allowance failed");
             }
         }
     }
@@ -217,7 +217,7 @@ async fn return_idle(limiter: Weak<LeasedLimiter>) {
         let now = Timestamp::now();
         limiter.return_idle_slices(now).await;
         ticks += 1;
-        if ticks % 1200 == 0 {
+        if ticks.is_multiple_of(1200) {
             let (window, _) = hour_window(now);
             if let Err(e) = limiter.store.forget_before(window - 1).await {
                 tracing::warn!(error = %e, "forgetting past rate-limit hours failed");
