@@ -144,9 +144,14 @@ impl Cluster {
 
     /// Starts a node and waits until it answers.
     async fn node(&self, dir: &std::path::Path) -> (Node, String) {
+        self.node_with(dir, &[]).await
+    }
+
+    async fn node_with(&self, dir: &std::path::Path, env: &[(&str, &str)]) -> (Node, String) {
         let listen = free_addr();
-        let mut child = self
-            .command(dir)
+        let mut command = self.command(dir);
+        command.envs(env.iter().copied());
+        let mut child = command
             .env("CCTV__LISTEN", &listen)
             .arg("serve")
             .stdout(Stdio::null())
@@ -473,4 +478,116 @@ async fn login_failures_are_counted_across_two_nodes() {
     )
     .await;
     assert_eq!(r.status, 429, "the account stays throttled on every node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    // Short leases: B takes over A's claimed jobs within seconds.
+    let (node_a, addr_a) = cluster
+        .node_with(dir_a.path(), &[("CCTV__INGEST__LEASE_SECS", "3")])
+        .await;
+    let (_node_b, addr_b) = cluster
+        .node_with(dir_b.path(), &[("CCTV__INGEST__LEASE_SECS", "3")])
+        .await;
+    let headers = {
+        let mut h = cluster.auth();
+        h.push(("content-type", "application/json"));
+        h
+    };
+    // 2,000 detections with event ids, alternating between the nodes; A is killed half
+    // way, and what A did not acknowledge is retried on B with the same event id.
+    let mut acked: std::collections::HashMap<String, String> = Default::default();
+    let mut node_a = Some(node_a);
+    for i in 0..2000 {
+        if i == 1000 {
+            drop(node_a.take());
+        }
+        let (branch, device) = &cluster.pairs[i % cluster.pairs.len()];
+        let event = format!("kill-{i}");
+        let body =
+            json!({"re_id": format!("K{}", i % 40), "branch_id": branch, "device_id": device,
+            "event_id": event, "detected_count": 2})
+            .to_string();
+        let first = if i % 2 == 0 && node_a.is_some() {
+            &addr_a
+        } else {
+            &addr_b
+        };
+        let r = match try_send(
+            first,
+            "POST",
+            "/api/v1/detection/log",
+            &headers,
+            body.clone().into_bytes(),
+        )
+        .await
+        {
+            Ok(r) if r.status == 202 => r,
+            _ => {
+                send(
+                    &addr_b,
+                    "POST",
+                    "/api/v1/detection/log",
+                    &headers,
+                    body.into_bytes(),
+                )
+                .await
+            }
+        };
+        assert_eq!(r.status, 202, "{:?}", r.body);
+        acked.insert(event, r.body["data"]["job_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(acked.len(), 2000);
+    let auth = cluster.auth();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let total = loop {
+        let r = send(
+            &addr_b,
+            "GET",
+            "/api/v1/detections?per_page=1",
+            &auth,
+            vec![],
+        )
+        .await;
+        let total = r.body["pagination"]["total"].as_u64().unwrap();
+        if total >= 2000 || Instant::now() > deadline {
+            break total;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(total, 2000, "one detection row per acknowledged event");
+    // Nothing counted twice: the day's detected_count is exactly 2 per detection, and the
+    // person-days add up to the same.
+    let summary = send(&addr_b, "GET", "/api/v1/detection/summary", &auth, vec![]).await;
+    assert_eq!(
+        summary.body["data"]["summary"]["total_detected_count"], 4000,
+        "{:?}",
+        summary.body
+    );
+    let persons: i64 = person_day_total(&cluster).await;
+    assert_eq!(persons, 4000, "person-days add up to every detection once");
+}
+
+/// Sum of `total_actual_count` over all person-days, read through the registry API.
+async fn person_day_total(cluster: &Cluster) -> i64 {
+    use cctv_core::records::{ListQuery, Order};
+    use cctv_core::storage::RecordStore;
+    let query = ListQuery {
+        filters: vec![],
+        order: Order::asc("id"),
+        page: 1,
+        per_page: 1000,
+    };
+    let (rows, _) = cluster
+        .store
+        .list_records(&cctv_core::manage::tables::PERSON_DAYS, &query)
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r["total_actual_count"].as_i64().unwrap_or(0))
+        .sum()
 }
