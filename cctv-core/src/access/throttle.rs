@@ -149,6 +149,38 @@ fn ip_key(ip: &str) -> String {
     format!("ip:{ip}")
 }
 
+/// Login failures counted where every node sees them (a database), in front of each
+/// node's [`LoginThrottle`]: without it, an attacker spreading guesses over *n* nodes
+/// gets *n* times the attempts.
+///
+/// An attempt is counted against both keys (`account:<email>`, `ip:<address>`) before
+/// the password is checked, all or nothing, and only while both are under the limit; a
+/// success then clears the account and refunds the address. An attempt whose check
+/// errors stays counted (the safe side).
+#[async_trait::async_trait]
+pub trait SharedLoginAttempts: Send + Sync + std::fmt::Debug + 'static {
+    /// Counts one attempt against every key, or `Err(retry_after)` when one of them has
+    /// `max_failures` attempts within `window` already (then nothing is counted).
+    async fn begin(
+        &self,
+        keys: &[String],
+        max_failures: u32,
+        window: Duration,
+    ) -> Result<Result<(), Duration>, crate::storage::StorageError>;
+
+    /// The login succeeded: forget `clear`, take one attempt back from `refund`.
+    async fn succeeded(
+        &self,
+        clear: &str,
+        refund: &str,
+    ) -> Result<(), crate::storage::StorageError>;
+}
+
+/// The keys one login attempt counts against: the account, then the client address.
+pub fn attempt_keys(email: &str, ip: &str) -> [String; 2] {
+    [account_key(email), ip_key(ip)]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,36 +236,4 @@ mod tests {
         t.begin("a@b.c", "4.4.4.4").unwrap().failed();
         assert!(t.begin("a@b.c", "4.4.4.4").is_ok());
     }
-}
-
-/// Login failures counted where every node sees them (a database), in front of each
-/// node's [`LoginThrottle`]: without it, an attacker spreading guesses over *n* nodes
-/// gets *n* times the attempts.
-///
-/// An attempt is counted against both keys (`account:<email>`, `ip:<address>`) before
-/// the password is checked, all or nothing, and only while both are under the limit; a
-/// success then clears the account and refunds the address. An attempt whose check
-/// errors stays counted (the safe side).
-#[async_trait::async_trait]
-pub trait SharedLoginAttempts: Send + Sync + std::fmt::Debug + 'static {
-    /// Counts one attempt against every key, or `Err(retry_after)` when one of them has
-    /// `max_failures` attempts within `window` already (then nothing is counted).
-    async fn begin(
-        &self,
-        keys: &[String],
-        max_failures: u32,
-        window: Duration,
-    ) -> Result<Result<(), Duration>, crate::storage::StorageError>;
-
-    /// The login succeeded: forget `clear`, take one attempt back from `refund`.
-    async fn succeeded(
-        &self,
-        clear: &str,
-        refund: &str,
-    ) -> Result<(), crate::storage::StorageError>;
-}
-
-/// The keys one login attempt counts against: the account, then the client address.
-pub fn attempt_keys(email: &str, ip: &str) -> [String; 2] {
-    [account_key(email), ip_key(ip)]
 }

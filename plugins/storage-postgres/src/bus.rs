@@ -109,7 +109,10 @@ impl EventBus for PgEventBus {
     fn publish(&self, event: Event) {
         if !event.kind.node_local()
             && self.outbox.try_send(event.clone()).is_err()
-            && self.dropped.fetch_add(1, Ordering::Relaxed) % 1000 == 0
+            && self
+                .dropped
+                .fetch_add(1, Ordering::Relaxed)
+                .is_multiple_of(1000)
         {
             tracing::warn!("cluster event outbox full: events are not reaching other nodes");
         }

@@ -5,6 +5,13 @@
 //! paths take row locks in one global order and let unique keys decide races:
 //! batches are written with `INSERT … SELECT * FROM UNNEST(...)`, one statement per table.
 //!
+//! Several nodes on one database: [`PgEventBus`] carries live events between them
+//! (`LISTEN/NOTIFY`), the store is the shared counter of hourly request limits
+//! (`cctv_core::rate_limit::AllowanceStore`) and of login attempts
+//! (`cctv_core::access::SharedLoginAttempts`), and `cluster_nodes` records each running
+//! node ([`PgStore::register_node`]) so a starting node can compare its keys and image
+//! store with the others'.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), cctv_core::storage::StorageError> {
 //! use cctv_storage_postgres::{PgSettings, PgStore};
