@@ -111,7 +111,7 @@ fn template_source() -> impl Strategy<Value = String> {
     let piece = prop_oneof![
         Just("{{ branch_name }}".to_owned()),
         Just("{re_id}".to_owned()),
-        Just("{detection_time}".to_owned()),
+        Just("{camera}".to_owned()),
         Just("{% for i in range(9) %}".to_owned()),
         Just("{% for i in range(100000) %}".to_owned()),
         Just("{% endfor %}".to_owned()),

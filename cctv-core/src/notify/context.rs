@@ -38,6 +38,7 @@ pub static EVENT_LOGS: Table = Table {
         col("notification_sent", Bool),
         col("event_timestamp", Ts),
         col("event_date", DateCol),
+        col("event_type", Text),
     ],
     search: &[],
 };
@@ -242,6 +243,7 @@ pub async fn load_context(
             .unwrap_or("Unknown Person")
             .into(),
         detected_count: int(&event, "detected_count").unwrap_or_default(),
+        status: text(&event, "event_type").unwrap_or("detection").into(),
         total_actual_count: person
             .as_ref()
             .and_then(|p| int(p, "total_actual_count"))

@@ -64,7 +64,7 @@ pub fn convert_legacy_tokens<'a>(source: &'a str, known: &[&str]) -> Cow<'a, str
 }
 
 /// Names of `{name}` placeholders still present (after conversion these name no known
-/// variable, e.g. the original's seeded `{detection_time}`), in order of appearance.
+/// variable, e.g. a misspelt `{branch}`), in order of appearance.
 pub fn leftover_legacy_tokens(source: &str) -> Vec<String> {
     tokens(source)
         .into_iter()

@@ -2,9 +2,11 @@
 //!
 //! The original system's `{branch_name}` placeholders keep working: before compiling, each
 //! `{token}` naming a known variable becomes `{{ token }}` (see [`convert_legacy_tokens`]).
-//! Unlike the original, a placeholder naming no known variable (`{detection_time}`) or a
-//! minijinja variable that does not exist is an error when the template is saved
-//! ([`validate_template`]) instead of a literal left in a message.
+//! That includes `{detection_time}` and `{status}`, which the original's seeded templates
+//! use but the original never filled in. Unlike the original, a placeholder naming no
+//! known variable (`{camera}`) or a minijinja variable that does not exist is an error
+//! when the template is saved ([`validate_template`]) instead of a literal left in a
+//! message.
 //!
 //! ```
 //! use cctv_core::template::{MessageTemplate, TemplateVars};
@@ -31,7 +33,7 @@ use crate::validation::ValidationErrors;
 pub use legacy::{convert_legacy_tokens, leftover_legacy_tokens};
 
 /// The variables a notification message may use.
-pub const VARIABLES: [&str; 12] = [
+pub const VARIABLES: [&str; 14] = [
     "branch_name",
     "branch_code",
     "device_name",
@@ -44,6 +46,8 @@ pub const VARIABLES: [&str; 12] = [
     "time",
     "total_actual_count",
     "total_detection_branch_count",
+    "detection_time",
+    "status",
 ];
 
 /// Values of [`VARIABLES`] for one detection event.
@@ -64,6 +68,11 @@ pub struct TemplateVars {
     pub time: String,
     pub total_actual_count: i64,
     pub total_detection_branch_count: i64,
+    /// The detection's time, `YYYY-MM-DD HH:MM:SS` (as `timestamp`; the name the
+    /// original's seeded templates use).
+    pub detection_time: String,
+    /// What happened: the event's type (`detection`, `alert`, `motion` or `manual`).
+    pub status: String,
 }
 
 impl TemplateVars {
@@ -72,6 +81,7 @@ impl TemplateVars {
         self.date = at.strftime("%Y-%m-%d").to_string();
         self.time = at.strftime("%H:%M:%S").to_string();
         self.timestamp = format!("{} {}", self.date, self.time);
+        self.detection_time = self.timestamp.clone();
         self
     }
 
@@ -90,6 +100,8 @@ impl TemplateVars {
             time: "08:15:00".into(),
             total_actual_count: 5,
             total_detection_branch_count: 2,
+            detection_time: "2026-01-31 08:15:00".into(),
+            status: "detection".into(),
         }
     }
 }

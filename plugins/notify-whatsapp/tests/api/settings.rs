@@ -61,8 +61,8 @@ fn bad_settings_are_refused_with_the_reason() {
         ),
         (
             json!({"mode": "meta", "phone_number_id": "1", "access_token": "t",
-                   "template": {"name": "a", "language": "id", "body_parameters": ["{status}"]}}),
-            "{status}",
+                   "template": {"name": "a", "language": "id", "body_parameters": ["{camera}"]}}),
+            "{camera}",
         ),
     ];
     for (settings, needle) in cases {
