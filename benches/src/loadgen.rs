@@ -321,3 +321,35 @@ pub async fn wait_until_processed(
     }
     Ok(since.elapsed())
 }
+
+/// Waits until the server accepts the credential (a server started a moment ago may not
+/// know a credential created just before): load against a 401 would measure refusals.
+/// Fails after `timeout` with the last status.
+pub async fn wait_for_credential(cfg: &LoadConfig, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = match connect(&cfg.addr).await {
+            Ok(mut sender) => {
+                let req = Request::builder()
+                    .method(Method::GET)
+                    .uri("/api/v1/detections?per_page=1")
+                    .header("host", cfg.addr.as_str())
+                    .header("x-api-key", cfg.api_key.as_str())
+                    .header("x-api-secret", cfg.api_secret.as_str())
+                    .body(Full::new(Bytes::new()))?;
+                sender.ready().await?;
+                Some(sender.send_request(req).await?.status().as_u16())
+            }
+            Err(_) => None,
+        };
+        if status == Some(200) {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the server did not accept the credential within {timeout:?} (last answer: {})",
+            status.map_or("no connection".to_owned(), |s| s.to_string())
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -99,8 +99,10 @@ impl Workers {
             stats: stats.clone(),
             stopping,
         });
+        // The shipped configuration has no channel: that is a choice, not a fault, so it is
+        // said once at info level rather than warned at every start.
         if settings.notification_workers > 0 && core.notifiers().is_empty() {
-            tracing::warn!(
+            tracing::info!(
                 "no notification channel is configured: notification jobs complete with result no_channel"
             );
         }

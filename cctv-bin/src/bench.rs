@@ -79,6 +79,9 @@ pub struct IngestArgs {
     /// Seconds to wait for processing after the load.
     #[arg(long, default_value_t = 600)]
     pub drain_timeout: u64,
+    /// Seconds to wait, before the load, until the server accepts the credential.
+    #[arg(long, default_value_t = 30)]
+    pub credential_wait: u64,
     /// Print the report as one JSON line.
     #[arg(long)]
     pub json: bool,
@@ -154,6 +157,10 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
                     format!("batches of {n}")
                 })
         );
+    }
+    // The baseline server (`--no-drain`) has no credentials and answers only POST.
+    if !args.no_drain {
+        loadgen::wait_for_credential(&cfg, Duration::from_secs(args.credential_wait)).await?;
     }
     let started = Instant::now();
     let report = loadgen::run(cfg.clone()).await?;

@@ -74,6 +74,8 @@ pub struct AppState {
     pub files: files::FileAccess,
     /// The `/api` access log, when enabled.
     pub access_log: Option<access_log::AccessLog>,
+    /// Set when the server begins to stop: `/readyz` answers 503 from then on.
+    pub stopping: std::sync::atomic::AtomicBool,
     /// The stream proxy and gateway (live view).
     pub streams: streams::StreamService,
 }
@@ -92,6 +94,7 @@ impl AppState {
             settings,
             files: files::FileAccess::default(),
             access_log: None,
+            stopping: std::sync::atomic::AtomicBool::new(false),
             streams: streams::StreamService::default(),
         }
     }
@@ -163,6 +166,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .hoop(access_log::AccessLogHoop)
         .hoop(security_headers::SecurityHeaders)
         .push(Router::with_path("health").get(health::health))
+        .push(Router::with_path("livez").get(health::livez))
+        .push(Router::with_path("readyz").get(health::readyz))
         .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))
         .push(
@@ -193,8 +198,12 @@ pub async fn serve(
     let acceptor = TcpAcceptor::try_from(listener)?;
     let server = Server::new(acceptor);
     let handle = server.handle();
+    let stopping = state.clone();
     tokio::spawn(async move {
         shutdown.await;
+        stopping
+            .stopping
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         handle.stop_graceful(Duration::from_secs(10));
     });
     server.serve(Service::new(router(state))).await;

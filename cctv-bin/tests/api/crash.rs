@@ -202,3 +202,106 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// The probes an orchestrator uses, on the real binary; and a default start says nothing
+/// at warning level (an operator learns to ignore warnings that appear every time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_answer_and_a_default_start_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let log = dir.path().join("serve.log");
+    let mut child = cctv(dir.path(), &listen)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        let r = try_send(&listen, "GET", "/readyz", &[], vec![]).await;
+        if let Ok(r) = r
+            && r.status == 200
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(ready.body["data"]["status"], "ready");
+    assert_eq!(ready.body["data"]["checks"]["database"], "ok");
+    assert_eq!(ready.body["data"]["checks"]["pipeline"], "running");
+    let live = send(&listen, "GET", "/livez", &[], vec![]).await;
+    assert_eq!(
+        (live.status, &live.body["data"]["status"]),
+        (200, &json!("alive"))
+    );
+    assert_eq!(
+        send(&listen, "GET", "/health", &[], vec![]).await.status,
+        200
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(!said.contains("WARN"), "a default start warned:\n{said}");
+}
+
+/// `cctv bench ingest` against the real server: it waits for its credential, so a wrong
+/// one is an error before any load (not a report of 401s), and a right one is measured.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ingest_benchmark_refuses_to_measure_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let out = cctv(dir.path(), &listen)
+        .args(["demo", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let estate_file = dir.path().join("estate.json");
+    std::fs::write(&estate_file, &out.stdout).unwrap();
+    let mut server = start(dir.path(), &listen).await;
+    let bench = |secret: Option<&str>| {
+        let mut cmd = cctv(dir.path(), &listen);
+        cmd.args(["bench", "ingest", "--addr", &listen, "--estate"])
+            .arg(&estate_file)
+            .args([
+                "--concurrency",
+                "4",
+                "--total",
+                "40",
+                "--duration",
+                "30",
+                "--credential-wait",
+                "2",
+                "--json",
+            ]);
+        if let Some(secret) = secret {
+            cmd.args(["--api-secret", secret]);
+        }
+        cmd.output().unwrap()
+    };
+    let wrong = bench(Some(&"x".repeat(64)));
+    assert!(!wrong.status.success());
+    let said = String::from_utf8_lossy(&wrong.stderr);
+    assert!(said.contains("did not accept the credential"), "{said}");
+    let right = bench(None);
+    assert!(
+        right.status.success(),
+        "{}",
+        String::from_utf8_lossy(&right.stderr)
+    );
+    let report: Value = serde_json::from_slice(
+        right
+            .stdout
+            .rsplit(|b| *b == b'\n')
+            .find(|l| !l.is_empty())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["accepted"], 40, "{report}");
+    let _ = server.kill();
+    let _ = server.wait();
+}
