@@ -194,10 +194,13 @@ pub fn manage_settings(settings: &Settings) -> ManageSettings {
     }
 }
 
+/// `node`: this node's id when several may share the database (its log files go in a
+/// directory of their own).
 pub async fn start_pipeline(
     settings: &Settings,
     core: Core,
     single_node: bool,
+    node: Option<&str>,
 ) -> anyhow::Result<Pipeline> {
     let i = &settings.ingest;
     let pipeline = PipelineSettings {
@@ -232,7 +235,14 @@ pub async fn start_pipeline(
         ),
         notification_lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
         notifications: settings.notifications.service_settings(),
-        notification_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
+        // Several nodes share the log directory; each writes under its own node id.
+        notification_log_dir: Some(match node {
+            Some(node) => settings
+                .notifications
+                .log_dir(&settings.logs_dir())
+                .join(node),
+            None => settings.notifications.log_dir(&settings.logs_dir()),
+        }),
         images: image_settings(settings),
         report_workers: settings.queues.report_workers,
         maintenance_workers: settings.queues.maintenance_workers,
@@ -242,9 +252,9 @@ pub async fn start_pipeline(
         maintenance: cctv_core::work::MaintenanceConfig {
             files: Some(cctv_core::files::FileJobs {
                 cleanup: crate::cmd::files::cleanup_settings(settings),
-                logs_dir: settings.data_dir.join("logs"),
+                logs_dir: settings.logs_dir(),
             }),
-            whatsapp_log_dir: Some(settings.notifications.log_dir(&settings.data_dir)),
+            whatsapp_log_dir: Some(settings.notifications.log_dir(&settings.logs_dir())),
         },
         ..PipelineSettings::default()
     };

@@ -41,6 +41,12 @@ pub struct NodeSetup<'a> {
     pub secrets: &'a SecretBox,
     pub signer: &'a UrlSigner,
     pub blobs: &'a Arc<dyn BlobStore>,
+    /// The log directory, which nodes share too (each writes its own files in it).
+    pub logs_dir: std::path::PathBuf,
+}
+
+fn log_marker(logs_dir: &std::path::Path, node_id: &str) -> std::path::PathBuf {
+    logs_dir.join("nodes").join(node_id)
 }
 
 fn marker_path(node_id: &str) -> String {
@@ -55,6 +61,10 @@ pub async fn join(store: &PgStore, node: NodeSetup<'_>) -> anyhow::Result<Member
         .put(&marker_path(&node.node_id), node.node_id.as_bytes())
         .await
         .context("writing this node's marker to the image store")?;
+    let log_mark = log_marker(&node.logs_dir, &node.node_id);
+    cctv_core::files::private::create_dir_all(log_mark.parent().expect("has a parent"))
+        .and_then(|()| std::fs::write(&log_mark, node.node_id.as_bytes()))
+        .with_context(|| format!("writing this node's marker {}", log_mark.display()))?;
     let signing_check = node
         .signer
         .sign_value("cluster-key-check", CHECK_TEXT, i64::MAX);
@@ -141,6 +151,15 @@ async fn check_against(node: &NodeSetup<'_>, others: &[ClusterNode]) -> anyhow::
                 "{who} uses another file-signing key: every node on one database must use the \
                  same key (copy <data_dir>/signing.key from it, or set storage.signing_key on \
                  every node)"
+            );
+        }
+        if !log_marker(&node.logs_dir, &other.node_id).exists() {
+            bail!(
+                "{who} writes its logs where this node cannot read them (its marker {} is \
+                 missing): every node on one database must use one shared log directory \
+                 (log.dir on a filesystem all nodes mount), or the daily API-usage and \
+                 delivery summaries leave out the other nodes",
+                log_marker(&node.logs_dir, &other.node_id).display()
             );
         }
         let sees = node

@@ -105,9 +105,10 @@ impl NotificationsConfig {
         }
     }
 
-    pub fn log_dir(&self, data_dir: &std::path::Path) -> PathBuf {
+    /// `logs_dir`: the `[log] dir` (default `<data_dir>/logs`).
+    pub fn log_dir(&self, logs_dir: &std::path::Path) -> PathBuf {
         if self.log_dir.trim().is_empty() {
-            data_dir.join("logs").join("whatsapp_messages")
+            logs_dir.join("whatsapp_messages")
         } else {
             PathBuf::from(&self.log_dir)
         }

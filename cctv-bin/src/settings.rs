@@ -278,6 +278,8 @@ pub struct LogSettings {
     pub format: String,
     pub filter: String,
     pub api_access_log: bool,
+    /// API access and WhatsApp message logs; empty: `<data_dir>/logs`.
+    pub dir: String,
 }
 
 impl Settings {
@@ -318,11 +320,26 @@ impl Settings {
             .with_context(|| format!("unknown timezone {:?}", settings.timezone))?;
         settings.schedule.tasks()?;
         settings.streams.http()?;
+        // 0 would read as "keep nothing" or "keep forever": neither is what cleanup can do
+        // safely, so say so instead of quietly keeping one day.
+        anyhow::ensure!(
+            settings.storage.retention_days >= 1,
+            "storage.retention_days must be at least 1 (days images and logs are kept)"
+        );
         Ok(settings)
     }
 
     pub fn timezone(&self) -> jiff::tz::TimeZone {
         jiff::tz::TimeZone::get(&self.timezone).expect("validated at load")
+    }
+
+    /// Where the API access and WhatsApp message logs go.
+    pub fn logs_dir(&self) -> std::path::PathBuf {
+        if self.log.dir.trim().is_empty() {
+            self.data_dir.join("logs")
+        } else {
+            self.log.dir.trim().into()
+        }
     }
 
     /// The image store's directory.
@@ -376,6 +393,17 @@ mod tests {
         assert_eq!(
             s.http.allowed_origins,
             ["https://a.example", "https://b.example"]
+        );
+    }
+
+    #[test]
+    fn a_retention_of_zero_days_is_refused() {
+        let env = config::Map::from([("CCTV__STORAGE__RETENTION_DAYS".to_owned(), "0".to_owned())]);
+        let err = Settings::load_with_env(None, Some(env)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("storage.retention_days must be at least 1"),
+            "{err}"
         );
     }
 

@@ -48,6 +48,46 @@ pub fn log_file(logs_dir: &Path, day: Date) -> PathBuf {
     logs_dir.join("api_requests").join(format!("{day}.log"))
 }
 
+/// Every log file of `day` in `dir`: `dir/<day>.log` (one node) and `dir/<node>/<day>.log`
+/// (each node of several sharing the directory writes its own, since appends from
+/// several hosts to one file may interleave on network filesystems). Sorted.
+pub fn day_files(dir: &Path, day: Date) -> std::io::Result<Vec<PathBuf>> {
+    let name = format!("{day}.log");
+    let mut files = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            let nested = path.join(&name);
+            if nested.is_file() {
+                files.push(nested);
+            }
+        } else if entry.file_name().to_str() == Some(name.as_str()) {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// The lines of `files` one after the other, streamed (a day of API requests can be
+/// gigabytes). A newline after each file keeps a torn last line of one file from running
+/// into the first line of the next.
+pub fn open_all(files: &[PathBuf]) -> std::io::Result<Box<dyn BufRead + Send>> {
+    let mut reader: Box<dyn BufRead + Send> = Box::new(std::io::empty());
+    for file in files {
+        let next = std::io::BufReader::new(std::fs::File::open(file)?);
+        let joined = std::io::Read::chain(reader, next);
+        reader = Box::new(std::io::Read::chain(joined, &b"\n"[..]));
+    }
+    Ok(reader)
+}
+
 /// One summary row before it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
@@ -131,22 +171,21 @@ pub fn summarise(reader: impl BufRead) -> (Vec<UsageRow>, AggregateReport) {
     (rows, report)
 }
 
-/// Rebuilds `api_usage_summary` for `day` from its log file, in one transaction: running
-/// it twice gives the same rows (idempotent), and a re-run after more lines were written
-/// replaces the day's rows. A missing file means no requests that day.
+/// Rebuilds `api_usage_summary` for `day` from its log files (every node's, see
+/// [`day_files`]), in one transaction: running it twice gives the same rows (idempotent),
+/// and a re-run after more lines were written replaces the day's rows. No file means no
+/// requests that day.
 pub async fn aggregate_day(
     store: &dyn RecordStore,
     logs_dir: &Path,
     day: Date,
 ) -> Result<AggregateReport, StorageError> {
-    let path = log_file(logs_dir, day);
-    let (rows, report) = tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
-        Ok(file) => Ok(summarise(std::io::BufReader::new(file))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
-        Err(e) => Err(StorageError::Unavailable(format!(
-            "reading {}: {e}",
-            path.display()
-        ))),
+    let dir = logs_dir.join("api_requests");
+    let (rows, report) = tokio::task::spawn_blocking(move || {
+        day_files(&dir, day)
+            .and_then(|files| open_all(&files))
+            .map(summarise)
+            .map_err(|e| StorageError::Unavailable(format!("reading {}: {e}", dir.display())))
     })
     .await
     .map_err(|e| StorageError::Unavailable(e.to_string()))??;
@@ -228,5 +267,32 @@ mod tests {
         assert_eq!((seven.request_bytes, seven.response_bytes), (20, 200));
         let anonymous = rows.iter().find(|r| r.credential_id == 0).unwrap();
         assert_eq!((anonymous.total, anonymous.errors), (1, 1));
+    }
+
+    #[test]
+    fn every_nodes_file_of_the_day_is_read_and_nothing_else() {
+        let dir =
+            std::env::temp_dir().join(format!("cctv-daylogs-{}", uuid::Uuid::new_v4().simple()));
+        let day: Date = "2026-11-28".parse().unwrap();
+        for (path, lines) in [
+            ("2026-11-28.log", 2),
+            ("node-a/2026-11-28.log", 3),
+            ("node-b/2026-11-28.log", 4),
+            ("node-b/2026-11-27.log", 50),
+            ("2026-11-29.log", 50),
+        ] {
+            let file = dir.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            // No newline at the end: the next file's first line must not run into it.
+            let text = vec![line(Some(1), "api/v1/detections", 200, 1.0); lines].join("\n");
+            std::fs::write(file, text).unwrap();
+        }
+        let files = day_files(&dir, day).unwrap();
+        assert_eq!(files.len(), 3, "{files:?}");
+        let (rows, report) = summarise(open_all(&files).unwrap());
+        assert_eq!((report.lines, report.skipped), (9, 0));
+        assert_eq!(rows[0].total, 9);
+        assert!(day_files(&dir.join("missing"), day).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -52,8 +52,22 @@ impl AccessLog {
     /// `tz`). The task ends when every `AccessLog` clone is dropped, after writing what
     /// was sent.
     pub fn start(logs_dir: PathBuf, tz: TimeZone) -> (Self, tokio::task::JoinHandle<()>) {
+        Self::start_for_node(logs_dir, None, tz)
+    }
+
+    /// Like [`start`](Self::start), for one of several nodes sharing `logs_dir`: the files
+    /// go to `<logs_dir>/api_requests/<node>/` (the daily fold reads every node's).
+    pub fn start_for_node(
+        logs_dir: PathBuf,
+        node: Option<&str>,
+        tz: TimeZone,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CHANNEL);
-        let task = tokio::spawn(write_loop(logs_dir.join("api_requests"), rx));
+        let mut dir = logs_dir.join("api_requests");
+        if let Some(node) = node {
+            dir.push(node);
+        }
+        let task = tokio::spawn(write_loop(dir, rx));
         let log = Self {
             tx,
             tz,

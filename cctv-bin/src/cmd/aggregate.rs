@@ -26,7 +26,7 @@ pub async fn run(settings: &Settings, args: Args) -> anyhow::Result<()> {
             .context("no day before this one")?,
     };
     let store = app::open_store(settings, false).await?;
-    let dir = settings.notifications.log_dir(&settings.data_dir);
+    let dir = settings.notifications.log_dir(&settings.logs_dir());
     let report = aggregate_day(store.storage.as_ref(), &dir, date)
         .await
         .with_context(|| format!("aggregating {date}"))?;

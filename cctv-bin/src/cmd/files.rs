@@ -16,9 +16,9 @@ pub struct AggregateArgs {
     pub date: jiff::civil::Date,
 }
 
-/// Rebuilds `api_usage_summary` for the day from `<data_dir>/logs/api_requests/DATE.log`.
+/// Rebuilds `api_usage_summary` for the day from `<log dir>/api_requests/[NODE/]DATE.log`.
 pub async fn aggregate(settings: &Settings, core: Core, args: AggregateArgs) -> anyhow::Result<()> {
-    let logs = settings.data_dir.join("logs");
+    let logs = settings.logs_dir();
     let report = cctv_core::api_log::aggregate_day(core.storage().as_ref(), &logs, args.date)
         .await
         .context("aggregating the API access log")?;
@@ -30,7 +30,7 @@ pub async fn aggregate(settings: &Settings, core: Core, args: AggregateArgs) -> 
 pub fn cleanup_settings(settings: &Settings) -> CleanupSettings {
     CleanupSettings {
         retention: Duration::from_secs(settings.storage.retention_days.max(1) * 24 * 3600),
-        logs_dir: Some(settings.data_dir.join("logs")),
+        logs_dir: Some(settings.logs_dir()),
         ..CleanupSettings::default()
     }
 }

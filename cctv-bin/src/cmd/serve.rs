@@ -18,23 +18,36 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let opened = app::open_store(&settings, true).await?;
     let core = app::build_core(&settings, &opened).await?;
     let file_access = app::file_access(&settings)?;
-    let membership = match (&opened.postgres, core.blobs()) {
-        (Some(pg), Some(blobs)) => Some(
+    // On PostgreSQL other nodes may share the database: this node has an id, checks them,
+    // and writes its logs under that id.
+    let node_id = match &opened.postgres {
+        Some(_) => Some(cluster::node_id(&settings.data_dir)?),
+        None => None,
+    };
+    let membership = match (&opened.postgres, core.blobs(), &node_id) {
+        (Some(pg), Some(blobs), Some(node_id)) => Some(
             cluster::join(
                 pg,
                 cluster::NodeSetup {
-                    node_id: cluster::node_id(&settings.data_dir)?,
+                    node_id: node_id.clone(),
                     listen: listener.local_addr()?.to_string(),
                     secrets: core.secrets(),
                     signer: &file_access.signer,
                     blobs,
+                    logs_dir: settings.logs_dir(),
                 },
             )
             .await?,
         ),
         _ => None,
     };
-    let pipeline = app::start_pipeline(&settings, core.clone(), opened.single_node).await?;
+    let pipeline = app::start_pipeline(
+        &settings,
+        core.clone(),
+        opened.single_node,
+        node_id.as_deref(),
+    )
+    .await?;
     let maintenance = tokio::spawn(core.clone().run_cache_maintenance(Duration::from_secs(1)));
     let mut state = AppState::new(
         core.clone(),
@@ -53,8 +66,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     let mut log_writer = None;
     if settings.log.api_access_log {
-        let logs = settings.data_dir.join("logs");
-        let (log, writer) = AccessLog::start(logs, core.timezone().clone());
+        let (log, writer) = AccessLog::start_for_node(
+            settings.logs_dir(),
+            node_id.as_deref(),
+            core.timezone().clone(),
+        );
         state = state.with_access_log(log);
         log_writer = Some(writer);
     }

@@ -22,6 +22,7 @@ struct Cluster {
     url: String,
     store: PgStore,
     storage_dir: tempfile::TempDir,
+    log_dir: tempfile::TempDir,
     encryption_key: String,
     signing_key: String,
     key: String,
@@ -46,6 +47,7 @@ impl Cluster {
             url,
             store,
             storage_dir: tempfile::tempdir().unwrap(),
+            log_dir: tempfile::tempdir().unwrap(),
             encryption_key: SecretBox::generate_key(),
             signing_key: UrlSigner::generate_key(),
             key: String::new(),
@@ -137,6 +139,7 @@ impl Cluster {
         cmd.env("CCTV__DATABASE__URL", &self.url)
             .env("CCTV__DATABASE__MAX_CONNECTIONS", "6")
             .env("CCTV__STORAGE__DIR", self.storage_dir.path())
+            .env("CCTV__LOG__DIR", self.log_dir.path())
             .env("CCTV__SECURITY__ENCRYPTION_KEY", &self.encryption_key)
             .env("CCTV__STORAGE__SIGNING_KEY", &self.signing_key);
         cmd
@@ -385,6 +388,12 @@ async fn a_node_with_other_keys_or_another_image_store_is_refused_at_start() {
         own_storage.path().display().to_string(),
     )]);
     assert!(err.contains("shared image store"), "{err}");
+    let own_logs = tempfile::tempdir().unwrap();
+    let err = refused(vec![(
+        "CCTV__LOG__DIR",
+        own_logs.path().display().to_string(),
+    )]);
+    assert!(err.contains("shared log directory"), "{err}");
     let err = refused(vec![(
         "CCTV__SECURITY__ENCRYPTION_KEY",
         SecretBox::generate_key(),
@@ -588,4 +597,64 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
     rows.iter()
         .map(|r| r["total_actual_count"].as_i64().unwrap_or(0))
         .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_api_usage_summary_counts_requests_of_every_node() {
+    use cctv_core::files::tables::API_USAGE_SUMMARY;
+    use cctv_core::records::{ListQuery, Order};
+    use cctv_core::storage::RecordStore;
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (_node_a, addr_a) = cluster.node(dir_a.path()).await;
+    let (_node_b, addr_b) = cluster.node(dir_b.path()).await;
+    let auth = cluster.auth();
+    for (addr, n) in [(&addr_a, 3), (&addr_b, 4)] {
+        for _ in 0..n {
+            let r = send(addr, "GET", "/api/v1/detections?per_page=1", &auth, vec![]).await;
+            assert_eq!(r.status, 200, "{:?}", r.body);
+        }
+    }
+    let today = cctv_core::jiff::Timestamp::now()
+        .to_zoned_datetime(cctv_core::jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let query = ListQuery {
+        filters: vec![],
+        order: Order::asc("id"),
+        page: 1,
+        per_page: 100,
+    };
+    let mut total = 0;
+    for _ in 0..50 {
+        let out = cluster
+            .command(dir_a.path())
+            .args(["access-log", "aggregate", "--date", &today])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let (rows, _) = cluster
+            .store
+            .list_records(&API_USAGE_SUMMARY, &query)
+            .await
+            .unwrap();
+        total = rows
+            .iter()
+            .map(|r| r["total_requests"].as_i64().unwrap_or(0))
+            .sum::<i64>();
+        if total >= 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        total, 7,
+        "3 requests to A and 4 to B, folded by one aggregation"
+    );
 }

@@ -153,31 +153,42 @@ fn record(s: &DeliverySummary) -> Map<String, Value> {
     r
 }
 
-/// Folds the log file of `date` in `dir` into the summary table, replacing that day's rows.
+/// Folds the log files of `date` in `dir` (every node's, see [`crate::api_log::day_files`])
+/// into the summary table, replacing that day's rows.
 pub async fn aggregate_day(
     store: &dyn RecordStore,
     dir: &Path,
     date: Date,
 ) -> Result<AggregateReport, AggregateError> {
-    let path = log_path(dir, date);
-    let content = match tokio::fs::read(&path).await {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(AggregateReport {
-                date,
-                file_found: false,
-                lines: 0,
-                skipped: 0,
-                rows: Vec::new(),
-            });
-        }
-        Err(e) => {
-            return Err(AggregateError::Io {
-                path: path.display().to_string(),
-                message: e.to_string(),
-            });
-        }
+    let io = |e: std::io::Error| AggregateError::Io {
+        path: log_path(dir, date).display().to_string(),
+        message: e.to_string(),
     };
+    let files = {
+        let dir = dir.to_owned();
+        tokio::task::spawn_blocking(move || crate::api_log::day_files(&dir, date))
+            .await
+            .map_err(|e| io(std::io::Error::other(e)))?
+            .map_err(io)?
+    };
+    if files.is_empty() {
+        return Ok(AggregateReport {
+            date,
+            file_found: false,
+            lines: 0,
+            skipped: 0,
+            rows: Vec::new(),
+        });
+    }
+    // A day of messages is small next to a day of API requests: read it whole.
+    let mut content = String::new();
+    for file in &files {
+        let bytes = tokio::fs::read(file).await.map_err(io)?;
+        content.push_str(&String::from_utf8_lossy(&bytes));
+        if !content.ends_with('\n') {
+            content.push('\n');
+        }
+    }
     let lines = content.lines().filter(|l| !l.trim().is_empty()).count();
     let (rows, skipped) = summarise(date, content.lines());
     let mut ops = vec![WriteOp::Delete {
