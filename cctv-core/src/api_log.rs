@@ -1,4 +1,4 @@
-//! The API access log (SPEC §12): one JSON line per `/api` request in
+//! The API access log: one JSON line per `/api` request in
 //! `<data_dir>/logs/api_requests/YYYY-MM-DD.log`, and its daily fold into
 //! `api_usage_summary`.
 //!

@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 pub const KEY_PREFIX: &str = "cctv_";
 pub const KEY_RANDOM_CHARS: usize = 32;
 pub const SECRET_CHARS: usize = 64;
-/// Default hourly request limit of a credential (SPEC §4).
+/// Default hourly request limit of a credential.
 pub const DEFAULT_RATE_LIMIT: u32 = 10_000;
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -150,7 +150,7 @@ impl NewCredential {
     }
 }
 
-/// Why a request's credential is refused (SPEC §4 error codes).
+/// Why a request's credential is refused (the device API's error codes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthFailure {
     /// A header is missing or empty: `UNAUTHORIZED`.

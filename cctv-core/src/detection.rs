@@ -1,4 +1,4 @@
-//! A detection from a device: validation of the raw request (SPEC §5) and the job payload
+//! A detection from a device: validation of the raw request and the job payload
 //! that the ingest pipeline makes durable before it answers 202.
 //!
 //! Requests arrive as JSON or as multipart form fields; the HTTP layer turns both into one

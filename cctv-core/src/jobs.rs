@@ -60,7 +60,7 @@ impl FromStr for JobId {
     }
 }
 
-/// The named queues of SPEC §6, highest priority first.
+/// The named queues, highest priority first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Queue {
@@ -102,7 +102,7 @@ impl Queue {
         self as i16
     }
 
-    /// Default retry schedule of this queue (SPEC §6).
+    /// Default retry schedule of this queue.
     pub fn default_retry(self) -> RetryPolicy {
         let secs: &[u64] = match self {
             Self::Detections | Self::Images => &[10, 30, 60],

@@ -32,7 +32,7 @@ impl ImageFormat {
     }
 }
 
-/// Largest accepted upload (SPEC §5): 10 MB.
+/// Largest accepted upload: 10 MB.
 pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
 
 /// A recognised image with the dimensions its header declares.

@@ -1,4 +1,4 @@
-//! Person-day rules (SPEC §5), as pure functions the storage backends apply.
+//! Person-day rules, as pure functions the storage backends apply.
 //!
 //! A person-day is `(re_id, local date of detected_at)`. A batch of detections is first
 //! folded per person-day here, so a backend issues one upsert per person-day instead of

@@ -13,7 +13,7 @@ use crate::jobs::{JobId, NewJob, Queue};
 use crate::query::{Page, PageRequest};
 use crate::storage::StorageError;
 
-/// Default pending jobs above which a queue raises an alert (SPEC §6).
+/// Default pending jobs above which a queue raises an alert.
 pub const DEFAULT_ALERT_THRESHOLD: u64 = 10_000;
 
 /// The state of one queue at one instant.

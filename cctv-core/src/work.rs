@@ -98,7 +98,7 @@ impl JobHandler for ReportJobHandler {
     }
 }
 
-/// Failed jobs are kept this long for the admin to inspect (SPEC §6, the original pruned
+/// Failed jobs are kept this long for the admin to inspect (the original pruned
 /// after 168 hours).
 const FAILED_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Scheduler slots are kept this long (history for the admin schedule view).

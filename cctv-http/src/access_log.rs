@@ -1,4 +1,4 @@
-//! The API access log: one JSON line per `/api` request (SPEC §12), written off the
+//! The API access log: one JSON line per `/api` request, written off the
 //! request path.
 //!
 //! The hoop only builds an [`AccessLogLine`] and `try_send`s it into a bounded channel;

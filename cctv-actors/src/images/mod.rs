@@ -1,4 +1,4 @@
-//! The image worker: a supervised actor that drains the `images` queue (SPEC §8).
+//! The image worker: a supervised actor that drains the `images` queue.
 //!
 //! For each job it reads the uploaded blob, runs [`cctv_image::process_event_image`] on a
 //! blocking thread (decoding and encoding take 0.2–0.6 s of CPU; on an async executor

@@ -199,7 +199,7 @@ impl EstateRejection {
 }
 
 impl EstateSnapshot {
-    /// Checks the rule of SPEC §5: an existing active device of an existing active branch.
+    /// Checks the ingest rule: an existing active device of an existing active branch.
     pub fn check_device(&self, branch_id: i64, device_id: &str) -> Result<(), EstateRejection> {
         let branch = self
             .branches

@@ -1,5 +1,5 @@
 //! Retention: files, thumbnails and registry rows older than the retention go, references
-//! to them in `event_logs` are cleared, and old log files are pruned (SPEC §8, §11: daily,
+//! to them in `event_logs` are cleared, and old log files are pruned (daily,
 //! 90 days by default).
 //!
 //! The registry drives file deletion, so a file is only ever deleted because a registry

@@ -1,5 +1,5 @@
 //! The `maintenance` queue jobs of this module, for whoever drains that queue (the
-//! scheduler enqueues them; SPEC §11: log aggregation 01:30, file cleanup 02:00).
+//! scheduler enqueues them; by default log aggregation at 01:30, file cleanup at 02:00).
 //!
 //! There is no worker here on purpose: one maintenance worker should own the queue and
 //! dispatch by kind, so this offers [`FileJobs::run`], which handles its own kinds and

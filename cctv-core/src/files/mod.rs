@@ -1,4 +1,4 @@
-//! The life of stored files after upload (SPEC §8, §12): where derived images go, how a
+//! The life of stored files after upload: where derived images go, how a
 //! file is handed out ([`signing`]: HMAC-signed, expiring URLs checked against the
 //! registry), and when files and logs go away ([`cleanup`]); [`private`] creates the
 //! database and log files readable by the service's user only.

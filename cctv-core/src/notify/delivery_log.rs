@@ -1,5 +1,5 @@
 //! The message log: one JSON line per send attempt (and per suppressed send) in
-//! `<dir>/YYYY-MM-DD.log`, the day in the configured timezone (SPEC §7). The daily
+//! `<dir>/YYYY-MM-DD.log`, the day in the configured timezone. The daily
 //! aggregation ([`super::summary`]) folds these files into `whatsapp_delivery_summary`.
 //!
 //! Sends must not wait for the disk, so [`DeliveryLog::append`] only queues the line; one

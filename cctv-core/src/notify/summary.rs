@@ -1,7 +1,7 @@
 //! Daily WhatsApp delivery summary: folds `logs/whatsapp_messages/YYYY-MM-DD.log` into
 //! `whatsapp_delivery_summary`, one row per (date, branch, device).
 //!
-//! The rules are the original's (reference §6.5) over our line statuses:
+//! The rules are the original system's over our line statuses:
 //! `total_sent` = lines (every logged attempt, suppressed sends included);
 //! `total_delivered` = `sent`; `total_failed` = `failed`; `total_pending` = the rest
 //! (`retrying`, `suppressed`); `unique_recipients` = distinct recipients;

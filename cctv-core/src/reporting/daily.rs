@@ -14,7 +14,7 @@ use super::{DetectionRow, ReportError};
 /// How many persons [`DailyReport::top_persons`] lists.
 const TOP_PERSONS: usize = 10;
 
-/// `counting_reports.report_data` of a daily report (SPEC §9).
+/// `counting_reports.report_data` of a daily report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyReport {
     /// The local date reported on.

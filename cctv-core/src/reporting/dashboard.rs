@@ -1,7 +1,7 @@
 //! The reports dashboard: totals, a daily trend and the top branches over a date range.
 //!
 //! The original summed per-day distinct counts (a person seen on five days counted five
-//! times) and left days without detections out of the trend (reference §9.1). Here persons
+//! times) and left days without detections out of the trend. Here persons
 //! and devices are distinct over the whole range and the trend has every date of it.
 
 use std::collections::HashMap;

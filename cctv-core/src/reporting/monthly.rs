@@ -1,7 +1,7 @@
 //! The monthly report: one calendar month, persons counted distinct over the whole month.
 //!
 //! The original system reported the largest daily `unique_persons` as the month's figure and
-//! added the overall row to the branch rows (reference §9.3, §15.3 #12). Here every figure is
+//! added the overall row to the branch rows (both defects). Here every figure is
 //! computed from the detection rows of the month, so a person seen on ten days is one person
 //! of the month, and ten person-days in the daily breakdown.
 
@@ -18,7 +18,7 @@ use super::dashboard::{BranchStats, branch_stats};
 use super::tally::{Counts, Keys, SmallSet, first_max};
 use super::{DetectionRow, ReportError};
 
-/// `counting_reports.report_data` of a monthly report (SPEC §9).
+/// `counting_reports.report_data` of a monthly report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
     /// `YYYY-MM`.

@@ -6,7 +6,7 @@
 //! dashboard comes from day totals. The day totals of the range are a signature: while
 //! they are unchanged no detection arrived in the range, so the remembered figure is
 //! exact. When they changed, the last figure is answered at once, marked stale, while one
-//! background scan refreshes it (SPEC §9: cache-first, "answers with the last version").
+//! background scan refreshes it (reports are cache-first: a request is answered with the last version).
 //! A range never computed is scanned once, in the background; whoever asks meanwhile is
 //! told it is being computed.
 

@@ -1,6 +1,6 @@
 //! When a task is due: a small cadence type instead of a cron dialect.
 //!
-//! Four shapes cover every task of SPEC §11 and read plainly in configuration:
+//! Four shapes cover every scheduled task and read plainly in configuration:
 //! `every 5 minutes`, `daily 01:00`, `weekly sun 00:00`, `monthly 1 02:00`. Calendar
 //! cadences are wall-clock times in the configured timezone; a time that a DST change
 //! skips runs at the first instant after the gap, a repeated one at its first occurrence.

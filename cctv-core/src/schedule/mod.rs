@@ -1,4 +1,4 @@
-//! The scheduler of timed tasks (SPEC §11): which tasks exist, when they are due, and how
+//! The scheduler of timed tasks: which tasks exist, when they are due, and how
 //! each slot runs exactly once across nodes and after downtime.
 //!
 //! - A *slot* is one due instant of a task ([`Cadence`]). Before running a slot a node
@@ -79,7 +79,7 @@ impl TaskName {
         Self::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    /// The cadence of SPEC §11.
+    /// Its default cadence.
     pub fn default_cadence(self) -> Cadence {
         let daily = |hour, minute| Cadence::Daily { hour, minute };
         match self {

@@ -1,4 +1,4 @@
-//! The device API v1 (SPEC §4): wire-compatible with the original system's fleet.
+//! The device API v1: wire-compatible with the original system's fleet.
 
 pub mod batch;
 pub mod ingest;

@@ -1,6 +1,6 @@
 //! # cctv-image
 //!
-//! The CPU part of cctv's event image job (SPEC §8): turn the picture a device uploaded into
+//! The CPU part of cctv's event image job: turn the picture a device uploaded into
 //! the two JPEGs the product serves.
 //!
 //! - **Bounded decode** ([`decode`]): the format is taken from the content, and the decoder gets
