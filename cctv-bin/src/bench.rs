@@ -18,6 +18,7 @@ pub enum BenchCommand {
     Pages(PagesArgs),
     /// Serve a trivial salvo handler (202 + small JSON) to measure the bare HTTP stack.
     BaselineServer {
+        /// host:port to listen on.
         #[arg(long, default_value = "127.0.0.1:8090")]
         listen: SocketAddr,
     },
@@ -25,8 +26,10 @@ pub enum BenchCommand {
 
 #[derive(Debug, Args)]
 pub struct PagesArgs {
+    /// host:port of the server.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
+    /// The e-mail of the user to log in as.
     #[arg(long)]
     pub email: String,
     /// The password is read from this environment variable (never a command-line argument).
@@ -35,6 +38,7 @@ pub struct PagesArgs {
     /// Timed requests per page.
     #[arg(long, default_value_t = 20)]
     pub rounds: usize,
+    /// Print the timings as one JSON document.
     #[arg(long)]
     pub json: bool,
 }
@@ -50,6 +54,7 @@ pub struct IngestArgs {
     /// Use this key instead of the estate file's credential.
     #[arg(long)]
     pub api_key: Option<String>,
+    /// Use this secret instead of the estate file's credential.
     #[arg(long)]
     pub api_secret: Option<String>,
     /// Target requests per second over all connections (default: as fast as answered).
@@ -59,6 +64,7 @@ pub struct IngestArgs {
     /// request to /api/v1/detection/log; the figures count detections either way.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub batch: Option<u64>,
+    /// Keep-alive connections posting at the same time.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,
     /// Seconds of load.

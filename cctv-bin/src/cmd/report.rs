@@ -135,6 +135,8 @@ pub enum ExportFormat {
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
+    /// What to export: a report (daily, monthly, dashboard) or rows (persons, events,
+    /// detections).
     #[arg(long, value_enum)]
     pub kind: ExportKind,
     /// daily: the date; monthly: any date of the month; dashboard: the last date.
@@ -166,6 +168,7 @@ pub struct ExportArgs {
     /// events: detection, alert, motion or manual.
     #[arg(long)]
     pub event_type: Option<String>,
+    /// csv (formula-safe) or xlsx.
     #[arg(long, value_enum, default_value = "csv")]
     pub format: ExportFormat,
     /// The file to write.

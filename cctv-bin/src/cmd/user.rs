@@ -11,8 +11,10 @@ use clap::Args;
 
 #[derive(Debug, Args)]
 pub struct CreateArgs {
+    /// The login e-mail (unique).
     #[arg(long)]
     pub email: String,
+    /// The name shown on pages and in the audit log.
     #[arg(long)]
     pub name: String,
     /// admin, operator or viewer.
