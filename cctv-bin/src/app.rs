@@ -29,6 +29,8 @@ pub struct OpenedStore {
     pub events: Option<Arc<dyn EventBus>>,
     /// The PostgreSQL store, for the cluster checks of a server.
     pub postgres: Option<PgStore>,
+    /// What opening did to the schema.
+    pub migrations: cctv_core::storage::MigrationReport,
     _lock: Option<File>,
 }
 
@@ -78,6 +80,7 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
             None
         };
         return Ok(OpenedStore {
+            migrations: store.migrations(),
             storage: Arc::new(store.clone()),
             single_node: false,
             events,
@@ -93,6 +96,7 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     sqlite.fsync_every_commit = settings.database.sqlite_fsync;
     let store = SqliteStore::open(&sqlite).await.context("opening SQLite")?;
     Ok(OpenedStore {
+        migrations: store.migrations(),
         storage: Arc::new(store),
         single_node: true,
         events: None,

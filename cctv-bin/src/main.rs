@@ -112,8 +112,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve => cmd::serve::run(settings).await,
             Command::Migrate => {
-                app::open_store(&settings, false).await?;
-                println!("database is up to date");
+                let store = app::open_store(&settings, false).await?;
+                println!("{}", store.migrations.describe());
                 Ok(())
             }
             Command::Credential(CredentialCommand::Create(args)) => {
@@ -170,5 +170,36 @@ fn init_tracing(settings: &settings::Settings, serving: bool) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use clap::CommandFactory;
+
+    /// Every command and every flag says what it is for in `--help`.
+    #[test]
+    fn every_command_and_flag_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let here = format!("{path} {}", sub.get_name());
+                if sub.get_name() != "help" && sub.get_about().is_none() {
+                    missing.push(here.clone());
+                }
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "cctv", &mut missing);
+        assert!(missing.is_empty(), "without help text: {missing:#?}");
     }
 }

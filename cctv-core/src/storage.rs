@@ -26,6 +26,28 @@ use crate::jobs::{JobId, JobQueue, Lease};
 use crate::person_day::PreparedDetection;
 use crate::query::*;
 
+/// What opening a database did to its schema: `applied` of the backend's `total`
+/// migrations ran now (all of them on a new database, none when it was up to date).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MigrationReport {
+    pub applied: usize,
+    pub total: usize,
+}
+
+impl MigrationReport {
+    /// One line for an operator.
+    pub fn describe(&self) -> String {
+        match self.applied {
+            0 => format!("database schema is up to date ({} migrations)", self.total),
+            n if n == self.total => format!("created the database schema ({n} migrations)"),
+            n => format!(
+                "upgraded the database schema: applied {n} of {} migrations",
+                self.total
+            ),
+        }
+    }
+}
+
 /// Errors of every storage seam. Driver errors are translated at the backend boundary.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -305,3 +305,29 @@ async fn the_ingest_benchmark_refuses_to_measure_refusals() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `cctv migrate` says what it did: created the schema on a new database, nothing after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_says_whether_it_created_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let listen = free_addr();
+    let run = || {
+        let out = cctv(dir.path(), &listen).arg("migrate").output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let first = run();
+    assert!(
+        first.starts_with("created the database schema ("),
+        "{first}"
+    );
+    let second = run();
+    assert!(
+        second.starts_with("database schema is up to date ("),
+        "{second}"
+    );
+}

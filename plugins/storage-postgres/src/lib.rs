@@ -67,6 +67,8 @@ impl PgSettings {
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pub(crate) pool: PgPool,
+    /// Migrations applied by this open.
+    migrations: cctv_core::storage::MigrationReport,
 }
 
 impl PgStore {
@@ -100,11 +102,29 @@ impl PgStore {
             .connect_with(options)
             .await
             .map_err(map_err)?;
-        sqlx::migrate!("../../migrations/postgres")
+        let migrator = sqlx::migrate!("../../migrations/postgres");
+        let before: usize =
+            sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .map_or(0, |n| n.max(0) as usize);
+        migrator
             .run(&pool)
             .await
             .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
-        Ok(Self { pool })
+        let total = migrator.iter().count();
+        Ok(Self {
+            pool,
+            migrations: cctv_core::storage::MigrationReport {
+                applied: total.saturating_sub(before),
+                total,
+            },
+        })
+    }
+
+    /// What opening did to the schema.
+    pub fn migrations(&self) -> cctv_core::storage::MigrationReport {
+        self.migrations
     }
 
     pub async fn close(&self) {

@@ -81,6 +81,8 @@ pub struct SqliteStore {
     pub(crate) intake: intake::Intake,
     /// `PRAGMA synchronous` for commits that back an acknowledgement (accepting detections).
     pub(crate) durable_sync: &'static str,
+    /// Migrations applied by this open (all of them: the schema was created).
+    migrations: cctv_core::storage::MigrationReport,
 }
 
 /// Creates `path` empty with mode 0600 unless it exists (see [`private`]).
@@ -89,7 +91,20 @@ pub(crate) fn create_private_file(path: &std::path::Path) -> Result<(), StorageE
         .map_err(|e| StorageError::Unavailable(format!("creating {}: {e}", path.display())))
 }
 
+/// Migrations recorded as applied (0 on a new database).
+async fn applied_migrations(pool: &SqlitePool) -> usize {
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+        .map_or(0, |n| n.max(0) as usize)
+}
+
 impl SqliteStore {
+    /// What opening did to the schema.
+    pub fn migrations(&self) -> cctv_core::storage::MigrationReport {
+        self.migrations
+    }
+
     /// Opens (creating if needed) and migrates the database.
     pub async fn open(settings: &SqliteSettings) -> Result<Self, StorageError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -138,10 +153,16 @@ impl SqliteStore {
             )
             .await
             .map_err(map_err)?;
-        sqlx::migrate!("../../migrations/sqlite")
+        let migrator = sqlx::migrate!("../../migrations/sqlite");
+        let before = applied_migrations(&writer).await;
+        migrator
             .run(&writer)
             .await
             .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
+        let migrations = cctv_core::storage::MigrationReport {
+            applied: migrator.iter().count().saturating_sub(before),
+            total: migrator.iter().count(),
+        };
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -183,6 +204,7 @@ impl SqliteStore {
             checkpointer,
             intake,
             durable_sync,
+            migrations,
         };
         // Whatever the intake holds was in the memory of a process that is gone: hand it
         // to the main queue, where the workers claim it.
