@@ -643,3 +643,38 @@ async fn the_event_list_links_exports_carrying_its_filters_and_the_session_downl
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_form_starts_active_and_pages_have_an_icon() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let icon = send_raw(&app.addr, "GET", "/assets/favicon.svg", &[], vec![]).await;
+    assert_eq!(
+        (icon.status, icon.header("content-type")),
+        (200, Some("image/svg+xml"))
+    );
+    assert!(icon.body.starts_with("<svg"), "{}", icon.body);
+    let login = send_raw(&app.addr, "GET", "/login", &[], vec![]).await;
+    assert!(
+        login
+            .body
+            .contains(r#"<link rel="icon" href="/assets/favicon.svg""#)
+    );
+    let mut b = Browser::new(&app);
+    b.login("admin@cctv.test", "admin-password-1").await;
+    for page in ["/devices/new", "/branches/new", "/groups/new"] {
+        let form = b.get(page).await;
+        assert_eq!(form.status, 200, "{page}");
+        assert!(
+            form.body
+                .contains(r#"<option value="active" selected>active</option>"#),
+            "{page}: the status select does not start at active"
+        );
+        assert!(
+            form.body
+                .contains(r#"<link rel="icon" href="/assets/favicon.svg""#),
+            "{page}"
+        );
+    }
+    app.stop().await;
+}

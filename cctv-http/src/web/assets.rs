@@ -1,4 +1,4 @@
-//! The stylesheet and script, compiled into the binary (no CDN).
+//! The stylesheet, script and icon, compiled into the binary (no CDN).
 
 use salvo::http::StatusCode;
 use salvo::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
@@ -14,6 +14,11 @@ const FILES: &[(&str, &str, &str)] = &[
         "app.js",
         "text/javascript; charset=utf-8",
         include_str!("../../static/app.js"),
+    ),
+    (
+        "favicon.svg",
+        "image/svg+xml",
+        include_str!("../../static/favicon.svg"),
     ),
 ];
 

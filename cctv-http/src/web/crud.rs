@@ -320,7 +320,8 @@ impl Handler for Page {
             Action::New => {
                 let blank = FormState {
                     id: None,
-                    values: json!({"is_active": true}),
+                    // A new row is active unless the admin says otherwise.
+                    values: json!({"is_active": true, "status": "active"}),
                     errors: json!({}),
                     status: StatusCode::OK,
                 };
