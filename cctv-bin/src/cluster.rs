@@ -45,8 +45,13 @@ pub struct NodeSetup<'a> {
     pub logs_dir: std::path::PathBuf,
 }
 
+/// Where each node leaves its marker in the log directory.
+fn log_markers(logs_dir: &std::path::Path) -> std::path::PathBuf {
+    logs_dir.join("nodes")
+}
+
 fn log_marker(logs_dir: &std::path::Path, node_id: &str) -> std::path::PathBuf {
-    logs_dir.join("nodes").join(node_id)
+    log_markers(logs_dir).join(node_id)
 }
 
 fn marker_path(node_id: &str) -> String {
@@ -62,7 +67,7 @@ pub async fn join(store: &PgStore, node: NodeSetup<'_>) -> anyhow::Result<Member
         .await
         .context("writing this node's marker to the image store")?;
     let log_mark = log_marker(&node.logs_dir, &node.node_id);
-    cctv_core::files::private::create_dir_all(log_mark.parent().expect("has a parent"))
+    cctv_core::files::private::create_dir_all(&log_markers(&node.logs_dir))
         .and_then(|()| std::fs::write(&log_mark, node.node_id.as_bytes()))
         .with_context(|| format!("writing this node's marker {}", log_mark.display()))?;
     let signing_check = node

@@ -13,7 +13,7 @@ use cctv_core::records::by_id;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use serde_json::{Value, json};
 
-use crate::crash::free_addr;
+use crate::crash::{create_user, demo_estate, free_addr};
 use crate::helpers::*;
 use crate::ws::open_ws;
 
@@ -65,44 +65,14 @@ impl Cluster {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let estate: Value = serde_json::from_slice(&out.stdout).unwrap();
-        cluster.key = estate["credential"]["api_key"].as_str().unwrap().into();
-        cluster.secret = estate["credential"]["api_secret"].as_str().unwrap().into();
-        cluster.pairs = estate["devices"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|d| {
-                (
-                    d["branch_id"].as_i64().unwrap(),
-                    d["device_id"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        let mut user = cluster
-            .command(seed_dir.path())
-            .args([
-                "user",
-                "create",
-                "--email",
-                "ops@cctv.local",
-                "--name",
-                "Ops",
-                "--role",
-                "admin",
-                "--password-stdin",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        user.stdin
-            .take()
-            .unwrap()
-            .write_all(b"cluster-test-password\n")
-            .unwrap();
-        assert!(user.wait().unwrap().success());
+        let demo = demo_estate(&out.stdout);
+        (cluster.key, cluster.secret, cluster.pairs) = (demo.key, demo.secret, demo.pairs);
+        create_user(
+            cluster.command(seed_dir.path()),
+            "ops@cctv.local",
+            "Ops",
+            "cluster-test-password",
+        );
         Some(cluster)
     }
 
@@ -181,6 +151,13 @@ impl Cluster {
         panic!("node on {listen} did not become healthy");
     }
 
+    /// The credential's headers and a JSON content type.
+    fn json_auth(&self) -> Vec<(&str, &str)> {
+        let mut headers = self.auth();
+        headers.push(("content-type", "application/json"));
+        headers
+    }
+
     fn auth(&self) -> Vec<(&str, &str)> {
         vec![
             ("X-API-Key", self.key.as_str()),
@@ -239,8 +216,7 @@ async fn two_nodes_share_live_events_and_images() {
     for i in 0..10 {
         let re_id = format!("CLUSTER_{i}");
         let body = json!({"re_id": re_id, "branch_id": branch, "device_id": device});
-        let mut headers = cluster.auth();
-        headers.push(("content-type", "application/json"));
+        let headers = cluster.json_auth();
         let posted = Instant::now();
         let r = send(
             &addr_a,
@@ -500,11 +476,7 @@ async fn a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice() {
     let (_node_b, addr_b) = cluster
         .node_with(dir_b.path(), &[("CCTV__INGEST__LEASE_SECS", "3")])
         .await;
-    let headers = {
-        let mut h = cluster.auth();
-        h.push(("content-type", "application/json"));
-        h
-    };
+    let headers = cluster.json_auth();
     // 2,000 detections with event ids, alternating between the nodes; A is killed half
     // way, and what A did not acknowledge is retried on B with the same event id.
     let mut acked: std::collections::HashMap<String, String> = Default::default();

@@ -41,6 +41,53 @@ pub(crate) async fn start(data_dir: &std::path::Path, listen: &str) -> Child {
     panic!("cctv serve did not become healthy");
 }
 
+/// The credential and the (branch, device) pairs of `cctv demo --json`'s output.
+pub(crate) struct DemoEstate {
+    pub key: String,
+    pub secret: String,
+    pub pairs: Vec<(i64, String)>,
+}
+
+pub(crate) fn demo_estate(stdout: &[u8]) -> DemoEstate {
+    let estate: Value = serde_json::from_slice(stdout).unwrap();
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    DemoEstate {
+        key: text(&estate["credential"]["api_key"]),
+        secret: text(&estate["credential"]["api_secret"]),
+        pairs: estate["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (d["branch_id"].as_i64().unwrap(), text(&d["device_id"])))
+            .collect(),
+    }
+}
+
+/// Runs `cmd` with `user create … --password-stdin`, writing `password` to it.
+pub(crate) fn create_user(mut cmd: Command, email: &str, name: &str, password: &str) {
+    use std::io::Write;
+    let mut user = cmd
+        .args([
+            "user",
+            "create",
+            "--email",
+            email,
+            "--name",
+            name,
+            "--role",
+            "admin",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = user.stdin.take().unwrap();
+    stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+    drop(stdin);
+    assert!(user.wait().unwrap().success());
+}
+
 pub(crate) fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().to_string()
@@ -59,23 +106,7 @@ async fn sigkill_under_load_loses_no_acknowledged_detection_and_counts_none_twic
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let estate: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let key = estate["credential"]["api_key"].as_str().unwrap().to_owned();
-    let secret = estate["credential"]["api_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let pairs: Vec<(i64, String)> = estate["devices"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| {
-            (
-                d["branch_id"].as_i64().unwrap(),
-                d["device_id"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let DemoEstate { key, secret, pairs } = demo_estate(&out.stdout);
 
     let mut server = start(dir.path(), &listen).await;
     // event id → job id of its 202, for every event that got one.

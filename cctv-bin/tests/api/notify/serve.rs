@@ -1,7 +1,6 @@
 //! End to end through the real `cctv serve` binary (embedded SQLite): WhatsApp enabled
 //! through the management API, a detection posted by a device, WAHA faked on loopback.
 
-use std::io::Write;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -83,28 +82,12 @@ pub(crate) fn demo_with_admin(dir: &std::path::Path, listen: &str) -> Value {
         "{}",
         String::from_utf8_lossy(&demo.stderr)
     );
-    let mut user = cctv(dir, listen)
-        .args([
-            "user",
-            "create",
-            "--email",
-            "admin@e2e.test",
-            "--name",
-            "Admin",
-            "--role",
-            "admin",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    user.stdin
-        .take()
-        .unwrap()
-        .write_all(b"e2e-admin-password\n")
-        .unwrap();
-    assert!(user.wait().unwrap().success());
+    crate::crash::create_user(
+        cctv(dir, listen),
+        "admin@e2e.test",
+        "Admin",
+        "e2e-admin-password",
+    );
     serde_json::from_slice(&demo.stdout).unwrap()
 }
 
