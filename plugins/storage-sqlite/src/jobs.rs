@@ -273,17 +273,28 @@ impl JobQueue for SqliteStore {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
-        let row = sqlx::query(
-            "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
-                    finished_at, lease_until
-             FROM jobs WHERE id = ?",
-        )
-        .bind(id.to_string())
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(map_err)?;
-        let Some(row) = row else {
-            return self.intake.job(id).await;
+        let main_row = || async {
+            sqlx::query(
+                "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
+                        finished_at, lease_until
+                 FROM jobs WHERE id = ?",
+            )
+            .bind(id.to_string())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(map_err)
+        };
+        let row = match main_row().await? {
+            Some(row) => row,
+            None => match self.intake.job(id).await? {
+                Some(job) => return Ok(Some(job)),
+                // `spill` commits a job to the main table before it leaves the intake:
+                // missed in both, it moved between the two reads and is here now.
+                None => match main_row().await? {
+                    Some(row) => row,
+                    None => return Ok(None),
+                },
+            },
         };
         let status: &str = row.get("status");
         let lease_until = parse_opt_ts(row.get("lease_until"))?;
