@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::Context;
 use cctv_actors::stream_health::StreamHealthSettings;
 use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
-use cctv_blob_fs::FsBlobStore;
 use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
@@ -110,8 +109,7 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
     // setups have no database file that would have made it first).
     private::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    let blobs =
-        FsBlobStore::new(settings.storage_dir()).context("creating the storage directory")?;
+    let blobs = crate::blobs::open(settings).await?;
     let core_settings = CoreSettings {
         timezone: settings.timezone(),
         detection_rules: DetectionRules {
@@ -126,7 +124,7 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
     };
     let mut builder = Core::builder()
         .storage(store.storage.clone())
-        .blob_store(Arc::new(blobs))
+        .blob_store(blobs)
         .secret_box(secret_box(settings)?)
         .settings(core_settings);
     if let Some(events) = &store.events {

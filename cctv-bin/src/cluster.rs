@@ -176,8 +176,8 @@ async fn check_against(node: &NodeSetup<'_>, others: &[ClusterNode]) -> anyhow::
             bail!(
                 "{who} keeps images where this node cannot read them (its marker \
                  {} is not in this node's {} image store): every node on one database \
-                 must use one shared image store, e.g. storage.dir on a filesystem all \
-                 nodes mount",
+                 must use one shared image store: one bucket (storage.backend = \"s3\") or \
+                 storage.dir on a filesystem all nodes mount",
                 marker_path(&other.node_id),
                 node.blobs.kind()
             );

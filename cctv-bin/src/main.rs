@@ -2,6 +2,7 @@
 
 mod app;
 mod bench;
+mod blobs;
 mod cluster;
 mod cmd;
 mod notify;

@@ -240,8 +240,11 @@ impl std::fmt::Debug for SecuritySettings {
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSettings {
-    /// Where images are kept; empty: `<data_dir>/storage`.
+    /// `fs` (a directory) or `s3` (an S3-compatible bucket, see `[storage.s3]`).
+    pub backend: String,
+    /// Where images are kept with the `fs` backend; empty: `<data_dir>/storage`.
     pub dir: String,
+    pub s3: S3StorageSettings,
     pub signing_key: String,
     pub url_ttl_secs: u64,
     pub retention_days: u64,
@@ -254,7 +257,9 @@ pub struct StorageSettings {
 impl std::fmt::Debug for StorageSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorageSettings")
+            .field("backend", &self.backend)
             .field("dir", &self.dir)
+            .field("s3", &self.s3)
             .field(
                 "signing_key",
                 &if self.signing_key.is_empty() {
@@ -270,6 +275,16 @@ impl std::fmt::Debug for StorageSettings {
             .field("image_max_memory_mb", &self.image_max_memory_mb)
             .finish()
     }
+}
+
+/// The bucket of the `s3` image store; its credentials come from the environment only.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3StorageSettings {
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: String,
+    pub region: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -326,6 +341,14 @@ impl Settings {
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
         );
+        match settings.storage.backend.as_str() {
+            "fs" => {}
+            "s3" => anyhow::ensure!(
+                !settings.storage.s3.bucket.trim().is_empty(),
+                "storage.backend = \"s3\" needs storage.s3.bucket (CCTV__STORAGE__S3__BUCKET)"
+            ),
+            other => anyhow::bail!("storage.backend must be \"fs\" or \"s3\", not {other:?}"),
+        }
         Ok(settings)
     }
 

@@ -1,6 +1,7 @@
 //! Two real `cctv serve` processes on one real PostgreSQL database (a schema of their
 //! own), different data directories: live events cross nodes, images are processed and
-//! served by either node, and a node whose keys or image store differ is refused at start.
+//! served by either node (from a shared directory or one S3 bucket), and a node whose keys
+//! or image store differ is refused at start.
 //! Skipped without `CCTV_TEST_PG_URL`.
 
 use std::process::{Child, Command, Stdio};
@@ -12,6 +13,8 @@ use cctv_core::files::tables::EVENT_LOG_FILES;
 use cctv_core::records::by_id;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use serde_json::{Value, json};
+
+use cctv_blob_s3::testing::S3Server;
 
 use crate::crash::{create_user, demo_estate, free_addr};
 use crate::helpers::*;
@@ -25,6 +28,8 @@ struct Cluster {
     log_dir: tempfile::TempDir,
     encryption_key: String,
     signing_key: String,
+    /// The image store's environment when the nodes share an S3 bucket instead of a directory.
+    s3_env: Vec<(String, String)>,
     key: String,
     secret: String,
     pairs: Vec<(i64, String)>,
@@ -32,6 +37,19 @@ struct Cluster {
 
 impl Cluster {
     async fn new() -> Option<Self> {
+        Self::with_s3_env(Vec::new()).await
+    }
+
+    /// A cluster whose nodes keep images in one fresh bucket of the S3 test server.
+    async fn on_s3() -> Option<(Self, &'static S3Server, String)> {
+        std::env::var("CCTV_TEST_PG_URL").ok()?;
+        let server = S3Server::shared()?;
+        let bucket = server.new_bucket("cluster");
+        let cluster = Self::with_s3_env(server.env(&bucket, "nodes")).await?;
+        Some((cluster, server, bucket))
+    }
+
+    async fn with_s3_env(s3_env: Vec<(String, String)>) -> Option<Self> {
         let Ok(base) = std::env::var("CCTV_TEST_PG_URL") else {
             eprintln!("CCTV_TEST_PG_URL is not set: two-node test skipped");
             return None;
@@ -50,6 +68,7 @@ impl Cluster {
             log_dir: tempfile::tempdir().unwrap(),
             encryption_key: SecretBox::generate_key(),
             signing_key: UrlSigner::generate_key(),
+            s3_env,
             key: String::new(),
             secret: String::new(),
             pairs: Vec::new(),
@@ -111,7 +130,8 @@ impl Cluster {
             .env("CCTV__STORAGE__DIR", self.storage_dir.path())
             .env("CCTV__LOG__DIR", self.log_dir.path())
             .env("CCTV__SECURITY__ENCRYPTION_KEY", &self.encryption_key)
-            .env("CCTV__STORAGE__SIGNING_KEY", &self.signing_key);
+            .env("CCTV__STORAGE__SIGNING_KEY", &self.signing_key)
+            .envs(self.s3_env.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -238,7 +258,21 @@ async fn two_nodes_share_live_events_and_images() {
         }
     }
 
-    // An image posted to A is processed (by whichever node claims the job) and served by both.
+    image_posted_to_a_is_served_by_both(&cluster, [&addr_a, &addr_b], &bearer, [&dir_a, &dir_b])
+        .await;
+    stop(node_a);
+    stop(node_b);
+}
+
+/// An image posted to the first node is processed (by whichever node claims the job) and
+/// served by both; returns the thumbnail's store path.
+async fn image_posted_to_a_is_served_by_both(
+    cluster: &Cluster,
+    [addr_a, addr_b]: [&str; 2],
+    bearer: &str,
+    [dir_a, dir_b]: [&tempfile::TempDir; 2],
+) -> String {
+    let (branch, device) = cluster.pairs[0].clone();
     let branch_text = branch.to_string();
     let png = png_2x1();
     let (content_type, body) = multipart(
@@ -251,18 +285,18 @@ async fn two_nodes_share_live_events_and_images() {
     );
     let mut headers = cluster.auth();
     headers.push(("content-type", content_type.as_str()));
-    let r = send(&addr_a, "POST", "/api/v1/detection/log", &headers, body).await;
+    let r = send(addr_a, "POST", "/api/v1/detection/log", &headers, body).await;
     assert_eq!(r.status, 202, "{:?}", r.body);
     let job_id = r.body["data"]["job_id"].as_str().unwrap().to_owned();
-    let event_id = event_of(&cluster, &addr_b, &job_id).await;
-    let Some(thumb) = settled_thumbnail(&cluster, event_id).await else {
+    let event_id = event_of(cluster, addr_b, &job_id).await;
+    let Some(thumb) = settled_thumbnail(cluster, event_id).await else {
         let log = |d: &tempfile::TempDir| {
             std::fs::read_to_string(d.path().join("serve.log")).unwrap_or_default()
         };
         panic!(
             "the image was not processed; A said:\n{}\nB said:\n{}",
-            log(&dir_a),
-            log(&dir_b)
+            log(dir_a),
+            log(dir_b)
         );
     };
     let signer = UrlSigner::from_base64(&cluster.signing_key).unwrap();
@@ -273,20 +307,12 @@ async fn two_nodes_share_live_events_and_images() {
         )
         .unwrap()
         .url();
-    for addr in [&addr_a, &addr_b] {
-        let r = send_raw(
-            addr,
-            "GET",
-            &url,
-            &[("authorization", bearer.as_str())],
-            vec![],
-        )
-        .await;
+    for addr in [addr_a, addr_b] {
+        let r = send_raw(addr, "GET", &url, &[("authorization", bearer)], vec![]).await;
         assert_eq!(r.status, 200, "{addr}: {}", r.body);
         assert_eq!(r.header("content-type"), Some("image/jpeg"), "{addr}");
     }
-    stop(node_a);
-    stop(node_b);
+    thumb
 }
 
 /// The event log row of the latest detection, once its job (`job_id`) completed.
@@ -386,6 +412,63 @@ async fn a_node_with_other_keys_or_another_image_store_is_refused_at_start() {
     let (node_b, _) = cluster.node(dir_b.path()).await;
     stop(node_b);
     stop(node_a);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_on_one_bucket_share_images_without_a_shared_directory() {
+    let Some((cluster, server, bucket)) = Cluster::on_s3().await else {
+        return;
+    };
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (node_a, addr_a) = cluster.node(dir_a.path()).await;
+    let (node_b, addr_b) = cluster.node(dir_b.path()).await;
+    let bearer = format!("Bearer {}", login(&addr_b).await);
+
+    let thumb = image_posted_to_a_is_served_by_both(
+        &cluster,
+        [&addr_a, &addr_b],
+        &bearer,
+        [&dir_a, &dir_b],
+    )
+    .await;
+    let keys = server.keys(&bucket, "nodes/events/");
+    assert!(keys.contains(&format!("nodes/{thumb}")), "{keys:?}");
+    assert_eq!(
+        keys.len(),
+        3,
+        "upload, processed image, thumbnail: {keys:?}"
+    );
+    let local: Vec<_> = std::fs::read_dir(cluster.storage_dir.path())
+        .unwrap()
+        .collect();
+    assert!(local.is_empty(), "nothing went to the directory: {local:?}");
+
+    // A node that would keep its images on its own disk is refused.
+    let dir_c = tempfile::tempdir().unwrap();
+    let out = cluster
+        .command(dir_c.path())
+        .env("CCTV__LISTEN", free_addr())
+        .env("CCTV__STORAGE__BACKEND", "fs")
+        .env("CCTV__STORAGE__DIR", dir_c.path().join("images"))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the fs node started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("shared image store"), "{err}");
+    // So is one whose bucket cannot be reached, before it joins.
+    let out = cluster
+        .command(dir_c.path())
+        .env("CCTV__LISTEN", free_addr())
+        .env("CCTV__STORAGE__S3__BUCKET", "no-such-bucket")
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the node without a bucket started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("S3 image store"), "{err}");
+    stop(node_a);
+    stop(node_b);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

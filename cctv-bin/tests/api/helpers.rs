@@ -63,6 +63,8 @@ pub struct AppOptions {
     pub allowed_origins: Vec<String>,
     /// The stream proxy's limits and the gateway.
     pub streams: cctv_http::streams::StreamSettings,
+    /// The image store; `None`: a directory in the test's data directory.
+    pub blobs: Option<Arc<dyn cctv_core::blob::BlobStore>>,
 }
 
 impl Default for AppOptions {
@@ -78,6 +80,7 @@ impl Default for AppOptions {
             },
             allowed_origins: Vec::new(),
             streams: Default::default(),
+            blobs: None,
         }
     }
 }
@@ -112,10 +115,13 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         })
         .await
         .unwrap();
-    let blobs = FsBlobStore::new(dir.path().join("storage")).unwrap();
+    let blobs = match options.blobs {
+        Some(blobs) => blobs,
+        None => Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap()),
+    };
     let core = Core::builder()
         .storage(storage)
-        .blob_store(Arc::new(blobs))
+        .blob_store(blobs)
         .settings(cctv_core::CoreSettings {
             timezone: options.timezone,
             queue_alert_threshold: options.queue_alert_threshold,

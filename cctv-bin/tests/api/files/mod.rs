@@ -4,6 +4,7 @@
 mod access_log;
 mod cleanup;
 mod images;
+mod s3;
 mod signed;
 
 use std::time::Duration;
