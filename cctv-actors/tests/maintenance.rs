@@ -76,6 +76,7 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
                 logs_dir: logs.clone(),
             }),
             whatsapp_log_dir: Some(logs.join("whatsapp_messages")),
+            partition_retention_months: Some(12),
         },
     );
     let cleaned = handler
@@ -104,4 +105,10 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
         rows, 1,
         "one (credential, day, endpoint, method) row: {folded}"
     );
+    // SQLite has no partitions: the scheduled job completes with nothing to report.
+    let partitions = handler
+        .handle(&job("maintain_partitions", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(partitions, json!({"created": [], "dropped": []}));
 }

@@ -257,6 +257,8 @@ pub async fn start_pipeline(
                 logs_dir: settings.logs_dir(),
             }),
             whatsapp_log_dir: Some(settings.notifications.log_dir(&settings.logs_dir())),
+            partition_retention_months: Some(settings.database.partition_retention_months)
+                .filter(|&m| m > 0),
         },
         ..PipelineSettings::default()
     };

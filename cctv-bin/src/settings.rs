@@ -40,6 +40,7 @@ pub struct ScheduleConfig {
     pub monthly_reports: String,
     pub failed_job_pruning: String,
     pub stream_health: String,
+    pub partition_maintenance: String,
 }
 
 impl ScheduleConfig {
@@ -56,6 +57,7 @@ impl ScheduleConfig {
             (T::MonthlyReports, &self.monthly_reports),
             (T::FailedJobPruning, &self.failed_job_pruning),
             (T::StreamHealth, &self.stream_health),
+            (T::PartitionMaintenance, &self.partition_maintenance),
         ];
         entries
             .into_iter()
@@ -85,6 +87,8 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub sqlite_fsync: bool,
+    /// PostgreSQL: months of detections and event-log rows kept; 0 keeps everything.
+    pub partition_retention_months: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -341,6 +345,22 @@ impl Settings {
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
         );
+        let months = settings.database.partition_retention_months;
+        if months > 0 {
+            anyhow::ensure!(
+                settings.uses_postgres(),
+                "database.partition_retention_months works on PostgreSQL only (SQLite keeps \
+                 its detections in one table); set it to 0"
+            );
+            // A late detection is accepted up to max_past_days back: its month must still
+            // be there.
+            anyhow::ensure!(
+                i64::from(months) * 28 > settings.ingest.max_past_days,
+                "database.partition_retention_months = {months} would drop months that \
+                 ingest.max_past_days = {} still accepts detections for",
+                settings.ingest.max_past_days
+            );
+        }
         match settings.storage.backend.as_str() {
             "fs" => {}
             "s3" => anyhow::ensure!(
@@ -417,6 +437,50 @@ mod tests {
             s.http.allowed_origins,
             ["https://a.example", "https://b.example"]
         );
+    }
+
+    #[test]
+    fn an_unknown_image_store_or_a_bucketless_s3_store_is_refused() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::load_with_env(None, Some(env))
+        };
+        let err = load(&[("CCTV__STORAGE__BACKEND", "gcs")]).unwrap_err();
+        assert!(err.to_string().contains("\"fs\" or \"s3\""), "{err}");
+        let err = load(&[("CCTV__STORAGE__BACKEND", "s3")]).unwrap_err();
+        assert!(err.to_string().contains("storage.s3.bucket"), "{err}");
+        let ok = load(&[
+            ("CCTV__STORAGE__BACKEND", "s3"),
+            ("CCTV__STORAGE__S3__BUCKET", "images"),
+        ])
+        .unwrap();
+        assert_eq!(ok.storage.s3.bucket, "images");
+    }
+
+    #[test]
+    fn partition_retention_needs_postgresql_and_must_cover_late_detections() {
+        let load = |pairs: &[(&str, &str)]| {
+            let env = pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Settings::load_with_env(None, Some(env))
+        };
+        let months = ("CCTV__DATABASE__PARTITION_RETENTION_MONTHS", "12");
+        let err = load(&[months]).unwrap_err();
+        assert!(err.to_string().contains("PostgreSQL only"), "{err}");
+        let pg = ("CCTV__DATABASE__URL", "postgres://cctv@db/cctv");
+        assert!(load(&[months, pg]).is_ok());
+        let err = load(&[
+            ("CCTV__DATABASE__PARTITION_RETENTION_MONTHS", "1"),
+            pg,
+            ("CCTV__INGEST__MAX_PAST_DAYS", "30"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("max_past_days"), "{err}");
     }
 
     #[test]

@@ -112,6 +112,9 @@ pub struct MaintenanceConfig {
     pub files: Option<crate::files::FileJobs>,
     /// Directory of the WhatsApp message log (`YYYY-MM-DD.log`).
     pub whatsapp_log_dir: Option<std::path::PathBuf>,
+    /// Months of detections and event-log rows kept where the backend partitions them by
+    /// month (PostgreSQL); `None`: kept for ever.
+    pub partition_retention_months: Option<u32>,
 }
 
 /// The `maintenance` queue: failed-job pruning, log aggregation (API access log and
@@ -216,6 +219,21 @@ impl JobHandler for MaintenanceJobHandler {
                 },
                 None => Ok(self.skipped("cleanup_files", "no storage settings configured")),
             },
+            MaintenanceJob::MaintainPartitions => {
+                let today = jiff::Timestamp::now()
+                    .to_zoned_datetime(self.core.timezone().clone())
+                    .date();
+                let report = self
+                    .core
+                    .storage()
+                    .maintain_partitions(today, self.config.partition_retention_months)
+                    .await
+                    .map_err(retry)?;
+                if !report.dropped.is_empty() {
+                    tracing::info!(dropped = ?report.dropped, "partitions past their retention dropped");
+                }
+                Ok(json!(report))
+            }
             MaintenanceJob::StreamHealth => Ok(self.skipped(
                 "stream_health",
                 "stream health runs in the stream health actor ([streams] settings)",

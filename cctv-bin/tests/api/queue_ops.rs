@@ -312,7 +312,7 @@ async fn the_schedule_lists_every_task_with_its_cadence_and_next_run() {
     let r = get_as(&app, &admin, "/api/v1/admin/schedule").await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     let tasks = r.body["data"]["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 7);
+    assert_eq!(tasks.len(), 8);
     let daily = tasks.iter().find(|t| t["task"] == "daily_reports").unwrap();
     assert_eq!(daily["cadence"], "daily 01:00");
     assert_eq!(daily["last_run"]["slot"], "2026-11-27T01:00:00Z");

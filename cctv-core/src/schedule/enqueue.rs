@@ -25,6 +25,8 @@ pub enum MaintenanceJob {
     PruneFailedJobs,
     /// Check the health of every stream.
     StreamHealth,
+    /// Create the coming months' partitions and drop those past their retention.
+    MaintainPartitions,
 }
 
 impl MaintenanceJob {
@@ -34,6 +36,7 @@ impl MaintenanceJob {
             Self::CleanupFiles => "cleanup_files",
             Self::PruneFailedJobs => "prune_failed_jobs",
             Self::StreamHealth => "stream_health",
+            Self::MaintainPartitions => "maintain_partitions",
         }
     }
 
@@ -52,6 +55,7 @@ impl MaintenanceJob {
             "cleanup_files" => Self::CleanupFiles,
             "prune_failed_jobs" => Self::PruneFailedJobs,
             "stream_health" => Self::StreamHealth,
+            "maintain_partitions" => Self::MaintainPartitions,
             _ => return None,
         })
     }
@@ -130,6 +134,9 @@ impl TaskRunner for JobTaskRunner {
             TaskName::FileCleanup => vec![MaintenanceJob::CleanupFiles.new_job(now)],
             TaskName::FailedJobPruning => vec![MaintenanceJob::PruneFailedJobs.new_job(now)],
             TaskName::StreamHealth => vec![MaintenanceJob::StreamHealth.new_job(now)],
+            TaskName::PartitionMaintenance => {
+                vec![MaintenanceJob::MaintainPartitions.new_job(now)]
+            }
         };
         self.enqueue(jobs).await
     }
@@ -147,6 +154,7 @@ mod tests {
             MaintenanceJob::CleanupFiles,
             MaintenanceJob::PruneFailedJobs,
             MaintenanceJob::StreamHealth,
+            MaintenanceJob::MaintainPartitions,
         ] {
             assert_eq!(MaintenanceJob::parse(job.kind(), &job.payload()), Some(job));
         }

@@ -50,10 +50,12 @@ pub enum TaskName {
     FailedJobPruning,
     /// Check every stream's health.
     StreamHealth,
+    /// Create the coming months' partitions, drop those past their retention.
+    PartitionMaintenance,
 }
 
 impl TaskName {
-    pub const ALL: [TaskName; 7] = [
+    pub const ALL: [TaskName; 8] = [
         TaskName::ReportRefresh,
         TaskName::DailyReports,
         TaskName::LogAggregation,
@@ -61,6 +63,7 @@ impl TaskName {
         TaskName::MonthlyReports,
         TaskName::FailedJobPruning,
         TaskName::StreamHealth,
+        TaskName::PartitionMaintenance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl TaskName {
             Self::MonthlyReports => "monthly_reports",
             Self::FailedJobPruning => "failed_job_pruning",
             Self::StreamHealth => "stream_health",
+            Self::PartitionMaintenance => "partition_maintenance",
         }
     }
 
@@ -98,6 +102,7 @@ impl TaskName {
                 minute: 0,
             },
             Self::StreamHealth => Cadence::EveryMinutes(1),
+            Self::PartitionMaintenance => daily(3, 0),
         }
     }
 }
@@ -167,6 +172,26 @@ pub trait ScheduleStore: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes slots before `before`.
     async fn prune_schedule_runs(&self, before: Timestamp) -> Result<u64, StorageError>;
+
+    /// Keeps time-partitioned tables ready: partitions for the month of `today` and the
+    /// next ones exist afterwards, and with `keep_months = Some(n)` (n ≥ 1) whole months
+    /// before the n-th month back from `today`'s are dropped (detections, event-log rows
+    /// and their deliveries). Backends without partitions do nothing.
+    async fn maintain_partitions(
+        &self,
+        today: jiff::civil::Date,
+        keep_months: Option<u32>,
+    ) -> Result<PartitionReport, StorageError> {
+        let _ = (today, keep_months);
+        Ok(PartitionReport::default())
+    }
+}
+
+/// What [`ScheduleStore::maintain_partitions`] changed: partition (table) names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PartitionReport {
+    pub created: Vec<String>,
+    pub dropped: Vec<String>,
 }
 
 /// Starts the work of a slot (in practice: enqueues jobs).

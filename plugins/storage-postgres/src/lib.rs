@@ -29,6 +29,7 @@ mod jobs;
 mod limits;
 mod notify;
 mod ops;
+mod partitions;
 mod processing;
 mod records;
 mod registry;
@@ -113,13 +114,20 @@ impl PgStore {
             .await
             .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
         let total = migrator.iter().count();
-        Ok(Self {
+        let store = Self {
             pool,
             migrations: cctv_core::storage::MigrationReport {
                 applied: total.saturating_sub(before),
                 total,
             },
-        })
+        };
+        // The coming months' partitions exist before the first detection needs them, even
+        // when the scheduled task has not run for a while.
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+            .date();
+        store.ensure_partitions(today).await?;
+        Ok(store)
     }
 
     /// What opening did to the schema.

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use cctv_core::jobs::{JobId, NewJob, Queue};
 use cctv_core::query::{Page, PageRequest};
 use cctv_core::queue_ops::{FailedJob, QueueAdmin, QueueStats};
-use cctv_core::schedule::{ScheduleRun, ScheduleStore};
+use cctv_core::schedule::{PartitionReport, ScheduleRun, ScheduleStore};
 use cctv_core::storage::StorageError;
 use jiff::Timestamp;
 use sqlx::Row;
@@ -19,6 +19,14 @@ fn queue(s: &str) -> Result<Queue, StorageError> {
 
 #[async_trait]
 impl ScheduleStore for PgStore {
+    async fn maintain_partitions(
+        &self,
+        today: jiff::civil::Date,
+        keep_months: Option<u32>,
+    ) -> Result<PartitionReport, StorageError> {
+        self.maintain_month_partitions(today, keep_months).await
+    }
+
     async fn claim_slot(
         &self,
         task: &str,
