@@ -7,6 +7,7 @@
 //!   shape), one per request or many per batch upload, at a target rate or as fast as the
 //!   server answers, records 202 latencies, then waits until the server has processed what
 //!   it accepted.
+//! - [`listen`]: a dashboard's WebSocket that counts the live events it hears.
 //! - [`baseline`]: a trivial salvo handler on the same stack, to show what the machine can
 //!   do with no work behind the HTTP layer.
 //!
@@ -15,6 +16,7 @@
 
 pub mod baseline;
 mod body;
+pub mod listen;
 pub mod loadgen;
 pub mod pages;
 pub mod stats;

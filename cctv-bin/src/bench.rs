@@ -16,6 +16,8 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// Log in to the web pages and time each main page (BENCHMARKS.md: page times).
     Pages(PagesArgs),
+    /// Hold a dashboard WebSocket open and count the live events it hears.
+    Listen(ListenArgs),
     /// Serve a trivial salvo handler (202 + small JSON) to measure the bare HTTP stack.
     BaselineServer {
         /// host:port to listen on.
@@ -41,6 +43,28 @@ pub struct PagesArgs {
     /// Print the timings as one JSON document.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// host:port of the server.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// The e-mail of the user to log in as.
+    #[arg(long)]
+    pub email: String,
+    /// The password is read from this environment variable (never a command-line argument).
+    #[arg(long, default_value = "CCTV_BENCH_PASSWORD")]
+    pub password_env: String,
+    /// Event types to subscribe to and count.
+    #[arg(long, default_value = "detection_update", value_delimiter = ',')]
+    pub topics: Vec<String>,
+    /// Stop after this many seconds at most.
+    #[arg(long, default_value_t = 600)]
+    pub max_secs: u64,
+    /// Stop once no event came for this many seconds (after the first one).
+    #[arg(long, default_value_t = 15)]
+    pub idle_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -103,7 +127,32 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Pages(args) => pages(args).await,
+        BenchCommand::Listen(args) => listen(args).await,
     }
+}
+
+/// Prints one JSON line: the events heard by type, and over how long.
+async fn listen(args: ListenArgs) -> anyhow::Result<()> {
+    let password = std::env::var(&args.password_env)
+        .with_context(|| format!("set the password in {}", args.password_env))?;
+    let token = cctv_bench::listen::api_login(&args.addr, &args.email, &password).await?;
+    let report = cctv_bench::listen::count_events(
+        &args.addr,
+        &token,
+        &args.topics,
+        Duration::from_secs(args.max_secs),
+        Duration::from_secs(args.idle_secs),
+    )
+    .await?;
+    println!(
+        "{}",
+        json!({
+            "addr": args.addr,
+            "events": report.by_type,
+            "span_secs": report.span.as_secs_f64(),
+        })
+    );
+    Ok(())
 }
 
 async fn ingest(args: IngestArgs) -> anyhow::Result<()> {

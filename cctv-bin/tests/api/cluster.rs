@@ -472,6 +472,59 @@ async fn two_nodes_on_one_bucket_share_images_without_a_shared_directory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_starting_together_run_each_missed_schedule_slot_once() {
+    let Some(cluster) = Cluster::new().await else {
+        return;
+    };
+    // The scheduler was last seen three days ago: each node catches up the daily slots
+    // since then when it starts, and both start at the same moment.
+    let pool = sqlx::PgPool::connect(&cluster.url).await.unwrap();
+    let last_seen =
+        cctv_core::jiff::Timestamp::now() - cctv_core::jiff::SignedDuration::from_hours(72);
+    sqlx::query(
+        "INSERT INTO schedule_runs (task, slot, node, started_at) \
+         VALUES ('log_aggregation', $1::timestamptz, 'gone', $1::timestamptz)",
+    )
+    .bind(last_seen.to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ((node_a, _), (node_b, _)) =
+        tokio::join!(cluster.node(dir_a.path()), cluster.node(dir_b.path()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let slots = count(
+        "SELECT count(*) FROM schedule_runs WHERE task = 'log_aggregation' AND node <> 'gone'",
+    )
+    .await;
+    let jobs = count("SELECT count(*) FROM jobs WHERE kind = 'aggregate_logs'").await;
+    assert!(
+        slots >= 2,
+        "three days of daily slots were caught up: {slots}"
+    );
+    assert_eq!(
+        jobs, slots,
+        "one aggregation job per slot, whichever node ran it"
+    );
+    let by_nodes =
+        count("SELECT count(DISTINCT node) FROM schedule_runs WHERE node <> 'gone'").await;
+    assert!(by_nodes >= 1);
+    stop(node_a);
+    stop(node_b);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_credential_limit_holds_across_two_nodes() {
     let Some(cluster) = Cluster::new().await else {
         return;
