@@ -252,6 +252,7 @@ impl IngestBatcher {
             };
             match outcome {
                 Ok((outcomes, items)) => {
+                    act.core.metrics().commit_batch(items.len());
                     let stored: Vec<Submitted> = items
                         .iter()
                         .zip(&outcomes)

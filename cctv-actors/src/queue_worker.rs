@@ -225,6 +225,12 @@ async fn settle(
             };
             tracing::warn!(job_id = %job.id, kind = %job.kind, attempts, error = %failure,
                 will_retry = retry_at.is_some(), "job failed");
+            if retry_at.is_none() {
+                shared
+                    .core
+                    .metrics()
+                    .job_failed(shared.handler.queue().as_str());
+            }
             storage
                 .fail(job.id, &failure.to_string(), retry_at, now)
                 .await

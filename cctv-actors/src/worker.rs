@@ -303,6 +303,9 @@ async fn record_failure(
         .delay_after(attempts)
         .map(|d| now + SignedDuration::try_from(d).unwrap_or(SignedDuration::from_secs(60)));
     tracing::warn!(%job_id, attempts, error = %error, will_retry = retry_at.is_some(), "detection job failed");
+    if retry_at.is_none() {
+        shared.core.metrics().job_failed("detections");
+    }
     shared
         .core
         .storage()
@@ -312,6 +315,11 @@ async fn record_failure(
 
 fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[ProcessedDetection]) {
     let events = shared.core.events();
+    let processed = results
+        .iter()
+        .filter(|r| r.outcome != DetectionOutcome::AlreadyProcessed)
+        .count();
+    shared.core.metrics().detections_processed(processed as u64);
     let at = Timestamp::now();
     let by_id: std::collections::HashMap<JobId, &PreparedDetection> =
         prepared.iter().map(|p| (p.job.job_id, p)).collect();

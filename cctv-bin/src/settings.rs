@@ -18,6 +18,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub ingest: IngestSettings,
     pub http: HttpLimits,
+    pub metrics: MetricsSettings,
     pub security: SecuritySettings,
     pub streams: StreamSettings,
     pub log: LogSettings,
@@ -281,6 +282,34 @@ impl std::fmt::Debug for StorageSettings {
     }
 }
 
+/// Who may read `GET /metrics` besides loopback.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    pub token: String,
+}
+
+impl MetricsSettings {
+    /// The token, when one is set.
+    pub fn token(&self) -> Option<String> {
+        Some(self.token.trim().to_owned()).filter(|t| !t.is_empty())
+    }
+}
+
+/// The token must never reach a log line.
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let token = if self.token.is_empty() {
+            ""
+        } else {
+            "<redacted>"
+        };
+        f.debug_struct("MetricsSettings")
+            .field("token", &token)
+            .finish()
+    }
+}
+
 /// The bucket of the `s3` image store; its credentials come from the environment only.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,6 +374,12 @@ impl Settings {
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
         );
+        if let Some(token) = settings.metrics.token() {
+            anyhow::ensure!(
+                token.len() >= 16,
+                "metrics.token must be at least 16 characters (it guards /metrics from other hosts)"
+            );
+        }
         let months = settings.database.partition_retention_months;
         if months > 0 {
             anyhow::ensure!(

@@ -227,6 +227,9 @@ impl Core {
             }
         };
         let mut state = JobState::Queued;
+        if !submitted.duplicate {
+            self.metrics().detections_accepted(1);
+        }
         if submitted.duplicate {
             self.discard_image(image.as_ref()).await;
             if submitted.conflict {

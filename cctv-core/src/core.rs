@@ -68,6 +68,7 @@ struct Inner {
     workers: std::sync::RwLock<Option<Arc<dyn crate::queue_ops::WorkerStatus>>>,
     /// Distinct persons of recent report ranges (see `reporting::persons_memo`).
     persons_memo: crate::reporting::persons_memo::PersonsMemo,
+    metrics: crate::metrics::Metrics,
 }
 
 /// The domain core: storage, blob store, event bus, settings and the hot-path caches.
@@ -106,6 +107,11 @@ impl Core {
     /// Distinct persons of recent report ranges, kept for cache-first dashboards.
     pub fn persons_memo(&self) -> &crate::reporting::persons_memo::PersonsMemo {
         &self.inner.persons_memo
+    }
+
+    /// This process's Prometheus metrics.
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     pub fn blobs(&self) -> Option<&Arc<dyn BlobStore>> {
@@ -296,8 +302,10 @@ impl CoreBuilder {
     /// Builds the core and loads its caches from storage.
     pub async fn build(self) -> Result<Core, BuildError> {
         let storage = self.storage.ok_or(BuildError::MissingStorage)?;
+        let metrics = crate::metrics::Metrics::new(storage.backend_name());
         let core = Core {
             inner: Arc::new(Inner {
+                metrics,
                 storage,
                 blobs: self.blobs,
                 events: self

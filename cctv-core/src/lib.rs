@@ -44,6 +44,7 @@ pub mod input;
 pub mod jobs;
 pub mod manage;
 pub mod media;
+pub mod metrics;
 pub mod notify;
 pub mod person_day;
 pub mod phone;

@@ -201,6 +201,11 @@ impl ProcessedDetection {
 /// The ingest side: durable acceptance and batched processing.
 #[async_trait]
 pub trait IngestStore: Send + Sync + fmt::Debug + 'static {
+    /// A short name of the backend (`sqlite`, `postgres`, `memory`), for metrics labels.
+    fn backend_name(&self) -> &'static str {
+        "custom"
+    }
+
     /// Stores a group of detection jobs in one transaction (group commit). Items carry
     /// distinct `(credential_id, event_id)` pairs; a pair already stored is a duplicate.
     async fn accept_detections(

@@ -20,6 +20,7 @@ pub mod envelope;
 pub mod files;
 pub mod health;
 pub mod manage;
+pub mod metrics;
 pub mod params;
 #[cfg(test)]
 mod props;
@@ -51,6 +52,8 @@ pub struct HttpSettings {
     /// Browser origins besides the server's own (`https://console.example`) whose pages
     /// may open `/ws` with a session cookie.
     pub allowed_origins: Vec<String>,
+    /// Bearer token for `GET /metrics` from other hosts than this one; `None`: loopback only.
+    pub metrics_token: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -59,6 +62,7 @@ impl Default for HttpSettings {
             max_json_bytes: 1024 * 1024,
             max_multipart_bytes: 12 * 1024 * 1024,
             allowed_origins: Vec::new(),
+            metrics_token: None,
         }
     }
 }
@@ -163,11 +167,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     use device::{batch, ingest, query};
     Router::new()
         .hoop(Prelude(state))
+        .hoop(metrics::MetricsHoop)
         .hoop(access_log::AccessLogHoop)
         .hoop(security_headers::SecurityHeaders)
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("livez").get(health::livez))
         .push(Router::with_path("readyz").get(health::readyz))
+        .push(Router::with_path("metrics").get(metrics::metrics))
         .push(Router::with_path("storage/file").get(files::storage_file))
         .push(Router::with_path("api").push(manage::account_routes()))
         .push(

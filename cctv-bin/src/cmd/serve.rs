@@ -57,6 +57,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             max_json_bytes: settings.http.max_json_bytes,
             max_multipart_bytes: settings.http.max_multipart_bytes,
             allowed_origins: settings.http.allowed_origins.clone(),
+            metrics_token: settings.metrics.token(),
         },
     )
     .with_file_access(file_access)

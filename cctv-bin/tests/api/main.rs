@@ -15,6 +15,7 @@ mod hardening;
 mod helpers;
 mod ingest;
 mod manage;
+mod metrics;
 mod notify;
 mod queue_ops;
 mod report_support;

@@ -110,7 +110,7 @@ impl Core {
         received_at: Timestamp,
     ) -> Result<Vec<ItemResult>, BatchError> {
         let settings = self.settings();
-        accept_batch(
+        let results = accept_batch(
             sink,
             credential,
             &self.estate(),
@@ -118,7 +118,17 @@ impl Core {
             items,
             received_at,
         )
-        .await
+        .await?;
+        let metrics = self.metrics();
+        let accepted = results
+            .iter()
+            .filter(|r| r.status == ItemStatus::Accepted)
+            .count();
+        metrics.detections_accepted(accepted as u64);
+        for error in results.iter().filter_map(|r| r.error.as_ref()) {
+            metrics.detection_rejected(error.code, 1);
+        }
+        Ok(results)
     }
 }
 

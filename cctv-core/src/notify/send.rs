@@ -186,6 +186,10 @@ impl<'a> Round<'a> {
             .await?
         {
             self.tally.suppressed += 1;
+            self.service
+                .core
+                .metrics()
+                .notification(channel, "suppressed");
             let r = self.record(&recipient, channel, DeliveryStatus::Suppressed);
             return self.save(&r, LineStatus::Suppressed, false, &[]).await;
         }
@@ -232,6 +236,7 @@ impl<'a> Round<'a> {
         d: Delivery,
         digested: &[i64],
     ) -> Result<(), StorageError> {
+        self.service.core.metrics().notification(channel, "sent");
         let mut r = self.record(recipient, channel, DeliveryStatus::Sent);
         r.provider_message_id = d.provider_message_id;
         r.latency_ms = Some(d.latency_ms);
@@ -252,6 +257,8 @@ impl<'a> Round<'a> {
     ) -> Result<(), StorageError> {
         let mut r = self.record(recipient, channel, DeliveryStatus::Failed);
         r.permanent = !e.is_retryable();
+        let result = if r.permanent { "rejected" } else { "failed" };
+        self.service.core.metrics().notification(channel, result);
         r.error_code = e
             .code()
             .map(str::to_owned)

@@ -27,6 +27,10 @@ const ITEM_FIELD_LEVEL: usize = 3;
 pub async fn batch_detections(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = accept(&state, req, depot, res).await;
+    if let Err(e) = &result {
+        // Refused as a whole (items refused inside a batch are counted by the core).
+        state.core.metrics().detection_rejected(e.code(), 1);
+    }
     respond(res, depot, result);
 }
 

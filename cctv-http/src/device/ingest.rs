@@ -22,6 +22,10 @@ use crate::{AppState, auth, state};
 pub async fn log_detection(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
     let result = accept(&state, req, depot, res).await;
+    if let Err(e) = &result {
+        // Refused as a whole (items refused inside a batch are counted by the core).
+        state.core.metrics().detection_rejected(e.code(), 1);
+    }
     respond(res, depot, result);
 }
 

@@ -69,6 +69,10 @@ fn accept(
 
 #[async_trait]
 impl IngestStore for MemoryStore {
+    fn backend_name(&self) -> &'static str {
+        "memory"
+    }
+
     async fn accept_detections(
         &self,
         batch: &[AcceptItem],

@@ -18,6 +18,10 @@ use crate::{PgStore, is_retryable, map_err, odt};
 
 #[async_trait]
 impl IngestStore for PgStore {
+    fn backend_name(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn accept_detections(
         &self,
         batch: &[AcceptItem],

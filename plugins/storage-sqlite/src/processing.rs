@@ -31,6 +31,10 @@ fn text(v: &Option<Value>) -> Option<String> {
 
 #[async_trait]
 impl IngestStore for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
     async fn accept_detections(
         &self,
         batch: &[AcceptItem],

@@ -1,0 +1,199 @@
+//! `GET /metrics` (the Prometheus text format) and the hoop that counts every HTTP answer.
+//!
+//! Who may scrape: anyone connecting from loopback (a Prometheus or agent on the same
+//! host), and anyone else with `Authorization: Bearer <metrics.token>` when a token is
+//! configured; without a token, other addresses get 403. The peer address is the TCP
+//! peer, never a forwarded header a client could write.
+//!
+//! Requests are labelled with their route template (`/api/v1/person/:re_id`): the path
+//! with each matched parameter put back as `:name` (the common form in Prometheus labels;
+//! braces trip some text parsers). Paths no route knows are labelled `unmatched`, so a
+//! scanner cannot grow the label set.
+
+use std::time::Instant;
+
+use salvo::http::StatusCode;
+use salvo::http::header::{CONTENT_TYPE, HeaderValue};
+use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait, handler};
+use subtle::ConstantTimeEq;
+
+use crate::envelope::{ApiError, respond};
+use crate::state;
+
+/// Counts each answer with its route, method, status and time.
+pub(crate) struct MetricsHoop;
+
+#[async_trait]
+impl Handler for MetricsHoop {
+    async fn handle(
+        &self,
+        req: &mut Request,
+        depot: &mut Depot,
+        res: &mut Response,
+        ctrl: &mut FlowCtrl,
+    ) {
+        let started = Instant::now();
+        ctrl.call_next(req, depot, res).await;
+        let route = route_template(req);
+        let status = res.status_code.unwrap_or(StatusCode::OK).as_u16();
+        let method = method_label(req.method().as_str());
+        state(depot)
+            .core
+            .metrics()
+            .http_request(&route, method, status, started.elapsed());
+    }
+}
+
+/// Methods outside the usual set are one label, not one each.
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The matched route's template; `unmatched` for the catch-all.
+fn route_template(req: &Request) -> String {
+    let params = req.params();
+    if params.greedy() {
+        return "unmatched".into();
+    }
+    let path = req.uri().path();
+    if params.is_empty() {
+        return path.to_owned();
+    }
+    path.split('/')
+        .map(|segment| {
+            let decoded = percent_decode(segment);
+            match params.iter().find(|(_, value)| **value == decoded) {
+                Some((name, _)) => format!(":{name}"),
+                None => segment.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Percent-decoding of one path segment (what the router matched parameters against).
+fn percent_decode(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether this request may read the metrics.
+fn allowed(req: &Request, token: Option<&str>) -> bool {
+    let loopback = req
+        .remote_addr()
+        .clone()
+        .into_std()
+        .is_some_and(|a| a.ip().is_loopback());
+    if loopback {
+        return true;
+    }
+    let Some(token) = token else {
+        return false;
+    };
+    let sent = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    bool::from(sent.as_bytes().ct_eq(token.as_bytes()))
+}
+
+#[handler]
+pub async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    if !allowed(req, state.settings.metrics_token.as_deref()) {
+        let message = if state.settings.metrics_token.is_some() {
+            "Metrics need the bearer token set in [metrics]"
+        } else {
+            "Metrics are served to loopback only (set a token in [metrics] to scrape from elsewhere)"
+        };
+        respond(res, depot, Err(ApiError::Forbidden(message.into())));
+        return;
+    }
+    let core = &state.core;
+    // Queue depths are read now, so a scrape sees the database's figures, shared by all
+    // nodes (each node reports the same depth; aggregate with max, not sum).
+    match core.storage().queue_stats(jiff::Timestamp::now()).await {
+        Ok(stats) => {
+            for s in stats {
+                core.metrics().queue_depth(s.queue.as_str(), s.pending);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading queue depths for /metrics failed"),
+    }
+    res.status_code(StatusCode::OK);
+    res.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static(cctv_core::metrics::CONTENT_TYPE),
+    );
+    res.body(core.metrics().render());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(peer: &str, bearer: Option<&str>) -> Request {
+        let mut req = Request::new();
+        let peer: std::net::SocketAddr = peer.parse().unwrap();
+        *req.remote_addr_mut() = peer.into();
+        if let Some(token) = bearer {
+            req.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            );
+        }
+        req
+    }
+
+    #[test]
+    fn loopback_scrapes_freely_and_other_hosts_need_the_token() {
+        let token = Some("a-long-metrics-token");
+        for peer in ["127.0.0.1:5000", "[::1]:5000"] {
+            assert!(allowed(&request(peer, None), None), "{peer}");
+            assert!(allowed(&request(peer, None), token), "{peer}");
+        }
+        let far = "10.1.2.3:5000";
+        assert!(!allowed(&request(far, None), None), "no token configured");
+        assert!(!allowed(&request(far, Some("a-long-metrics-token")), None));
+        assert!(!allowed(&request(far, None), token), "no token sent");
+        assert!(!allowed(&request(far, Some("a-long-metrics-tokeN")), token));
+        assert!(!allowed(&request(far, Some("a-long")), token));
+        assert!(allowed(&request(far, Some("a-long-metrics-token")), token));
+    }
+
+    #[test]
+    fn segments_decode_like_the_router() {
+        assert_eq!(percent_decode("CAM%2001"), "CAM 01");
+        assert_eq!(percent_decode("abc"), "abc");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E2%9C%93"), "✓");
+    }
+}
