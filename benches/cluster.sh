@@ -3,6 +3,7 @@
 # all on this machine (the load generators and dashboards share the cores with the nodes).
 #
 #   benches/cluster.sh      # DURATION (s, default 30) and CONCURRENCY (default 32) from the environment
+#   RUNS="one two" DASHBOARDS=0 benches/cluster.sh   # only some runs; no dashboard sockets
 #
 # Three runs, each on a fresh database ($CCTV_BENCH_PG_URL, a database it may wipe):
 #   one   one node, the whole load;
@@ -15,6 +16,8 @@ cd "$(dirname "$0")/.."
 duration=${DURATION:-30}
 concurrency=${CONCURRENCY:-32}
 half=$(( concurrency / 2 ))
+runs=${RUNS:-one two kill}
+dashboards=${DASHBOARDS:-1}
 url=${CCTV_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/cctv_cluster_bench}
 db=${url##*/}
 cargo build --release -p cctv >&2
@@ -52,6 +55,7 @@ start_node() {
 
 # listen PORT OUT: a dashboard WebSocket on the node, counting detection events.
 listen() {
+    if [ "$dashboards" = 0 ]; then echo '{"skipped": "DASHBOARDS=0"}' > "$2"; sleep 0 & return; fi
     "$bin" bench listen --addr "127.0.0.1:$1" --email bench@cctv.local \
         --max-secs $(( duration + 300 )) --idle-secs 20 > "$2" &
 }
@@ -79,6 +83,7 @@ counts() {
     echo "failed detection jobs: $(sql "SELECT count(*) FROM jobs WHERE queue = 'detections' AND status = 'failed'")"
 }
 
+run_one() {
 echo "== one node, ${duration}s, ${concurrency} connections" >&2
 fresh_database
 start_node a 18081; a=$NODE_PID
@@ -90,7 +95,9 @@ echo "-- load:"; cat "$work/one.json"
 echo "-- dashboard:"; cat "$work/one-ws.json"
 counts
 kill $a; wait $a 2>/dev/null || true
+}
 
+run_two() {
 echo "== two nodes, ${duration}s, ${half}+${half} connections" >&2
 fresh_database
 start_node a 18081; a=$NODE_PID
@@ -108,7 +115,9 @@ echo "-- dashboard on A:"; cat "$work/two-ws-a.json"
 echo "-- dashboard on B:"; cat "$work/two-ws-b.json"
 counts
 kill $a $b; wait $a $b 2>/dev/null || true
+}
 
+run_kill() {
 echo "== two nodes, B SIGKILLed after $(( duration / 2 ))s" >&2
 fresh_database
 start_node a 18081; a=$NODE_PID
@@ -126,3 +135,6 @@ accepted=$(python3 -c 'import json,sys; print(sum(json.load(open(f))["accepted"]
 echo "accepted (202) on A and B: $accepted"
 counts
 kill $a; wait $a 2>/dev/null || true
+}
+
+for run in $runs; do "run_$run"; done
