@@ -60,6 +60,7 @@ pub mod schedule;
 pub mod storage;
 pub mod stream_url;
 pub mod template;
+pub mod usage;
 pub mod validation;
 pub mod work;
 

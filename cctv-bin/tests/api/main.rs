@@ -21,6 +21,7 @@ mod queue_ops;
 mod report_support;
 mod reports;
 mod streams;
+mod summaries;
 mod web;
 mod web_roles;
 mod web_safety;

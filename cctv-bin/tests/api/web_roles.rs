@@ -86,6 +86,7 @@ async fn every_form_and_admin_page_answers_403_to_a_role_that_may_not_use_it() {
         (format!("/audit-logs/{audit}/edit"), [NO, NO, NO]),
         ("/admin/queues".into(), [OK, NO, NO]),
         ("/admin/schedule".into(), [OK, NO, NO]),
+        ("/admin/usage".into(), [OK, NO, NO]),
     ];
     let logins = [
         ("admin@cctv.test", "admin-password-1"),

@@ -13,11 +13,14 @@
 //!   rows only.
 //! - `GET /api/v1/admin/schedule`, `/admin/queues`, `/admin/failed-jobs` and the
 //!   failed-job actions: admins only; actions are written to the audit log.
+//! - `GET /api/v1/admin/api-usage`, `/admin/whatsapp-deliveries`: the daily summaries
+//!   over a range of days, admins only (`summaries.rs`).
 
 pub(crate) mod admin;
 mod export;
 mod read;
 mod rows;
+mod summaries;
 
 use cctv_core::access::Principal;
 use salvo::Router;
@@ -39,6 +42,8 @@ pub fn routes() -> Router {
         .push(Router::with_path("exports/detections").get(rows::detections))
         .push(Router::with_path("admin/schedule").get(admin::schedule))
         .push(Router::with_path("admin/queues").get(admin::queues))
+        .push(Router::with_path("admin/api-usage").get(summaries::api_usage))
+        .push(Router::with_path("admin/whatsapp-deliveries").get(summaries::whatsapp_deliveries))
         .push(Router::with_path("admin/failed-jobs").get(admin::failed_jobs))
         .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::retry_all))
         .push(Router::with_path("admin/failed-jobs/{id}/retry").post(admin::retry_one))

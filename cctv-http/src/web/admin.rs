@@ -14,7 +14,7 @@ use super::render::{base, error_page, page, redirect};
 use super::session::{Session, csrf_matches, flash, require};
 use crate::{AppState, state};
 
-async fn admin(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {
+pub(super) async fn admin(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {
     let session = require(state, req, res).await?;
     if !session.who.is_admin() {
         error_page(

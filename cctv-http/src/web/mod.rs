@@ -18,6 +18,7 @@ pub(crate) mod render;
 mod reports;
 pub(crate) mod session;
 mod specs;
+mod usage;
 mod ws;
 
 use salvo::Router;
@@ -57,6 +58,7 @@ pub fn routes() -> Router {
         .push(Router::with_path("api-credentials/{id}/test").get(credential_test::show))
         .push(Router::with_path("admin/queues").get(admin::queues))
         .push(Router::with_path("admin/schedule").get(admin::schedule))
+        .push(Router::with_path("admin/usage").get(usage::usage))
         .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::failed_action))
         .push(Router::with_path("admin/failed-jobs/{id}/{action}").post(admin::failed_action))
         .push(Router::with_path("reports").get(reports::show))

@@ -44,6 +44,7 @@ const TEMPLATES: &[(&str, &str)] = &[
         "schedule.html",
         include_str!("../../templates/schedule.html"),
     ),
+    ("usage.html", include_str!("../../templates/usage.html")),
 ];
 
 impl Templates {

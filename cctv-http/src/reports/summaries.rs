@@ -1,0 +1,65 @@
+//! `GET /api/v1/admin/api-usage` and `GET /api/v1/admin/whatsapp-deliveries`: the daily
+//! summaries over a range of days (default: the 30 days ending today), admins only.
+//! The figures come from the daily log aggregation, which folds every node's logs.
+
+use cctv_core::usage::{DayRange, api_usage as usage_report, deliveries};
+use salvo::{Depot, Request, Response, handler};
+use serde_json::json;
+
+use super::admin as signed_in_admin;
+use crate::AppState;
+use crate::envelope::{ApiError, Reply, respond};
+use crate::params::Params;
+use crate::state;
+
+/// The range asked for: `date_from`, `date_to` (inclusive, days in the configured timezone).
+fn range(state: &AppState, params: &mut Params, req: &Request) -> Option<DayRange> {
+    let to = params.date(req, "date_to");
+    let from = params.date(req, "date_from");
+    let to = to.unwrap_or_else(|| state.core.today());
+    let from = from.unwrap_or_else(|| to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to));
+    match DayRange::new(from, to) {
+        Ok(range) => Some(range),
+        Err(message) => {
+            params.add("date_from", message);
+            None
+        }
+    }
+}
+
+#[handler]
+pub async fn api_usage(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    let result = async {
+        signed_in_admin(&state, req).await?;
+        let mut params = Params::default();
+        let range = range(&state, &mut params, req);
+        let credential = params.int(req, "credential_id");
+        params.finish()?;
+        let range = range.ok_or_else(|| ApiError::Server("range missing".into()))?;
+        let report = usage_report(state.core.storage().as_ref(), range, credential).await?;
+        Ok(Reply::ok("API usage retrieved successfully", json!(report)))
+    }
+    .await;
+    respond(res, depot, result);
+}
+
+#[handler]
+pub async fn whatsapp_deliveries(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    let state = state(depot);
+    let result = async {
+        signed_in_admin(&state, req).await?;
+        let mut params = Params::default();
+        let range = range(&state, &mut params, req);
+        let branch = params.int(req, "branch_id");
+        params.finish()?;
+        let range = range.ok_or_else(|| ApiError::Server("range missing".into()))?;
+        let report = deliveries(state.core.storage().as_ref(), range, branch).await?;
+        Ok(Reply::ok(
+            "WhatsApp deliveries retrieved successfully",
+            json!(report),
+        ))
+    }
+    .await;
+    respond(res, depot, result);
+}
