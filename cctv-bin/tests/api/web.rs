@@ -551,8 +551,30 @@ async fn report_pages_show_queued_then_fresh_reports_and_export_with_the_session
     let value = card.split("stat-value").nth(1).unwrap();
     let value = &value[value.find('>').unwrap() + 1..value.find('<').unwrap()];
     assert_eq!(value.trim(), "5", "5 detections");
-    let dash = b.get("/reports").await;
+    let mut dash = b.get("/reports").await;
     assert_eq!(dash.status, 200);
+    for _ in 0..100 {
+        if dash.body.contains("id=\"report-top\"") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        dash = b.get("/reports").await;
+    }
+    // The branch table names branches, not ids.
+    let top = dash
+        .body
+        .split("id=\"report-top\"")
+        .nth(1)
+        .expect("the branch table");
+    let top = &top[..top.find("</table>").unwrap()];
+    let name = app.core.estate().branches[&app.branch(0)]
+        .branch_name
+        .clone();
+    assert!(top.contains(&format!("<td>{name}</td>")), "{top}");
+    assert!(
+        !top.contains(&format!("<td>{}</td>", app.branch(0))),
+        "{top}"
+    );
     let html = fresh.body.replace("&#x2f;", "/").replace("&amp;", "&");
     let at = html
         .find("href=\"/api/v1/reports/daily/export?")

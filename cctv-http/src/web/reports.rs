@@ -93,6 +93,16 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .map(|b| json!({"id": b.id, "name": b.branch_name}))
             .collect::<Vec<_>>()
     );
+    // Report rows carry branch ids; the page shows names.
+    ctx["branch_names"] = json!(
+        state
+            .core
+            .estate()
+            .branches
+            .values()
+            .map(|b| (b.id.to_string(), Value::from(b.branch_name.clone())))
+            .collect::<serde_json::Map<String, Value>>()
+    );
     let mut export = format!("kind={kind}");
     match kind.as_str() {
         "daily" | "monthly" => {
