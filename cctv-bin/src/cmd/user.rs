@@ -1,7 +1,7 @@
 //! `cctv user create`: the way the first admin (and any user) comes to exist — there is
 //! no public registration.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 use cctv_core::Core;
@@ -20,9 +20,28 @@ pub struct CreateArgs {
     /// admin, operator or viewer.
     #[arg(long, value_parser = parse_role)]
     pub role: Role,
-    /// Read the password from the first line of standard input without prompting.
+    /// Read the password from the first line of standard input without prompting
+    /// (scripts); without it the password is asked for twice on the terminal, not echoed.
     #[arg(long)]
     pub password_stdin: bool,
+}
+
+/// Asks twice on the terminal with echo off; refuses without a terminal (a password
+/// piped in must be named with `--password-stdin`, so it is never read by surprise).
+fn prompt(email: &str) -> anyhow::Result<String> {
+    anyhow::ensure!(
+        std::io::stdin().is_terminal(),
+        "standard input is not a terminal: pipe the password with --password-stdin"
+    );
+    let first = rpassword::prompt_password(format!("Password for {email}: "))
+        .context("reading the password")?;
+    let again =
+        rpassword::prompt_password("Repeat the password: ").context("reading the password")?;
+    anyhow::ensure!(
+        first == again,
+        "the two passwords differ; nothing was created"
+    );
+    Ok(first)
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -30,18 +49,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
 }
 
 pub async fn create(core: Core, args: CreateArgs) -> anyhow::Result<()> {
-    if !args.password_stdin {
-        eprint!(
-            "Password for {} (input is read from standard input): ",
-            args.email
-        );
-    }
-    let mut password = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut password)
-        .context("reading the password")?;
-    let password = password.trim_end_matches(['\r', '\n']).to_owned();
+    let password = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        prompt(&args.email)?
+    };
     let manager = Manager::new(core, ManageSettings::default());
     let new = NewUser {
         name: args.name,

@@ -17,6 +17,7 @@ mod ingest;
 mod manage;
 mod metrics;
 mod notify;
+mod password_prompt;
 mod queue_ops;
 mod report_support;
 mod reports;
