@@ -3,7 +3,9 @@
 //! Who may scrape: anyone connecting from loopback (a Prometheus or agent on the same
 //! host), and anyone else with `Authorization: Bearer <metrics.token>` when a token is
 //! configured; without a token, other addresses get 403. The peer address is the TCP
-//! peer, never a forwarded header a client could write.
+//! peer, never a forwarded header a client could write; and a loopback request that
+//! carries a forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a
+//! reverse proxy on this host, so it needs the token like any remote client.
 //!
 //! Requests are labelled with their route template (`/api/v1/person/:re_id`): the path
 //! with each matched parameter put back as `:name` (the common form in Prometheus labels;
@@ -110,7 +112,10 @@ fn allowed(req: &Request, token: Option<&str>) -> bool {
         .clone()
         .into_std()
         .is_some_and(|a| a.ip().is_loopback());
-    if loopback {
+    let proxied = ["forwarded", "x-forwarded-for", "x-real-ip"]
+        .iter()
+        .any(|h| req.headers().contains_key(*h));
+    if loopback && !proxied {
         return true;
     }
     let Some(token) = token else {
@@ -187,6 +192,21 @@ mod tests {
         assert!(!allowed(&request(far, Some("a-long-metrics-tokeN")), token));
         assert!(!allowed(&request(far, Some("a-long")), token));
         assert!(allowed(&request(far, Some("a-long-metrics-token")), token));
+
+        // Through a reverse proxy on this host: loopback peer, but a client elsewhere.
+        for header in ["x-forwarded-for", "forwarded", "x-real-ip"] {
+            let mut proxied = request("127.0.0.1:5000", None);
+            proxied
+                .headers_mut()
+                .insert(header, HeaderValue::from_static("203.0.113.9"));
+            assert!(!allowed(&proxied, None), "{header}");
+            assert!(!allowed(&proxied, token), "{header} without the token");
+            proxied.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_static("Bearer a-long-metrics-token"),
+            );
+            assert!(allowed(&proxied, token), "{header} with the token");
+        }
     }
 
     #[test]
