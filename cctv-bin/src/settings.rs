@@ -519,6 +519,21 @@ mod tests {
     }
 
     #[test]
+    fn the_metrics_token_is_checked_and_never_shown() {
+        let token = "metrics-token-0123456789";
+        let env = config::Map::from([("CCTV__METRICS__TOKEN".to_owned(), token.to_owned())]);
+        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        assert_eq!(s.metrics.token().as_deref(), Some(token));
+        assert!(
+            !format!("{s:?}").contains(token),
+            "redacted in debug output"
+        );
+        let short = config::Map::from([("CCTV__METRICS__TOKEN".to_owned(), "short".to_owned())]);
+        let err = Settings::load_with_env(None, Some(short)).unwrap_err();
+        assert!(err.to_string().contains("at least 16"), "{err}");
+    }
+
+    #[test]
     fn a_retention_of_zero_days_is_refused() {
         let env = config::Map::from([("CCTV__STORAGE__RETENTION_DAYS".to_owned(), "0".to_owned())]);
         let err = Settings::load_with_env(None, Some(env)).unwrap_err();
