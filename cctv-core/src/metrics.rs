@@ -33,8 +33,9 @@ fn latency_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     backend: String,
-    accepted: Family<Labels, Counter>,
-    processed: Family<Labels, Counter>,
+    /// This backend's series, looked up once: the ingest path only adds to them.
+    accepted: Counter,
+    processed: Counter,
     rejected: Family<Labels, Counter>,
     http_requests: Family<Labels, Counter>,
     http_duration: HistogramFamily,
@@ -70,6 +71,9 @@ impl Metrics {
             "Detections accepted (made durable) by this process; a retried request is not counted again",
             accepted.clone(),
         );
+        let labels: Labels = vec![("backend", backend.to_owned())];
+        let accepted_series = accepted.get_or_create(&labels).clone();
+        let processed_series = processed.get_or_create(&labels).clone();
         registry.register(
             "cctv_detections_processed",
             "Detections processed (counted into person-days) by this process",
@@ -118,8 +122,8 @@ impl Metrics {
         Self {
             registry,
             backend: backend.to_owned(),
-            accepted,
-            processed,
+            accepted: accepted_series,
+            processed: processed_series,
             rejected,
             http_requests,
             http_duration,
@@ -130,20 +134,12 @@ impl Metrics {
         }
     }
 
-    fn backend_labels(&self) -> Labels {
-        vec![("backend", self.backend.clone())]
-    }
-
     pub fn detections_accepted(&self, n: u64) {
-        self.accepted
-            .get_or_create(&self.backend_labels())
-            .inc_by(n);
+        self.accepted.inc_by(n);
     }
 
     pub fn detections_processed(&self, n: u64) {
-        self.processed
-            .get_or_create(&self.backend_labels())
-            .inc_by(n);
+        self.processed.inc_by(n);
     }
 
     /// `reason`: the error code the client saw (`VALIDATION_ERROR`, `RATE_LIMIT_EXCEEDED`…),
