@@ -474,15 +474,17 @@ mod tests {
         );
     }
 
+    /// Settings from the defaults and `pairs` as the environment.
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let env = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_with_env(None, Some(env))
+    }
+
     #[test]
     fn an_unknown_image_store_or_a_bucketless_s3_store_is_refused() {
-        let load = |pairs: &[(&str, &str)]| {
-            let env = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            Settings::load_with_env(None, Some(env))
-        };
         let err = load(&[("CCTV__STORAGE__BACKEND", "gcs")]).unwrap_err();
         assert!(err.to_string().contains("\"fs\" or \"s3\""), "{err}");
         let err = load(&[("CCTV__STORAGE__BACKEND", "s3")]).unwrap_err();
@@ -497,13 +499,6 @@ mod tests {
 
     #[test]
     fn partition_retention_needs_postgresql_and_must_cover_late_detections() {
-        let load = |pairs: &[(&str, &str)]| {
-            let env = pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            Settings::load_with_env(None, Some(env))
-        };
         let months = ("CCTV__DATABASE__PARTITION_RETENTION_MONTHS", "12");
         let err = load(&[months]).unwrap_err();
         assert!(err.to_string().contains("PostgreSQL only"), "{err}");
@@ -521,15 +516,13 @@ mod tests {
     #[test]
     fn the_metrics_token_is_checked_and_never_shown() {
         let token = "metrics-token-0123456789";
-        let env = config::Map::from([("CCTV__METRICS__TOKEN".to_owned(), token.to_owned())]);
-        let s = Settings::load_with_env(None, Some(env)).unwrap();
+        let s = load(&[("CCTV__METRICS__TOKEN", token)]).unwrap();
         assert_eq!(s.metrics.token().as_deref(), Some(token));
         assert!(
             !format!("{s:?}").contains(token),
             "redacted in debug output"
         );
-        let short = config::Map::from([("CCTV__METRICS__TOKEN".to_owned(), "short".to_owned())]);
-        let err = Settings::load_with_env(None, Some(short)).unwrap_err();
+        let err = load(&[("CCTV__METRICS__TOKEN", "short")]).unwrap_err();
         assert!(err.to_string().contains("at least 16"), "{err}");
     }
 

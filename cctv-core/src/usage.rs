@@ -17,8 +17,8 @@ use crate::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use crate::records::{Filter, ListQuery, Order, Record, RecordStore, Table};
 use crate::storage::StorageError;
 
-/// The longest range a report covers.
-pub const MAX_RANGE_DAYS: i32 = 366;
+/// The longest range a report covers: the same year and a day as a dashboard.
+pub const MAX_RANGE_DAYS: u32 = crate::reporting::MAX_DASHBOARD_DAYS;
 /// Rows read per page.
 const PAGE: u32 = 1_000;
 /// Most rows one report reads (a summary has a row per credential × endpoint × method ×
@@ -38,8 +38,8 @@ impl DayRange {
         if from > to {
             return Err("date_from must not be after date_to".into());
         }
-        let days = (to - from).get_days() + 1;
-        if days > MAX_RANGE_DAYS {
+        let days = i64::from((to - from).get_days()) + 1;
+        if days > i64::from(MAX_RANGE_DAYS) {
             return Err(format!(
                 "A range covers at most {MAX_RANGE_DAYS} days (this one has {days})"
             ));

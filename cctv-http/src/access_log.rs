@@ -146,48 +146,10 @@ async fn append(
     file.flush().await
 }
 
-/// The route template of the request (`api/v1/person/{re_id}`): each path segment that
-/// holds a route parameter's value is replaced by the parameter's name.
-fn endpoint(req: &Request, status: u16) -> String {
-    let params = req.params();
-    if status == 404 && params.contains_key("rest") {
-        return "(unmatched)".into();
-    }
-    req.uri()
-        .path()
-        .trim_start_matches('/')
-        .split('/')
-        .map(|seg| {
-            let decoded = percent_decode(seg);
-            params
-                .iter()
-                .find(|(_, v)| **v == decoded)
-                .map_or_else(|| seg.to_owned(), |(k, _)| format!("{{{k}}}"))
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The route template of the request (`api/v1/person/{re_id}`), `(unmatched)` for a path
+/// no route knows.
+fn endpoint(req: &Request, depot: &mut Depot) -> String {
+    crate::route::template(req, depot).map_or_else(|| "(unmatched)".into(), |t| t.to_string())
 }
 
 /// Logs `/api` requests (after the [`crate::Prelude`] hoop, which provides the state).
@@ -235,7 +197,7 @@ impl Handler for AccessLogHoop {
                 .unwrap_or_default(),
             credential_id: depot.get_typed::<DeviceAuth>().ok().map(DeviceAuth::id),
             user_id: (user_id != 0).then_some(user_id),
-            endpoint: endpoint(req, status),
+            endpoint: endpoint(req, depot),
             method: req.method().as_str().to_owned(),
             status,
             duration_ms: (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0,

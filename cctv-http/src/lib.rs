@@ -25,6 +25,7 @@ pub mod params;
 #[cfg(test)]
 mod props;
 pub mod reports;
+mod route;
 mod security_headers;
 pub mod streams;
 pub mod web;

@@ -36,7 +36,7 @@ impl Handler for MetricsHoop {
     ) {
         let started = Instant::now();
         ctrl.call_next(req, depot, res).await;
-        let route = route_template(req);
+        let route = route_label(req, depot);
         let status = res.status_code.unwrap_or(StatusCode::OK).as_u16();
         let method = method_label(req.method().as_str());
         state(depot)
@@ -60,49 +60,24 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-/// The matched route's template; `unmatched` for the catch-all.
-fn route_template(req: &Request) -> String {
-    let params = req.params();
-    if params.greedy() {
+/// The route label: the template with parameters as `:name` and a leading `/`;
+/// `unmatched` for the catch-all.
+fn route_label(req: &Request, depot: &mut Depot) -> String {
+    let Some(template) = crate::route::template(req, depot) else {
         return "unmatched".into();
-    }
-    let path = req.uri().path();
-    if params.is_empty() {
-        return path.to_owned();
-    }
-    path.split('/')
-        .map(|segment| {
-            let decoded = percent_decode(segment);
-            match params.iter().find(|(_, value)| **value == decoded) {
-                Some((name, _)) => format!(":{name}"),
-                None => segment.to_owned(),
+    };
+    let mut label = String::with_capacity(template.len() + 1);
+    for segment in template.split('/') {
+        label.push('/');
+        match segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            Some(name) => {
+                label.push(':');
+                label.push_str(name);
             }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Percent-decoding of one path segment (what the router matched parameters against).
-fn percent_decode(segment: &str) -> String {
-    let bytes = segment.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%'
-            && let (Some(h), Some(l)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((h * 16 + l) as u8);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+            None => label.push_str(segment),
         }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    label
 }
 
 /// Whether this request may read the metrics.
@@ -207,13 +182,5 @@ mod tests {
             );
             assert!(allowed(&proxied, token), "{header} with the token");
         }
-    }
-
-    #[test]
-    fn segments_decode_like_the_router() {
-        assert_eq!(percent_decode("CAM%2001"), "CAM 01");
-        assert_eq!(percent_decode("abc"), "abc");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%E2%9C%93"), "✓");
     }
 }

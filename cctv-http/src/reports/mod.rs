@@ -20,7 +20,7 @@ pub(crate) mod admin;
 mod export;
 mod read;
 mod rows;
-mod summaries;
+pub(crate) mod summaries;
 
 use cctv_core::access::Principal;
 use salvo::Router;

@@ -12,8 +12,10 @@ use crate::envelope::{ApiError, Reply, respond};
 use crate::params::Params;
 use crate::state;
 
-/// The range asked for: `date_from`, `date_to` (inclusive, days in the configured timezone).
-fn range(state: &AppState, params: &mut Params, req: &Request) -> Option<DayRange> {
+/// The range asked for: `date_from`, `date_to` (inclusive, days in the configured
+/// timezone; default: the 30 days ending today). Errors go to `params`. The API and the
+/// `/admin/usage` page read their range here.
+pub(crate) fn range(state: &AppState, params: &mut Params, req: &Request) -> Option<DayRange> {
     let to = params.date(req, "date_to");
     let from = params.date(req, "date_from");
     let to = to.unwrap_or_else(|| state.core.today());

@@ -2,13 +2,16 @@
 //! summaries (`cctv_core::usage`, the same figures as `GET /api/v1/admin/api-usage` and
 //! `/admin/whatsapp-deliveries`), with a bar chart of each per day.
 
-use cctv_core::usage::{DayRange, api_usage, deliveries};
+use cctv_core::usage::{api_usage, deliveries};
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
 use super::admin::admin;
 use super::render::{base, error_page, page};
+use crate::envelope::ApiError;
+use crate::params::Params;
+use crate::reports::summaries::range;
 use crate::state;
 
 /// Bars of a chart 600 wide and 120 high (the template draws them), one per day.
@@ -34,24 +37,25 @@ pub async fn usage(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(session) = admin(&state, req, res).await else {
         return;
     };
-    let today = state.core.today();
-    let date = |name: &str| {
-        req.query::<String>(name)
-            .and_then(|s| s.parse::<jiff::civil::Date>().ok())
-    };
-    let to = date("date_to").unwrap_or(today);
-    let from = date("date_from")
-        .unwrap_or_else(|| to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to));
+    let mut params = Params::default();
+    let asked = range(&state, &mut params, req);
     let mut ctx = base(&session, "usage");
-    ctx["date_from"] = json!(from.to_string());
-    ctx["date_to"] = json!(to.to_string());
-    let range = match DayRange::new(from, to) {
-        Ok(r) => r,
-        Err(message) => {
-            ctx["error"] = json!(message);
+    for name in ["date_from", "date_to"] {
+        ctx[name] = json!(req.query::<String>(name).unwrap_or_default());
+    }
+    let range = match (params.finish(), asked) {
+        (Ok(()), Some(r)) => r,
+        (result, _) => {
+            let message = match result {
+                Err(ApiError::Validation(errors)) => errors.first_message().map(str::to_owned),
+                _ => None,
+            };
+            ctx["error"] = json!(message.unwrap_or_else(|| "Choose another range".into()));
             return page(res, StatusCode::UNPROCESSABLE_ENTITY, "usage.html", &ctx);
         }
     };
+    ctx["date_from"] = json!(range.from.to_string());
+    ctx["date_to"] = json!(range.to.to_string());
     let store = state.core.storage().as_ref();
     let (Ok(api), Ok(wa)) = (
         api_usage(store, range, None).await,

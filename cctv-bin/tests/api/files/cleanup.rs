@@ -76,24 +76,12 @@ async fn cleanup_removes_files_and_logs_older_than_the_retention_and_nothing_new
                 "{path} still registered"
             );
         }
-        let old = app
-            .core
-            .storage()
-            .find_record(&EVENT_LOG_FILES, &by_id(old_event))
-            .await
-            .unwrap()
-            .unwrap();
+        let old = event_row(&app, old_event).await;
         assert!(
             old["image_path"].is_null() && old["thumbnail_path"].is_null(),
             "{old:?}"
         );
-        let new = app
-            .core
-            .storage()
-            .find_record(&EVENT_LOG_FILES, &by_id(new_event))
-            .await
-            .unwrap()
-            .unwrap();
+        let new = event_row(&app, new_event).await;
         assert_eq!(new["image_path"], new_row["image_path"]);
         assert_eq!(new["thumbnail_path"], new_row["thumbnail_path"]);
         assert!(!old_log.exists() && new_log.exists());

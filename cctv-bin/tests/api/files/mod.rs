@@ -55,17 +55,21 @@ pub async fn post_image(app: &TestApp, re_id: &str, bytes: &[u8]) -> i64 {
         .unwrap_or_else(|| panic!("no event id in {:?}", done.body))
 }
 
+/// The event log row `event` as stored now.
+pub async fn event_row(app: &TestApp, event: i64) -> Record {
+    app.core
+        .storage()
+        .find_record(&EVENT_LOG_FILES, &by_id(event))
+        .await
+        .unwrap()
+        .expect("the event exists")
+}
+
 /// Waits (up to 60 s: the million-row export test may share the cores) until the image job
 /// has settled the event (processed or marked with an error).
 pub async fn settled_event(app: &TestApp, event: i64) -> Record {
     for _ in 0..3000 {
-        let row = app
-            .core
-            .storage()
-            .find_record(&EVENT_LOG_FILES, &by_id(event))
-            .await
-            .unwrap()
-            .unwrap();
+        let row = event_row(app, event).await;
         if !row["thumbnail_path"].is_null() || !row["image_error"].is_null() {
             return row;
         }

@@ -101,13 +101,7 @@ async fn images_live_in_the_bucket_are_served_signed_and_expire_from_it() {
         server.keys(&bucket, "estate/").is_empty(),
         "objects deleted"
     );
-    let after = app
-        .core
-        .storage()
-        .find_record(&EVENT_LOG_FILES, &by_id(event))
-        .await
-        .unwrap()
-        .unwrap();
+    let after = event_row(&app, event).await;
     assert!(after["image_path"].is_null() && after["thumbnail_path"].is_null());
     assert_eq!(get_raw(&app, &url, Some(&who.viewer)).await.0, 404);
     app.stop().await;
