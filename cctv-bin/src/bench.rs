@@ -26,8 +26,9 @@ pub enum BenchCommand {
     },
 }
 
+/// Where to log in, and as whom (the benchmarks that act as a person).
 #[derive(Debug, Args)]
-pub struct PagesArgs {
+pub struct LoginArgs {
     /// host:port of the server.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub addr: String,
@@ -37,6 +38,20 @@ pub struct PagesArgs {
     /// The password is read from this environment variable (never a command-line argument).
     #[arg(long, default_value = "CCTV_BENCH_PASSWORD")]
     pub password_env: String,
+}
+
+impl LoginArgs {
+    /// The password from its environment variable.
+    fn password(&self) -> anyhow::Result<String> {
+        std::env::var(&self.password_env)
+            .with_context(|| format!("set the password in ${}", self.password_env))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PagesArgs {
+    #[command(flatten)]
+    pub login: LoginArgs,
     /// Timed requests per page.
     #[arg(long, default_value_t = 20)]
     pub rounds: usize,
@@ -47,15 +62,8 @@ pub struct PagesArgs {
 
 #[derive(Debug, Args)]
 pub struct ListenArgs {
-    /// host:port of the server.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: String,
-    /// The e-mail of the user to log in as.
-    #[arg(long)]
-    pub email: String,
-    /// The password is read from this environment variable (never a command-line argument).
-    #[arg(long, default_value = "CCTV_BENCH_PASSWORD")]
-    pub password_env: String,
+    #[command(flatten)]
+    pub login: LoginArgs,
     /// Event types to subscribe to and count.
     #[arg(long, default_value = "detection_update", value_delimiter = ',')]
     pub topics: Vec<String>,
@@ -133,11 +141,11 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
 
 /// Prints one JSON line: the events heard by type, and over how long.
 async fn listen(args: ListenArgs) -> anyhow::Result<()> {
-    let password = std::env::var(&args.password_env)
-        .with_context(|| format!("set the password in {}", args.password_env))?;
-    let token = cctv_bench::listen::api_login(&args.addr, &args.email, &password).await?;
+    let login = &args.login;
+    let token =
+        cctv_bench::listen::api_login(&login.addr, &login.email, &login.password()?).await?;
     let report = cctv_bench::listen::count_events(
-        &args.addr,
+        &login.addr,
         &token,
         &args.topics,
         Duration::from_secs(args.max_secs),
@@ -147,7 +155,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         json!({
-            "addr": args.addr,
+            "addr": login.addr,
             "events": report.by_type,
             "span_secs": report.span.as_secs_f64(),
         })
@@ -270,9 +278,8 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
 
 async fn pages(args: PagesArgs) -> anyhow::Result<()> {
     use cctv_bench::pages;
-    let password = std::env::var(&args.password_env)
-        .with_context(|| format!("set the password in ${}", args.password_env))?;
-    let session = pages::login(&args.addr, &args.email, &password).await?;
+    let login = &args.login;
+    let session = pages::login(&login.addr, &login.email, &login.password()?).await?;
     let mut paths: Vec<String> = [
         "/dashboard",
         "/persons",
@@ -298,7 +305,7 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
     .collect();
     // Detail pages and filtered lists need ids from the data: take them from the lists.
     for (list, prefix) in [("/persons", "/persons/"), ("/events", "/events/")] {
-        if let Some(link) = pages::links(&args.addr, &session, list, prefix)
+        if let Some(link) = pages::links(&login.addr, &session, list, prefix)
             .await?
             .into_iter()
             .next()
@@ -306,7 +313,7 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
             paths.push(link);
         }
     }
-    let branch = pages::links(&args.addr, &session, "/branches", "/branches/")
+    let branch = pages::links(&login.addr, &session, "/branches", "/branches/")
         .await?
         .into_iter()
         .find_map(|l| {
@@ -322,7 +329,7 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
         paths.push(format!("/dashboard?branch_id={id}"));
         paths.push(format!("/reports?branch_id={id}"));
     }
-    let timings = pages::time_pages(&args.addr, &session, &paths, args.rounds.max(1)).await?;
+    let timings = pages::time_pages(&login.addr, &session, &paths, args.rounds.max(1)).await?;
     let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
     let rows: Vec<Value> = timings
         .iter()

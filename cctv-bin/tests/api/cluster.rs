@@ -171,6 +171,20 @@ impl Cluster {
         panic!("node on {listen} did not become healthy");
     }
 
+    /// Starts a node with `overrides` on top of the cluster's settings, expects it to refuse
+    /// to start, and returns what it said.
+    fn refused(&self, overrides: &[(&str, String)]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = self.command(dir.path());
+        cmd.env("CCTV__LISTEN", free_addr());
+        for (k, v) in overrides {
+            cmd.env(k, v);
+        }
+        let out = cmd.arg("serve").output().unwrap();
+        assert!(!out.status.success(), "the node started with {overrides:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
     /// The credential's headers and a JSON content type.
     fn json_auth(&self) -> Vec<(&str, &str)> {
         let mut headers = self.auth();
@@ -373,17 +387,7 @@ async fn a_node_with_other_keys_or_another_image_store_is_refused_at_start() {
     let dir_a = tempfile::tempdir().unwrap();
     let (node_a, _) = cluster.node(dir_a.path()).await;
 
-    let refused = |overrides: Vec<(&'static str, String)>| {
-        let dir = tempfile::tempdir().unwrap();
-        let mut cmd = cluster.command(dir.path());
-        cmd.env("CCTV__LISTEN", free_addr());
-        for (k, v) in overrides {
-            cmd.env(k, v);
-        }
-        let out = cmd.arg("serve").output().unwrap();
-        assert!(!out.status.success(), "the node started");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    };
+    let refused = |overrides: Vec<(&'static str, String)>| cluster.refused(&overrides);
     let own_storage = tempfile::tempdir().unwrap();
     let err = refused(vec![(
         "CCTV__STORAGE__DIR",
@@ -444,28 +448,14 @@ async fn two_nodes_on_one_bucket_share_images_without_a_shared_directory() {
     assert!(local.is_empty(), "nothing went to the directory: {local:?}");
 
     // A node that would keep its images on its own disk is refused.
-    let dir_c = tempfile::tempdir().unwrap();
-    let out = cluster
-        .command(dir_c.path())
-        .env("CCTV__LISTEN", free_addr())
-        .env("CCTV__STORAGE__BACKEND", "fs")
-        .env("CCTV__STORAGE__DIR", dir_c.path().join("images"))
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the fs node started");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let own_disk = tempfile::tempdir().unwrap();
+    let err = cluster.refused(&[
+        ("CCTV__STORAGE__BACKEND", "fs".into()),
+        ("CCTV__STORAGE__DIR", own_disk.path().display().to_string()),
+    ]);
     assert!(err.contains("shared image store"), "{err}");
     // So is one whose bucket cannot be reached, before it joins.
-    let out = cluster
-        .command(dir_c.path())
-        .env("CCTV__LISTEN", free_addr())
-        .env("CCTV__STORAGE__S3__BUCKET", "no-such-bucket")
-        .arg("serve")
-        .output()
-        .unwrap();
-    assert!(!out.status.success(), "the node without a bucket started");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = cluster.refused(&[("CCTV__STORAGE__S3__BUCKET", "no-such-bucket".into())]);
     assert!(err.contains("S3 image store"), "{err}");
     stop(node_a);
     stop(node_b);
