@@ -22,9 +22,11 @@ use crate::person_day::PreparedDetection;
 use crate::query::{DetectionFilter, PageRequest};
 use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
+mod analytics;
 mod day_counts;
 mod exports;
 mod notifications;
+pub use analytics::*;
 pub use day_counts::*;
 pub use exports::*;
 pub use notifications::*;
@@ -75,6 +77,7 @@ macro_rules! storage_conformance_tests {
             export_pages_filter_and_cover_each_row_once,
             unique_enqueue_returns_the_queued_job,
             day_counts_equal_their_recomputation,
+            analytics_equal_their_recount,
         );
     };
     (@cases $make:path; $($case:ident),* $(,)?) => {

@@ -89,6 +89,32 @@ pub fn device_day_deltas<'a>(
         .collect()
 }
 
+/// One `hour_counts` row's increment: detections at a branch in one local hour of a day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HourDelta {
+    pub date: Date,
+    pub branch_id: i64,
+    /// Local hour, 0–23.
+    pub hour: i8,
+    pub detections: i64,
+}
+
+/// Per-hour increments for `batch`, in key order.
+pub fn hour_deltas<'a>(batch: impl IntoIterator<Item = &'a PreparedDetection>) -> Vec<HourDelta> {
+    let mut rows: BTreeMap<(Date, i64, i8), i64> = BTreeMap::new();
+    for d in batch {
+        *rows.entry((d.date, d.job.branch_id, d.hour)).or_default() += 1;
+    }
+    rows.into_iter()
+        .map(|((date, branch_id, hour), detections)| HourDelta {
+            date,
+            branch_id,
+            hour,
+            detections,
+        })
+        .collect()
+}
+
 fn row(
     rows: &mut BTreeMap<(Date, i64), DayCountDelta>,
     date: Date,

@@ -28,6 +28,7 @@
 
 pub mod accept;
 pub mod access;
+pub mod analytics;
 pub mod api_log;
 pub mod blob;
 pub mod cache;

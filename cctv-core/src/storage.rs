@@ -9,6 +9,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub use crate::analytics::AnalyticsStore;
 pub use crate::export::ExportStore;
 pub use crate::notify::NotificationStore;
 pub use crate::queue_ops::QueueAdmin;
@@ -290,15 +291,28 @@ impl<T> Storage for T where
 
 /// A backend with every optional capability — notifications ([`NotificationStore`]),
 /// reports ([`ReportStore`]), the schedule ([`ScheduleStore`]), queue administration
-/// ([`QueueAdmin`]) and exports ([`ExportStore`]) — which the reference server needs.
+/// ([`QueueAdmin`]), exports ([`ExportStore`]) and visitor analytics
+/// ([`AnalyticsStore`]) — which the reference server needs.
 /// Each capability is its own trait: a backend for embedding may implement only
 /// [`Storage`], and code that needs one capability asks for that trait.
 pub trait FullStorage:
-    Storage + NotificationStore + ReportStore + ScheduleStore + QueueAdmin + ExportStore
+    Storage
+    + NotificationStore
+    + ReportStore
+    + ScheduleStore
+    + QueueAdmin
+    + ExportStore
+    + AnalyticsStore
 {
 }
 
 impl<T> FullStorage for T where
-    T: Storage + NotificationStore + ReportStore + ScheduleStore + QueueAdmin + ExportStore
+    T: Storage
+        + NotificationStore
+        + ReportStore
+        + ScheduleStore
+        + QueueAdmin
+        + ExportStore
+        + AnalyticsStore
 {
 }

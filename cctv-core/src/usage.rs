@@ -47,7 +47,8 @@ impl DayRange {
         Ok(Self { from, to })
     }
 
-    fn days(&self) -> impl Iterator<Item = Date> {
+    /// Every day of the range, in order.
+    pub fn days(&self) -> impl Iterator<Item = Date> {
         let to = self.to;
         self.from
             .series(jiff::Span::new().days(1))

@@ -17,7 +17,7 @@ use crate::storage::FullStorage;
 type Recount = BTreeMap<(Date, Option<i64>), (i64, i64, BTreeSet<String>)>;
 
 /// Every stored detection, page by page through the read API.
-async fn all_detections(store: &dyn FullStorage) -> Vec<DetectionItem> {
+pub(super) async fn all_detections(store: &dyn FullStorage) -> Vec<DetectionItem> {
     let mut all = Vec::new();
     for page in 1.. {
         let rows = store

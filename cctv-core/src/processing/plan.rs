@@ -1,7 +1,7 @@
 //! [`Plan`]: what processing a batch changes, computed from the batch and a
 //! [`ProcessingState`]; the rules are listed in the [module docs](super).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 
 use super::ProcessingState;
 use crate::blob::StoredBlob;
-use crate::day_counts::{DayCountDelta, DeviceDayDelta, day_count_deltas, device_day_deltas};
+use crate::day_counts::{
+    DayCountDelta, DeviceDayDelta, HourDelta, day_count_deltas, device_day_deltas, hour_deltas,
+};
 use crate::jobs::Queue;
 use crate::person_day::{PersonDayDelta, PreparedDetection, group_person_days, merge_features};
 use crate::storage::{DetectionOutcome, ProcessedDetection};
@@ -19,8 +21,9 @@ pub const NOTIFY_KIND: &str = "notify_detection";
 /// The job kind of an image child job.
 pub const IMAGE_KIND: &str = "process_image";
 
-/// A branch that saw a person on a day. Apply as an upsert on `(re_id, date, branch_id)`
-/// with `counted = counted OR new.counted`.
+/// A branch that saw a person on a day: one *visit*. Apply as an upsert on
+/// `(re_id, date, branch_id)` with `counted = counted OR new.counted`, and move the
+/// visit's figures additively: `first_at` by min, `last_at` by max, `detections` plus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Membership {
     pub re_id: String,
@@ -28,9 +31,15 @@ pub struct Membership {
     pub branch_id: i64,
     /// The branch counts towards the person-day (its person-day is tracked).
     pub counted: bool,
-    /// Per the loaded state the upsert changes the row (it is new, or starts to count). A
-    /// serial backend may skip the others; a concurrent one upserts them all.
+    /// Per the loaded state the upsert makes a row or flips `counted` (it is new, or
+    /// starts to count): what the membership facts depend on. The visit figures change
+    /// on every membership.
     pub changes: bool,
+    /// The batch's earliest and latest detection of the visit, and how many it has:
+    /// dwell time and flows between branches are read from these.
+    pub first_at: Timestamp,
+    pub last_at: Timestamp,
+    pub detections: i64,
 }
 
 /// What the membership upsert did, which the counters depend on.
@@ -94,6 +103,8 @@ pub struct Plan<'a> {
     /// Report days to mark dirty, `(date, branch_id)`, in order.
     pub dirty_days: Vec<(Date, i64)>,
     pub device_counts: Vec<DeviceDayDelta>,
+    /// Detections per local hour: the busy-hours heatmap reads these.
+    pub hour_counts: Vec<HourDelta>,
     /// The batch's jobs that were already done: no effect.
     pub skipped: Vec<&'a PreparedDetection>,
     days: Vec<PersonDayDelta>,
@@ -117,6 +128,7 @@ impl<'a> Plan<'a> {
             loaded_features.push(loaded.and_then(|p| p.appearance_features.clone()));
         }
         let mut tracked = vec![true; detections.len()];
+        let visits = visit_figures(&detections);
         let mut memberships = Vec::new();
         let mut predicted = MembershipFacts::default();
         let seen_days: HashSet<(&str, Date)> = state
@@ -145,12 +157,19 @@ impl<'a> Plan<'a> {
                 if starts_counting {
                     predicted.newly_counted.push(key.clone());
                 }
+                let (first_at, last_at, count) = visits
+                    .get(&(key.0.as_str(), key.1, branch_id))
+                    .copied()
+                    .unwrap_or((d.first_at, d.last_at, 0));
                 memberships.push(Membership {
                     re_id: key.0,
                     date: key.1,
                     branch_id,
                     counted,
                     changes: created || starts_counting,
+                    first_at,
+                    last_at,
+                    detections: count,
                 });
             }
         }
@@ -182,6 +201,7 @@ impl<'a> Plan<'a> {
         dirty_days.dedup();
         Self {
             device_counts: device_day_deltas(detections.iter().copied()),
+            hour_counts: hour_deltas(detections.iter().copied()),
             detections,
             tracked,
             memberships,
@@ -287,6 +307,25 @@ impl<'a> Plan<'a> {
         );
         results
     }
+}
+
+/// Per visit `(re_id, date, branch)`: earliest and latest detection, and how many.
+fn visit_figures<'b>(
+    detections: &[&'b PreparedDetection],
+) -> HashMap<(&'b str, Date, i64), (Timestamp, Timestamp, i64)> {
+    let mut visits: HashMap<(&str, Date, i64), (Timestamp, Timestamp, i64)> = HashMap::new();
+    for d in detections {
+        let at = d.job.detected_at;
+        visits
+            .entry((d.job.re_id.as_str(), d.date, d.job.branch_id))
+            .and_modify(|v| {
+                v.0 = v.0.min(at);
+                v.1 = v.1.max(at);
+                v.2 += 1;
+            })
+            .or_insert((at, at, 1));
+    }
+    visits
 }
 
 /// The file registry's metadata of an event image.

@@ -98,7 +98,7 @@ pub(crate) fn process(
         .collect::<Result<Vec<_>, _>>()?;
     let facts = plan.predicted_facts();
 
-    for m in plan.memberships.iter().filter(|m| m.changes) {
+    for m in &plan.memberships {
         let key = (m.re_id.clone(), m.date);
         let existing = state
             .member_index
@@ -109,11 +109,20 @@ pub(crate) fn process(
             Some(rec) => {
                 let counted = rec.get("counted").and_then(Value::as_bool).unwrap_or(true);
                 rec.insert("counted".into(), Value::from(counted || m.counted));
+                let first =
+                    get_ts(rec, "first_detected_at").map_or(m.first_at, |t| t.min(m.first_at));
+                let last = get_ts(rec, "last_detected_at").map_or(m.last_at, |t| t.max(m.last_at));
+                let count = rec.get("detections").and_then(Value::as_i64).unwrap_or(0);
+                rec.insert("first_detected_at".into(), ts_value(first));
+                rec.insert("last_detected_at".into(), ts_value(last));
+                rec.insert("detections".into(), Value::from(count + m.detections));
             }
             None => {
                 let rec = object(json!({
                     "re_id": m.re_id, "detection_date": m.date.to_string(),
                     "branch_id": m.branch_id, "counted": m.counted,
+                    "first_detected_at": ts_value(m.first_at), "last_detected_at": ts_value(m.last_at),
+                    "detections": m.detections,
                 }));
                 let row = state.insert_raw(MEMBERSHIPS, rec, now);
                 state

@@ -19,6 +19,7 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod analytics;
 mod bus;
 mod cluster;
 mod codec;

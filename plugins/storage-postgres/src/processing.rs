@@ -99,6 +99,7 @@ pub(crate) async fn process(
     let now = odt(now);
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
+    add_visit_figures(conn, &plan).await?;
     add_branch_counts(conn, &facts).await?;
     let ids = insert_detections(conn, &plan, now).await?;
     enqueue_children(conn, &plan, &ids, now).await?;
@@ -152,6 +153,37 @@ async fn upsert_memberships(
             facts.created.push((re_id, date, branch));
         }
     }
+    Ok(())
+}
+
+/// Moves every visit's first and last detection (min, max) and adds its detections. The
+/// membership upsert before it has locked the rows.
+async fn add_visit_figures(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
+    let m = &plan.memberships;
+    if m.is_empty() {
+        return Ok(());
+    }
+    let re_ids: Vec<&str> = m.iter().map(|m| m.re_id.as_str()).collect();
+    let dates: Vec<time::Date> = m.iter().map(|m| pg_date(m.date)).collect();
+    let branches: Vec<i64> = m.iter().map(|m| m.branch_id).collect();
+    let first: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.first_at)).collect();
+    let last: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.last_at)).collect();
+    let counts: Vec<i64> = m.iter().map(|m| m.detections).collect();
+    sqlx::query(
+        "UPDATE re_id_branch_days b SET first_detected_at = LEAST(b.first_detected_at, u.f),
+           last_detected_at = GREATEST(b.last_detected_at, u.l), detections = b.detections + u.n
+         FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[])
+           AS u(re_id, day, branch, f, l, n)
+         WHERE b.re_id = u.re_id AND b.detection_date = u.day AND b.branch_id = u.branch",
+    )
+    .bind(&re_ids)
+    .bind(&dates)
+    .bind(&branches)
+    .bind(&first)
+    .bind(&last)
+    .bind(&counts)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -477,6 +509,25 @@ async fn add_totals(
         .bind(&ids)
         .bind(&detections)
         .bind(&detected)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let hours = &plan.hour_counts;
+    if !hours.is_empty() {
+        let dates: Vec<time::Date> = hours.iter().map(|t| pg_date(t.date)).collect();
+        let branches: Vec<i64> = hours.iter().map(|t| t.branch_id).collect();
+        let hour: Vec<i16> = hours.iter().map(|t| i16::from(t.hour)).collect();
+        let detections: Vec<i64> = hours.iter().map(|t| t.detections).collect();
+        sqlx::query(
+            "INSERT INTO hour_counts (detection_date, branch_id, detection_hour, detections)
+             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::smallint[], $4::bigint[])
+             ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET
+               detections = hour_counts.detections + EXCLUDED.detections",
+        )
+        .bind(&dates)
+        .bind(&branches)
+        .bind(&hour)
+        .bind(&detections)
         .execute(&mut *conn)
         .await?;
     }

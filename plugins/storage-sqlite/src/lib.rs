@@ -16,6 +16,7 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+mod analytics;
 mod codec;
 mod estate;
 mod export;

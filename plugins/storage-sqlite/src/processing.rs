@@ -193,18 +193,25 @@ fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
     let facts = plan.predicted_facts();
     let k = chunks_for(plan.detections.len());
     let mut sql = Sql::default();
-    let memberships: Vec<_> = plan.memberships.iter().filter(|m| m.changes).collect();
+    // Every membership is written: its visit figures move on each detection.
     sql.values(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted) SELECT * FROM (",
-        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted)",
-        4,
-        memberships,
+        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted, first_detected_at, \
+         last_detected_at, detections) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted), \
+         first_detected_at = min(coalesce(first_detected_at, excluded.first_detected_at), excluded.first_detected_at), \
+         last_detected_at = max(coalesce(last_detected_at, excluded.last_detected_at), excluded.last_detected_at), \
+         detections = detections + excluded.detections",
+        7,
+        plan.memberships.iter().collect(),
         k,
         |q, m| {
             q.bind(m.re_id.clone())
                 .bind(m.date.to_string())
                 .bind(m.branch_id)
-                .bind(m.counted);
+                .bind(m.counted)
+                .bind(ts(m.first_at))
+                .bind(ts(m.last_at))
+                .bind(m.detections);
         },
     );
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
@@ -374,6 +381,20 @@ fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
                 .bind(t.device_id)
                 .bind(t.detections)
                 .bind(t.detected_count);
+        },
+    );
+    sql.values(
+        "INSERT INTO hour_counts (detection_date, branch_id, detection_hour, detections) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET \
+         detections = detections + excluded.detections",
+        4,
+        plan.hour_counts.iter().collect(),
+        chunks_for(plan.hour_counts.len()),
+        |q, t| {
+            q.bind(t.date.to_string())
+                .bind(t.branch_id)
+                .bind(i64::from(t.hour))
+                .bind(t.detections);
         },
     );
     if !plan.detections.is_empty() {

@@ -105,3 +105,83 @@ async fn keys_of_an_older_intake_file_are_scoped_to_their_device_on_upgrade() {
     );
     store.close().await;
 }
+
+/// The visits migration fills the visit figures and hourly counts of detections processed
+/// before it with what processing keeps from then on.
+#[tokio::test]
+async fn the_visits_migration_backfills_what_processing_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cctv.db");
+    let store = open(&path).await;
+    let estate = seed(&store).await;
+    let jobs: Vec<_> = (0..60)
+        .map(|i| {
+            job(
+                &estate,
+                i % 3,
+                &format!("P{}", i % 7),
+                1,
+                &format!(
+                    "2026-11-{}T{:02}:{:02}:00Z",
+                    26 + i % 3,
+                    i % 24,
+                    (i * 7) % 60
+                ),
+            )
+        })
+        .collect();
+    let items: Vec<AcceptItem> = jobs.iter().map(item).collect();
+    store
+        .accept_detections(&items, Timestamp::now())
+        .await
+        .unwrap();
+    let batch: Vec<PreparedDetection> = jobs
+        .iter()
+        .map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC))
+        .collect();
+    store
+        .process_detections(&batch, Timestamp::now())
+        .await
+        .unwrap();
+    store.close().await;
+
+    let read =
+        "SELECT re_id, detection_date, branch_id, first_detected_at, last_detected_at, detections
+                FROM re_id_branch_days ORDER BY 1, 2, 3";
+    let hours = "SELECT detection_date, branch_id, detection_hour, detections FROM hour_counts ORDER BY 1, 2, 3";
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    type Visit = (String, String, i64, Option<String>, Option<String>, i64);
+    let kept: Vec<Visit> = sqlx::query_as(read).fetch_all(&mut conn).await.unwrap();
+    let kept_hours: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as(hours).fetch_all(&mut conn).await.unwrap();
+    assert!(kept.iter().all(|v| v.5 >= 1 && v.3.is_some()));
+    assert_eq!(kept_hours.iter().map(|h| h.3).sum::<i64>(), 60);
+    // The schema as it was before the migration.
+    sqlx::raw_sql(
+        "DROP TABLE hour_counts;
+         ALTER TABLE re_id_branch_days DROP COLUMN first_detected_at;
+         ALTER TABLE re_id_branch_days DROP COLUMN last_detected_at;
+         ALTER TABLE re_id_branch_days DROP COLUMN detections;
+         DELETE FROM _sqlx_migrations WHERE version = 20261203000014;",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+
+    open(&path).await.close().await;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    let filled: Vec<Visit> = sqlx::query_as(read).fetch_all(&mut conn).await.unwrap();
+    let filled_hours: Vec<(String, i64, i64, i64)> =
+        sqlx::query_as(hours).fetch_all(&mut conn).await.unwrap();
+    assert_eq!(filled, kept);
+    assert_eq!(filled_hours, kept_hours);
+}
