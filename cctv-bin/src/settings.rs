@@ -19,6 +19,7 @@ pub struct Settings {
     pub ingest: IngestSettings,
     pub http: HttpLimits,
     pub metrics: MetricsSettings,
+    pub analytics: AnalyticsSettings,
     pub security: SecuritySettings,
     pub streams: StreamSettings,
     pub log: LogSettings,
@@ -282,6 +283,14 @@ impl std::fmt::Debug for StorageSettings {
     }
 }
 
+/// Visitor analytics.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyticsSettings {
+    /// A person seen on one of this many days before is a returning visitor.
+    pub lookback_days: u32,
+}
+
 /// Who may read `GET /metrics` besides loopback.
 #[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -373,6 +382,12 @@ impl Settings {
         anyhow::ensure!(
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
+        );
+        anyhow::ensure!(
+            (1..=cctv_core::analytics::MAX_LOOKBACK_DAYS)
+                .contains(&settings.analytics.lookback_days),
+            "analytics.lookback_days must be between 1 and {}",
+            cctv_core::analytics::MAX_LOOKBACK_DAYS
         );
         if let Some(token) = settings.metrics.token() {
             anyhow::ensure!(

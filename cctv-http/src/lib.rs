@@ -14,6 +14,7 @@
 //! ```
 
 pub mod access_log;
+pub mod analytics;
 pub mod auth;
 pub mod device;
 pub mod envelope;
@@ -55,6 +56,8 @@ pub struct HttpSettings {
     pub allowed_origins: Vec<String>,
     /// Bearer token for `GET /metrics` from other hosts than this one; `None`: loopback only.
     pub metrics_token: Option<String>,
+    /// Days looked back for a returning visitor (visitor analytics).
+    pub analytics_lookback_days: u32,
 }
 
 impl Default for HttpSettings {
@@ -64,6 +67,7 @@ impl Default for HttpSettings {
             max_multipart_bytes: 12 * 1024 * 1024,
             allowed_origins: Vec::new(),
             metrics_token: None,
+            analytics_lookback_days: cctv_core::analytics::DEFAULT_LOOKBACK_DAYS,
         }
     }
 }
@@ -182,6 +186,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .push(manage::resource_routes())
                 .push(streams::routes())
                 .push(reports::routes())
+                .push(analytics::routes())
                 .push(Router::with_path("detection/log").post(ingest::log_detection))
                 .push(Router::with_path("detection/batch").post(batch::batch_detections))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))

@@ -58,6 +58,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             max_multipart_bytes: settings.http.max_multipart_bytes,
             allowed_origins: settings.http.allowed_origins.clone(),
             metrics_token: settings.metrics.token(),
+            analytics_lookback_days: settings.analytics.lookback_days,
         },
     )
     .with_file_access(file_access)

@@ -1,5 +1,6 @@
 //! Acceptance tests of the device, management, report and web APIs through a real HTTP server.
 
+mod analytics;
 mod bad_input;
 mod batch;
 mod browser;

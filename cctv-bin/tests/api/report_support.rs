@@ -156,6 +156,12 @@ pub async fn wait_queue_empty(app: &TestApp, queue: Queue) {
 
 /// A bearer token of a new user with `role` (operators assigned to `branches`).
 pub async fn token(app: &TestApp, role: &str, branches: &[i64]) -> String {
+    signed_in(app, role, branches).await.1
+}
+
+/// A new user with `role` (operators assigned to `branches`), password `correct horse`:
+/// their email and a bearer token.
+pub async fn signed_in(app: &TestApp, role: &str, branches: &[i64]) -> (String, String) {
     use cctv_core::manage::{Caller, ManageSettings, Manager, Resource};
     let manager = Manager::new(app.core.clone(), ManageSettings::default());
     let email = format!("{role}-{}@example.test", uuid::Uuid::new_v4().simple());
@@ -180,11 +186,12 @@ pub async fn token(app: &TestApp, role: &str, branches: &[i64]) -> String {
         )
         .await
         .unwrap();
-    manager
+    let token = manager
         .login(&email, "correct horse", "test")
         .await
         .unwrap()
-        .token
+        .token;
+    (email, token)
 }
 
 pub async fn get_as(app: &TestApp, token: &str, path: &str) -> Resp {

@@ -4,6 +4,7 @@
 //! and registry as the JSON API, so roles, scopes and validation are enforced once.
 
 mod admin;
+mod analytics;
 mod assets;
 mod credential_test;
 mod crud;
@@ -62,6 +63,7 @@ pub fn routes() -> Router {
         .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::failed_action))
         .push(Router::with_path("admin/failed-jobs/{id}/{action}").post(admin::failed_action))
         .push(Router::with_path("reports").get(reports::show))
+        .push(Router::with_path("analytics").get(analytics::show))
         .push(Router::with_path("events").get(events::list))
         .push(Router::with_path("events/{id}").get(events::show))
         .push(Router::with_path("live").get(live::show))
