@@ -7,6 +7,10 @@
 #                                          # the same SEED_DIR skips seeding and reuses it
 #   SPREAD_DAYS=7 benches/pages.sh         # detections spread over the last 7 days (default:
 #                                          # all today, the worst case for today's pages)
+#   SPREAD_DAYS=30 VISITS=100000 PERSONS=20000 benches/pages.sh
+#                                          # drawn from 100,000 visits of 20,000 persons (several
+#                                          # detections per visit, as cameras see people; the
+#                                          # visitor analytics' case)
 #
 # Prints the number of detections in the database and p50/p95/max per page (ms).
 set -euo pipefail
@@ -44,7 +48,8 @@ for _ in $(seq 1 100); do curl -sf http://127.0.0.1:18081/health >/dev/null && b
 if [ "$seeded" = 0 ]; then
     echo "== seeding: $detections detections through the device API" >&2
     $bin bench ingest --addr 127.0.0.1:18081 --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
-        --concurrency 64 --total "$detections" --duration 36000 --spread-days "${SPREAD_DAYS:-0}" --json >&2
+        --concurrency 64 --total "$detections" --duration 36000 --spread-days "${SPREAD_DAYS:-0}" \
+        --visits "${VISITS:-0}" --persons "${PERSONS:-50000}" --json >&2
     sed -i 's/^seeded=0$/seeded=1/' "$work/bench.env"
 fi
 total=$(curl -sf "http://127.0.0.1:18081/api/v1/detections?per_page=1" -H "X-API-Key: $key" -H "X-API-Secret: $secret" \

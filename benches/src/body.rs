@@ -21,17 +21,45 @@ impl Rng {
     }
 }
 
+/// A fixed 64-bit mix (splitmix64's finaliser): a visit's traits from its number.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Who, where and how long ago: drawn independently, or from the visit pool.
+fn draw(rng: &mut Rng, cfg: &LoadConfig) -> (usize, u64, Option<i64>) {
+    let days = u64::from(cfg.spread_days);
+    if cfg.visits == 0 || days == 0 {
+        let pair = rng.below(cfg.pairs.len() as u64) as usize;
+        let person = rng.below(cfg.persons);
+        let back = (days > 0).then(|| rng.below(days * 86_400) as i64);
+        return (pair, person, back);
+    }
+    // A visit: its person, branch, day and start come from its number; the detection is
+    // somewhere within its stay (up to an hour).
+    let visit = rng.below(cfg.visits);
+    let (a, b, c) = (mix(visit), mix(visit ^ 0x5555), mix(visit ^ 0xaaaa));
+    let pair = (a % cfg.pairs.len().max(1) as u64) as usize;
+    let person = b % cfg.persons.max(1);
+    let stay = c % 3_600;
+    let start = stay + (c >> 16) % (86_400 - stay);
+    let back = (a >> 24) % days * 86_400 + start - rng.below(stay + 1);
+    (pair, person, Some(back as i64))
+}
+
 /// One detection as a device posts it to `/api/v1/detection/log`.
 pub(crate) fn detection_body(rng: &mut Rng, cfg: &LoadConfig) -> String {
-    let (branch, device) = &cfg.pairs[rng.below(cfg.pairs.len() as u64) as usize];
-    let person = rng.below(cfg.persons);
+    let (pair, person, back) = draw(rng, cfg);
+    let (branch, device) = &cfg.pairs[pair];
     let confidence = 0.85 + rng.below(1400) as f64 / 10_000.0;
-    let detected_at = if cfg.spread_days == 0 {
-        String::new()
-    } else {
-        let back = rng.below(u64::from(cfg.spread_days) * 86_400) as i64;
-        let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(back);
-        format!(r#""detected_at":"{at}","#)
+    let detected_at = match back {
+        None => String::new(),
+        Some(back) => {
+            let at = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(back);
+            format!(r#""detected_at":"{at}","#)
+        }
     };
     format!(
         r#"{{{detected_at}"re_id":"REID_BENCH_{person:08}","branch_id":{branch},"device_id":"{device}","detection_data":{{"confidence":{confidence:.4},"frame":{},"detection_type":"person","bounding_box":{{"x":{},"y":{},"width":{},"height":{}}}}}}}"#,
@@ -99,6 +127,7 @@ mod tests {
             total: None,
             persons: 10,
             spread_days: 0,
+            visits: 0,
             batch: None,
             progress: false,
         }

@@ -33,6 +33,11 @@ pub struct LoadConfig {
     /// Spread `detected_at` uniformly over this many past days (0: the device sends none,
     /// so the time of receipt counts), to build a history of several days.
     pub spread_days: u32,
+    /// With `spread_days`: draw every detection from a pool of this many *visits* (a
+    /// person at a branch on a day, staying up to an hour) instead of independently, so a
+    /// visit gets several detections and a person several visits, as cameras see them.
+    /// 0: every detection independent.
+    pub visits: u64,
     /// `Some(n)`: post `n` detections per request to `/api/v1/detection/batch` instead of
     /// one per request to `/api/v1/detection/log`.
     pub batch: Option<usize>,

@@ -111,6 +111,10 @@ pub struct IngestArgs {
     /// Distinct persons (re-ids) in the generated traffic.
     #[arg(long, default_value_t = 50_000)]
     pub persons: u64,
+    /// With --spread-days: draw detections from this many visits (a person at a branch on
+    /// a day, several detections within up to an hour); 0: every detection independent.
+    #[arg(long, default_value_t = 0)]
+    pub visits: u64,
     /// Do not wait for processing (for the baseline server, which processes nothing).
     #[arg(long)]
     pub no_drain: bool,
@@ -203,6 +207,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         total: args.total,
         spread_days: args.spread_days,
         persons: args.persons,
+        visits: args.visits,
         batch: args.batch.map(|n| n as usize),
         progress: !args.json,
     };
@@ -299,6 +304,12 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
         "/reports",
         "/reports?kind=daily",
         "/reports?kind=monthly",
+        "/analytics",
+        "/api/v1/analytics/visits",
+        "/api/v1/analytics/dwell",
+        "/api/v1/analytics/flows",
+        "/api/v1/analytics/frequency",
+        "/api/v1/analytics/heatmap",
     ]
     .iter()
     .map(|p| (*p).to_owned())
@@ -328,6 +339,8 @@ async fn pages(args: PagesArgs) -> anyhow::Result<()> {
         paths.push(format!("/events?branch_id={id}"));
         paths.push(format!("/dashboard?branch_id={id}"));
         paths.push(format!("/reports?branch_id={id}"));
+        paths.push(format!("/analytics?branch_id={id}"));
+        paths.push(format!("/api/v1/analytics/visits?branch_id={id}"));
     }
     let timings = pages::time_pages(&login.addr, &session, &paths, args.rounds.max(1)).await?;
     let ms = |d: Duration| (d.as_secs_f64() * 100_000.0).round() / 100.0;
