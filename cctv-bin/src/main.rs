@@ -104,6 +104,8 @@ enum UserCommand {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let settings = settings::Settings::load(cli.config.as_deref())?;
+    // Checked when the settings were read.
+    cctv_core::phone::set_default_region(&settings.notifications.phone_region)?;
     let serving = matches!(cli.command, Command::Serve);
     init_tracing(&settings, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()

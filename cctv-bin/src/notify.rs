@@ -25,6 +25,8 @@ pub struct NotificationsConfig {
     pub retry_backoff_secs: Vec<u64>,
     pub max_attempts: u32,
     pub log_dir: String,
+    /// The region (ISO 3166 alpha-2) a phone number written the national way belongs to.
+    pub phone_region: String,
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
 }

@@ -383,6 +383,8 @@ impl Settings {
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
         );
+        cctv_core::phone::check_region(&settings.notifications.phone_region)
+            .map_err(|e| anyhow::anyhow!("notifications.phone_region: {e}"))?;
         anyhow::ensure!(
             (1..=cctv_core::analytics::MAX_LOOKBACK_DAYS)
                 .contains(&settings.analytics.lookback_days),

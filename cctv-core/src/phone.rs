@@ -1,16 +1,29 @@
-//! Phone numbers as WhatsApp wants them: international digits only (`6281234567890`).
+//! Phone numbers as WhatsApp wants them: the E.164 number as digits, without the `+`
+//! (`6281234567890`).
 //!
-//! Unlike the original, which deleted every non-digit and prefixed `62` to anything not
-//! already starting with it, input with letters is refused and numbers written in
-//! international form (`+44…`, `0044…`, `44…`) keep their own country code. Only a
-//! national number (one leading `0`) gets the default country code.
+//! Numbers are parsed with `phonenumber`, a port of Google's libphonenumber, against a
+//! default region (Indonesia unless configured, [`set_default_region`]): a number written
+//! the national way — `0812 3456 7890`, or `812 3456 7890` without its trunk `0` — belongs
+//! to that region; a number with `+` or an international call prefix (`00` from
+//! Indonesia) keeps its own country (`+44 20 7946 0958`). The original system deleted
+//! every non-digit and prefixed `62` to anything not already starting with it; here input
+//! with letters is refused, and a number that is not valid in its country is refused with
+//! the reason rather than sent to a stranger.
 
-/// Country code given to national numbers when none is configured (Indonesia).
-pub const DEFAULT_COUNTRY_CODE: &str = "62";
+use std::sync::RwLock;
 
-/// E.164 allows at most 15 digits; shorter than 8 is no real subscriber number.
+use phonenumber::Mode;
+use phonenumber::country::Id;
+
+/// The region national numbers belong to when none is configured (Indonesia).
+pub const DEFAULT_REGION: &str = "ID";
+
+/// Fewer typed digits is no subscriber number anywhere; more is not a phone number
+/// (15 digits of E.164 plus a two-digit international prefix).
 const MIN_DIGITS: usize = 8;
-const MAX_DIGITS: usize = 15;
+const MAX_DIGITS: usize = 17;
+
+static REGION: RwLock<Id> = RwLock::new(Id::ID);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -21,52 +34,95 @@ pub enum PhoneError {
     InvalidCharacter(char),
     #[error("phone number has {0} digits; at least 8 are needed")]
     TooShort(usize),
-    #[error("phone number has {0} digits; at most 15 are allowed")]
+    #[error("phone number has {0} digits; at most 17 are allowed")]
     TooLong(usize),
-    #[error("country code `{0}` must be 1 to 3 digits")]
-    InvalidCountryCode(String),
+    #[error("`{0}` is not a region code (ISO 3166 alpha-2, such as ID or GB)")]
+    UnknownRegion(String),
+    #[error("phone number is not valid in {region}: {reason}")]
+    Invalid { region: String, reason: String },
 }
 
-/// Normalises with the [`DEFAULT_COUNTRY_CODE`].
+fn region_of(code: &str) -> Result<Id, PhoneError> {
+    code.trim()
+        .to_ascii_uppercase()
+        .parse::<Id>()
+        .map_err(|_| PhoneError::UnknownRegion(code.to_owned()))
+}
+
+/// Sets the region national numbers belong to, for the whole process (the server sets it
+/// from `notifications.phone_region` at start).
+pub fn set_default_region(code: &str) -> Result<(), PhoneError> {
+    let id = region_of(code)?;
+    *REGION.write().unwrap_or_else(|e| e.into_inner()) = id;
+    Ok(())
+}
+
+/// Checks a region code without setting it.
+pub fn check_region(code: &str) -> Result<(), PhoneError> {
+    region_of(code).map(|_| ())
+}
+
+/// Normalises against the default region ([`set_default_region`]).
 pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {
-    normalize_phone_with(raw, DEFAULT_COUNTRY_CODE)
+    let region = *REGION.read().unwrap_or_else(|e| e.into_inner());
+    normalize(raw, region)
 }
 
-/// Strips spaces, dashes, dots, parentheses and `+`; `00` (international call prefix) is
-/// dropped; one leading `0` becomes `country_code`; the result must have 8–15 digits.
-pub fn normalize_phone_with(raw: &str, country_code: &str) -> Result<String, PhoneError> {
-    if country_code.is_empty()
-        || country_code.len() > 3
-        || !country_code.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(PhoneError::InvalidCountryCode(country_code.to_owned()));
-    }
+/// Normalises against `region` (ISO 3166 alpha-2).
+pub fn normalize_phone_in(raw: &str, region: &str) -> Result<String, PhoneError> {
+    normalize(raw, region_of(region)?)
+}
+
+fn normalize(raw: &str, region: Id) -> Result<String, PhoneError> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
         return Err(PhoneError::Empty);
     }
-    let mut digits = String::with_capacity(trimmed.len());
+    let mut digits = 0;
     for (i, c) in trimmed.char_indices() {
         match c {
-            '0'..='9' => digits.push(c),
+            '0'..='9' => digits += 1,
             '+' if i == 0 => {}
             ' ' | '-' | '.' | '(' | ')' => {}
             other => return Err(PhoneError::InvalidCharacter(other)),
         }
     }
-    let international = if let Some(rest) = digits.strip_prefix("00") {
-        rest.to_owned()
-    } else if let Some(rest) = digits.strip_prefix('0') {
-        format!("{country_code}{rest}")
-    } else {
-        digits
-    };
-    match international.len() {
-        0 => Err(PhoneError::Empty),
-        n if n < MIN_DIGITS => Err(PhoneError::TooShort(n)),
-        n if n > MAX_DIGITS => Err(PhoneError::TooLong(n)),
-        _ => Ok(international),
+    match digits {
+        0 => return Err(PhoneError::Empty),
+        n if n < MIN_DIGITS => return Err(PhoneError::TooShort(n)),
+        n if n > MAX_DIGITS => return Err(PhoneError::TooLong(n)),
+        _ => {}
     }
+    let invalid = |reason: String| PhoneError::Invalid {
+        region: format!("{region:?}"),
+        reason,
+    };
+    match parse_valid(region, trimmed) {
+        Ok(number) => Ok(number),
+        // `00` is the international prefix people type everywhere, though Indonesia's own
+        // are 001, 007, 008 and 009: read `0062 …` as `+62 …` rather than refuse it.
+        Err(e) => match international_after_00(trimmed) {
+            Some(plus) => parse_valid(region, &plus).map_err(|_| e),
+            None => Err(e),
+        },
+    }
+    .map_err(invalid)
+}
+
+/// The number as E.164 digits, or why it is not one.
+fn parse_valid(region: Id, text: &str) -> Result<String, String> {
+    let number = phonenumber::parse(Some(region), text).map_err(|e| e.to_string())?;
+    if !number.is_valid() {
+        return Err("no such number in its country's numbering plan".into());
+    }
+    let e164 = number.format().mode(Mode::E164).to_string();
+    Ok(e164.trim_start_matches('+').to_owned())
+}
+
+/// `+…` for a number written with a leading `00`.
+fn international_after_00(text: &str) -> Option<String> {
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    digits.strip_prefix("00").map(|rest| format!("+{rest}"))
 }
 
 /// The WAHA chat id of a normalised number.
@@ -79,7 +135,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_are_normalised_to_international_digits() {
+    fn numbers_are_normalised_to_e164_digits() {
         let cases = [
             ("081234567890", "6281234567890"),
             ("0812-3456-7890", "6281234567890"),
@@ -87,6 +143,8 @@ mod tests {
             ("+62 812 3456 7890", "6281234567890"),
             ("6281234567890", "6281234567890"),
             ("0062 812 3456 7890", "6281234567890"),
+            // An Indonesian mobile number without its 0 (the original read it as Japan).
+            ("81234567890", "6281234567890"),
             ("+44 20 7946 0958", "442079460958"),
             (" 0812.3456.789 ", "628123456789"),
         ];
@@ -100,10 +158,18 @@ mod tests {
     }
 
     #[test]
-    fn a_configured_country_code_replaces_the_leading_zero() {
+    fn a_region_decides_what_a_national_number_means() {
         assert_eq!(
-            normalize_phone_with("07911 123456", "44").as_deref(),
+            normalize_phone_in("07911 123456", "GB").as_deref(),
             Ok("447911123456")
+        );
+        assert_eq!(
+            normalize_phone_in("+62 812 3456 7890", "gb").as_deref(),
+            Ok("6281234567890")
+        );
+        assert_eq!(
+            normalize_phone_in("0812345678", "XX"),
+            Err(PhoneError::UnknownRegion("XX".into()))
         );
     }
 
@@ -116,21 +182,21 @@ mod tests {
             ("0812abc", PhoneError::InvalidCharacter('a')),
             ("62+812345678", PhoneError::InvalidCharacter('+')),
             ("0812/345678", PhoneError::InvalidCharacter('/')),
-            ("08123", PhoneError::TooShort(6)),
+            ("08123", PhoneError::TooShort(5)),
             ("1234567", PhoneError::TooShort(7)),
-            ("0812345678901234", PhoneError::TooLong(17)),
+            ("081234567890123456", PhoneError::TooLong(18)),
         ];
         for (raw, expected) in cases {
             assert_eq!(normalize_phone(raw), Err(expected), "input {raw:?}");
         }
-    }
-
-    #[test]
-    fn bad_country_codes_are_refused() {
-        for code in ["", "6a", "1234"] {
-            assert_eq!(
-                normalize_phone_with("0812345678", code),
-                Err(PhoneError::InvalidCountryCode(code.to_owned()))
+        for raw in ["0812 1", "+999 1234 5678", "0000 0000 0000"] {
+            assert!(
+                matches!(
+                    normalize_phone(raw),
+                    Err(PhoneError::Invalid { .. }) | Err(PhoneError::TooShort(_))
+                ),
+                "input {raw:?}: {:?}",
+                normalize_phone(raw)
             );
         }
     }
