@@ -44,6 +44,9 @@ enum Command {
     /// Manage people who log in to the API and the web pages.
     #[command(subcommand)]
     User(UserCommand),
+    /// Personal access tokens: long-lived read tokens for BI tools, Grafana and scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Seed a realistic demo estate and print a fresh credential.
     Demo {
         /// Print groups, branches, devices and the credential as JSON.
@@ -96,6 +99,16 @@ enum ReportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Issue a token with scopes and an expiry; it is printed once.
+    Create(cmd::token::CreateArgs),
+    /// Every personal access token, with its scopes, expiry and last use (never a secret).
+    List,
+    /// Revoke a token by its id.
+    Revoke(cmd::token::RevokeArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum UserCommand {
     /// Create a user (the first admin is created this way: there is no public sign-up).
     Create(cmd::user::CreateArgs),
@@ -127,6 +140,15 @@ fn main() -> anyhow::Result<()> {
                 let store = app::open_store(&settings, false).await?;
                 let core = app::build_core(&settings, &store).await?;
                 cmd::user::create(core, args).await
+            }
+            Command::Token(command) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, &store).await?;
+                match command {
+                    TokenCommand::Create(args) => cmd::token::create(core, args).await,
+                    TokenCommand::List => cmd::token::list(core).await,
+                    TokenCommand::Revoke(args) => cmd::token::revoke(core, args).await,
+                }
             }
             Command::Demo { json } => {
                 let store = app::open_store(&settings, false).await?;

@@ -93,6 +93,7 @@ pub enum Filter {
     /// `column < value`
     Lt(&'static str, Value),
     IsNull(&'static str),
+    NotNull(&'static str),
     /// Case-insensitive substring match over the table's `search` columns.
     Search(String),
 }

@@ -2,8 +2,9 @@
 //!
 //! Who may scrape: anyone connecting from loopback (a Prometheus or agent on the same
 //! host), and anyone else with `Authorization: Bearer <metrics.token>` when a token is
-//! configured; without a token, other addresses get 403. The peer address is the TCP
-//! peer, never a forwarded header a client could write; and a loopback request that
+//! configured, or with a personal access token that has the `metrics:read` scope; without
+//! one, other addresses get 403. The peer address is the TCP peer, never a forwarded
+//! header a client could write; and a loopback request that
 //! carries a forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a
 //! reverse proxy on this host, so it needs the token like any remote client.
 //!
@@ -105,10 +106,33 @@ fn allowed(req: &Request, token: Option<&str>) -> bool {
     bool::from(sent.as_bytes().ct_eq(token.as_bytes()))
 }
 
+/// A person's token with the `metrics:read` scope (a personal access token) may scrape
+/// from anywhere; a login token may not (it is not meant to sit in a scraper's config).
+async fn personal_token_allows(state: &crate::AppState, req: &Request) -> bool {
+    let Some(header) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if !header.contains('|') {
+        return false;
+    }
+    match state.manage.authenticate(header).await {
+        Ok(who) => who
+            .scopes
+            .is_some_and(|s| s.contains(&cctv_core::access::TokenScope::MetricsRead)),
+        Err(_) => false,
+    }
+}
+
 #[handler]
 pub async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
-    if !allowed(req, state.settings.metrics_token.as_deref()) {
+    if !allowed(req, state.settings.metrics_token.as_deref())
+        && !personal_token_allows(&state, req).await
+    {
         let message = if state.settings.metrics_token.is_some() {
             "Metrics need the bearer token set in [metrics]"
         } else {

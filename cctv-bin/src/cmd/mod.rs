@@ -6,4 +6,5 @@ pub mod demo;
 pub mod files;
 pub mod report;
 pub mod serve;
+pub mod token;
 pub mod user;

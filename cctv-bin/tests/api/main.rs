@@ -24,6 +24,7 @@ mod report_support;
 mod reports;
 mod streams;
 mod summaries;
+mod tokens;
 mod web;
 mod web_roles;
 mod web_safety;

@@ -173,6 +173,7 @@ pub async fn signed_in(app: &TestApp, role: &str, branches: &[i64]) -> (String, 
         branches: Default::default(),
         groups: Default::default(),
         token_id: None,
+        scopes: None,
     };
     let body = json!({"name": role, "email": email, "password": "correct horse", "role": role, "branch_ids": branches});
     manager

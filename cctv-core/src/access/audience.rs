@@ -58,6 +58,7 @@ mod tests {
             branches: branches.iter().copied().collect(),
             groups: groups.iter().copied().collect::<BTreeSet<_>>(),
             token_id: None,
+            scopes: None,
         }
     }
 

@@ -5,12 +5,14 @@
 mod audience;
 pub(crate) mod password;
 mod principal;
+mod scope;
 mod secret_box;
 mod throttle;
 mod token;
 
 pub use password::{MIN_PASSWORD_CHARS, hash_password, verify_password};
 pub use principal::{Principal, Role};
+pub use scope::TokenScope;
 pub use secret_box::{SecretBox, SecretBoxError};
 pub use throttle::{Attempt, LoginThrottle, SharedLoginAttempts, ThrottleSettings, attempt_keys};
 pub use token::{IssuedToken, hash_token_secret, parse_bearer, verify_token_secret};

@@ -49,9 +49,28 @@ pub struct Principal {
     /// The token this request authenticated with (for logout).
     #[serde(skip)]
     pub token_id: Option<i64>,
+    /// A personal access token's scopes: the only requests it may make. `None`: a login
+    /// (or session), which acts with the full role.
+    #[serde(skip)]
+    pub scopes: Option<std::collections::BTreeSet<super::TokenScope>>,
 }
 
 impl Principal {
+    /// The operator at the server's command line (`cctv user create`, `cctv token …`): an
+    /// admin with no user row, named so in the audit log.
+    pub fn command_line() -> Self {
+        Principal {
+            user_id: 0,
+            email: "cli".into(),
+            name: "cctv command line".into(),
+            role: Role::Admin,
+            branches: Default::default(),
+            groups: Default::default(),
+            token_id: None,
+            scopes: None,
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
     }
@@ -100,6 +119,7 @@ mod tests {
             branches: branches.iter().copied().collect(),
             groups: BTreeSet::new(),
             token_id: None,
+            scopes: None,
         }
     }
 

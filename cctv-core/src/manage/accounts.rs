@@ -138,7 +138,34 @@ impl Manager {
             .ok_or(REFUSED)?;
         let mut principal = self.principal_of(&user).await?;
         principal.token_id = Some(token_id);
+        principal.scopes = super::tokens::scopes_of(&token);
+        if principal.scopes.is_some() {
+            self.note_token_use(token_id, &token).await;
+        }
         Ok(principal)
+    }
+
+    /// Records a personal access token's use, at most once a minute (a dashboard polling
+    /// every few seconds writes a row a minute, not one per request). A failed write is
+    /// logged; it never refuses the request.
+    async fn note_token_use(&self, token_id: i64, token: &Record) {
+        let now = Timestamp::now();
+        let recent = str_of(token, "last_used_at")
+            .and_then(|s| s.parse::<Timestamp>().ok())
+            .is_some_and(|t| now.duration_since(t) < SignedDuration::from_secs(60));
+        if recent {
+            return;
+        }
+        let mut seen = Record::new();
+        seen.insert("last_used_at".into(), Value::from(now.to_string()));
+        if let Err(e) = self
+            .core
+            .storage()
+            .apply(&[update_op(&USER_TOKENS, token_id, seen)])
+            .await
+        {
+            tracing::warn!(error = %e, token_id, "recording a token's use failed");
+        }
     }
 
     /// Resolves role and branch scope of a user row.
@@ -180,6 +207,7 @@ impl Manager {
             branches,
             groups,
             token_id: None,
+            scopes: None,
         })
     }
 

@@ -21,6 +21,7 @@ mod persons;
 mod stream_access;
 mod streams;
 pub mod tables;
+mod tokens;
 mod users;
 mod whatsapp;
 
@@ -39,6 +40,10 @@ use crate::validation::ValidationErrors;
 
 pub use accounts::LoginOutcome;
 pub use stream_access::{Playback, StreamSource};
+pub use tokens::{
+    DEFAULT_TOKEN_DAYS, IssuedPersonalToken, MAX_TOKEN_DAYS, NewPersonalToken, TokenUser,
+    parse_days,
+};
 pub use users::NewUser;
 
 /// The resources of the management API, by their URL path segment.

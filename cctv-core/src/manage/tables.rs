@@ -73,6 +73,7 @@ pub static USER_TOKENS: Table = Table {
         col("token_hash", Bytes),
         col("expires_at", Timestamp),
         col("last_used_at", Timestamp),
+        col("scopes", Json),
     ],
     search: &[],
 };

@@ -200,15 +200,7 @@ impl ResourceLogic for Users {
 impl Manager {
     /// Creates a user without an acting person (the CLI), with the API's validation.
     pub async fn create_user(&self, new: NewUser) -> Result<Value, ManageError> {
-        let system = Principal {
-            user_id: 0,
-            email: "cli".into(),
-            name: "cctv command line".into(),
-            role: Role::Admin,
-            branches: Default::default(),
-            groups: Default::default(),
-            token_id: None,
-        };
+        let system = Principal::command_line();
         let body = serde_json::json!({
             "name": new.name, "email": new.email, "password": new.password,
             "role": new.role.as_str(),

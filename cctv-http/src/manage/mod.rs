@@ -5,8 +5,9 @@
 
 mod accounts;
 mod resources;
+mod tokens;
 
-use cctv_core::access::Principal;
+use cctv_core::access::{Principal, TokenScope};
 use cctv_core::manage::{Caller, ManageError};
 use salvo::{Request, Router};
 use serde_json::Value;
@@ -58,7 +59,24 @@ pub(crate) async fn person(state: &AppState, req: &Request) -> Result<Principal,
     let header = header.ok_or_else(|| ApiError::Unauthorized("Unauthenticated.".into()))?;
     let principal = state.manage.authenticate(header).await?;
     crate::access_log::note_user(principal.user_id);
+    allowed_for_token(&principal, req)?;
     Ok(principal)
+}
+
+/// A personal access token is accepted only on the reads its scopes name.
+pub(crate) fn allowed_for_token(who: &Principal, req: &Request) -> Result<(), ApiError> {
+    let Some(scopes) = &who.scopes else {
+        return Ok(());
+    };
+    match TokenScope::required_for(req.method().as_str(), req.uri().path()) {
+        Some(needed) if scopes.contains(&needed) => Ok(()),
+        Some(needed) => Err(ApiError::Forbidden(format!(
+            "This personal access token lacks the {needed} scope."
+        ))),
+        None => Err(ApiError::Forbidden(
+            "A personal access token may only read reports, exports, metrics or detections.".into(),
+        )),
+    }
 }
 
 /// For read-only `GET` endpoints a page links to (report reads and exports, signed

@@ -216,6 +216,12 @@ async fn pagination_options(req: &mut Request, depot: &mut Depot, res: &mut Resp
 /// All management routes (to be mounted under `/api/v1`).
 pub fn routes() -> Router {
     let mut router = Router::new()
+        .push(
+            Router::with_path("admin/tokens")
+                .get(super::tokens::list)
+                .post(super::tokens::create),
+        )
+        .push(Router::with_path("admin/tokens/{id}").delete(super::tokens::revoke))
         .push(Router::with_path("re-id-masters/{re_id}").patch(patch_person))
         .push(
             Router::with_path("cctv/layouts/{layout_id}/positions/{position}").put(update_position),

@@ -19,6 +19,7 @@ pub(crate) mod render;
 mod reports;
 pub(crate) mod session;
 mod specs;
+mod tokens;
 mod usage;
 mod ws;
 
@@ -60,6 +61,12 @@ pub fn routes() -> Router {
         .push(Router::with_path("admin/queues").get(admin::queues))
         .push(Router::with_path("admin/schedule").get(admin::schedule))
         .push(Router::with_path("admin/usage").get(usage::usage))
+        .push(
+            Router::with_path("admin/tokens")
+                .get(tokens::list)
+                .post(tokens::create),
+        )
+        .push(Router::with_path("admin/tokens/{id}/revoke").post(tokens::revoke))
         .push(Router::with_path("admin/failed-jobs/retry-all").post(admin::failed_action))
         .push(Router::with_path("admin/failed-jobs/{id}/{action}").post(admin::failed_action))
         .push(Router::with_path("reports").get(reports::show))

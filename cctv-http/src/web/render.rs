@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("person.html", include_str!("../../templates/person.html")),
     ("error.html", include_str!("../../templates/error.html")),
     ("secret.html", include_str!("../../templates/secret.html")),
+    ("tokens.html", include_str!("../../templates/tokens.html")),
     ("live.html", include_str!("../../templates/live.html")),
     ("events.html", include_str!("../../templates/events.html")),
     ("event.html", include_str!("../../templates/event.html")),

@@ -98,6 +98,7 @@ enum Cond {
     Ge(&'static str, ColumnType, Value),
     Lt(&'static str, ColumnType, Value),
     IsNull(&'static str),
+    NotNull(&'static str),
     Search(&'static [&'static str], String),
 }
 
@@ -122,6 +123,10 @@ fn compile(table: &Table, filters: &[Filter]) -> Result<Vec<Cond>, StorageError>
                 Filter::IsNull(c) => {
                     ty(c)?;
                     Cond::IsNull(c)
+                }
+                Filter::NotNull(c) => {
+                    ty(c)?;
+                    Cond::NotNull(c)
                 }
                 Filter::Search(term) => Cond::Search(table.search, term.to_lowercase()),
             })
@@ -153,6 +158,7 @@ fn holds(conds: &[Cond], rec: &Record) -> bool {
             !v.is_null() && value(rec, col).is_some_and(|s| compare(*ty, s, v) == Ordering::Less)
         }
         Cond::IsNull(col) => value(rec, col).is_none(),
+        Cond::NotNull(col) => value(rec, col).is_some(),
         Cond::Search(columns, term) => columns.iter().any(|c| {
             value(rec, c)
                 .and_then(Value::as_str)

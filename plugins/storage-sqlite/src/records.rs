@@ -121,6 +121,12 @@ fn push_filters(
                     .ok_or_else(|| StorageError::Rejected(format!("unknown column {c}")))?;
                 qb.push(format!(" AND {c} IS NULL"));
             }
+            Filter::NotNull(c) => {
+                table
+                    .column_type(c)
+                    .ok_or_else(|| StorageError::Rejected(format!("unknown column {c}")))?;
+                qb.push(format!(" AND {c} IS NOT NULL"));
+            }
             Filter::Search(term) if !table.search.is_empty() => {
                 let pattern = like_pattern(term);
                 qb.push(" AND (");
