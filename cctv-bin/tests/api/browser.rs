@@ -307,6 +307,7 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
         ("/persons".to_owned(), "phone-persons"),
         ("/events".to_owned(), "phone-events"),
         ("/reports".to_owned(), "phone-reports"),
+        ("/analytics".to_owned(), "phone-analytics"),
         ("/devices".to_owned(), "phone-devices"),
         ("/devices/new".to_owned(), "phone-device-form"),
         ("/live".to_owned(), "phone-live"),

@@ -21,15 +21,16 @@
 //!   number of distinct days seen there;
 //! - **busy hours** ([`heatmap`]): detections by ISO weekday and local hour.
 //!
-//! A backend answers the aggregations ([`AnalyticsStore`]); this module turns them into
-//! the reports and holds the arithmetic (percentiles, buckets, zeros for empty days). The
-//! conformance suite checks every backend against a recount from the raw detections.
+//! A backend reads the visit rows of a range and the hourly counts ([`AnalyticsStore`]);
+//! every rule above is applied here, once for every backend, and [`all`] computes the
+//! five reports of a page from one read. The conformance suite checks every backend
+//! against a recount from the raw detections.
 
 mod report;
 mod store;
 
 pub use report::*;
-pub use store::{AnalyticsStore, DayRange, VisitDayRow};
+pub use store::{AnalyticsStore, DayRange, VisitRow};
 
 /// Days looked back for a returning visitor, unless configured.
 pub const DEFAULT_LOOKBACK_DAYS: u32 = 30;

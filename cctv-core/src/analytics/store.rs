@@ -1,6 +1,8 @@
-//! The storage seam of visitor analytics: aggregations a backend answers in its own
-//! query language, each small (a row per day, per dwell second, per branch pair, per
-//! frequency or per hour), so no answer moves a visit list out of the database.
+//! The storage seam of visitor analytics: a backend reads the visit rows of a range of
+//! days and the hourly detection counts; every rule (new vs returning, dwell, flows,
+//! frequency, weekday and hour) is applied here in the core, once for every backend.
+//! A visit row is small (person, day, branch, two instants, a count), and a range is at
+//! most a year, so a report reads one indexed range and keeps nothing else.
 
 use std::fmt;
 
@@ -10,47 +12,26 @@ use jiff::civil::Date;
 use crate::storage::StorageError;
 pub use crate::usage::DayRange;
 
-/// A day's persons at the asked branches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct VisitDayRow {
+/// One visit: a person at a branch on a local day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisitRow {
+    pub re_id: String,
     pub date: Date,
-    /// Distinct persons with a visit at the branches that day.
-    pub persons: i64,
-    /// Of those, persons with a visit at any branch on one of the look-back days before.
-    pub returning: i64,
+    pub branch_id: i64,
+    /// First and last detection, in microseconds since the Unix epoch (`None` for a
+    /// visit recorded before visits kept their times and whose detections are gone).
+    pub first_us: Option<i64>,
+    pub last_us: Option<i64>,
+    pub detections: i64,
 }
 
-/// Optional capability of a backend: the aggregations behind the analytics reports.
-/// `branches: None` is every branch. Definitions: the [module docs](super).
+/// Optional capability of a backend: what the analytics reports read.
 #[async_trait]
 pub trait AnalyticsStore: Send + Sync + fmt::Debug + 'static {
-    /// Days of `range` with visits at `branches`, in date order (days without any are
-    /// left out).
-    async fn visit_days(
-        &self,
-        range: DayRange,
-        branches: Option<&[i64]>,
-        lookback_days: u32,
-    ) -> Result<Vec<VisitDayRow>, StorageError>;
+    /// Every visit of `range` at every branch, in any order.
+    async fn visit_rows(&self, range: DayRange) -> Result<Vec<VisitRow>, StorageError>;
 
-    /// `(dwell seconds, visits)` of the visits with two or more detections, ascending.
-    async fn dwell_seconds(
-        &self,
-        range: DayRange,
-        branches: Option<&[i64]>,
-    ) -> Result<Vec<(i64, i64)>, StorageError>;
-
-    /// `(from branch, to branch, transitions)` over every branch, any order.
-    async fn transitions(&self, range: DayRange) -> Result<Vec<(i64, i64, i64)>, StorageError>;
-
-    /// `(distinct days seen, persons)` of the persons seen at `branches`, any order.
-    async fn visit_frequency(
-        &self,
-        range: DayRange,
-        branches: Option<&[i64]>,
-    ) -> Result<Vec<(i64, i64)>, StorageError>;
-
-    /// `(date, local hour, detections)` at `branches`, any order.
+    /// `(date, local hour, detections)` at `branches` (`None`: all), any order.
     async fn hour_counts(
         &self,
         range: DayRange,

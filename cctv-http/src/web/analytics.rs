@@ -206,18 +206,21 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         query.push_str(&format!("&branch_id={b}"));
     }
     ctx["query"] = json!(query);
-    let s = store(&state);
-    let pop = ask.population();
-    let answers = tokio::try_join!(
-        figures::visits(s, ask.range, pop, ask.lookback_days),
-        figures::dwell(s, ask.range, pop),
-        figures::flows(s, ask.range, ask.visible.as_deref(), ask.branch, |b| {
-            branch_name(&state, b)
-        }),
-        figures::frequency(s, ask.range, pop),
-        figures::heatmap(s, ask.range, pop),
-    );
-    let Ok((days, dwell, flows, frequency, cells)) = answers else {
+    let scope = figures::Scope {
+        range: ask.range,
+        population: ask.population(),
+        visible: ask.visible.as_deref(),
+        focus: ask.branch,
+        lookback_days: ask.lookback_days,
+    };
+    let Ok(figures::Analytics {
+        days,
+        dwell,
+        flows,
+        frequency,
+        cells,
+    }) = figures::all(store(&state), scope, |b| branch_name(&state, b)).await
+    else {
         return error_page(
             res,
             &session,

@@ -160,9 +160,15 @@ async fn the_visits_migration_backfills_what_processing_keeps() {
         sqlx::query_as(hours).fetch_all(&mut conn).await.unwrap();
     assert!(kept.iter().all(|v| v.5 >= 1 && v.3.is_some()));
     assert_eq!(kept_hours.iter().map(|h| h.3).sum::<i64>(), 60);
-    // The schema as it was before the migration.
+    // The schema as it was before the migration (and the later ones, undone first).
     sqlx::raw_sql(
-        "DROP TABLE hour_counts;
+        "DROP INDEX re_id_branch_days_visits;
+         CREATE INDEX re_id_branch_days_day ON re_id_branch_days (detection_date, branch_id, re_id);
+         DELETE FROM _sqlx_migrations WHERE version = 20261203000016;
+         DROP INDEX user_tokens_personal;
+         ALTER TABLE user_tokens DROP COLUMN scopes;
+         DELETE FROM _sqlx_migrations WHERE version = 20261203000015;
+         DROP TABLE hour_counts;
          ALTER TABLE re_id_branch_days DROP COLUMN first_detected_at;
          ALTER TABLE re_id_branch_days DROP COLUMN last_detected_at;
          ALTER TABLE re_id_branch_days DROP COLUMN detections;
