@@ -459,7 +459,14 @@ mod tests {
         let day = "2026-10-31".parse().unwrap();
         let range = DayRange::new(day, day).unwrap();
         let d = visit_days(&rows, range, None, 30);
-        assert_eq!((d[0].unique_persons, d[0].returning_persons, d[0].new_persons), (3, 2, 1));
+        assert_eq!(
+            (
+                d[0].unique_persons,
+                d[0].returning_persons,
+                d[0].new_persons
+            ),
+            (3, 2, 1)
+        );
         // Only branch 1's persons are counted, their history anywhere still matters.
         let d = visit_days(&rows, range, Some(&[1]), 30);
         assert_eq!((d[0].unique_persons, d[0].returning_persons), (3, 2));
@@ -478,7 +485,10 @@ mod tests {
         let day = "2026-10-31".parse().unwrap();
         let range = DayRange::new(day, day).unwrap();
         assert_eq!(transitions(&rows, range), vec![(2, 3, 1), (3, 1, 1)]);
-        assert_eq!(dwell_distribution(&rows, range, None), vec![(100, 1), (400, 1)]);
+        assert_eq!(
+            dwell_distribution(&rows, range, None),
+            vec![(100, 1), (400, 1)]
+        );
         assert_eq!(frequency_counts(&rows, range, None), vec![(1, 2)]);
     }
 
