@@ -101,12 +101,32 @@ fn normalize(raw: &str, region: Id) -> Result<String, PhoneError> {
         Ok(number) => Ok(number),
         // `00` is the international prefix people type everywhere, though Indonesia's own
         // are 001, 007, 008 and 009: read `0062 …` as `+62 …` rather than refuse it.
-        Err(e) => match international_after_00(trimmed) {
+        Err(e) => match international_after_00(trimmed).or_else(|| international_digits(trimmed)) {
             Some(plus) => parse_valid(region, &plus).map_err(|_| e),
             None => Err(e),
         },
     }
     .map_err(invalid)
+}
+
+/// A number as stored: E.164 digits (what [`normalize_phone`] returns) are read as
+/// international first, so a foreign number saved as `442079460958` stays British when it
+/// is read back (against the default region it would not be); anything else (rows written
+/// before numbers were normalised) is normalised as typed.
+pub fn stored_recipient(raw: &str) -> Result<String, PhoneError> {
+    let region = *REGION.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(plus) = international_digits(raw.trim())
+        && let Ok(number) = parse_valid(region, &plus)
+    {
+        return Ok(number);
+    }
+    normalize(raw, region)
+}
+
+/// `+…` for bare digits without a trunk `0` (the stored E.164 form).
+fn international_digits(text: &str) -> Option<String> {
+    (!text.is_empty() && !text.starts_with('0') && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| format!("+{text}"))
 }
 
 /// The number as E.164 digits, or why it is not one.
@@ -199,6 +219,34 @@ mod tests {
                 normalize_phone(raw)
             );
         }
+    }
+
+    #[test]
+    fn stored_numbers_read_back_as_themselves() {
+        for typed in [
+            "+44 20 7946 0958",
+            "0812-3456-7890",
+            "+1 212 555 0100",
+            "81234567890",
+        ] {
+            let stored = normalize_phone(typed).unwrap();
+            assert_eq!(
+                stored_recipient(&stored).as_deref(),
+                Ok(stored.as_str()),
+                "{typed}"
+            );
+            // A form that shows the stored digits and is saved again keeps them.
+            assert_eq!(
+                normalize_phone(&stored).as_deref(),
+                Ok(stored.as_str()),
+                "{typed}"
+            );
+        }
+        // Legacy rows as typed are still normalised.
+        assert_eq!(
+            stored_recipient("0812 3456 7890").as_deref(),
+            Ok("6281234567890")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Who may scrape: anyone connecting from loopback (a Prometheus or agent on the same
 //! host), and anyone else with `Authorization: Bearer <metrics.token>` when a token is
-//! configured, or with a personal access token that has the `metrics:read` scope; without
+//! configured, or with an admin's personal access token with the `metrics:read` scope; without
 //! one, other addresses get 403. The peer address is the TCP peer, never a forwarded
 //! header a client could write; and a loopback request that
 //! carries a forwarding header (`Forwarded`, `X-Forwarded-For`, `X-Real-IP`) came through a
@@ -106,8 +106,8 @@ fn allowed(req: &Request, token: Option<&str>) -> bool {
     bool::from(sent.as_bytes().ct_eq(token.as_bytes()))
 }
 
-/// A person's token with the `metrics:read` scope (a personal access token) may scrape
-/// from anywhere; a login token may not (it is not meant to sit in a scraper's config).
+/// An admin's personal access token with the `metrics:read` scope may scrape from
+/// anywhere; a login token may not (it is not meant to sit in a scraper's config).
 async fn personal_token_allows(state: &crate::AppState, req: &Request) -> bool {
     let Some(header) = req
         .headers()
@@ -120,9 +120,13 @@ async fn personal_token_allows(state: &crate::AppState, req: &Request) -> bool {
         return false;
     }
     match state.manage.authenticate(header).await {
-        Ok(who) => who
-            .scopes
-            .is_some_and(|s| s.contains(&cctv_core::access::TokenScope::MetricsRead)),
+        // The metrics cover every branch: an admin's token only.
+        Ok(who) => {
+            who.is_admin()
+                && who
+                    .scopes
+                    .is_some_and(|s| s.contains(&cctv_core::access::TokenScope::MetricsRead))
+        }
         Err(_) => false,
     }
 }

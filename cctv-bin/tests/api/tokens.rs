@@ -117,11 +117,62 @@ async fn a_token_reads_only_what_its_scopes_name_until_revoked() {
         let r = call(&app, "POST", "/api/logout", Some(&pat), Some(json!({}))).await;
         assert_eq!(r.status, 403);
 
-        // Metrics through a proxy need a token: a metrics:read one, not a login.
+        // Not a login: no web session, no live events, no cookie-read of anything.
+        let cookie = format!("cctv_session={pat}");
+        let page = send_raw(
+            &app.addr,
+            "GET",
+            "/dashboard",
+            &[("cookie", &cookie)],
+            vec![],
+        )
+        .await;
+        assert_eq!(page.status, 303, "a token is no session: to the login page");
+        let r = send(
+            &app.addr,
+            "GET",
+            "/api/v1/exports/detections",
+            &[("cookie", &cookie)],
+            vec![],
+        )
+        .await;
+        assert_eq!(r.status, 401, "{:?}", r.body);
+        let bearer = format!("Bearer {pat}");
+        let ws = send_raw(
+            &app.addr,
+            "GET",
+            "/ws",
+            &[("authorization", &bearer)],
+            vec![],
+        )
+        .await;
+        assert_eq!(ws.status, 401, "no live events for a token");
+        let login_bearer = format!("Bearer {operator}");
+        let ws = send_raw(
+            &app.addr,
+            "GET",
+            "/ws",
+            &[("authorization", &login_bearer)],
+            vec![],
+        )
+        .await;
+        assert_ne!(ws.status, 401, "a login reaches the upgrade");
+
+        // Metrics cover every branch: metrics:read is for an admin's token.
         let r = issue(
             &app,
             &admin,
-            json!({"user_id": 1, "user_email": operator_email, "name": "prometheus",
+            json!({"user_email": operator_email, "name": "prometheus",
+            "scopes": ["metrics:read"]}),
+        )
+        .await;
+        assert_eq!(r.status, 422, "{:?}", r.body);
+        let me = get("/api/me", admin.clone()).await;
+        let admin_id = me.body["data"]["id"].as_i64().unwrap();
+        let r = issue(
+            &app,
+            &admin,
+            json!({"user_id": admin_id, "name": "prometheus",
             "scopes": ["metrics:read"], "expires_in_days": 30}),
         )
         .await;
@@ -151,6 +202,8 @@ async fn a_token_reads_only_what_its_scopes_name_until_revoked() {
         assert_eq!(tokens.len(), 2, "login tokens are not listed");
         let listed = tokens.iter().find(|t| t["id"] == id).unwrap();
         assert_eq!(listed["user_email"], json!(operator_email));
+        let scraper_row = tokens.iter().find(|t| t["name"] == "prometheus").unwrap();
+        assert_eq!(scraper_row["user_id"], admin_id);
         assert!(listed["last_used_at"].is_string(), "{listed:?}");
         assert!(!list.body.to_string().contains(secret));
         assert!(!list.body.to_string().contains("token_hash"));

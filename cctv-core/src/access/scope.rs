@@ -19,7 +19,7 @@ pub enum TokenScope {
     /// Files: `GET /api/v1/reports/*/export`, `/api/v1/exports/persons`, `/api/v1/exports/events`.
     #[serde(rename = "exports:read")]
     ExportsRead,
-    /// `GET /metrics`.
+    /// `GET /metrics` (an admin's token only: the metrics cover every branch).
     #[serde(rename = "metrics:read")]
     MetricsRead,
     /// Detection rows: `GET /api/v1/exports/detections`.

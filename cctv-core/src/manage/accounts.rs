@@ -145,6 +145,18 @@ impl Manager {
         Ok(principal)
     }
 
+    /// The person behind a login token (web sessions, `/ws`): like [`Manager::authenticate`],
+    /// but a personal access token is refused, so it can never act outside its scopes.
+    pub async fn authenticate_login(&self, authorization: &str) -> Result<Principal, ManageError> {
+        let who = self.authenticate(authorization).await?;
+        if who.scopes.is_some() {
+            return Err(ManageError::Unauthorized(
+                "A personal access token is not a login.",
+            ));
+        }
+        Ok(who)
+    }
+
     /// Records a personal access token's use, at most once a minute (a dashboard polling
     /// every few seconds writes a row a minute, not one per request). A failed write is
     /// logged; it never refuses the request.

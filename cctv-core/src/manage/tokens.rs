@@ -201,6 +201,12 @@ impl Manager {
                     "No active user with this id or e-mail",
                 ))
             })?;
+        if new.scopes.contains(&TokenScope::MetricsRead) && str_of(&user, "role") != Some("admin") {
+            return Err(ManageError::Validation(ValidationErrors::single(
+                "scopes",
+                "metrics:read is for an admin's token: /metrics covers every branch",
+            )));
+        }
         let expires_at = Timestamp::now()
             .checked_add(SignedDuration::from_hours(24 * new.expires_in_days))
             .map_err(|e| ManageError::Conflict(e.to_string()))?;

@@ -26,7 +26,7 @@ use super::service::{NotificationService, Settled};
 use super::store::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use super::{NotifyError, OutboundMessage};
 use crate::jobs::ClaimedJob;
-use crate::phone::normalize_phone;
+use crate::phone::stored_recipient;
 use crate::storage::StorageError;
 
 /// The job kind of a trailing digest on the `notifications` queue.
@@ -71,7 +71,7 @@ impl NotificationService {
         let existing = self.core.storage().deliveries(event_log_id).await?;
         let (mut sent, mut transient, mut rejected) = (0, Vec::new(), Vec::new());
         for raw in &ctx.plan.recipients {
-            let Ok(recipient) = normalize_phone(raw) else {
+            let Ok(recipient) = stored_recipient(raw) else {
                 continue;
             };
             for (channel, notifier) in channels(self.core.notifiers()) {

@@ -14,7 +14,7 @@ use super::store::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use super::{Attachment, AttachmentSource, Delivery, Notifier, NotifyError, OutboundMessage};
 use crate::jobs::ClaimedJob;
 use crate::media::inspect_image;
-use crate::phone::normalize_phone;
+use crate::phone::stored_recipient;
 use crate::storage::StorageError;
 
 /// Channel names: the notifier kind, with `#2`, `#3`, … for further notifiers of one kind.
@@ -160,7 +160,7 @@ impl<'a> Round<'a> {
         channel: &str,
         notifier: &dyn Notifier,
     ) -> Result<(), StorageError> {
-        let normalised = normalize_phone(raw);
+        let normalised = stored_recipient(raw);
         let recipient = normalised.clone().unwrap_or_else(|_| raw.trim().to_owned());
         let settled = self
             .existing

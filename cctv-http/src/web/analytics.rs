@@ -205,6 +205,9 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     if let Some(b) = ask.branch {
         query.push_str(&format!("&branch_id={b}"));
     }
+    if req.query::<String>("lookback_days").is_some() {
+        query.push_str(&format!("&lookback_days={}", ask.lookback_days));
+    }
     ctx["query"] = json!(query);
     let scope = figures::Scope {
         range: ask.range,

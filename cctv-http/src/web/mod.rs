@@ -35,7 +35,7 @@ pub async fn session_principal(
     let token = session::cookie(req, SESSION_COOKIE)?;
     state
         .manage
-        .authenticate(&format!("Bearer {token}"))
+        .authenticate_login(&format!("Bearer {token}"))
         .await
         .ok()
 }

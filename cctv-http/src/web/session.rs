@@ -132,7 +132,7 @@ pub(crate) async fn current(
     let token = cookie(req, SESSION_COOKIE)?;
     let who = state
         .manage
-        .authenticate(&format!("Bearer {token}"))
+        .authenticate_login(&format!("Bearer {token}"))
         .await
         .ok()?;
     let secret = token.split_once('|').map_or(token, |(_, s)| s);

@@ -65,7 +65,7 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             return;
         }
     };
-    let Ok(mut who) = state.manage.authenticate(&authorization).await else {
+    let Ok(mut who) = state.manage.authenticate_login(&authorization).await else {
         res.status_code(StatusCode::UNAUTHORIZED);
         return;
     };
@@ -93,7 +93,7 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                             if about_me(&event, &who) {
                                 // Role, branches or status changed: hear from now on what
                                 // the account may hear now; a disabled account is cut off.
-                                match state.manage.authenticate(&authorization).await {
+                                match state.manage.authenticate_login(&authorization).await {
                                     Ok(now) => who = now,
                                     Err(_) => break,
                                 }

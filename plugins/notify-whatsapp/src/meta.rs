@@ -15,7 +15,7 @@ use std::time::Duration;
 use cctv_core::notify::{
     Attachment, AttachmentSource, Delivery, NotifierConfigError, NotifyError, OutboundMessage,
 };
-use cctv_core::phone::normalize_phone;
+use cctv_core::phone::stored_recipient;
 use cctv_core::template::{MessageTemplate, VARIABLES};
 use reqwest::header::HeaderValue;
 use reqwest::multipart::{Form, Part};
@@ -108,7 +108,7 @@ impl Meta {
         http: &reqwest::Client,
         message: &OutboundMessage,
     ) -> Result<Delivery, NotifyError> {
-        let to = normalize_phone(&message.recipient).map_err(invalid_recipient)?;
+        let to = stored_recipient(&message.recipient).map_err(invalid_recipient)?;
         let mut elapsed = Duration::ZERO;
         let wants_image = self.template.as_ref().is_none_or(|t| t.image_header);
         let image = match message.image.as_ref().filter(|_| wants_image) {

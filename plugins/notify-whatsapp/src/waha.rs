@@ -13,7 +13,7 @@ use base64::Engine as _;
 use cctv_core::notify::{
     AttachmentSource, Delivery, NotifierConfigError, NotifyError, OutboundMessage,
 };
-use cctv_core::phone::{normalize_phone, whatsapp_chat_id};
+use cctv_core::phone::{stored_recipient, whatsapp_chat_id};
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
@@ -117,7 +117,7 @@ fn chat_id(recipient: &str) -> Result<String, NotifyError> {
     if recipient.contains('@') {
         return Ok(recipient.to_owned());
     }
-    normalize_phone(recipient)
+    stored_recipient(recipient)
         .map(|digits| whatsapp_chat_id(&digits))
         .map_err(invalid_recipient)
 }
