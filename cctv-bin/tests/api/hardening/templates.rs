@@ -58,7 +58,10 @@ async fn a_runaway_template_is_refused_at_save_and_the_server_keeps_answering() 
             .unwrap();
         assert!(message.contains("budget"), "{message}");
     }
-    assert!(slowest < Duration::from_secs(1), "/health took {slowest:?}");
+    // Unbounded, these templates would hold a worker for minutes; bounded, each costs
+    // milliseconds. The limit leaves room for the rest of the suite sharing two cores (a
+    // CI run measured 1.06 s while a million-row export test ran beside it).
+    assert!(slowest < Duration::from_secs(5), "/health took {slowest:?}");
     // The same on the device event settings.
     let r = call(
         &app,
