@@ -9,9 +9,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 
-use super::login::form_fields;
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, csrf_matches, flash, require};
+use super::session::{Session, checked_form, flash, require};
 use crate::{AppState, state};
 
 pub(super) async fn admin(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {
@@ -82,14 +81,8 @@ pub async fn failed_action(req: &mut Request, depot: &mut Depot, res: &mut Respo
     let Some(session) = admin(&state, req, res).await else {
         return;
     };
-    let form = form_fields(req).await;
-    if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return error_page(
-            res,
-            &session,
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload and try again.",
-        );
+    if checked_form(req, res, &session).await.is_none() {
+        return;
     }
     // The retry-all route has no action segment.
     let action = req

@@ -10,9 +10,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::login::form_fields;
 use super::render::{base, error_page, page_with_origin, redirect};
-use super::session::{csrf_matches, flash, require};
+use super::session::{checked_form, flash, require};
 use crate::manage::{caller, client_ip};
 use crate::state;
 
@@ -105,15 +104,9 @@ pub async fn save_position(req: &mut Request, depot: &mut Depot, res: &mut Respo
     let Some(session) = require(&state, req, res).await else {
         return;
     };
-    let form = form_fields(req).await;
-    if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return error_page(
-            res,
-            &session,
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload and try again.",
-        );
-    }
+    let Some(form) = checked_form(req, res, &session).await else {
+        return;
+    };
     let layout = req.param::<i64>("layout_id").unwrap_or_default();
     let number = req.param::<i64>("position").unwrap_or_default();
     let id = |name: &str| form.get(name).and_then(|v| v.parse::<i64>().ok());

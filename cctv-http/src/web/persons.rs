@@ -10,9 +10,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::login::form_fields;
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, csrf_matches, flash, require};
+use super::session::{Session, checked_form, flash, require};
 use crate::manage::{caller, client_ip};
 use crate::{AppState, state};
 
@@ -289,15 +288,9 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(session) = require(&state, req, res).await else {
         return;
     };
-    let form = form_fields(req).await;
-    if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return error_page(
-            res,
-            &session,
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload and try again.",
-        );
-    }
+    let Some(form) = checked_form(req, res, &session).await else {
+        return;
+    };
     let re_id = req.param::<String>("re_id").unwrap_or_default();
     let date = form.get("date").cloned().unwrap_or_default();
     let body =

@@ -97,6 +97,26 @@ pub(crate) fn csrf_matches(submitted: Option<&str>, expected: &str) -> bool {
     })
 }
 
+/// The fields of a posted form whose CSRF token matches the session; otherwise the
+/// "form expired" page is sent and `None` returned.
+pub(crate) async fn checked_form(
+    req: &mut Request,
+    res: &mut Response,
+    session: &Session,
+) -> Option<std::collections::BTreeMap<String, String>> {
+    let form = super::login::form_fields(req).await;
+    if csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
+        return Some(form);
+    }
+    super::render::error_page(
+        res,
+        session,
+        salvo::http::StatusCode::FORBIDDEN,
+        "The form expired. Reload and try again.",
+    );
+    None
+}
+
 /// Sets a message shown once on the next page.
 pub(crate) fn flash(req: &Request, res: &mut Response, message: &str) {
     let encoded = super::render::percent_encode(message, b"-._");
@@ -104,23 +124,7 @@ pub(crate) fn flash(req: &Request, res: &mut Response, message: &str) {
 }
 
 pub(crate) fn decode_flash(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(b) = raw
-                .get(i + 1..i + 3)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    cctv_core::stream_url::percent_decode(raw)
 }
 
 /// The session of this request, if its cookie holds a live token.

@@ -9,9 +9,8 @@ use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
 use super::admin::admin;
-use super::login::form_fields;
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, csrf_matches, flash};
+use super::session::{Session, checked_form, flash};
 use crate::manage::{caller, client_ip};
 use crate::{AppState, state};
 
@@ -73,15 +72,9 @@ pub async fn create(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(session) = admin(&state, req, res).await else {
         return;
     };
-    let form = form_fields(req).await;
-    if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return error_page(
-            res,
-            &session,
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload and try again.",
-        );
-    }
+    let Some(form) = checked_form(req, res, &session).await else {
+        return;
+    };
     let text = |k: &str| form.get(k).map(String::as_str).unwrap_or("").to_owned();
     let scopes: Vec<&str> = TokenScope::ALL
         .iter()
@@ -134,14 +127,8 @@ pub async fn revoke(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(session) = admin(&state, req, res).await else {
         return;
     };
-    let form = form_fields(req).await;
-    if !csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return error_page(
-            res,
-            &session,
-            StatusCode::FORBIDDEN,
-            "The form expired. Reload and try again.",
-        );
+    if checked_form(req, res, &session).await.is_none() {
+        return;
     }
     let id = req.param::<i64>("id").unwrap_or(0);
     let ip = client_ip(req);
