@@ -135,8 +135,9 @@ pub fn percent_encode(s: &str) -> String {
         .collect()
 }
 
-/// Decodes `%XX` sequences; anything malformed stays as it is.
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` sequences; anything malformed stays as it is (URL user info here, path
+/// segments and cookie values in the HTTP layer).
+pub fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -162,6 +163,14 @@ fn percent_decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segments_decode_like_the_router() {
+        assert_eq!(percent_decode("CAM%2001"), "CAM 01");
+        assert_eq!(percent_decode("abc"), "abc");
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+        assert_eq!(percent_decode("%E2%9C%93"), "✓");
+    }
 
     #[test]
     fn user_info_is_split_off_and_decoded() {

@@ -33,7 +33,7 @@ fn compute(req: &Request) -> Option<Arc<str>> {
     let segments: Vec<String> = path
         .split('/')
         .map(|seg| {
-            let decoded = percent_decode(seg);
+            let decoded = cctv_core::stream_url::percent_decode(seg);
             params
                 .iter()
                 .find(|(_, v)| **v == decoded)
@@ -41,40 +41,4 @@ fn compute(req: &Request) -> Option<Arc<str>> {
         })
         .collect();
     Some(segments.join("/").into())
-}
-
-/// Percent-decoding of one path segment (what the router matched parameters against).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn segments_decode_like_the_router() {
-        assert_eq!(percent_decode("CAM%2001"), "CAM 01");
-        assert_eq!(percent_decode("abc"), "abc");
-        assert_eq!(percent_decode("%zz%4"), "%zz%4");
-        assert_eq!(percent_decode("%E2%9C%93"), "✓");
-    }
 }
