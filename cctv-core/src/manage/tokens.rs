@@ -4,7 +4,7 @@
 //! listed with its last use, and revocable. It reads with its person's role and branches,
 //! and only what its scopes name.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -248,17 +248,35 @@ impl Manager {
                 },
             )
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let email = match int_of(row, "user_id") {
-                Some(id) => storage
-                    .find_record(&USERS, &by_id(id))
-                    .await?
-                    .and_then(|u| str_of(&u, "email").map(str::to_owned)),
-                None => None,
-            };
-            out.push(listing(row, email.as_deref()));
-        }
+        // The people of the listed tokens, read in one query.
+        let mut ids: Vec<Value> = rows
+            .iter()
+            .filter_map(|r| int_of(r, "user_id").map(Value::from))
+            .collect();
+        ids.sort_by_key(|v| v.as_i64());
+        ids.dedup();
+        let (users, _) = storage
+            .list_records(
+                &USERS,
+                &ListQuery {
+                    filters: vec![Filter::In("id", ids)],
+                    order: Order::NEWEST_FIRST,
+                    page: 1,
+                    per_page: MAX_LISTED,
+                },
+            )
+            .await?;
+        let emails: HashMap<i64, &str> = users
+            .iter()
+            .filter_map(|u| Some((id_of(u), str_of(u, "email")?)))
+            .collect();
+        let out = rows
+            .iter()
+            .map(|row| {
+                let email = int_of(row, "user_id").and_then(|id| emails.get(&id).copied());
+                listing(row, email)
+            })
+            .collect();
         Ok(out)
     }
 
