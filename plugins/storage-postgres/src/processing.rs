@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::processing::{
-    BatchKeys, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
+    BatchKeys, Membership, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
 };
 use cctv_core::storage::ProcessedDetection;
 use jiff::Timestamp;
@@ -121,9 +121,7 @@ async fn upsert_memberships(
     if m.is_empty() {
         return Ok(());
     }
-    let re_ids: Vec<&str> = m.iter().map(|m| m.re_id.as_str()).collect();
-    let dates: Vec<time::Date> = m.iter().map(|m| pg_date(m.date)).collect();
-    let branches: Vec<i64> = m.iter().map(|m| m.branch_id).collect();
+    let (re_ids, dates, branches) = membership_keys(m);
     let counted: Vec<bool> = m.iter().map(|m| m.counted).collect();
     let civil: HashMap<time::Date, jiff::civil::Date> =
         m.iter().map(|m| (pg_date(m.date), m.date)).collect();
@@ -156,6 +154,15 @@ async fn upsert_memberships(
     Ok(())
 }
 
+/// The `(re_id, date, branch_id)` keys of `m` as the three arrays an `UNNEST` takes.
+fn membership_keys(m: &[Membership]) -> (Vec<&str>, Vec<time::Date>, Vec<i64>) {
+    (
+        m.iter().map(|m| m.re_id.as_str()).collect(),
+        m.iter().map(|m| pg_date(m.date)).collect(),
+        m.iter().map(|m| m.branch_id).collect(),
+    )
+}
+
 /// Moves every visit's first and last detection (min, max) and adds its detections. The
 /// membership upsert before it has locked the rows.
 async fn add_visit_figures(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
@@ -163,9 +170,7 @@ async fn add_visit_figures(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(
     if m.is_empty() {
         return Ok(());
     }
-    let re_ids: Vec<&str> = m.iter().map(|m| m.re_id.as_str()).collect();
-    let dates: Vec<time::Date> = m.iter().map(|m| pg_date(m.date)).collect();
-    let branches: Vec<i64> = m.iter().map(|m| m.branch_id).collect();
+    let (re_ids, dates, branches) = membership_keys(m);
     let first: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.first_at)).collect();
     let last: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.last_at)).collect();
     let counts: Vec<i64> = m.iter().map(|m| m.detections).collect();
