@@ -70,6 +70,28 @@ impl Params {
         )
     }
 
+    /// A range of days from the dates `from` and `to` (inclusive, at most a year and a day;
+    /// default: the 30 days ending `today`). Errors are recorded under `from`.
+    pub fn day_range(
+        &mut self,
+        req: &Request,
+        (from, to): (&str, &str),
+        today: Date,
+    ) -> Option<cctv_core::usage::DayRange> {
+        let end = self.date(req, to);
+        let start = self.date(req, from);
+        let end = end.unwrap_or(today);
+        let start =
+            start.unwrap_or_else(|| end.checked_sub(jiff::Span::new().days(29)).unwrap_or(end));
+        if start > end {
+            self.add(from, format!("{from} must not be after {to}"));
+            return None;
+        }
+        cctv_core::usage::DayRange::new(start, end)
+            .map_err(|m| self.add(from, m))
+            .ok()
+    }
+
     /// Records an error found by the caller's own check.
     pub fn add(&mut self, name: &str, message: impl Into<String>) {
         self.errors.add(name, message.into());

@@ -45,20 +45,9 @@ impl Ask {
     /// see is refused (403), an unknown one is 404.
     pub fn read(state: &AppState, who: &Principal, req: &Request) -> Result<Self, ApiError> {
         let mut params = Params::default();
-        let to = params.date(req, "to");
-        let from = params.date(req, "from");
+        let range = params.day_range(req, ("from", "to"), state.core.today());
         let branch = params.int(req, "branch_id");
         let lookback = params.int(req, "lookback_days");
-        let to = to.unwrap_or_else(|| state.core.today());
-        let from = from.unwrap_or_else(|| to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to));
-        let range = if from > to {
-            params.add("from", "The from date must not be after the to date");
-            None
-        } else {
-            DayRange::new(from, to)
-                .map_err(|m| params.add("from", m))
-                .ok()
-        };
         let lookback_days = match lookback {
             None => state.settings.analytics_lookback_days,
             Some(n) if n <= i64::from(MAX_LOOKBACK_DAYS) => n as u32,

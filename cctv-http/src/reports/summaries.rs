@@ -16,17 +16,7 @@ use crate::state;
 /// timezone; default: the 30 days ending today). Errors go to `params`. The API and the
 /// `/admin/usage` page read their range here.
 pub(crate) fn range(state: &AppState, params: &mut Params, req: &Request) -> Option<DayRange> {
-    let to = params.date(req, "date_to");
-    let from = params.date(req, "date_from");
-    let to = to.unwrap_or_else(|| state.core.today());
-    let from = from.unwrap_or_else(|| to.checked_sub(jiff::Span::new().days(29)).unwrap_or(to));
-    match DayRange::new(from, to) {
-        Ok(range) => Some(range),
-        Err(message) => {
-            params.add("date_from", message);
-            None
-        }
-    }
+    params.day_range(req, ("date_from", "date_to"), state.core.today())
 }
 
 #[handler]
