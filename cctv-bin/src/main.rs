@@ -5,6 +5,7 @@ mod bench;
 mod blobs;
 mod cluster;
 mod cmd;
+mod import;
 mod notify;
 mod settings;
 
@@ -64,6 +65,9 @@ enum Command {
     /// Generate counting reports from the database.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Bring over a running installation of another system.
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Benchmarks: the ingest load generator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -96,6 +100,13 @@ enum ReportCommand {
     /// Write a report (daily, monthly, dashboard) or rows (persons, events, detections) as
     /// CSV or XLSX; rows are streamed, so exports of any size run in bounded memory.
     Export(cmd::report::ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportCommand {
+    /// The original Laravel system: estate, users, credentials (devices keep their keys),
+    /// settings and history, idempotently.
+    Laravel(import::LaravelArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +184,11 @@ fn main() -> anyhow::Result<()> {
                     ReportCommand::Backfill(args) => cmd::report::backfill(core, args).await,
                     ReportCommand::Export(args) => cmd::report::export(core, args).await,
                 }
+            }
+            Command::Import(ImportCommand::Laravel(args)) => {
+                let store = app::open_store(&settings, false).await?;
+                let core = app::build_core(&settings, &store).await?;
+                import::laravel(core, args).await
             }
             Command::Bench(command) => bench::run(command).await,
         }

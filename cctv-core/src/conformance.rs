@@ -172,6 +172,7 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
         detection_data: Some(json!({"confidence": 0.9})),
         person_features: None,
         image: None,
+        imported: false,
     }
 }
 

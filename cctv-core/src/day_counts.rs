@@ -152,6 +152,7 @@ mod tests {
             detection_data: None,
             person_features: None,
             image: None,
+            imported: false,
         };
         PreparedDetection {
             job,

@@ -92,6 +92,10 @@ pub struct DetectionJob {
     pub person_features: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<StoredBlob>,
+    /// History brought over from another system (`cctv import`): stored and counted like
+    /// any detection, but nobody is notified of something that happened long ago.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub imported: bool,
 }
 
 impl DetectionJob {
@@ -353,6 +357,7 @@ impl DetectionRequest {
             detection_data: self.detection_data,
             person_features: self.person_features,
             image,
+            imported: false,
         }
     }
 }

@@ -139,6 +139,7 @@ mod tests {
             detection_data: features.map(|f| json!({"appearance_features": f})),
             person_features: None,
             image: None,
+            imported: false,
         };
         PreparedDetection::new(job, &TimeZone::get("Asia/Jakarta").unwrap())
     }

@@ -15,6 +15,7 @@ mod files;
 mod hardening;
 mod helpers;
 mod ingest;
+mod laravel_import;
 mod manage;
 mod metrics;
 mod notify;

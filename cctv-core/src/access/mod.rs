@@ -3,6 +3,7 @@
 //! stored device/stream credentials.
 
 mod audience;
+pub(crate) mod bcrypt;
 pub(crate) mod password;
 mod principal;
 mod scope;
@@ -10,7 +11,7 @@ mod secret_box;
 mod throttle;
 mod token;
 
-pub use password::{MIN_PASSWORD_CHARS, hash_password, verify_password};
+pub use password::{MIN_PASSWORD_CHARS, hash_password, needs_rehash, verify_password};
 pub use principal::{Principal, Role};
 pub use scope::TokenScope;
 pub use secret_box::{SecretBox, SecretBoxError};

@@ -1,5 +1,6 @@
 //! Password hashing with argon2id (slow on purpose: only used at login, never on the
-//! device path).
+//! device path). Hashes imported from the original system are bcrypt: they verify as
+//! they are and are replaced with argon2id at the next successful login.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
@@ -17,11 +18,21 @@ pub fn hash_password(password: &str) -> String {
         .to_string()
 }
 
-/// Whether `password` matches the stored PHC string (a malformed string never matches).
-pub fn verify_password(password: &str, phc: &str) -> bool {
+/// Whether `password` matches the stored hash: an argon2 PHC string, or a bcrypt hash
+/// imported from the original system (a malformed string never matches).
+pub fn verify_password(password: &str, stored: &str) -> bool {
+    if super::bcrypt::is_bcrypt(stored) {
+        return super::bcrypt::verify_bcrypt(password, stored);
+    }
     Argon2::default()
-        .verify_password(password.as_bytes(), phc)
+        .verify_password(password.as_bytes(), stored)
         .is_ok()
+}
+
+/// Whether a stored hash that just verified should be replaced by [`hash_password`]'s
+/// (it is an imported bcrypt hash).
+pub fn needs_rehash(stored: &str) -> bool {
+    super::bcrypt::is_bcrypt(stored)
 }
 
 /// A hash of nothing that anyone knows, verified when the account does not exist so a

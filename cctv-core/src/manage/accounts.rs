@@ -8,7 +8,8 @@ use serde_json::Value;
 use super::tables::{USER_TOKENS, USERS};
 use super::{ManageError, Manager, insert_op, int_of, public_fields, str_of, update_op};
 use crate::access::{
-    IssuedToken, Principal, Role, parse_bearer, verify_password, verify_token_secret,
+    IssuedToken, Principal, Role, hash_password, needs_rehash, parse_bearer, verify_password,
+    verify_token_secret,
 };
 use crate::records::{Filter, Record, by_id, hex, unhex};
 
@@ -61,10 +62,15 @@ impl Manager {
             .unwrap_or(crate::access::password::dummy_hash())
             .to_owned();
         let password = password.to_owned();
-        // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-        let matches = tokio::task::spawn_blocking(move || verify_password(&password, &phc))
-            .await
-            .unwrap_or(false);
+        // argon2 takes tens of milliseconds of CPU: keep it off the async workers. An
+        // imported bcrypt hash that matches is replaced by an argon2id one in the same step.
+        let (matches, rehashed) = tokio::task::spawn_blocking(move || {
+            let matches = verify_password(&password, &phc);
+            let rehashed = (matches && needs_rehash(&phc)).then(|| hash_password(&password));
+            (matches, rehashed)
+        })
+        .await
+        .unwrap_or((false, None));
         let user = match user {
             Some(u) if matches && str_of(&u, "status") == Some("active") => u,
             _ => {
@@ -94,6 +100,9 @@ impl Manager {
             "last_login_at".into(),
             Value::from(Timestamp::now().to_string()),
         );
+        if let Some(upgraded) = rehashed {
+            seen.insert("password_hash".into(), Value::from(upgraded));
+        }
         let results = self
             .core
             .storage()

@@ -25,7 +25,7 @@
 //!   (person, day) adds one to the all-branches total;
 //! - day and device totals add detections and `detected_count`;
 //! - child jobs (outbox): a notification when the (branch, device) has notifications on and
-//!   the detection is tracked, an image job when an image came; the report day of every
+//!   the detection is tracked (never for imported history), an image job when an image came; the report day of every
 //!   (date, branch) is marked dirty.
 //!
 //! Every change is additive (`x = x + delta`, min, max, merge), so a backend with

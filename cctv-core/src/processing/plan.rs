@@ -176,7 +176,7 @@ impl<'a> Plan<'a> {
         let mut children = Vec::new();
         for (i, d) in detections.iter().enumerate() {
             let device = (d.job.branch_id, d.job.device_id.clone());
-            if tracked[i] && state.notify.contains(&device) {
+            if tracked[i] && !d.job.imported && state.notify.contains(&device) {
                 children.push(ChildJob {
                     queue: Queue::Notifications,
                     kind: NOTIFY_KIND,

@@ -31,6 +31,7 @@ fn det(re_id: &str, branch: i64, count: i32, at: &str) -> PreparedDetection {
             detection_data: None,
             person_features: None,
             image: None,
+            imported: false,
         },
         &TimeZone::UTC,
     )
@@ -239,4 +240,20 @@ fn child_jobs_follow_the_settings_and_the_image() {
     );
     assert_eq!(plan.images().count(), 1);
     assert_eq!(plan.dirty_days, vec![(DAY, 1), (DAY, 2)]);
+}
+
+#[test]
+fn imported_history_is_counted_but_never_notified() {
+    let mut old = det("A", 1, 2, "2026-11-28T08:00:00Z");
+    old.job.imported = true;
+    let live = det("A", 1, 1, "2026-11-28T09:00:00Z");
+    let batch = vec![old, live];
+    let mut state = pending(&batch);
+    state.notify.insert((1, "D1".into()));
+    let plan = Plan::new(&batch, &state);
+    let notified: Vec<usize> = plan.children.iter().map(|c| c.detection).collect();
+    assert_eq!(notified, vec![1], "only the live detection notifies");
+    let days = plan.person_days(plan.predicted_facts());
+    assert_eq!(days.len(), 1);
+    assert_eq!(days[0].actual_count, 3, "both are counted");
 }

@@ -48,6 +48,7 @@ fn job(app: &TestApp, re_id: &str, data: Option<Value>) -> DetectionJob {
         detection_data: data,
         person_features: None,
         image: None,
+        imported: false,
     }
 }
 
