@@ -39,7 +39,7 @@ SELECT 1 + (b % 3), 'BR' || lpad(b::text, 3, '0'), 'Branch ' || b, 'City ' || b 
 INSERT INTO device_masters (device_id, device_name, branch_id)
 SELECT 'CAM_' || lpad(d::text, 3, '0'), 'Camera ' || d, 1 + (d % 7) FROM generate_series(1, 12) AS d;
 INSERT INTO re_id_branch_detections (re_id, branch_id, device_id, detection_timestamp, detection_data)
-SELECT 'REID_' || ((i * 7919) % 20000), 1 + ((i % 12) % 7), 'CAM_' || lpad((1 + i % 12)::text, 3, '0'),
+SELECT 'REID_' || ((i::bigint * 7919) % 20000), 1 + ((i % 12) % 7), 'CAM_' || lpad((1 + i % 12)::text, 3, '0'),
        timestamp '2026-10-01 07:00:00' + ((i % 30) || ' days')::interval + (((i * 37) % 50400) || ' seconds')::interval,
        '{"confidence": 0.9}'::jsonb
 FROM generate_series(1, $detections) AS i;

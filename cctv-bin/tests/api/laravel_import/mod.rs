@@ -39,6 +39,12 @@ fn import(dir: &std::path::Path, source: &str, extra: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The target's SQLite database, read beside the command or the server.
+async fn target_db(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let url = format!("sqlite://{}", dir.join("cctv.db").display());
+    SqlitePoolOptions::new().connect(&url).await.unwrap()
+}
+
 fn imported(summary: &Value, table: &str) -> i64 {
     summary["tables"][table]["imported"].as_i64().unwrap_or(0)
 }
@@ -129,13 +135,7 @@ async fn an_original_installation_moves_over_with_its_keys_passwords_and_history
     );
 
     // Counts equal a recount of the source's detections (days in Asia/Jakarta).
-    let target = SqlitePoolOptions::new()
-        .connect(&format!(
-            "sqlite://{}",
-            dir.path().join("cctv.db").display()
-        ))
-        .await
-        .unwrap();
+    let target = target_db(dir.path()).await;
     let expected = recount(&history);
     let rows = sqlx::query(
         "SELECT re_id, detection_date, total_actual_count, total_detection_branch_count, person_name, status
@@ -228,13 +228,7 @@ async fn an_original_installation_moves_over_with_its_keys_passwords_and_history
     assert_eq!(login("admin@cctv.com", "wrong-password").await.status, 401);
     // The bcrypt hash was replaced at that login; the password still works.
     assert_eq!(login("admin@cctv.com", ADMIN_PASSWORD).await.status, 200);
-    let target = SqlitePoolOptions::new()
-        .connect(&format!(
-            "sqlite://{}",
-            dir.path().join("cctv.db").display()
-        ))
-        .await
-        .unwrap();
+    let target = target_db(dir.path()).await;
     let hash: String =
         sqlx::query_scalar("SELECT password_hash FROM users WHERE email = 'admin@cctv.com'")
             .fetch_one(&target)
