@@ -63,3 +63,12 @@ $bin import laravel --database-url "$source_url" --batch 2000
 end=$(date +%s.%N)
 elapsed=$(echo "$end - $begin" | bc)
 echo "import of $detections detections into ${TARGET:-sqlite}: ${elapsed} s, $(echo "$detections / $elapsed" | bc) detections/s"
+# The person-days must add up to the source's detections, day by day.
+check="SELECT detection_date, count(*), sum(total_actual_count) FROM re_id_masters GROUP BY 1 ORDER BY 1"
+want=$(psql -At "$source_url" -c "SELECT detection_timestamp::date, count(DISTINCT re_id), count(*) FROM re_id_branch_detections GROUP BY 1 ORDER BY 1")
+if [ "${TARGET:-sqlite}" = postgres ]; then
+    got=$(psql -At "$CCTV__DATABASE__URL" -c "$check")
+else
+    got=$(sqlite3 "$work/data/cctv.db" "$check")
+fi
+if [ "$got" = "$want" ]; then echo "person-days per day equal the source's recount"; else echo "MISMATCH with the source's recount"; diff <(echo "$want") <(echo "$got") | head; exit 1; fi

@@ -16,7 +16,7 @@ use cctv_core::manage::tables::PERSON_DAYS;
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::records::{Filter, Record, WriteOp};
 use cctv_core::reporting::{ReportService, Reporting};
-use cctv_core::storage::{AcceptItem, AcceptOutcome};
+use cctv_core::storage::{AcceptItem, AcceptOutcome, DetectionOutcome};
 use jiff::Timestamp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -95,18 +95,24 @@ impl Import<'_> {
             };
             let mut jobs = Vec::with_capacity(rows.len());
             for row in &rows {
+                let id: i64 = row.get("id");
                 match self.detection_job(row) {
-                    Ok(job) => jobs.push(job),
-                    Err(reason) => {
-                        let id: i64 = row.get("id");
-                        self.summary.refuse(DETECTIONS, format!("#{id}"), reason);
-                    }
+                    Ok(job) => jobs.push((id, job)),
+                    Err(reason) => self.summary.refuse(DETECTIONS, format!("#{id}"), reason),
                 }
             }
             let imported = if self.dry_run {
                 jobs.len()
             } else {
-                self.commit(jobs, std::mem::take(&mut first_batch)).await?
+                let first = std::mem::take(&mut first_batch);
+                let batch = jobs.iter().map(|(_, j)| j.clone()).collect();
+                match self.commit(batch, first).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a batch failed; importing its detections one by one");
+                        self.commit_each(jobs).await
+                    }
+                }
             };
             self.summary.imported(DETECTIONS, imported as u64);
             if !self.dry_run {
@@ -177,7 +183,7 @@ impl Import<'_> {
         })
     }
 
-    /// Accepts and processes one batch; returns how many detections are new. On the first
+    /// Accepts and processes one batch; returns how many detections it processed. On the first
     /// batch of a run, jobs stored by an earlier, interrupted run are processed (if still
     /// queued) but not stored twice.
     async fn commit(&self, jobs: Vec<DetectionJob>, first_batch: bool) -> anyhow::Result<usize> {
@@ -192,15 +198,32 @@ impl Import<'_> {
             fresh.push(AcceptItem { job, lease: None });
         }
         let outcomes = self.storage.accept_detections(&fresh, now).await?;
-        let mut imported = 0;
         for (item, outcome) in fresh.into_iter().zip(outcomes) {
             if outcome == AcceptOutcome::Accepted {
-                imported += 1;
                 prepared.push(PreparedDetection::new(item.job, self.core.timezone()));
             }
         }
-        self.storage.process_detections(&prepared, now).await?;
-        Ok(imported)
+        let results = self.storage.process_detections(&prepared, now).await?;
+        Ok(results
+            .iter()
+            .filter(|r| r.outcome != DetectionOutcome::AlreadyProcessed)
+            .count())
+    }
+
+    /// After a failed batch: each detection on its own, so one bad row is refused and
+    /// listed instead of stopping the import. A detection the failed batch did store
+    /// (accepted, not processed) is found by its job id and only processed.
+    async fn commit_each(&mut self, jobs: Vec<(i64, DetectionJob)>) -> usize {
+        let mut imported = 0;
+        for (id, job) in jobs {
+            match self.commit(vec![job], true).await {
+                Ok(n) => imported += n,
+                Err(e) => self
+                    .summary
+                    .refuse(DETECTIONS, format!("#{id}"), e.to_string()),
+            }
+        }
+        imported
     }
 
     /// Names and switched-off person-days; a person-day without any detection is refused
