@@ -36,7 +36,12 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP server and the pipeline (embedded SQLite unless database.url is set).
-    Serve,
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 for the LAN (default: `listen` of the
+        /// configuration, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// Create or upgrade the database schema, then exit.
     Migrate,
     /// Manage device API credentials.
@@ -48,11 +53,15 @@ enum Command {
     /// Personal access tokens: long-lived read tokens for BI tools, Grafana and scripts.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Seed a realistic demo estate and print a fresh credential.
+    /// Seed a realistic demo estate; print a fresh credential and a demo admin's password.
     Demo {
-        /// Print groups, branches, devices and the credential as JSON.
+        /// Print groups, branches, devices, the credential and the admin as JSON.
         #[arg(long)]
         json: bool,
+        /// Print only `export CCTV_KEY=… CCTV_SECRET=…` (for `eval`); the rest goes to
+        /// standard error.
+        #[arg(long, conflicts_with = "json")]
+        env: bool,
     },
     /// Fold a day's message log into whatsapp_delivery_summary (idempotent).
     Aggregate(cmd::aggregate::Args),
@@ -130,14 +139,21 @@ fn main() -> anyhow::Result<()> {
     let settings = settings::Settings::load(cli.config.as_deref())?;
     // Checked when the settings were read.
     cctv_core::phone::set_default_region(&settings.notifications.phone_region)?;
-    let serving = matches!(cli.command, Command::Serve);
+    let mut settings = settings;
+    let serving = matches!(cli.command, Command::Serve { .. });
+    if let Command::Serve {
+        listen: Some(listen),
+    } = &cli.command
+    {
+        settings.listen = *listen;
+    }
     init_tracing(&settings, serving);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve => cmd::serve::run(settings).await,
+            Command::Serve { .. } => cmd::serve::run(settings).await,
             Command::Migrate => {
                 let store = app::open_store(&settings, false).await?;
                 println!("{}", store.migrations.describe());
@@ -161,9 +177,15 @@ fn main() -> anyhow::Result<()> {
                     TokenCommand::Revoke(args) => cmd::token::revoke(core, args).await,
                 }
             }
-            Command::Demo { json } => {
+            Command::Demo { json, env } => {
                 let store = app::open_store(&settings, false).await?;
-                cmd::demo::run(store.storage.as_ref(), json).await
+                let core = app::build_core(&settings, &store).await?;
+                let output = match (json, env) {
+                    (true, _) => cmd::demo::Output::Json,
+                    (_, true) => cmd::demo::Output::Env,
+                    _ => cmd::demo::Output::Text,
+                };
+                cmd::demo::run(core, settings.listen, output).await
             }
             Command::Aggregate(args) => cmd::aggregate::run(&settings, args).await,
             Command::AccessLog(AccessLogCommand::Aggregate(args)) => {

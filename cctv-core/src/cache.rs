@@ -62,12 +62,21 @@ impl CredentialEntry {
     }
 }
 
+/// How often, at most, a request with an unknown API key may check the store for new
+/// credentials (the periodic refresh checks about once a second anyway).
+pub const MISS_CHECK_MS: i64 = 200;
+
 /// Credentials by API key: a hit or a miss costs one hash-map lookup, so unknown keys
-/// cannot make the server do more work than known ones.
+/// cannot make the server do more work than known ones — except that a miss may check the
+/// store's stamp, at most once per [`MISS_CHECK_MS`] for the whole process, so a key
+/// created a moment ago by another process (`cctv demo`, `cctv credential create`, another
+/// node) works on its first request.
 #[derive(Debug, Default)]
 pub struct CredentialCache {
     by_key: RwLock<Arc<HashMap<String, Arc<CredentialEntry>>>>,
     stamp: AtomicI64,
+    /// When a miss last checked the stamp (milliseconds since the Unix epoch).
+    miss_checked_ms: AtomicI64,
     /// Last-used second already written to the store, per credential id.
     flushed: std::sync::Mutex<HashMap<i64, i64>>,
 }
@@ -79,6 +88,37 @@ impl CredentialCache {
             .expect("credential cache lock")
             .get(api_key)
             .cloned()
+    }
+
+    /// [`lookup`](Self::lookup), and on a miss a stamp check (and reload if it moved)
+    /// when no other miss checked within [`MISS_CHECK_MS`].
+    pub async fn lookup_or_refresh(
+        &self,
+        store: &dyn FullStorage,
+        api_key: &str,
+    ) -> Option<Arc<CredentialEntry>> {
+        if let Some(entry) = self.lookup(api_key) {
+            return Some(entry);
+        }
+        let now = Timestamp::now().as_millisecond();
+        let last = self.miss_checked_ms.load(Ordering::Acquire);
+        let due = now - last >= MISS_CHECK_MS;
+        if !due
+            || self
+                .miss_checked_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        match self.refresh(store).await {
+            Ok(true) => self.lookup(api_key),
+            Ok(false) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking for new credentials failed");
+                None
+            }
+        }
     }
 
     pub async fn reload(&self, store: &dyn FullStorage) -> Result<(), StorageError> {

@@ -160,6 +160,29 @@ impl Core {
         &self.inner.credentials
     }
 
+    /// The credential of a device request's key. A key the cache does not know may be one
+    /// another process created a moment ago (`cctv demo`, another node): the cache checks
+    /// the store (rate-limited, see [`CredentialCache::lookup_or_refresh`]), and a key found
+    /// that way refreshes the estate too, which the same process usually just wrote.
+    pub async fn find_credential(
+        &self,
+        api_key: &str,
+    ) -> Option<Arc<crate::cache::CredentialEntry>> {
+        if let Some(entry) = self.inner.credentials.lookup(api_key) {
+            return Some(entry);
+        }
+        let storage = self.inner.storage.as_ref();
+        let found = self
+            .inner
+            .credentials
+            .lookup_or_refresh(storage, api_key)
+            .await?;
+        if let Err(e) = self.inner.estate.refresh(storage).await {
+            tracing::warn!(error = %e, "refreshing the estate failed");
+        }
+        Some(found)
+    }
+
     /// Counts device requests against their credentials' hourly limits.
     pub fn limiter(&self) -> &Arc<dyn RequestLimiter> {
         &self.inner.limiter

@@ -98,8 +98,8 @@ pub async fn authenticate_costing(
     };
     let entry = state
         .core
-        .credentials()
-        .lookup(key)
+        .find_credential(key)
+        .await
         .ok_or(ApiError::InvalidCredentials)?;
     let now = Timestamp::now();
     match entry.credential.authenticate(secret, now) {

@@ -1,10 +1,16 @@
 //! `cctv demo`: seeds a realistic estate (3 provinces, 7 branches, 12 devices with the
-//! original system's device ids) and a fresh credential. Running it again adds only what
-//! is missing.
+//! original system's device ids), a fresh credential and a demo admin for the web pages.
+//! Running it again adds only what is missing (and a new credential).
 
+use std::net::SocketAddr;
+
+use cctv_core::Core;
+use cctv_core::access::Role;
 use cctv_core::estate::*;
-use cctv_core::storage::FullStorage;
-use serde_json::json;
+use cctv_core::manage::tables::USERS;
+use cctv_core::manage::{ManageSettings, Manager, NewUser};
+use cctv_core::records::Filter;
+use serde_json::{Value, json};
 
 use super::credential::{self, CreateArgs};
 
@@ -150,7 +156,56 @@ const DEVICES: [(&str, &str, &str, DeviceType); 12] = [
     ),
 ];
 
-pub async fn run(storage: &dyn FullStorage, as_json: bool) -> anyhow::Result<()> {
+/// How `cctv demo` prints what it made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// For people: the estate, the credential, the admin and `export` lines to paste.
+    Text,
+    /// One JSON document.
+    Json,
+    /// Only `export CCTV_KEY=… CCTV_SECRET=…` on standard output (for `eval`); the admin's
+    /// password on standard error.
+    Env,
+}
+
+/// The login of the demo admin.
+pub const ADMIN_EMAIL: &str = "demo@cctv.local";
+
+/// Creates the demo admin with a random password, returned once; `None` if it exists.
+async fn demo_admin(core: Core) -> anyhow::Result<Option<String>> {
+    let email = Filter::Eq("email", Value::from(ADMIN_EMAIL));
+    if core
+        .storage()
+        .find_record(&USERS, &[email])
+        .await?
+        .is_some()
+    {
+        // The admin of an earlier run, whose password was printed then.
+        return Ok(None);
+    }
+    let password = cctv_core::credential::random_alphanumeric(16);
+    let manager = Manager::new(core, ManageSettings::default());
+    let new = NewUser {
+        name: "Demo Admin".into(),
+        email: ADMIN_EMAIL.into(),
+        password: password.clone(),
+        role: Role::Admin,
+    };
+    manager
+        .create_user(new)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the demo admin: {e}"))?;
+    Ok(Some(password))
+}
+
+/// Single-quoted for a POSIX shell (keys and secrets are alphanumeric; quoted anyway).
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+pub async fn run(core: Core, listen: SocketAddr, output: Output) -> anyhow::Result<()> {
+    let storage = core.storage().clone();
+    let storage = storage.as_ref();
     let mut groups = storage.list_groups().await?;
     for (code, province, name) in GROUPS {
         if !groups.iter().any(|g| g.province_code == code) {
@@ -224,15 +279,35 @@ pub async fn run(storage: &dyn FullStorage, as_json: bool) -> anyhow::Result<()>
         device_id: None,
         read_only: false,
         expires_at: None,
-        json: as_json,
+        json: output == Output::Json,
     };
     let created = credential::create(storage, &args).await?;
-    if as_json {
+    let admin_password = demo_admin(core.clone()).await?;
+    let exports = format!(
+        "export CCTV_KEY={} CCTV_SECRET={}",
+        shell_quote(&created.secret.api_key),
+        shell_quote(&created.secret.api_secret)
+    );
+    let admin_line = match &admin_password {
+        Some(p) => format!(
+            "Web pages: http://{listen}/ — log in as {ADMIN_EMAIL} with password {p} (shown only now)"
+        ),
+        None => format!(
+            "Web pages: http://{listen}/ — log in as {ADMIN_EMAIL} (its password was printed when it was created)"
+        ),
+    };
+    if output == Output::Env {
+        println!("{exports}");
+        eprintln!("{admin_line}");
+        return Ok(());
+    }
+    if output == Output::Json {
         let out = json!({
             "groups": groups.iter().map(|g| json!({"id": g.id, "province_code": g.province_code, "group_name": g.group_name})).collect::<Vec<_>>(),
             "branches": branches.iter().map(|b| json!({"id": b.id, "branch_code": b.branch_code, "branch_name": b.branch_name, "city": b.city, "group_id": b.group_id})).collect::<Vec<_>>(),
             "devices": devices.iter().map(|d| json!({"device_id": d.device_id, "device_name": d.device_name, "device_type": d.device_type, "branch_id": d.branch_id})).collect::<Vec<_>>(),
             "credential": {"id": created.id, "api_key": created.secret.api_key, "api_secret": created.secret.api_secret},
+            "admin": {"email": ADMIN_EMAIL, "password": admin_password.map_or(Value::Null, Value::from)},
         });
         println!("{out}");
     } else {
@@ -252,6 +327,9 @@ pub async fn run(storage: &dyn FullStorage, as_json: bool) -> anyhow::Result<()>
         println!("API credential #{} (1,000,000 requests/hour):", created.id);
         println!("X-API-Key:    {}", created.secret.api_key);
         println!("X-API-Secret: {}", created.secret.api_secret);
+        println!("{admin_line}");
+        println!("Paste into your shell to use the credential with curl:");
+        println!("{exports}");
     }
     Ok(())
 }

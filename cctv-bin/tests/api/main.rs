@@ -21,6 +21,7 @@ mod metrics;
 mod notify;
 mod password_prompt;
 mod queue_ops;
+mod quick_start;
 mod report_support;
 mod reports;
 mod streams;
