@@ -70,7 +70,8 @@ async fn an_original_installation_moves_over_with_its_keys_passwords_and_history
         eprintln!("CCTV_TEST_PG_URL is not set: Laravel import test skipped");
         return;
     };
-    let schema = format!("laravel_{}", uuid::Uuid::new_v4().simple());
+    // `t_…`: CI drops schemas of earlier runs by that prefix.
+    let schema = format!("t_laravel_{}", uuid::Uuid::new_v4().simple());
     let admin_pool = PgPoolOptions::new()
         .max_connections(1)
         .connect(&base)
