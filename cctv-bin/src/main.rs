@@ -136,10 +136,9 @@ enum UserCommand {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let settings = settings::Settings::load(cli.config.as_deref())?;
+    let mut settings = settings::Settings::load(cli.config.as_deref())?;
     // Checked when the settings were read.
     cctv_core::phone::set_default_region(&settings.notifications.phone_region)?;
-    let mut settings = settings;
     let serving = matches!(cli.command, Command::Serve { .. });
     if let Command::Serve {
         listen: Some(listen),

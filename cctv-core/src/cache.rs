@@ -90,16 +90,13 @@ impl CredentialCache {
             .cloned()
     }
 
-    /// [`lookup`](Self::lookup), and on a miss a stamp check (and reload if it moved)
-    /// when no other miss checked within [`MISS_CHECK_MS`].
-    pub async fn lookup_or_refresh(
+    /// After a [`lookup`](Self::lookup) miss: a stamp check (and a reload if it moved),
+    /// unless another miss checked within [`MISS_CHECK_MS`]; then the key again.
+    pub async fn refresh_on_miss(
         &self,
         store: &dyn FullStorage,
         api_key: &str,
     ) -> Option<Arc<CredentialEntry>> {
-        if let Some(entry) = self.lookup(api_key) {
-            return Some(entry);
-        }
         let now = Timestamp::now().as_millisecond();
         let last = self.miss_checked_ms.load(Ordering::Acquire);
         let due = now - last >= MISS_CHECK_MS;

@@ -162,7 +162,7 @@ impl Core {
 
     /// The credential of a device request's key. A key the cache does not know may be one
     /// another process created a moment ago (`cctv demo`, another node): the cache checks
-    /// the store (rate-limited, see [`CredentialCache::lookup_or_refresh`]), and a key found
+    /// the store (rate-limited, see [`CredentialCache::refresh_on_miss`]), and a key found
     /// that way refreshes the estate too, which the same process usually just wrote.
     pub async fn find_credential(
         &self,
@@ -175,7 +175,7 @@ impl Core {
         let found = self
             .inner
             .credentials
-            .lookup_or_refresh(storage, api_key)
+            .refresh_on_miss(storage, api_key)
             .await?;
         if let Err(e) = self.inner.estate.refresh(storage).await {
             tracing::warn!(error = %e, "refreshing the estate failed");

@@ -11,25 +11,10 @@ use cctv_core::manage::tables::{
 use cctv_core::records::{Filter, Record, WriteOp, hex};
 use serde_json::{Value, json};
 use sqlx::Row;
-use sqlx::postgres::PgRow;
 
 use super::Import;
 use super::convert::{camera_fields, phone_numbers, stream_protocol, template, utc};
-
-fn text(row: &PgRow, column: &str) -> Option<String> {
-    row.try_get::<Option<String>, _>(column).ok().flatten()
-}
-
-fn int(row: &PgRow, column: &str) -> Option<i64> {
-    row.try_get::<Option<i64>, _>(column).ok().flatten()
-}
-
-fn flag(row: &PgRow, column: &str, default: bool) -> bool {
-    row.try_get::<Option<bool>, _>(column)
-        .ok()
-        .flatten()
-        .unwrap_or(default)
-}
+use super::source::{flag, int, text};
 
 fn record(fields: Value) -> Record {
     match fields {
@@ -55,7 +40,9 @@ impl Import<'_> {
             )
             .await?;
         for row in rows {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let Some(code) = text(&row, "province_code") else {
                 continue;
             };
@@ -85,7 +72,9 @@ impl Import<'_> {
             )
             .await?;
         for row in rows {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let Some(code) = text(&row, "branch_code") else {
                 continue;
             };
@@ -125,7 +114,9 @@ impl Import<'_> {
             )
             .await?;
         for row in rows {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let Some(device_id) = text(&row, "device_id") else {
                 continue;
             };
@@ -263,7 +254,9 @@ impl Import<'_> {
             .await?
             > 0;
         for row in layouts {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let name = text(&row, "layout_name").unwrap_or_default();
             let existing = self
                 .storage
@@ -280,7 +273,7 @@ impl Import<'_> {
             let mut count = 0;
             for p in positions
                 .iter()
-                .filter(|p| p.get::<i64, _>("layout_id") == source_id)
+                .filter(|p| int(p, "layout_id") == Some(source_id))
             {
                 let device_id = text(p, "device_id").filter(|d| self.ids.has_device(d));
                 let quality = match text(p, "quality").as_deref() {
@@ -453,7 +446,9 @@ impl Import<'_> {
             .read("SELECT id, name, email, password, role::text AS role FROM users ORDER BY id")
             .await?;
         for row in rows {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let email = text(&row, "email")
                 .unwrap_or_default()
                 .trim()
@@ -502,7 +497,9 @@ impl Import<'_> {
             .await?;
         let mut unreadable = Vec::new();
         for row in rows {
-            let source_id: i64 = row.get("id");
+            let Some(source_id) = int(&row, "id") else {
+                continue;
+            };
             let name = text(&row, "credential_name").unwrap_or_default();
             let label = format!("#{source_id} {name}");
             let placeholder = format!("laravel-import-{source_id}");

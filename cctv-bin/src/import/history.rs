@@ -20,10 +20,11 @@ use cctv_core::storage::{AcceptItem, AcceptOutcome, DetectionOutcome};
 use jiff::Timestamp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::postgres::PgRow;
 
 use super::Import;
 use super::convert::utc;
+use super::source::{flag, int, text};
 
 const DETECTIONS: &str = "re_id_branch_detections";
 const EVENT_LOGS: &str = "event_logs";
@@ -90,13 +91,13 @@ impl Import<'_> {
                 .bind(self.batch as i64)
                 .fetch_all(&self.source)
                 .await?;
-            let Some(end) = rows.last().map(|r| r.get::<i64, _>("id")) else {
+            let Some(end) = rows.last().and_then(|r| int(r, "id")) else {
                 break;
             };
             let mut jobs = Vec::with_capacity(rows.len());
             for row in &rows {
-                let id: i64 = row.get("id");
-                match self.detection_job(row) {
+                let id = int(row, "id").unwrap_or_default();
+                match self.detection_job(id, row) {
                     Ok(job) => jobs.push((id, job)),
                     Err(reason) => self.summary.refuse(DETECTIONS, format!("#{id}"), reason),
                 }
@@ -129,39 +130,28 @@ impl Import<'_> {
     }
 
     /// A source row as a detection job, or why it cannot be one.
-    fn detection_job(&self, row: &sqlx::postgres::PgRow) -> Result<DetectionJob, String> {
-        let id: i64 = row.get("id");
-        let re_id: String = row
-            .try_get::<Option<String>, _>("re_id")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+    fn detection_job(&self, id: i64, row: &PgRow) -> Result<DetectionJob, String> {
+        let re_id = text(row, "re_id").unwrap_or_default();
         if re_id.trim().is_empty() || re_id.chars().count() > 100 {
             return Err("re_id is empty or longer than 100 characters".into());
         }
-        let source_branch: i64 = row.get("branch_id");
+        let source_branch = int(row, "branch_id").unwrap_or_default();
         let branch_id = *self
             .ids
             .branches
             .get(&source_branch)
             .ok_or_else(|| format!("branch {source_branch} was not imported"))?;
-        let device_id: String = row.get("device_id");
+        let device_id = text(row, "device_id").unwrap_or_default();
         if !self.ids.has_device(&device_id) {
             return Err(format!("device {device_id} was not imported"));
         }
-        let at: Timestamp = utc(row.get("at"), self.source_tz)
+        let at: Timestamp = utc(text(row, "at"), self.source_tz)
             .and_then(|t| t.parse().ok())
             .ok_or("detection_timestamp is not a time in the source timezone")?;
-        let detection_data = row
-            .try_get::<Option<String>, _>("data")
-            .ok()
-            .flatten()
+        let detection_data = text(row, "data")
             .and_then(|d| serde_json::from_str::<Value>(&d).ok())
             .filter(Value::is_object);
-        let detected_count = row
-            .try_get::<Option<i64>, _>("detected_count")
-            .ok()
-            .flatten()
+        let detected_count = int(row, "detected_count")
             .unwrap_or(1)
             .clamp(1, i64::from(i32::MAX)) as i32;
         Ok(DetectionJob {
@@ -241,15 +231,16 @@ impl Import<'_> {
         let mut last = 0i64;
         loop {
             let rows = sqlx::query(&sql).bind(last).fetch_all(&self.source).await?;
-            let Some(end) = rows.last().map(|r| r.get::<i64, _>("id")) else {
+            let Some(end) = rows.last().and_then(|r| int(r, "id")) else {
                 break;
             };
             last = end;
             for row in rows {
-                let re_id: String = row.get("re_id");
-                let day: String = row.get("day");
+                let (Some(re_id), Some(day)) = (text(&row, "re_id"), text(&row, "day")) else {
+                    continue;
+                };
                 let label = format!("{re_id} {day}");
-                if !row.get::<bool, _>("seen") {
+                if !flag(&row, "seen", false) {
                     self.summary.refuse(
                         TABLE,
                         label,
@@ -257,9 +248,8 @@ impl Import<'_> {
                     );
                     continue;
                 }
-                let name: Option<String> = row.get("person_name");
-                let inactive =
-                    row.get::<Option<String>, _>("status").as_deref() == Some("inactive");
+                let name = text(&row, "person_name");
+                let inactive = text(&row, "status").as_deref() == Some("inactive");
                 if name.is_none() && !inactive {
                     // Rebuilt from its detections; nothing else to carry.
                     self.summary.skipped(TABLE, 1);
@@ -345,12 +335,11 @@ impl Import<'_> {
         }
         if orphans.len() > LISTED {
             let more = (orphans.len() - LISTED) as u64;
-            self.summary.refuse(
+            self.summary.refuse_unlisted(
                 EVENT_LOGS,
-                format!("{more} more"),
+                more,
                 "no detection of the same person, branch, device and time",
             );
-            self.summary.tables.entry(EVENT_LOGS).or_default().refused += more - 1;
         }
         let matched = (total as u64).saturating_sub(orphans.len() as u64);
         self.summary.imported(EVENT_LOGS, rebuilt.min(matched));

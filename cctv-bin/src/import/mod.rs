@@ -14,6 +14,7 @@ mod crypt;
 mod estate;
 mod history;
 mod marks;
+mod source;
 mod summary;
 
 use std::collections::{HashMap, HashSet};
@@ -30,7 +31,7 @@ use jiff::tz::TimeZone;
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 
-pub use crypt::Keys;
+use crypt::Keys;
 use summary::Summary;
 
 #[derive(Debug, Args)]

@@ -66,6 +66,16 @@ impl Summary {
         });
     }
 
+    /// `n` more refused rows of one reason, counted but listed as one line.
+    pub fn refuse_unlisted(&mut self, table: &'static str, n: u64, reason: &str) {
+        self.counts(table).refused += n;
+        self.refusals.push(Refusal {
+            table,
+            row: format!("{n} more"),
+            reason: reason.into(),
+        });
+    }
+
     pub fn note(&mut self, note: impl Into<String>) {
         self.notes.push(note.into());
     }
