@@ -137,6 +137,10 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
     for notifier in settings.notifications.notifiers()? {
         builder = builder.notifier(notifier);
     }
+    let timeout = Duration::from_millis(settings.notifications.event_webhook_timeout_ms.max(1));
+    builder = builder.webhook_transport(Arc::new(cctv_notify_webhook::HttpWebhookTransport::new(
+        timeout,
+    )?));
     Ok(builder.build().await?)
 }
 

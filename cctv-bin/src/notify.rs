@@ -27,6 +27,8 @@ pub struct NotificationsConfig {
     pub log_dir: String,
     /// The region (ISO 3166 alpha-2) a phone number written the national way belongs to.
     pub phone_region: String,
+    /// Timeout of one event webhook request, in ms.
+    pub event_webhook_timeout_ms: u64,
     #[serde(default)]
     pub channels: BTreeMap<String, ChannelConfig>,
 }

@@ -12,6 +12,7 @@ use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
 use crate::notify::Notifier;
+use crate::notify::webhook::WebhookTransport;
 use crate::rate_limit::{HourlyLimiter, RequestLimiter};
 use crate::storage::{FullStorage, StorageError};
 
@@ -60,6 +61,7 @@ struct Inner {
     events: Arc<dyn EventBus>,
     secrets: SecretBox,
     notifiers: Vec<Arc<dyn Notifier>>,
+    webhooks: Option<Arc<dyn WebhookTransport>>,
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
@@ -120,6 +122,11 @@ impl Core {
 
     pub fn events(&self) -> &Arc<dyn EventBus> {
         &self.inner.events
+    }
+
+    /// What sends event webhooks, when the builder was given one.
+    pub fn webhook_transport(&self) -> Option<&Arc<dyn WebhookTransport>> {
+        self.inner.webhooks.as_ref()
     }
 
     /// The notifiers given to the builder, in registration order.
@@ -271,6 +278,7 @@ pub struct CoreBuilder {
     limiter: Option<Arc<dyn RequestLimiter>>,
     secrets: Option<SecretBox>,
     notifiers: Vec<Arc<dyn Notifier>>,
+    webhooks: Option<Arc<dyn WebhookTransport>>,
     settings: CoreSettings,
 }
 
@@ -312,6 +320,13 @@ impl CoreBuilder {
         self
     }
 
+    /// What sends event webhooks (`cctv_notify_webhook::HttpWebhookTransport` over HTTP).
+    /// Without one, endpoints listed in event settings fail with `no_transport`.
+    pub fn webhook_transport(mut self, transport: Arc<dyn WebhookTransport>) -> Self {
+        self.webhooks = Some(transport);
+        self
+    }
+
     pub fn settings(mut self, settings: CoreSettings) -> Self {
         self.settings = settings;
         self
@@ -342,6 +357,7 @@ impl CoreBuilder {
                         .expect("a generated key is valid")
                 }),
                 notifiers: self.notifiers,
+                webhooks: self.webhooks,
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

@@ -175,3 +175,83 @@ async fn lists_link_only_to_forms_the_person_may_use_and_submissions_are_refused
     assert_eq!(saved.status, 403);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_settings_form_shows_webhook_secrets_to_admins_only_and_an_operators_save_keeps_them()
+ {
+    let app = spawn_app(Backend::Sqlite).await;
+    let p = people(&app).await;
+    let url = "http://127.0.0.1:9/hooks/T0K3N";
+    let created = call(
+        &app,
+        "POST",
+        "/api/v1/branch-event-settings",
+        Some(&p.admin),
+        Some(json!({
+            "branch_id": app.branch(0), "device_id": app.device(0), "is_active": true,
+            "webhook_enabled": true, "webhook_urls": [url],
+        })),
+    )
+    .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let id = created.body["data"]["id"].as_i64().unwrap();
+    let secret = created.body["data"]["webhook_secrets"][url]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let edit = format!("/event-settings/{id}/edit");
+
+    let mut admin = Browser::new(&app);
+    admin.login("admin@cctv.test", "admin-password-1").await;
+    let page = admin.get(&edit).await;
+    let html = page.body.replace("&#x2f;", "/").replace("&#x3d;", "=");
+    assert!(html.contains(&secret), "the admin is shown the secret");
+
+    let mut operator = Browser::new(&app);
+    operator.login("operator@cctv.test", "secret-pass-1").await;
+    let page = operator.get(&edit).await;
+    assert_eq!(page.status, 200);
+    let html = page.body.replace("&#x2f;", "/").replace("&#x3d;", "=");
+    assert!(!html.contains(&secret) && !html.contains("T0K3N"));
+    let shown = call(
+        &app,
+        "GET",
+        &format!("/api/v1/branch-event-settings/{id}"),
+        Some(&p.operator),
+        None,
+    )
+    .await;
+    let label = shown.body["data"]["webhook_urls"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        page.body.replace("&#x2f;", "/").contains(&label),
+        "the form shows the label"
+    );
+    let csrf = csrf_of(&page.body);
+    let saved = operator
+        .post(
+            &format!("/event-settings/{id}"),
+            &[
+                ("_csrf", &csrf),
+                ("is_active", "on"),
+                ("webhook_enabled", "on"),
+                ("webhook_urls", &label),
+                ("message_template", "{re_id} seen"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let after = call(
+        &app,
+        "GET",
+        &format!("/api/v1/branch-event-settings/{id}"),
+        Some(&p.admin),
+        None,
+    )
+    .await;
+    assert_eq!(after.body["data"]["webhook_secrets"][url], secret.as_str());
+    assert_eq!(after.body["data"]["message_template"], "{re_id} seen");
+    app.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Notification settings per (branch, device): whether events notify, over WhatsApp, to
-//! which numbers and with which template. Admins manage all, operators their branches.
+//! which numbers and with which template, and to which event webhooks
+//! ([`super::event_webhooks`]). Admins manage all, operators their branches.
 //! Templates are checked when saved, so an unknown variable is an error here, never a
 //! literal in a message; phone numbers are normalised when saved.
 
@@ -12,7 +13,7 @@ use super::form::Form;
 use super::tables::{DEVICES, EVENT_SETTINGS};
 use super::{
     ManageError, Manager, Plan, ResourceLogic, bool_filter, branch_scope, forbidden, id_of,
-    insert_op, int_filter, int_of, update_op,
+    insert_op, int_filter, int_of, public_fields, update_op,
 };
 use crate::access::{Principal, Role};
 use crate::records::{Filter, Record, Table, WriteOp, by_id};
@@ -31,6 +32,9 @@ const FIELDS: &[&str] = &[
     "whatsapp_numbers",
     "message_template",
     "notification_template",
+    "webhook_enabled",
+    "webhook_urls",
+    "webhook_rotate",
 ];
 
 /// Validates a list of phone numbers into their normalised form under `field`.
@@ -83,10 +87,12 @@ async fn validate<'a>(
         "send_message",
         "send_notification",
         "whatsapp_enabled",
+        "webhook_enabled",
     ] {
         f.boolean(flag);
     }
     phone_list(&mut f, "whatsapp_numbers");
+    super::event_webhooks::seal(m, who, &mut f, existing);
     template(&mut f, "message_template", false).await;
     template(&mut f, "notification_template", false).await;
     if let (Some(branch), Some(device)) = (branch, device) {
@@ -141,6 +147,11 @@ impl ResourceLogic for EventSettings {
     fn scope(&self, who: &Principal) -> Vec<Filter> {
         branch_scope(who, "branch_id")
     }
+    fn present(&self, m: &Manager, who: &Principal, record: &Record) -> Value {
+        let mut out = public_fields(record);
+        super::event_webhooks::present(m, who, record, &mut out);
+        Value::Object(out)
+    }
     fn list_filters(
         &self,
         params: &BTreeMap<String, String>,
@@ -150,6 +161,7 @@ impl ResourceLogic for EventSettings {
         int_filter(params, "branch_id", "branch_id", filters, errors);
         bool_filter(params, "is_active", filters, errors);
         bool_filter(params, "whatsapp_enabled", filters, errors);
+        bool_filter(params, "webhook_enabled", filters, errors);
     }
 
     async fn plan_create(

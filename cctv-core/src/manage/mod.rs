@@ -14,6 +14,7 @@ mod camera_fields;
 mod credentials;
 mod devices;
 mod event_settings;
+mod event_webhooks;
 mod form;
 mod groups;
 mod layouts;

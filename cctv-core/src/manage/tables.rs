@@ -159,6 +159,8 @@ pub static EVENT_SETTINGS: Table = Table {
         col("whatsapp_numbers", Json),
         col("message_template", Text),
         col("notification_template", Text),
+        col("webhook_enabled", Bool),
+        col("webhooks", Json),
     ],
     search: &["device_id"],
 };
@@ -214,6 +216,7 @@ pub const HIDDEN_COLUMNS: &[&str] = &[
     "url_encrypted",
     "username_encrypted",
     "password_encrypted",
+    "webhooks",
 ];
 
 /// Which branches saw a person on a day (no id column: only counted).

@@ -4,20 +4,24 @@
 //! Settings are read when the job runs, not when the detection was processed, so turning
 //! a device's notifications off also stops the messages already queued for it.
 //!
-//! Who gets what ([`resolve_plan`]):
-//! - the (branch, device) row of `branch_event_settings` must exist, be `is_active` and
-//!   `whatsapp_enabled`;
-//! - recipients are its `whatsapp_numbers`, or, when that list is empty, the `phone_numbers`
-//!   of the active default `whatsapp_settings` row; the template likewise falls back to the
-//!   default row's, then to [`DEFAULT_TEMPLATE`];
-//! - `send_message` sends the rendered text; `send_image` attaches the event image when
-//!   the event has one (the text becomes its caption). With neither there is nothing to send.
+//! Who gets what ([`resolve_plan_with`]):
+//! - the (branch, device) row of `branch_event_settings` must exist and be `is_active`;
+//! - WhatsApp, when `whatsapp_enabled`: recipients are its `whatsapp_numbers`, or, when
+//!   that list is empty, the `phone_numbers` of the active default `whatsapp_settings` row;
+//!   the template likewise falls back to the default row's, then to [`DEFAULT_TEMPLATE`];
+//!   `send_message` sends the rendered text; `send_image` attaches the event image when the
+//!   event has one (the text becomes its caption). With neither, no WhatsApp message;
+//! - event webhooks, when `webhook_enabled`: every endpoint of `webhooks` gets the event
+//!   once (see [`super::webhook`]), whatever the WhatsApp part decided;
+//! - with neither part left there is nothing to send.
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::Value;
 
+use super::webhook::{WebhookEndpoint, endpoints};
+use crate::access::SecretBox;
 use crate::manage::tables::{BRANCHES, DEVICES, EVENT_SETTINGS, PERSON_DAYS, WHATSAPP_SETTINGS};
 use crate::records::ColumnType::{Bool, Date as DateCol, Int, Text, Timestamp as Ts};
 use crate::records::{Filter, Record, RecordStore, Table, by_id, col};
@@ -51,7 +55,7 @@ on {timestamp}: {detected_count} person(s), {total_actual_count} today.";
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
     EventMissing,
-    /// No settings row, or it is inactive or has WhatsApp off.
+    /// No settings row, or it is inactive, or has both WhatsApp and webhooks off.
     Disabled,
     NoRecipients,
     /// Neither `send_message` nor (`send_image` with an image).
@@ -77,6 +81,8 @@ pub struct SendPlan {
     pub send_message: bool,
     /// Attach `image_path` (set only when `send_image` is on and the event has an image).
     pub image_path: Option<String>,
+    /// Event webhook endpoints, each sent the event once (empty when webhooks are off).
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 /// One event, ready to notify about.
@@ -87,6 +93,8 @@ pub struct EventContext {
     pub device_id: String,
     pub re_id: Option<String>,
     pub event_at: Timestamp,
+    /// The event's image (store-relative), whether or not the plan attaches it.
+    pub image_path: Option<String>,
     pub vars: TemplateVars,
     pub plan: SendPlan,
 }
@@ -118,26 +126,44 @@ fn strings(r: &Record, c: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Pure: the plan from the device's settings row, the default WhatsApp settings row and the
-/// event's image path (see the module docs for the rules).
+/// [`resolve_plan_with`] for settings without webhooks.
 pub fn resolve_plan(
     settings: Option<&Record>,
     default: Option<&Record>,
     image_path: Option<&str>,
 ) -> Result<SendPlan, Skip> {
+    resolve_plan_with(settings, default, image_path, Vec::new())
+}
+
+/// Pure: the plan from the device's settings row, the default WhatsApp settings row, the
+/// event's image path and the row's decrypted webhook endpoints (see the module docs).
+pub fn resolve_plan_with(
+    settings: Option<&Record>,
+    default: Option<&Record>,
+    image_path: Option<&str>,
+    webhooks: Vec<WebhookEndpoint>,
+) -> Result<SendPlan, Skip> {
     let s = settings.ok_or(Skip::Disabled)?;
-    if !flag(s, "is_active") || !flag(s, "whatsapp_enabled") {
+    let webhooks = if flag(s, "webhook_enabled") {
+        webhooks
+    } else {
+        Vec::new()
+    };
+    if !flag(s, "is_active") || (!flag(s, "whatsapp_enabled") && webhooks.is_empty()) {
         return Err(Skip::Disabled);
     }
     let default = default.filter(|d| flag(d, "is_active"));
-    let mut recipients = strings(s, "whatsapp_numbers");
-    if recipients.is_empty() {
-        recipients = default
-            .map(|d| strings(d, "phone_numbers"))
-            .unwrap_or_default();
+    let mut recipients = Vec::new();
+    if flag(s, "whatsapp_enabled") {
+        recipients = strings(s, "whatsapp_numbers");
+        if recipients.is_empty() {
+            recipients = default
+                .map(|d| strings(d, "phone_numbers"))
+                .unwrap_or_default();
+        }
+        recipients.dedup();
     }
-    recipients.dedup();
-    if recipients.is_empty() {
+    if recipients.is_empty() && webhooks.is_empty() {
         return Err(Skip::NoRecipients);
     }
     let template = text(s, "message_template")
@@ -149,13 +175,17 @@ pub fn resolve_plan(
         .filter(|p| flag(s, "send_image") && !p.is_empty())
         .map(str::to_owned);
     if !send_message && image_path.is_none() {
-        return Err(Skip::NothingToSend);
+        if webhooks.is_empty() {
+            return Err(Skip::NothingToSend);
+        }
+        recipients.clear();
     }
     Ok(SendPlan {
         recipients,
         template,
         send_message,
         image_path,
+        webhooks,
     })
 }
 
@@ -163,6 +193,7 @@ pub fn resolve_plan(
 pub async fn load_context(
     store: &dyn RecordStore,
     tz: &TimeZone,
+    secrets: &SecretBox,
     event_log_id: i64,
 ) -> Result<Result<EventContext, Skip>, StorageError> {
     let Some(event) = store.find_record(&EVENT_LOGS, &by_id(event_log_id)).await? else {
@@ -185,10 +216,15 @@ pub async fn load_context(
             &[Filter::Eq("is_default", Value::Bool(true))],
         )
         .await?;
-    let plan = match resolve_plan(
+    let webhooks = settings
+        .as_ref()
+        .map(|s| endpoints(s.get("webhooks"), secrets))
+        .unwrap_or_default();
+    let plan = match resolve_plan_with(
         settings.as_ref(),
         default.as_ref(),
         text(&event, "image_path"),
+        webhooks,
     ) {
         Ok(plan) => plan,
         Err(skip) => return Ok(Err(skip)),
@@ -261,6 +297,7 @@ pub async fn load_context(
         device_id,
         re_id,
         event_at,
+        image_path: text(&event, "image_path").map(str::to_owned),
         vars,
         plan,
     }))

@@ -61,6 +61,7 @@ impl NotificationService {
         let ctx = match load_context(
             self.core.storage().as_ref(),
             self.core.timezone(),
+            self.core.secrets(),
             event_log_id,
         )
         .await?
@@ -70,6 +71,7 @@ impl NotificationService {
         };
         let existing = self.core.storage().deliveries(event_log_id).await?;
         let (mut sent, mut transient, mut rejected) = (0, Vec::new(), Vec::new());
+        let mut wait: Option<std::time::Duration> = None;
         for raw in &ctx.plan.recipients {
             let Ok(recipient) = stored_recipient(raw) else {
                 continue;
@@ -134,6 +136,7 @@ impl NotificationService {
                         let described = format!("{channel} to {recipient}: {e}");
                         if e.is_retryable() {
                             transient.push(described);
+                            wait = wait.max(e.retry_after());
                             LineStatus::Retrying
                         } else {
                             record.status = DeliveryStatus::Failed;
@@ -157,7 +160,7 @@ impl NotificationService {
             }
         }
         if let Some(error) = transient.first() {
-            return Ok(self.retry_or_fail(job, now, error.clone()));
+            return Ok(self.retry_or_fail_after(job, now, error.clone(), wait));
         }
         if !rejected.is_empty() {
             return Ok(Settled::Failed(rejected.join("; ")));

@@ -7,9 +7,16 @@
 //! | 408, 429, 5xx | [`NotifyError::Unavailable`] (retry later) |
 //! | other 4xx, 3xx (redirects are not followed) | [`NotifyError::Rejected`] (do not retry) |
 
+use std::time::Duration;
+
+use jiff::Timestamp;
 use serde_json::Value;
 
 use super::NotifyError;
+
+/// The longest `Retry-After` honoured: a provider asking for more (or a hostile one asking
+/// for a year) gets its attempt an hour later, and the job's own attempt limit still holds.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Longest provider text copied into an error message.
 const MAX_MESSAGE_CHARS: usize = 300;
@@ -52,8 +59,23 @@ pub fn error_for_status(status: u16, body: &[u8]) -> Option<NotifyError> {
             code,
             message,
             status: Some(status),
+            retry_after: None,
         }),
     }
+}
+
+/// The wait a `Retry-After` header asks for: delta-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from `now`), capped at [`MAX_RETRY_AFTER`].
+/// A date in the past means no wait; anything unreadable is `None`.
+pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        Duration::from_secs(value.parse::<u64>().unwrap_or(u64::MAX))
+    } else {
+        let at = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+        Duration::try_from(at.duration_since(now)).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// `(code, message)` from an error body; never fails.
@@ -109,6 +131,31 @@ fn truncate(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates_and_is_capped() {
+        let now: Timestamp = "2015-10-21T07:27:00Z".parse().unwrap();
+        assert_eq!(
+            parse_retry_after(" 120 ", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(parse_retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        for bad in ["", "-5", "soon", "1.5"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn statuses_are_classified_by_what_the_caller_can_do() {

@@ -27,6 +27,7 @@ pub mod service;
 mod service_tests;
 mod store;
 pub mod summary;
+pub mod webhook;
 
 use std::fmt;
 use std::time::Duration;
@@ -171,6 +172,9 @@ pub enum NotifyError {
         code: Option<String>,
         message: String,
         status: Option<u16>,
+        /// How long the provider asked us to wait (its `Retry-After`); the next attempt
+        /// is never earlier than this.
+        retry_after: Option<Duration>,
     },
 }
 
@@ -199,6 +203,23 @@ impl NotifyError {
             code,
             message: message.into(),
             status: None,
+            retry_after: None,
+        }
+    }
+
+    /// The same error with the provider's requested wait (only `Unavailable` keeps it).
+    pub fn with_retry_after(mut self, wait: Option<Duration>) -> Self {
+        if let Self::Unavailable { retry_after, .. } = &mut self {
+            *retry_after = wait;
+        }
+        self
+    }
+
+    /// How long the provider asked to wait before the next attempt, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Unavailable { retry_after, .. } => *retry_after,
+            Self::Rejected { .. } => None,
         }
     }
 

@@ -11,6 +11,7 @@ use super::context::EventContext;
 use super::delivery_log::{DeliveryLine, LineStatus};
 use super::service::NotificationService;
 use super::store::{CooldownKey, DeliveryRecord, DeliveryStatus};
+use super::webhook::{self, WebhookEndpoint};
 use super::{Attachment, AttachmentSource, Delivery, Notifier, NotifyError, OutboundMessage};
 use crate::jobs::ClaimedJob;
 use crate::media::inspect_image;
@@ -59,6 +60,8 @@ pub(crate) struct Tally {
     pub rejected: Vec<String>,
     /// Errors of sends to retry.
     pub transient: Vec<String>,
+    /// The longest wait a provider asked for (`Retry-After`) among those errors.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 pub(crate) struct Round<'a> {
@@ -229,6 +232,71 @@ impl<'a> Round<'a> {
         }
     }
 
+    /// Posts the event to one webhook endpoint (see [`super::webhook`]): once per event, no
+    /// cooldown, skipped when an earlier attempt settled it.
+    pub async fn send_webhook(&mut self, endpoint: &WebhookEndpoint) -> Result<(), StorageError> {
+        let label = webhook::endpoint_label(&endpoint.url);
+        let channel = webhook::CHANNEL;
+        let settled = self
+            .existing
+            .iter()
+            .any(|d| d.recipient == label && d.channel == channel && d.is_settled());
+        if settled {
+            self.tally.skipped += 1;
+            return Ok(());
+        }
+        let Some(transport) = self.service.core.webhook_transport().cloned() else {
+            let error = NotifyError::rejected(
+                Some("no_transport".into()),
+                "this process has no webhook transport (Core::builder().webhook_transport)",
+            );
+            return self.failed(&label, channel, &error, false).await;
+        };
+        let ctx = self.ctx;
+        let body = webhook::EventPayload {
+            event_log_id: ctx.event_log_id,
+            branch_id: ctx.branch_id,
+            device_id: &ctx.device_id,
+            re_id: ctx.re_id.as_deref(),
+            detected_at: ctx.event_at.to_string(),
+            vars: &ctx.vars,
+            text: Some(self.body.as_str()).filter(|t| ctx.plan.send_message && !t.is_empty()),
+            image_path: ctx.image_path.as_deref(),
+        }
+        .to_json();
+        let id = webhook::message_id(ctx.event_log_id, &endpoint.url);
+        // The receiver checks this against its own clock: the real time of the attempt.
+        let timestamp = Timestamp::now().as_second();
+        let signature = match webhook::sign(&endpoint.secret, &id, timestamp, &body) {
+            Ok(signature) => signature,
+            Err(e) => {
+                let error = NotifyError::rejected(Some("bad_secret".into()), e.to_string());
+                return self.failed(&label, channel, &error, false).await;
+            }
+        };
+        let request = webhook::WebhookRequest {
+            url: endpoint.url.clone(),
+            id,
+            timestamp,
+            signature,
+            body,
+        };
+        match transport.post(&request).await {
+            Ok(d) => {
+                self.service.core.metrics().notification(channel, "sent");
+                let mut r = self.record(&label, channel, DeliveryStatus::Sent);
+                r.provider_message_id = d.provider_message_id;
+                r.latency_ms = Some(d.latency_ms);
+                self.tally.sent += 1;
+                self.save(&r, LineStatus::Sent, false, &[]).await
+            }
+            Err(error) => {
+                tracing::info!(event_log_id = ctx.event_log_id, endpoint = %label, %error, "event webhook not delivered");
+                self.failed(&label, channel, &error, false).await
+            }
+        }
+    }
+
     async fn sent(
         &mut self,
         recipient: &str,
@@ -270,6 +338,7 @@ impl<'a> Round<'a> {
             LineStatus::Failed
         } else {
             self.tally.transient.push(described);
+            self.tally.retry_after = self.tally.retry_after.max(e.retry_after());
             if self.last_attempt {
                 LineStatus::Failed
             } else {

@@ -17,6 +17,9 @@
 //!    (30/60/120/300/600 s), with only the unsettled recipients; after the last attempt
 //!    the job moves to failed jobs with the error.
 //!
+//! Event webhooks (see [`super::webhook`]) follow the WhatsApp sends: one POST per endpoint,
+//! skipped once settled, no cooldown, failures retried or refused as above.
+//!
 //! Every attempt (and every suppression) is a line of the message log. When something was
 //! sent, `event_logs` gets `notification_sent` (and `message_sent` / `image_sent`), and a
 //! `notification_update` event is published. All times come from the caller (`now`), so
@@ -57,6 +60,15 @@ impl Default for NotificationSettings {
             retry: Queue::Notifications.default_retry(),
         }
     }
+}
+
+/// `delay` plus 0–10 % of it, derived from the job id and attempt (reproducible, spread).
+pub(crate) fn jittered(delay: Duration, job: &ClaimedJob, attempt: u32) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    (job.id, attempt).hash(&mut hasher);
+    let per_mille = u32::try_from(hasher.finish() % 101).unwrap_or(0);
+    delay + delay * per_mille / 1000
 }
 
 /// How a job ended this attempt (already written to the job queue by [`NotificationService::handle`]).
@@ -145,12 +157,29 @@ impl NotificationService {
     }
 
     pub(crate) fn retry_or_fail(&self, job: &ClaimedJob, now: Timestamp, error: String) -> Settled {
+        self.retry_or_fail_after(job, now, error, None)
+    }
+
+    /// As [`Self::retry_or_fail`], never earlier than `wait` (a provider's `Retry-After`).
+    /// The schedule's delay gets up to 10 % of jitter, fixed per job and attempt, so jobs
+    /// that failed together (a provider outage) do not all come back in the same second.
+    pub(crate) fn retry_or_fail_after(
+        &self,
+        job: &ClaimedJob,
+        now: Timestamp,
+        error: String,
+        wait: Option<Duration>,
+    ) -> Settled {
         let attempt = job.attempts + 1;
         match self.settings.retry.delay_after(attempt) {
-            Some(delay) if attempt < job.max_attempts => Settled::Retry {
-                at: now + SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_secs(60)),
-                error,
-            },
+            Some(delay) if attempt < job.max_attempts => {
+                let delay = jittered(delay, job, attempt).max(wait.unwrap_or_default());
+                Settled::Retry {
+                    at: now
+                        + SignedDuration::try_from(delay).unwrap_or(SignedDuration::from_secs(60)),
+                    error,
+                }
+            }
             _ => Settled::Failed(format!("{error} (gave up after {attempt} attempts)")),
         }
     }
@@ -164,16 +193,10 @@ impl NotificationService {
                 "unreadable payload: no event_log_id".into(),
             ));
         };
-        if self.core.notifiers().is_empty() {
-            tracing::warn!(
-                event_log_id,
-                "no notification channel is configured ([notifications.channels]): job completed with result no_channel"
-            );
-            return Ok(completed("no_channel"));
-        }
         let ctx = match load_context(
             self.core.storage().as_ref(),
             self.core.timezone(),
+            self.core.secrets(),
             event_log_id,
         )
         .await?
@@ -184,6 +207,13 @@ impl NotificationService {
                 return Ok(completed(skip.as_str()));
             }
         };
+        if self.core.notifiers().is_empty() && ctx.plan.webhooks.is_empty() {
+            tracing::warn!(
+                event_log_id,
+                "no notification channel is configured ([notifications.channels]) and the device has no event webhook: job completed with result no_channel"
+            );
+            return Ok(completed("no_channel"));
+        }
         let body = if ctx.plan.send_message {
             // Stored by people: bounded, and rendered off the async runtime. A template that
             // exceeds its budget fails this one message, never the worker.
@@ -213,6 +243,9 @@ impl NotificationService {
                     .send_one(recipient, &channel, notifier.as_ref())
                     .await?;
             }
+        }
+        for endpoint in &ctx.plan.webhooks {
+            round.send_webhook(endpoint).await?;
         }
         let held = held_before || round.tally.suppressed > 0;
         if held {
@@ -294,7 +327,7 @@ impl NotificationService {
             } else {
                 error.clone()
             };
-            return Ok(self.retry_or_fail(job, now, error));
+            return Ok(self.retry_or_fail_after(job, now, error, tally.retry_after));
         }
         if !tally.rejected.is_empty() {
             return Ok(Settled::Failed(tally.rejected.join("; ")));

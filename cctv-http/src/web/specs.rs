@@ -275,6 +275,7 @@ pub(crate) static EVENT_SETTINGS: Spec = Spec {
         ("whatsapp_enabled", "WhatsApp"),
         ("send_image", "Image"),
         ("whatsapp_numbers", "Numbers"),
+        ("webhook_enabled", "Webhooks"),
     ],
     fields: &[
         key(
@@ -294,6 +295,17 @@ pub(crate) static EVENT_SETTINGS: Spec = Spec {
             Kind::List,
         ),
         f("message_template", "Message template", Kind::Area),
+        f("webhook_enabled", "Event webhooks enabled", Kind::Check),
+        f(
+            "webhook_urls",
+            "Event webhook URLs (comma-separated; admins only)",
+            Kind::List,
+        ),
+        f(
+            "webhook_rotate",
+            "Issue new webhook signing secrets",
+            Kind::Check,
+        ),
     ],
     filters: &[],
     admin_only: false,

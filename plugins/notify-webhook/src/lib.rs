@@ -1,9 +1,17 @@
 //! # cctv-notify-webhook
 //!
-//! Delivers cctv notifications to any HTTP receiver (a chat bot, an incident tool, another
-//! service): one `POST` per message with a JSON body built from a template, configurable
-//! headers and a timeout.
+//! Two ways to reach an HTTP receiver (a chat bot, an incident tool, another service):
 //!
+//! - **Event webhooks** ([`HttpWebhookTransport`]): set per (branch, device) in the event
+//!   settings; one signed `POST` per event and endpoint (Standard Webhooks headers), see
+//!   [`cctv_core::notify::webhook`]. This is what a receiver that wants the events should
+//!   use.
+//! - **The `webhook` channel** ([`WebhookNotifier`]): a notifier like WhatsApp, so it gets
+//!   one `POST` per message *and recipient*, with a JSON body built from a template,
+//!   configurable headers and a timeout; useful to relay the WhatsApp messages through a
+//!   gateway of your own.
+//!
+//! The channel's settings:
 //! - `body`: the JSON body template — a JSON value whose string values are message
 //!   templates over the event variables plus `recipient`, `text`, `idempotency_key` and
 //!   `image_path` (checked when the notifier is built);
@@ -28,8 +36,8 @@
 //! ```
 
 mod body;
+mod event;
 mod settings;
-mod transport;
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,6 +50,7 @@ use cctv_core::notify::{
 use reqwest::header::{HeaderMap, HeaderValue};
 
 pub use body::{MESSAGE_VARIABLES, default_body};
+pub use event::HttpWebhookTransport;
 pub use settings::WebhookSettings;
 
 use crate::body::BodyTemplate;
@@ -79,7 +88,7 @@ impl WebhookNotifier {
             body,
             headers: checked.headers,
             id_pointer: settings.id_pointer.clone(),
-            http: transport::client(checked.timeout)?,
+            http: cctv_notify_http::client(KIND, checked.timeout)?,
         })
     }
 }
@@ -102,14 +111,14 @@ impl Notifier for WebhookNotifier {
         {
             request = request.header("idempotency-key", key);
         }
-        let answer = transport::execute(request.headers(self.headers.clone())).await;
+        let answer = cctv_notify_http::execute(request.headers(self.headers.clone())).await;
         match &answer {
             Ok(a) => tracing::debug!(latency_ms = a.elapsed.as_millis() as u64, "sent"),
             Err(error) => tracing::info!(%error, "not sent"),
         }
         let answer = answer?;
         Ok(Delivery::sent(
-            transport::id_at(&answer.json, &self.id_pointer),
+            cctv_notify_http::id_at(&answer.json, &self.id_pointer),
             answer.elapsed,
         ))
     }

@@ -28,7 +28,6 @@
 
 mod meta;
 pub mod settings;
-mod transport;
 mod waha;
 
 use std::fmt;
@@ -79,7 +78,7 @@ impl WhatsAppNotifier {
         };
         Ok(Self {
             api,
-            http: transport::client(settings.timeout())?,
+            http: cctv_notify_http::client(KIND, settings.timeout())?,
         })
     }
 

@@ -22,8 +22,8 @@ use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};
 
 use crate::settings::{MetaSettings, base_url, check_timeout};
-use crate::transport::{execute, string_at};
 use crate::{KIND, invalid_recipient};
+use cctv_notify_http::{execute, string_at};
 
 /// Variables of template body parameters: the event's plus these.
 const EXTRA_VARIABLES: [&str; 2] = ["text", "recipient"];

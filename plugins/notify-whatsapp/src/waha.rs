@@ -18,8 +18,8 @@ use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 
 use crate::settings::{WahaSettings, base_url, check_timeout};
-use crate::transport::{execute, string_at};
 use crate::{KIND, invalid_recipient};
+use cctv_notify_http::{execute, string_at};
 
 #[derive(Debug)]
 pub(crate) struct Waha {

@@ -65,7 +65,7 @@ fn load(state: &State, keys: BatchKeys) -> ProcessingState {
     for rec in state.rows("branch_event_settings") {
         let on = |c: &str| rec.get(c).and_then(Value::as_bool) == Some(true);
         if on("is_active")
-            && on("whatsapp_enabled")
+            && (on("whatsapp_enabled") || on("webhook_enabled"))
             && let (Some(branch), Some(device)) = (
                 rec.get("branch_id").and_then(Value::as_i64),
                 get_str(rec, "device_id"),

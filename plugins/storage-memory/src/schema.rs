@@ -154,10 +154,11 @@ pub(crate) fn default_value(table: &str, column: &str) -> Value {
         | ("api_credentials", "status") => json!("active"),
         (DEVICES, "device_type") => json!("camera"),
         ("branch_event_settings", "is_active" | "send_notification") => json!(true),
-        ("branch_event_settings", "send_image" | "send_message" | "whatsapp_enabled") => {
-            json!(false)
-        }
-        ("branch_event_settings", "whatsapp_numbers") => json!([]),
+        (
+            "branch_event_settings",
+            "send_image" | "send_message" | "whatsapp_enabled" | "webhook_enabled",
+        ) => json!(false),
+        ("branch_event_settings", "whatsapp_numbers" | "webhooks") => json!([]),
         ("re_id_masters", "total_detection_branch_count" | "total_actual_count") => json!(0),
         ("re_id_branch_days", "counted") => json!(true),
         ("event_logs", "event_type") => json!("detection"),

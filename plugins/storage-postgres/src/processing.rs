@@ -77,7 +77,7 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
             .insert((row.get(0), date, row.get(2)), row.get(3));
     }
     state.notify = sqlx::query(
-        "SELECT branch_id, device_id FROM branch_event_settings WHERE is_active AND whatsapp_enabled",
+        "SELECT branch_id, device_id FROM branch_event_settings WHERE is_active AND (whatsapp_enabled OR webhook_enabled)",
     )
     .fetch_all(&mut *conn)
     .await?

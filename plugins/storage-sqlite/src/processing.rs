@@ -127,7 +127,7 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
     sql.push(
         "SELECT 'ids', (SELECT coalesce(max(id), 0) + 1 FROM re_id_branch_detections), \
          (SELECT coalesce(max(id), 0) + 1 FROM event_logs); \
-         SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND whatsapp_enabled = 1;",
+         SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND (whatsapp_enabled = 1 OR webhook_enabled = 1);",
     );
     let mut loaded = Loaded {
         state: ProcessingState::default(),

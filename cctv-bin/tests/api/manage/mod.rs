@@ -5,6 +5,7 @@ mod roles;
 mod rules;
 mod secrets;
 mod validation;
+mod webhooks;
 
 use cctv_core::access::Role;
 use cctv_core::manage::{ManageSettings, Manager, NewUser};

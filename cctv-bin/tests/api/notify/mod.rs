@@ -4,6 +4,7 @@
 mod cooldown;
 mod retries;
 pub(crate) mod serve;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -50,11 +51,13 @@ pub type Script = Arc<dyn Fn(&str, usize) -> (u16, String) + Send + Sync>;
 pub struct FakeWaha {
     pub url: String,
     seen: Arc<Mutex<Vec<Seen>>>,
+    retry_after: Arc<Mutex<Option<String>>>,
 }
 
 struct Fake {
     seen: Arc<Mutex<Vec<Seen>>>,
     script: Script,
+    retry_after: Arc<Mutex<Option<String>>>,
 }
 
 impl FakeWaha {
@@ -63,14 +66,25 @@ impl FakeWaha {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let retry_after = Arc::new(Mutex::new(None));
         let router = Router::with_path("{**rest}").goal(Fake {
             seen: seen.clone(),
             script,
+            retry_after: retry_after.clone(),
         });
         tokio::spawn(
             Server::new(TcpAcceptor::try_from(listener).unwrap()).serve(Service::new(router)),
         );
-        Self { url, seen }
+        Self {
+            url,
+            seen,
+            retry_after,
+        }
+    }
+
+    /// Every answer that is not 2xx carries `Retry-After: value` from now on.
+    pub fn set_retry_after(&self, value: &str) {
+        *self.retry_after.lock().unwrap() = Some(value.to_owned());
     }
 
     /// 200 with a message id for every request.
@@ -123,6 +137,10 @@ impl Handler for Fake {
         res.status_code(StatusCode::from_u16(status).unwrap());
         res.add_header("content-type", "application/json", true)
             .unwrap();
+        let retry_after = self.retry_after.lock().unwrap().clone();
+        if let Some(value) = retry_after.filter(|_| !(200..300).contains(&status)) {
+            res.add_header("retry-after", value, true).unwrap();
+        }
         res.write_body(reply).unwrap();
     }
 }
@@ -193,6 +211,7 @@ pub async fn rig_with_template(
     let core = Core::builder()
         .storage(store.clone())
         .notifier(whatsapp)
+        .webhook_transport(crate::helpers::webhook_transport())
         .build()
         .await
         .unwrap();

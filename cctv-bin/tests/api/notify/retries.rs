@@ -26,6 +26,11 @@ fn secs(t: Timestamp, s: i64) -> Timestamp {
     t + SignedDuration::from_secs(s)
 }
 
+/// Whether `at` is `base` seconds after `t` plus the 0–10 % jitter.
+fn backoff(at: Timestamp, t: Timestamp, base: i64) -> bool {
+    at >= secs(t, base) && at <= secs(t, base + base / 10)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_provider_failing_twice_then_answering_delivers_once_per_recipient_after_the_backoff() {
     for backend in backends() {
@@ -42,21 +47,24 @@ async fn a_provider_failing_twice_then_answering_delivers_once_per_recipient_aft
         let event = rig.detect(0, "P1", t).await;
 
         let first = rig.run_due(t).await;
+        let [Settled::Retry { at: t1, error }] = &first[..] else {
+            panic!("{first:?}")
+        };
         assert!(
-            matches!(&first[..], [Settled::Retry { at, error }] if *at == secs(t, 30) && error.contains("HTTP 500")),
+            backoff(*t1, t, 30) && error.contains("HTTP 500"),
             "{first:?}"
         );
         assert!(
             rig.run_due(secs(t, 29)).await.is_empty(),
             "nothing before the 30 s backoff"
         );
-        let second = rig.run_due(secs(t, 30)).await;
-        assert!(
-            matches!(&second[..], [Settled::Retry { at, .. }] if *at == secs(t, 90)),
-            "then 60 s: {second:?}"
-        );
-        assert!(rig.run_due(secs(t, 89)).await.is_empty());
-        let third = rig.run_due(secs(t, 90)).await;
+        let second = rig.run_due(*t1).await;
+        let [Settled::Retry { at: t2, .. }] = &second[..] else {
+            panic!("{second:?}")
+        };
+        assert!(backoff(*t2, *t1, 60), "then 60 s: {second:?}");
+        assert!(rig.run_due(secs(*t1, 59)).await.is_empty());
+        let third = rig.run_due(*t2).await;
         assert!(
             matches!(&third[..], [Settled::Completed(r)] if r["sent"] == 2),
             "{third:?}"
@@ -179,7 +187,7 @@ async fn a_recipient_that_got_the_message_is_not_messaged_again_when_the_job_ret
             "{first:?}"
         );
         assert_eq!(waha.per_chat().get(CHAT_A), Some(&1));
-        let second = rig.run_due(secs(t, 30)).await;
+        let second = rig.run_due(secs(t, 33)).await;
         assert!(
             matches!(&second[..], [Settled::Completed(r)] if r["sent"] == 1 && r["skipped"] == 1),
             "{second:?}"
@@ -219,7 +227,14 @@ async fn a_provider_down_for_every_attempt_moves_the_job_to_failed_jobs_after_fi
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(waits, [30, 60, 120, 300], "the notifications schedule");
+        let schedule = [30, 60, 120, 300];
+        assert_eq!(waits.len(), 4, "{waits:?}");
+        for (wait, base) in waits.iter().zip(schedule) {
+            assert!(
+                (base..=base + base / 10).contains(wait),
+                "the notifications schedule plus at most 10 % jitter: {waits:?}"
+            );
+        }
         assert_eq!(waha.seen().len(), 5);
         let statuses: Vec<_> = rig
             .log_lines()
@@ -232,5 +247,38 @@ async fn a_provider_down_for_every_attempt_moves_the_job_to_failed_jobs_after_fi
             Some("failed"),
             "{statuses:?}"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_asking_to_wait_with_retry_after_is_not_called_before_then() {
+    for backend in backends() {
+        let waha = FakeWaha::start(Arc::new(|chat, n| {
+            if n == 0 {
+                (429, r#"{"message":"rate limited"}"#.into())
+            } else {
+                (200, format!(r#"{{"id":"wamid.{chat}"}}"#))
+            }
+        }))
+        .await;
+        waha.set_retry_after("600");
+        let rig = rig(backend, &waha, &[A]).await;
+        let t = t0();
+        rig.detect(0, "P1", t).await;
+
+        let first = rig.run_due(t).await;
+        let [Settled::Retry { at, error }] = &first[..] else {
+            panic!("{first:?}")
+        };
+        assert!(error.contains("HTTP 429"), "{error}");
+        // The schedule says 30 s (33 s with jitter); the provider said 600 s.
+        assert_eq!(*at, secs(t, 600), "{first:?}");
+        assert!(rig.run_due(secs(t, 599)).await.is_empty());
+        let second = rig.run_due(secs(t, 600)).await;
+        assert!(
+            matches!(&second[..], [Settled::Completed(r)] if r["sent"] == 1),
+            "{second:?}"
+        );
+        assert_eq!(waha.seen().len(), 2);
     }
 }

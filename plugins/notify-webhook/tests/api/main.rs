@@ -1,5 +1,5 @@
 //! Integration tests of the webhook notifier against a fake receiver on loopback.
 
-mod fake;
+mod event;
 mod send;
 mod settings;

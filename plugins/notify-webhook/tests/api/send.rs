@@ -5,7 +5,7 @@ use cctv_core::template::TemplateVars;
 use cctv_notify_webhook::{WebhookNotifier, WebhookSettings};
 use serde_json::{Value, json};
 
-use crate::fake::{FakeProvider, Reply};
+use cctv_notify_http::testing::{FakeProvider, Reply};
 
 fn webhook(settings: Value) -> WebhookNotifier {
     let settings: WebhookSettings = serde_json::from_value(settings).unwrap();

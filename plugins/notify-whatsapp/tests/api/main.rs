@@ -1,6 +1,5 @@
 //! Integration tests of the WhatsApp notifier against a fake provider on loopback.
 
-mod fake;
 mod meta;
 mod settings;
 mod waha;

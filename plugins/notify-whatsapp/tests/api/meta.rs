@@ -1,8 +1,8 @@
 use cctv_core::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
 use serde_json::{Value, json};
 
-use crate::fake::{FakeProvider, Reply};
 use crate::{message, notifier};
+use cctv_notify_http::testing::{FakeProvider, Reply};
 
 fn meta(url: &str, template: Value) -> crate::WhatsAppNotifier {
     let mut settings = json!({

@@ -4,8 +4,8 @@ use base64::Engine as _;
 use cctv_core::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
 use serde_json::json;
 
-use crate::fake::{FakeProvider, Reply};
 use crate::{dyn_notifier, message, notifier};
+use cctv_notify_http::testing::{FakeProvider, Reply};
 
 fn waha(url: &str, timeout_ms: u64) -> crate::WhatsAppNotifier {
     notifier(

@@ -1,4 +1,24 @@
-//! A fake provider on loopback: records every request and answers from a script.
+//! A fake HTTP provider on loopback for notifier tests: it records every request and
+//! answers from a script (status, body, extra headers, delay). It binds 127.0.0.1 only.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use cctv_notify_http::testing::{FakeProvider, Reply};
+//!
+//! let fake = FakeProvider::start(vec![
+//!     Reply::new(429, r#"{"message":"slow down"}"#).with_header("retry-after", "7"),
+//!     Reply::new(200, r#"{"id":"m1"}"#),
+//! ])
+//! .await;
+//! let http = cctv_notify_http::client("demo", std::time::Duration::from_secs(5)).unwrap();
+//! let first = cctv_notify_http::execute(http.post(format!("{}/send", fake.url))).await;
+//! assert_eq!(first.unwrap_err().retry_after(), Some(std::time::Duration::from_secs(7)));
+//! let second = cctv_notify_http::execute(http.post(format!("{}/send", fake.url))).await;
+//! assert_eq!(second.unwrap().json["id"], "m1");
+//! assert_eq!(fake.requests().len(), 2);
+//! # }
+//! ```
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -18,6 +38,7 @@ pub struct Recorded {
 }
 
 impl Recorded {
+    /// The body as JSON (panics when it is not: a test helper).
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).expect("request body is JSON")
     }
@@ -28,18 +49,28 @@ impl Recorded {
 pub struct Reply {
     pub status: u16,
     pub body: String,
+    pub headers: Vec<(String, String)>,
     pub delay: Duration,
 }
 
 impl Reply {
+    /// Answers `status` with `body` (sent as `application/json`).
     pub fn new(status: u16, body: &str) -> Self {
         Self {
             status,
             body: body.to_owned(),
+            headers: Vec::new(),
             delay: Duration::ZERO,
         }
     }
 
+    /// Adds a header to the answer (e.g. `retry-after`).
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Answers after `delay` (to exercise timeouts).
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -53,6 +84,7 @@ struct State {
     replies: Mutex<VecDeque<Reply>>,
 }
 
+/// The running fake; `url` is its base (`http://127.0.0.1:PORT`).
 pub struct FakeProvider {
     pub url: String,
     state: Arc<State>,
@@ -73,10 +105,12 @@ impl FakeProvider {
         Self { url, state }
     }
 
+    /// Every request so far, in arrival order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.state.requests.lock().unwrap().clone()
     }
 
+    /// The single request so far (panics otherwise).
     pub fn only_request(&self) -> Recorded {
         let requests = self.requests();
         assert_eq!(
@@ -127,6 +161,10 @@ impl Handler for Fake {
         res.status_code(StatusCode::from_u16(reply.status).unwrap());
         res.add_header("content-type", "application/json", true)
             .unwrap();
+        for (name, value) in &reply.headers {
+            let name = salvo::http::header::HeaderName::from_bytes(name.as_bytes()).unwrap();
+            res.add_header(name, value.as_str(), true).unwrap();
+        }
         res.write_body(reply.body).unwrap();
     }
 }
