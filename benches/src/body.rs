@@ -129,7 +129,7 @@ mod tests {
             spread_days: 0,
             visits: 0,
             batch: None,
-            progress: false,
+            progress: None,
         }
     }
 

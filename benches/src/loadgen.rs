@@ -41,8 +41,27 @@ pub struct LoadConfig {
     /// `Some(n)`: post `n` detections per request to `/api/v1/detection/batch` instead of
     /// one per request to `/api/v1/detection/log`.
     pub batch: Option<usize>,
-    /// Print one progress line per second to stderr.
-    pub progress: bool,
+    /// Called about once a second while the load runs (a progress display).
+    pub progress: Option<OnTick>,
+}
+
+/// The load so far, reported to [`LoadConfig::progress`].
+#[derive(Debug, Clone, Copy)]
+pub struct Tick {
+    pub elapsed: Duration,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub errors: u64,
+}
+
+/// A progress callback.
+#[derive(Clone)]
+pub struct OnTick(pub Arc<dyn Fn(Tick) + Send + Sync>);
+
+impl std::fmt::Debug for OnTick {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnTick")
+    }
 }
 
 /// What happened. Counts are of detections (a batch request carries many); latencies
@@ -234,22 +253,18 @@ pub async fn run(cfg: LoadConfig) -> anyhow::Result<LoadReport> {
     let tasks: Vec<_> = (0..cfg.concurrency)
         .map(|i| tokio::spawn(connection(i, cfg.clone(), counters.clone(), stop.clone())))
         .collect();
-    let mut last = 0;
     while started.elapsed() < cfg.duration && !stop.load(Ordering::Relaxed) {
         tokio::time::sleep(
             Duration::from_secs(1).min(cfg.duration.saturating_sub(started.elapsed())),
         )
         .await;
-        if cfg.progress {
-            let accepted = counters.accepted.load(Ordering::Relaxed);
-            eprintln!(
-                "  t={:>4.0}s accepted={accepted:>9} (+{:>6}/s) rejected={} errors={}",
-                started.elapsed().as_secs_f64(),
-                accepted - last,
-                counters.rejected.load(Ordering::Relaxed),
-                counters.errors.load(Ordering::Relaxed)
-            );
-            last = accepted;
+        if let Some(OnTick(report)) = &cfg.progress {
+            report(Tick {
+                elapsed: started.elapsed(),
+                accepted: counters.accepted.load(Ordering::Relaxed),
+                rejected: counters.rejected.load(Ordering::Relaxed),
+                errors: counters.errors.load(Ordering::Relaxed),
+            });
         }
     }
     stop.store(true, Ordering::Relaxed);

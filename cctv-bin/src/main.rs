@@ -7,6 +7,7 @@ mod cluster;
 mod cmd;
 mod import;
 mod notify;
+mod progress;
 mod settings;
 
 use std::path::PathBuf;

@@ -2,15 +2,19 @@
 //! straight from the database (no queue, no server needed), and exports of reports and
 //! of rows (person-days, event logs, detections; streamed page by page).
 
+use std::sync::Arc;
+
 use cctv_core::Core;
 use cctv_core::estate::RecordStatus;
 use cctv_core::export::{
-    CsvSink, DetectionExportFilter, EVENT_TYPES, EventExportFilter, PersonExportFilter, RowExport,
-    XlsxSink, export_rows, local_range,
+    Cell, CsvSink, DetectionExportFilter, EVENT_TYPES, EventExportFilter, PersonExportFilter,
+    RowExport, TableSink, XlsxSink, export_rows, local_range,
 };
 use cctv_core::reporting::{ReportKey, ReportService, Reporting};
 use clap::Args;
 use jiff::civil::Date;
+
+use crate::progress::Progress;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -83,27 +87,24 @@ pub async fn backfill(core: Core, args: BackfillArgs) -> anyhow::Result<()> {
     let mut months: Vec<Date> = dates.iter().map(|d| d.first_of_month()).collect();
     months.dedup();
     let total = (dates.len() + months.len()) * scopes.len();
-    let mut done = 0;
-    let progress = |label: &str, done: usize| {
-        eprint!("\r[{done}/{total}] {label}   ");
-    };
+    let progress = Progress::new("backfill", Some(total as u64), "reports");
     for date in &dates {
+        progress.message(date.to_string());
         for branch in &scopes {
             service.generate(ReportKey::daily(*date, *branch)).await?;
-            done += 1;
-            progress(&date.to_string(), done);
+            progress.inc(1);
         }
     }
     for month in &months {
+        progress.message(format!("{:04}-{:02}", month.year(), month.month()));
         for branch in &scopes {
             service
                 .generate(ReportKey::monthly(*month, *branch))
                 .await?;
-            done += 1;
-            progress(&format!("{:04}-{:02}", month.year(), month.month()), done);
+            progress.inc(1);
         }
     }
-    eprintln!();
+    progress.finish();
     println!(
         "generated {} daily and {} monthly reports for {} scopes (overall and {} branches)",
         dates.len() * scopes.len(),
@@ -258,21 +259,47 @@ impl ExportArgs {
 /// Streams a row export into the file: pages are read and written as they come, so the
 /// memory used does not grow with the number of rows.
 async fn export_rows_to(core: &Core, export: RowExport, args: &ExportArgs) -> anyhow::Result<()> {
+    let progress = Arc::new(Progress::new("export", None, "rows"));
     let rows = match args.format {
         ExportFormat::Csv => {
             let file = std::fs::File::create(&args.out)
                 .map_err(|e| anyhow::anyhow!("creating {}: {e}", args.out.display()))?;
             let sink = CsvSink::new(std::io::BufWriter::with_capacity(64 * 1024, file));
-            export_rows(core, &export, sink).await?.1
-        }
-        ExportFormat::Xlsx => {
-            export_rows(core, &export, XlsxSink::new(&args.out))
+            export_rows(core, &export, Counted(sink, progress.clone()))
                 .await?
                 .1
         }
+        ExportFormat::Xlsx => {
+            export_rows(
+                core,
+                &export,
+                Counted(XlsxSink::new(&args.out), progress.clone()),
+            )
+            .await?
+            .1
+        }
     };
+    if let Ok(progress) = Arc::try_unwrap(progress) {
+        progress.finish();
+    }
     println!("wrote {} rows to {}", rows, args.out.display());
     Ok(())
+}
+
+/// A sink that counts its rows on a progress display.
+struct Counted<S>(S, Arc<Progress>);
+
+impl<S: TableSink> TableSink for Counted<S> {
+    fn begin(&mut self, title: &str, headers: &[&str]) -> std::io::Result<()> {
+        self.0.begin(title, headers)
+    }
+    fn row(&mut self, cells: &[Cell]) -> std::io::Result<()> {
+        self.1.inc(1);
+        self.0.row(cells)
+    }
+    fn finish(&mut self) -> std::io::Result<()> {
+        self.0.finish()
+    }
 }
 
 /// Writes a report export; daily and monthly reports are generated first so the file

@@ -7,9 +7,6 @@
 //! What processing cannot know — a person's name, a person-day switched off — is copied
 //! from `re_id_masters` afterwards.
 
-use std::io::Write as _;
-use std::time::Instant;
-
 use cctv_core::detection::DetectionJob;
 use cctv_core::jobs::JobId;
 use cctv_core::manage::tables::PERSON_DAYS;
@@ -25,6 +22,7 @@ use sqlx::postgres::PgRow;
 use super::Import;
 use super::convert::utc;
 use super::source::{flag, int, text};
+use crate::progress::Progress;
 
 const DETECTIONS: &str = "re_id_branch_detections";
 const EVENT_LOGS: &str = "event_logs";
@@ -38,20 +36,6 @@ fn job_id(source: &str, id: i64) -> JobId {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
     JobId(uuid::Builder::from_random_bytes(bytes).into_uuid())
-}
-
-/// `[####      ]  41% 410,000/1,000,000 detections  12,345/s`
-fn progress(done: u64, total: u64, started: Instant) {
-    let width = 30;
-    let filled = (done * width).checked_div(total).unwrap_or(width) as usize;
-    let rate = done as f64 / started.elapsed().as_secs_f64().max(0.001);
-    let percent = (done * 100).checked_div(total).unwrap_or(100);
-    eprint!(
-        "\r[{}{}] {percent:>3}% {done}/{total} detections  {rate:.0}/s ",
-        "#".repeat(filled),
-        " ".repeat(width as usize - filled)
-    );
-    let _ = std::io::stderr().flush();
 }
 
 impl Import<'_> {
@@ -81,9 +65,8 @@ impl Import<'_> {
                     detected_count::bigint AS detected_count, detection_data::text AS data
              FROM {DETECTIONS} WHERE id > $1{since} ORDER BY id LIMIT $2"
         );
-        let started = Instant::now();
+        let progress = Progress::new("detections", Some(total.max(0) as u64), "detections");
         let mut last = mark;
-        let mut done = 0u64;
         let mut first_batch = true;
         loop {
             let rows = sqlx::query(&sql)
@@ -120,12 +103,9 @@ impl Import<'_> {
                 self.set_mark(DETECTIONS, end).await?;
             }
             last = end;
-            done += rows.len() as u64;
-            progress(done, total as u64, started);
+            progress.inc(rows.len() as u64);
         }
-        if done > 0 {
-            eprintln!();
-        }
+        progress.finish();
         Ok(())
     }
 

@@ -128,6 +128,12 @@ fn export(data_dir: &Path, format: &str, out: &Path) -> (u64, Duration) {
         .read_to_string(&mut stderr)
         .unwrap();
     assert!(status.success(), "export failed: {stderr}");
+    // Off a terminal the progress is plain lines, the last one the total.
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("export: {} rows, ", rows_wanted())) && !stderr.contains('\r'),
+        "progress as plain lines: {stderr}"
+    );
     (peak, started.elapsed())
 }
 
