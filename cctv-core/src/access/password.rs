@@ -3,7 +3,7 @@
 //! they are and are replaced with argon2id at the next successful login.
 
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// Shortest password accepted when a user is created or changes it.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -12,8 +12,9 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 pub fn hash_password(password: &str) -> String {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt).expect("the OS random generator is available");
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes are a valid salt");
     Argon2::default()
-        .hash_password_with_salt(password.as_bytes(), &salt)
+        .hash_password(password.as_bytes(), &salt)
         .expect("argon2 with default parameters and a 16-byte salt cannot fail")
         .to_string()
 }
@@ -24,9 +25,11 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     if super::bcrypt::is_bcrypt(stored) {
         return super::bcrypt::verify_bcrypt(password, stored);
     }
-    Argon2::default()
-        .verify_password(password.as_bytes(), stored)
-        .is_ok()
+    PasswordHash::new(stored).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
 }
 
 /// Whether a stored hash that just verified should be replaced by [`hash_password`]'s
@@ -53,6 +56,15 @@ mod tests {
         assert!(verify_password("correct horse", &phc));
         assert!(!verify_password("correct horsE", &phc));
         assert!(!verify_password("correct horse", "not a phc string"));
+    }
+
+    #[test]
+    fn hashes_stored_by_earlier_releases_keep_verifying() {
+        // Written by `cctv user create` when cctv used argon2 0.6.
+        let phc = "$argon2id$v=19$m=19456,t=2,p=1$Ysk9Iq2cXXoNHThboN7Cyw$I7wodIQzXlK725LbiObOGgC3cFwrCsKj1dbyp4d1YWE";
+        assert!(verify_password("made-by-argon2-0.6", phc));
+        assert!(!verify_password("made-by-argon2-0.5", phc));
+        assert_eq!(&hash_password("x")[..31], &phc[..31], "same algorithm and parameters");
     }
 
     #[test]
