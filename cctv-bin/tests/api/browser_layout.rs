@@ -153,3 +153,105 @@ async fn the_dashboard_and_an_eight_window_live_view_fit_phones_and_desktop_scre
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// Every main page, list, form and detail page of an admin: at 390 px (a phone) and at
+/// 1366 and 1920 px the page itself never scrolls sideways (wide tables scroll inside
+/// their own box).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_main_page_fits_a_phone_and_desktop_screens() {
+    let Some((_driver, c)) = browser().await else {
+        return;
+    };
+    let app = spawn_app(Backend::Sqlite).await;
+    let _ = people(&app).await;
+    let admin = crate::manage::login(&app, "admin@cctv.test", "admin-password-1").await;
+    let layout = eight_windows(&app, &admin).await;
+    let posted = app
+        .post_json(&json!({"re_id": "REID_LAYOUT_WITH_A_LONG_NAME_0001", "branch_id": app.branch(1), "device_id": app.device(1), "detected_count": 3}))
+        .await;
+    assert_eq!(posted.status, 202, "{:?}", posted.body);
+    app.wait_completed(posted.body["data"]["job_id"].as_str().unwrap())
+        .await;
+    let settings = call(
+        &app,
+        "POST",
+        "/api/v1/branch-event-settings",
+        Some(&admin),
+        Some(json!({"branch_id": app.branch(0), "device_id": app.device(0), "is_active": true,
+            "webhook_enabled": true, "webhook_urls": ["https://hooks.example.com/a/very/long/path/that/keeps/going/T0K3N"]})),
+    )
+    .await;
+    assert_eq!(settings.status, 201, "{:?}", settings.body);
+    let settings = settings.body["data"]["id"].as_i64().unwrap();
+    let event = app
+        .core
+        .storage()
+        .find_record(
+            &cctv_core::notify::context::EVENT_LOGS,
+            &[cctv_core::records::Filter::Eq(
+                "re_id",
+                json!("REID_LAYOUT_WITH_A_LONG_NAME_0001"),
+            )],
+        )
+        .await
+        .unwrap()
+        .expect("the event of the detection")["id"]
+        .as_i64()
+        .unwrap();
+    app.core.reload_caches().await.unwrap();
+    let base = format!("http://{}", app.addr);
+    login(&c, &base, "admin@cctv.test", "admin-password-1").await;
+
+    let pages = [
+        "/dashboard".to_owned(),
+        "/persons".into(),
+        "/persons/REID_LAYOUT_WITH_A_LONG_NAME_0001".into(),
+        "/events".into(),
+        format!("/events/{event}"),
+        "/reports".into(),
+        "/reports?kind=monthly".into(),
+        "/analytics".into(),
+        format!("/live?layout_id={layout}"),
+        "/groups".into(),
+        "/branches".into(),
+        "/branches/new".into(),
+        "/devices".into(),
+        "/devices/new".into(),
+        "/streams".into(),
+        "/event-settings".into(),
+        format!("/event-settings/{settings}/edit"),
+        "/whatsapp-settings".into(),
+        "/users".into(),
+        "/users/new".into(),
+        "/api-credentials".into(),
+        "/audit-logs".into(),
+        "/admin/queues".into(),
+        "/admin/schedule".into(),
+        "/admin/usage".into(),
+        "/admin/tokens".into(),
+    ];
+    let mut too_wide = Vec::new();
+    for (width, height) in [(390, 844), (1366, 768), (1920, 1080)] {
+        c.set_window_size(width, height).await.unwrap();
+        for page in &pages {
+            c.goto(&format!("{base}{page}")).await.unwrap();
+            let (scroll, client, _) = measure(&c).await;
+            if scroll > client {
+                shot(
+                    &c,
+                    &format!("too-wide-{width}{}", page.replace(['/', '?', '='], "-")),
+                )
+                .await;
+                too_wide.push(format!(
+                    "{width} px {page}: {scroll} px of content in {client} px"
+                ));
+            }
+        }
+    }
+    assert!(
+        too_wide.is_empty(),
+        "pages that scroll sideways: {too_wide:#?}"
+    );
+    c.close().await.unwrap();
+    app.stop().await;
+}

@@ -64,7 +64,11 @@ mod tests {
         let phc = "$argon2id$v=19$m=19456,t=2,p=1$Ysk9Iq2cXXoNHThboN7Cyw$I7wodIQzXlK725LbiObOGgC3cFwrCsKj1dbyp4d1YWE";
         assert!(verify_password("made-by-argon2-0.6", phc));
         assert!(!verify_password("made-by-argon2-0.5", phc));
-        assert_eq!(&hash_password("x")[..31], &phc[..31], "same algorithm and parameters");
+        assert_eq!(
+            &hash_password("x")[..31],
+            &phc[..31],
+            "same algorithm and parameters"
+        );
     }
 
     #[test]
