@@ -65,6 +65,55 @@
   var topics = (document.body.getAttribute("data-topics") || "").split(/\s+/).filter(Boolean);
   if (!topics.length || !window.WebSocket) { return; }
 
+  // The dashboard's cards (persons, the 7-day chart, top branches) come from the server,
+  // fetched at most every 2 s while detections arrive; the counter and row move at once.
+  var refreshTimer = null, lastRefresh = 0;
+  function scheduleRefresh() {
+    if (!document.getElementById("trend") || refreshTimer) { return; }
+    var wait = Math.max(0, 2000 - (Date.now() - lastRefresh));
+    refreshTimer = setTimeout(function () {
+      refreshTimer = null; lastRefresh = Date.now();
+      var url = new URL(location.href); url.searchParams.set("format", "json");
+      fetch(url.pathname + url.search, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) { redrawCards(data); } })
+        .catch(function () { /* the next detection tries again */ });
+    }, wait);
+  }
+
+  function redrawCards(data) {
+    var live = function (name) { return document.querySelector('[data-live="' + name + '"]'); };
+    var s = data.stats || {};
+    if (live("detections-today")) { text(live("detections-today"), s.today); }
+    if (live("detections-today-note")) { text(live("detections-today-note"), s.note); }
+    if (live("unique-persons")) { text(live("unique-persons"), s.unique_persons); }
+    (data.trend || []).forEach(function (t) {
+      var bar = document.querySelector('#trend rect[data-day="' + t.date + '"]');
+      var label = document.querySelector('#trend text[data-day="' + t.date + '"]');
+      if (bar) {
+        bar.setAttribute("y", t.y); bar.setAttribute("height", t.height);
+        var title = bar.querySelector("title"); if (title) { text(title, t.date + ": " + t.count); }
+      }
+      if (label) { label.setAttribute("y", t.y - 4); text(label, t.count); }
+    });
+    var table = document.getElementById("top-branches");
+    if (table) {
+      var body = table.querySelector("tbody");
+      while (body.firstChild) { body.removeChild(body.firstChild); }
+      (data.top_branches || []).forEach(function (b) {
+        var tr = document.createElement("tr");
+        [b.branch_name, b.city, b.detection_count].forEach(function (v, i) {
+          var td = document.createElement("td"); text(td, v); if (i === 2) { td.className = "num"; }
+          tr.appendChild(td);
+        });
+        body.appendChild(tr);
+      });
+      table.hidden = !(data.top_branches || []).length;
+      var empty = document.querySelector('[data-empty-for="top-branches"]');
+      if (empty && !table.hidden) { empty.remove(); }
+    }
+  }
+
   function onDetection(d) {
     var today = document.body.getAttribute("data-today");
     var stats = document.querySelector(".stats[data-scope]");
@@ -74,11 +123,12 @@
     if (counter && inScope && d.detection_date === today) {
       text(counter, (parseInt(counter.textContent, 10) || 0) + 1);
     }
+    if (inScope) { scheduleRefresh(); }
     var recent = document.querySelector("#recent-detections tbody");
     if (recent && inScope) {
       var tr = document.createElement("tr");
       tr.className = "fresh";
-      [d.detected_at, d.re_id, d.branch_id, d.device_id, d.detected_count].forEach(function (v, i) {
+      [d.local_time || d.detected_at, d.re_id, d.branch_name || d.branch_id, d.device_name || d.device_id, d.detected_count].forEach(function (v, i) {
         var td = document.createElement("td");
         if (i === 1) {
           var a = document.createElement("a");
@@ -98,7 +148,7 @@
       var count = document.querySelector('[data-live="person-count"]');
       if (count && d.outcome !== "tracking_disabled") { text(count, (parseInt(count.textContent, 10) || 0) + (d.detected_count || 1)); }
       var last = document.querySelector('[data-live="person-last"]');
-      if (last) { text(last, d.detected_at); }
+      if (last) { text(last, d.local_time || d.detected_at); }
     }
   }
 

@@ -214,6 +214,14 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
         .trim()
         .parse()
         .unwrap();
+    let persons_before: i64 = text_of(&c, "[data-live=\"unique-persons\"]")
+        .await
+        .trim()
+        .parse()
+        .unwrap();
+    let today = app.core.today().to_string();
+    let bar = format!("#trend text[data-day=\"{today}\"]");
+    let bar_before: i64 = text_of(&c, &bar).await.trim().parse().unwrap();
     let posted = app
         .post_json(&json!({"re_id": "REID_BROWSER_1", "branch_id": branch_id, "device_id": "CAM_BGR001_001", "detected_count": 2}))
         .await;
@@ -228,6 +236,33 @@ async fn an_operator_session_sees_a_new_detection_live_and_a_viewer_is_kept_out_
             .contains("REID_BROWSER_1")
     })
     .await;
+    // Every card the detection affects moves, without a reload.
+    eventually("the unique persons card", async || {
+        text_of(&c, "[data-live=\"unique-persons\"]").await.trim()
+            == (persons_before + 1).to_string()
+    })
+    .await;
+    eventually("today's bar of the 7-day chart", async || {
+        text_of(&c, &bar).await.trim() == (bar_before + 1).to_string()
+    })
+    .await;
+    eventually("the top branches table", async || {
+        text_of(&c, "#top-branches").await.contains("Bogor Central")
+    })
+    .await;
+    let row = text_of(&c, "#recent-detections tbody tr:first-child").await;
+    assert!(
+        row.contains("Bogor Central")
+            && row.contains("Bogor Gate")
+            && !row.contains("CAM_BGR001_001"),
+        "names, not ids: {row}"
+    );
+    let time = row.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    assert!(
+        time.len() == 19
+            && cctv_core::jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", &time).is_ok(),
+        "a readable local time, not RFC 3339: {row}"
+    );
     shot(&c, "dashboard-live").await;
 
     // The person page from the live row.

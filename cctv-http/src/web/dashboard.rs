@@ -2,7 +2,8 @@
 //! computed here), top branches, recent detections and queue health. Numbers come from the
 //! running day totals the processing transaction keeps (`day_counts`), so the page costs a
 //! few rows with any history, and they equal `GET /api/v1/detection/summary`'s recount;
-//! they then update live over the WebSocket.
+//! they then update live over the WebSocket: a detection in view adds its row at once and
+//! has the page fetch `/dashboard?format=json` (at most every 2 s) to redraw every card.
 
 use cctv_core::query::{DetectionFilter, PageRequest};
 use salvo::http::StatusCode;
@@ -163,6 +164,15 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     ctx["trend"] = json!(trend);
     ctx["top_branches"] = json!(top_branches);
     ctx["recent"] = recent;
+    ctx["device_names"] = super::render::device_names(&estate);
     ctx["queues"] = queues;
+    if req.query::<String>("format").as_deref() == Some("json") {
+        // The page refreshes its cards from this after live detections.
+        let _ = res.add_header("cache-control", "no-store", true);
+        res.render(salvo::writing::Json(json!({
+            "stats": ctx["stats"], "trend": ctx["trend"], "top_branches": ctx["top_branches"],
+        })));
+        return;
+    }
     page(res, StatusCode::OK, "dashboard.html", &ctx);
 }

@@ -132,6 +132,8 @@ pub async fn list(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         })
         .collect();
     let mut ctx = base(&session, "events");
+    ctx["device_names"] = super::render::device_names(&state.core.estate());
+    ctx["branch_names"] = super::render::branch_names(&state.core.estate());
     ctx["items"] = json!(items);
     ctx["branches"] = json!(
         estate
@@ -209,6 +211,8 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         }
     }
     let mut ctx = base(&session, "events");
+    ctx["device_names"] = super::render::device_names(&state.core.estate());
+    ctx["branch_names"] = super::render::branch_names(&state.core.estate());
     ctx["event"] = event;
     ctx["deliveries"] = json!(deliveries);
     page(res, StatusCode::OK, "event.html", &ctx);

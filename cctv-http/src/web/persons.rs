@@ -259,6 +259,7 @@ async fn show_page(
         })
         .unwrap_or_default();
     let mut ctx = base(session, "persons");
+    ctx["device_names"] = super::render::device_names(&state.core.estate());
     ctx["re_id"] = json!(re_id);
     ctx["date"] = json!(date.to_string());
     ctx["day"] = day;

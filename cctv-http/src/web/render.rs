@@ -120,6 +120,28 @@ fn local_time(value: JinjaValue, tz: Option<String>) -> String {
     }
 }
 
+/// Device id → name, for tables that list detections (`device_names[d.device_id]`).
+pub(crate) fn device_names(estate: &cctv_core::estate::EstateSnapshot) -> Value {
+    Value::Object(
+        estate
+            .devices
+            .values()
+            .map(|d| (d.device_id.clone(), Value::from(d.device_name.clone())))
+            .collect(),
+    )
+}
+
+/// Branch id (as text) → name.
+pub(crate) fn branch_names(estate: &cctv_core::estate::EstateSnapshot) -> Value {
+    Value::Object(
+        estate
+            .branches
+            .values()
+            .map(|b| (b.id.to_string(), Value::from(b.branch_name.clone())))
+            .collect(),
+    )
+}
+
 /// The context every page gets: who is logged in, navigation rights, CSRF token.
 pub(crate) fn base(session: &Session, active: &str) -> Value {
     let who = &session.who;
