@@ -11,7 +11,8 @@ use actix::{
 use cctv_core::Core;
 use cctv_core::events::{Event, EventKind};
 use cctv_core::jobs::Queue;
-use cctv_core::queue_ops::{QueueAlarm, WorkerState, WorkerStatus};
+use cctv_core::ops_alerts::AlertChange;
+use cctv_core::queue_ops::{AlarmChange, QueueAlarm, WorkerState, WorkerStatus};
 use cctv_core::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
 use cctv_core::work::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use jiff::{SignedDuration, Timestamp};
@@ -64,12 +65,16 @@ impl Actor for SchedulerActor {
 
 impl Supervised for SchedulerActor {}
 
-/// Samples queue depths every `every` and publishes `queue_status` when a queue crosses
-/// the alert threshold either way (and logs it).
+/// Samples queue depths every `every`: publishes `queue_status` when a queue crosses the
+/// alert threshold either way (and logs it), and opens or closes the cluster-wide episode
+/// of a backed-up queue or of failed jobs piling up, which messages the admins who opted
+/// in (see [`cctv_core::ops_alerts`]).
 pub(crate) async fn monitor_loop(core: Core, every: Duration) {
     let alarm = QueueAlarm::new(core.settings().queue_alert_threshold);
+    let failed = QueueAlarm::new(core.settings().failed_alert_threshold);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = true;
     loop {
         tick.tick().await;
         let stats = match core.storage().queue_stats(Timestamp::now()).await {
@@ -79,6 +84,7 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
                 continue;
             }
         };
+        let mut alerts = Vec::new();
         for change in alarm.observe(&stats) {
             if change.alert {
                 tracing::warn!(
@@ -101,7 +107,81 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
                 data: serde_json::to_value(&change).unwrap_or_default(),
                 at: Timestamp::now(),
             });
+            alerts.push(depth_alert(&change));
         }
+        alerts.extend(
+            failed
+                .observe_values(stats.iter().map(|s| (s.queue, s.failed)))
+                .iter()
+                .map(failed_alert),
+        );
+        if std::mem::take(&mut first) {
+            // Episodes a recovery left open while no node was watching.
+            for s in &stats {
+                if !alarm.is_alerting(s.queue) {
+                    alerts.push(depth_alert(&below(
+                        s.queue,
+                        s.pending,
+                        alarm_threshold(&core, false),
+                    )));
+                }
+                if !failed.is_alerting(s.queue) {
+                    alerts.push(failed_alert(&below(
+                        s.queue,
+                        s.failed,
+                        alarm_threshold(&core, true),
+                    )));
+                }
+            }
+        }
+        for alert in alerts {
+            if let Err(e) = cctv_core::ops_alerts::record(&core, &alert, Timestamp::now()).await {
+                tracing::warn!(alert = %alert.alert, error = %e, "recording an operational alert failed");
+            }
+        }
+    }
+}
+
+fn alarm_threshold(core: &Core, failed: bool) -> u64 {
+    if failed {
+        core.settings().failed_alert_threshold
+    } else {
+        core.settings().queue_alert_threshold
+    }
+}
+
+fn below(queue: Queue, value: u64, threshold: u64) -> AlarmChange {
+    AlarmChange {
+        queue,
+        pending: value,
+        threshold,
+        alert: false,
+    }
+}
+
+fn depth_alert(change: &AlarmChange) -> AlertChange {
+    AlertChange {
+        alert: format!("queue:{}", change.queue.as_str()),
+        detail: format!(
+            "queue {} has {} pending jobs (alert above {})",
+            change.queue.as_str(),
+            change.pending,
+            change.threshold
+        ),
+        began: change.alert,
+    }
+}
+
+fn failed_alert(change: &AlarmChange) -> AlertChange {
+    AlertChange {
+        alert: format!("failed:{}", change.queue.as_str()),
+        detail: format!(
+            "queue {} has {} failed jobs (alert above {})",
+            change.queue.as_str(),
+            change.pending,
+            change.threshold
+        ),
+        began: change.alert,
     }
 }
 

@@ -120,6 +120,7 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
         },
         schedule: settings.schedule.tasks()?,
         queue_alert_threshold: settings.queues.alert_threshold,
+        failed_alert_threshold: settings.queues.failed_alert_threshold,
         max_batch_items: settings.ingest.max_batch_items.max(1),
     };
     let mut builder = Core::builder()

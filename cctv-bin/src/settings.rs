@@ -78,6 +78,8 @@ impl ScheduleConfig {
 #[serde(deny_unknown_fields)]
 pub struct QueueConfig {
     pub alert_threshold: u64,
+    /// Failed jobs of one queue above which the admins who opted in are told.
+    pub failed_alert_threshold: u64,
     pub monitor_interval_secs: u64,
     pub report_workers: usize,
     pub maintenance_workers: usize,

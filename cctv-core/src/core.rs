@@ -26,6 +26,9 @@ pub struct CoreSettings {
     pub schedule: Vec<(crate::schedule::TaskName, crate::schedule::Cadence)>,
     /// Pending jobs above which a queue raises an alert.
     pub queue_alert_threshold: u64,
+    /// Failed jobs of one queue above which the admins who opted in are told
+    /// (see [`crate::ops_alerts`]).
+    pub failed_alert_threshold: u64,
     /// Most detections in one batch upload ([`Core::accept_detection_batch`]).
     pub max_batch_items: usize,
 }
@@ -40,6 +43,7 @@ impl Default for CoreSettings {
                 .map(|t| (t, t.default_cadence()))
                 .collect(),
             queue_alert_threshold: crate::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            failed_alert_threshold: crate::ops_alerts::DEFAULT_FAILED_THRESHOLD,
             max_batch_items: crate::accept::batch::DEFAULT_MAX_BATCH_ITEMS,
         }
     }

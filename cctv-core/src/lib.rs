@@ -47,6 +47,7 @@ pub mod manage;
 pub mod media;
 pub mod metrics;
 pub mod notify;
+pub mod ops_alerts;
 pub mod person_day;
 pub mod phone;
 pub mod processing;

@@ -111,27 +111,44 @@ impl QueueAlarm {
         pending > self.threshold
     }
 
-    /// The queues whose alert state changed since the previous sample.
+    /// The queues whose alert state changed since the previous sample (pending jobs).
     pub fn observe(&self, stats: &[QueueStats]) -> Vec<AlarmChange> {
+        self.observe_values(stats.iter().map(|s| (s.queue, s.pending)))
+    }
+
+    /// [`Self::observe`] over any per-queue number (failed jobs, say); `pending` of a
+    /// change is that number.
+    pub fn observe_values(
+        &self,
+        values: impl IntoIterator<Item = (Queue, u64)>,
+    ) -> Vec<AlarmChange> {
         let mut alerting = self.alerting.lock().unwrap_or_else(|p| p.into_inner());
         let mut changes = Vec::new();
-        for s in stats {
-            let above = self.is_above(s.pending);
+        for (queue, value) in values {
+            let above = self.is_above(value);
             let changed = if above {
-                alerting.insert(s.queue)
+                alerting.insert(queue)
             } else {
-                alerting.remove(&s.queue)
+                alerting.remove(&queue)
             };
             if changed {
                 changes.push(AlarmChange {
-                    queue: s.queue,
-                    pending: s.pending,
+                    queue,
+                    pending: value,
                     threshold: self.threshold,
                     alert: above,
                 });
             }
         }
         changes
+    }
+
+    /// Whether `queue` is alerting as of the last sample.
+    pub fn is_alerting(&self, queue: Queue) -> bool {
+        self.alerting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&queue)
     }
 }
 

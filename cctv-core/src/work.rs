@@ -152,6 +152,9 @@ impl JobHandler for MaintenanceJobHandler {
     }
 
     async fn handle(&self, job: &ClaimedJob) -> Result<Value, JobFailure> {
+        if job.kind == crate::ops_alerts::JOB_KIND {
+            return crate::ops_alerts::send(&self.core, &job.payload).await;
+        }
         let parsed = MaintenanceJob::parse(&job.kind, &job.payload).ok_or_else(|| {
             JobFailure::Permanent(format!("unknown maintenance job {:?}", job.kind))
         })?;

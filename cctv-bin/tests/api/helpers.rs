@@ -65,6 +65,8 @@ pub struct AppOptions {
     pub streams: cctv_http::streams::StreamSettings,
     /// The image store; `None`: a directory in the test's data directory.
     pub blobs: Option<Arc<dyn cctv_core::blob::BlobStore>>,
+    /// Notification channels (none by default).
+    pub notifiers: Vec<Arc<dyn cctv_core::notify::Notifier>>,
 }
 
 impl Default for AppOptions {
@@ -81,6 +83,7 @@ impl Default for AppOptions {
             allowed_origins: Vec::new(),
             streams: Default::default(),
             blobs: None,
+            notifiers: Vec::new(),
         }
     }
 }
@@ -119,7 +122,11 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         Some(blobs) => blobs,
         None => Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap()),
     };
-    let core = Core::builder()
+    let mut builder = Core::builder();
+    for notifier in options.notifiers {
+        builder = builder.notifier(notifier);
+    }
+    let core = builder
         .storage(storage)
         .blob_store(blobs)
         .webhook_transport(webhook_transport())

@@ -61,6 +61,8 @@ pub static USERS: Table = Table {
         col("branch_ids", Json),
         col("group_ids", Json),
         col("last_login_at", Timestamp),
+        col("phone", Text),
+        col("queue_alerts", Bool),
     ],
     search: &["name", "email"],
 };

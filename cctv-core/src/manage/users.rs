@@ -28,6 +28,8 @@ const FIELDS: &[&str] = &[
     "status",
     "branch_ids",
     "group_ids",
+    "phone",
+    "queue_alerts",
 ];
 const ROLES: &[&str] = &["admin", "operator", "viewer"];
 const STATUSES: &[&str] = &["active", "inactive"];
@@ -88,6 +90,24 @@ async fn validate<'a>(
     }
     f.one_of("role", true, ROLES);
     f.one_of("status", false, STATUSES);
+    // Where operational alerts (queues backing up) reach an admin who opted in.
+    f.boolean("queue_alerts");
+    if f.present("phone") {
+        match f.text("phone", false, 32) {
+            Some(raw) => match crate::phone::normalize_phone(&raw) {
+                Ok(n) => {
+                    f.record.insert("phone".into(), Value::from(n));
+                }
+                Err(e) => {
+                    f.record.remove("phone");
+                    f.errors.add("phone", format!("{raw:?}: {e}"));
+                }
+            },
+            None => {
+                f.record.insert("phone".into(), Value::Null);
+            }
+        }
+    }
     for (field, table) in [("branch_ids", &BRANCHES), ("group_ids", &GROUPS)] {
         if let Some(ids) = f.id_list(field) {
             let wanted: Vec<Value> = ids.iter().map(|i| Value::from(*i)).collect();

@@ -21,7 +21,7 @@ pub mod delivery_log;
 mod digest;
 pub mod http;
 mod registry;
-mod send;
+pub(crate) mod send;
 pub mod service;
 #[cfg(test)]
 mod service_tests;

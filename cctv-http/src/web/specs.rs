@@ -202,6 +202,12 @@ pub(crate) static USERS: Spec = Spec {
             "Branches (operators; limits a viewer too)",
             Kind::Refs(Resource::Branches, "branch_name"),
         ),
+        f("phone", "Phone (for operational alerts)", Kind::Text),
+        f(
+            "queue_alerts",
+            "Send me operational alerts (admins: queues backing up, failed jobs)",
+            Kind::Check,
+        ),
         f(
             "group_ids",
             "Groups (operators; limits a viewer too)",

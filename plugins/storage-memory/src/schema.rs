@@ -141,6 +141,7 @@ pub(crate) static UNIQUES: &[Unique] = &[
         only_true: Some("is_default"),
     },
     unique("cctv_position_settings", &["layout_id", "position_number"]),
+    unique("ops_alert_episodes", &["open_alert"]),
     unique(
         "api_usage_summary",
         &["api_credential_id", "summary_date", "endpoint", "method"],
@@ -159,6 +160,8 @@ pub(crate) fn default_value(table: &str, column: &str) -> Value {
             "send_image" | "send_message" | "whatsapp_enabled" | "webhook_enabled",
         ) => json!(false),
         ("branch_event_settings", "whatsapp_numbers" | "webhooks") => json!([]),
+        ("users", "queue_alerts") => json!(false),
+        ("ops_alert_episodes", "notified") => json!([]),
         ("re_id_masters", "total_detection_branch_count" | "total_actual_count") => json!(0),
         ("re_id_branch_days", "counted") => json!(true),
         ("event_logs", "event_type") => json!("detection"),

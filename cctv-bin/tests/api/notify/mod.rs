@@ -2,6 +2,7 @@
 //! times (retries and cooldowns without waiting), and `cctv serve` end to end.
 
 mod cooldown;
+mod ops_alerts;
 mod retries;
 pub(crate) mod serve;
 mod webhooks;
