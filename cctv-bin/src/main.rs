@@ -45,6 +45,9 @@ enum Command {
     },
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Ask a running server whether it is alive (`/livez`) or ready (`--ready`); exit 0
+    /// when it answers 200, 1 otherwise (container and service health checks).
+    Probe(cmd::probe::Args),
     /// Manage device API credentials.
     #[command(subcommand)]
     Credential(CredentialCommand),
@@ -140,6 +143,14 @@ fn main() -> anyhow::Result<()> {
     let mut settings = settings::Settings::load(cli.config.as_deref())?;
     // Checked when the settings were read.
     cctv_core::phone::set_default_region(&settings.notifications.phone_region)?;
+    if let Command::Probe(args) = &cli.command {
+        // No tracing, no runtime, no database: a health check must be cheap.
+        std::process::exit(if cmd::probe::run(settings.listen, args) {
+            0
+        } else {
+            1
+        });
+    }
     let serving = matches!(cli.command, Command::Serve { .. });
     if let Command::Serve {
         listen: Some(listen),
@@ -154,6 +165,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async move {
         match cli.command {
             Command::Serve { .. } => cmd::serve::run(settings).await,
+            Command::Probe(_) => unreachable!("answered before the runtime starts"),
             Command::Migrate => {
                 let store = app::open_store(&settings, false).await?;
                 println!("{}", store.migrations.describe());

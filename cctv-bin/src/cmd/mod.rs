@@ -4,6 +4,7 @@ pub mod aggregate;
 pub mod credential;
 pub mod demo;
 pub mod files;
+pub mod probe;
 pub mod report;
 pub mod serve;
 pub mod token;

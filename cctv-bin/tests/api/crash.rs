@@ -270,8 +270,23 @@ async fn probes_answer_and_a_default_start_is_quiet() {
         send(&listen, "GET", "/health", &[], vec![]).await.status,
         200
     );
+    // `cctv probe` (the container health check) asks the configured address.
+    for args in [&["probe"][..], &["probe", "--ready"]] {
+        let probe = cctv(dir.path(), &listen).args(args).output().unwrap();
+        assert!(probe.status.success(), "{args:?}: {:?}", probe);
+    }
     let _ = child.kill();
     let _ = child.wait();
+    let down = cctv(dir.path(), &listen)
+        .args(["probe", "--timeout", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        down.status.code(),
+        Some(1),
+        "a stopped server fails the probe"
+    );
+    assert!(String::from_utf8_lossy(&down.stderr).contains("no answer"));
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(!said.contains("WARN"), "a default start warned:\n{said}");
 }

@@ -205,7 +205,7 @@ pub(crate) static USERS: Spec = Spec {
         f("phone", "Phone (for operational alerts)", Kind::Text),
         f(
             "queue_alerts",
-            "Send me operational alerts (admins: queues backing up, failed jobs)",
+            "Operational alerts to this phone (admins only: queues backing up, failed jobs)",
             Kind::Check,
         ),
         f(
