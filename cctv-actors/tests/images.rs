@@ -1,5 +1,6 @@
 //! The image worker survives a panic in its job code: the supervisor restarts it and the
-//! job, whose lease expires, is processed by the restarted worker.
+//! job, whose lease expires, is processed by the restarted worker; without an image
+//! processor registered, uploads are kept as they came.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +42,7 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
     let core = Core::builder()
         .storage(store.clone())
         .blob_store(blobs.clone())
+        .image_processor(Arc::new(cctv_image::EventImageProcessor::default()))
         .build()
         .await
         .unwrap();
@@ -109,6 +111,70 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
     assert!(
         calls.load(Ordering::SeqCst) >= 2,
         "the job ran again after the panic"
+    );
+    pipeline.shutdown().await;
+}
+
+/// An embedder that registers no image processor keeps uploads as they came: the image job
+/// completes as skipped and the event still shows the uploaded file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_image_processor_the_upload_stays_the_events_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
+    sqlite.fsync_every_commit = false;
+    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
+    let estate = seed(store.as_ref()).await;
+    let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
+    let bytes = jpeg();
+    let path = "events/2026/11/28/2_b.jpg";
+    blobs.put(path, &bytes).await.unwrap();
+    let core = Core::builder()
+        .storage(store.clone())
+        .blob_store(blobs.clone())
+        .build()
+        .await
+        .unwrap();
+    let settings = PipelineSettings {
+        poll_interval: Duration::from_millis(50),
+        ..PipelineSettings::default()
+    };
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let mut detection = job(&estate, 0, "P2", 1, "2026-11-28T08:00:00Z");
+    detection.image = Some(StoredBlob {
+        path: path.into(),
+        mime: "image/jpeg".into(),
+        size: bytes.len() as u64,
+        width: Some(640),
+        height: Some(480),
+    });
+    pipeline.ingest().submit(detection).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while pipeline.image_stats().processed.load(Ordering::Relaxed) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the image job never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let query = ListQuery {
+        filters: vec![],
+        order: cctv_core::records::Order::NEWEST_FIRST,
+        page: 1,
+        per_page: 1,
+    };
+    let event = store
+        .list_records(&EVENT_LOG_FILES, &query)
+        .await
+        .unwrap()
+        .0
+        .remove(0);
+    assert_eq!(event["image_path"], path);
+    assert!(event["thumbnail_path"].is_null());
+    assert!(
+        !blobs
+            .exists("events/2026/11/28/2_b_thumb.jpg")
+            .await
+            .unwrap()
     );
     pipeline.shutdown().await;
 }

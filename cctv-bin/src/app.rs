@@ -127,6 +127,7 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
         .storage(store.storage.clone())
         .blob_store(blobs)
         .secret_box(secret_box(settings)?)
+        .image_processor(Arc::new(image_processor(settings)))
         .settings(core_settings);
     if let Some(events) = &store.events {
         builder = builder.event_bus(events.clone());
@@ -270,17 +271,24 @@ pub async fn start_pipeline(
     Ok(Pipeline::start(core, pipeline).await?)
 }
 
-/// The image worker's concurrency and decoder limits from `[storage]`.
+/// The image worker's concurrency from `[storage]`.
 pub fn image_settings(settings: &Settings) -> ImageSettings {
     let s = &settings.storage;
     ImageSettings {
         concurrency: s.image_workers.max(1),
+        ..ImageSettings::default()
+    }
+}
+
+/// The image pipeline with the decoder limits of `[storage]`.
+pub fn image_processor(settings: &Settings) -> cctv_image::EventImageProcessor {
+    let s = &settings.storage;
+    cctv_image::EventImageProcessor {
         limits: cctv_image::ImageLimits {
             max_width: s.image_max_side,
             max_height: s.image_max_side,
             max_alloc_bytes: s.image_max_memory_mb.saturating_mul(1024 * 1024),
         },
-        ..ImageSettings::default()
     }
 }
 

@@ -11,6 +11,7 @@ use crate::blob::BlobStore;
 use crate::cache::{CredentialCache, EstateCache};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
+use crate::media::ImageProcessor;
 use crate::notify::Notifier;
 use crate::notify::webhook::WebhookTransport;
 use crate::rate_limit::{HourlyLimiter, RequestLimiter};
@@ -66,6 +67,7 @@ struct Inner {
     secrets: SecretBox,
     notifiers: Vec<Arc<dyn Notifier>>,
     webhooks: Option<Arc<dyn WebhookTransport>>,
+    images: Option<Arc<dyn ImageProcessor>>,
     settings: CoreSettings,
     estate: EstateCache,
     credentials: CredentialCache,
@@ -126,6 +128,12 @@ impl Core {
 
     pub fn events(&self) -> &Arc<dyn EventBus> {
         &self.inner.events
+    }
+
+    /// What turns uploaded event images into the served ones, when the builder was given
+    /// one.
+    pub fn image_processor(&self) -> Option<&Arc<dyn ImageProcessor>> {
+        self.inner.images.as_ref()
     }
 
     /// What sends event webhooks, when the builder was given one.
@@ -283,6 +291,7 @@ pub struct CoreBuilder {
     secrets: Option<SecretBox>,
     notifiers: Vec<Arc<dyn Notifier>>,
     webhooks: Option<Arc<dyn WebhookTransport>>,
+    images: Option<Arc<dyn ImageProcessor>>,
     settings: CoreSettings,
 }
 
@@ -331,6 +340,13 @@ impl CoreBuilder {
         self
     }
 
+    /// What processes uploaded event images (`cctv_image::EventImageProcessor`). Without
+    /// one, uploads are kept as they came and image jobs complete as skipped.
+    pub fn image_processor(mut self, processor: Arc<dyn ImageProcessor>) -> Self {
+        self.images = Some(processor);
+        self
+    }
+
     pub fn settings(mut self, settings: CoreSettings) -> Self {
         self.settings = settings;
         self
@@ -362,6 +378,7 @@ impl CoreBuilder {
                 }),
                 notifiers: self.notifiers,
                 webhooks: self.webhooks,
+                images: self.images,
                 settings: self.settings,
                 estate: EstateCache::default(),
                 credentials: CredentialCache::default(),

@@ -93,3 +93,42 @@ mod tests {
         assert_eq!(inspect_image(&[0xFF, 0xD8, 0xFF]), None);
     }
 }
+
+/// Turns the image a device uploaded into what the product serves: a main image and a
+/// thumbnail. A plugin, registered with [`crate::CoreBuilder::image_processor`]
+/// (`cctv_image::EventImageProcessor` is the shipped one: bounded decode, fit 1920×1080,
+/// watermark, JPEG 85, 320×240 thumbnail). Without one, uploaded images are kept as they
+/// came and the image jobs complete as skipped.
+///
+/// CPU-bound and blocking: the image worker calls it on a blocking thread. A panic inside
+/// is caught there and treated as a rejected image.
+pub trait ImageProcessor: Send + Sync + std::fmt::Debug + 'static {
+    /// `watermark`: lines to stamp on the main image (the event's local time, its id).
+    fn process(
+        &self,
+        upload: &[u8],
+        watermark: &[String],
+    ) -> Result<ProcessedImages, ImageRejected>;
+}
+
+/// One output image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedImage {
+    pub bytes: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub mime: &'static str,
+}
+
+/// What an [`ImageProcessor`] makes of one upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessedImages {
+    pub main: ProcessedImage,
+    pub thumbnail: ProcessedImage,
+}
+
+/// The upload cannot be used (corrupt, too large, unsupported): the event is marked with
+/// this reason and the job completes; a retry would fail the same way.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ImageRejected(pub String);

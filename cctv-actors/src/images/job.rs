@@ -7,9 +7,9 @@ use cctv_core::blob::BlobError;
 use cctv_core::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::files::{EVENT_LOGS, derived_paths};
 use cctv_core::jobs::ClaimedJob;
+use cctv_core::media::ProcessedImage;
 use cctv_core::media::inspect_image;
 use cctv_core::records::{Filter, Record, WriteOp, by_id};
-use cctv_image::{EncodedImage, Watermark, process_event_image};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -94,9 +94,12 @@ async fn process(shared: &ImageShared, job: &ClaimedJob) -> Outcome {
         }
         Err(e) => return Outcome::Retry(e.to_string()),
     };
+    let Some(processor) = shared.core.image_processor().cloned() else {
+        // No processing in this process: the upload stays the event's image.
+        return Outcome::Processed(json!({"status": "skipped", "reason": "no image processor"}));
+    };
     let watermark = watermark(shared, &event, event_id);
-    let limits = shared.settings.limits;
-    let cpu = tokio::task::spawn_blocking(move || process_event_image(&bytes, &watermark, &limits));
+    let cpu = tokio::task::spawn_blocking(move || processor.process(&bytes, &watermark));
     let images = match cpu.await {
         Ok(Ok(images)) => images,
         Ok(Err(e)) => return reject(shared, event_id, e.to_string()).await,
@@ -163,24 +166,22 @@ async fn process(shared: &ImageShared, job: &ClaimedJob) -> Outcome {
 }
 
 /// Watermark lines: the event's time in the configured timezone, and its id.
-fn watermark(shared: &ImageShared, event: &Record, event_id: i64) -> Watermark {
+fn watermark(shared: &ImageShared, event: &Record, event_id: i64) -> Vec<String> {
     let at = event
         .get("event_timestamp")
         .and_then(Value::as_str)
         .and_then(|s| s.parse::<Timestamp>().ok())
         .unwrap_or_else(Timestamp::now)
         .to_zoned_datetime(shared.core.timezone().clone());
-    Watermark {
-        lines: vec![
-            at.strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
-            format!("Event #{event_id}"),
-        ],
-    }
+    vec![
+        at.strftime("%Y-%m-%d %H:%M:%S %Z").to_string(),
+        format!("Event #{event_id}"),
+    ]
 }
 
 fn register(
     path: &str,
-    image: &EncodedImage,
+    image: &ProcessedImage,
     event_id: i64,
     kind: &str,
     source: &str,

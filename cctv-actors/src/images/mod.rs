@@ -1,7 +1,8 @@
 //! The image worker: a supervised actor that drains the `images` queue.
 //!
-//! For each job it reads the uploaded blob, runs [`cctv_image::process_event_image`] on a
-//! blocking thread (decoding and encoding take 0.2–0.6 s of CPU; on an async executor
+//! For each job it reads the uploaded blob, runs the core's
+//! [`ImageProcessor`](cctv_core::media::ImageProcessor) (a plugin; `cctv-image` in the
+//! binary) on a blocking thread (decoding and encoding take 0.2–0.6 s of CPU; on an async executor
 //! thread that would stall every request sharing it), stores the watermarked JPEG and the
 //! 320×240 thumbnail next to the original, registers both in `storage_files`, and points
 //! the event log at them.
@@ -33,7 +34,6 @@ use actix::{
 };
 use cctv_core::Core;
 use cctv_core::jobs::{ClaimedJob, Lease, Queue, RetryPolicy};
-use cctv_image::ImageLimits;
 use jiff::{SignedDuration, Timestamp};
 
 mod job;
@@ -44,11 +44,9 @@ pub type ImageJobHook = Arc<dyn Fn(&ClaimedJob) + Send + Sync>;
 /// Tuning of the image worker.
 #[derive(Clone)]
 pub struct ImageSettings {
-    /// Images processed at the same time (each holds a blocking thread and up to
-    /// `limits.max_alloc_bytes` of memory).
+    /// Images processed at the same time (each holds a blocking thread and the decoder's
+    /// memory).
     pub concurrency: usize,
-    /// Decoder bounds: what a 20000×20000 PNG bomb is refused by.
-    pub limits: ImageLimits,
     pub retry: RetryPolicy,
     pub before_job: Option<ImageJobHook>,
 }
@@ -57,7 +55,6 @@ impl Default for ImageSettings {
     fn default() -> Self {
         Self {
             concurrency: 1,
-            limits: ImageLimits::default(),
             retry: Queue::Images.default_retry(),
             before_job: None,
         }

@@ -130,6 +130,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         .storage(storage)
         .blob_store(blobs)
         .webhook_transport(webhook_transport())
+        .image_processor(Arc::new(cctv_image::EventImageProcessor::default()))
         .settings(cctv_core::CoreSettings {
             timezone: options.timezone,
             queue_alert_threshold: options.queue_alert_threshold,

@@ -27,10 +27,14 @@
 //! # Ok::<(), cctv_image::ImageError>(())
 //! ```
 //!
+//! [`EventImageProcessor`] is this pipeline behind `cctv_core::media::ImageProcessor`, the
+//! trait the image worker calls; register it with `Core::builder().image_processor(…)`.
+//!
 //! The work is CPU-bound (≈0.2 s for a 1080p frame, ≈0.6 s for 12 MP in release): callers run
 //! it on a blocking thread or a `SyncArbiter`, never on an async executor thread.
 
 pub mod decode;
+mod plugin;
 pub mod resize;
 pub mod watermark;
 
@@ -43,6 +47,7 @@ use image::RgbImage;
 use image::codecs::jpeg::JpegEncoder;
 
 pub use crate::decode::ImageLimits;
+pub use crate::plugin::EventImageProcessor;
 pub use crate::watermark::Watermark;
 
 /// The main image fits inside this box (1080p).
