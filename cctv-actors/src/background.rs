@@ -160,26 +160,21 @@ fn below(queue: Queue, value: u64, threshold: u64) -> AlarmChange {
 }
 
 fn depth_alert(change: &AlarmChange) -> AlertChange {
-    AlertChange {
-        alert: format!("queue:{}", change.queue.as_str()),
-        detail: format!(
-            "queue {} has {} pending jobs (alert above {})",
-            change.queue.as_str(),
-            change.pending,
-            change.threshold
-        ),
-        began: change.alert,
-    }
+    alert_of(change, "queue", "pending")
 }
 
 fn failed_alert(change: &AlarmChange) -> AlertChange {
+    alert_of(change, "failed", "failed")
+}
+
+/// `kind`: the alert's name prefix; `what`: the jobs counted, as a person reads it.
+fn alert_of(change: &AlarmChange, kind: &str, what: &str) -> AlertChange {
+    let queue = change.queue.as_str();
     AlertChange {
-        alert: format!("failed:{}", change.queue.as_str()),
+        alert: format!("{kind}:{queue}"),
         detail: format!(
-            "queue {} has {} failed jobs (alert above {})",
-            change.queue.as_str(),
-            change.pending,
-            change.threshold
+            "queue {queue} has {} {what} jobs (alert above {})",
+            change.pending, change.threshold
         ),
         began: change.alert,
     }
