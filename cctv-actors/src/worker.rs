@@ -323,9 +323,6 @@ fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[Pro
     let at = Timestamp::now();
     let by_id: std::collections::HashMap<JobId, &PreparedDetection> =
         prepared.iter().map(|p| (p.job.job_id, p)).collect();
-    // Pages show names and local times as they are, without a lookup of their own.
-    let estate = shared.core.estate();
-    let tz = shared.core.timezone();
     for result in results {
         if result.outcome == DetectionOutcome::AlreadyProcessed {
             continue;
@@ -344,9 +341,6 @@ fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[Pro
                 "device_id": job.device_id,
                 "detected_count": job.detected_count,
                 "detected_at": job.detected_at,
-                "local_time": job.detected_at.to_zoned_datetime(tz.clone()).strftime("%Y-%m-%d %H:%M:%S").to_string(),
-                "branch_name": estate.branches.get(&job.branch_id).map(|b| b.branch_name.as_str()),
-                "device_name": estate.devices.get(&job.device_id).map(|d| d.device_name.as_str()),
                 "detection_date": detection.date,
                 "outcome": result.outcome,
             }),

@@ -101,7 +101,10 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
                             if !who.may_receive(&event) {
                                 continue;
                             }
-                            let json = serde_json::to_value(&event).unwrap_or_default();
+                            let mut json = serde_json::to_value(&event).unwrap_or_default();
+                            if event.kind == EventKind::DetectionUpdate {
+                                for_pages(&state.core, &mut json["data"]);
+                            }
                             let kind = json["type"].as_str().unwrap_or_default();
                             // A resync concerns every topic the page shows.
                             let wanted = topics.contains(kind) || event.kind == EventKind::Resync;
@@ -121,4 +124,31 @@ pub async fn connect(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     if let Err(e) = upgraded {
         res.render(e);
     }
+}
+
+/// What a page shows of a detection besides the ids: its local time and the branch and
+/// device names. Added here, for the pages that listen, rather than by the detection
+/// workers for every detection.
+fn for_pages(core: &cctv_core::Core, data: &mut Value) {
+    let estate = core.estate();
+    let name = |v: Option<&str>| v.map_or(Value::Null, Value::from);
+    let branch = data["branch_id"]
+        .as_i64()
+        .and_then(|b| estate.branches.get(&b))
+        .map(|b| b.branch_name.as_str());
+    let device = data["device_id"]
+        .as_str()
+        .and_then(|d| estate.devices.get(d))
+        .map(|d| d.device_name.as_str());
+    let local = data["detected_at"]
+        .as_str()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| {
+            t.to_zoned_datetime(core.timezone().clone())
+                .strftime("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        });
+    data["branch_name"] = name(branch);
+    data["device_name"] = name(device);
+    data["local_time"] = name(local.as_deref());
 }
