@@ -26,8 +26,17 @@ fn jpeg() -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_after_its_lease() {
+/// A SQLite store with the seeded estate, a blob store holding a 640×480 JPEG at `path`, a
+/// core with or without the image pipeline, and a detection of `re_id` carrying that image.
+struct Rig {
+    _dir: tempfile::TempDir,
+    store: Arc<dyn FullStorage>,
+    blobs: Arc<FsBlobStore>,
+    core: Core,
+    detection: cctv_core::detection::DetectionJob,
+}
+
+async fn rig(path: &str, re_id: &str, with_processor: bool) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
     sqlite.fsync_every_commit = false;
@@ -35,17 +44,40 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
     let estate = seed(store.as_ref()).await;
     let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
     let bytes = jpeg();
-    blobs
-        .put("events/2026/11/28/1_a.jpg", &bytes)
-        .await
-        .unwrap();
-    let core = Core::builder()
+    blobs.put(path, &bytes).await.unwrap();
+    let mut builder = Core::builder()
         .storage(store.clone())
-        .blob_store(blobs.clone())
-        .image_processor(Arc::new(cctv_image::EventImageProcessor::default()))
-        .build()
-        .await
-        .unwrap();
+        .blob_store(blobs.clone());
+    if with_processor {
+        builder = builder.image_processor(Arc::new(cctv_image::EventImageProcessor::default()));
+    }
+    let core = builder.build().await.unwrap();
+    let mut detection = job(&estate, 0, re_id, 1, "2026-11-28T08:00:00Z");
+    detection.image = Some(StoredBlob {
+        path: path.into(),
+        mime: "image/jpeg".into(),
+        size: bytes.len() as u64,
+        width: Some(640),
+        height: Some(480),
+    });
+    Rig {
+        _dir: dir,
+        store,
+        blobs,
+        core,
+        detection,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_after_its_lease() {
+    let Rig {
+        _dir,
+        store,
+        blobs,
+        core,
+        detection,
+    } = rig("events/2026/11/28/1_a.jpg", "P1", true).await;
     let calls = Arc::new(AtomicUsize::new(0));
     let seen = calls.clone();
     let hook: ImageJobHook = Arc::new(move |_| {
@@ -63,14 +95,6 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let mut detection = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
-    detection.image = Some(StoredBlob {
-        path: "events/2026/11/28/1_a.jpg".into(),
-        mime: "image/jpeg".into(),
-        size: bytes.len() as u64,
-        width: Some(640),
-        height: Some(480),
-    });
     pipeline.ingest().submit(detection).await.unwrap();
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -119,34 +143,19 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
 /// completes as skipped and the event still shows the uploaded file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_image_processor_the_upload_stays_the_events_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
-    sqlite.fsync_every_commit = false;
-    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
-    let estate = seed(store.as_ref()).await;
-    let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
-    let bytes = jpeg();
     let path = "events/2026/11/28/2_b.jpg";
-    blobs.put(path, &bytes).await.unwrap();
-    let core = Core::builder()
-        .storage(store.clone())
-        .blob_store(blobs.clone())
-        .build()
-        .await
-        .unwrap();
+    let Rig {
+        _dir,
+        store,
+        blobs,
+        core,
+        detection,
+    } = rig(path, "P2", false).await;
     let settings = PipelineSettings {
         poll_interval: Duration::from_millis(50),
         ..PipelineSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
-    let mut detection = job(&estate, 0, "P2", 1, "2026-11-28T08:00:00Z");
-    detection.image = Some(StoredBlob {
-        path: path.into(),
-        mime: "image/jpeg".into(),
-        size: bytes.len() as u64,
-        width: Some(640),
-        height: Some(480),
-    });
     pipeline.ingest().submit(detection).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while pipeline.image_stats().processed.load(Ordering::Relaxed) == 0 {
