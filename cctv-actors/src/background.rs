@@ -119,18 +119,10 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
             // Episodes a recovery left open while no node was watching.
             for s in &stats {
                 if !alarm.is_alerting(s.queue) {
-                    alerts.push(depth_alert(&below(
-                        s.queue,
-                        s.pending,
-                        alarm_threshold(&core, false),
-                    )));
+                    alerts.push(depth_alert(&below(&alarm, s.queue, s.pending)));
                 }
                 if !failed.is_alerting(s.queue) {
-                    alerts.push(failed_alert(&below(
-                        s.queue,
-                        s.failed,
-                        alarm_threshold(&core, true),
-                    )));
+                    alerts.push(failed_alert(&below(&failed, s.queue, s.failed)));
                 }
             }
         }
@@ -142,19 +134,12 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
     }
 }
 
-fn alarm_threshold(core: &Core, failed: bool) -> u64 {
-    if failed {
-        core.settings().failed_alert_threshold
-    } else {
-        core.settings().queue_alert_threshold
-    }
-}
-
-fn below(queue: Queue, value: u64, threshold: u64) -> AlarmChange {
+/// "Not alerting" for `queue` at `value`, as `alarm` would report a recovery.
+fn below(alarm: &QueueAlarm, queue: Queue, value: u64) -> AlarmChange {
     AlarmChange {
         queue,
         pending: value,
-        threshold,
+        threshold: alarm.threshold(),
         alert: false,
     }
 }

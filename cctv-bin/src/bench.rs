@@ -188,6 +188,11 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
             ))
         })
         .collect();
+    let progress = Arc::new(if args.json {
+        Progress::hidden()
+    } else {
+        Progress::new("load", args.total, "detections")
+    });
     let cfg = LoadConfig {
         addr: args.addr.clone(),
         api_key: args
@@ -213,28 +218,21 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         persons: args.persons,
         visits: args.visits,
         batch: args.batch.map(|n| n as usize),
-        progress: None,
+        progress: Some(loadgen::OnTick(Arc::new({
+            let (progress, duration) = (progress.clone(), args.duration);
+            let shown = AtomicU64::new(0);
+            move |tick: loadgen::Tick| {
+                let before = shown.swap(tick.accepted, Ordering::Relaxed);
+                progress.inc(tick.accepted.saturating_sub(before));
+                progress.message(format!(
+                    "{:.0}/{duration} s, rejected {}, errors {}",
+                    tick.elapsed.as_secs_f64(),
+                    tick.rejected,
+                    tick.errors
+                ));
+            }
+        }))),
     };
-    let progress = Arc::new(if args.json {
-        Progress::hidden()
-    } else {
-        Progress::new("load", args.total, "detections")
-    });
-    let shown = Arc::new(AtomicU64::new(0));
-    let mut cfg = cfg;
-    cfg.progress = Some(loadgen::OnTick(Arc::new({
-        let (progress, duration) = (progress.clone(), args.duration);
-        move |tick: loadgen::Tick| {
-            let before = shown.swap(tick.accepted, Ordering::Relaxed);
-            progress.inc(tick.accepted.saturating_sub(before));
-            progress.message(format!(
-                "{:.0}/{duration} s, rejected {}, errors {}",
-                tick.elapsed.as_secs_f64(),
-                tick.rejected,
-                tick.errors
-            ));
-        }
-    })));
     if !args.json {
         eprintln!(
             "load: {} connections, rate {}, {} s, {} persons, {} devices, {}",
@@ -256,10 +254,7 @@ async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let report = loadgen::run(cfg.clone()).await?;
-    cfg.progress = None;
-    if let Some(progress) = Arc::into_inner(progress) {
-        progress.finish();
-    }
+    progress.finish();
     let end_to_end = if args.no_drain || report.accepted == 0 {
         None
     } else {

@@ -138,8 +138,8 @@ impl Progress {
 
     /// Ends the display: the bar is replaced by its summary line (what the plain form
     /// prints last, too).
-    pub fn finish(self) {
-        match self.inner {
+    pub fn finish(&self) {
+        match &self.inner {
             Inner::Bar(bar) => {
                 bar.finish_and_clear();
                 let (done, total, elapsed) = (bar.position(), bar.length(), bar.elapsed());
@@ -151,7 +151,7 @@ impl Progress {
                 eprintln!("{}: {of} {}, {rate:.0}/s", bar.prefix(), self.unit);
             }
             Inner::Plain(plain) => {
-                let line = plain.into_inner().unwrap_or_else(|e| e.into_inner()).line();
+                let line = plain.lock().unwrap_or_else(|e| e.into_inner()).line();
                 let mut stderr = std::io::stderr().lock();
                 let _ = writeln!(stderr, "{line}");
             }

@@ -67,12 +67,13 @@ pub async fn record(
 ) -> Result<Option<i64>, StorageError> {
     let store = core.storage();
     let episode = if change.began {
-        let Value::Object(record) = json!({
-            "alert": change.alert, "open_alert": change.alert, "detail": change.detail,
-            "opened_at": now.to_string(), "notified": [],
-        }) else {
-            unreachable!("a JSON object")
-        };
+        let record = fields([
+            ("alert", Value::from(change.alert.as_str())),
+            ("open_alert", Value::from(change.alert.as_str())),
+            ("detail", Value::from(change.detail.as_str())),
+            ("opened_at", Value::from(now.to_string())),
+            ("notified", json!([])),
+        ]);
         let insert = WriteOp::Insert {
             table: &EPISODES,
             record,
@@ -89,11 +90,11 @@ pub async fn record(
             return Ok(None);
         };
         let id = row.get("id").and_then(Value::as_i64).unwrap_or_default();
-        let Value::Object(changes) = json!({
-            "open_alert": null, "closed_at": now.to_string(), "recovered_detail": change.detail,
-        }) else {
-            unreachable!("a JSON object")
-        };
+        let changes = fields([
+            ("open_alert", Value::Null),
+            ("closed_at", Value::from(now.to_string())),
+            ("recovered_detail", Value::from(change.detail.as_str())),
+        ]);
         let mut filters = by_id(id);
         filters.extend(open);
         let update = WriteOp::Update {
@@ -116,6 +117,10 @@ pub async fn record(
             .await?;
     }
     Ok(episode)
+}
+
+fn fields<const N: usize>(pairs: [(&str, Value); N]) -> Record {
+    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// The phones of active admins who opted in.
@@ -235,12 +240,9 @@ pub async fn send(core: &Core, payload: &Value) -> Result<Value, JobFailure> {
                 }
             }
             notified.push(Value::from(key));
-            let Value::Object(changes) = json!({ "notified": notified }) else {
-                unreachable!("a JSON object")
-            };
             let update = WriteOp::Update {
                 table: &EPISODES,
-                changes,
+                changes: fields([("notified", Value::Array(notified.clone()))]),
                 filters: by_id(id),
             };
             store.apply(&[update]).await.map_err(retry)?;

@@ -106,6 +106,11 @@ impl QueueAlarm {
         }
     }
 
+    /// The number above which a queue alerts.
+    pub fn threshold(&self) -> u64 {
+        self.threshold
+    }
+
     /// Whether `pending` jobs are above the threshold.
     pub fn is_above(&self, pending: u64) -> bool {
         pending > self.threshold

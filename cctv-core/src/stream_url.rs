@@ -46,6 +46,18 @@ fn parts(url: &str) -> Option<(&str, Option<&str>, &str)> {
     })
 }
 
+/// `scheme://host[:port]` of a URL: no user info, path, query or fragment. `None` without
+/// `://` or without a host.
+pub fn origin(url: &str) -> Option<String> {
+    let at = url.find("://")?;
+    let authority = url[at + 3..]
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    (!host.is_empty() && !host.starts_with(':')).then(|| format!("{}://{host}", &url[..at]))
+}
+
 /// The URL without user info, and the user info's user name and password (percent-decoded).
 pub fn split_user_info(url: &str) -> (String, Option<(String, Option<String>)>) {
     match parts(url) {

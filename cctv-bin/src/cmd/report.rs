@@ -279,9 +279,7 @@ async fn export_rows_to(core: &Core, export: RowExport, args: &ExportArgs) -> an
             .1
         }
     };
-    if let Ok(progress) = Arc::try_unwrap(progress) {
-        progress.finish();
-    }
+    progress.finish();
     println!("wrote {} rows to {}", rows, args.out.display());
     Ok(())
 }

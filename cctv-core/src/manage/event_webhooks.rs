@@ -36,24 +36,18 @@ fn shown(who: &Principal, stored: &[WebhookEndpoint]) -> Vec<String> {
 
 /// Why `url` cannot be an endpoint, if it cannot.
 fn refusal(url: &str) -> Option<&'static str> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    let Some(rest) = rest else {
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Some("must start with http:// or https://");
-    };
+    }
     if url.len() > 2000 {
         return Some("may not be longer than 2000 characters");
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("may not contain spaces or control characters");
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') {
-        return Some("has no host");
-    }
-    None
+    crate::stream_url::origin(url)
+        .is_none()
+        .then_some("has no host")
 }
 
 /// Validates `webhook_urls` and `webhook_rotate` of the body into the sealed `webhooks`

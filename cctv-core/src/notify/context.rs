@@ -220,12 +220,8 @@ pub async fn load_context(
         .as_ref()
         .map(|s| endpoints(s.get("webhooks"), secrets))
         .unwrap_or_default();
-    let plan = match resolve_plan_with(
-        settings.as_ref(),
-        default.as_ref(),
-        text(&event, "image_path"),
-        webhooks,
-    ) {
+    let image_path = text(&event, "image_path");
+    let plan = match resolve_plan_with(settings.as_ref(), default.as_ref(), image_path, webhooks) {
         Ok(plan) => plan,
         Err(skip) => return Ok(Err(skip)),
     };
@@ -297,7 +293,7 @@ pub async fn load_context(
         device_id,
         re_id,
         event_at,
-        image_path: text(&event, "image_path").map(str::to_owned),
+        image_path: image_path.map(str::to_owned),
         vars,
         plan,
     }))

@@ -30,6 +30,8 @@ use sha2::{Digest, Sha256};
 
 use super::{Delivery, NotifyError};
 use crate::access::SecretBox;
+use crate::records::hex;
+use crate::stream_url::origin;
 use crate::template::TemplateVars;
 
 /// The channel name of event webhooks in deliveries and the message log.
@@ -130,25 +132,18 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
 /// digits of the whole URL's SHA-256 (tells two endpoints of one host apart, reveals no
 /// path or token).
 pub fn endpoint_label(url: &str) -> String {
-    let digest = Sha256::digest(url.as_bytes());
-    let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    let origin = match url.find("://") {
-        Some(i) => {
-            let rest = &url[i + 3..];
-            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-            let host = host.rsplit('@').next().unwrap_or_default();
-            format!("{}://{host}", &url[..i])
-        }
-        None => "[invalid url]".to_owned(),
-    };
-    format!("{origin}#{short}")
+    let origin = origin(url).unwrap_or_else(|| "[invalid url]".to_owned());
+    format!("{origin}#{}", short_hash(url))
 }
 
 /// The `webhook-id` of (event, endpoint): the same for every attempt.
 pub fn message_id(event_log_id: i64, url: &str) -> String {
-    let digest = Sha256::digest(url.as_bytes());
-    let short: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-    format!("msg_{event_log_id}_{short}")
+    format!("msg_{event_log_id}_{}", short_hash(url))
+}
+
+/// The first 8 hex digits of the URL's SHA-256.
+fn short_hash(url: &str) -> String {
+    hex(&Sha256::digest(url.as_bytes())[..4])
 }
 
 /// The event as the receiver gets it.

@@ -121,6 +121,26 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             })
         })
         .collect();
+    let groups: std::collections::BTreeSet<i64> = visible.iter().map(|b| b.group_id).collect();
+    let devices = estate
+        .devices
+        .values()
+        .filter(|d| who.may_view_branch(d.branch_id))
+        .count();
+    let stats = json!({
+        "groups": groups.len(), "branches": visible.len(), "devices": devices,
+        "today": today_count, "yesterday": yesterday,
+        "note": format!("{:+} vs yesterday ({yesterday})", today_count - yesterday),
+        "unique_persons": unique_persons,
+    });
+    if req.query::<String>("format").as_deref() == Some("json") {
+        // The page refreshes its cards from this after live detections: only the cards.
+        let _ = res.add_header("cache-control", "no-store", true);
+        res.render(salvo::writing::Json(json!({
+            "stats": stats, "trend": trend, "top_branches": top_branches,
+        })));
+        return;
+    }
     let recent = storage
         .list_detections(
             &DetectionFilter {
@@ -140,12 +160,6 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         .await
         .map(|q| serde_json::to_value(q).unwrap_or_default())
         .unwrap_or_default();
-    let groups: std::collections::BTreeSet<i64> = visible.iter().map(|b| b.group_id).collect();
-    let devices = estate
-        .devices
-        .values()
-        .filter(|d| who.may_view_branch(d.branch_id))
-        .count();
     let mut ctx = base(&session, "dashboard");
     ctx["today"] = json!(today.to_string());
     ctx["scope"] = json!(scope);
@@ -155,24 +169,11 @@ async fn page_impl(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             .map(|b| json!({"id": b.id, "name": b.branch_name, "code": b.branch_code}))
             .collect::<Vec<_>>()
     );
-    ctx["stats"] = json!({
-        "groups": groups.len(), "branches": visible.len(), "devices": devices,
-        "today": today_count, "yesterday": yesterday,
-        "note": format!("{:+} vs yesterday ({yesterday})", today_count - yesterday),
-        "unique_persons": unique_persons,
-    });
+    ctx["stats"] = stats;
     ctx["trend"] = json!(trend);
     ctx["top_branches"] = json!(top_branches);
     ctx["recent"] = recent;
     ctx["device_names"] = super::render::device_names(&estate);
     ctx["queues"] = queues;
-    if req.query::<String>("format").as_deref() == Some("json") {
-        // The page refreshes its cards from this after live detections.
-        let _ = res.add_header("cache-control", "no-store", true);
-        res.render(salvo::writing::Json(json!({
-            "stats": ctx["stats"], "trend": ctx["trend"], "top_branches": ctx["top_branches"],
-        })));
-        return;
-    }
     page(res, StatusCode::OK, "dashboard.html", &ctx);
 }
