@@ -20,6 +20,7 @@ mod laravel_import;
 mod manage;
 mod metrics;
 mod notify;
+mod openapi;
 mod password_prompt;
 mod queue_ops;
 mod quick_start;

@@ -20,7 +20,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Branches;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "group_id",
     "branch_code",
     "branch_name",

@@ -21,7 +21,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Credentials;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "credential_name",
     "expires_at",
     "status",

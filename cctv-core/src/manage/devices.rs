@@ -23,7 +23,7 @@ use crate::validation::ValidationErrors;
 pub(crate) struct Devices;
 
 pub(crate) const DEVICE_TYPES: &[&str] = &["camera", "node_ai", "mikrotik", "cctv"];
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "device_id",
     "device_name",
     "device_type",

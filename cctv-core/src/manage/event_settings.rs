@@ -21,7 +21,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct EventSettings;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "branch_id",
     "device_id",
     "is_active",

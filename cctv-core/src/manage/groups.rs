@@ -15,7 +15,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Groups;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "province_code",
     "province_name",
     "group_name",

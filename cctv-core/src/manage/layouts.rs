@@ -19,7 +19,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Layouts;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "layout_name",
     "layout_type",
     "description",

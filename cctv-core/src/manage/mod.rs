@@ -96,6 +96,38 @@ impl Resource {
         self.logic().noun()
     }
 
+    /// The request-body fields a create or update accepts; any other field is refused
+    /// with a validation error, so this list is what an API reference documents.
+    pub fn input_fields(self) -> &'static [&'static str] {
+        match self {
+            Resource::Groups => groups::FIELDS,
+            Resource::Branches => branches::FIELDS,
+            Resource::Devices => devices::FIELDS,
+            Resource::Users => users::FIELDS,
+            Resource::Credentials => credentials::FIELDS,
+            Resource::Streams => streams::FIELDS,
+            Resource::Layouts => layouts::FIELDS,
+            Resource::EventSettings => event_settings::FIELDS,
+            Resource::WhatsappSettings => whatsapp::FIELDS,
+            Resource::AuditLogs => &[],
+        }
+    }
+
+    /// Whether a person of `role` may read (`write == false`) or change rows of this
+    /// resource at all; operators are further limited to their branches.
+    pub fn allows(self, role: crate::access::Role, write: bool) -> bool {
+        let who = Principal {
+            role,
+            ..Principal::command_line()
+        };
+        let logic = self.logic();
+        if write {
+            logic.may_write(&who)
+        } else {
+            logic.may_read(&who)
+        }
+    }
+
     pub fn from_path(path: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.path() == path)
     }

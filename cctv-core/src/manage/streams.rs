@@ -20,7 +20,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Streams;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "branch_id",
     "device_id",
     "stream_name",

@@ -19,7 +19,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct Users;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "name",
     "email",
     "password",

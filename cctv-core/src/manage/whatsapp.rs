@@ -20,7 +20,7 @@ use crate::validation::ValidationErrors;
 
 pub(crate) struct WhatsappSettings;
 
-const FIELDS: &[&str] = &[
+pub(super) const FIELDS: &[&str] = &[
     "name",
     "description",
     "phone_numbers",

@@ -18,7 +18,7 @@ mod persons;
 pub(crate) mod render;
 mod reports;
 pub(crate) mod session;
-mod specs;
+pub(crate) mod specs;
 mod tokens;
 mod usage;
 mod ws;
