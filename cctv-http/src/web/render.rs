@@ -50,7 +50,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/schedule.html"),
     ),
     ("usage.html", include_str!("../../templates/usage.html")),
-    ("api_docs.html", include_str!("../../templates/api_docs.html")),
+    (
+        "api_docs.html",
+        include_str!("../../templates/api_docs.html"),
+    ),
 ];
 
 impl Templates {
