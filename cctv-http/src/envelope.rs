@@ -134,6 +134,11 @@ pub enum ApiError {
     GatewayTimeout(String),
     /// The person already has this many proxied streams open (429).
     TooManyStreams(usize),
+    /// An API path asked with a method it does not have (405 with `Allow`).
+    MethodNotAllowed {
+        method: String,
+        allow: String,
+    },
 }
 
 impl ApiError {
@@ -159,6 +164,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
 
@@ -181,6 +187,7 @@ impl ApiError {
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::BadGateway(_) => "BAD_GATEWAY",
             Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
+            Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
         }
     }
 
@@ -196,6 +203,9 @@ impl ApiError {
                 format!(
                     "You have {max} streams open, the most allowed at once. Close one and try again."
                 )
+            }
+            Self::MethodNotAllowed { method, allow } => {
+                format!("This path does not accept {method}; it accepts {allow}")
             }
             Self::InvalidCredentials => "Invalid API credentials".into(),
             Self::ExpiredCredentials => "API credentials expired".into(),
@@ -227,6 +237,7 @@ impl ApiError {
                 "reset_at": Timestamp::from_second(d.reset_at).map(|t| t.to_string()).unwrap_or_default(),
             })),
             Self::TooManyStreams(max) => Some(json!({"max_open_streams": max})),
+            Self::MethodNotAllowed { allow, .. } => Some(json!({"allow": allow})),
             _ => None,
         }
     }
@@ -293,6 +304,11 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
         && let Ok(v) = HeaderValue::from_str(&retry.to_string())
     {
         res.headers_mut().insert("retry-after", v);
+    }
+    if let ApiError::MethodNotAllowed { allow, .. } = &error
+        && let Ok(v) = HeaderValue::from_str(allow)
+    {
+        res.headers_mut().insert("allow", v);
     }
     let mut err = Map::new();
     err.insert("code".into(), Value::String(error.code().into()));

@@ -80,6 +80,14 @@ pub async fn readyz(_req: &mut Request, depot: &mut Depot, res: &mut Response) {
 
 #[handler]
 pub async fn not_found(req: &mut Request, depot: &mut Depot, res: &mut Response) {
+    if let Some(allow) = crate::openapi::allowed_methods(req.uri().path()) {
+        let method = req.method().as_str().chars().take(20).collect();
+        return respond(
+            res,
+            depot,
+            Err(ApiError::MethodNotAllowed { method, allow }),
+        );
+    }
     let path = req.uri().path().chars().take(200).collect::<String>();
     respond(
         res,

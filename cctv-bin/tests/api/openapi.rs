@@ -218,6 +218,49 @@ async fn the_reference_is_served_and_its_page_loads_nothing_from_elsewhere() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_known_api_path_with_another_method_is_405_naming_the_methods_it_has() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = app.get("/api/openapi.json").await.body;
+    for (method, path, template, allow) in [
+        (
+            "DELETE",
+            "/api/v1/detection/log",
+            "/api/v1/detection/log",
+            "POST",
+        ),
+        ("TRACE", "/api/me", "/api/me", "GET"),
+        (
+            "POST",
+            "/api/v1/device-masters/7",
+            "/api/v1/device-masters/{id}",
+            "DELETE, GET, PATCH, PUT",
+        ),
+    ] {
+        let r = send(&app.addr, method, path, &[], vec![]).await;
+        assert_eq!(r.status, 405, "{method} {path}: {:?}", r.body);
+        assert_eq!(
+            r.headers.get("allow").map(String::as_str),
+            Some(allow),
+            "{method} {path}"
+        );
+        assert_eq!(r.body["error"]["code"], "METHOD_NOT_ALLOWED");
+        let mut errors = Vec::new();
+        check(
+            &doc,
+            &doc["components"]["responses"]["E405"]["content"]["application/json"]["schema"],
+            &r.body,
+            "body",
+            &mut errors,
+        );
+        assert!(errors.is_empty(), "{template}: {errors:?}");
+    }
+    // An unknown path stays 404, whatever the method.
+    let r = send(&app.addr, "DELETE", "/api/v1/no-such-thing", &[], vec![]).await;
+    assert_eq!(r.status, 404);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_answers_match_the_documented_schemas() {
     for backend in backends() {
         let app = spawn_app(backend).await;

@@ -95,7 +95,9 @@ async fn read_body(
             let body = req
                 .payload_with_max_size(state.settings.max_json_bytes)
                 .await
-                .map_err(parse_error)?;
+                .map_err(|e| {
+                    parse_error(e, state.settings.max_json_bytes, "http.max_json_bytes")
+                })?;
             // Refused before parsing, with the field named, however deep the body goes.
             if let Some(field) = too_deep_json_member(body) {
                 return Err(ApiError::validation(&field, too_deep_message(&field)));
@@ -113,7 +115,13 @@ async fn read_body(
             let form = req
                 .form_data_max_size(state.settings.max_multipart_bytes)
                 .await
-                .map_err(parse_error)?;
+                .map_err(|e| {
+                    parse_error(
+                        e,
+                        state.settings.max_multipart_bytes,
+                        "http.max_multipart_bytes",
+                    )
+                })?;
             let mut pairs = Vec::new();
             for (name, values) in form.fields.iter_all() {
                 if name == "image" {
@@ -152,11 +160,12 @@ async fn read_body(
     }
 }
 
-fn parse_error(e: ParseError) -> ApiError {
+/// A body that could not be read; one over the limit names the limit and its setting.
+fn parse_error(e: ParseError, limit: usize, setting: &str) -> ApiError {
     match e {
-        ParseError::PayloadTooLarge => {
-            ApiError::PayloadTooLarge("The request body is too large".into())
-        }
+        ParseError::PayloadTooLarge => ApiError::PayloadTooLarge(format!(
+            "The request body is larger than {limit} bytes, the most this server accepts ({setting})"
+        )),
         other => ApiError::validation(
             "body",
             format!("The request body could not be read: {other}"),

@@ -107,9 +107,11 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
         .payload_with_max_size(state.settings.max_json_bytes)
         .await
         .map_err(|e| match e {
-            salvo::http::ParseError::PayloadTooLarge => {
-                ApiError::PayloadTooLarge("The request body is too large".into())
-            }
+            salvo::http::ParseError::PayloadTooLarge => ApiError::PayloadTooLarge(format!(
+                "The request body is larger than {} bytes, the most this server accepts \
+                 (http.max_json_bytes)",
+                state.settings.max_json_bytes
+            )),
             other => ApiError::validation(
                 "body",
                 format!("The request body could not be read: {other}"),

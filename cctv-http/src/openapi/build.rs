@@ -35,6 +35,8 @@ pub(crate) struct Op {
     params: Vec<Value>,
     /// The accepted media types of the request body, each with its schema.
     body: Vec<(&'static str, Value)>,
+    /// The body may be left out (an update without changes: an empty body is `{}`).
+    body_optional: bool,
     /// Status, description, and the answer's media types with their schemas.
     responses: Vec<(u16, String, Map<String, Value>)>,
     errors: Vec<u16>,
@@ -44,6 +46,12 @@ impl Op {
     pub fn new(method: &'static str, path: impl Into<String>, tag: &'static str) -> Self {
         let path = path.into();
         let params = path_params(&path);
+        // A path parameter that does not parse is a validation error.
+        let errors = if params.is_empty() {
+            Vec::new()
+        } else {
+            vec![422]
+        };
         Self {
             method,
             path,
@@ -55,7 +63,8 @@ impl Op {
             params,
             body: Vec::new(),
             responses: Vec::new(),
-            errors: Vec::new(),
+            errors,
+            body_optional: false,
         }
     }
 
@@ -149,17 +158,27 @@ impl Op {
 
     /// The common page parameters of list endpoints.
     pub fn paged(self) -> Self {
-        self.query("page", int_min(1), "Page number, from 1.")
-            .query(
-                "per_page",
-                int_range(1, 100),
-                "Rows per page (at most 100).",
-            )
+        self.query(
+            "page",
+            int_range(1, u32::MAX.into()),
+            "Page number, from 1.",
+        )
+        .query(
+            "per_page",
+            int_range(1, 100),
+            "Rows per page (at most 100).",
+        )
     }
 
     /// A JSON request body.
     pub fn json_body(self, schema: Value) -> Self {
         self.body("application/json", schema)
+    }
+
+    /// Lets the body be left out (an empty body counts as `{}`).
+    pub fn body_optional(mut self) -> Self {
+        self.body_optional = true;
+        self
     }
 
     /// A request body of a media type (call again for each one the route accepts:
@@ -242,7 +261,7 @@ impl Op {
                 .collect();
             op.insert(
                 "requestBody".into(),
-                json!({"required": true, "content": content}),
+                json!({"required": !self.body_optional, "content": content}),
             );
         }
         op.insert("security".into(), security(self.auth));

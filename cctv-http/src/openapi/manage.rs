@@ -219,6 +219,7 @@ fn resource_ops(resource: Resource) -> Vec<Op> {
             update
                 .describe("Only the fields given change.")
                 .json_body(body.clone())
+                .body_optional()
                 .ok(row.clone())
                 .errors(&[404, 409])
         } else {

@@ -47,6 +47,37 @@ pub fn document() -> &'static Value {
     &DOCUMENT
 }
 
+/// The methods the API serves at `path` (upper case, sorted), when `path` is an API route
+/// at all: a request with another method is answered 405 with these in `Allow`, rather
+/// than a 404 that would suggest the path does not exist. The document is the route table
+/// here; a test keeps it equal to the router's `/api` routes.
+pub(crate) fn allowed_methods(path: &str) -> Option<String> {
+    static TEMPLATES: LazyLock<Vec<(Vec<String>, String)>> = LazyLock::new(|| {
+        let mut out = Vec::new();
+        for (template, item) in document()["paths"].as_object().into_iter().flatten() {
+            let segments = template.split('/').map(str::to_owned).collect();
+            let mut methods: Vec<String> = item
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(m, _)| m.to_uppercase())
+                .collect();
+            methods.sort();
+            out.push((segments, methods.join(", ")));
+        }
+        out
+    });
+    let segments: Vec<&str> = path.split('/').collect();
+    TEMPLATES.iter().find_map(|(template, methods)| {
+        let fits = template.len() == segments.len()
+            && template
+                .iter()
+                .zip(&segments)
+                .all(|(t, s)| t == s || (t.starts_with('{') && t.ends_with('}') && !s.is_empty()));
+        fits.then(|| methods.clone())
+    })
+}
+
 #[handler]
 async fn openapi_json(res: &mut Response) {
     static BYTES: LazyLock<Vec<u8>> =
@@ -201,7 +232,7 @@ fn shared_schemas() -> Vec<(String, Value)> {
     ]
 }
 
-const ERROR_CODES: [&str; 15] = [
+const ERROR_CODES: [&str; 16] = [
     "UNAUTHORIZED",
     "INVALID_CREDENTIALS",
     "EXPIRED_CREDENTIALS",
@@ -217,6 +248,7 @@ const ERROR_CODES: [&str; 15] = [
     "SERVICE_UNAVAILABLE",
     "BAD_GATEWAY",
     "GATEWAY_TIMEOUT",
+    "METHOD_NOT_ALLOWED",
 ];
 
 fn error_responses() -> Value {

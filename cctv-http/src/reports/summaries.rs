@@ -2,6 +2,7 @@
 //! summaries over a range of days (default: the 30 days ending today), admins only.
 //! The figures come from the daily log aggregation, which folds every node's logs.
 
+use cctv_core::storage::StorageError;
 use cctv_core::usage::{DayRange, api_usage as usage_report, deliveries};
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
@@ -19,6 +20,15 @@ pub(crate) fn range(state: &AppState, params: &mut Params, req: &Request) -> Opt
     params.day_range(req, ("date_from", "date_to"), state.core.today())
 }
 
+/// A range holding more summary rows than one answer may carry is the caller's to
+/// shorten (422), not a server failure.
+fn too_long(e: StorageError) -> ApiError {
+    match e {
+        StorageError::Rejected(message) => ApiError::validation("date_from", message),
+        other => other.into(),
+    }
+}
+
 #[handler]
 pub async fn api_usage(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let state = state(depot);
@@ -29,7 +39,9 @@ pub async fn api_usage(req: &mut Request, depot: &mut Depot, res: &mut Response)
         let credential = params.int(req, "credential_id");
         params.finish()?;
         let range = range.ok_or_else(|| ApiError::Server("range missing".into()))?;
-        let report = usage_report(state.core.storage().as_ref(), range, credential).await?;
+        let report = usage_report(state.core.storage().as_ref(), range, credential)
+            .await
+            .map_err(too_long)?;
         Ok(Reply::ok("API usage retrieved successfully", json!(report)))
     }
     .await;
@@ -46,7 +58,9 @@ pub async fn whatsapp_deliveries(req: &mut Request, depot: &mut Depot, res: &mut
         let branch = params.int(req, "branch_id");
         params.finish()?;
         let range = range.ok_or_else(|| ApiError::Server("range missing".into()))?;
-        let report = deliveries(state.core.storage().as_ref(), range, branch).await?;
+        let report = deliveries(state.core.storage().as_ref(), range, branch)
+            .await
+            .map_err(too_long)?;
         Ok(Reply::ok(
             "WhatsApp deliveries retrieved successfully",
             json!(report),
