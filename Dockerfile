@@ -4,8 +4,12 @@
 # /data volume (embedded SQLite, secret.key, signing.key, storage/). For PostgreSQL set
 # CCTV__DATABASE__URL (see compose.yaml).
 #
-#   docker build -t cctv .
+#   docker build -t cctv .          (podman: podman build --format docker -t cctv . keeps
+#                                     the HEALTHCHECK, which OCI images cannot carry)
 #   docker run -p 8080:8080 -v cctv-data:/data -e CCTV__TIMEZONE=Asia/Jakarta cctv
+#
+# cctv-bin/tests/api/container.rs checks a built image: CCTV_TEST_IMAGE=cctv cargo test
+# -p cctv --test api container
 
 FROM rust:1.95-bookworm AS build
 # aws-lc (reqwest's TLS) builds with cmake; SQLite is bundled and built by cc.
@@ -22,7 +26,8 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates tzdata \
-    && rm -rf /var/lib/apt/lists/* \
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin \
     && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin cctv \
     && mkdir -p /data && chown cctv:cctv /data && chmod 0700 /data
 COPY --from=build /usr/local/bin/cctv /usr/local/bin/cctv

@@ -64,9 +64,10 @@ impl Params {
     pub fn page(&mut self, req: &Request, default: u32) -> PageRequest {
         let page = self.int(req, "page").unwrap_or(1);
         let per_page = self.int(req, "per_page").unwrap_or(i64::from(default));
+        // Lenient like the original: out-of-range values are brought into range.
         PageRequest::new(
-            u32::try_from(page).unwrap_or(u32::MAX),
-            per_page.min(i64::from(MAX_PER_PAGE)) as u32,
+            u32::try_from(page.max(1)).unwrap_or(u32::MAX),
+            per_page.clamp(1, i64::from(MAX_PER_PAGE)) as u32,
         )
     }
 

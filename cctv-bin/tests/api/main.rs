@@ -6,6 +6,7 @@ mod batch;
 mod browser;
 mod browser_layout;
 mod cluster;
+mod container;
 mod contrib_files;
 mod crash;
 mod expected;
