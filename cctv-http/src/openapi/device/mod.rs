@@ -5,18 +5,14 @@
 //! (`cctv_core::query`, `cctv_core::jobs`, `cctv_core::accept`): a field here is a field
 //! serde writes there, and a limit here is the limit the core enforces.
 
-use cctv_core::detection::{
-    MAX_DETECTED_COUNT, MAX_DEVICE_ID_CHARS, MAX_EVENT_ID_CHARS, MAX_JSON_FIELD_BYTES,
-    MAX_RE_ID_CHARS,
-};
+use cctv_core::detection::{MAX_DEVICE_ID_CHARS, MAX_EVENT_ID_CHARS, MAX_RE_ID_CHARS};
 use cctv_core::input::{MAX_FIELD_NAME_BYTES, MAX_FORM_FIELDS, MAX_NESTING};
 mod schemas;
 
 use serde_json::{Value, json};
 
 use super::build::{
-    Auth, Op, any, array, boolean, date, date_time, doc, envelope, input, int, int_min, int_range,
-    nullable, object, one_of_strings, reference, string, string_max, uuid, with_required,
+    Auth, Op, array, date, envelope, int, int_min, reference, string, string_max, uuid,
 };
 
 const TAG: &str = "Device";
