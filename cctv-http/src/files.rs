@@ -17,7 +17,7 @@ use salvo::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use salvo::{Depot, Request, Response, handler};
 
 use crate::envelope::{ApiError, respond};
-use crate::{AppState, manage, state};
+use crate::{AppState, extract, state};
 
 /// How files are signed and for how long minted URLs stay valid.
 #[derive(Debug, Clone)]
@@ -60,7 +60,7 @@ pub async fn storage_file(req: &mut Request, depot: &mut Depot, res: &mut Respon
 
 async fn serve(state: &AppState, req: &Request, res: &mut Response) -> Result<(), ApiError> {
     // Pages show images with <img>, which sends the session cookie but no bearer token.
-    let person = manage::reader(state, req).await?;
+    let person = extract::reader(state, req).await?;
     let path = req.query::<String>("path").unwrap_or_default();
     let expires = req.query::<i64>("expires");
     let sig = req.query::<String>("sig").unwrap_or_default();

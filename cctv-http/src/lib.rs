@@ -18,6 +18,7 @@ pub mod analytics;
 pub mod auth;
 pub mod device;
 pub mod envelope;
+mod extract;
 pub mod files;
 pub mod health;
 pub mod manage;

@@ -4,8 +4,9 @@
 
 use proptest::prelude::*;
 
+use crate::extract::cookie_in;
 use crate::web::render::percent_encode;
-use crate::web::session::{cookie_in, decode_flash};
+use crate::web::session::decode_flash;
 
 /// `default` cases, or `CCTV_PROPTEST_CASES` when set.
 pub(crate) fn config(default: u32) -> ProptestConfig {

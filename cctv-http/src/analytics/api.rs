@@ -64,7 +64,7 @@ async fn answer<T, F>(
 {
     let state = state(depot);
     let result = async {
-        let who = crate::manage::reader(&state, req).await?;
+        let who = crate::extract::reader(&state, req).await?;
         let csv = wants_csv(req)?;
         let ask = Ask::read(&state, &who, req)?;
         let figures = compute(&state, &ask).await?;

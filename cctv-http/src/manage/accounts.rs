@@ -3,8 +3,8 @@
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
-use super::{client_ip, json_body, person};
 use crate::envelope::{ApiError, Reply, respond};
+use crate::extract::{client_ip, json_body, person};
 use crate::state;
 
 #[handler]

@@ -7,8 +7,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait, handler};
 use serde_json::{Value, json};
 
-use super::{caller, client_ip, json_body, person};
 use crate::envelope::{ApiError, Reply, respond};
+use crate::extract::{caller, client_ip, json_body, person};
 use crate::state;
 
 #[derive(Debug, Clone, Copy)]

@@ -7,8 +7,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 
-use super::{caller, client_ip, json_body, person};
 use crate::envelope::{ApiError, Reply, respond};
+use crate::extract::{caller, client_ip, json_body, person};
 use crate::state;
 
 #[handler]

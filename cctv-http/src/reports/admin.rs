@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::admin as signed_in_admin;
 use crate::AppState;
 use crate::envelope::{ApiError, Reply, respond};
-use crate::manage::client_ip;
+use crate::extract::client_ip;
 use crate::params::Params;
 use crate::state;
 

@@ -52,7 +52,7 @@ pub fn routes() -> Router {
 
 /// The signed-in admin behind the request.
 async fn admin(state: &AppState, req: &salvo::Request) -> Result<Principal, ApiError> {
-    let who = crate::manage::person(state, req).await?;
+    let who = crate::extract::person(state, req).await?;
     if !who.is_admin() {
         return Err(ApiError::Forbidden(
             "This action is for admins only.".into(),

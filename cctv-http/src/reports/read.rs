@@ -73,7 +73,7 @@ async fn cache_first(state: &AppState, key: ReportKey) -> Result<Reply, ApiError
 
 /// The daily report a request asks for (`date` defaults to today), scope checked.
 pub(super) async fn daily_key(state: &AppState, req: &Request) -> Result<ReportKey, ApiError> {
-    let who = crate::manage::reader(state, req).await?;
+    let who = crate::extract::reader(state, req).await?;
     let mut p = Params::default();
     let date = p.date(req, "date");
     let branch = p.int(req, "branch_id");
@@ -87,7 +87,7 @@ pub(super) async fn daily_key(state: &AppState, req: &Request) -> Result<ReportK
 
 /// The monthly report a request asks for (`month` defaults to this one), scope checked.
 pub(super) async fn monthly_key(state: &AppState, req: &Request) -> Result<ReportKey, ApiError> {
-    let who = crate::manage::reader(state, req).await?;
+    let who = crate::extract::reader(state, req).await?;
     let first = month(req, state.core.today())?;
     let mut p = Params::default();
     let branch = p.int(req, "branch_id");
@@ -135,7 +135,7 @@ pub(super) async fn dashboard_of(
     req: &Request,
     cached: bool,
 ) -> Result<DashboardReport, ApiError> {
-    let who = crate::manage::reader(state, req).await?;
+    let who = crate::extract::reader(state, req).await?;
     let mut p = Params::default();
     let from = p.date(req, "date_from");
     let to = p.date(req, "date_to");

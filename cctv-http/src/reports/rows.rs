@@ -85,7 +85,7 @@ async fn parse(
     req: &Request,
     kind: Kind,
 ) -> Result<(RowExport, Format, String), ApiError> {
-    let who = crate::manage::reader(state, req).await?;
+    let who = crate::extract::reader(state, req).await?;
     let mut p = Params::default();
     let format = match one_of(&mut p, req, "format", &["csv", "xlsx"]).as_deref() {
         Some("xlsx") => Format::Xlsx,

@@ -26,7 +26,7 @@ use salvo::{Depot, Request, Response, Router, handler};
 use serde_json::{Value, json};
 
 use crate::envelope::{Reply, respond};
-use crate::manage::reader;
+use crate::extract::reader;
 use crate::state;
 
 /// Limits of the proxy and where the gateway is.

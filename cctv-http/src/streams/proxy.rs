@@ -21,7 +21,7 @@ use super::hls;
 use super::slots::Slot;
 use crate::AppState;
 use crate::envelope::{ApiError, respond};
-use crate::manage::reader;
+use crate::extract::reader;
 use crate::state;
 
 const PLAYLIST_TYPE: &str = "application/vnd.apple.mpegurl";

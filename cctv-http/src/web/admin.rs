@@ -9,8 +9,9 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 
+use super::guard::{checked_form, flash, require};
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, checked_form, flash, require};
+use super::session::Session;
 use crate::{AppState, state};
 
 pub(super) async fn admin(state: &AppState, req: &Request, res: &mut Response) -> Option<Session> {

@@ -8,9 +8,9 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 
+use super::guard::require;
 use super::render::{base, error_page, page};
-use super::session::require;
-use crate::manage::{caller, client_ip};
+use crate::extract::{caller, client_ip};
 use crate::state;
 
 #[handler]

@@ -9,10 +9,11 @@ use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait};
 use serde_json::{Map, Value, json};
 
+use super::guard::{flash, require};
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, csrf_matches, flash, require};
+use super::session::{Session, csrf_matches};
 use super::specs::{Kind, Spec};
-use crate::manage::{caller, client_ip};
+use crate::extract::{caller, client_ip};
 use crate::{AppState, state};
 
 #[derive(Clone, Copy)]

@@ -10,8 +10,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::guard::require;
 use super::render::{base, error_page, page, redirect};
-use super::session::require;
 use crate::state;
 
 #[handler]

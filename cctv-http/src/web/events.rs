@@ -8,8 +8,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::guard::require;
 use super::render::{base, error_page, page};
-use super::session::require;
 use crate::state;
 
 static EVENTS: Table = Table {

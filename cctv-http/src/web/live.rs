@@ -10,9 +10,9 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::guard::{checked_form, flash, require};
 use super::render::{base, error_page, page_with_origin, redirect};
-use super::session::{checked_form, flash, require};
-use crate::manage::{caller, client_ip};
+use crate::extract::{caller, client_ip};
 use crate::state;
 
 #[handler]

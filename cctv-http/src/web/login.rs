@@ -1,7 +1,5 @@
 //! `GET/POST /login`, `POST /logout`.
 
-use std::collections::BTreeMap;
-
 use cctv_core::manage::ManageError;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
@@ -10,23 +8,10 @@ use serde_json::json;
 use super::next::safe_next;
 use super::render::{page, redirect};
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, clear_cookie, cookie, csrf_for, csrf_matches, current,
-    set_cookie,
+    LOGIN_CSRF_COOKIE, clear_cookie, csrf_for, csrf_matches, current, set_cookie,
 };
-use crate::manage::client_ip;
+use crate::extract::{SESSION_COOKIE, client_ip, cookie, form_fields};
 use crate::state;
-
-/// The fields of an `application/x-www-form-urlencoded` (or multipart) body.
-pub(crate) async fn form_fields(req: &mut Request) -> BTreeMap<String, String> {
-    match req.form_data_max_size(256 * 1024).await {
-        Ok(data) => data
-            .fields
-            .iter_all()
-            .filter_map(|(k, v)| v.last().map(|v| (k.clone(), v.clone())))
-            .collect(),
-        Err(_) => BTreeMap::new(),
-    }
-}
 
 fn login_page(
     req: &Request,

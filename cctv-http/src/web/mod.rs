@@ -10,6 +10,7 @@ mod credential_test;
 mod crud;
 mod dashboard;
 mod events;
+mod guard;
 mod live;
 mod login;
 mod next;
@@ -27,19 +28,7 @@ use salvo::Router;
 
 pub use render::Templates;
 
-/// The person behind the session cookie of `req`, if any (for `/storage/file`).
-pub async fn session_principal(
-    state: &crate::AppState,
-    req: &salvo::Request,
-) -> Option<cctv_core::access::Principal> {
-    let token = session::cookie(req, SESSION_COOKIE)?;
-    state
-        .manage
-        .authenticate_login(&format!("Bearer {token}"))
-        .await
-        .ok()
-}
-pub use session::SESSION_COOKIE;
+pub use crate::extract::SESSION_COOKIE;
 
 /// All web routes (mounted at the root).
 pub fn routes() -> Router {

@@ -10,9 +10,10 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::guard::{checked_form, flash, require};
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, checked_form, flash, require};
-use crate::manage::{caller, client_ip};
+use super::session::Session;
+use crate::extract::{caller, client_ip};
 use crate::{AppState, state};
 
 /// Most persons a branch filter considers (the list is paginated on top).

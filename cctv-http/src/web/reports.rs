@@ -10,8 +10,8 @@ use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
+use super::guard::require;
 use super::render::{base, error_page, page};
-use super::session::require;
 use crate::state;
 
 /// Bars for the chart: `(label, value)` → positions in a 600×160 view box.

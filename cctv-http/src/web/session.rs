@@ -12,10 +12,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
+use crate::extract::{SESSION_COOKIE, cookie};
 
-pub const SESSION_COOKIE: &str = "cctv_session";
 pub(crate) const LOGIN_CSRF_COOKIE: &str = "cctv_login_csrf";
-const FLASH_COOKIE: &str = "cctv_flash";
+pub(crate) const FLASH_COOKIE: &str = "cctv_flash";
 
 /// A logged-in browser.
 #[derive(Debug, Clone)]
@@ -26,30 +26,6 @@ pub(crate) struct Session {
     pub flash: Option<String>,
     /// IANA name of the configured timezone (times are shown in it).
     pub tz: String,
-}
-
-/// The value of cookie `name`.
-pub(crate) fn cookie<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    cookie_in(
-        req.headers()
-            .get_all("cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok()),
-        name,
-    )
-}
-
-/// The first value of cookie `name` in `Cookie` header values (`a=1; b=2`).
-pub(crate) fn cookie_in<'a>(
-    headers: impl IntoIterator<Item = &'a str>,
-    name: &str,
-) -> Option<&'a str> {
-    headers
-        .into_iter()
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
 }
 
 fn behind_tls(req: &Request) -> bool {
@@ -97,32 +73,6 @@ pub(crate) fn csrf_matches(submitted: Option<&str>, expected: &str) -> bool {
     })
 }
 
-/// The fields of a posted form whose CSRF token matches the session; otherwise the
-/// "form expired" page is sent and `None` returned.
-pub(crate) async fn checked_form(
-    req: &mut Request,
-    res: &mut Response,
-    session: &Session,
-) -> Option<std::collections::BTreeMap<String, String>> {
-    let form = super::login::form_fields(req).await;
-    if csrf_matches(form.get("_csrf").map(String::as_str), &session.csrf) {
-        return Some(form);
-    }
-    super::render::error_page(
-        res,
-        session,
-        salvo::http::StatusCode::FORBIDDEN,
-        "The form expired. Reload and try again.",
-    );
-    None
-}
-
-/// Sets a message shown once on the next page.
-pub(crate) fn flash(req: &Request, res: &mut Response, message: &str) {
-    let encoded = super::render::percent_encode(message, b"-._");
-    set_cookie(req, res, FLASH_COOKIE, &encoded, Some(60));
-}
-
 pub(crate) fn decode_flash(raw: &str) -> String {
     cctv_core::stream_url::percent_decode(raw)
 }
@@ -157,25 +107,4 @@ pub(crate) async fn current(
             .unwrap_or("UTC")
             .to_owned(),
     })
-}
-
-/// The session, or a redirect to the login page (`None` returned, response written).
-pub(crate) async fn require(
-    state: &AppState,
-    req: &Request,
-    res: &mut Response,
-) -> Option<Session> {
-    match current(state, req, res).await {
-        Some(s) => Some(s),
-        None => {
-            let next = req
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
-            let next = super::render::percent_encode(next, b"/-_.");
-            super::render::redirect(res, &format!("/login?next={next}"));
-            None
-        }
-    }
 }

@@ -9,9 +9,10 @@ use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
 use super::admin::admin;
+use super::guard::{checked_form, flash};
 use super::render::{base, error_page, page, redirect};
-use super::session::{Session, checked_form, flash};
-use crate::manage::{caller, client_ip};
+use super::session::Session;
+use crate::extract::{caller, client_ip};
 use crate::{AppState, state};
 
 /// The form field of each scope's checkbox.

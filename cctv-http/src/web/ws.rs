@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::origin::origin_allowed;
-use super::session::{SESSION_COOKIE, cookie};
+use crate::extract::{SESSION_COOKIE, cookie};
 use crate::{AppState, state};
 
 /// The `Authorization` value to authenticate with, or the status refusing the handshake.

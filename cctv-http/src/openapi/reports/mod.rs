@@ -16,7 +16,7 @@ use super::build::{Op, int_min};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-/// Every person-facing read here is a link the web pages open, so `manage::reader`
+/// Every person-facing read here is a link the web pages open, so `extract::reader`
 /// accepts the session cookie as well as a token.
 const SESSION_NOTE: &str =
     "A browser session cookie is accepted too (without an `Authorization` header).";
