@@ -371,6 +371,11 @@ pub(crate) fn int_range(min: i64, max: i64) -> Value {
     json!({"type": "integer", "minimum": min, "maximum": max})
 }
 
+/// A row id in a path: a positive 64-bit integer.
+pub(crate) fn row_id() -> Value {
+    int_range(1, i64::MAX)
+}
+
 pub(crate) fn number() -> Value {
     json!({"type": "number"})
 }

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::build::{
     Auth, Op, any, array, boolean, date, date_time, doc, input, int, int_min, nullable, number,
-    object, one_of_strings, reference, string, string_max, with_required,
+    object, one_of_strings, reference, row_id, string, string_max, with_required,
 };
 use crate::web::specs::{self, Kind};
 
@@ -151,7 +151,7 @@ fn tokens() -> Vec<Op> {
             ),
         Op::delete(format!("{path}/{{id}}"), "Administration")
             .summary("Revoke a personal access token")
-            .path_param("id", int_min(1), "The token's id.")
+            .path_param("id", row_id(), "The token's id.")
             .auth(Auth::Admin)
             .ok(json!({"type": "null"}))
             .errors(&[404]),
@@ -191,7 +191,7 @@ fn resource_ops(resource: Resource) -> Vec<Op> {
         list,
         Op::get(&item, TAG)
             .summary(format!("Show a {noun}"))
-            .path_param("id", int_min(1), &id_doc)
+            .path_param("id", row_id(), &id_doc)
             .auth(read)
             .ok(row.clone())
             .errors(&[404, 422]),
@@ -213,7 +213,7 @@ fn resource_ops(resource: Resource) -> Vec<Op> {
     for method in ["put", "patch"] {
         let update = Op::new(method, &item, TAG)
             .summary(format!("Update a {noun}"))
-            .path_param("id", int_min(1), &id_doc)
+            .path_param("id", row_id(), &id_doc)
             .auth(write);
         ops.push(if writable {
             update
@@ -228,7 +228,7 @@ fn resource_ops(resource: Resource) -> Vec<Op> {
     }
     let delete = Op::delete(&item, TAG)
         .summary(format!("Delete a {noun}"))
-        .path_param("id", int_min(1), &id_doc)
+        .path_param("id", row_id(), &id_doc)
         .auth(write);
     ops.push(if writable {
         delete.ok(row).errors(&[404, 409])
@@ -244,26 +244,26 @@ fn actions() -> Vec<Op> {
         Op::post("/api/v1/api-credentials/{id}/regenerate", TAG)
             .summary("Issue a new secret for a credential")
             .describe("The new secret is in this answer only; the old one stops working.")
-            .path_param("id", int_min(1), "The credential's id.")
+            .path_param("id", row_id(), "The credential's id.")
             .auth(Auth::Admin)
             .ok(reference(row_name(Resource::Credentials)))
             .errors(&[404, 422]),
         Op::post("/api/v1/cctv-layouts/{id}/set-default", TAG)
             .summary("Make a layout the default")
-            .path_param("id", int_min(1), "The layout's id.")
+            .path_param("id", row_id(), "The layout's id.")
             .auth(Auth::Admin)
             .ok(reference(row_name(Resource::Layouts)))
             .errors(&[404, 422]),
         Op::post("/api/v1/whatsapp-settings/{id}/set-default", TAG)
             .summary("Make a WhatsApp setting the default")
-            .path_param("id", int_min(1), "The setting's id.")
+            .path_param("id", row_id(), "The setting's id.")
             .auth(Auth::Admin)
             .ok(reference(row_name(Resource::WhatsappSettings)))
             .errors(&[404, 422]),
         Op::get("/api/v1/company-groups/{id}/branches", TAG)
             .summary("The branches of a group")
             .describe("Answers the page of branches and the group itself in `group`.")
-            .path_param("id", int_min(1), "The group's id.")
+            .path_param("id", row_id(), "The group's id.")
             .auth(Auth::Person)
             .query("search", string(), "Free text.")
             .paged()
@@ -291,7 +291,7 @@ fn actions() -> Vec<Op> {
             .errors(&[404]),
         Op::put("/api/v1/cctv/layouts/{layout_id}/positions/{position}", TAG)
             .summary("Change one window of a layout")
-            .path_param("layout_id", int_min(1), "The layout's id.")
+            .path_param("layout_id", row_id(), "The layout's id.")
             .path_param("position", int_min(1), "The window's number, from 1.")
             .auth(Auth::Person)
             .json_body(reference("LayoutPosition"))

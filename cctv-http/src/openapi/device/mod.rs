@@ -12,7 +12,7 @@ mod schemas;
 use serde_json::{Value, json};
 
 use super::build::{
-    Auth, Op, array, date, envelope, int, int_min, reference, string, string_max, uuid,
+    Auth, Op, array, date, envelope, int_min, reference, row_id, string, string_max, uuid,
 };
 
 const TAG: &str = "Device";
@@ -150,7 +150,7 @@ pub(super) fn operations() -> Vec<Op> {
                  request against the hourly limit.",
             )
             .auth(Auth::Device)
-            .path_param("id", int(), "The id of the calling credential.")
+            .path_param("id", row_id(), "The id of the calling credential.")
             .ok(reference("CredentialTest"))
             .errors(&[404]),
     ]
@@ -262,7 +262,7 @@ fn branch_detections() -> Op {
             .auth(Auth::Device)
             .path_param(
                 "id",
-                int_min(1),
+                row_id(),
                 "The branch id (a positive integer, else 422).",
             )
             .query("date", date(), &day("The day; default today"))
