@@ -1,7 +1,7 @@
 //! What the load generator sends (the original fleet's JSON detection, alone or many in a
 //! batch) and what it reads back (the job ids of accepted detections).
 
-use crate::loadgen::LoadConfig;
+use crate::load_config::LoadConfig;
 
 /// A small xorshift generator: deterministic per connection, no dependency.
 pub(crate) struct Rng(pub(crate) u64);

@@ -17,6 +17,7 @@
 pub mod baseline;
 mod body;
 pub mod listen;
+mod load_config;
 pub mod loadgen;
 pub mod pages;
 pub mod stats;

@@ -10,11 +10,11 @@ use actix::{
 };
 use cctv_core::Core;
 use cctv_core::events::{Event, EventKind};
+use cctv_core::job_handlers::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use cctv_core::jobs::Queue;
 use cctv_core::ops_alerts::AlertChange;
 use cctv_core::queue_ops::{AlarmChange, QueueAlarm, WorkerState, WorkerStatus};
 use cctv_core::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
-use cctv_core::work::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use jiff::{SignedDuration, Timestamp};
 use tokio::task::AbortHandle;
 
@@ -194,7 +194,7 @@ pub(crate) struct BackgroundSettings {
     pub lease: SignedDuration,
     pub poll_interval: Duration,
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
-    pub maintenance: cctv_core::work::MaintenanceConfig,
+    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
 }
 
 /// Starts queue workers and the scheduler; must run inside the actix system.

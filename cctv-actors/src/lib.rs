@@ -25,8 +25,8 @@
 //! ```
 
 mod background;
+mod batcher;
 pub mod images;
-mod ingest;
 mod notifier;
 mod queue_worker;
 mod ready;
@@ -44,8 +44,8 @@ use cctv_core::notify::NotificationSettings;
 use cctv_core::storage::StorageError;
 use jiff::SignedDuration;
 
+pub use crate::batcher::IngestHandle;
 pub use crate::images::{ImageSettings, ImageStats};
-pub use crate::ingest::IngestHandle;
 pub use crate::notifier::NotifyStats;
 pub use crate::queue_worker::QueueWorkerStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
@@ -114,7 +114,7 @@ pub struct PipelineSettings {
     /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
     pub queue_monitor_interval: Duration,
     /// Where maintenance jobs (log aggregation, file cleanup) find their files.
-    pub maintenance: cctv_core::work::MaintenanceConfig,
+    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
 }
 
 impl Default for PipelineSettings {
@@ -148,7 +148,7 @@ impl Default for PipelineSettings {
             run_scheduler: false,
             schedule_catch_up: Duration::from_secs(7 * 24 * 3600),
             queue_monitor_interval: Duration::from_secs(15),
-            maintenance: cctv_core::work::MaintenanceConfig::default(),
+            maintenance: cctv_core::job_handlers::MaintenanceConfig::default(),
         }
     }
 }
@@ -271,7 +271,7 @@ impl Pipeline {
             .spawn(move || {
                 let runner = System::new();
                 runner.block_on(async move {
-                    let batcher = ingest::IngestBatcher::new(
+                    let batcher = batcher::IngestBatcher::new(
                         thread_core,
                         thread_ready,
                         runtime,
@@ -289,7 +289,7 @@ impl Pipeline {
                     // send before `started` runs, and actix's default capacity is 16.
                     let mailbox = thread_settings.ingest_mailbox.max(16);
                     let addr = Supervisor::start(
-                        move |ctx: &mut actix::Context<ingest::IngestBatcher>| {
+                        move |ctx: &mut actix::Context<batcher::IngestBatcher>| {
                             ctx.set_mailbox_capacity(mailbox);
                             batcher
                         },

@@ -19,8 +19,9 @@ use actix::{
     WrapFuture,
 };
 use cctv_core::Core;
+use cctv_core::job_handlers::JobHandler;
+use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{ClaimedJob, Lease, RetryPolicy};
-use cctv_core::work::{JobFailure, JobHandler};
 use jiff::{SignedDuration, Timestamp};
 
 /// Counters of one queue's workers.

@@ -257,7 +257,7 @@ pub async fn start_pipeline(
         run_scheduler: settings.schedule.enabled,
         schedule_catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
         queue_monitor_interval: Duration::from_secs(settings.queues.monitor_interval_secs.max(1)),
-        maintenance: cctv_core::work::MaintenanceConfig {
+        maintenance: cctv_core::job_handlers::MaintenanceConfig {
             files: Some(cctv_core::files::FileJobs {
                 cleanup: crate::cmd::files::cleanup_settings(settings),
                 logs_dir: settings.logs_dir(),

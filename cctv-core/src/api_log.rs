@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::files::tables::API_USAGE_SUMMARY;
 use crate::records::{Filter, RecordStore, WriteOp};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// One request, as written to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -15,7 +15,8 @@ use jiff::Timestamp;
 
 use crate::credential::Credential;
 use crate::estate::EstateSnapshot;
-use crate::storage::{ChangeTopic, FullStorage, StorageError};
+use crate::storage::error::StorageError;
+use crate::storage::{ChangeTopic, FullStorage};
 
 /// The estate snapshot and the stamp it was loaded at.
 #[derive(Debug, Default)]

@@ -30,9 +30,9 @@ pub use analytics::*;
 pub use day_counts::*;
 pub use exports::*;
 pub use notifications::*;
-mod ops;
+mod queue_admin;
 mod reports;
-pub use self::ops::*;
+pub use self::queue_admin::*;
 pub use self::reports::*;
 
 /// Expands the suite into one `#[tokio::test]` per case for a backend.
@@ -265,7 +265,10 @@ pub async fn estate_round_trip(store: Arc<dyn Storage>) {
         })
         .await;
     assert!(
-        matches!(duplicate, Err(crate::storage::StorageError::Conflict(_))),
+        matches!(
+            duplicate,
+            Err(crate::storage::error::StorageError::Conflict(_))
+        ),
         "{duplicate:?}"
     );
 }

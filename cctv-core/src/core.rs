@@ -15,7 +15,8 @@ use crate::media::ImageProcessor;
 use crate::notify::Notifier;
 use crate::notify::webhook::WebhookTransport;
 use crate::rate_limit::{HourlyLimiter, RequestLimiter};
-use crate::storage::{FullStorage, StorageError};
+use crate::storage::FullStorage;
+use crate::storage::error::StorageError;
 
 /// Settings of the domain (no I/O settings: those belong to the plugins).
 #[derive(Debug, Clone)]

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// A job's id: a UUID v7, so ids sort by creation time (index-friendly inserts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -292,6 +292,23 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     /// the domain tables; the rows only served status queries and idempotency). Returns
     /// how many were deleted.
     async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError>;
+}
+
+/// Why a job attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobFailure {
+    /// Try again on the queue's retry schedule.
+    Retry(String),
+    /// Will never succeed (unknown kind, malformed payload): failed at once.
+    Permanent(String),
+}
+
+impl std::fmt::Display for JobFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Retry(m) | Self::Permanent(m) => f.write_str(m),
+        }
+    }
 }
 
 #[cfg(test)]

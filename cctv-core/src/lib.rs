@@ -42,6 +42,7 @@ pub mod export;
 pub mod files;
 pub mod ingest;
 pub mod input;
+pub mod job_handlers;
 pub mod jobs;
 pub mod manage;
 pub mod media;
@@ -64,7 +65,6 @@ pub mod stream_url;
 pub mod template;
 pub mod usage;
 pub mod validation;
-pub mod work;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -18,13 +18,13 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::Core;
+use crate::jobs::JobFailure;
 use crate::jobs::{NewJob, Queue};
 use crate::manage::tables::USERS;
 use crate::notify::OutboundMessage;
 use crate::records::ColumnType::{Json, Text, Timestamp as Ts};
 use crate::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id, col};
-use crate::storage::StorageError;
-use crate::work::JobFailure;
+use crate::storage::error::StorageError;
 
 /// The episodes table.
 pub static EPISODES: Table = Table {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::jobs::{JobId, NewJob, Queue};
 use crate::query::{Page, PageRequest};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Default pending jobs above which a queue raises an alert.
 pub const DEFAULT_ALERT_THRESHOLD: u64 = 10_000;

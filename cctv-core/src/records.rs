@@ -13,7 +13,7 @@
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// A row as JSON: column name → value (`id`, `created_at`, `updated_at` included).
 pub type Record = Map<String, Value>;

@@ -9,6 +9,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+pub(crate) mod error;
+
 pub use crate::analytics::AnalyticsStore;
 pub use crate::export::ExportStore;
 pub use crate::notify::NotificationStore;
@@ -16,6 +18,7 @@ pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
 pub use crate::reporting::ReportStore;
 pub use crate::schedule::ScheduleStore;
+pub use error::StorageError;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;
@@ -47,26 +50,6 @@ impl MigrationReport {
             ),
         }
     }
-}
-
-/// Errors of every storage seam. Driver errors are translated at the backend boundary.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StorageError {
-    #[error("not found")]
-    NotFound,
-    /// A uniqueness rule was violated (the field or constraint is named).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The data breaks a rule of the schema (foreign key, check): do not retry.
-    #[error("rejected: {0}")]
-    Rejected(String),
-    /// The database is unreachable, busy or timed out: retry later.
-    #[error("storage unavailable: {0}")]
-    Unavailable(String),
-    /// Stored data could not be decoded.
-    #[error("corrupt data: {0}")]
-    Corrupt(String),
 }
 
 /// Caches are keyed by topic; each topic's stamp changes whenever its tables change.

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::files::tables::API_USAGE_SUMMARY;
 use crate::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use crate::records::{Filter, ListQuery, Order, Record, RecordStore, Table};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The longest range a report covers: the same year and a day as a dashboard.
 pub const MAX_RANGE_DAYS: u32 = crate::reporting::MAX_DASHBOARD_DAYS;

@@ -180,7 +180,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// The route tree alone (the API reference's coverage test walks it).
 pub(crate) fn routes() -> Router {
-    use device::{batch, ingest, query};
+    use device::{batch, query, upload};
     Router::new()
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("livez").get(health::livez))
@@ -198,7 +198,7 @@ pub(crate) fn routes() -> Router {
                 .push(streams::routes())
                 .push(reports::routes())
                 .push(analytics::routes())
-                .push(Router::with_path("detection/log").post(ingest::log_detection))
+                .push(Router::with_path("detection/log").post(upload::log_detection))
                 .push(Router::with_path("detection/batch").post(batch::batch_detections))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
                 .push(Router::with_path("detection/summary").get(query::summary))

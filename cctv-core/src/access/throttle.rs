@@ -166,14 +166,14 @@ pub trait SharedLoginAttempts: Send + Sync + std::fmt::Debug + 'static {
         keys: &[String],
         max_failures: u32,
         window: Duration,
-    ) -> Result<Result<(), Duration>, crate::storage::StorageError>;
+    ) -> Result<Result<(), Duration>, crate::storage::error::StorageError>;
 
     /// The login succeeded: forget `clear`, take one attempt back from `refund`.
     async fn succeeded(
         &self,
         clear: &str,
         refund: &str,
-    ) -> Result<(), crate::storage::StorageError>;
+    ) -> Result<(), crate::storage::error::StorageError>;
 }
 
 /// The keys one login attempt counts against: the account, then the client address.

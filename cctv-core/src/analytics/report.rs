@@ -7,7 +7,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::store::{AnalyticsStore, DayRange, VisitRow};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// One day of the new-vs-returning report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use std::fmt;
 use async_trait::async_trait;
 use jiff::civil::Date;
 
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 pub use crate::usage::DayRange;
 
 /// One visit: a person at a branch on a local day.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{Branch, Device, Group, NewBranch, NewDevice, NewGroup, RecordStatus};
 use crate::manage::tables::{BRANCHES, DEVICES, GROUPS};
 use crate::records::{Filter, Record, RecordStore, Table, WriteOp, by_id};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Inserts one row built from `new`'s fields; returns its id.
 async fn insert<S: RecordStore + ?Sized>(

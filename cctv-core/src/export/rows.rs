@@ -14,7 +14,7 @@ use jiff::civil::Date;
 
 use super::Cell;
 use crate::estate::EstateSnapshot;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The event types an event log can have.
 pub const EVENT_TYPES: [&str; 4] = ["detection", "alert", "motion", "manual"];

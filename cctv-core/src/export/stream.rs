@@ -9,7 +9,7 @@ use super::Cell;
 use super::csv::{CsvWriter, render};
 use super::rows::{Cursor, RowExport};
 use crate::Core;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Rows read per storage round trip.
 pub const PAGE_ROWS: usize = 1000;

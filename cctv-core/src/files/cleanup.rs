@@ -20,7 +20,7 @@ use crate::blob::BlobError;
 use crate::files::int;
 use crate::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use crate::records::{Filter, ListQuery, Order, WriteOp};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// What [`cleanup`] works on.
 #[derive(Debug, Clone)]

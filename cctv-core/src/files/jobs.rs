@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::Core;
 use crate::files::cleanup::{CleanupSettings, cleanup};
 use crate::jobs::{NewJob, Queue};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Deletes expired files, thumbnails, registry rows and log files. Payload: `{}`.
 pub const CLEANUP_FILES: &str = "cleanup_files";

@@ -16,7 +16,7 @@ pub mod tables;
 use serde_json::Value;
 
 use crate::records::{Filter, Record, RecordStore};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 pub use cleanup::{CleanupReport, CleanupSettings, cleanup};
 pub use jobs::FileJobs;

@@ -36,7 +36,7 @@ use serde_json::{Map, Value};
 use crate::Core;
 use crate::access::{LoginThrottle, Principal, SharedLoginAttempts, ThrottleSettings};
 use crate::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 use crate::validation::ValidationErrors;
 
 pub use accounts::LoginOutcome;

@@ -25,7 +25,7 @@ use crate::access::SecretBox;
 use crate::manage::tables::{BRANCHES, DEVICES, EVENT_SETTINGS, PERSON_DAYS, WHATSAPP_SETTINGS};
 use crate::records::ColumnType::{Bool, Date as DateCol, Int, Text, Timestamp as Ts};
 use crate::records::{Filter, Record, RecordStore, Table, by_id, col};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 use crate::template::TemplateVars;
 
 /// The event log, as far as notifications read and flag it.

@@ -27,7 +27,7 @@ use super::store::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use super::{NotifyError, OutboundMessage};
 use crate::jobs::ClaimedJob;
 use crate::phone::stored_recipient;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The job kind of a trailing digest on the `notifications` queue.
 pub const DIGEST_JOB_KIND: &str = "notify_digest";

@@ -19,6 +19,7 @@
 pub mod context;
 pub mod delivery_log;
 mod digest;
+mod dispatch;
 pub mod http;
 mod registry;
 pub(crate) mod send;

@@ -16,7 +16,7 @@ use super::{Attachment, AttachmentSource, Delivery, Notifier, NotifyError, Outbo
 use crate::jobs::ClaimedJob;
 use crate::media::inspect_image;
 use crate::phone::stored_recipient;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Channel names: the notifier kind, with `#2`, `#3`, … for further notifiers of one kind.
 pub(crate) fn channels(notifiers: &[Arc<dyn Notifier>]) -> Vec<(String, &Arc<dyn Notifier>)> {

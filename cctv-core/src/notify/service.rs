@@ -28,18 +28,12 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::context::{EventContext, load_context};
 use super::delivery_log::DeliveryLog;
-use super::digest::DIGEST_JOB_KIND;
-use super::send::{Round, channels};
-use super::store::DeliveryStatus;
 use crate::Core;
-use crate::events::{Event, EventKind};
-use crate::jobs::{ClaimedJob, NewJob, Queue, RetryPolicy};
-use crate::records::{Record, WriteOp, by_id};
-use crate::storage::StorageError;
+use crate::jobs::{ClaimedJob, Queue, RetryPolicy};
+use crate::storage::error::StorageError;
 
 /// The job kind the detection pipeline enqueues on the `notifications` queue.
 pub const JOB_KIND: &str = "notify_detection";
@@ -87,10 +81,6 @@ pub struct NotificationService {
     pub(crate) log: Option<DeliveryLog>,
 }
 
-fn completed(result: &str) -> Settled {
-    Settled::Completed(json!({ "result": result }))
-}
-
 impl NotificationService {
     pub fn new(core: Core, settings: NotificationSettings, log: Option<DeliveryLog>) -> Self {
         Self {
@@ -110,26 +100,6 @@ impl NotificationService {
 
     pub fn log(&self) -> Option<&DeliveryLog> {
         self.log.as_ref()
-    }
-
-    /// Runs one claimed job at `now` and settles it in the job queue.
-    pub async fn handle(&self, job: &ClaimedJob, now: Timestamp) -> Result<Settled, StorageError> {
-        let settled = match self.run(job, now).await {
-            Ok(s) => s,
-            Err(e) => self.retry_or_fail(job, now, format!("storage: {e}")),
-        };
-        let queue = self.core.storage();
-        match &settled {
-            Settled::Completed(result) => {
-                queue.complete(job.id, result.clone(), now).await?;
-            }
-            Settled::Retry { at, error } => queue.fail(job.id, error, Some(*at), now).await?,
-            Settled::Failed(error) => {
-                tracing::warn!(job_id = %job.id, %error, "notification job failed for good");
-                queue.fail(job.id, error, None, now).await?
-            }
-        }
-        Ok(settled)
     }
 
     /// Settles a job whose run panicked: the panic counts as a failed attempt, so a job
@@ -182,165 +152,5 @@ impl NotificationService {
             }
             _ => Settled::Failed(format!("{error} (gave up after {attempt} attempts)")),
         }
-    }
-
-    async fn run(&self, job: &ClaimedJob, now: Timestamp) -> Result<Settled, StorageError> {
-        if job.kind == DIGEST_JOB_KIND {
-            return self.run_digest(job, now).await;
-        }
-        let Some(event_log_id) = job.payload.get("event_log_id").and_then(Value::as_i64) else {
-            return Ok(Settled::Failed(
-                "unreadable payload: no event_log_id".into(),
-            ));
-        };
-        let ctx = match load_context(
-            self.core.storage().as_ref(),
-            self.core.timezone(),
-            self.core.secrets(),
-            event_log_id,
-        )
-        .await?
-        {
-            Ok(ctx) => ctx,
-            Err(skip) => {
-                tracing::debug!(event_log_id, result = skip.as_str(), "nothing to notify");
-                return Ok(completed(skip.as_str()));
-            }
-        };
-        if self.core.notifiers().is_empty() && ctx.plan.webhooks.is_empty() {
-            tracing::warn!(
-                event_log_id,
-                "no notification channel is configured ([notifications.channels]) and the device has no event webhook: job completed with result no_channel"
-            );
-            return Ok(completed("no_channel"));
-        }
-        let body = if ctx.plan.send_message {
-            // Stored by people: bounded, and rendered off the async runtime. A template that
-            // exceeds its budget fails this one message, never the worker.
-            match crate::template::render_template_off_runtime(&ctx.plan.template, &ctx.vars).await
-            {
-                Ok(text) => text,
-                Err(e) => {
-                    return Ok(Settled::Failed(format!(
-                        "message template of branch {} device {}: {e}",
-                        ctx.branch_id, ctx.device_id
-                    )));
-                }
-            }
-        } else {
-            String::new()
-        };
-        let existing = self.core.storage().deliveries(event_log_id).await?;
-        // A retry after a crash between recording a suppression and enqueueing its digest
-        // enqueues it again (a digest job for nothing held back does nothing).
-        let held_before = existing
-            .iter()
-            .any(|d| d.status == DeliveryStatus::Suppressed);
-        let mut round = Round::new(self, &ctx, job, now, body, existing).await;
-        for recipient in &ctx.plan.recipients {
-            for (channel, notifier) in channels(self.core.notifiers()) {
-                round
-                    .send_one(recipient, &channel, notifier.as_ref())
-                    .await?;
-            }
-        }
-        for endpoint in &ctx.plan.webhooks {
-            round.send_webhook(endpoint).await?;
-        }
-        let held = held_before || round.tally.suppressed > 0;
-        if held {
-            self.enqueue_digest(event_log_id, now).await?;
-        }
-        self.finish(&ctx, job, now, round).await
-    }
-
-    /// The trailing digest of a suppressed event, due when its cooldown window has closed
-    /// (see [`super::digest`]).
-    async fn enqueue_digest(&self, event_log_id: i64, now: Timestamp) -> Result<(), StorageError> {
-        let due = now
-            + SignedDuration::try_from(self.settings.cooldown).unwrap_or(SignedDuration::ZERO)
-            + SignedDuration::from_secs(1);
-        self.core
-            .storage()
-            .enqueue(&[NewJob::new(
-                Queue::Notifications,
-                DIGEST_JOB_KIND,
-                json!({ "event_log_id": event_log_id }),
-                due,
-            )])
-            .await
-    }
-
-    async fn finish(
-        &self,
-        ctx: &EventContext,
-        job: &ClaimedJob,
-        now: Timestamp,
-        round: Round<'_>,
-    ) -> Result<Settled, StorageError> {
-        let tally = round.tally;
-        if tally.sent > 0 {
-            let mut changes = Record::new();
-            changes.insert("notification_sent".into(), Value::Bool(true));
-            if tally.message_sent {
-                changes.insert("message_sent".into(), Value::Bool(true));
-            }
-            if tally.image_sent {
-                changes.insert("image_sent".into(), Value::Bool(true));
-            }
-            let update = WriteOp::Update {
-                table: &super::context::EVENT_LOGS,
-                changes,
-                filters: by_id(ctx.event_log_id),
-            };
-            self.core.storage().apply(&[update]).await?;
-        }
-        let summary = json!({
-            "sent": tally.sent,
-            "suppressed": tally.suppressed,
-            "skipped": tally.skipped,
-            "failed": tally.rejected.len(),
-            "retrying": tally.transient.len(),
-        });
-        if tally.sent + tally.suppressed > 0
-            || !tally.rejected.is_empty()
-            || !tally.transient.is_empty()
-        {
-            self.core.events().publish(Event {
-                kind: EventKind::NotificationUpdate,
-                branch_id: Some(ctx.branch_id),
-                data: json!({
-                    "event_log_id": ctx.event_log_id,
-                    "branch_id": ctx.branch_id,
-                    "device_id": ctx.device_id,
-                    "re_id": ctx.re_id,
-                    "notification_sent": tally.sent > 0,
-                    "deliveries": summary,
-                }),
-                at: now,
-            });
-        }
-        if let Some(error) = tally.transient.first() {
-            let more = tally.transient.len() - 1;
-            let error = if more > 0 {
-                format!("{error} (and {more} more)")
-            } else {
-                error.clone()
-            };
-            return Ok(self.retry_or_fail_after(job, now, error, tally.retry_after));
-        }
-        if !tally.rejected.is_empty() {
-            return Ok(Settled::Failed(tally.rejected.join("; ")));
-        }
-        let result = if tally.sent > 0 {
-            "sent"
-        } else if tally.suppressed > 0 {
-            "suppressed"
-        } else {
-            "already_delivered"
-        };
-        let mut value = summary;
-        value["result"] = result.into();
-        Ok(Settled::Completed(value))
     }
 }

@@ -17,7 +17,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 
 use crate::jobs::JobId;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The state of one (event, recipient, channel) send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use super::delivery_log::{DeliveryLine, LineStatus, log_path};
 use crate::records::ColumnType::{Date as DateCol, Int, Text};
 use crate::records::{Filter, RecordStore, Table, WriteOp, col};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 pub static WHATSAPP_DELIVERY_SUMMARY: Table = Table {
     name: "whatsapp_delivery_summary",

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{RateDecision, RequestLimiter, hour_window};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The largest slice one lease takes.
 pub const MAX_LEASE: u32 = 256;

@@ -134,9 +134,9 @@ pub trait Reporting: Send + Sync + fmt::Debug + 'static {
     async fn stale_reports(&self, limit: usize) -> Result<Vec<ReportKey>, ReportError>;
 }
 
-impl From<crate::storage::StorageError> for ReportError {
-    fn from(e: crate::storage::StorageError) -> Self {
-        use crate::storage::StorageError as S;
+impl From<crate::storage::error::StorageError> for ReportError {
+    fn from(e: crate::storage::error::StorageError) -> Self {
+        use crate::storage::error::StorageError as S;
         match e {
             S::NotFound => Self::NotFound,
             S::Rejected(m) | S::Conflict(m) => Self::Rejected(m),

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::DetectionRow;
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Daily or monthly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

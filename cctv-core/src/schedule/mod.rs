@@ -30,7 +30,7 @@ use serde::Serialize;
 pub use self::cadence::Cadence;
 pub use self::enqueue::{JobTaskRunner, MaintenanceJob};
 pub use self::runner::{Clock, Scheduler, SystemClock, TokioClock};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// The closed set of scheduled tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::{Cursors, ScheduleSettings, ScheduleStore, TaskName, TaskRunner, signed};
-use crate::storage::StorageError;
+use crate::storage::error::StorageError;
 
 /// Where "now" comes from.
 pub trait Clock: Send + Sync + 'static {

@@ -1,5 +1,5 @@
 //! The device API v1: wire-compatible with the original system's fleet.
 
 pub mod batch;
-pub mod ingest;
 pub mod query;
+pub mod upload;

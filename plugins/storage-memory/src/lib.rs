@@ -22,7 +22,7 @@
 //! ```
 
 mod estate;
-mod ingest;
+mod intake;
 mod processing;
 mod queue;
 mod records;

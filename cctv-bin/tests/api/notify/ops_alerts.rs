@@ -6,12 +6,13 @@ use std::sync::Arc;
 
 use cctv_core::access::Role;
 use cctv_core::jiff::{SignedDuration, Timestamp};
+use cctv_core::job_handlers::{JobHandler, MaintenanceJobHandler};
+use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{Lease, NewJob, Queue};
 use cctv_core::manage::tables::USERS;
 use cctv_core::manage::{ManageSettings, Manager, NewUser};
 use cctv_core::ops_alerts::{AlertChange, record};
 use cctv_core::records::{Filter, WriteOp};
-use cctv_core::work::{JobFailure, JobHandler, MaintenanceJobHandler};
 
 use super::*;
 use crate::helpers::backends;

@@ -12,26 +12,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
 use crate::Core;
-use crate::jobs::{ClaimedJob, Queue};
+use crate::jobs::{ClaimedJob, JobFailure, Queue};
 use crate::reporting::{ReportError, ReportJob, ReportService, Reporting};
 use crate::schedule::MaintenanceJob;
-
-/// Why a job attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum JobFailure {
-    /// Try again on the queue's retry schedule.
-    Retry(String),
-    /// Will never succeed (unknown kind, malformed payload): failed at once.
-    Permanent(String),
-}
-
-impl fmt::Display for JobFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Retry(m) | Self::Permanent(m) => f.write_str(m),
-        }
-    }
-}
 
 impl From<ReportError> for JobFailure {
     fn from(e: ReportError) -> Self {
@@ -158,7 +141,7 @@ impl JobHandler for MaintenanceJobHandler {
         let parsed = MaintenanceJob::parse(&job.kind, &job.payload).ok_or_else(|| {
             JobFailure::Permanent(format!("unknown maintenance job {:?}", job.kind))
         })?;
-        let retry = |e: crate::storage::StorageError| JobFailure::Retry(e.to_string());
+        let retry = |e: crate::storage::error::StorageError| JobFailure::Retry(e.to_string());
         match parsed {
             MaintenanceJob::PruneFailedJobs => {
                 let storage = self.core.storage();
