@@ -73,17 +73,20 @@ impl NotificationService {
             );
             return Ok(completed("no_channel"));
         }
+        // Stored by people: bounded, and rendered off the async runtime. A template that
+        // cannot be rendered (or exceeds its budget) stops the messages of this event, never
+        // the worker, and never the event's webhooks, which carry the event without it.
+        let mut template_error = None;
         let body = if ctx.plan.send_message {
-            // Stored by people: bounded, and rendered off the async runtime. A template that
-            // exceeds its budget fails this one message, never the worker.
             match crate::template::render_template_off_runtime(&ctx.plan.template, &ctx.vars).await
             {
                 Ok(text) => text,
                 Err(e) => {
-                    return Ok(Settled::Failed(format!(
+                    template_error = Some(format!(
                         "message template of branch {} device {}: {e}",
                         ctx.branch_id, ctx.device_id
-                    )));
+                    ));
+                    String::new()
                 }
             }
         } else {
@@ -96,11 +99,13 @@ impl NotificationService {
             .iter()
             .any(|d| d.status == DeliveryStatus::Suppressed);
         let mut round = Round::new(self, &ctx, job, now, body, existing).await;
-        for recipient in &ctx.plan.recipients {
-            for (channel, notifier) in channels(self.core.notifiers()) {
-                round
-                    .send_one(recipient, &channel, notifier.as_ref())
-                    .await?;
+        if template_error.is_none() {
+            for recipient in &ctx.plan.recipients {
+                for (channel, notifier) in channels(self.core.notifiers()) {
+                    round
+                        .send_one(recipient, &channel, notifier.as_ref())
+                        .await?;
+                }
             }
         }
         for endpoint in &ctx.plan.webhooks {
@@ -110,7 +115,13 @@ impl NotificationService {
         if held {
             self.enqueue_digest(event_log_id, now).await?;
         }
-        self.finish(&ctx, job, now, round).await
+        let settled = self.finish(&ctx, job, now, round).await?;
+        Ok(match (template_error, settled) {
+            // Webhooks still to retry go first; the template's error ends the job after.
+            (Some(_), retry @ Settled::Retry { .. }) => retry,
+            (Some(error), _) => Settled::Failed(error),
+            (None, settled) => settled,
+        })
     }
 
     /// The trailing digest of a suppressed event, due when its cooldown window has closed

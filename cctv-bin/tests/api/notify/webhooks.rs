@@ -175,3 +175,46 @@ async fn webhooks_alone_make_processing_queue_the_event_and_a_refusal_is_not_ret
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stored_template_that_cannot_be_rendered_stops_the_messages_not_the_webhooks() {
+    for backend in backends() {
+        let waha = FakeWaha::ok().await;
+        let hook = FakeProvider::start(vec![Reply::new(204, "")]).await;
+        let rig = rig(backend, &waha, &[A]).await;
+        let endpoint = WebhookEndpoint::new(format!("{}/events", hook.url));
+        set_webhooks(&rig, std::slice::from_ref(&endpoint), true).await;
+        // Templates are checked when saved; one written straight into the table (an old
+        // import, a hand edit) is not, and it does not render.
+        let Value::Object(changes) = json!({"send_message": true, "message_template": "{{ re_id "})
+        else {
+            unreachable!()
+        };
+        rig.store
+            .apply(&[WriteOp::Update {
+                table: &EVENT_SETTINGS,
+                changes,
+                filters: vec![Filter::Eq(
+                    "device_id",
+                    json!(rig.estate.devices[0].device_id),
+                )],
+            }])
+            .await
+            .unwrap();
+        let t = Timestamp::now() + SignedDuration::from_secs(1);
+        rig.detect(0, "P1", t).await;
+        let settled = rig.run_due(t).await;
+        assert!(
+            matches!(&settled[..], [Settled::Failed(e)] if e.contains("message template")),
+            "the job ends failed, naming the template: {settled:?}"
+        );
+        assert!(waha.seen().is_empty(), "no message without its text");
+        check_signed(&hook.only_request(), &endpoint);
+        let payload: Value = serde_json::from_slice(&hook.only_request().body).unwrap();
+        assert_eq!(payload["data"]["re_id"], "P1", "{payload}");
+        assert!(
+            payload["data"]["text"].is_null(),
+            "no text it could not write: {payload}"
+        );
+    }
+}
