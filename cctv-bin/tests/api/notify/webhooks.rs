@@ -24,9 +24,17 @@ async fn set_webhooks(rig: &Rig, endpoints: &[WebhookEndpoint], whatsapp: bool) 
         .iter()
         .map(|e| Value::from(e.seal(secrets)))
         .collect();
-    let Value::Object(changes) = json!({
-        "webhook_enabled": true, "webhooks": sealed, "whatsapp_enabled": whatsapp,
-    }) else {
+    change_settings(
+        rig,
+        json!({"webhook_enabled": true, "webhooks": sealed, "whatsapp_enabled": whatsapp}),
+    )
+    .await;
+}
+
+/// Writes `changes` into the event settings of the rig's first device as they are (no
+/// validation: some tests need what validation would refuse).
+async fn change_settings(rig: &Rig, changes: Value) {
+    let Value::Object(changes) = changes else {
         unreachable!()
     };
     rig.store
@@ -186,21 +194,11 @@ async fn a_stored_template_that_cannot_be_rendered_stops_the_messages_not_the_we
         set_webhooks(&rig, std::slice::from_ref(&endpoint), true).await;
         // Templates are checked when saved; one written straight into the table (an old
         // import, a hand edit) is not, and it does not render.
-        let Value::Object(changes) = json!({"send_message": true, "message_template": "{{ re_id "})
-        else {
-            unreachable!()
-        };
-        rig.store
-            .apply(&[WriteOp::Update {
-                table: &EVENT_SETTINGS,
-                changes,
-                filters: vec![Filter::Eq(
-                    "device_id",
-                    json!(rig.estate.devices[0].device_id),
-                )],
-            }])
-            .await
-            .unwrap();
+        change_settings(
+            &rig,
+            json!({"send_message": true, "message_template": "{{ re_id "}),
+        )
+        .await;
         let t = Timestamp::now() + SignedDuration::from_secs(1);
         rig.detect(0, "P1", t).await;
         let settled = rig.run_due(t).await;
