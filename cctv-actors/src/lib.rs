@@ -41,7 +41,7 @@ use actix::{Supervisor, System};
 use cctv_core::Core;
 use cctv_core::jobs::{Queue, RetryPolicy};
 use cctv_core::notify::NotificationSettings;
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 use jiff::SignedDuration;
 
 pub use crate::batcher::IngestHandle;
@@ -318,7 +318,9 @@ impl Pipeline {
                 });
                 runner.run().ok();
             })
-            .map_err(|e| StorageError::Unavailable(format!("starting the actor thread: {e}")))?;
+            .map_err(|e| {
+                StorageError::Unavailable(Cause::with_source("starting the actor thread", e))
+            })?;
         let (addr, workers, health, image_worker, background, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;

@@ -22,7 +22,7 @@ use cctv_core::Core;
 use cctv_core::jobs::{Lease, Queue};
 use cctv_core::notify::NotificationService;
 use cctv_core::notify::delivery_log::DeliveryLog;
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 
 use crate::PipelineSettings;
 use jiff::{SignedDuration, Timestamp};
@@ -81,7 +81,10 @@ impl Workers {
         let log = match &settings.notification_log_dir {
             Some(dir) => Some(
                 DeliveryLog::start(dir.clone(), core.timezone().clone()).map_err(|e| {
-                    StorageError::Unavailable(format!("message log {}: {e}", dir.display()))
+                    StorageError::Unavailable(Cause::with_source(
+                        format!("message log {}", dir.display()),
+                        e,
+                    ))
                 })?,
             ),
             None => None,

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 use crate::files::tables::API_USAGE_SUMMARY;
 use crate::records::{Filter, RecordStore, WriteOp};
-use crate::storage::error::StorageError;
+use crate::storage::error::{Cause, StorageError};
 
 /// One request, as written to the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -185,10 +185,15 @@ pub async fn aggregate_day(
         day_files(&dir, day)
             .and_then(|files| open_all(&files))
             .map(summarise)
-            .map_err(|e| StorageError::Unavailable(format!("reading {}: {e}", dir.display())))
+            .map_err(|e| {
+                StorageError::Unavailable(Cause::with_source(
+                    format!("reading {}", dir.display()),
+                    e,
+                ))
+            })
     })
     .await
-    .map_err(|e| StorageError::Unavailable(e.to_string()))??;
+    .map_err(|e| StorageError::Unavailable(e.to_string().into()))??;
     let day_value = Value::from(day.to_string());
     let mut ops = vec![WriteOp::Delete {
         table: &API_USAGE_SUMMARY,

@@ -18,7 +18,7 @@ pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
 pub use crate::reporting::ReportStore;
 pub use crate::schedule::ScheduleStore;
-pub use error::StorageError;
+pub use error::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde::Serialize;

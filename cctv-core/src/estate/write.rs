@@ -38,9 +38,9 @@ async fn insert<S: RecordStore + ?Sized>(
             link: None,
         }])
         .await?;
-    ids.first()
-        .copied()
-        .ok_or_else(|| StorageError::Corrupt(format!("{}: insert returned no id", table.name)))
+    ids.first().copied().ok_or_else(|| {
+        StorageError::Corrupt(format!("{}: insert returned no id", table.name).into())
+    })
 }
 
 /// Sets `status` on the rows `filters` select; `NotFound` when there is none.

@@ -2,7 +2,13 @@
 //! storage names it, and the storage hub (which names those modules' store traits) must
 //! not be what they import for it.
 
-/// Errors of every storage seam. Driver errors are translated at the backend boundary.
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+/// Errors of every storage seam. Driver errors are translated at the backend boundary;
+/// the failures an operator has to investigate (unavailable, corrupt) keep the driver's
+/// error as their [`Error::source`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StorageError {
@@ -16,8 +22,83 @@ pub enum StorageError {
     Rejected(String),
     /// The database is unreachable, busy or timed out: retry later.
     #[error("storage unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
     /// Stored data could not be decoded.
     #[error("corrupt data: {0}")]
-    Corrupt(String),
+    Corrupt(#[source] Cause),
+}
+
+/// What went wrong, in words, and the error that caused it when there was one (a driver
+/// error, an I/O error), so logs and callers can follow the chain to the driver's own
+/// report instead of a copy of its text.
+#[derive(Debug, Clone)]
+pub struct Cause {
+    message: String,
+    source: Option<Arc<dyn Error + Send + Sync + 'static>>,
+}
+
+impl Cause {
+    /// `message`, caused by `source`.
+    pub fn with_source(
+        message: impl Into<String>,
+        source: impl Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            message: message.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for Cause {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+impl From<String> for Cause {
+    fn from(message: String) -> Self {
+        Self {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for Cause {
+    fn from(message: &str) -> Self {
+        message.to_owned().into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_the_source_and_the_message_is_the_display() {
+        let io = std::io::Error::other("disk on fire");
+        let e = StorageError::Unavailable(Cause::with_source("writing the intake file", io));
+        assert_eq!(
+            e.to_string(),
+            "storage unavailable: writing the intake file"
+        );
+        let cause = e.source().expect("the cause");
+        assert_eq!(cause.to_string(), "writing the intake file");
+        let driver = cause.source().expect("the driver's error");
+        assert_eq!(driver.to_string(), "disk on fire");
+        assert!(driver.downcast_ref::<std::io::Error>().is_some());
+        let plain = StorageError::Corrupt("bad row".into());
+        assert!(plain.source().unwrap().source().is_none());
+    }
 }

@@ -15,7 +15,7 @@ use crate::records::apply_ops;
 use crate::state::{State, get_i64, get_str, get_ts, ts_value};
 
 fn corrupt(what: &str) -> StorageError {
-    StorageError::Corrupt(what.to_owned())
+    StorageError::Corrupt(what.to_owned().into())
 }
 
 fn text(rec: &Record, column: &str) -> Result<String, StorageError> {

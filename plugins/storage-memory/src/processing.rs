@@ -94,7 +94,7 @@ pub(crate) fn process(
     // The only fallible step, before anything changes: the batch stays all or nothing.
     let encoded = results
         .iter()
-        .map(|r| serde_json::to_value(r).map_err(|e| StorageError::Corrupt(e.to_string())))
+        .map(|r| serde_json::to_value(r).map_err(|e| StorageError::Corrupt(e.to_string().into())))
         .collect::<Result<Vec<_>, _>>()?;
     let facts = plan.predicted_facts();
 

@@ -1,6 +1,6 @@
 //! Conversions between jiff values and PostgreSQL columns, and driver error translation.
 
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use time::OffsetDateTime;
@@ -25,7 +25,7 @@ pub(crate) fn pg_date(d: Date) -> time::Date {
 
 pub(crate) fn from_pg_date(d: time::Date) -> Result<Date, StorageError> {
     Date::new(d.year() as i16, u8::from(d.month()) as i8, d.day() as i8)
-        .map_err(|e| StorageError::Corrupt(format!("date: {e}")))
+        .map_err(|e| StorageError::Corrupt(format!("date: {e}").into()))
 }
 
 /// A JSON column of a row served to readers: a value that cannot be decoded (nested beyond
@@ -54,22 +54,27 @@ pub(crate) fn one_row(rows_affected: u64) -> Result<(), StorageError> {
     }
 }
 
+/// The driver's error as a storage error: its kind decides the variant, and failures an
+/// operator must look into keep the driver's error itself as their source.
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StorageError::Conflict(db.message().to_owned());
+        }
+        if db.is_foreign_key_violation() || db.is_check_violation() {
+            return StorageError::Rejected(db.message().to_owned());
+        }
+        let message = db.message().to_owned();
+        return StorageError::Unavailable(Cause::with_source(message, e));
+    }
     match e {
         sqlx::Error::RowNotFound => StorageError::NotFound,
-        sqlx::Error::Database(db) => {
-            if db.is_unique_violation() {
-                StorageError::Conflict(db.message().to_owned())
-            } else if db.is_foreign_key_violation() || db.is_check_violation() {
-                StorageError::Rejected(db.message().to_owned())
-            } else {
-                StorageError::Unavailable(db.message().to_owned())
-            }
-        }
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StorageError::Corrupt(e.to_string()),
-        other => StorageError::Unavailable(other.to_string()),
+        | sqlx::Error::ColumnNotFound(_) => {
+            StorageError::Corrupt(Cause::with_source(e.to_string(), e))
+        }
+        other => StorageError::Unavailable(Cause::with_source(other.to_string(), other)),
     }
 }
 

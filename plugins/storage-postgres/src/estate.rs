@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::{PgStore, from_opt_odt, map_err, odt, one_row};
 
 fn status(s: &str) -> Result<RecordStatus, StorageError> {
-    RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}")))
+    RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}").into()))
 }
 
 fn group_from(row: &PgRow) -> Result<Group, StorageError> {
@@ -52,7 +52,7 @@ fn device_from(row: &PgRow) -> Result<Device, StorageError> {
         device_id: row.get("device_id"),
         device_name: row.get("device_name"),
         device_type: DeviceType::parse(kind)
-            .ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}")))?,
+            .ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}").into()))?,
         branch_id: row.get("branch_id"),
         notes: row.get("notes"),
         status: status(row.get("status"))?,
@@ -162,11 +162,11 @@ fn credential_from(row: &PgRow) -> Result<Credential, StorageError> {
         branch_id: row.get("branch_id"),
         device_id: row.get("device_id"),
         permissions: serde_json::from_value::<Permissions>(permissions)
-            .map_err(|e| StorageError::Corrupt(format!("permissions: {e}")))?,
+            .map_err(|e| StorageError::Corrupt(format!("permissions: {e}").into()))?,
         rate_limit: u32::try_from(rate_limit).unwrap_or(u32::MAX),
         expires_at: from_opt_odt(row.get("expires_at")),
         status: CredentialStatus::parse(state)
-            .ok_or_else(|| StorageError::Corrupt(format!("status {state:?}")))?,
+            .ok_or_else(|| StorageError::Corrupt(format!("status {state:?}").into()))?,
     })
 }
 

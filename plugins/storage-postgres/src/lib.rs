@@ -39,7 +39,7 @@ mod reports;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 pub use bus::PgEventBus;
@@ -113,7 +113,7 @@ impl PgStore {
         migrator
             .run(&pool)
             .await
-            .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
+            .map_err(|e| StorageError::Unavailable(Cause::with_source("migration failed", e)))?;
         let total = migrator.iter().count();
         let store = Self {
             pool,

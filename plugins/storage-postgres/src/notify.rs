@@ -20,7 +20,8 @@ use uuid::Uuid;
 use crate::{PgStore, from_odt, map_err, odt};
 
 fn status(s: &str) -> Result<DeliveryStatus, StorageError> {
-    DeliveryStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("delivery status {s:?}")))
+    DeliveryStatus::parse(s)
+        .ok_or_else(|| StorageError::Corrupt(format!("delivery status {s:?}").into()))
 }
 
 fn count(v: i64) -> u32 {

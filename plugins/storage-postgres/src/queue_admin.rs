@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{PgStore, from_odt, from_opt_odt, lenient_json, map_err, odt};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
-    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
+    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}").into()))
 }
 
 #[async_trait]

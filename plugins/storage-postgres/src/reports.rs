@@ -25,7 +25,7 @@ fn stored(row: &sqlx::postgres::PgRow) -> Result<StoredReport, StorageError> {
     Ok(StoredReport {
         key: ReportKey {
             kind: ReportKind::parse(&kind)
-                .ok_or_else(|| StorageError::Corrupt(format!("report type {kind:?}")))?,
+                .ok_or_else(|| StorageError::Corrupt(format!("report type {kind:?}").into()))?,
             date: from_pg_date(row.get("report_date"))?,
             branch_id: row.get("branch_id"),
         },

@@ -43,7 +43,7 @@ impl AnalyticsStore for SqliteStore {
         for day in &days {
             let date = parse_date(day.get::<&str, _>(0))?;
             let visits: Vec<Packed> = serde_json::from_str(day.get::<&str, _>(1))
-                .map_err(|e| StorageError::Corrupt(format!("visits of {date}: {e}")))?;
+                .map_err(|e| StorageError::Corrupt(format!("visits of {date}: {e}").into()))?;
             out.extend(visits.into_iter().map(
                 |(re_id, branch_id, first_us, last_us, detections)| VisitRow {
                     re_id,

@@ -1,6 +1,6 @@
 //! Conversions between domain values and SQLite columns, and driver error translation.
 
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::Value;
@@ -15,7 +15,7 @@ pub(crate) fn ts(t: Timestamp) -> String {
 
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp, StorageError> {
     s.parse()
-        .map_err(|e| StorageError::Corrupt(format!("timestamp {s:?}: {e}")))
+        .map_err(|e| StorageError::Corrupt(format!("timestamp {s:?}: {e}").into()))
 }
 
 pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<Timestamp>, StorageError> {
@@ -24,7 +24,7 @@ pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<Timestamp>, Stora
 
 pub(crate) fn parse_date(s: &str) -> Result<Date, StorageError> {
     s.parse()
-        .map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}")))
+        .map_err(|e| StorageError::Corrupt(format!("date {s:?}: {e}").into()))
 }
 
 /// A JSON column of a row served to readers: a value that cannot be decoded (written by an
@@ -50,22 +50,27 @@ pub(crate) fn one_row(rows_affected: u64) -> Result<(), StorageError> {
     }
 }
 
+/// The driver's error as a storage error: its kind decides the variant, and failures an
+/// operator must look into keep the driver's error itself as their source.
 pub(crate) fn map_err(e: sqlx::Error) -> StorageError {
+    if let sqlx::Error::Database(db) = &e {
+        if db.is_unique_violation() {
+            return StorageError::Conflict(db.message().to_owned());
+        }
+        if db.is_foreign_key_violation() || db.is_check_violation() {
+            return StorageError::Rejected(db.message().to_owned());
+        }
+        let message = db.message().to_owned();
+        return StorageError::Unavailable(Cause::with_source(message, e));
+    }
     match e {
         sqlx::Error::RowNotFound => StorageError::NotFound,
-        sqlx::Error::Database(db) => {
-            if db.is_unique_violation() {
-                StorageError::Conflict(db.message().to_owned())
-            } else if db.is_foreign_key_violation() || db.is_check_violation() {
-                StorageError::Rejected(db.message().to_owned())
-            } else {
-                StorageError::Unavailable(db.message().to_owned())
-            }
-        }
         sqlx::Error::ColumnDecode { .. }
         | sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnNotFound(_) => StorageError::Corrupt(e.to_string()),
-        other => StorageError::Unavailable(other.to_string()),
+        | sqlx::Error::ColumnNotFound(_) => {
+            StorageError::Corrupt(Cause::with_source(e.to_string(), e))
+        }
+        other => StorageError::Unavailable(Cause::with_source(other.to_string(), other)),
     }
 }
 
@@ -92,6 +97,31 @@ pub(crate) fn bind_all<'q>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn driver_failures_keep_the_driver_error_as_their_source() {
+        use std::error::Error;
+        let e = map_err(sqlx::Error::PoolTimedOut);
+        assert!(matches!(e, StorageError::Unavailable(_)), "{e:?}");
+        let driver = e
+            .source()
+            .and_then(Error::source)
+            .expect("the driver's error");
+        assert!(
+            matches!(
+                driver.downcast_ref::<sqlx::Error>(),
+                Some(sqlx::Error::PoolTimedOut)
+            ),
+            "{driver:?}"
+        );
+        let e = map_err(sqlx::Error::ColumnNotFound("person_name".into()));
+        assert!(matches!(e, StorageError::Corrupt(_)), "{e:?}");
+        assert!(e.source().and_then(Error::source).is_some());
+        assert!(matches!(
+            map_err(sqlx::Error::RowNotFound),
+            StorageError::NotFound
+        ));
+    }
 
     #[test]
     fn timestamps_sort_as_text() {

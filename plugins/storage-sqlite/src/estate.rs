@@ -10,7 +10,7 @@ use sqlx::Row;
 use crate::{SqliteStore, map_err, one_row, parse_opt_ts, ts};
 
 fn status(s: &str) -> Result<RecordStatus, StorageError> {
-    RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}")))
+    RecordStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("status {s:?}").into()))
 }
 
 fn group_from(row: &sqlx::sqlite::SqliteRow) -> Result<Group, StorageError> {
@@ -49,7 +49,7 @@ fn device_from(row: &sqlx::sqlite::SqliteRow) -> Result<Device, StorageError> {
         device_id: row.get("device_id"),
         device_name: row.get("device_name"),
         device_type: DeviceType::parse(kind)
-            .ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}")))?,
+            .ok_or_else(|| StorageError::Corrupt(format!("device_type {kind:?}").into()))?,
         branch_id: row.get("branch_id"),
         notes: row.get("notes"),
         status: status(row.get("status"))?,
@@ -155,11 +155,11 @@ fn credential_from(row: &sqlx::sqlite::SqliteRow) -> Result<Credential, StorageE
         branch_id: row.get("branch_id"),
         device_id: row.get("device_id"),
         permissions: serde_json::from_str::<Permissions>(&permissions)
-            .map_err(|e| StorageError::Corrupt(format!("permissions: {e}")))?,
+            .map_err(|e| StorageError::Corrupt(format!("permissions: {e}").into()))?,
         rate_limit: u32::try_from(rate_limit).unwrap_or(u32::MAX),
         expires_at: parse_opt_ts(row.get("expires_at"))?,
         status: CredentialStatus::parse(state)
-            .ok_or_else(|| StorageError::Corrupt(format!("status {state:?}")))?,
+            .ok_or_else(|| StorageError::Corrupt(format!("status {state:?}").into()))?,
     })
 }
 

@@ -362,7 +362,7 @@ impl Intake {
                             original,
                             request_hash: hash.clone(),
                         })
-                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}")));
+                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}").into()));
                 }
                 match first_in_batch.get(&key) {
                     Some(first) => Ok(AcceptOutcome::Duplicate {

@@ -12,12 +12,12 @@ use crate::sql::{Sql, chunks_for, run};
 use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
-    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
+    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}").into()))
 }
 
 fn job_id(s: &str) -> Result<JobId, StorageError> {
     s.parse()
-        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
+        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}").into()))
 }
 
 impl SqliteStore {

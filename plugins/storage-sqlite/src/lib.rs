@@ -35,7 +35,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use cctv_core::files::private;
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{Cause, StorageError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
@@ -88,8 +88,12 @@ pub struct SqliteStore {
 
 /// Creates `path` empty with mode 0600 unless it exists (see [`private`]).
 pub(crate) fn create_private_file(path: &std::path::Path) -> Result<(), StorageError> {
-    private::create_file(path)
-        .map_err(|e| StorageError::Unavailable(format!("creating {}: {e}", path.display())))
+    private::create_file(path).map_err(|e| {
+        StorageError::Unavailable(Cause::with_source(
+            format!("creating {}", path.display()),
+            e,
+        ))
+    })
 }
 
 /// Migrations recorded as applied (0 on a new database).
@@ -110,7 +114,10 @@ impl SqliteStore {
     pub async fn open(settings: &SqliteSettings) -> Result<Self, StorageError> {
         if let Some(dir) = settings.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             private::create_dir_all(dir).map_err(|e| {
-                StorageError::Unavailable(format!("creating {}: {e}", dir.display()))
+                StorageError::Unavailable(Cause::with_source(
+                    format!("creating {}", dir.display()),
+                    e,
+                ))
             })?;
         }
         // SQLite would create the file 0644; its -wal and -shm files copy the mode of
@@ -159,7 +166,7 @@ impl SqliteStore {
         migrator
             .run(&writer)
             .await
-            .map_err(|e| StorageError::Unavailable(format!("migration failed: {e}")))?;
+            .map_err(|e| StorageError::Unavailable(Cause::with_source("migration failed", e)))?;
         let migrations = cctv_core::storage::MigrationReport {
             applied: migrator.iter().count().saturating_sub(before),
             total: migrator.iter().count(),

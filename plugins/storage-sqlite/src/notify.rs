@@ -16,7 +16,8 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use crate::{SqliteStore, map_err, parse_opt_ts, parse_ts, ts};
 
 fn status(s: &str) -> Result<DeliveryStatus, StorageError> {
-    DeliveryStatus::parse(s).ok_or_else(|| StorageError::Corrupt(format!("delivery status {s:?}")))
+    DeliveryStatus::parse(s)
+        .ok_or_else(|| StorageError::Corrupt(format!("delivery status {s:?}").into()))
 }
 
 #[async_trait]

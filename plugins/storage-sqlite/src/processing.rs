@@ -167,7 +167,7 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
 
 fn job_id(s: &str) -> Result<JobId, StorageError> {
     s.parse()
-        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}")))
+        .map_err(|e| StorageError::Corrupt(format!("job id {s:?}: {e}").into()))
 }
 
 async fn process(

@@ -12,7 +12,7 @@ use sqlx::Row;
 use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
-    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}")))
+    Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}").into()))
 }
 
 fn stats_entry(stats: &mut [QueueStats], q: &str) -> Result<Option<usize>, StorageError> {
@@ -167,7 +167,7 @@ impl QueueAdmin for SqliteStore {
                 Ok(FailedJob {
                     id: id
                         .parse()
-                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}")))?,
+                        .map_err(|e| StorageError::Corrupt(format!("job id: {e}").into()))?,
                     queue: queue(r.get("queue"))?,
                     kind: r.get("kind"),
                     attempts: r.get::<i64, _>("attempts") as u32,
@@ -260,7 +260,7 @@ impl QueueAdmin for SqliteStore {
         match existing {
             Some(id) => id
                 .parse()
-                .map_err(|e| StorageError::Corrupt(format!("job id: {e}"))),
+                .map_err(|e| StorageError::Corrupt(format!("job id: {e}").into())),
             // It was claimed and finished between the two statements: queue this one.
             None => {
                 cctv_core::jobs::JobQueue::enqueue(self, std::slice::from_ref(job)).await?;

@@ -37,7 +37,7 @@ fn stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredReport, StorageError> {
     Ok(StoredReport {
         key: ReportKey {
             kind: ReportKind::parse(&kind)
-                .ok_or_else(|| StorageError::Corrupt(format!("report type {kind:?}")))?,
+                .ok_or_else(|| StorageError::Corrupt(format!("report type {kind:?}").into()))?,
             date: parse_date(row.get("report_date"))?,
             branch_id: branch,
         },
@@ -47,7 +47,7 @@ fn stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredReport, StorageError> {
         unique_devices: count("unique_devices"),
         total_events: count("total_events"),
         data: serde_json::from_str(&data)
-            .map_err(|e| StorageError::Corrupt(format!("report_data: {e}")))?,
+            .map_err(|e| StorageError::Corrupt(format!("report_data: {e}").into()))?,
         generated_at: parse_ts(row.get("generated_at"))?,
     })
 }
