@@ -231,6 +231,16 @@ fn resource_ops(resource: Resource) -> Vec<Op> {
         .path_param("id", row_id(), &id_doc)
         .auth(write);
     ops.push(if writable {
+        let delete = match resource {
+            // Detections and reports refer to them: removing would take history with it.
+            Resource::Groups | Resource::Branches | Resource::Devices => delete.describe(
+                "Deactivates the row (`status` becomes `inactive`) instead of removing it: \
+                 detections and reports refer to it. A group with active branches, or a \
+                 branch with active devices, is refused (409). The answer is the row as it \
+                 is now.",
+            ),
+            _ => delete,
+        };
         delete.ok(row).errors(&[404, 409])
     } else {
         delete.refused(refused)
