@@ -51,25 +51,44 @@ pub use crate::queue_worker::QueueWorkerStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
 
-/// Tuning of the pipeline.
-#[derive(Clone)]
+/// How the pipeline runs, grouped as the configuration file is: `[ingest]` (accepting
+/// and processing detections), `[notifications]`, the image worker (`[storage]`),
+/// `[queues]`, `[schedule]` and `[streams]`, then what belongs to this node.
+#[derive(Clone, Default)]
 pub struct PipelineSettings {
+    pub ingest: IngestPipeline,
+    pub notifications: NotificationWorkers,
+    /// The image worker (started when the core has a blob store).
+    pub images: ImageSettings,
+    pub queues: QueueWorkers,
+    pub schedule: ScheduleRunner,
+    /// Periodic stream probing; `None` turns it off.
+    pub stream_health: Option<stream_health::StreamHealthSettings>,
+    /// Where maintenance jobs (log aggregation, file cleanup) find their files.
+    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
+    pub node: NodeSettings,
+}
+
+/// `[ingest]`: the batcher that makes accepted detections durable (group commit), and the
+/// detection workers that process them.
+#[derive(Debug, Clone)]
+pub struct IngestPipeline {
     /// Most detections committed in one accept transaction.
-    pub ingest_max_batch: usize,
+    pub max_batch: usize,
     /// Submissions that may wait for a commit before new ones are refused (503).
-    pub ingest_mailbox: usize,
-    /// With fewer submissions pending than this, the batcher waits up to `ingest_linger`
-    /// for more before committing (fewer, larger commits; at most that much added latency).
-    pub ingest_min_batch: usize,
-    pub ingest_linger: Duration,
+    pub mailbox: usize,
+    /// With fewer submissions pending than this, the batcher waits up to `linger` for more
+    /// before committing (fewer, larger commits; at most that much added latency).
+    pub min_batch: usize,
+    pub linger: Duration,
     /// Detection worker actors.
-    pub detection_workers: usize,
+    pub workers: usize,
     /// Most detections applied in one processing transaction.
-    pub detection_batch: usize,
-    /// With fewer detections ready than this, a worker waits up to `detection_batch_wait`
-    /// for more (larger transactions cost far less per detection).
-    pub detection_min_batch: usize,
-    pub detection_batch_wait: Duration,
+    pub worker_batch: usize,
+    /// With fewer detections ready than this, a worker waits up to `worker_batch_wait` for
+    /// more (larger transactions cost far less per detection).
+    pub worker_min_batch: usize,
+    pub worker_batch_wait: Duration,
     /// Detections held in memory between commit and processing.
     pub memory_queue: usize,
     /// How long a claimed job stays with this node before another may take it.
@@ -77,88 +96,136 @@ pub struct PipelineSettings {
     /// How often idle workers look for due jobs in the database.
     pub poll_interval: Duration,
     pub retry: RetryPolicy,
+    /// How long completed jobs are kept (status queries, and the window in which a
+    /// repeated `event_id` is recognised); older ones are deleted every minute.
+    pub completed_retention: Duration,
+}
+
+impl Default for IngestPipeline {
+    fn default() -> Self {
+        Self {
+            max_batch: 2048,
+            mailbox: 65_536,
+            min_batch: 64,
+            linger: Duration::ZERO,
+            workers: 2,
+            worker_batch: 8192,
+            worker_min_batch: 256,
+            worker_batch_wait: Duration::from_millis(10),
+            memory_queue: 16_384,
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            retry: Queue::Detections.default_retry(),
+            completed_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// `[notifications]`: the workers that send them.
+#[derive(Debug, Clone)]
+pub struct NotificationWorkers {
+    /// Worker actors (0: this node does not send notifications).
+    pub workers: usize,
+    /// How often an idle worker looks for due jobs.
+    pub poll_interval: Duration,
+    /// Lease of a notification job: longer than its slowest run (every recipient timing
+    /// out), or another worker could send it again while it still runs.
+    pub lease: Duration,
+    /// Cooldown and retry schedule.
+    pub service: NotificationSettings,
+    /// Directory of the message log (`YYYY-MM-DD.log` files); `None`: no message log.
+    pub log_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for NotificationWorkers {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(300),
+            service: NotificationSettings::default(),
+            log_dir: None,
+        }
+    }
+}
+
+/// `[queues]`: the workers of the `reports` and `maintenance` queues, and the monitor.
+#[derive(Debug, Clone)]
+pub struct QueueWorkers {
+    pub report_workers: usize,
+    pub maintenance_workers: usize,
+    /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
+    pub monitor_interval: Duration,
+}
+
+impl Default for QueueWorkers {
+    fn default() -> Self {
+        Self {
+            report_workers: 1,
+            maintenance_workers: 1,
+            monitor_interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// `[schedule]`: whether this node runs the scheduler (`CoreSettings::schedule`).
+#[derive(Debug, Clone)]
+pub struct ScheduleRunner {
+    /// Off by default so that an embedder or a test opts in; several nodes may all run it
+    /// (each slot runs once).
+    pub enabled: bool,
+    /// How far back it catches up slots missed while no node ran.
+    pub catch_up: Duration,
+}
+
+impl Default for ScheduleRunner {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            catch_up: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// What belongs to this process rather than to a section of the configuration.
+#[derive(Clone)]
+pub struct NodeSettings {
     /// Identifies this process in job leases.
-    pub node_id: String,
+    pub id: String,
     /// Release every lease at start: right for a single-node store (SQLite), where any
     /// lease left in the database belongs to a previous run of this process.
     pub release_all_leases_on_start: bool,
     /// Called before each detection batch (fault injection in tests, metrics).
     pub before_batch: Option<BatchHook>,
-    /// How long completed jobs are kept (status queries, and the window in which a
-    /// repeated `event_id` is recognised); older ones are deleted every minute.
-    pub completed_retention: Duration,
-    /// Periodic stream probing; `None` turns it off.
-    pub stream_health: Option<stream_health::StreamHealthSettings>,
-    /// Notification worker actors (0: this node does not send notifications).
-    pub notification_workers: usize,
-    /// How often an idle notification worker looks for due jobs.
-    pub notification_poll_interval: Duration,
-    /// Lease of a notification job: longer than its slowest run (every recipient timing
-    /// out), or another worker could send it again while it still runs.
-    pub notification_lease: Duration,
-    /// Cooldown and retry schedule of notifications.
-    pub notifications: NotificationSettings,
-    /// Directory of the message log (`YYYY-MM-DD.log` files); `None`: no message log.
-    pub notification_log_dir: Option<std::path::PathBuf>,
-    /// The image worker (started when the core has a blob store).
-    pub images: ImageSettings,
-    /// Workers of the `reports` queue (report generation).
-    pub report_workers: usize,
-    /// Workers of the `maintenance` queue.
-    pub maintenance_workers: usize,
-    /// Run the scheduler (`CoreSettings::schedule`) on this node. Off by default so that
-    /// an embedder or a test opts in; several nodes may all run it (each slot runs once).
-    pub run_scheduler: bool,
-    /// How far back the scheduler catches up slots missed while no node ran.
-    pub schedule_catch_up: Duration,
-    /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
-    pub queue_monitor_interval: Duration,
-    /// Where maintenance jobs (log aggregation, file cleanup) find their files.
-    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
 }
 
-impl Default for PipelineSettings {
+impl Default for NodeSettings {
     fn default() -> Self {
         Self {
-            ingest_max_batch: 2048,
-            ingest_mailbox: 65_536,
-            ingest_min_batch: 64,
-            ingest_linger: Duration::ZERO,
-            detection_workers: 2,
-            detection_batch: 8192,
-            detection_min_batch: 256,
-            detection_batch_wait: Duration::from_millis(10),
-            memory_queue: 16_384,
-            lease: Duration::from_secs(60),
-            poll_interval: Duration::from_secs(1),
-            retry: Queue::Detections.default_retry(),
-            node_id: format!("node-{}", uuid::Uuid::new_v4().simple()),
+            id: format!("node-{}", uuid::Uuid::new_v4().simple()),
             release_all_leases_on_start: false,
             before_batch: None,
-            completed_retention: Duration::from_secs(7 * 24 * 3600),
-            stream_health: Some(stream_health::StreamHealthSettings::default()),
-            notification_workers: 1,
-            notification_poll_interval: Duration::from_secs(1),
-            notification_lease: Duration::from_secs(300),
-            notifications: NotificationSettings::default(),
-            notification_log_dir: None,
-            images: ImageSettings::default(),
-            report_workers: 1,
-            maintenance_workers: 1,
-            run_scheduler: false,
-            schedule_catch_up: Duration::from_secs(7 * 24 * 3600),
-            queue_monitor_interval: Duration::from_secs(15),
-            maintenance: cctv_core::job_handlers::MaintenanceConfig::default(),
         }
+    }
+}
+
+impl std::fmt::Debug for NodeSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSettings")
+            .field("id", &self.id)
+            .field(
+                "release_all_leases_on_start",
+                &self.release_all_leases_on_start,
+            )
+            .finish_non_exhaustive()
     }
 }
 
 impl std::fmt::Debug for PipelineSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineSettings")
-            .field("detection_workers", &self.detection_workers)
-            .field("detection_batch", &self.detection_batch)
-            .field("node_id", &self.node_id)
+            .field("ingest", &self.ingest)
+            .field("node", &self.node)
             .finish_non_exhaustive()
     }
 }
@@ -195,33 +262,33 @@ impl std::fmt::Debug for Pipeline {
 impl Pipeline {
     /// Starts the actors. Must be called from within a tokio runtime: storage work runs on it.
     pub async fn start(core: Core, settings: PipelineSettings) -> Result<Self, StorageError> {
-        if settings.release_all_leases_on_start {
+        if settings.node.release_all_leases_on_start {
             let released = core.storage().release_leases(None).await?;
             if released > 0 {
                 tracing::info!(released, "released job leases left by a previous run");
             }
         }
         let runtime = tokio::runtime::Handle::current();
-        let ready = Arc::new(ReadyQueue::new(settings.memory_queue));
+        let ready = Arc::new(ReadyQueue::new(settings.ingest.memory_queue));
         let stats = Arc::new(WorkerStats::default());
         let stopping = Arc::new(AtomicBool::new(false));
         let in_flight = Arc::new(AtomicUsize::new(0));
-        let lease =
-            SignedDuration::try_from(settings.lease).unwrap_or(SignedDuration::from_secs(60));
+        let lease = SignedDuration::try_from(settings.ingest.lease)
+            .unwrap_or(SignedDuration::from_secs(60));
         let shared = Arc::new(worker::WorkerShared {
             core: core.clone(),
             ready: ready.clone(),
             runtime: runtime.clone(),
-            node_id: settings.node_id.clone(),
+            node_id: settings.node.id.clone(),
             lease,
-            batch_size: settings.detection_batch.max(1),
-            min_batch: settings.detection_min_batch,
-            batch_wait: settings.detection_batch_wait,
-            poll_interval: settings.poll_interval,
-            retry: settings.retry.clone(),
+            batch_size: settings.ingest.worker_batch.max(1),
+            min_batch: settings.ingest.worker_min_batch,
+            batch_wait: settings.ingest.worker_batch_wait,
+            poll_interval: settings.ingest.poll_interval,
+            retry: settings.ingest.retry.clone(),
             stats: stats.clone(),
             stopping: stopping.clone(),
-            before_batch: settings.before_batch.clone(),
+            before_batch: settings.node.before_batch.clone(),
             last_poll: AtomicU64::new(0),
         });
 
@@ -230,9 +297,9 @@ impl Pipeline {
             Arc::new(images::ImageShared {
                 core: core.clone(),
                 runtime: runtime.clone(),
-                node_id: settings.node_id.clone(),
+                node_id: settings.node.id.clone(),
                 lease,
-                poll_interval: settings.poll_interval,
+                poll_interval: settings.ingest.poll_interval,
                 settings: settings.images.clone(),
                 stats: image_stats.clone(),
                 stopping: stopping.clone(),
@@ -249,20 +316,21 @@ impl Pipeline {
         let thread_settings = settings.clone();
         let queue_stats = (Arc::default(), Arc::default());
         let background_settings = background::BackgroundSettings {
-            report_workers: settings.report_workers,
-            maintenance_workers: settings.maintenance_workers,
+            report_workers: settings.queues.report_workers,
+            maintenance_workers: settings.queues.maintenance_workers,
             scheduler: settings
-                .run_scheduler
+                .schedule
+                .enabled
                 .then(|| cctv_core::schedule::ScheduleSettings {
                     tasks: core.settings().schedule.clone(),
                     timezone: core.timezone().clone(),
-                    catch_up: settings.schedule_catch_up,
-                    node_id: settings.node_id.clone(),
+                    catch_up: settings.schedule.catch_up,
+                    node_id: settings.node.id.clone(),
                 }),
-            node_id: settings.node_id.clone(),
+            node_id: settings.node.id.clone(),
             maintenance: settings.maintenance.clone(),
             lease,
-            poll_interval: settings.poll_interval,
+            poll_interval: settings.ingest.poll_interval,
             stopping: stopping.clone(),
         };
         let background_stats = queue_stats.clone();
@@ -275,19 +343,19 @@ impl Pipeline {
                         thread_core,
                         thread_ready,
                         runtime,
-                        thread_settings.node_id.clone(),
+                        thread_settings.node.id.clone(),
                         lease,
-                        thread_settings.ingest_max_batch.max(1),
-                        thread_settings.ingest_mailbox.max(16),
+                        thread_settings.ingest.max_batch.max(1),
+                        thread_settings.ingest.mailbox.max(16),
                         thread_in_flight,
                         (
-                            thread_settings.ingest_min_batch,
-                            thread_settings.ingest_linger,
+                            thread_settings.ingest.min_batch,
+                            thread_settings.ingest.linger,
                         ),
                     );
                     // The capacity is set on the context before the actor exists: callers may
                     // send before `started` runs, and actix's default capacity is 16.
-                    let mailbox = thread_settings.ingest_mailbox.max(16);
+                    let mailbox = thread_settings.ingest.mailbox.max(16);
                     let addr = Supervisor::start(
                         move |ctx: &mut actix::Context<batcher::IngestBatcher>| {
                             ctx.set_mailbox_capacity(mailbox);
@@ -296,7 +364,7 @@ impl Pipeline {
                     );
                     // The supervisor restarts an actor only while an address to it is
                     // alive, so the pipeline keeps the workers' addresses.
-                    let workers: Vec<_> = (0..thread_settings.detection_workers.max(1))
+                    let workers: Vec<_> = (0..thread_settings.ingest.workers.max(1))
                         .map(|_| {
                             let shared = shared.clone();
                             Supervisor::start(move |_| worker::DetectionWorker::new(shared))
@@ -324,17 +392,20 @@ impl Pipeline {
         let (addr, workers, health, image_worker, background, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
-        let pruner = tokio::spawn(prune_loop(core.clone(), settings.completed_retention));
+        let pruner = tokio::spawn(prune_loop(
+            core.clone(),
+            settings.ingest.completed_retention,
+        ));
         let notify = notifier::Workers::start(&system, &core, &settings, stopping.clone())?;
         let monitor = tokio::spawn(background::monitor_loop(
             core.clone(),
-            settings.queue_monitor_interval,
+            settings.queues.monitor_interval,
         ));
         core.set_worker_status(Arc::new(background::PipelineStatus {
-            node: settings.node_id.clone(),
-            detection: (settings.detection_workers.max(1), stats.clone()),
-            reports: (settings.report_workers, queue_stats.0.clone()),
-            maintenance: (settings.maintenance_workers, queue_stats.1.clone()),
+            node: settings.node.id.clone(),
+            detection: (settings.ingest.workers.max(1), stats.clone()),
+            reports: (settings.queues.report_workers, queue_stats.0.clone()),
+            maintenance: (settings.queues.maintenance_workers, queue_stats.1.clone()),
         }));
         let ingest = IngestHandle {
             addr,
@@ -354,7 +425,7 @@ impl Pipeline {
             system,
             thread: Some(thread),
             pruner,
-            node_id: settings.node_id,
+            node_id: settings.node.id,
             notify,
             background,
             monitor,

@@ -78,7 +78,7 @@ impl Workers {
         settings: &PipelineSettings,
         stopping: Arc<AtomicBool>,
     ) -> Result<Self, StorageError> {
-        let log = match &settings.notification_log_dir {
+        let log = match &settings.notifications.log_dir {
             Some(dir) => Some(
                 DeliveryLog::start(dir.clone(), core.timezone().clone()).map_err(|e| {
                     StorageError::Unavailable(Cause::with_source(
@@ -89,27 +89,28 @@ impl Workers {
             ),
             None => None,
         };
-        let service = NotificationService::new(core.clone(), settings.notifications.clone(), log);
+        let service =
+            NotificationService::new(core.clone(), settings.notifications.service.clone(), log);
         let stats = Arc::new(NotifyStats::default());
         let shared = Arc::new(NotifyShared {
             service: service.clone(),
             runtime: tokio::runtime::Handle::current(),
-            node_id: settings.node_id.clone(),
-            lease: SignedDuration::try_from(settings.notification_lease)
+            node_id: settings.node.id.clone(),
+            lease: SignedDuration::try_from(settings.notifications.lease)
                 .unwrap_or(SignedDuration::from_mins(5)),
-            poll_interval: settings.notification_poll_interval,
+            poll_interval: settings.notifications.poll_interval,
             batch: 16,
             stats: stats.clone(),
             stopping,
         });
         // The shipped configuration has no channel: that is a choice, not a fault, so it is
         // said once at info level rather than warned at every start.
-        if settings.notification_workers > 0 && core.notifiers().is_empty() {
+        if settings.notifications.workers > 0 && core.notifiers().is_empty() {
             tracing::info!(
                 "no notification channel is configured: notification jobs complete with result no_channel"
             );
         }
-        let addrs = start_workers(system, shared, settings.notification_workers);
+        let addrs = start_workers(system, shared, settings.notifications.workers);
         Ok(Self {
             service,
             stats,

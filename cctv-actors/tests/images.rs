@@ -85,14 +85,12 @@ async fn a_panicking_image_job_restarts_the_worker_and_the_job_is_processed_afte
             panic!("injected fault in the first image job");
         }
     });
-    let settings = PipelineSettings {
-        poll_interval: Duration::from_millis(50),
-        lease: Duration::from_secs(1),
-        images: ImageSettings {
-            before_job: Some(hook),
-            ..ImageSettings::default()
-        },
-        ..PipelineSettings::default()
+    let mut settings = PipelineSettings::default();
+    settings.ingest.poll_interval = Duration::from_millis(50);
+    settings.ingest.lease = Duration::from_secs(1);
+    settings.images = ImageSettings {
+        before_job: Some(hook),
+        ..ImageSettings::default()
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     pipeline.ingest().submit(detection).await.unwrap();
@@ -151,10 +149,8 @@ async fn without_an_image_processor_the_upload_stays_the_events_image() {
         core,
         detection,
     } = rig(path, "P2", false).await;
-    let settings = PipelineSettings {
-        poll_interval: Duration::from_millis(50),
-        ..PipelineSettings::default()
-    };
+    let mut settings = PipelineSettings::default();
+    settings.ingest.poll_interval = Duration::from_millis(50);
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     pipeline.ingest().submit(detection).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

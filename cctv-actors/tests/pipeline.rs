@@ -23,10 +23,9 @@ async fn setup() -> (Core, Estate, tempfile::TempDir) {
 }
 
 fn fast_settings() -> PipelineSettings {
-    PipelineSettings {
-        poll_interval: Duration::from_millis(50),
-        ..PipelineSettings::default()
-    }
+    let mut settings = PipelineSettings::default();
+    settings.ingest.poll_interval = Duration::from_millis(50);
+    settings
 }
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -128,10 +127,8 @@ async fn the_same_event_id_submitted_concurrently_counts_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_larger_than_a_commit_is_one_commit_answered_in_order() {
     let (core, estate, _dir) = setup().await;
-    let settings = PipelineSettings {
-        ingest_max_batch: 4,
-        ..fast_settings()
-    };
+    let mut settings = fast_settings();
+    settings.ingest.max_batch = 4;
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let sink = pipeline.ingest();
     // Single detections compete for the same commits meanwhile.
@@ -204,15 +201,13 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
     let (core, estate, _dir) = setup().await;
     let calls = Arc::new(AtomicUsize::new(0));
     let hook_calls = calls.clone();
-    let settings = PipelineSettings {
-        detection_workers: 1,
-        before_batch: Some(Arc::new(move |_| {
-            if hook_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                panic!("injected worker fault");
-            }
-        })),
-        ..fast_settings()
-    };
+    let mut settings = fast_settings();
+    settings.ingest.workers = 1;
+    settings.node.before_batch = Some(Arc::new(move |_| {
+        if hook_calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            panic!("injected worker fault");
+        }
+    }));
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let submitted = pipeline
         .ingest()
@@ -251,12 +246,10 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error() {
     let (core, estate, _dir) = setup().await;
-    let settings = PipelineSettings {
-        retry: RetryPolicy {
-            backoff: vec![Duration::from_millis(100)],
-            max_attempts: 3,
-        },
-        ..fast_settings()
+    let mut settings = fast_settings();
+    settings.ingest.retry = RetryPolicy {
+        backoff: vec![Duration::from_millis(100)],
+        max_attempts: 3,
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let mut bad = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
@@ -303,10 +296,8 @@ async fn jobs_left_leased_by_a_dead_run_are_processed_on_start() {
         )
         .await
         .unwrap();
-    let settings = PipelineSettings {
-        release_all_leases_on_start: true,
-        ..fast_settings()
-    };
+    let mut settings = fast_settings();
+    settings.node.release_all_leases_on_start = true;
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let storage = core.storage().clone();
     wait_for("the orphan", async || {
@@ -373,9 +364,9 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
         .await
         .unwrap();
     let mut settings = fast_settings();
-    settings.notification_poll_interval = Duration::from_millis(20);
-    settings.notifications.cooldown = Duration::ZERO;
-    settings.notifications.retry = RetryPolicy {
+    settings.notifications.poll_interval = Duration::from_millis(20);
+    settings.notifications.service.cooldown = Duration::ZERO;
+    settings.notifications.service.retry = RetryPolicy {
         backoff: vec![Duration::ZERO],
         max_attempts: 5,
     };

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cctv_actors::stream_health::StreamHealthSettings;
-use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
+use cctv_actors::{
+    ImageSettings, IngestPipeline, NodeSettings, NotificationWorkers, Pipeline, PipelineSettings,
+    QueueWorkers, ScheduleRunner,
+};
 use cctv_core::access::{SecretBox, ThrottleSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
@@ -211,24 +214,31 @@ pub async fn start_pipeline(
     node: Option<&str>,
 ) -> anyhow::Result<Pipeline> {
     let i = &settings.ingest;
+    let defaults = PipelineSettings::default();
     let pipeline = PipelineSettings {
-        ingest_max_batch: i.batch_max,
-        ingest_mailbox: i.mailbox,
-        ingest_min_batch: i.min_batch,
-        ingest_linger: Duration::from_millis(i.linger_ms),
-        detection_workers: match i.workers {
-            0 if single_node => 1,
-            0 => 4,
-            n => n,
+        ingest: IngestPipeline {
+            max_batch: i.batch_max,
+            mailbox: i.mailbox,
+            min_batch: i.min_batch,
+            linger: Duration::from_millis(i.linger_ms),
+            workers: match i.workers {
+                0 if single_node => 1,
+                0 => 4,
+                n => n,
+            },
+            worker_batch: i.worker_batch,
+            worker_min_batch: i.worker_min_batch,
+            worker_batch_wait: Duration::from_millis(i.worker_batch_wait_ms),
+            memory_queue: i.memory_queue,
+            lease: Duration::from_secs(i.lease_secs),
+            poll_interval: Duration::from_millis(i.poll_interval_ms),
+            completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
+            ..defaults.ingest
         },
-        detection_batch: i.worker_batch,
-        detection_min_batch: i.worker_min_batch,
-        detection_batch_wait: Duration::from_millis(i.worker_batch_wait_ms),
-        memory_queue: i.memory_queue,
-        lease: Duration::from_secs(i.lease_secs),
-        poll_interval: Duration::from_millis(i.poll_interval_ms),
-        release_all_leases_on_start: single_node,
-        completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
+        node: NodeSettings {
+            release_all_leases_on_start: single_node,
+            ..defaults.node
+        },
         stream_health: settings
             .streams
             .health_enabled
@@ -237,26 +247,30 @@ pub async fn start_pipeline(
                 timeout: Duration::from_secs(settings.streams.health_timeout_secs.max(1)),
                 concurrency: settings.streams.health_concurrency.max(1),
             }),
-        notification_workers: settings.notifications.workers,
-        notification_poll_interval: Duration::from_millis(
-            settings.notifications.poll_interval_ms.max(1),
-        ),
-        notification_lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
-        notifications: settings.notifications.service_settings(),
-        // Several nodes share the log directory; each writes under its own node id.
-        notification_log_dir: Some(match node {
-            Some(node) => settings
-                .notifications
-                .log_dir(&settings.logs_dir())
-                .join(node),
-            None => settings.notifications.log_dir(&settings.logs_dir()),
-        }),
+        notifications: NotificationWorkers {
+            workers: settings.notifications.workers,
+            poll_interval: Duration::from_millis(settings.notifications.poll_interval_ms.max(1)),
+            lease: Duration::from_secs(settings.notifications.lease_secs.max(1)),
+            service: settings.notifications.service_settings(),
+            // Several nodes share the log directory; each writes under its own node id.
+            log_dir: Some(match node {
+                Some(node) => settings
+                    .notifications
+                    .log_dir(&settings.logs_dir())
+                    .join(node),
+                None => settings.notifications.log_dir(&settings.logs_dir()),
+            }),
+        },
         images: image_settings(settings),
-        report_workers: settings.queues.report_workers,
-        maintenance_workers: settings.queues.maintenance_workers,
-        run_scheduler: settings.schedule.enabled,
-        schedule_catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
-        queue_monitor_interval: Duration::from_secs(settings.queues.monitor_interval_secs.max(1)),
+        queues: QueueWorkers {
+            report_workers: settings.queues.report_workers,
+            maintenance_workers: settings.queues.maintenance_workers,
+            monitor_interval: Duration::from_secs(settings.queues.monitor_interval_secs.max(1)),
+        },
+        schedule: ScheduleRunner {
+            enabled: settings.schedule.enabled,
+            catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
+        },
         maintenance: cctv_core::job_handlers::MaintenanceConfig {
             files: Some(cctv_core::files::FileJobs {
                 cleanup: crate::cmd::files::cleanup_settings(settings),
@@ -266,7 +280,6 @@ pub async fn start_pipeline(
             partition_retention_months: Some(settings.database.partition_retention_months)
                 .filter(|&m| m > 0),
         },
-        ..PipelineSettings::default()
     };
     Ok(Pipeline::start(core, pipeline).await?)
 }

@@ -140,12 +140,22 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         .build()
         .await
         .unwrap();
+    let defaults = PipelineSettings::default();
     let settings = PipelineSettings {
-        poll_interval: Duration::from_millis(50),
-        detection_workers: if backend == Backend::Postgres { 4 } else { 2 },
-        release_all_leases_on_start: backend == Backend::Sqlite,
-        queue_monitor_interval: Duration::from_millis(100),
-        ..PipelineSettings::default()
+        ingest: cctv_actors::IngestPipeline {
+            poll_interval: Duration::from_millis(50),
+            workers: if backend == Backend::Postgres { 4 } else { 2 },
+            ..defaults.ingest
+        },
+        queues: cctv_actors::QueueWorkers {
+            monitor_interval: Duration::from_millis(100),
+            ..defaults.queues
+        },
+        node: cctv_actors::NodeSettings {
+            release_all_leases_on_start: backend == Backend::Sqlite,
+            ..defaults.node
+        },
+        ..defaults
     };
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let files = cctv_http::files::FileAccess::default();
