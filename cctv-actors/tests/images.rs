@@ -11,11 +11,11 @@ use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::Core;
 use cctv_core::blob::{BlobStore, StoredBlob};
-use cctv_core::conformance::{job, seed};
 use cctv_core::files::tables::EVENT_LOG_FILES;
 use cctv_core::records::ListQuery;
 use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::{job, seed};
 
 fn jpeg() -> Vec<u8> {
     let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 40]));

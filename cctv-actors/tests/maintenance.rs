@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_core::Core;
-use cctv_core::conformance::seed;
 use cctv_core::files::{CleanupSettings, FileJobs};
 use cctv_core::job_handlers::{JobHandler, MaintenanceConfig, MaintenanceJobHandler};
 use cctv_core::jobs::{ClaimedJob, JobId, Queue};
 use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::seed;
 use serde_json::json;
 
 fn job(kind: &str, payload: serde_json::Value) -> ClaimedJob {

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use cctv_actors::{Pipeline, PipelineSettings};
 use cctv_core::Core;
-use cctv_core::conformance::{Estate, job, seed};
 use cctv_core::jobs::{JobState, Lease, RetryPolicy};
 use cctv_core::storage::{AcceptItem, FullStorage};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::{Estate, job, seed};
 use jiff::Timestamp;
 
 async fn setup() -> (Core, Estate, tempfile::TempDir) {

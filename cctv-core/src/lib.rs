@@ -19,12 +19,13 @@
 //!   uses them;
 //! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
 //! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
-//! - [`work`]: what the `reports` and `maintenance` queue workers do with a job;
+//! - [`job_handlers`]: what the `reports` and `maintenance` queue workers do with a job;
 //! - [`export`]: reports as CSV, and XLSX with the feature `xlsx`;
 //! - [`Core`]: wires the plugins, settings and the hot-path caches.
 //!
-//! Storage backends live in `plugins/storage-sqlite` and `plugins/storage-postgres`; the
-//! feature `conformance` exposes the test suite every backend must pass.
+//! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
+//! `plugins/storage-memory`; the test suite every backend must pass is the
+//! `cctv-testkit` crate (`cctv-core/testkit`), a dev-dependency.
 
 pub mod accept;
 pub mod access;
@@ -65,9 +66,6 @@ pub mod stream_url;
 pub mod template;
 pub mod usage;
 pub mod validation;
-
-#[cfg(feature = "conformance")]
-pub mod conformance;
 
 pub use crate::core::{BuildError, Core, CoreBuilder, CoreSettings};
 pub use jiff;

@@ -1,6 +1,6 @@
 //! Storage traits: one per capability, implemented by each backend plugin
 //! (`plugins/storage-sqlite`, `plugins/storage-postgres`, `plugins/storage-memory`) and
-//! checked by one conformance suite ([`crate::conformance`], feature `conformance`).
+//! checked by one conformance suite (the `cctv-testkit` crate).
 //!
 //! [`Storage`] is what every backend must provide; [`FullStorage`] adds the optional
 //! capabilities the reference server uses.

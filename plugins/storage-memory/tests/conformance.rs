@@ -8,4 +8,4 @@ async fn fresh_store() -> Option<Arc<dyn cctv_core::storage::Storage>> {
     Some(Arc::new(MemoryStore::new()))
 }
 
-cctv_core::storage_conformance_tests!(required fresh_store);
+cctv_testkit::storage_conformance_tests!(required fresh_store);

@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use cctv_core::conformance::{job, seed};
 use cctv_core::estate::RecordStatus;
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::query::{DetectionFilter, PageRequest};
 use cctv_core::storage::{AcceptItem, Storage};
 use cctv_storage_memory::MemoryStore;
+use cctv_testkit::{job, seed};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use cctv_core::conformance::{job, seed};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::{AcceptItem, IngestStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::{job, seed};
 
 #[tokio::main]
 async fn main() {

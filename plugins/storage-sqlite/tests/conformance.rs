@@ -15,4 +15,4 @@ async fn fresh_store() -> Option<Arc<dyn FullStorage>> {
     ))
 }
 
-cctv_core::storage_conformance_tests!(fresh_store);
+cctv_testkit::storage_conformance_tests!(fresh_store);

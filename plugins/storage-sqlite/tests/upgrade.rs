@@ -1,10 +1,10 @@
 //! Upgrading an intake file written by an older version: idempotency keys stored before
 //! keys were scoped still recognise their retries, now per device.
 
-use cctv_core::conformance::{job, seed};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::{AcceptItem, AcceptOutcome, IngestStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::{job, seed};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sqlx::sqlite::SqliteConnectOptions;

@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cctv_core::Core;
-use cctv_core::conformance::{Estate, job, seed};
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::tz::TimeZone;
 use cctv_core::jobs::{Lease, Queue};
@@ -24,6 +23,7 @@ use cctv_core::records::WriteOp;
 use cctv_core::storage::{AcceptItem, FullStorage};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
+use cctv_testkit::{Estate, job, seed};
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, Server, Service, async_trait};

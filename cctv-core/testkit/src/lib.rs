@@ -1,7 +1,12 @@
-//! The storage conformance suite: every backend must pass all of it.
+//! # cctv-testkit
 //!
-//! A backend's test file expands [`storage_conformance_tests!`](crate::storage_conformance_tests)
-//! with an async function that returns a fresh, empty, migrated store; every test gets its own.
+//! What tests of cctv share, kept out of the library (a dev-dependency only):
+//!
+//! - the storage conformance suite every backend must pass: a backend's test file expands
+//!   [`storage_conformance_tests!`](crate::storage_conformance_tests) with an async
+//!   function that returns a fresh, empty, migrated store, and every case gets its own;
+//! - the fixtures other crates' tests build on: [`seed`] (a small estate), [`Estate`],
+//!   [`job`] (a detection job for it).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,16 +16,16 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde_json::json;
 
-use crate::blob::StoredBlob;
-use crate::credential::{
+use cctv_core::blob::StoredBlob;
+use cctv_core::credential::{
     CredentialStatus, GeneratedSecret, NewCredential, Permissions, hash_secret,
 };
-use crate::detection::DetectionJob;
-use crate::estate::*;
-use crate::jobs::{JobId, JobState, Lease, NewJob, Queue};
-use crate::person_day::PreparedDetection;
-use crate::query::{DetectionFilter, PageRequest};
-use crate::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
+use cctv_core::detection::DetectionJob;
+use cctv_core::estate::*;
+use cctv_core::jobs::{JobId, JobState, Lease, NewJob, Queue};
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::query::{DetectionFilter, PageRequest};
+use cctv_core::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
 
 mod analytics;
 mod day_counts;
@@ -85,7 +90,7 @@ macro_rules! storage_conformance_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 if let Some(store) = $make().await {
-                    $crate::conformance::$case(store).await;
+                    $crate::$case(store).await;
                 }
             }
         )*
@@ -267,7 +272,7 @@ pub async fn estate_round_trip(store: Arc<dyn Storage>) {
     assert!(
         matches!(
             duplicate,
-            Err(crate::storage::error::StorageError::Conflict(_))
+            Err(cctv_core::storage::StorageError::Conflict(_))
         ),
         "{duplicate:?}"
     );

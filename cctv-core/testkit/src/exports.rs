@@ -7,13 +7,13 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::{accept_and_process, job, seed};
-use crate::estate::RecordStatus;
-use crate::export::{
+use cctv_core::estate::RecordStatus;
+use cctv_core::export::{
     DetectionExportFilter, DetectionExportRow, EventExportFilter, EventExportRow,
     PersonExportFilter, PersonExportRow,
 };
-use crate::jobs::{Lease, NewJob, Queue};
-use crate::storage::{FullStorage, Storage};
+use cctv_core::jobs::{Lease, NewJob, Queue};
+use cctv_core::storage::{FullStorage, Storage};
 
 async fn all_detections(
     store: &dyn FullStorage,

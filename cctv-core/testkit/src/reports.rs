@@ -8,8 +8,8 @@ use jiff::civil::Date;
 use serde_json::json;
 
 use super::{accept_and_process, job, seed};
-use crate::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
-use crate::storage::FullStorage;
+use cctv_core::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
+use cctv_core::storage::FullStorage;
 
 fn date(s: &str) -> Date {
     s.parse().unwrap()
@@ -182,7 +182,7 @@ pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn Ful
 }
 
 pub async fn report_service_pages_give_the_same_report(store: Arc<dyn FullStorage>) {
-    use crate::reporting::{ReportService, Reporting};
+    use cctv_core::reporting::{ReportService, Reporting};
     let estate = seed(store.as_ref()).await;
     let jobs: Vec<_> = (0..23)
         .map(|i| {
@@ -197,7 +197,7 @@ pub async fn report_service_pages_give_the_same_report(store: Arc<dyn FullStorag
         })
         .collect();
     accept_and_process(store.as_ref(), &jobs).await;
-    let core = crate::Core::builder()
+    let core = cctv_core::Core::builder()
         .storage(store.clone())
         .build()
         .await

@@ -7,11 +7,11 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{accept, accept_and_process, day, job, process_every_batch_twice_at_once, seed};
-use crate::detection::DetectionJob;
-use crate::estate::RecordStatus;
-use crate::query::{DayCount, DetectionFilter, DetectionItem, PageRequest};
-use crate::reporting::RowRange;
-use crate::storage::FullStorage;
+use cctv_core::detection::DetectionJob;
+use cctv_core::estate::RecordStatus;
+use cctv_core::query::{DayCount, DetectionFilter, DetectionItem, PageRequest};
+use cctv_core::reporting::RowRange;
+use cctv_core::storage::FullStorage;
 
 /// `(date, branch or None for all)` → (detections, sum of detected_count, distinct re_ids).
 type Recount = BTreeMap<(Date, Option<i64>), (i64, i64, BTreeSet<String>)>;
@@ -50,7 +50,7 @@ async fn recount(store: &dyn FullStorage) -> Vec<DayCount> {
     for ((date, branch_id), (detections, detected_count, persons)) in totals {
         // Event logs counted on their own table (UTC days in this suite).
         let (start, end) =
-            crate::reporting::local_day_bounds(date, &jiff::tz::TimeZone::UTC).unwrap();
+            cctv_core::reporting::local_day_bounds(date, &jiff::tz::TimeZone::UTC).unwrap();
         let range = RowRange {
             start,
             end,
@@ -164,7 +164,7 @@ pub async fn day_counts_equal_their_recomputation(store: Arc<dyn FullStorage>) {
         .collect();
     accept(store.as_ref(), &jobs).await;
     process_every_batch_twice_at_once(
-        &(store.clone() as Arc<dyn crate::storage::Storage>),
+        &(store.clone() as Arc<dyn cctv_core::storage::Storage>),
         &jobs,
         40,
     )
@@ -229,7 +229,7 @@ pub async fn day_counts_equal_their_recomputation(store: Arc<dyn FullStorage>) {
     let stats = store.queue_stats(Timestamp::now()).await.unwrap();
     let detections = stats
         .iter()
-        .find(|s| s.queue == crate::jobs::Queue::Detections)
+        .find(|s| s.queue == cctv_core::jobs::Queue::Detections)
         .unwrap();
     assert_eq!(detections.processed_last_minute, 604);
 }
