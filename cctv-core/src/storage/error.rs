@@ -48,10 +48,6 @@ impl Cause {
             source: Some(Arc::new(source)),
         }
     }
-
-    pub fn message(&self) -> &str {
-        &self.message
-    }
 }
 
 impl fmt::Display for Cause {

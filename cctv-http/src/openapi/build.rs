@@ -371,6 +371,16 @@ pub(crate) fn int_range(min: i64, max: i64) -> Value {
     json!({"type": "integer", "minimum": min, "maximum": max})
 }
 
+/// `/api/v1/{path}`.
+pub(crate) fn v1(path: &str) -> String {
+    format!("/api/v1/{path}")
+}
+
+/// A counter: never negative.
+pub(crate) fn count() -> Value {
+    int_min(0)
+}
+
 /// A row id in a path: a positive 64-bit integer.
 pub(crate) fn row_id() -> Value {
     int_range(1, i64::MAX)

@@ -12,17 +12,14 @@ mod schemas;
 use serde_json::{Value, json};
 
 use super::build::{
-    Auth, Op, array, date, envelope, int_min, reference, row_id, string, string_max, uuid,
+    Auth, Op, array, count, date, envelope, int_min, reference, row_id, string, string_max, uuid,
+    v1,
 };
 
 const TAG: &str = "Device";
 
 /// The states a client sees of a job (`cctv_core::jobs::JobState`).
 const JOB_STATES: [&str; 4] = ["queued", "processing", "completed", "failed"];
-
-fn v1(path: &str) -> String {
-    format!("/api/v1/{path}")
-}
 
 /// `page` and `per_page` as `Params::page` (`crate::params`) reads them: the default page
 /// size differs per list, and a larger `per_page` than 100 is served as 100, not refused.
@@ -43,11 +40,6 @@ fn paged(op: Op, default_per_page: u32) -> Op {
 /// A date parameter of the reads: a local date in the configured `timezone`.
 fn day(what: &str) -> String {
     format!("{what} (YYYY-MM-DD, a local date in the configured `timezone`).")
-}
-
-/// Counters of the read side (`i64` in the core, never negative).
-fn count() -> Value {
-    int_min(0)
 }
 
 /// An object sent by a device and returned as stored (form values stay strings).

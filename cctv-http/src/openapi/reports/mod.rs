@@ -12,7 +12,7 @@ mod streams;
 
 use serde_json::{Value, json};
 
-use super::build::{Op, int_min};
+use super::build::{Op, count, v1};
 
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
@@ -38,15 +38,6 @@ trait Then: Sized {
 }
 
 impl Then for Op {}
-
-fn v1(path: &str) -> String {
-    format!("/api/v1/{path}")
-}
-
-/// The core's `u64` counters.
-fn count() -> Value {
-    int_min(0)
-}
 
 /// Bytes passed on as they are (camera pictures).
 fn binary() -> Value {
