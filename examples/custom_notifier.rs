@@ -97,7 +97,7 @@ async fn run(
         ..SmsNotifier::default()
     });
     let core = Core::builder()
-        .storage(store)
+        .full_storage(store)
         .notifier(sms.clone())
         .notifier(log)
         .build()

@@ -34,7 +34,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let core = Core::builder()
-        .storage(store.clone())
+        .full_storage(store.clone())
         .blob_store(Arc::new(FsBlobStore::new(dir.path().join("blobs"))?))
         .build()
         .await?;

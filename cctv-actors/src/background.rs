@@ -40,7 +40,13 @@ impl Actor for SchedulerActor {
         let settings = self.settings.clone();
         let task = self.runtime.spawn(async move {
             let runner = Arc::new(JobTaskRunner::new(core.clone()));
-            let store = core.storage().clone();
+            let store = match core.schedule_store() {
+                Ok(store) => store.clone(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the scheduler cannot run");
+                    return;
+                }
+            };
             match Scheduler::start(store, runner, settings, Timestamp::now()).await {
                 Ok(s) => Arc::new(s).run(Arc::new(SystemClock)).await,
                 Err(e) => {
@@ -77,7 +83,13 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
     let mut first = true;
     loop {
         tick.tick().await;
-        let stats = match core.storage().queue_stats(Timestamp::now()).await {
+        let Ok(queues) = core.queue_admin() else {
+            tracing::warn!(
+                "the storage backend has no queue administration: queues are not monitored"
+            );
+            return;
+        };
+        let stats = match queues.queue_stats(Timestamp::now()).await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "sampling queue depths failed");

@@ -259,6 +259,19 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
+/// Whether the core's storage can run the scheduler (its slots, and the queue
+/// administration it enqueues through); says why not when it cannot.
+fn schedule_capable(core: &Core) -> bool {
+    let capabilities = core.capabilities();
+    let capable = capabilities.schedule.is_some() && capabilities.queue_admin.is_some();
+    if !capable {
+        tracing::warn!(
+            "the storage backend has no schedule store or queue administration: scheduled tasks do not run"
+        );
+    }
+    capable
+}
+
 impl Pipeline {
     /// Starts the actors. Must be called from within a tokio runtime: storage work runs on it.
     pub async fn start(core: Core, settings: PipelineSettings) -> Result<Self, StorageError> {
@@ -318,15 +331,14 @@ impl Pipeline {
         let background_settings = background::BackgroundSettings {
             report_workers: settings.queues.report_workers,
             maintenance_workers: settings.queues.maintenance_workers,
-            scheduler: settings
-                .schedule
-                .enabled
-                .then(|| cctv_core::schedule::ScheduleSettings {
+            scheduler: (settings.schedule.enabled && schedule_capable(&core)).then(|| {
+                cctv_core::schedule::ScheduleSettings {
                     tasks: core.settings().schedule.clone(),
                     timezone: core.timezone().clone(),
                     catch_up: settings.schedule.catch_up,
                     node_id: settings.node.id.clone(),
-                }),
+                }
+            }),
             node_id: settings.node.id.clone(),
             maintenance: settings.maintenance.clone(),
             lease,

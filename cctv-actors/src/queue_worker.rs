@@ -294,7 +294,7 @@ mod tests {
             .await
             .unwrap();
         Core::builder()
-            .storage(Arc::new(store))
+            .full_storage(Arc::new(store))
             .build()
             .await
             .unwrap()
@@ -412,7 +412,7 @@ mod tests {
             .await
             .unwrap();
         let core = Core::builder()
-            .storage(Arc::new(store))
+            .full_storage(Arc::new(store))
             .build()
             .await
             .unwrap();

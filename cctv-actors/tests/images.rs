@@ -46,7 +46,7 @@ async fn rig(path: &str, re_id: &str, with_processor: bool) -> Rig {
     let bytes = jpeg();
     blobs.put(path, &bytes).await.unwrap();
     let mut builder = Core::builder()
-        .storage(store.clone())
+        .full_storage(store.clone())
         .blob_store(blobs.clone());
     if with_processor {
         builder = builder.image_processor(Arc::new(cctv_image::EventImageProcessor::default()));

@@ -32,7 +32,7 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
     settings.fsync_every_commit = false;
     let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     seed(store.as_ref()).await;
-    let core = Core::builder().storage(store).build().await.unwrap();
+    let core = Core::builder().full_storage(store).build().await.unwrap();
     let logs = dir.path().join("logs");
     // An old log file that cleanup must prune, and a day of API access lines to fold.
     std::fs::create_dir_all(logs.join("api_requests")).unwrap();

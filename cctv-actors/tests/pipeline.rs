@@ -18,7 +18,7 @@ async fn setup() -> (Core, Estate, tempfile::TempDir) {
     settings.fsync_every_commit = false;
     let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     let estate = seed(store.as_ref()).await;
-    let core = Core::builder().storage(store).build().await.unwrap();
+    let core = Core::builder().full_storage(store).build().await.unwrap();
     (core, estate, dir)
 }
 
@@ -359,6 +359,7 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     let notifier = Arc::new(PanicsOnce::default());
     let core = Core::builder()
         .storage(core.storage().clone())
+        .capabilities(core.capabilities().clone())
         .notifier(notifier.clone())
         .build()
         .await

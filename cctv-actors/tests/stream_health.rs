@@ -39,7 +39,7 @@ async fn a_sweep_marks_reachable_streams_online_and_others_offline_or_error() {
     settings.fsync_every_commit = false;
     let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
     let estate = seed(store.as_ref()).await;
-    let core = Core::builder().storage(store).build().await.unwrap();
+    let core = Core::builder().full_storage(store).build().await.unwrap();
 
     let rtsp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let rtsp_port = rtsp.local_addr().unwrap().port();

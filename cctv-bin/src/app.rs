@@ -127,7 +127,7 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
         max_batch_items: settings.ingest.max_batch_items.max(1),
     };
     let mut builder = Core::builder()
-        .storage(store.storage.clone())
+        .full_storage(store.storage.clone())
         .blob_store(blobs)
         .secret_box(secret_box(settings)?)
         .image_processor(Arc::new(image_processor(settings)))

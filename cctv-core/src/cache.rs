@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use crate::credential::Credential;
 use crate::estate::EstateSnapshot;
 use crate::storage::error::StorageError;
-use crate::storage::{ChangeTopic, FullStorage};
+use crate::storage::{ChangeTopic, Storage};
 
 /// The estate snapshot and the stamp it was loaded at.
 #[derive(Debug, Default)]
@@ -30,7 +30,7 @@ impl EstateCache {
         self.snapshot.read().expect("estate cache lock").clone()
     }
 
-    pub async fn reload(&self, store: &dyn FullStorage) -> Result<(), StorageError> {
+    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         let snapshot = store.estate_snapshot().await?;
         *self.snapshot.write().expect("estate cache lock") = Arc::new(snapshot);
@@ -39,7 +39,7 @@ impl EstateCache {
     }
 
     /// Reloads only when the store's stamp moved.
-    pub async fn refresh(&self, store: &dyn FullStorage) -> Result<bool, StorageError> {
+    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -95,7 +95,7 @@ impl CredentialCache {
     /// unless another miss checked within [`MISS_CHECK_MS`]; then the key again.
     pub async fn refresh_on_miss(
         &self,
-        store: &dyn FullStorage,
+        store: &dyn Storage,
         api_key: &str,
     ) -> Option<Arc<CredentialEntry>> {
         let now = Timestamp::now().as_millisecond();
@@ -119,7 +119,7 @@ impl CredentialCache {
         }
     }
 
-    pub async fn reload(&self, store: &dyn FullStorage) -> Result<(), StorageError> {
+    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         let credentials = store.credentials().await?;
         let old = self.by_key.read().expect("credential cache lock").clone();
@@ -145,7 +145,7 @@ impl CredentialCache {
         Ok(())
     }
 
-    pub async fn refresh(&self, store: &dyn FullStorage) -> Result<bool, StorageError> {
+    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -155,7 +155,7 @@ impl CredentialCache {
     }
 
     /// Writes `last_used_at` of credentials used since the previous flush.
-    pub async fn flush_usage(&self, store: &dyn FullStorage) -> Result<usize, StorageError> {
+    pub async fn flush_usage(&self, store: &dyn Storage) -> Result<usize, StorageError> {
         let snapshot = self.by_key.read().expect("credential cache lock").clone();
         let pending: Vec<(i64, i64)> = {
             let flushed = self.flushed.lock().expect("flush lock");

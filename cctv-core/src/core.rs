@@ -7,16 +7,22 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::access::SecretBox;
+use crate::analytics::AnalyticsStore;
 use crate::blob::BlobStore;
 use crate::cache::{CredentialCache, EstateCache};
+use crate::capabilities::{Capabilities, require};
 use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
+use crate::export::ExportStore;
 use crate::media::ImageProcessor;
-use crate::notify::Notifier;
 use crate::notify::webhook::WebhookTransport;
+use crate::notify::{NotificationStore, Notifier};
+use crate::queue_ops::QueueAdmin;
 use crate::rate_limit::{HourlyLimiter, RequestLimiter};
-use crate::storage::FullStorage;
+use crate::reporting::ReportStore;
+use crate::schedule::ScheduleStore;
 use crate::storage::error::StorageError;
+use crate::storage::{FullStorage, Storage};
 
 /// Settings of the domain (no I/O settings: those belong to the plugins).
 #[derive(Debug, Clone)]
@@ -62,7 +68,8 @@ pub enum BuildError {
 }
 
 struct Inner {
-    storage: Arc<dyn FullStorage>,
+    storage: Arc<dyn Storage>,
+    capabilities: Capabilities,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Arc<dyn EventBus>,
     secrets: SecretBox,
@@ -85,7 +92,7 @@ struct Inner {
 ///
 /// ```no_run
 /// # async fn demo(store: std::sync::Arc<dyn cctv_core::storage::FullStorage>) -> Result<(), cctv_core::BuildError> {
-/// let core = cctv_core::Core::builder().storage(store).build().await?;
+/// let core = cctv_core::Core::builder().full_storage(store).build().await?;
 /// println!("{} branches known", core.estate().branches.len());
 /// # Ok(()) }
 /// ```
@@ -98,6 +105,7 @@ impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core")
             .field("storage", &self.inner.storage)
+            .field("capabilities", &self.inner.capabilities)
             .field("notifiers", &self.inner.notifiers)
             .field("settings", &self.inner.settings)
             .finish()
@@ -109,8 +117,45 @@ impl Core {
         CoreBuilder::default()
     }
 
-    pub fn storage(&self) -> &Arc<dyn FullStorage> {
+    /// The required storage: intake and processing, the job queue, the estate,
+    /// credentials, the registry and records.
+    pub fn storage(&self) -> &Arc<dyn Storage> {
         &self.inner.storage
+    }
+
+    /// The optional storage capabilities this core was given.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.inner.capabilities
+    }
+
+    /// Notification settings, deliveries and the message log.
+    pub fn notification_store(&self) -> Result<&Arc<dyn NotificationStore>, StorageError> {
+        require(&self.inner.capabilities.notifications, "notifications")
+    }
+
+    /// Report days, daily and monthly reports, the dirty-day queue.
+    pub fn report_store(&self) -> Result<&Arc<dyn ReportStore>, StorageError> {
+        require(&self.inner.capabilities.reports, "reports")
+    }
+
+    /// The schedule's slots and runs.
+    pub fn schedule_store(&self) -> Result<&Arc<dyn ScheduleStore>, StorageError> {
+        require(&self.inner.capabilities.schedule, "the schedule")
+    }
+
+    /// Queue statistics and failed-job handling.
+    pub fn queue_admin(&self) -> Result<&Arc<dyn QueueAdmin>, StorageError> {
+        require(&self.inner.capabilities.queue_admin, "queue administration")
+    }
+
+    /// Keyset pages of person-days, event logs and detections.
+    pub fn export_store(&self) -> Result<&Arc<dyn ExportStore>, StorageError> {
+        require(&self.inner.capabilities.exports, "exports")
+    }
+
+    /// Visits, dwell, flows, frequency and heatmap.
+    pub fn analytics_store(&self) -> Result<&Arc<dyn AnalyticsStore>, StorageError> {
+        require(&self.inner.capabilities.analytics, "analytics")
     }
 
     /// Distinct persons of recent report ranges, kept for cache-first dashboards.
@@ -285,7 +330,8 @@ impl Core {
 /// Wires a [`Core`]; only the storage is required.
 #[derive(Default)]
 pub struct CoreBuilder {
-    storage: Option<Arc<dyn FullStorage>>,
+    storage: Option<Arc<dyn Storage>>,
+    capabilities: Capabilities,
     blobs: Option<Arc<dyn BlobStore>>,
     events: Option<Arc<dyn EventBus>>,
     limiter: Option<Arc<dyn RequestLimiter>>,
@@ -297,8 +343,27 @@ pub struct CoreBuilder {
 }
 
 impl CoreBuilder {
-    pub fn storage(mut self, storage: Arc<dyn FullStorage>) -> Self {
+    /// A backend with only the required interface ([`Storage`]): detections are
+    /// accepted, processed and counted, and the registry answers; what needs an optional
+    /// capability fails with [`StorageError::Unsupported`] unless
+    /// [`capabilities`](Self::capabilities) adds it. A backend with every capability
+    /// given here is used as a bare `Storage` too: give it to
+    /// [`full_storage`](Self::full_storage) instead.
+    pub fn storage(mut self, storage: Arc<dyn Storage>) -> Self {
         self.storage = Some(storage);
+        self
+    }
+
+    /// A backend with every capability (what the reference server needs).
+    pub fn full_storage(mut self, storage: Arc<dyn FullStorage>) -> Self {
+        self.capabilities = Capabilities::all(&storage);
+        self.storage = Some(storage);
+        self
+    }
+
+    /// The optional capabilities of a backend given with [`storage`](Self::storage).
+    pub fn capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
         self
     }
 
@@ -366,6 +431,7 @@ impl CoreBuilder {
             inner: Arc::new(Inner {
                 metrics,
                 storage,
+                capabilities: self.capabilities,
                 blobs: self.blobs,
                 events: self
                     .events

@@ -72,7 +72,7 @@ impl JobHandler for ReportJobHandler {
         let now = Timestamp::now();
         for key in &stale {
             self.core
-                .storage()
+                .queue_admin()?
                 .enqueue_unique(&ReportJob::generate(*key).new_job(now))
                 .await
                 .map_err(|e| JobFailure::Retry(e.to_string()))?;
@@ -144,12 +144,15 @@ impl JobHandler for MaintenanceJobHandler {
         let retry = |e: crate::storage::error::StorageError| JobFailure::Retry(e.to_string());
         match parsed {
             MaintenanceJob::PruneFailedJobs => {
-                let storage = self.core.storage();
-                let jobs = storage
+                let jobs = self
+                    .core
+                    .queue_admin()?
                     .prune_failed(ago(FAILED_RETENTION))
                     .await
                     .map_err(retry)?;
-                let slots = storage
+                let slots = self
+                    .core
+                    .schedule_store()?
                     .prune_schedule_runs(ago(SLOT_RETENTION))
                     .await
                     .map_err(retry)?;
@@ -211,7 +214,7 @@ impl JobHandler for MaintenanceJobHandler {
                     .date();
                 let report = self
                     .core
-                    .storage()
+                    .schedule_store()?
                     .maintain_partitions(today, self.config.partition_retention_months)
                     .await
                     .map_err(retry)?;

@@ -303,6 +303,17 @@ pub enum JobFailure {
     Permanent(String),
 }
 
+/// A storage error fails a job for good when retrying cannot help (the backend lacks the
+/// capability the job needs); otherwise the job is retried.
+impl From<StorageError> for JobFailure {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::Unsupported(_) => Self::Permanent(e.to_string()),
+            e => Self::Retry(e.to_string()),
+        }
+    }
+}
+
 impl std::fmt::Display for JobFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -33,6 +33,7 @@ pub mod analytics;
 pub mod api_log;
 pub mod blob;
 pub mod cache;
+pub mod capabilities;
 pub mod core;
 pub mod credential;
 pub mod day_counts;

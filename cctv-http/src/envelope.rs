@@ -132,6 +132,9 @@ pub enum ApiError {
     BadGateway(String),
     /// A camera behind the stream proxy did not answer in time (504).
     GatewayTimeout(String),
+    /// The storage backend the server was built with lacks the capability (501); the
+    /// reference server's backends have them all, an embedder's may not.
+    NotImplemented(String),
     /// The person already has this many proxied streams open (429).
     TooManyStreams(usize),
     /// An API path asked with a method it does not have (405 with `Allow`).
@@ -164,6 +167,7 @@ impl ApiError {
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::BadGateway(_) => StatusCode::BAD_GATEWAY,
             Self::GatewayTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            Self::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
         }
     }
@@ -187,6 +191,7 @@ impl ApiError {
             Self::Unavailable(_) => "SERVICE_UNAVAILABLE",
             Self::BadGateway(_) => "BAD_GATEWAY",
             Self::GatewayTimeout(_) => "GATEWAY_TIMEOUT",
+            Self::NotImplemented(_) => "NOT_IMPLEMENTED",
             Self::MethodNotAllowed { .. } => "METHOD_NOT_ALLOWED",
         }
     }
@@ -198,7 +203,7 @@ impl ApiError {
             | Self::NotFound(m)
             | Self::PayloadTooLarge(m) => m.clone(),
             Self::UnsupportedMediaType(m) | Self::Conflict(m) | Self::Unavailable(m) => m.clone(),
-            Self::BadGateway(m) | Self::GatewayTimeout(m) => m.clone(),
+            Self::BadGateway(m) | Self::GatewayTimeout(m) | Self::NotImplemented(m) => m.clone(),
             Self::TooManyStreams(max) => {
                 format!(
                     "You have {max} streams open, the most allowed at once. Close one and try again."
@@ -248,6 +253,7 @@ impl From<cctv_core::storage::StorageError> for ApiError {
         use cctv_core::storage::StorageError as E;
         match e {
             E::NotFound => Self::NotFound("Resource not found".into()),
+            E::Unsupported(_) => Self::NotImplemented(e.to_string()),
             E::Unavailable(m) => {
                 tracing::warn!(cause = %m, "storage unavailable");
                 Self::Unavailable("The service is temporarily unavailable".into())
@@ -325,5 +331,27 @@ pub fn respond(res: &mut Response, depot: &Depot, result: Result<Reply, ApiError
     match result {
         Ok(reply) => render_reply(res, depot, reply),
         Err(error) => render_error(res, depot, error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cctv_core::storage::StorageError;
+
+    use super::*;
+
+    #[test]
+    fn a_capability_the_backend_lacks_is_a_501_naming_it() {
+        let e = ApiError::from(StorageError::Unsupported("reports"));
+        assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(e.code(), "NOT_IMPLEMENTED");
+        assert_eq!(e.message(), "this storage backend does not provide reports");
+    }
+
+    #[test]
+    fn an_unavailable_store_is_a_503_without_its_cause() {
+        let e = ApiError::from(StorageError::Unavailable("pool timed out".into()));
+        assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!e.message().contains("pool"));
     }
 }

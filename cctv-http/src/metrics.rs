@@ -148,7 +148,11 @@ pub async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let core = &state.core;
     // Queue depths are read now, so a scrape sees the database's figures, shared by all
     // nodes (each node reports the same depth; aggregate with max, not sum).
-    match core.storage().queue_stats(jiff::Timestamp::now()).await {
+    let depths = match core.queue_admin() {
+        Ok(queues) => queues.queue_stats(jiff::Timestamp::now()).await,
+        Err(e) => Err(e),
+    };
+    match depths {
         Ok(stats) => {
             for s in stats {
                 core.metrics().queue_depth(s.queue.as_str(), s.pending);

@@ -3,7 +3,7 @@
 use cctv_core::credential::{
     DEFAULT_RATE_LIMIT, GeneratedSecret, NewCredential, Permissions, hash_secret,
 };
-use cctv_core::storage::FullStorage;
+use cctv_core::storage::Storage;
 use clap::Args;
 use serde_json::json;
 
@@ -37,7 +37,7 @@ pub struct Created {
     pub secret: GeneratedSecret,
 }
 
-pub async fn create(storage: &dyn FullStorage, args: &CreateArgs) -> anyhow::Result<Created> {
+pub async fn create(storage: &dyn Storage, args: &CreateArgs) -> anyhow::Result<Created> {
     anyhow::ensure!(
         !args.name.trim().is_empty() && args.name.chars().count() <= 150,
         "--name must be 1 to 150 characters"
@@ -65,7 +65,7 @@ pub async fn create(storage: &dyn FullStorage, args: &CreateArgs) -> anyhow::Res
     })
 }
 
-pub async fn run(storage: &dyn FullStorage, args: CreateArgs) -> anyhow::Result<()> {
+pub async fn run(storage: &dyn Storage, args: CreateArgs) -> anyhow::Result<()> {
     let created = create(storage, &args).await?;
     if args.json {
         println!(

@@ -24,7 +24,7 @@ use anyhow::Context;
 use cctv_core::Core;
 use cctv_core::access::SecretBox;
 use cctv_core::records::{Filter, Record, Table, WriteOp};
-use cctv_core::storage::FullStorage;
+use cctv_core::storage::Storage;
 use clap::Args;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -92,7 +92,7 @@ pub(crate) struct Import<'a> {
     /// `host:port/database` of the source: the key of its import marks.
     source_name: String,
     core: &'a Core,
-    storage: &'a dyn FullStorage,
+    storage: &'a dyn Storage,
     keys: &'a Keys,
     secrets: &'a SecretBox,
     source_tz: &'a TimeZone,

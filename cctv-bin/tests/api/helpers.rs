@@ -127,7 +127,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         builder = builder.notifier(notifier);
     }
     let core = builder
-        .storage(storage)
+        .full_storage(storage)
         .blob_store(blobs)
         .webhook_transport(webhook_transport())
         .image_processor(Arc::new(cctv_image::EventImageProcessor::default()))

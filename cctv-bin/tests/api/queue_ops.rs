@@ -51,7 +51,8 @@ async fn a_permanently_failing_job_is_listed_and_completes_once_retried() {
         let job = ReportJob::generate(ReportKey::daily(date(2026, 10, 5), Some(missing)));
         let id = app
             .core
-            .storage()
+            .queue_admin()
+            .unwrap()
             .enqueue_unique(&job.new_job(Timestamp::now()))
             .await
             .unwrap();
@@ -138,7 +139,14 @@ async fn failed_jobs_can_be_discarded_or_retried_all_at_once_by_admins_only() {
             json!({"date": "2026-13-01", "n": n}),
             Timestamp::now(),
         );
-        ids.push(app.core.storage().enqueue_unique(&job).await.unwrap());
+        ids.push(
+            app.core
+                .queue_admin()
+                .unwrap()
+                .enqueue_unique(&job)
+                .await
+                .unwrap(),
+        );
     }
     for id in &ids {
         assert_eq!(
@@ -300,7 +308,7 @@ async fn the_queue_alert_fires_above_the_threshold_and_clears_below_it() {
 async fn the_schedule_lists_every_task_with_its_cadence_and_next_run() {
     let app = spawn_app(Backend::Sqlite).await;
     let admin = token(&app, "admin", &[]).await;
-    let store = app.core.storage();
+    let store = app.core.schedule_store().unwrap();
     let slot: Timestamp = "2026-11-27T01:00:00Z".parse().unwrap();
     assert!(
         store

@@ -138,7 +138,8 @@ pub async fn wait_queue_empty(app: &TestApp, queue: Queue) {
     for _ in 0..500 {
         let stats = app
             .core
-            .storage()
+            .queue_admin()
+            .unwrap()
             .queue_stats(Timestamp::now())
             .await
             .unwrap();

@@ -166,7 +166,8 @@ async fn a_late_detection_makes_its_day_stale_and_the_refresh_regenerates_only_t
 
         let refresh = app
             .core
-            .storage()
+            .queue_admin()
+            .unwrap()
             .enqueue_unique(&ReportJob::RefreshDirty.new_job(Timestamp::now()))
             .await
             .unwrap();

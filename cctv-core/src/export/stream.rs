@@ -81,6 +81,7 @@ pub async fn export_rows<S: TableSink>(
     export: &RowExport,
     mut sink: S,
 ) -> Result<(S, u64), ExportError> {
+    let store = core.export_store()?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Message>(PAGES_IN_FLIGHT);
     let title = export.title();
     let headers = export.headers();
@@ -100,7 +101,6 @@ pub async fn export_rows<S: TableSink>(
         Ok(sink)
     });
     let estate = core.estate();
-    let store = core.storage();
     let mut cursor = Cursor::Start;
     let mut rows = 0u64;
     let read = loop {

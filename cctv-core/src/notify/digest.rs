@@ -69,7 +69,11 @@ impl NotificationService {
             Ok(ctx) => ctx,
             Err(skip) => return Ok(done(skip.as_str(), 0)),
         };
-        let existing = self.core.storage().deliveries(event_log_id).await?;
+        let existing = self
+            .core
+            .notification_store()?
+            .deliveries(event_log_id)
+            .await?;
         let (mut sent, mut transient, mut rejected) = (0, Vec::new(), Vec::new());
         let mut wait: Option<std::time::Duration> = None;
         for raw in &ctx.plan.recipients {
@@ -90,7 +94,7 @@ impl NotificationService {
                     recipient: recipient.clone(),
                     channel: channel.clone(),
                 };
-                let storage = self.core.storage();
+                let storage = self.core.notification_store()?;
                 if !storage
                     .take_cooldown(&key, event_log_id, now, self.settings.cooldown)
                     .await?

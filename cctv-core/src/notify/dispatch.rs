@@ -92,7 +92,11 @@ impl NotificationService {
         } else {
             String::new()
         };
-        let existing = self.core.storage().deliveries(event_log_id).await?;
+        let existing = self
+            .core
+            .notification_store()?
+            .deliveries(event_log_id)
+            .await?;
         // A retry after a crash between recording a suppression and enqueueing its digest
         // enqueues it again (a digest job for nothing held back does nothing).
         let held_before = existing

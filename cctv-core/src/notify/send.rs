@@ -130,7 +130,7 @@ impl<'a> Round<'a> {
     ) -> Result<(), StorageError> {
         self.service
             .core
-            .storage()
+            .notification_store()?
             .record_delivery(r, digested)
             .await?;
         if let Some(log) = &self.service.log {
@@ -177,7 +177,7 @@ impl<'a> Round<'a> {
             let error = NotifyError::rejected(Some("invalid_recipient".into()), e.to_string());
             return self.failed(&recipient, channel, &error, false).await;
         }
-        let storage = self.service.core.storage();
+        let storage = self.service.core.notification_store()?;
         let key = CooldownKey {
             branch_id: self.ctx.branch_id,
             recipient: recipient.clone(),

@@ -57,7 +57,7 @@ impl ReportService {
         range: &RowRange,
         mut push: impl FnMut(&DetectionRow) -> Result<(), ReportError>,
     ) -> Result<(), ReportError> {
-        let storage = self.core.storage();
+        let storage = self.core.report_store()?;
         let mut after: Option<RowCursor> = None;
         loop {
             let page = storage.detection_page(range, after, self.page_rows).await?;
@@ -75,7 +75,12 @@ impl ReportService {
     /// (a very busy estate) are left for the next call rather than looping forever.
     async fn expand_marks(&self) -> Result<(), ReportError> {
         for _ in 0..MAX_EXPAND_PASSES {
-            if (self.core.storage().expand_dirty_days(EXPAND_BATCH).await? as usize) < EXPAND_BATCH
+            if (self
+                .core
+                .report_store()?
+                .expand_dirty_days(EXPAND_BATCH)
+                .await? as usize)
+                < EXPAND_BATCH
             {
                 break;
             }
@@ -104,7 +109,7 @@ impl ReportService {
         let range = self.range(local_day_bounds(date, tz)?, branch);
         let mut acc = DailyAccumulator::new(date, tz.clone());
         self.stream(&range, |row| acc.push(row)).await?;
-        acc.add_events(self.core.storage().count_events(&range).await?);
+        acc.add_events(self.core.report_store()?.count_events(&range).await?);
         let r = acc.finish();
         let headline = Headline {
             total_detections: r.total_detections,
@@ -128,7 +133,7 @@ impl ReportService {
         self.stream(&range, |row| acc.push(row)).await?;
         for day in month_days(year, month)? {
             let events = self.range(local_day_bounds(day, tz)?, branch);
-            acc.add_events(day, self.core.storage().count_events(&events).await?)?;
+            acc.add_events(day, self.core.report_store()?.count_events(&events).await?)?;
         }
         let r = acc.finish(days_counted(year, month, self.core.today())?);
         let headline = Headline {
@@ -275,7 +280,7 @@ impl ReportService {
 impl Reporting for ReportService {
     #[tracing::instrument(skip_all, fields(report = %key))]
     async fn generate(&self, key: ReportKey) -> Result<StoredReport, ReportError> {
-        let storage = self.core.storage();
+        let storage = self.core.report_store()?;
         // Order matters: marks are expanded and the stale version read before any row, so
         // a detection committed later leaves the report stale (see `store.rs`).
         self.expand_marks().await?;
@@ -308,7 +313,7 @@ impl Reporting for ReportService {
     }
 
     async fn cached(&self, key: ReportKey) -> Result<CachedReport, ReportError> {
-        let storage = self.core.storage();
+        let storage = self.core.report_store()?;
         let key = ReportKey {
             date: key.dates().0,
             ..key
@@ -341,7 +346,7 @@ impl Reporting for ReportService {
 
     async fn stale_reports(&self, limit: usize) -> Result<Vec<ReportKey>, ReportError> {
         self.expand_marks().await?;
-        let storage = self.core.storage();
+        let storage = self.core.report_store()?;
         let mut keys = storage.stale_reports(ReportKind::Daily, limit).await?;
         let running_month = self.core.today().first_of_month();
         let monthly = storage.stale_reports(ReportKind::Monthly, limit).await?;

@@ -94,7 +94,8 @@ impl JobTaskRunner {
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<(), String> {
         for job in &jobs {
             self.core
-                .storage()
+                .queue_admin()
+                .map_err(|e| e.to_string())?
                 .enqueue_unique(job)
                 .await
                 .map_err(|e| e.to_string())?;

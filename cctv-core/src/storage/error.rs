@@ -26,6 +26,12 @@ pub enum StorageError {
     /// Stored data could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(#[source] Cause),
+    /// The backend does not implement the optional capability named (`reports`,
+    /// `notifications`, …): it was given to the core as a bare [`Storage`].
+    ///
+    /// [`Storage`]: crate::storage::Storage
+    #[error("this storage backend does not provide {0}")]
+    Unsupported(&'static str),
 }
 
 /// What went wrong, in words, and the error that caused it when there was one (a driver

@@ -198,7 +198,7 @@ pub async fn report_service_pages_give_the_same_report(store: Arc<dyn FullStorag
         .collect();
     accept_and_process(store.as_ref(), &jobs).await;
     let core = cctv_core::Core::builder()
-        .storage(store.clone())
+        .full_storage(store.clone())
         .build()
         .await
         .unwrap();

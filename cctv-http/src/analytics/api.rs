@@ -94,9 +94,13 @@ pub async fn visits(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             file: "visits",
         },
         async |state, ask| {
-            let days =
-                figures::visits(store(state), ask.range, ask.population(), ask.lookback_days)
-                    .await?;
+            let days = figures::visits(
+                store(state)?,
+                ask.range,
+                ask.population(),
+                ask.lookback_days,
+            )
+            .await?;
             Ok((ask.lookback_days, days))
         },
         |(lookback, days)| json!({ "lookback_days": lookback, "days": days }),
@@ -115,7 +119,7 @@ pub async fn dwell(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             message: "Dwell times retrieved successfully",
             file: "dwell",
         },
-        async |state, ask| Ok(figures::dwell(store(state), ask.range, ask.population()).await?),
+        async |state, ask| Ok(figures::dwell(store(state)?, ask.range, ask.population()).await?),
         |report| json!(report),
         csv::dwell,
     )
@@ -134,7 +138,7 @@ pub async fn flows(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         },
         async |state, ask| {
             Ok(figures::flows(
-                store(state),
+                store(state)?,
                 ask.range,
                 ask.visible.as_deref(),
                 ask.branch,
@@ -158,7 +162,9 @@ pub async fn frequency(req: &mut Request, depot: &mut Depot, res: &mut Response)
             message: "Visit frequency retrieved successfully",
             file: "frequency",
         },
-        async |state, ask| Ok(figures::frequency(store(state), ask.range, ask.population()).await?),
+        async |state, ask| {
+            Ok(figures::frequency(store(state)?, ask.range, ask.population()).await?)
+        },
         |buckets| {
             let persons: i64 = buckets.iter().map(|b| b.persons).sum();
             json!({ "persons": persons, "buckets": buckets })
@@ -178,7 +184,7 @@ pub async fn heatmap(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             message: "Busy hours retrieved successfully",
             file: "heatmap",
         },
-        async |state, ask| Ok(figures::heatmap(store(state), ask.range, ask.population()).await?),
+        async |state, ask| Ok(figures::heatmap(store(state)?, ask.range, ask.population()).await?),
         |list| json!({ "cells": list }),
         |list| csv::heatmap(list),
     )

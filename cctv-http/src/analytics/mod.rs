@@ -85,8 +85,8 @@ impl Ask {
 }
 
 /// The backend's analytics capability.
-pub(crate) fn store(state: &AppState) -> &dyn AnalyticsStore {
-    state.core.storage().as_ref()
+pub(crate) fn store(state: &AppState) -> Result<&dyn AnalyticsStore, ApiError> {
+    Ok(state.core.analytics_store()?.as_ref())
 }
 
 /// A branch's name for the flows (its id when the estate no longer has it).

@@ -232,7 +232,7 @@ fn shared_schemas() -> Vec<(String, Value)> {
     ]
 }
 
-const ERROR_CODES: [&str; 16] = [
+const ERROR_CODES: [&str; 17] = [
     "UNAUTHORIZED",
     "INVALID_CREDENTIALS",
     "EXPIRED_CREDENTIALS",
@@ -249,6 +249,7 @@ const ERROR_CODES: [&str; 16] = [
     "BAD_GATEWAY",
     "GATEWAY_TIMEOUT",
     "METHOD_NOT_ALLOWED",
+    "NOT_IMPLEMENTED",
 ];
 
 fn error_responses() -> Value {
@@ -276,6 +277,10 @@ fn error_responses() -> Value {
         (
             500,
             "An internal error; the cause is logged under the request id.",
+        ),
+        (
+            501,
+            "The storage backend the server embeds does not provide this feature (never on the reference server's backends).",
         ),
         (502, "The camera behind the stream proxy failed."),
         (503, "The service is temporarily unavailable."),

@@ -28,7 +28,7 @@ pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) 
             catch_up: std::time::Duration::ZERO,
             node_id: String::new(),
         };
-        let last = core.storage().last_runs().await?;
+        let last = core.schedule_store()?.last_runs().await?;
         let tasks = overview(&settings, &last, Timestamp::now());
         Ok(Reply::ok(
             "Schedule retrieved successfully",
@@ -47,7 +47,7 @@ pub async fn queues(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         let now = Timestamp::now();
         let threshold = state.core.settings().queue_alert_threshold;
         let alarm = QueueAlarm::new(threshold);
-        let stats = state.core.storage().queue_stats(now).await?;
+        let stats = state.core.queue_admin()?.queue_stats(now).await?;
         let rows: Vec<Value> = stats
             .iter()
             .map(|s| {
@@ -83,7 +83,7 @@ pub async fn failed_jobs(req: &mut Request, depot: &mut Depot, res: &mut Respons
         let mut p = Params::default();
         let page = p.page(req, 25);
         p.finish()?;
-        let page = state.core.storage().failed_jobs(page).await?;
+        let page = state.core.queue_admin()?.failed_jobs(page).await?;
         let shown = cctv_core::query::Page {
             items: page
                 .items
@@ -156,7 +156,7 @@ pub async fn retry_one(req: &mut Request, depot: &mut Depot, res: &mut Response)
         let id = job_id(req)?;
         if state
             .core
-            .storage()
+            .queue_admin()?
             .retry_failed(Some(id), Timestamp::now())
             .await?
             == 0
@@ -180,7 +180,7 @@ pub async fn retry_all(req: &mut Request, depot: &mut Depot, res: &mut Response)
         let who = signed_in_admin(&state, req).await?;
         let retried = state
             .core
-            .storage()
+            .queue_admin()?
             .retry_failed(None, Timestamp::now())
             .await?;
         audit(&state, req, &who, "retry_all_failed_jobs", None).await?;
@@ -199,7 +199,7 @@ pub async fn discard(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = async {
         let who = signed_in_admin(&state, req).await?;
         let id = job_id(req)?;
-        if !state.core.storage().delete_failed(id).await? {
+        if !state.core.queue_admin()?.delete_failed(id).await? {
             return Err(ApiError::NotFound("Failed job not found".into()));
         }
         audit(&state, req, &who, "delete_failed_job", Some(id)).await?;

@@ -54,7 +54,7 @@ async fn cache_first(state: &AppState, key: ReportKey) -> Result<Reply, ApiError
         return Ok(Reply::ok("Report retrieved successfully", data));
     }
     let job = ReportJob::generate(key).new_job(Timestamp::now());
-    let job_id = state.core.storage().enqueue_unique(&job).await?;
+    let job_id = state.core.queue_admin()?.enqueue_unique(&job).await?;
     Ok(match report {
         Some(report) => {
             let mut data = present(&report);

@@ -10,7 +10,7 @@ use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 
 use super::guard::{checked_form, flash, require};
-use super::render::{base, error_page, page, redirect};
+use super::render::{base, error_page, page, redirect, unsupported};
 use super::session::Session;
 use crate::{AppState, state};
 
@@ -34,7 +34,10 @@ pub async fn queues(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let Some(session) = admin(&state, req, res).await else {
         return;
     };
-    let storage = state.core.storage();
+    let storage = match state.core.queue_admin() {
+        Ok(storage) => storage,
+        Err(e) => return unsupported(res, &session, &e),
+    };
     let threshold = state.core.settings().queue_alert_threshold;
     let stats = match storage.queue_stats(Timestamp::now()).await {
         Ok(s) => s,
@@ -92,7 +95,10 @@ pub async fn failed_action(req: &mut Request, depot: &mut Depot, res: &mut Respo
     let id = req
         .param::<String>("id")
         .and_then(|s| s.parse::<JobId>().ok());
-    let storage = state.core.storage();
+    let storage = match state.core.queue_admin() {
+        Ok(storage) => storage,
+        Err(e) => return unsupported(res, &session, &e),
+    };
     let now = Timestamp::now();
     let (outcome, audit_action) = match (action.as_str(), id) {
         ("retry", Some(id)) => (
@@ -153,7 +159,11 @@ pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         catch_up: std::time::Duration::ZERO,
         node_id: String::new(),
     };
-    let last = match core.storage().last_runs().await {
+    let store = match core.schedule_store() {
+        Ok(store) => store,
+        Err(e) => return unsupported(res, &session, &e),
+    };
+    let last = match store.last_runs().await {
         Ok(l) => l,
         Err(_) => {
             return error_page(

@@ -9,8 +9,8 @@ use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 
 use super::guard::require;
-use super::render::{base, error_page, page};
-use crate::analytics::{Ask, branch_name, pending_detections, store};
+use super::render::{base, error_page, page, unsupported};
+use crate::analytics::{Ask, branch_name, pending_detections};
 use crate::envelope::ApiError;
 use crate::state;
 
@@ -216,13 +216,17 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         focus: ask.branch,
         lookback_days: ask.lookback_days,
     };
+    let store = match state.core.analytics_store() {
+        Ok(store) => store.as_ref(),
+        Err(e) => return unsupported(res, &session, &e),
+    };
     let Ok(figures::Analytics {
         days,
         dwell,
         flows,
         frequency,
         cells,
-    }) = figures::all(store(&state), scope, |b| branch_name(&state, b)).await
+    }) = figures::all(store, scope, |b| branch_name(&state, b)).await
     else {
         return error_page(
             res,

@@ -9,6 +9,8 @@ use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_TYPE, HeaderValue, LOCATION};
 use serde_json::{Value, json};
 
+use cctv_core::storage::StorageError;
+
 use super::session::Session;
 
 /// The embedded templates (one environment for the process).
@@ -215,6 +217,16 @@ pub(crate) fn redirect(res: &mut Response, to: &str) {
 }
 
 /// An error page with the layout (403, 404, …).
+/// The page of a feature the storage backend does not provide (501).
+pub(crate) fn unsupported(res: &mut Response, session: &Session, error: &StorageError) {
+    error_page(
+        res,
+        session,
+        StatusCode::NOT_IMPLEMENTED,
+        &error.to_string(),
+    );
+}
+
 pub(crate) fn error_page(res: &mut Response, session: &Session, status: StatusCode, message: &str) {
     let mut ctx = base(session, "");
     ctx["status"] = json!(status.as_u16());

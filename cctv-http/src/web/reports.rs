@@ -124,7 +124,11 @@ pub async fn show(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             };
             if !fresh {
                 let job = ReportJob::generate(key).new_job(Timestamp::now());
-                if let Err(e) = state.core.storage().enqueue_unique(&job).await {
+                let queued = match state.core.queue_admin() {
+                    Ok(queues) => queues.enqueue_unique(&job).await.map(drop),
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = queued {
                     tracing::warn!(error = %e, "queueing a report failed");
                 }
             }

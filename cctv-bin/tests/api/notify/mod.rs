@@ -210,7 +210,7 @@ pub async fn rig_with_template(
     }))
     .unwrap();
     let core = Core::builder()
-        .storage(store.clone())
+        .full_storage(store.clone())
         .notifier(whatsapp)
         .webhook_transport(crate::helpers::webhook_transport())
         .build()
