@@ -51,7 +51,7 @@ pub fn log_file(logs_dir: &Path, day: Date) -> PathBuf {
 /// Every log file of `day` in `dir`: `dir/<day>.log` (one node) and `dir/<node>/<day>.log`
 /// (each node of several sharing the directory writes its own, since appends from
 /// several hosts to one file may interleave on network filesystems). Sorted.
-pub fn day_files(dir: &Path, day: Date) -> std::io::Result<Vec<PathBuf>> {
+pub(crate) fn day_files(dir: &Path, day: Date) -> std::io::Result<Vec<PathBuf>> {
     let name = format!("{day}.log");
     let mut files = Vec::new();
     let entries = match std::fs::read_dir(dir) {
@@ -78,7 +78,7 @@ pub fn day_files(dir: &Path, day: Date) -> std::io::Result<Vec<PathBuf>> {
 /// The lines of `files` one after the other, streamed (a day of API requests can be
 /// gigabytes). A newline after each file keeps a torn last line of one file from running
 /// into the first line of the next.
-pub fn open_all(files: &[PathBuf]) -> std::io::Result<Box<dyn BufRead + Send>> {
+pub(crate) fn open_all(files: &[PathBuf]) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut reader: Box<dyn BufRead + Send> = Box::new(std::io::empty());
     for file in files {
         let next = std::io::BufReader::new(std::fs::File::open(file)?);
@@ -90,7 +90,7 @@ pub fn open_all(files: &[PathBuf]) -> std::io::Result<Box<dyn BufRead + Send>> {
 
 /// One summary row before it is stored.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct UsageRow {
+pub(crate) struct UsageRow {
     /// 0: requests without a device credential.
     pub credential_id: i64,
     pub endpoint: String,
@@ -116,7 +116,7 @@ pub struct AggregateReport {
 
 /// Folds log lines into one row per (credential, endpoint, method). Status < 400 counts
 /// as success.
-pub fn summarise(reader: impl BufRead) -> (Vec<UsageRow>, AggregateReport) {
+pub(crate) fn summarise(reader: impl BufRead) -> (Vec<UsageRow>, AggregateReport) {
     let mut report = AggregateReport::default();
     let mut groups: BTreeMap<(i64, String, String), (UsageRow, f64)> = BTreeMap::new();
     for line in reader.lines() {
@@ -172,7 +172,7 @@ pub fn summarise(reader: impl BufRead) -> (Vec<UsageRow>, AggregateReport) {
 }
 
 /// Rebuilds `api_usage_summary` for `day` from its log files (every node's, see
-/// [`day_files`]), in one transaction: running it twice gives the same rows (idempotent),
+/// `day_files`), in one transaction: running it twice gives the same rows (idempotent),
 /// and a re-run after more lines were written replaces the day's rows. No file means no
 /// requests that day.
 pub async fn aggregate_day(

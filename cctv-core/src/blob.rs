@@ -47,7 +47,7 @@ pub trait BlobStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The path of an event image: `events/YYYY/MM/DD/{unix}_{uuid}.{ext}` (UTC date).
-pub fn event_blob_path(now: Timestamp, ext: &str) -> String {
+pub(crate) fn event_blob_path(now: Timestamp, ext: &str) -> String {
     let date = now.to_zoned_datetime(jiff::tz::TimeZone::UTC).date();
     format!(
         "events/{:04}/{:02}/{:02}/{}_{}.{ext}",

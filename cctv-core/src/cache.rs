@@ -1,11 +1,9 @@
 //! In-memory views of the estate and of the credentials, read on every device request.
 //!
 //! Readers take an `Arc` snapshot (no I/O, no lock held across awaits). A change made
-//! through this process reloads at once ([`EstateCache::reload`]); a change made by another
-//! process (the CLI, another node) is noticed by [`Core::refresh_caches`], which compares
+//! through this process reloads at once (`EstateCache::reload`); a change made by another
+//! process (the CLI, another node) is noticed by `Core::refresh_caches`, which compares
 //! the store's change stamps (a trigger-maintained counter) about once a second.
-//!
-//! [`Core::refresh_caches`]: crate::Core::refresh_caches
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -20,17 +18,17 @@ use crate::storage::{ChangeTopic, Storage};
 
 /// The estate snapshot and the stamp it was loaded at.
 #[derive(Debug, Default)]
-pub struct EstateCache {
+pub(crate) struct EstateCache {
     snapshot: RwLock<Arc<EstateSnapshot>>,
     stamp: AtomicI64,
 }
 
 impl EstateCache {
-    pub fn get(&self) -> Arc<EstateSnapshot> {
+    pub(crate) fn get(&self) -> Arc<EstateSnapshot> {
         self.snapshot.read().expect("estate cache lock").clone()
     }
 
-    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
+    pub(crate) async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         let snapshot = store.estate_snapshot().await?;
         *self.snapshot.write().expect("estate cache lock") = Arc::new(snapshot);
@@ -39,7 +37,7 @@ impl EstateCache {
     }
 
     /// Reloads only when the store's stamp moved.
-    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
+    pub(crate) async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Estate).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -65,11 +63,11 @@ impl CredentialEntry {
 
 /// How often, at most, a request with an unknown API key may check the store for new
 /// credentials (the periodic refresh checks about once a second anyway).
-pub const MISS_CHECK_MS: i64 = 200;
+pub(crate) const MISS_CHECK_MS: i64 = 200;
 
 /// Credentials by API key: a hit or a miss costs one hash-map lookup, so unknown keys
 /// cannot make the server do more work than known ones — except that a miss may check the
-/// store's stamp, at most once per [`MISS_CHECK_MS`] for the whole process, so a key
+/// store's stamp, at most once per `MISS_CHECK_MS` for the whole process, so a key
 /// created a moment ago by another process (`cctv demo`, `cctv credential create`, another
 /// node) works on its first request.
 #[derive(Debug, Default)]
@@ -93,7 +91,7 @@ impl CredentialCache {
 
     /// After a [`lookup`](Self::lookup) miss: a stamp check (and a reload if it moved),
     /// unless another miss checked within [`MISS_CHECK_MS`]; then the key again.
-    pub async fn refresh_on_miss(
+    pub(crate) async fn refresh_on_miss(
         &self,
         store: &dyn Storage,
         api_key: &str,
@@ -119,7 +117,7 @@ impl CredentialCache {
         }
     }
 
-    pub async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
+    pub(crate) async fn reload(&self, store: &dyn Storage) -> Result<(), StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         let credentials = store.credentials().await?;
         let old = self.by_key.read().expect("credential cache lock").clone();
@@ -145,7 +143,7 @@ impl CredentialCache {
         Ok(())
     }
 
-    pub async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
+    pub(crate) async fn refresh(&self, store: &dyn Storage) -> Result<bool, StorageError> {
         let stamp = store.change_stamp(ChangeTopic::Credentials).await?;
         if stamp == self.stamp.load(Ordering::Acquire) {
             return Ok(false);
@@ -155,7 +153,7 @@ impl CredentialCache {
     }
 
     /// Writes `last_used_at` of credentials used since the previous flush.
-    pub async fn flush_usage(&self, store: &dyn Storage) -> Result<usize, StorageError> {
+    pub(crate) async fn flush_usage(&self, store: &dyn Storage) -> Result<usize, StorageError> {
         let snapshot = self.by_key.read().expect("credential cache lock").clone();
         let pending: Vec<(i64, i64)> = {
             let flushed = self.flushed.lock().expect("flush lock");

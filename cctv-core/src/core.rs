@@ -159,7 +159,7 @@ impl Core {
     }
 
     /// Distinct persons of recent report ranges, kept for cache-first dashboards.
-    pub fn persons_memo(&self) -> &crate::reporting::persons_memo::PersonsMemo {
+    pub(crate) fn persons_memo(&self) -> &crate::reporting::persons_memo::PersonsMemo {
         &self.inner.persons_memo
     }
 
@@ -183,7 +183,7 @@ impl Core {
     }
 
     /// What sends event webhooks, when the builder was given one.
-    pub fn webhook_transport(&self) -> Option<&Arc<dyn WebhookTransport>> {
+    pub(crate) fn webhook_transport(&self) -> Option<&Arc<dyn WebhookTransport>> {
         self.inner.webhooks.as_ref()
     }
 
@@ -227,7 +227,7 @@ impl Core {
 
     /// The credential of a device request's key. A key the cache does not know may be one
     /// another process created a moment ago (`cctv demo`, another node): the cache checks
-    /// the store (rate-limited, see [`CredentialCache::refresh_on_miss`]), and a key found
+    /// the store (rate-limited, see `CredentialCache::refresh_on_miss`), and a key found
     /// that way refreshes the estate too, which the same process usually just wrote.
     pub async fn find_credential(
         &self,
@@ -286,7 +286,7 @@ impl Core {
     }
 
     /// Reloads caches whose store stamp moved (changes made by other processes).
-    pub async fn refresh_caches(&self) -> Result<(), StorageError> {
+    pub(crate) async fn refresh_caches(&self) -> Result<(), StorageError> {
         self.inner
             .estate
             .refresh(self.inner.storage.as_ref())
@@ -378,7 +378,7 @@ impl CoreBuilder {
     }
 
     /// How hourly request limits are counted; default: in this process
-    /// ([`HourlyLimiter`]). Several nodes share limits with a
+    /// (`HourlyLimiter`). Several nodes share limits with a
     /// [`LeasedLimiter`](crate::rate_limit::LeasedLimiter).
     pub fn request_limiter(mut self, limiter: Arc<dyn RequestLimiter>) -> Self {
         self.limiter = Some(limiter);

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub const KEY_PREFIX: &str = "cctv_";
-pub const KEY_RANDOM_CHARS: usize = 32;
+pub(crate) const KEY_PREFIX: &str = "cctv_";
+pub(crate) const KEY_RANDOM_CHARS: usize = 32;
 pub const SECRET_CHARS: usize = 64;
 /// Default hourly request limit of a credential.
 pub const DEFAULT_RATE_LIMIT: u32 = 10_000;
@@ -40,7 +40,7 @@ pub fn hash_secret(secret: &str) -> [u8; 32] {
 }
 
 /// Constant-time comparison of a presented secret with a stored digest.
-pub fn verify_secret(presented: &str, stored: &[u8; 32]) -> bool {
+pub(crate) fn verify_secret(presented: &str, stored: &[u8; 32]) -> bool {
     hash_secret(presented).ct_eq(stored).into()
 }
 

@@ -30,7 +30,7 @@ pub struct DayCountDelta {
 /// Increments for `batch` (the detections actually stored by this transaction).
 /// `first_at_branch` holds one `(date, branch)` per person first seen at that branch that
 /// day by this batch; `first_of_day` one date per person first seen at all that day.
-pub fn day_count_deltas<'a>(
+pub(crate) fn day_count_deltas<'a>(
     batch: impl IntoIterator<Item = &'a PreparedDetection>,
     first_at_branch: impl IntoIterator<Item = (Date, i64)>,
     first_of_day: impl IntoIterator<Item = Date>,
@@ -65,7 +65,7 @@ pub struct DeviceDayDelta {
 }
 
 /// Per-device increments for `batch`, in key order.
-pub fn device_day_deltas<'a>(
+pub(crate) fn device_day_deltas<'a>(
     batch: impl IntoIterator<Item = &'a PreparedDetection>,
 ) -> Vec<DeviceDayDelta> {
     let mut rows: BTreeMap<(Date, i64, &'a str), (i64, i64)> = BTreeMap::new();
@@ -100,7 +100,9 @@ pub struct HourDelta {
 }
 
 /// Per-hour increments for `batch`, in key order.
-pub fn hour_deltas<'a>(batch: impl IntoIterator<Item = &'a PreparedDetection>) -> Vec<HourDelta> {
+pub(crate) fn hour_deltas<'a>(
+    batch: impl IntoIterator<Item = &'a PreparedDetection>,
+) -> Vec<HourDelta> {
     let mut rows: BTreeMap<(Date, i64, i8), i64> = BTreeMap::new();
     for d in batch {
         *rows.entry((d.date, d.job.branch_id, d.hour)).or_default() += 1;

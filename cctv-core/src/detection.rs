@@ -3,7 +3,7 @@
 //!
 //! Requests arrive as JSON or as multipart form fields; the HTTP layer turns both into one
 //! JSON object (form values stay strings, `a[b]` names become nested objects) and
-//! [`DetectionRequest::from_fields`] validates that object, so both shapes obey one rule set.
+//! `DetectionRequest::from_fields` validates that object, so both shapes obey one rule set.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -35,7 +35,7 @@ pub struct DetectionRules {
 }
 
 /// Default of [`DetectionRules::max_past_age`], in days.
-pub const DEFAULT_MAX_PAST_DAYS: i64 = 30;
+pub(crate) const DEFAULT_MAX_PAST_DAYS: i64 = 30;
 
 impl Default for DetectionRules {
     fn default() -> Self {
@@ -48,7 +48,7 @@ impl Default for DetectionRules {
 
 /// A validated detection request, before the estate and credential scope checks.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DetectionRequest {
+pub(crate) struct DetectionRequest {
     pub re_id: String,
     pub branch_id: i64,
     /// The `branch_id` exactly as submitted (number for JSON, string for forms), echoed in the 202.
@@ -72,10 +72,10 @@ pub struct DetectionJob {
     pub credential_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
-    /// The scoped key that identifies a retry (see [`DetectionRequest::idempotency_key`]).
+    /// The scoped key that identifies a retry (see `DetectionRequest::idempotency_key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
-    /// Fingerprint of the request (see [`DetectionRequest::fingerprint`]): a repeated key
+    /// Fingerprint of the request (see `DetectionRequest::fingerprint`): a repeated key
     /// with another fingerprint is a conflict, not a retry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_hash: Option<String>,
@@ -120,7 +120,7 @@ fn event_key(device_id: &str, event_id: &str) -> String {
 impl DetectionRequest {
     /// Validates the request fields. `idempotency_key` is the `Idempotency-Key` header, an
     /// alias of `event_id`; `now` is the time of receipt.
-    pub fn from_fields(
+    pub(crate) fn from_fields(
         fields: &Map<String, Value>,
         idempotency_key: Option<&str>,
         rules: &DetectionRules,
@@ -304,7 +304,7 @@ impl DetectionRequest {
     /// per (credential, device) — a fleet sharing one API key may reuse event ids across
     /// devices — and an `Idempotency-Key` header per credential. The credential is the
     /// other half of the stored key. `None` without either.
-    pub fn idempotency_key(&self) -> Option<String> {
+    pub(crate) fn idempotency_key(&self) -> Option<String> {
         let id = self.event_id.as_deref()?;
         Some(if self.keyed_by_header {
             format!("k/{id}")
@@ -317,7 +317,7 @@ impl DetectionRequest {
     /// `detected_at` it sent (not the time of receipt, which differs between retries) and
     /// the image's digest — with object keys sorted, so that a retry of the same request
     /// has the same fingerprint whatever its key order.
-    pub fn fingerprint(&self, image_sha256: Option<&[u8; 32]>) -> String {
+    pub(crate) fn fingerprint(&self, image_sha256: Option<&[u8; 32]>) -> String {
         use sha2::{Digest, Sha256};
         let mut canonical = String::new();
         let fields = serde_json::json!({
@@ -335,7 +335,7 @@ impl DetectionRequest {
     }
 
     /// Turns the validated request into the job payload.
-    pub fn into_job(
+    pub(crate) fn into_job(
         self,
         job_id: JobId,
         credential_id: Option<i64>,

@@ -1,6 +1,6 @@
 //! The event bus: what happened, for live dashboards and other listeners.
 //!
-//! One node uses the in-process [`BroadcastBus`]. Several nodes on one database need a bus
+//! One node uses the in-process `BroadcastBus`. Several nodes on one database need a bus
 //! that crosses processes (the PostgreSQL backend ships one over `LISTEN/NOTIFY`); either
 //! way subscribers get a local [`broadcast::Receiver`], so listeners do not care which.
 
@@ -60,12 +60,12 @@ pub trait EventBus: Send + Sync + fmt::Debug + 'static {
 
 /// The in-process bus (a bounded broadcast channel).
 #[derive(Debug)]
-pub struct BroadcastBus {
+pub(crate) struct BroadcastBus {
     sender: broadcast::Sender<Event>,
 }
 
 impl BroadcastBus {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             sender: broadcast::channel(capacity.max(1)).0,
         }

@@ -36,7 +36,7 @@ pub const MAX_FIELD_NAME_BYTES: usize = 256;
 
 /// How deeply `value` nests objects and arrays (a scalar is 0). Iterative, so a value of
 /// any depth is measured without recursion.
-pub fn nesting_depth(value: &Value) -> usize {
+pub(crate) fn nesting_depth(value: &Value) -> usize {
     let mut deepest = 0;
     let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
     while let Some((v, depth)) = stack.pop() {
@@ -63,7 +63,7 @@ pub fn too_deep_message(field: &str) -> String {
 
 /// Refuses the top-level members of `fields` that nest deeper than [`MAX_NESTING`],
 /// naming each of them.
-pub fn check_nesting(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
+pub(crate) fn check_nesting(fields: &Map<String, Value>) -> Result<(), ValidationErrors> {
     let mut errors = ValidationErrors::new();
     for (name, value) in fields {
         if nesting_depth(value) > MAX_NESTING {

@@ -55,7 +55,7 @@ impl fmt::Debug for Metrics {
 
 impl Metrics {
     /// A fresh registry; `backend` labels the detection counters (`sqlite`, `postgres`).
-    pub fn new(backend: &str) -> Self {
+    pub(crate) fn new(backend: &str) -> Self {
         let mut registry = Registry::default();
         let accepted = Family::<Labels, Counter>::default();
         let processed = Family::<Labels, Counter>::default();
@@ -134,7 +134,7 @@ impl Metrics {
         }
     }
 
-    pub fn detections_accepted(&self, n: u64) {
+    pub(crate) fn detections_accepted(&self, n: u64) {
         self.accepted.inc_by(n);
     }
 
@@ -179,7 +179,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn notification(&self, channel: &str, result: &str) {
+    pub(crate) fn notification(&self, channel: &str, result: &str) {
         self.notifications
             .get_or_create(&vec![
                 ("channel", channel.to_owned()),

@@ -27,7 +27,7 @@ use crate::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id, co
 use crate::storage::error::StorageError;
 
 /// The episodes table.
-pub static EPISODES: Table = Table {
+pub(crate) static EPISODES: Table = Table {
     name: "ops_alert_episodes",
     columns: &[
         col("alert", Text),
@@ -45,7 +45,7 @@ pub static EPISODES: Table = Table {
 pub const JOB_KIND: &str = "ops_alert";
 
 /// Default of `failed_alert_threshold`: failed jobs of one queue above which people are told.
-pub const DEFAULT_FAILED_THRESHOLD: u64 = 100;
+pub(crate) const DEFAULT_FAILED_THRESHOLD: u64 = 100;
 
 /// An alert that began or ended, as a monitor saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +158,7 @@ fn text_of(row: &Record, column: &str) -> String {
 }
 
 /// The message of an episode's phase.
-pub fn message(core: &Core, row: &Record, recovered: bool) -> String {
+pub(crate) fn message(core: &Core, row: &Record, recovered: bool) -> String {
     let at = |column: &str| -> Option<Timestamp> { text_of(row, column).parse().ok() };
     let local = |t: Timestamp| {
         t.to_zoned_datetime(core.timezone().clone())
@@ -183,7 +183,7 @@ pub fn message(core: &Core, row: &Record, recovered: bool) -> String {
 
 /// Runs an `ops_alert` job: the episode's message to every opted-in admin on every
 /// channel, skipping those already told.
-pub async fn send(core: &Core, payload: &Value) -> Result<Value, JobFailure> {
+pub(crate) async fn send(core: &Core, payload: &Value) -> Result<Value, JobFailure> {
     let retry = |e: StorageError| JobFailure::Retry(e.to_string());
     let (Some(id), Some(recovered)) = (
         payload.get("episode").and_then(Value::as_i64),

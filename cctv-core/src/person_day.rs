@@ -34,7 +34,7 @@ impl PreparedDetection {
     }
 
     /// The `appearance_features` carried in `detection_data`, if any.
-    pub fn appearance_features(&self) -> Option<&Value> {
+    pub(crate) fn appearance_features(&self) -> Option<&Value> {
         self.job
             .detection_data
             .as_ref()?
@@ -45,7 +45,7 @@ impl PreparedDetection {
 
 /// The combined effect of a batch's detections on one person-day.
 #[derive(Debug, Clone, PartialEq)]
-pub struct PersonDayDelta {
+pub(crate) struct PersonDayDelta {
     pub re_id: String,
     pub date: Date,
     /// Sum of `detected_count`.
@@ -63,7 +63,7 @@ pub struct PersonDayDelta {
 /// Folds a batch per person-day, ordered by `(re_id, date)` so that every backend takes
 /// row locks in one global order (no deadlocks between concurrent batches).
 /// `members` index the iteration order of `batch`.
-pub fn group_person_days<'a>(
+pub(crate) fn group_person_days<'a>(
     batch: impl IntoIterator<Item = &'a PreparedDetection>,
 ) -> Vec<PersonDayDelta> {
     let mut days: BTreeMap<(&'a str, Date), PersonDayDelta> = BTreeMap::new();
@@ -95,7 +95,7 @@ pub fn group_person_days<'a>(
 
 /// Merges appearance features: for two objects, top-level keys of `new` win; otherwise a
 /// present `new` value replaces the old one. Both backends implement exactly this.
-pub fn merge_features(old: Option<&Value>, new: Option<&Value>) -> Option<Value> {
+pub(crate) fn merge_features(old: Option<&Value>, new: Option<&Value>) -> Option<Value> {
     match (old, new) {
         (Some(Value::Object(a)), Some(Value::Object(b))) => {
             let mut merged = a.clone();

@@ -1,5 +1,5 @@
 //! Operating the job queue: what is waiting, running and failed, and the admin's actions
-//! on failed jobs (retry one or all, discard, prune). Separate from [`JobQueue`]
+//! on failed jobs (retry one or all, discard, prune). Separate from `JobQueue`
 //! (crate::jobs::JobQueue) because workers never need it.
 
 use std::fmt;

@@ -68,7 +68,7 @@ impl PartialEq for Table {
 }
 
 impl Table {
-    pub fn column(&self, name: &str) -> Option<&'static Column> {
+    pub(crate) fn column(&self, name: &str) -> Option<&'static Column> {
         self.columns.iter().find(|c| c.name == name)
     }
 

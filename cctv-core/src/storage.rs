@@ -17,7 +17,7 @@ pub use crate::notify::NotificationStore;
 pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
 pub use crate::reporting::ReportStore;
-pub use crate::schedule::ScheduleStore;
+pub(crate) use crate::schedule::ScheduleStore;
 pub use error::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -171,7 +171,7 @@ pub struct ProcessedDetection {
 
 impl ProcessedDetection {
     /// The result for a job that had already completed: nothing was written.
-    pub fn already_processed(detection: &PreparedDetection) -> Self {
+    pub(crate) fn already_processed(detection: &PreparedDetection) -> Self {
         Self {
             job_id: detection.job.job_id,
             outcome: DetectionOutcome::AlreadyProcessed,

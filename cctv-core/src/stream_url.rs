@@ -2,7 +2,7 @@
 //!
 //! A camera's user name and password live in their own encrypted columns; the URL next to
 //! them is stored without user info. Neither ever leaves the server: pages and API
-//! responses show [`public_url`] (user info removed, credential-looking query values and
+//! responses show `public_url` (user info removed, credential-looking query values and
 //! any literal occurrence of a stored secret masked), and browsers get the picture through
 //! the server's proxy or a gateway. [`split_user_info`] moves `user:pass@` typed into a
 //! URL field into the credential columns when a device or stream is saved.
@@ -33,7 +33,7 @@ const SECRET_QUERY_KEYS: &[&str] = &[
 ];
 
 /// What replaces a masked value.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// `(scheme "://", user info, rest)`; user info is `None` when the URL has none.
 fn parts(url: &str) -> Option<(&str, Option<&str>, &str)> {
@@ -48,7 +48,7 @@ fn parts(url: &str) -> Option<(&str, Option<&str>, &str)> {
 
 /// `scheme://host[:port]` of a URL: no user info, path, query or fragment. `None` without
 /// `://` or without a host.
-pub fn origin(url: &str) -> Option<String> {
+pub(crate) fn origin(url: &str) -> Option<String> {
     let at = url.find("://")?;
     let authority = url[at + 3..]
         .split(['/', '?', '#'])
@@ -77,7 +77,7 @@ pub fn split_user_info(url: &str) -> (String, Option<(String, Option<String>)>) 
 /// The URL as pages and API responses may show it: no user info, credential-looking query
 /// values masked, and every literal occurrence of `secrets` (the stored password, and the
 /// user name for people who may not see it) masked too.
-pub fn public_url(url: &str, secrets: &[&str]) -> String {
+pub(crate) fn public_url(url: &str, secrets: &[&str]) -> String {
     let (bare, _) = split_user_info(url);
     let mut shown = mask_query(&bare);
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
@@ -120,7 +120,7 @@ fn mask_query(url: &str) -> String {
 
 /// The URL with `user:password@` embedded (reserved characters percent-encoded): the
 /// form RTSP clients take credentials in. Server-side only.
-pub fn with_user_info(url: &str, user: Option<&str>, password: Option<&str>) -> String {
+pub(crate) fn with_user_info(url: &str, user: Option<&str>, password: Option<&str>) -> String {
     let (bare, _) = split_user_info(url);
     let Some(user) = user.filter(|u| !u.is_empty()) else {
         return bare;

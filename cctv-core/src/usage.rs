@@ -4,7 +4,7 @@
 //! The summaries are written by the daily log aggregation (from every node's logs); this
 //! module only reads them, so a report is as fresh as the last aggregation and says
 //! which days it covers. Both readers page through the rows of the range; a range is
-//! at most [`MAX_RANGE_DAYS`] days, which bounds the rows read.
+//! at most `MAX_RANGE_DAYS` days, which bounds the rows read.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +18,7 @@ use crate::records::{Filter, ListQuery, Order, Record, RecordStore, Table};
 use crate::storage::error::StorageError;
 
 /// The longest range a report covers: the same year and a day as a dashboard.
-pub const MAX_RANGE_DAYS: u32 = crate::reporting::MAX_DASHBOARD_DAYS;
+pub(crate) const MAX_RANGE_DAYS: u32 = crate::reporting::MAX_DASHBOARD_DAYS;
 /// Rows read per page.
 const PAGE: u32 = 1_000;
 /// Most rows one report reads (a summary has a row per credential × endpoint × method ×
@@ -33,7 +33,7 @@ pub struct DayRange {
 }
 
 impl DayRange {
-    /// `from..=to`; refused when reversed or longer than [`MAX_RANGE_DAYS`].
+    /// `from..=to`; refused when reversed or longer than `MAX_RANGE_DAYS`.
     pub fn new(from: Date, to: Date) -> Result<Self, String> {
         if from > to {
             return Err("date_from must not be after date_to".into());

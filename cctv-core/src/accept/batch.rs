@@ -31,7 +31,7 @@ use crate::ingest::{IngestSink, Submitted};
 use crate::jobs::JobId;
 
 /// Default of [`CoreSettings::max_batch_items`](crate::CoreSettings).
-pub const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
+pub(crate) const DEFAULT_MAX_BATCH_ITEMS: usize = 1000;
 
 /// What became of one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -26,7 +26,7 @@ const BCRYPT_B64: GeneralPurpose = GeneralPurpose::new(
 const COSTS: std::ops::RangeInclusive<u32> = 4..=16;
 
 /// Whether `stored` looks like a bcrypt hash (`$2a$`, `$2b$`, `$2x$` or `$2y$`).
-pub fn is_bcrypt(stored: &str) -> bool {
+pub(crate) fn is_bcrypt(stored: &str) -> bool {
     parse(stored).is_some()
 }
 
@@ -89,7 +89,7 @@ fn raw_hash(cost: u32, salt: &[u8; 16], password: &[u8]) -> [u8; 24] {
 }
 
 /// Whether `password` matches the bcrypt hash `stored` (a malformed hash never matches).
-pub fn verify_bcrypt(password: &str, stored: &str) -> bool {
+pub(crate) fn verify_bcrypt(password: &str, stored: &str) -> bool {
     let Some(parts) = parse(stored) else {
         return false;
     };

@@ -19,7 +19,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
+    pub(crate) const ALL: [Role; 3] = [Role::Admin, Role::Operator, Role::Viewer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -92,7 +92,7 @@ impl Principal {
 
     /// Whether the person may change branch-level things (devices, streams, event
     /// settings, persons) of `branch_id`.
-    pub fn may_manage_branch(&self, branch_id: i64) -> bool {
+    pub(crate) fn may_manage_branch(&self, branch_id: i64) -> bool {
         match self.role {
             Role::Admin => true,
             Role::Operator => self.branches.contains(&branch_id),

@@ -40,8 +40,8 @@ pub struct LoginThrottle {
     failures: Mutex<HashMap<String, Failures>>,
 }
 
-/// One reserved login attempt. Settle it with [`Attempt::failed`] or
-/// [`Attempt::succeeded`]; dropped unsettled (the check errored), it frees its slot.
+/// One reserved login attempt. Settle it with `Attempt::failed` or
+/// `Attempt::succeeded`; dropped unsettled (the check errored), it frees its slot.
 #[derive(Debug)]
 #[must_use = "an attempt holds a slot until it is settled"]
 pub struct Attempt<'a> {
@@ -52,12 +52,12 @@ pub struct Attempt<'a> {
 
 impl Attempt<'_> {
     /// The password was wrong: the attempt counts as a failure.
-    pub fn failed(mut self) {
+    pub(crate) fn failed(mut self) {
         self.settle(true);
     }
 
     /// The login succeeded: the account's record is cleared.
-    pub fn succeeded(mut self) {
+    pub(crate) fn succeeded(mut self) {
         self.settle(false);
         let mut map = self.throttle.lock();
         map.remove(&self.keys[0]);
@@ -86,7 +86,7 @@ impl Drop for Attempt<'_> {
 }
 
 impl LoginThrottle {
-    pub fn new(settings: ThrottleSettings) -> Self {
+    pub(crate) fn new(settings: ThrottleSettings) -> Self {
         Self {
             settings,
             failures: Mutex::default(),
@@ -99,7 +99,7 @@ impl LoginThrottle {
 
     /// Reserves an attempt for this account from this address, or `Err(retry_after)` when
     /// failures plus attempts in flight already reach the limit for either of them.
-    pub fn begin(&self, email: &str, ip: &str) -> Result<Attempt<'_>, Duration> {
+    pub(crate) fn begin(&self, email: &str, ip: &str) -> Result<Attempt<'_>, Duration> {
         let now = Instant::now();
         let window = self.settings.window;
         let keys = [account_key(email), ip_key(ip)];

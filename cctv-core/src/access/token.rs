@@ -23,7 +23,7 @@ impl std::fmt::Debug for IssuedToken {
 }
 
 impl IssuedToken {
-    pub fn generate() -> Self {
+    pub(crate) fn generate() -> Self {
         let secret = random_alphanumeric(TOKEN_SECRET_CHARS);
         let secret_hash = hash_token_secret(&secret);
         Self {
@@ -33,7 +33,7 @@ impl IssuedToken {
     }
 
     /// The bearer value for a stored token id.
-    pub fn bearer(&self, token_id: i64) -> String {
+    pub(crate) fn bearer(&self, token_id: i64) -> String {
         format!("{token_id}|{}", self.secret)
     }
 }

@@ -37,7 +37,7 @@ fn widened(range: DayRange, days: u32) -> DayRange {
 
 /// New and returning persons for every day of `range` (zeros included), from visit rows
 /// that reach back `lookback_days` before it.
-pub fn visit_days(
+pub(crate) fn visit_days(
     rows: &[VisitRow],
     range: DayRange,
     population: Option<&[i64]>,
@@ -92,7 +92,7 @@ pub fn visit_days(
 
 /// `(dwell seconds, visits)` of the visits with two or more detections, ascending: whole
 /// seconds, rounded down.
-pub fn dwell_distribution(
+pub(crate) fn dwell_distribution(
     rows: &[VisitRow],
     range: DayRange,
     population: Option<&[i64]>,
@@ -113,7 +113,7 @@ pub fn dwell_distribution(
 
 /// `(from branch, to branch, transitions)`: per person and day, the branches in order of
 /// first detection (ties, and visits without times last, by branch id).
-pub fn transitions(rows: &[VisitRow], range: DayRange) -> Vec<(i64, i64, i64)> {
+pub(crate) fn transitions(rows: &[VisitRow], range: DayRange) -> Vec<(i64, i64, i64)> {
     let mut days: HashMap<(&str, Date), Vec<(i64, i64)>> = HashMap::new();
     for r in rows.iter().filter(|r| within(r, range, None)) {
         days.entry((&r.re_id, r.date))
@@ -131,7 +131,7 @@ pub fn transitions(rows: &[VisitRow], range: DayRange) -> Vec<(i64, i64, i64)> {
 }
 
 /// `(distinct days seen, persons)` of the persons seen at the population.
-pub fn frequency_counts(
+pub(crate) fn frequency_counts(
     rows: &[VisitRow],
     range: DayRange,
     population: Option<&[i64]>,
@@ -182,7 +182,7 @@ pub struct DwellReport {
 }
 
 /// The histogram's bucket edges in minutes: 0–1, 1–5, 5–15, 15–30, 30–60, 60–120, 120+.
-pub const DWELL_BUCKET_MINUTES: [i64; 7] = [0, 1, 5, 15, 30, 60, 120];
+pub(crate) const DWELL_BUCKET_MINUTES: [i64; 7] = [0, 1, 5, 15, 30, 60, 120];
 
 /// The dwell report of a `(seconds, visits)` distribution (any order).
 pub fn dwell_report(distribution: &[(i64, i64)]) -> DwellReport {
@@ -273,7 +273,7 @@ pub async fn flows(
 }
 
 /// The flows of `transitions` as [`flows`] shows them.
-pub fn flows_of(
+pub(crate) fn flows_of(
     transitions: &[(i64, i64, i64)],
     visible: Option<&[i64]>,
     focus: Option<i64>,
@@ -321,7 +321,7 @@ pub async fn frequency(
 }
 
 /// The buckets of `(days, persons)` counts, 1 to the most days, zeros included.
-pub fn frequency_buckets(counts: &[(i64, i64)]) -> Vec<FrequencyBucket> {
+pub(crate) fn frequency_buckets(counts: &[(i64, i64)]) -> Vec<FrequencyBucket> {
     let counts: BTreeMap<i64, i64> = counts
         .iter()
         .copied()

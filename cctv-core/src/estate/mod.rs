@@ -2,7 +2,7 @@
 //!
 //! The ingest path needs a fast answer to "is this device active and does it belong to
 //! this active branch?" for every request, so the estate is also held as an immutable
-//! [`EstateSnapshot`] that the [`crate::cache::EstateCache`] swaps atomically.
+//! [`EstateSnapshot`] that the `crate::cache::EstateCache` swaps atomically.
 
 mod write;
 
@@ -180,14 +180,14 @@ pub enum EstateRejection {
 }
 
 impl EstateRejection {
-    pub fn field(&self) -> &'static str {
+    pub(crate) fn field(&self) -> &'static str {
         match self {
             Self::UnknownBranch | Self::InactiveBranch => "branch_id",
             _ => "device_id",
         }
     }
 
-    pub fn message(&self) -> &'static str {
+    pub(crate) fn message(&self) -> &'static str {
         match self {
             Self::UnknownBranch => "Branch does not exist",
             Self::InactiveBranch => "Branch is not active",

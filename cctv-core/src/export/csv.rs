@@ -37,7 +37,7 @@ impl<W: Write> CsvWriter<W> {
         self.out.write_all(b"\r\n")
     }
 
-    pub fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 

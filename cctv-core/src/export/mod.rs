@@ -6,7 +6,7 @@
 //!   whatever the number of detections behind it.
 //! - Rows ([`RowExport`]: person-days, event logs, detections): streamed. Storage is read a
 //!   keyset page at a time ([`ExportStore`]) and every row goes straight to a
-//!   [`TableSink`] ([`CsvSink`], [`XlsxSink`] in constant-memory mode), so exporting a
+//!   [`TableSink`] ([`CsvSink`], `XlsxSink` in constant-memory mode), so exporting a
 //!   million rows holds a few pages in memory, never the result set ([`export_rows`]).
 
 mod csv;

@@ -176,7 +176,7 @@ fn flag(b: bool) -> Cell {
 
 impl RowExport {
     /// The sheet name, also the start of the file name.
-    pub fn title(&self) -> &'static str {
+    pub(crate) fn title(&self) -> &'static str {
         match self {
             Self::Persons(_) => "Persons",
             Self::Events(_) => "Event logs",
@@ -193,7 +193,7 @@ impl RowExport {
         }
     }
 
-    pub fn headers(&self) -> &'static [&'static str] {
+    pub(crate) fn headers(&self) -> &'static [&'static str] {
         match self {
             Self::Persons(_) => &[
                 "Re-ID",

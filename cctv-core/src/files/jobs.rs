@@ -2,7 +2,7 @@
 //! scheduler enqueues them; by default log aggregation at 01:30, file cleanup at 02:00).
 //!
 //! There is no worker here on purpose: one maintenance worker should own the queue and
-//! dispatch by kind, so this offers [`FileJobs::run`], which handles its own kinds and
+//! dispatch by kind, so this offers `FileJobs::run`, which handles its own kinds and
 //! answers `None` for any other, leaving it to the next handler.
 
 use std::path::PathBuf;
@@ -17,11 +17,11 @@ use crate::jobs::{NewJob, Queue};
 use crate::storage::error::StorageError;
 
 /// Deletes expired files, thumbnails, registry rows and log files. Payload: `{}`.
-pub const CLEANUP_FILES: &str = "cleanup_files";
+pub(crate) const CLEANUP_FILES: &str = "cleanup_files";
 /// Rebuilds `api_usage_summary` for a day. Payload: `{"date": "YYYY-MM-DD"}`.
 pub const AGGREGATE_API_USAGE: &str = "aggregate_api_usage";
 
-/// Handles [`CLEANUP_FILES`] and [`AGGREGATE_API_USAGE`].
+/// Handles `CLEANUP_FILES` and [`AGGREGATE_API_USAGE`].
 #[derive(Debug, Clone)]
 pub struct FileJobs {
     pub cleanup: CleanupSettings,
@@ -47,7 +47,7 @@ impl FileJobs {
 
     /// Runs a job of one of this module's kinds and returns its result; `None` when the
     /// kind is not one of them.
-    pub async fn run(
+    pub(crate) async fn run(
         &self,
         core: &Core,
         kind: &str,

@@ -10,9 +10,9 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
 /// Mode of files holding personal data or secrets.
-pub const FILE_MODE: u32 = 0o600;
+pub(crate) const FILE_MODE: u32 = 0o600;
 /// Mode of the directories created for them.
-pub const DIR_MODE: u32 = 0o700;
+pub(crate) const DIR_MODE: u32 = 0o700;
 
 /// Creates `dir` and any missing parents, each new one with mode 0700.
 pub fn create_dir_all(dir: &Path) -> io::Result<()> {

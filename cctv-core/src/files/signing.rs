@@ -75,7 +75,7 @@ impl std::fmt::Debug for UrlSigner {
 
 impl UrlSigner {
     /// From raw key bytes (at least 32).
-    pub fn new(key: Vec<u8>) -> Result<Self, BadSigningKey> {
+    pub(crate) fn new(key: Vec<u8>) -> Result<Self, BadSigningKey> {
         if key.len() < 32 {
             return Err(BadSigningKey);
         }

@@ -16,7 +16,7 @@ pub(crate) struct Form<'a> {
 }
 
 impl<'a> Form<'a> {
-    pub fn new(body: &'a Map<String, Value>, partial: bool) -> Self {
+    pub(crate) fn new(body: &'a Map<String, Value>, partial: bool) -> Self {
         Self {
             body,
             partial,
@@ -26,11 +26,11 @@ impl<'a> Form<'a> {
     }
 
     /// The raw value, `None` when absent.
-    pub fn raw(&self, field: &str) -> Option<&'a Value> {
+    pub(crate) fn raw(&self, field: &str) -> Option<&'a Value> {
         self.body.get(field)
     }
 
-    pub fn present(&self, field: &str) -> bool {
+    pub(crate) fn present(&self, field: &str) -> bool {
         self.body.contains_key(field)
     }
 
@@ -48,7 +48,7 @@ impl<'a> Form<'a> {
     }
 
     /// A trimmed string of 1..=max characters (an empty string counts as absent).
-    pub fn text(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
+    pub(crate) fn text(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
         let value = match self.body.get(field) {
             Some(Value::String(s)) if s.trim().is_empty() => Some(&Value::Null),
             other => other,
@@ -86,7 +86,7 @@ impl<'a> Form<'a> {
     }
 
     /// A code: letters, digits, `_`, `-`, `.` only (no spaces).
-    pub fn code(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
+    pub(crate) fn code(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
         let s = self.text(field, required, max)?;
         if s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
@@ -102,7 +102,12 @@ impl<'a> Form<'a> {
         }
     }
 
-    pub fn one_of(&mut self, field: &str, required: bool, allowed: &[&str]) -> Option<String> {
+    pub(crate) fn one_of(
+        &mut self,
+        field: &str,
+        required: bool,
+        allowed: &[&str],
+    ) -> Option<String> {
         let s = self.text(field, required, 64)?;
         if allowed.contains(&s.as_str()) {
             Some(s)
@@ -119,7 +124,7 @@ impl<'a> Form<'a> {
         }
     }
 
-    pub fn email(&mut self, field: &str, required: bool) -> Option<String> {
+    pub(crate) fn email(&mut self, field: &str, required: bool) -> Option<String> {
         let s = self.text(field, required, 255)?.to_lowercase();
         let valid = s.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
@@ -140,7 +145,7 @@ impl<'a> Form<'a> {
     }
 
     /// An integer in `min..=max` (JSON number or numeric string).
-    pub fn int(&mut self, field: &str, required: bool, min: i64, max: i64) -> Option<i64> {
+    pub(crate) fn int(&mut self, field: &str, required: bool, min: i64, max: i64) -> Option<i64> {
         if self.absent_ok(field, required) {
             return None;
         }
@@ -168,7 +173,7 @@ impl<'a> Form<'a> {
         }
     }
 
-    pub fn float(&mut self, field: &str, required: bool, min: f64, max: f64) -> Option<f64> {
+    pub(crate) fn float(&mut self, field: &str, required: bool, min: f64, max: f64) -> Option<f64> {
         if self.absent_ok(field, required) {
             return None;
         }
@@ -198,7 +203,7 @@ impl<'a> Form<'a> {
     }
 
     /// A boolean (`true`/`false`, `1`/`0`, `"true"`/`"false"`, `"on"`).
-    pub fn boolean(&mut self, field: &str) -> Option<bool> {
+    pub(crate) fn boolean(&mut self, field: &str) -> Option<bool> {
         if self.absent_ok(field, false) {
             self.record.remove(field);
             return None;
@@ -231,7 +236,7 @@ impl<'a> Form<'a> {
     }
 
     /// A list of strings, from a JSON array or a comma-separated string.
-    pub fn string_list(&mut self, field: &str, max_items: usize) -> Option<Vec<String>> {
+    pub(crate) fn string_list(&mut self, field: &str, max_items: usize) -> Option<Vec<String>> {
         let value = self.body.get(field)?;
         let items: Option<Vec<String>> = match value {
             Value::Null => Some(Vec::new()),
@@ -265,7 +270,7 @@ impl<'a> Form<'a> {
     }
 
     /// A list of positive ids.
-    pub fn id_list(&mut self, field: &str) -> Option<Vec<i64>> {
+    pub(crate) fn id_list(&mut self, field: &str) -> Option<Vec<i64>> {
         let value = self.body.get(field)?;
         let ids: Option<Vec<i64>> = match value {
             Value::Null => Some(Vec::new()),
@@ -280,7 +285,7 @@ impl<'a> Form<'a> {
     }
 
     /// A timestamp (RFC 3339) or a date (end of that day, UTC).
-    pub fn timestamp(&mut self, field: &str) -> Option<jiff::Timestamp> {
+    pub(crate) fn timestamp(&mut self, field: &str) -> Option<jiff::Timestamp> {
         if self.absent_ok(field, false) {
             return None;
         }
@@ -312,7 +317,7 @@ impl<'a> Form<'a> {
     }
 
     /// Refuses fields that are not part of the resource (so typos are not silently ignored).
-    pub fn only(&mut self, allowed: &[&str]) {
+    pub(crate) fn only(&mut self, allowed: &[&str]) {
         for key in self.body.keys() {
             if !allowed.contains(&key.as_str()) {
                 self.errors
@@ -321,7 +326,7 @@ impl<'a> Form<'a> {
         }
     }
 
-    pub fn finish(self) -> Result<Record, ValidationErrors> {
+    pub(crate) fn finish(self) -> Result<Record, ValidationErrors> {
         self.errors.into_result(self.record)
     }
 }

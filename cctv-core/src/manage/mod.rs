@@ -4,7 +4,7 @@
 //! applies the change atomically together with its audit-log row, and answers with a
 //! presentation of the row that never contains a secret.
 //!
-//! Each resource is a small [`ResourceLogic`] implementation (one file each); the generic
+//! Each resource is a small `ResourceLogic` implementation (one file each); the generic
 //! list/show/create/update/delete flow lives here once.
 
 mod accounts;
@@ -240,7 +240,7 @@ pub struct Listed {
 
 /// What a create/update/delete will do: write ops (the main row's op first) and what
 /// the audit log records.
-pub(crate) struct Plan {
+pub struct Plan {
     pub ops: Vec<WriteOp>,
     /// Index of the op that inserts or changes the main row.
     pub main: usize,
@@ -249,7 +249,7 @@ pub(crate) struct Plan {
 }
 
 impl Plan {
-    pub fn new(ops: Vec<WriteOp>) -> Self {
+    pub(crate) fn new(ops: Vec<WriteOp>) -> Self {
         Self {
             ops,
             main: 0,

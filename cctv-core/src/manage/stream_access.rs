@@ -23,7 +23,7 @@ pub enum Playback {
 }
 
 impl Playback {
-    pub fn for_protocol(protocol: &str) -> Self {
+    pub(crate) fn for_protocol(protocol: &str) -> Self {
         match protocol {
             "http" | "mjpeg" | "hls" => Playback::Proxy,
             _ => Playback::Gateway,
@@ -33,7 +33,7 @@ impl Playback {
 
 /// A device's stream with its camera address and credentials. `Debug` hides the
 /// credentials; nothing here is meant to be serialised into a response except through
-/// [`public_url`](Self::public_url).
+/// `public_url`.
 #[derive(Clone)]
 pub struct StreamSource {
     pub device_id: String,
@@ -74,7 +74,7 @@ impl StreamSource {
     }
 
     /// The URL as anyone may see it: no user info, no stored secret in it.
-    pub fn public_url(&self) -> String {
+    pub(crate) fn public_url(&self) -> String {
         let secrets: Vec<&str> = [&self.password, &self.username]
             .into_iter()
             .flatten()

@@ -211,7 +211,7 @@ pub static PERSON_DAYS: Table = Table {
 };
 
 /// Columns that hold secrets or ciphertext: never in a response, redacted in the audit log.
-pub const HIDDEN_COLUMNS: &[&str] = &[
+pub(crate) const HIDDEN_COLUMNS: &[&str] = &[
     "password_hash",
     "secret_hash",
     "token_hash",

@@ -4,11 +4,11 @@
 //! Settings are read when the job runs, not when the detection was processed, so turning
 //! a device's notifications off also stops the messages already queued for it.
 //!
-//! Who gets what ([`resolve_plan_with`]):
+//! Who gets what (`resolve_plan_with`):
 //! - the (branch, device) row of `branch_event_settings` must exist and be `is_active`;
 //! - WhatsApp, when `whatsapp_enabled`: recipients are its `whatsapp_numbers`, or, when
 //!   that list is empty, the `phone_numbers` of the active default `whatsapp_settings` row;
-//!   the template likewise falls back to the default row's, then to [`DEFAULT_TEMPLATE`];
+//!   the template likewise falls back to the default row's, then to `DEFAULT_TEMPLATE`;
 //!   `send_message` sends the rendered text; `send_image` attaches the event image when the
 //!   event has one (the text becomes its caption). With neither, no WhatsApp message;
 //! - event webhooks, when `webhook_enabled`: every endpoint of `webhooks` gets the event
@@ -48,7 +48,7 @@ pub static EVENT_LOGS: Table = Table {
 };
 
 /// Used when neither the device's settings nor the default WhatsApp settings have a template.
-pub const DEFAULT_TEMPLATE: &str = "{person_name} ({re_id}) detected at {branch_name} / {device_name} \
+pub(crate) const DEFAULT_TEMPLATE: &str = "{person_name} ({re_id}) detected at {branch_name} / {device_name} \
 on {timestamp}: {detected_count} person(s), {total_actual_count} today.";
 
 /// Why a notification job has nothing to send (the job completes with this as result).
@@ -63,7 +63,7 @@ pub enum Skip {
 }
 
 impl Skip {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::EventMissing => "event_missing",
             Self::Disabled => "disabled",
@@ -87,7 +87,7 @@ pub struct SendPlan {
 
 /// One event, ready to notify about.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventContext {
+pub(crate) struct EventContext {
     pub event_log_id: i64,
     pub branch_id: i64,
     pub device_id: String,
@@ -126,7 +126,7 @@ fn strings(r: &Record, c: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// [`resolve_plan_with`] for settings without webhooks.
+/// `resolve_plan_with` for settings without webhooks.
 pub fn resolve_plan(
     settings: Option<&Record>,
     default: Option<&Record>,
@@ -137,7 +137,7 @@ pub fn resolve_plan(
 
 /// Pure: the plan from the device's settings row, the default WhatsApp settings row, the
 /// event's image path and the row's decrypted webhook endpoints (see the module docs).
-pub fn resolve_plan_with(
+pub(crate) fn resolve_plan_with(
     settings: Option<&Record>,
     default: Option<&Record>,
     image_path: Option<&str>,
@@ -190,7 +190,7 @@ pub fn resolve_plan_with(
 }
 
 /// Loads the event and everything around it; `Err(Skip)` when there is nothing to send.
-pub async fn load_context(
+pub(crate) async fn load_context(
     store: &dyn RecordStore,
     tz: &TimeZone,
     secrets: &SecretBox,

@@ -2,7 +2,7 @@
 //! `<dir>/YYYY-MM-DD.log`, the day in the configured timezone. The daily
 //! aggregation ([`super::summary`]) folds these files into `whatsapp_delivery_summary`.
 //!
-//! Sends must not wait for the disk, so [`DeliveryLog::append`] only queues the line; one
+//! Sends must not wait for the disk, so `DeliveryLog::append` only queues the line; one
 //! writer thread drains the queue in batches through a `BufWriter` and flushes after each
 //! batch. The queue is bounded (a stuck disk slows senders down instead of growing memory).
 //! Lines carry no secrets: plugins keep API keys and tokens out of their error messages,
@@ -57,7 +57,7 @@ pub struct DeliveryLine {
 }
 
 /// The file of one day.
-pub fn log_path(dir: &Path, date: Date) -> PathBuf {
+pub(crate) fn log_path(dir: &Path, date: Date) -> PathBuf {
     dir.join(format!("{date}.log"))
 }
 
@@ -85,7 +85,7 @@ impl DeliveryLog {
     }
 
     /// Queues a line; waits only when the queue is full.
-    pub async fn append(&self, line: &DeliveryLine) {
+    pub(crate) async fn append(&self, line: &DeliveryLine) {
         let date = line.timestamp.to_zoned_datetime(self.tz.clone()).date();
         match serde_json::to_string(line) {
             Ok(json) => {

@@ -16,20 +16,20 @@ use super::NotifyError;
 
 /// The longest `Retry-After` honoured: a provider asking for more (or a hostile one asking
 /// for a year) gets its attempt an hour later, and the job's own attempt limit still holds.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 /// Longest provider text copied into an error message.
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// What a status means for a send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StatusClass {
+pub(crate) enum StatusClass {
     Delivered,
     Rejected,
     Unavailable,
 }
 
-pub fn classify_status(status: u16) -> StatusClass {
+pub(crate) fn classify_status(status: u16) -> StatusClass {
     match status {
         200..=299 => StatusClass::Delivered,
         408 | 429 | 500..=599 => StatusClass::Unavailable,
@@ -65,7 +65,7 @@ pub fn error_for_status(status: u16, body: &[u8]) -> Option<NotifyError> {
 }
 
 /// The wait a `Retry-After` header asks for: delta-seconds (`120`) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from `now`), capped at [`MAX_RETRY_AFTER`].
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, measured from `now`), capped at `MAX_RETRY_AFTER`.
 /// A date in the past means no wait; anything unreadable is `None`.
 pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
     let value = value.trim();
@@ -79,7 +79,7 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
 }
 
 /// `(code, message)` from an error body; never fails.
-pub fn provider_error_details(body: &[u8]) -> (Option<String>, String) {
+pub(crate) fn provider_error_details(body: &[u8]) -> (Option<String>, String) {
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         return (None, truncate(String::from_utf8_lossy(body).trim()));
     };

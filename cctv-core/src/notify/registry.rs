@@ -80,7 +80,7 @@ impl NotifierRegistry {
     }
 
     /// The registered kinds, sorted.
-    pub fn kinds(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn kinds(&self) -> impl Iterator<Item = &str> {
         self.factories.keys().map(String::as_str)
     }
 

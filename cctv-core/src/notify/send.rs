@@ -78,7 +78,7 @@ pub(crate) struct Round<'a> {
 }
 
 impl<'a> Round<'a> {
-    pub async fn new(
+    pub(crate) async fn new(
         service: &'a NotificationService,
         ctx: &'a EventContext,
         job: &'a ClaimedJob,
@@ -157,7 +157,7 @@ impl<'a> Round<'a> {
         Ok(())
     }
 
-    pub async fn send_one(
+    pub(crate) async fn send_one(
         &mut self,
         raw: &str,
         channel: &str,
@@ -234,7 +234,10 @@ impl<'a> Round<'a> {
 
     /// Posts the event to one webhook endpoint (see [`super::webhook`]): once per event, no
     /// cooldown, skipped when an earlier attempt settled it.
-    pub async fn send_webhook(&mut self, endpoint: &WebhookEndpoint) -> Result<(), StorageError> {
+    pub(crate) async fn send_webhook(
+        &mut self,
+        endpoint: &WebhookEndpoint,
+    ) -> Result<(), StorageError> {
         let label = webhook::endpoint_label(&endpoint.url);
         let channel = webhook::CHANNEL;
         let settled = self

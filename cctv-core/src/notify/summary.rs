@@ -90,7 +90,7 @@ struct Acc {
 
 /// Pure: the summary rows of one day's lines (sorted by branch, device) and the number
 /// of lines that could not be read.
-pub fn summarise<'a>(
+pub(crate) fn summarise<'a>(
     date: Date,
     lines: impl IntoIterator<Item = &'a str>,
 ) -> (Vec<DeliverySummary>, usize) {
@@ -153,7 +153,7 @@ fn record(s: &DeliverySummary) -> Map<String, Value> {
     r
 }
 
-/// Folds the log files of `date` in `dir` (every node's, see [`crate::api_log::day_files`])
+/// Folds the log files of `date` in `dir` (every node's, see `crate::api_log::day_files`)
 /// into the summary table, replacing that day's rows.
 pub async fn aggregate_day(
     store: &dyn RecordStore,

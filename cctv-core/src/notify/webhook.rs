@@ -16,7 +16,7 @@
 //!   5xx and timeouts retried on the notifications schedule (honouring `Retry-After`),
 //!   other statuses refused for good. No cooldown: a receiver gets every event.
 //! - In the delivery log an endpoint is the channel `event_webhook` and its recipient is
-//!   [`endpoint_label`]: the URL's origin and a short hash, never its path or query.
+//!   `endpoint_label`: the URL's origin and a short hash, never its path or query.
 
 use std::fmt;
 
@@ -35,10 +35,10 @@ use crate::stream_url::origin;
 use crate::template::TemplateVars;
 
 /// The channel name of event webhooks in deliveries and the message log.
-pub const CHANNEL: &str = "event_webhook";
+pub(crate) const CHANNEL: &str = "event_webhook";
 
 /// The payload `type` of a detection event.
-pub const EVENT_TYPE: &str = "person.detected";
+pub(crate) const EVENT_TYPE: &str = "person.detected";
 
 /// At most this many endpoints per event setting.
 pub const MAX_ENDPOINTS: usize = 10;
@@ -75,14 +75,14 @@ impl WebhookEndpoint {
     }
 
     /// The endpoint from its stored form; `None` when it cannot be read (another key).
-    pub fn open(stored: &str, secrets: &SecretBox) -> Option<Self> {
+    pub(crate) fn open(stored: &str, secrets: &SecretBox) -> Option<Self> {
         serde_json::from_str(&secrets.decrypt(stored).ok()?).ok()
     }
 }
 
 /// The endpoints of an event settings row (its `webhooks` column); unreadable entries are
 /// left out with a warning.
-pub fn endpoints(column: Option<&Value>, secrets: &SecretBox) -> Vec<WebhookEndpoint> {
+pub(crate) fn endpoints(column: Option<&Value>, secrets: &SecretBox) -> Vec<WebhookEndpoint> {
     let Some(Value::Array(items)) = column else {
         return Vec::new();
     };
@@ -100,7 +100,7 @@ pub fn endpoints(column: Option<&Value>, secrets: &SecretBox) -> Vec<WebhookEndp
 }
 
 /// `whsec_` + base64 of 24 random bytes.
-pub fn new_secret() -> String {
+pub(crate) fn new_secret() -> String {
     let mut key = [0u8; 24];
     getrandom::fill(&mut key).expect("the OS random generator is available");
     format!("whsec_{}", STANDARD.encode(key))
@@ -131,13 +131,13 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> Result<String
 /// The URL as logs and lists show it: scheme, host and port, then `#` and the first 8 hex
 /// digits of the whole URL's SHA-256 (tells two endpoints of one host apart, reveals no
 /// path or token).
-pub fn endpoint_label(url: &str) -> String {
+pub(crate) fn endpoint_label(url: &str) -> String {
     let origin = origin(url).unwrap_or_else(|| "[invalid url]".to_owned());
     format!("{origin}#{}", short_hash(url))
 }
 
 /// The `webhook-id` of (event, endpoint): the same for every attempt.
-pub fn message_id(event_log_id: i64, url: &str) -> String {
+pub(crate) fn message_id(event_log_id: i64, url: &str) -> String {
     format!("msg_{event_log_id}_{}", short_hash(url))
 }
 
@@ -148,7 +148,7 @@ fn short_hash(url: &str) -> String {
 
 /// The event as the receiver gets it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EventPayload<'a> {
+pub(crate) struct EventPayload<'a> {
     pub event_log_id: i64,
     pub branch_id: i64,
     pub device_id: &'a str,
@@ -165,7 +165,7 @@ pub struct EventPayload<'a> {
 
 impl EventPayload<'_> {
     /// `{"type", "timestamp", "data"}`, the Standard Webhooks payload shape.
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         let v = self.vars;
         json!({
             "type": EVENT_TYPE,

@@ -15,7 +15,7 @@
 //! - a job already done (redelivered) and a job twice in the batch have no effect;
 //! - a detection is stored whatever happens (detection row, event log row), but if its
 //!   person-day is `inactive` it changes no counter and notifies nobody
-//!   ([`DetectionOutcome::TrackingDisabled`]);
+//!   (`DetectionOutcome::TrackingDisabled`);
 //! - a person-day adds `detected_count` to `total_actual_count`, moves
 //!   `first_detected_at` / `last_detected_at` by min/max (out-of-order events are fine),
 //!   merges `appearance_features` (top-level keys of the newer object win), and counts a

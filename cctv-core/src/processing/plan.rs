@@ -276,7 +276,7 @@ impl<'a> Plan<'a> {
     }
 
     /// The outcome of detection `i`.
-    pub fn outcome(&self, i: usize) -> DetectionOutcome {
+    pub(crate) fn outcome(&self, i: usize) -> DetectionOutcome {
         if self.tracked[i] {
             DetectionOutcome::Counted
         } else {

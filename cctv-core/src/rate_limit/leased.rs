@@ -21,9 +21,9 @@ use super::{RateDecision, RequestLimiter, hour_window};
 use crate::storage::error::StorageError;
 
 /// The largest slice one lease takes.
-pub const MAX_LEASE: u32 = 256;
+pub(crate) const MAX_LEASE: u32 = 256;
 /// How long an unused slice stays with a node.
-pub const IDLE_RETURN: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_RETURN: Duration = Duration::from_secs(1);
 
 /// The shared counter: requests granted per credential and hour, across all nodes.
 #[async_trait]
@@ -76,7 +76,7 @@ impl LeasedLimiter {
     }
 
     /// The limiter alone: whoever holds it calls [`Self::return_idle_slices`].
-    pub fn new(store: Arc<dyn AllowanceStore>) -> Self {
+    pub(crate) fn new(store: Arc<dyn AllowanceStore>) -> Self {
         Self {
             store,
             slices: Mutex::default(),
@@ -104,7 +104,7 @@ impl LeasedLimiter {
     }
 
     /// Hands back every slice unused for [`IDLE_RETURN`], and those of past hours.
-    pub async fn return_idle_slices(&self, now: Timestamp) {
+    pub(crate) async fn return_idle_slices(&self, now: Timestamp) {
         let (window, _) = hour_window(now);
         let idle: Vec<(i64, Slice)> = {
             let mut slices = self.lock();

@@ -11,17 +11,18 @@ use super::{RateDecision, RequestLimiter};
 
 /// One counter per credential: high 32 bits = window (hours since epoch), low 32 = count.
 #[derive(Debug, Default)]
-pub struct HourlyLimiter {
+pub(crate) struct HourlyLimiter {
     counters: RwLock<HashMap<i64, Arc<AtomicU64>>>,
 }
 
 impl HourlyLimiter {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
     /// Counts a request of `credential_id` against `limit` at `now`.
-    pub fn check(&self, credential_id: i64, limit: u32, now: Timestamp) -> RateDecision {
+    #[cfg(test)]
+    fn check(&self, credential_id: i64, limit: u32, now: Timestamp) -> RateDecision {
         self.take(credential_id, limit, 1, now)
     }
 
@@ -30,7 +31,13 @@ impl HourlyLimiter {
     /// against concurrent callers. A refused decision's `remaining` is what is still left,
     /// so a client can send a smaller batch. `n = 0` counts nothing and is allowed while
     /// anything is left.
-    pub fn take(&self, credential_id: i64, limit: u32, n: u32, now: Timestamp) -> RateDecision {
+    pub(crate) fn take(
+        &self,
+        credential_id: i64,
+        limit: u32,
+        n: u32,
+        now: Timestamp,
+    ) -> RateDecision {
         let (window, reset_at) = super::hour_window(now);
         let counter = self.counter(credential_id);
         let mut current = counter.load(Ordering::Relaxed);

@@ -1,7 +1,7 @@
 //! Hourly request limits per credential: a fixed window aligned to the clock hour, as the
 //! original system and its device fleet expect (`X-RateLimit-Reset` = next top of hour).
 //!
-//! [`HourlyLimiter`] counts in one process. Several nodes share one limit through
+//! `HourlyLimiter` counts in one process. Several nodes share one limit through
 //! [`LeasedLimiter`]: each node leases part of the hour's allowance from a shared counter
 //! (an [`AllowanceStore`], e.g. a row in PostgreSQL) and spends it locally, so most
 //! requests pay no round trip, and the nodes together never let more than the limit
@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 pub use leased::{AllowanceStore, LeasedLimiter};
-pub use local::HourlyLimiter;
+pub(crate) use local::HourlyLimiter;
 
 /// The outcome of counting one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub trait RequestLimiter: Send + Sync + std::fmt::Debug + 'static {
 }
 
 /// The hour `now` falls in (hours since the epoch) and the unix time it ends.
-pub fn hour_window(now: Timestamp) -> (i64, i64) {
+pub(crate) fn hour_window(now: Timestamp) -> (i64, i64) {
     let window = now.as_second().div_euclid(3600);
     (window, (window + 1) * 3600)
 }

@@ -161,7 +161,7 @@ impl DailyAccumulator {
 
     /// Counts `count` events of this date counted elsewhere (e.g. `SELECT COUNT(*)` over
     /// [`local_day_bounds`](super::local_day_bounds)).
-    pub fn add_events(&mut self, count: u64) {
+    pub(crate) fn add_events(&mut self, count: u64) {
         self.events += count;
     }
 

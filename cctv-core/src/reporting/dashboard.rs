@@ -87,7 +87,7 @@ pub struct DashboardAccumulator {
 impl DashboardAccumulator {
     /// An empty dashboard for local dates `from..=to` in `tz`; refused when `from > to` or
     /// the range is longer than [`MAX_DASHBOARD_DAYS`].
-    pub fn new(from: Date, to: Date, tz: TimeZone) -> Result<Self, ReportError> {
+    pub(crate) fn new(from: Date, to: Date, tz: TimeZone) -> Result<Self, ReportError> {
         let days = to.duration_since(from).as_secs() / 86_400 + 1;
         if from > to || days > i64::from(MAX_DASHBOARD_DAYS) {
             return Err(ReportError::Rejected(format!(
@@ -149,7 +149,7 @@ impl DashboardAccumulator {
         Ok(())
     }
 
-    pub fn finish(self) -> DashboardReport {
+    pub(crate) fn finish(self) -> DashboardReport {
         let daily_trend = (0_i64..)
             .zip(&self.days)
             .map(|(offset, (c, events))| TrendDay {

@@ -41,9 +41,9 @@ struct MonthlyArgs {
 }
 
 impl ReportJob {
-    pub const GENERATE_DAILY: &'static str = "generate_daily";
-    pub const GENERATE_MONTHLY: &'static str = "generate_monthly";
-    pub const REFRESH_DIRTY: &'static str = "refresh_dirty";
+    pub(crate) const GENERATE_DAILY: &'static str = "generate_daily";
+    pub(crate) const GENERATE_MONTHLY: &'static str = "generate_monthly";
+    pub(crate) const REFRESH_DIRTY: &'static str = "refresh_dirty";
 
     /// The job that regenerates `key`.
     pub fn generate(key: ReportKey) -> Self {
@@ -61,7 +61,7 @@ impl ReportJob {
     }
 
     /// The report this job generates (`None` for the refresh).
-    pub fn key(&self) -> Result<Option<ReportKey>, ReportError> {
+    pub(crate) fn key(&self) -> Result<Option<ReportKey>, ReportError> {
         Ok(match *self {
             Self::GenerateDaily { date, branch_id } => Some(ReportKey::daily(date, branch_id)),
             Self::GenerateMonthly {
@@ -77,7 +77,7 @@ impl ReportJob {
         })
     }
 
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::GenerateDaily { .. } => Self::GENERATE_DAILY,
             Self::GenerateMonthly { .. } => Self::GENERATE_MONTHLY,
@@ -85,7 +85,7 @@ impl ReportJob {
         }
     }
 
-    pub fn payload(&self) -> Value {
+    pub(crate) fn payload(&self) -> Value {
         let value = match *self {
             Self::GenerateDaily { date, branch_id } => {
                 serde_json::to_value(DailyArgs { date, branch_id })
@@ -106,7 +106,7 @@ impl ReportJob {
 
     /// Reads a claimed job back; an unknown kind or a malformed payload is `Rejected`
     /// (it would fail on every attempt).
-    pub fn parse(kind: &str, payload: &Value) -> Result<Self, ReportError> {
+    pub(crate) fn parse(kind: &str, payload: &Value) -> Result<Self, ReportError> {
         let bad = |e: serde_json::Error| ReportError::Rejected(format!("{kind} payload: {e}"));
         match kind {
             Self::GENERATE_DAILY => {

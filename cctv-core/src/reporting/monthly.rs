@@ -80,7 +80,7 @@ struct PersonMonth {
 
 impl MonthlyAccumulator {
     /// An empty report for the local calendar month `year-month` in `tz`.
-    pub fn new(year: i16, month: i8, tz: TimeZone) -> Result<Self, ReportError> {
+    pub(crate) fn new(year: i16, month: i8, tz: TimeZone) -> Result<Self, ReportError> {
         let days = month_days(year, month)?;
         Ok(Self {
             day_counts: vec![Counts::default(); days.len()],
@@ -97,7 +97,7 @@ impl MonthlyAccumulator {
     }
 
     /// Adds one detection; a row whose local date is in another month is refused.
-    pub fn push(&mut self, row: &DetectionRow) -> Result<(), ReportError> {
+    pub(crate) fn push(&mut self, row: &DetectionRow) -> Result<(), ReportError> {
         let day = self.day_index(row.detected_at)?;
         self.total.add(row.detected_count);
         self.day_counts[day].add(row.detected_count);
@@ -135,7 +135,7 @@ impl MonthlyAccumulator {
     }
 
     /// Counts `count` events of local `date` counted elsewhere.
-    pub fn add_events(&mut self, date: Date, count: u64) -> Result<(), ReportError> {
+    pub(crate) fn add_events(&mut self, date: Date, count: u64) -> Result<(), ReportError> {
         let day =
             self.days.iter().position(|d| *d == date).ok_or_else(|| {
                 ReportError::Rejected(format!("{date} is outside {}", self.label()))
@@ -147,7 +147,7 @@ impl MonthlyAccumulator {
 
     /// The report, averaging over `days_counted` days (clamped to the month's length; pass
     /// [`days_counted`](super::days_counted) for "days elapsed so far").
-    pub fn finish(self, days_counted: u32) -> MonthlyReport {
+    pub(crate) fn finish(self, days_counted: u32) -> MonthlyReport {
         let month = self.label();
         let days_counted = days_counted.min(self.days.len() as u32);
         let avg_detections_per_day = if days_counted == 0 {

@@ -21,14 +21,14 @@ use crate::query::{DayCount, RangePersons};
 const CAPACITY: usize = 64;
 
 /// `(from, to, branches)`: branches sorted, `None` for all.
-pub type RangeKey = (Date, Date, Option<Vec<i64>>);
+pub(crate) type RangeKey = (Date, Date, Option<Vec<i64>>);
 
 /// `(date, branch or 0, detections)` of every day-total row of the range.
-pub type Signature = Vec<(Date, i64, i64)>;
+pub(crate) type Signature = Vec<(Date, i64, i64)>;
 
 /// What the memo knows about a range.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// Computed from exactly these day totals.
     Fresh(RangePersons),
     /// Computed before the latest detections; `refresh` says this caller should start
@@ -53,12 +53,12 @@ struct Entry {
 }
 
 #[derive(Debug, Default)]
-pub struct PersonsMemo {
+pub(crate) struct PersonsMemo {
     entries: Mutex<(u64, HashMap<RangeKey, Entry>)>,
 }
 
 /// The signature of `from..=to` in `days` (rows outside the range are ignored).
-pub fn signature(days: &[DayCount], from: Date, to: Date) -> Signature {
+pub(crate) fn signature(days: &[DayCount], from: Date, to: Date) -> Signature {
     let mut sig: Signature = days
         .iter()
         .filter(|d| d.date >= from && d.date <= to)
@@ -69,7 +69,7 @@ pub fn signature(days: &[DayCount], from: Date, to: Date) -> Signature {
 }
 
 impl PersonsMemo {
-    pub fn lookup(&self, key: &RangeKey, signature: &Signature) -> Lookup {
+    pub(crate) fn lookup(&self, key: &RangeKey, signature: &Signature) -> Lookup {
         let mut guard = self.entries.lock().expect("persons memo lock");
         let (clock, entries) = &mut *guard;
         *clock += 1;
@@ -100,7 +100,7 @@ impl PersonsMemo {
     }
 
     /// Remembers `persons`, computed after `signature` was read.
-    pub fn store(&self, key: RangeKey, signature: Signature, persons: RangePersons) {
+    pub(crate) fn store(&self, key: RangeKey, signature: Signature, persons: RangePersons) {
         let mut guard = self.entries.lock().expect("persons memo lock");
         let (clock, entries) = &mut *guard;
         *clock += 1;
@@ -117,7 +117,7 @@ impl PersonsMemo {
     }
 
     /// A scan that failed: the next lookup may try again.
-    pub fn refresh_failed(&self, key: &RangeKey) {
+    pub(crate) fn refresh_failed(&self, key: &RangeKey) {
         let mut guard = self.entries.lock().expect("persons memo lock");
         let entries = &mut guard.1;
         match entries.get_mut(key) {

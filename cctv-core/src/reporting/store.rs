@@ -74,7 +74,7 @@ impl ReportKey {
     }
 
     /// The local dates whose detections this report covers (both included).
-    pub fn dates(&self) -> (Date, Date) {
+    pub(crate) fn dates(&self) -> (Date, Date) {
         match self.kind {
             ReportKind::Daily => (self.date, self.date),
             ReportKind::Monthly => (self.date.first_of_month(), self.date.last_of_month()),

@@ -40,13 +40,13 @@ const SCAN_DAYS: i32 = 62;
 
 impl Cadence {
     /// Interval cadences coalesce missed slots (one run covers them); calendar ones do not.
-    pub fn is_interval(&self) -> bool {
+    pub(crate) fn is_interval(&self) -> bool {
         matches!(self, Self::EveryMinutes(_))
     }
 
     /// For an interval cadence, the last slot at or before `t` (`t` itself for calendar
     /// cadences, which the scheduler walks slot by slot instead).
-    pub fn latest_at_or_before(&self, t: Timestamp) -> Timestamp {
+    pub(crate) fn latest_at_or_before(&self, t: Timestamp) -> Timestamp {
         match *self {
             Self::EveryMinutes(n) => {
                 let step = i64::from(n.clamp(1, 1440)) * 60;
@@ -57,7 +57,7 @@ impl Cadence {
     }
 
     /// The first slot strictly after `t`.
-    pub fn next_after(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
+    pub(crate) fn next_after(&self, t: Timestamp, tz: &TimeZone) -> Timestamp {
         if let Self::EveryMinutes(n) = *self {
             let step = i64::from(n.clamp(1, 1440)) * 60;
             let next = (t.as_second().div_euclid(step) + 1) * step;

@@ -30,7 +30,7 @@ pub enum MaintenanceJob {
 }
 
 impl MaintenanceJob {
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             Self::AggregateLogs { .. } => "aggregate_logs",
             Self::CleanupFiles => "cleanup_files",
@@ -40,14 +40,14 @@ impl MaintenanceJob {
         }
     }
 
-    pub fn payload(&self) -> Value {
+    pub(crate) fn payload(&self) -> Value {
         match self {
             Self::AggregateLogs { date } => json!({"date": date}),
             _ => json!({}),
         }
     }
 
-    pub fn parse(kind: &str, payload: &Value) -> Option<Self> {
+    pub(crate) fn parse(kind: &str, payload: &Value) -> Option<Self> {
         Some(match kind {
             "aggregate_logs" => Self::AggregateLogs {
                 date: payload.get("date")?.as_str()?.parse().ok()?,
@@ -60,7 +60,7 @@ impl MaintenanceJob {
         })
     }
 
-    pub fn new_job(&self, now: Timestamp) -> NewJob {
+    pub(crate) fn new_job(&self, now: Timestamp) -> NewJob {
         NewJob::new(Queue::Maintenance, self.kind(), self.payload(), now)
     }
 }

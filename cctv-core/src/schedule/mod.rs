@@ -55,7 +55,7 @@ pub enum TaskName {
 }
 
 impl TaskName {
-    pub const ALL: [TaskName; 8] = [
+    pub(crate) const ALL: [TaskName; 8] = [
         TaskName::ReportRefresh,
         TaskName::DailyReports,
         TaskName::LogAggregation,
@@ -84,7 +84,7 @@ impl TaskName {
     }
 
     /// Its default cadence.
-    pub fn default_cadence(self) -> Cadence {
+    pub(crate) fn default_cadence(self) -> Cadence {
         let daily = |hour, minute| Cadence::Daily { hour, minute };
         match self {
             Self::ReportRefresh => Cadence::EveryMinutes(5),

@@ -172,7 +172,7 @@ impl Scheduler {
     }
 
     /// The earliest instant at which some task is due.
-    pub fn next_due(&self) -> Timestamp {
+    pub(crate) fn next_due(&self) -> Timestamp {
         self.settings
             .tasks
             .iter()

@@ -156,11 +156,11 @@ const NAME: &str = "message";
 /// Budget of one render, in minijinja fuel (about one unit per instruction, and one per
 /// byte of strings built): a message template that loops over `range(100000)` runs out
 /// in milliseconds instead of holding a thread for minutes.
-pub const FUEL: u64 = 50_000;
+pub(crate) const FUEL: u64 = 50_000;
 /// Longest rendered output, in bytes (WhatsApp caps a message at 4,096 characters).
-pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 /// Longest a render may take off the async runtime before it is given up.
-pub const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const RENDER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A compiled, checked template. Compile once, render many times.
 pub struct MessageTemplate {
@@ -248,7 +248,7 @@ impl MessageTemplate {
 
     /// Renders on a blocking thread with [`RENDER_TIMEOUT`], so that no template — even
     /// one within its fuel — holds an async worker. For user-supplied templates.
-    pub async fn render_off_runtime<S: Serialize>(
+    pub(crate) async fn render_off_runtime<S: Serialize>(
         self: std::sync::Arc<Self>,
         context: &S,
     ) -> Result<String, TemplateError> {
@@ -276,7 +276,7 @@ pub fn validate_template(source: &str) -> Result<(), TemplateError> {
 
 /// [`validate_template`] off the async runtime (see [`MessageTemplate::render_off_runtime`]):
 /// what saving a template through the API runs.
-pub async fn validate_template_off_runtime(source: &str) -> Result<(), TemplateError> {
+pub(crate) async fn validate_template_off_runtime(source: &str) -> Result<(), TemplateError> {
     std::sync::Arc::new(MessageTemplate::compile(source)?)
         .render_off_runtime(&TemplateVars::sample())
         .await
