@@ -1,31 +1,107 @@
 //! # cctv-core
 //!
-//! The domain of cctv — person re-identification counting across a company's branches —
-//! with no web framework, actor system or database driver in its API.
+//! The domain of cctv — counting people across a company's branches from the person
+//! re-identification detections that edge AI nodes and cameras post — and the traits its
+//! plugins implement. No web framework, actor system or database driver is in its API:
+//! storage backends, blob stores, notifiers and the image pipeline are plugins, held as
+//! `Arc<dyn Trait>` by a [`Core`].
 //!
-//! - [`detection`]: validating a device's detection and the durable job payload;
-//! - [`accept`]: accepting detections from devices, one or a batch (the use cases behind the
-//!   device API's ingest endpoints, for any caller with an ingest sink);
-//! - [`person_day`]: the person-day rules (counters, min/max times, feature merge);
-//! - [`estate`], [`credential`], [`rate_limit`]: who may post what, and how often;
-//! - [`storage`], [`jobs`], [`events`], [`blob`], [`notify`], [`reporting`], [`ingest`]:
-//!   the plugin traits, held as `Arc<dyn Trait>`;
-//! - [`reporting`] also holds the pure report maths: streaming accumulators for the daily,
-//!   monthly and dashboard reports, with DST-safe local day boundaries;
-//! - [`files`], [`api_log`]: derived image paths, signed file URLs, retention cleanup,
-//!   and the API access log format with its daily aggregation;
-//! - [`template`], [`phone`]: notification message templates and phone normalisation;
-//! - [`stream_url`]: camera URLs as they may be shown (no credentials) and as the server
-//!   uses them;
-//! - [`schedule`]: timed tasks (cadences, one run per slot across nodes, catch-up);
-//! - [`queue_ops`]: queue monitoring and failed-job handling for admins;
-//! - [`job_handlers`]: what the `reports` and `maintenance` queue workers do with a job;
-//! - [`export`]: reports as CSV, and XLSX with the feature `xlsx`;
-//! - [`Core`]: wires the plugins, settings and the hot-path caches.
+//! ## From a detection to a count
+//!
+//! What the server does for `POST /api/v1/detection/log`, embedded: a storage backend
+//! (here the in-memory one; `cctv-storage-sqlite` or `cctv-storage-postgres` in
+//! production), an estate and a device credential, a [`Core`], the actor pipeline of
+//! `cctv-actors` that makes detections durable and processes them, then one detection
+//! accepted through [`Core::accept_detection`] and its count read back.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use cctv_core::accept::DetectionSubmission;
+//! use cctv_core::credential::{GeneratedSecret, NewCredential};
+//! use cctv_core::estate::{EstateWrites, NewBranch, NewDevice, NewGroup};
+//! use cctv_core::jobs::JobState;
+//! use cctv_core::storage::Storage;
+//! use cctv_core::Core;
+//!
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Storage: `Storage` is what every backend provides.
+//! let store: Arc<dyn Storage> = Arc::new(cctv_storage_memory::MemoryStore::new());
+//!
+//! // 2. The estate (province, branch, camera) and a device credential. The server's
+//! //    management API and `cctv credential create` write these.
+//! let group = store.create_group(&NewGroup::new("JKT", "Jakarta")).await?;
+//! let branch = store
+//!     .create_branch(&NewBranch::new(group.id, "JKT001", "Jakarta Central", "Jakarta"))
+//!     .await?;
+//! store.create_device(&NewDevice::new(branch.id, "CAM_JKT001_001")).await?;
+//! let secret = GeneratedSecret::generate(); // the key and secret a device sends
+//! let credential = store.create_credential(&NewCredential::new("lobby", &secret)).await?;
+//!
+//! // 3. The core, and the pipeline that accepts and processes detections.
+//! let core = Core::builder().storage(store.clone()).build().await?;
+//! let pipeline = cctv_actors::Pipeline::start(core.clone(), Default::default()).await?;
+//!
+//! // 4. A detection, checked as the device API checks it (fields, the credential's
+//! //    scope, the estate); durable when the call returns.
+//! let fields = serde_json::json!({
+//!     "re_id": "REID_0001", "branch_id": branch.id, "device_id": "CAM_JKT001_001",
+//! });
+//! let submission = DetectionSubmission {
+//!     fields: fields.as_object().cloned().unwrap_or_default(),
+//!     idempotency_key: None,
+//!     image: None,
+//! };
+//! let sink = pipeline.ingest();
+//! let accepted = core
+//!     .accept_detection(&*sink, &credential, submission, jiff::Timestamp::now())
+//!     .await?;
+//!
+//! // 5. Processed shortly after: the person is counted for today at that branch.
+//! while store.job(accepted.job_id).await?.map(|j| j.state) != Some(JobState::Completed) {
+//!     tokio::time::sleep(Duration::from_millis(10)).await;
+//! }
+//! let person = store.person_day("REID_0001", core.today(), None).await?;
+//! assert_eq!(person.map(|p| p.total_detection_branch_count), Some(1));
+//! pipeline.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/embed.rs` is the same with SQLite and an event image.
+//!
+//! ## Where things are
+//!
+//! **The detection path** (what an embedder uses):
+//! - [`Core`], [`CoreBuilder`]: the wired plugins, settings and hot-path caches;
+//! - [`accept`]: accepting detections from devices, one or a batch;
+//! - [`detection`], [`input`], [`validation`]: a detection's fields and their checks, and
+//!   the durable job payload;
+//! - [`processing`], [`person_day`], [`day_counts`]: the person-day rules as one plan of
+//!   rows and additive deltas that every backend applies;
+//! - [`estate`], [`credential`], [`rate_limit`], [`cache`]: who may post what, how often;
+//! - [`query`]: the registry's read models (detections, person-days, day counts).
+//!
+//! **Plugin traits:**
+//! - [`storage`]: the required [`Storage`](storage::Storage) and the optional capability
+//!   traits ([`capabilities`]; [`FullStorage`](storage::FullStorage) has them all);
+//! - [`jobs`]: the durable job queue every worker claims from;
+//! - [`ingest`]: the sink detections are submitted to (the actor pipeline's);
+//! - [`blob`], [`media`], [`events`], [`notify`]: image bytes, image processing, the live
+//!   event bus, notification channels.
+//!
+//! **Services of the reference server** (reports, notifications and administration):
+//! [`reporting`] (daily, monthly and dashboard reports with DST-safe local days),
+//! [`analytics`], [`notify`], [`schedule`], [`job_handlers`], [`queue_ops`],
+//! [`ops_alerts`], [`export`], [`manage`] and [`access`] (management resources, roles,
+//! logins and tokens), [`records`], [`files`], [`api_log`], [`usage`], [`template`],
+//! [`phone`], [`stream_url`], [`metrics`].
 //!
 //! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
-//! `plugins/storage-memory`; the test suite every backend must pass is the
-//! `cctv-testkit` crate (`cctv-core/testkit`), a dev-dependency.
+//! `plugins/storage-memory`; the suite every backend must pass is the `cctv-testkit`
+//! crate (`cctv-core/testkit`), a dev-dependency.
 
 pub mod accept;
 pub mod access;

@@ -1,10 +1,10 @@
 //! The life of stored files after upload: where derived images go, how a
 //! file is handed out ([`signing`]: HMAC-signed, expiring URLs checked against the
-//! registry), and when files and logs go away ([`cleanup`]); [`private`] creates the
+//! registry), and when files and logs go away ([`mod@cleanup`]); [`private`] creates the
 //! database and log files readable by the service's user only.
 //!
 //! The registry is the `storage_files` table; it is reached through the generic
-//! [`RecordStore`](crate::records::RecordStore) with the static descriptions in
+//! [`RecordStore`] with the static descriptions in
 //! [`tables`], so no backend needs a method of its own for it.
 
 pub mod cleanup;

@@ -1,5 +1,5 @@
 //! Everything one notification needs: the event, its branch, device and person-day, and
-//! who gets what — read through the generic [`RecordStore`](crate::records::RecordStore).
+//! who gets what — read through the generic [`RecordStore`].
 //!
 //! Settings are read when the job runs, not when the detection was processed, so turning
 //! a device's notifications off also stops the messages already queued for it.
