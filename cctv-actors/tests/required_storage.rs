@@ -32,6 +32,7 @@ async fn a_core_on_the_required_interface_processes_detections() {
         .await
         .unwrap();
     assert!(core.capabilities().names().is_empty());
+    assert_eq!(core.capabilities().missing().len(), 6);
 
     let mut settings = PipelineSettings::default();
     settings.ingest.poll_interval = Duration::from_millis(50);

@@ -43,11 +43,6 @@ pub struct AccessLogLine {
     pub ip: Option<String>,
 }
 
-/// `<logs_dir>/api_requests/YYYY-MM-DD.log`.
-pub fn log_file(logs_dir: &Path, day: Date) -> PathBuf {
-    logs_dir.join("api_requests").join(format!("{day}.log"))
-}
-
 /// Every log file of `day` in `dir`: `dir/<day>.log` (one node) and `dir/<node>/<day>.log`
 /// (each node of several sharing the directory writes its own, since appends from
 /// several hosts to one file may interleave on network filesystems). Sorted.

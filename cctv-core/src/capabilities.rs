@@ -45,6 +45,21 @@ impl Capabilities {
 
     /// The names of the capabilities present, for logs.
     pub fn names(&self) -> Vec<&'static str> {
+        self.each()
+            .into_iter()
+            .filter_map(|(name, present)| present.then_some(name))
+            .collect()
+    }
+
+    /// The names of the capabilities missing.
+    pub fn missing(&self) -> Vec<&'static str> {
+        self.each()
+            .into_iter()
+            .filter_map(|(name, present)| (!present).then_some(name))
+            .collect()
+    }
+
+    fn each(&self) -> [(&'static str, bool); 6] {
         [
             ("notifications", self.notifications.is_some()),
             ("reports", self.reports.is_some()),
@@ -53,9 +68,6 @@ impl Capabilities {
             ("exports", self.exports.is_some()),
             ("analytics", self.analytics.is_some()),
         ]
-        .into_iter()
-        .filter_map(|(name, present)| present.then_some(name))
-        .collect()
     }
 }
 

@@ -426,6 +426,16 @@ impl CoreBuilder {
     /// Builds the core and loads its caches from storage.
     pub async fn build(self) -> Result<Core, BuildError> {
         let storage = self.storage.ok_or(BuildError::MissingStorage)?;
+        let missing = self.capabilities.missing();
+        if !missing.is_empty() {
+            // A backend with every capability handed to `storage` instead of
+            // `full_storage` lands here too: say it where an operator looks.
+            tracing::info!(
+                backend = storage.backend_name(),
+                ?missing,
+                "the storage backend was given without some optional capabilities; what needs them answers that it is unsupported"
+            );
+        }
         let metrics = crate::metrics::Metrics::new(storage.backend_name());
         let core = Core {
             inner: Arc::new(Inner {

@@ -177,17 +177,6 @@ impl Credential {
         }
         Ok(())
     }
-
-    /// Whether this credential may act on `branch_id` (and `device_id` when given).
-    pub fn may_access(&self, branch_id: i64, device_id: Option<&str>) -> bool {
-        if self.branch_id.is_some_and(|b| b != branch_id) {
-            return false;
-        }
-        match (&self.device_id, device_id) {
-            (Some(own), Some(dev)) => own == dev,
-            _ => true,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -237,19 +226,5 @@ mod tests {
             inactive.authenticate("s3cret", now),
             Err(AuthFailure::Invalid)
         );
-    }
-
-    #[test]
-    fn branch_scope_is_enforced() {
-        let c = credential("s");
-        assert!(c.may_access(2, Some("ANY")));
-        assert!(!c.may_access(3, None));
-        let device_scoped = Credential {
-            branch_id: None,
-            device_id: Some("CAM_1".into()),
-            ..c
-        };
-        assert!(device_scoped.may_access(9, Some("CAM_1")));
-        assert!(!device_scoped.may_access(9, Some("CAM_2")));
     }
 }

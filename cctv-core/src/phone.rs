@@ -15,9 +15,6 @@ use std::sync::RwLock;
 use phonenumber::Mode;
 use phonenumber::country::Id;
 
-/// The region national numbers belong to when none is configured (Indonesia).
-pub const DEFAULT_REGION: &str = "ID";
-
 /// Fewer typed digits is no subscriber number anywhere; more is not a phone number
 /// (15 digits of E.164 plus a two-digit international prefix).
 const MIN_DIGITS: usize = 8;
@@ -69,7 +66,8 @@ pub fn normalize_phone(raw: &str) -> Result<String, PhoneError> {
 }
 
 /// Normalises against `region` (ISO 3166 alpha-2).
-pub fn normalize_phone_in(raw: &str, region: &str) -> Result<String, PhoneError> {
+#[cfg(test)]
+fn normalize_phone_in(raw: &str, region: &str) -> Result<String, PhoneError> {
     normalize(raw, region_of(region)?)
 }
 

@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 
 use crate::Core;
 use crate::files::cleanup::{CleanupSettings, cleanup};
-use crate::jobs::{NewJob, Queue};
 use crate::storage::error::StorageError;
 
 /// Deletes expired files, thumbnails, registry rows and log files. Payload: `{}`.
@@ -30,21 +29,6 @@ pub struct FileJobs {
 }
 
 impl FileJobs {
-    /// A cleanup job to enqueue.
-    pub fn cleanup_job(now: Timestamp) -> NewJob {
-        NewJob::new(Queue::Maintenance, CLEANUP_FILES, json!({}), now)
-    }
-
-    /// An aggregation job for `day` to enqueue.
-    pub fn aggregate_job(day: Date, now: Timestamp) -> NewJob {
-        NewJob::new(
-            Queue::Maintenance,
-            AGGREGATE_API_USAGE,
-            json!({"date": day}),
-            now,
-        )
-    }
-
     /// Runs a job of one of this module's kinds and returns its result; `None` when the
     /// kind is not one of them.
     pub(crate) async fn run(

@@ -128,10 +128,6 @@ impl Resource {
         }
     }
 
-    pub fn from_path(path: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.path() == path)
-    }
-
     fn logic(self) -> &'static dyn ResourceLogic {
         match self {
             Resource::Groups => &groups::Groups,

@@ -127,7 +127,8 @@ fn strings(r: &Record, c: &str) -> Vec<String> {
 }
 
 /// `resolve_plan_with` for settings without webhooks.
-pub fn resolve_plan(
+#[cfg(test)]
+pub(crate) fn resolve_plan(
     settings: Option<&Record>,
     default: Option<&Record>,
     image_path: Option<&str>,

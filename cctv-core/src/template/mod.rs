@@ -285,11 +285,12 @@ pub(crate) async fn validate_template_off_runtime(source: &str) -> Result<(), Te
 
 /// Compiles and renders in one go (for one-off messages; keep a [`MessageTemplate`] when
 /// the same template is rendered repeatedly).
-pub fn render_template(source: &str, vars: &TemplateVars) -> Result<String, TemplateError> {
+#[cfg(test)]
+pub(crate) fn render_template(source: &str, vars: &TemplateVars) -> Result<String, TemplateError> {
     MessageTemplate::compile(source)?.render(vars)
 }
 
-/// [`render_template`] off the async runtime, bounded in time: for templates stored by
+/// Compiles and renders off the async runtime, bounded in time: for templates stored by
 /// people (previews, notifications).
 pub async fn render_template_off_runtime(
     source: &str,
