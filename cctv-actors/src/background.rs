@@ -40,10 +40,13 @@ impl Actor for SchedulerActor {
         let settings = self.settings.clone();
         let task = self.runtime.spawn(async move {
             let runner = Arc::new(JobTaskRunner::new(core.clone()));
+            // The pipeline starts no scheduler without these capabilities; should one get
+            // here anyway, it waits like a failed start instead of restarting at once.
             let store = match core.schedule_store() {
                 Ok(store) => store.clone(),
                 Err(e) => {
                     tracing::warn!(error = %e, "the scheduler cannot run");
+                    tokio::time::sleep(SCHEDULER_RESTART_DELAY).await;
                     return;
                 }
             };
