@@ -99,3 +99,87 @@ async fn a_missing_capability_is_an_error_naming_it() {
         "this storage backend does not provide reports"
     );
 }
+
+#[tokio::test]
+async fn a_notification_job_without_a_notification_store_fails_at_once() {
+    use cctv_core::jobs::{Lease, NewJob, Queue};
+    use cctv_core::manage::tables::EVENT_SETTINGS;
+    use cctv_core::notify::context::EVENT_LOGS;
+    use cctv_core::notify::{JOB_KIND, NotificationService, Settled};
+    use cctv_core::records::WriteOp;
+
+    let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+    let estate = seed(store.as_ref()).await;
+    let (branch, device) = (estate.branches[0].id, estate.devices[0].device_id.clone());
+    let record = |v: serde_json::Value| v.as_object().cloned().unwrap();
+    let ids = store
+        .apply(&[
+            WriteOp::Insert {
+                table: &EVENT_SETTINGS,
+                record: record(json!({
+                    "branch_id": branch, "device_id": device, "is_active": true,
+                    "whatsapp_enabled": true, "send_message": true, "send_image": false,
+                    "whatsapp_numbers": ["+6281234567890"],
+                })),
+                link: None,
+            },
+            WriteOp::Insert {
+                table: &EVENT_LOGS,
+                record: record(json!({
+                    "branch_id": branch, "device_id": device, "re_id": "REID_MEM_2",
+                    "detected_count": 1, "event_date": "2026-12-04",
+                })),
+                link: None,
+            },
+        ])
+        .await
+        .unwrap();
+    let core = Core::builder()
+        .storage(store.clone())
+        .notifier(Arc::new(Quiet))
+        .build()
+        .await
+        .unwrap();
+    let now = Timestamp::now();
+    let job = NewJob::new(
+        Queue::Notifications,
+        JOB_KIND,
+        json!({"event_log_id": ids[1]}),
+        now,
+    );
+    store.enqueue(&[job]).await.unwrap();
+    let lease = Lease {
+        owner: "test".into(),
+        until: now + jiff::SignedDuration::from_secs(60),
+    };
+    let claimed = store
+        .claim(Queue::Notifications, &lease, 1, now)
+        .await
+        .unwrap();
+    let service = NotificationService::new(core, Default::default(), None);
+    let settled = service.handle(&claimed[0], now).await.unwrap();
+    assert!(
+        matches!(&settled, Settled::Failed(e) if e.contains("does not provide notifications")),
+        "{settled:?}"
+    );
+    let stored = store.job(claimed[0].id).await.unwrap().unwrap();
+    assert_eq!(stored.state, JobState::Failed);
+}
+
+/// A channel for the plan to go through; the job fails before any message is sent.
+#[derive(Debug)]
+struct Quiet;
+
+#[async_trait::async_trait]
+impl cctv_core::notify::Notifier for Quiet {
+    fn kind(&self) -> &'static str {
+        "whatsapp"
+    }
+
+    async fn send(
+        &self,
+        _: &cctv_core::notify::OutboundMessage,
+    ) -> Result<cctv_core::notify::Delivery, cctv_core::notify::NotifyError> {
+        Ok(cctv_core::notify::Delivery::sent(None, Duration::ZERO))
+    }
+}

@@ -27,6 +27,8 @@ impl NotificationService {
     pub async fn handle(&self, job: &ClaimedJob, now: Timestamp) -> Result<Settled, StorageError> {
         let settled = match self.run(job, now).await {
             Ok(s) => s,
+            // Retrying cannot give the backend a capability it lacks.
+            Err(e @ StorageError::Unsupported(_)) => Settled::Failed(format!("storage: {e}")),
             Err(e) => self.retry_or_fail(job, now, format!("storage: {e}")),
         };
         let queue = self.core.storage();
