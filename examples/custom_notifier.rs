@@ -9,14 +9,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use cctv_core::Core;
-use cctv_core::notify::{
+use cctv_admin::FullStorage;
+use cctv_admin::notify::{
     Delivery, Notifier, NotifierConfigError, NotifierRegistry, NotifyError, OutboundMessage,
     parse_settings,
 };
-use cctv_core::phone::normalize_phone;
-use cctv_core::storage::FullStorage;
-use cctv_core::template::{MessageTemplate, TemplateVars};
+use cctv_admin::phone::normalize_phone;
+use cctv_admin::template::{MessageTemplate, TemplateVars};
+use cctv_admin::{AdminBuilder, AdminCore};
+use cctv_core::Core;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
 

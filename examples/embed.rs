@@ -14,14 +14,14 @@ use cctv_core::accept::DetectionSubmission;
 use cctv_core::credential::{GeneratedSecret, NewCredential};
 use cctv_core::estate::{EstateWrites, NewBranch, NewDevice, NewGroup};
 use cctv_core::jobs::JobState;
-use cctv_core::{Core, storage::FullStorage};
+use cctv_core::{Core, storage::Storage};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::json;
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let dir = tempfile::tempdir()?;
     let sqlite = SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db"))).await?;
-    let store: Arc<dyn FullStorage> = Arc::new(sqlite);
+    let store: Arc<dyn Storage> = Arc::new(sqlite);
     let group = store.create_group(&NewGroup::new("JKT", "Jakarta")).await?;
     let branch = NewBranch::new(group.id, "JKT001", "Jakarta Central", "Jakarta");
     let branch = store.create_branch(&branch).await?;
@@ -34,7 +34,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let core = Core::builder()
-        .full_storage(store.clone())
+        .storage(store.clone())
         .blob_store(Arc::new(FsBlobStore::new(dir.path().join("blobs"))?))
         .build()
         .await?;

@@ -8,13 +8,14 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Supervised, Supervisor,
     WrapFuture,
 };
+use cctv_admin::AdminCore;
+use cctv_admin::job_handlers::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
+use cctv_admin::ops_alerts::AlertChange;
+use cctv_admin::queue_ops::{AlarmChange, QueueAlarm, WorkerState, WorkerStatus};
+use cctv_admin::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
 use cctv_core::Core;
 use cctv_core::events::{Event, EventKind};
-use cctv_core::job_handlers::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use cctv_core::jobs::Queue;
-use cctv_core::ops_alerts::AlertChange;
-use cctv_core::queue_ops::{AlarmChange, QueueAlarm, WorkerState, WorkerStatus};
-use cctv_core::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
 use jiff::{SignedDuration, Timestamp};
 use tokio::task::AbortHandle;
 
@@ -77,10 +78,10 @@ impl Supervised for SchedulerActor {}
 /// Samples queue depths every `every`: publishes `queue_status` when a queue crosses the
 /// alert threshold either way (and logs it), and opens or closes the cluster-wide episode
 /// of a backed-up queue or of failed jobs piling up, which messages the admins who opted
-/// in (see [`cctv_core::ops_alerts`]).
+/// in (see [`cctv_admin::ops_alerts`]).
 pub(crate) async fn monitor_loop(core: Core, every: Duration) {
-    let alarm = QueueAlarm::new(core.settings().queue_alert_threshold);
-    let failed = QueueAlarm::new(core.settings().failed_alert_threshold);
+    let alarm = QueueAlarm::new(core.admin_settings().queue_alert_threshold);
+    let failed = QueueAlarm::new(core.admin_settings().failed_alert_threshold);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut first = true;
@@ -142,7 +143,7 @@ pub(crate) async fn monitor_loop(core: Core, every: Duration) {
             }
         }
         for alert in alerts {
-            if let Err(e) = cctv_core::ops_alerts::record(&core, &alert, Timestamp::now()).await {
+            if let Err(e) = cctv_admin::ops_alerts::record(&core, &alert, Timestamp::now()).await {
                 tracing::warn!(alert = %alert.alert, error = %e, "recording an operational alert failed");
             }
         }
@@ -209,7 +210,7 @@ pub(crate) struct BackgroundSettings {
     pub lease: SignedDuration,
     pub poll_interval: Duration,
     pub stopping: Arc<std::sync::atomic::AtomicBool>,
-    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
+    pub maintenance: cctv_admin::job_handlers::MaintenanceConfig,
 }
 
 /// Starts queue workers and the scheduler; must run inside the actix system.

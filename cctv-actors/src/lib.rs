@@ -8,12 +8,12 @@
 //! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
 //!   retries, panic recovery and crash recovery through job leases;
 //! - **notification workers** run the `notifications` queue through
-//!   [`cctv_core::notify::NotificationService`] (module `notifier`).
+//!   [`cctv_admin::notify::NotificationService`] (module `notifier`).
 //! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
 //!   JPEG and thumbnail, off the async runtime.
 //! - **queue workers** run the `reports` and `maintenance` queues
 //!   ([`cctv_core::work`] handlers), the **scheduler** enqueues timed tasks
-//!   ([`cctv_core::schedule`]), and a **queue monitor** raises `queue_status` alerts.
+//!   ([`cctv_admin::schedule`]), and a **queue monitor** raises `queue_status` alerts.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -38,9 +38,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{Supervisor, System};
+use cctv_admin::AdminCore;
+use cctv_admin::notify::NotificationSettings;
 use cctv_core::Core;
 use cctv_core::jobs::{Queue, RetryPolicy};
-use cctv_core::notify::NotificationSettings;
 use cctv_core::storage::{Cause, StorageError};
 use jiff::SignedDuration;
 
@@ -65,7 +66,7 @@ pub struct PipelineSettings {
     /// Periodic stream probing; `None` turns it off.
     pub stream_health: Option<stream_health::StreamHealthSettings>,
     /// Where maintenance jobs (log aggregation, file cleanup) find their files.
-    pub maintenance: cctv_core::job_handlers::MaintenanceConfig,
+    pub maintenance: cctv_admin::job_handlers::MaintenanceConfig,
     pub node: NodeSettings,
 }
 
@@ -332,8 +333,8 @@ impl Pipeline {
             report_workers: settings.queues.report_workers,
             maintenance_workers: settings.queues.maintenance_workers,
             scheduler: (settings.schedule.enabled && schedule_capable(&core)).then(|| {
-                cctv_core::schedule::ScheduleSettings {
-                    tasks: core.settings().schedule.clone(),
+                cctv_admin::schedule::ScheduleSettings {
+                    tasks: core.admin_settings().schedule.clone(),
                     timezone: core.timezone().clone(),
                     catch_up: settings.schedule.catch_up,
                     node_id: settings.node.id.clone(),
@@ -478,7 +479,7 @@ impl Pipeline {
     }
 
     /// The notification service the workers run (tests and embedders may run jobs directly).
-    pub fn notifications(&self) -> &cctv_core::notify::NotificationService {
+    pub fn notifications(&self) -> &cctv_admin::notify::NotificationService {
         &self.notify.service
     }
 

@@ -18,10 +18,11 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Context, Handler, Message, Supervised,
     Supervisor, System, WrapFuture,
 };
+use cctv_admin::AdminCore;
+use cctv_admin::notify::NotificationService;
+use cctv_admin::notify::delivery_log::DeliveryLog;
 use cctv_core::Core;
 use cctv_core::jobs::{Lease, Queue};
-use cctv_core::notify::NotificationService;
-use cctv_core::notify::delivery_log::DeliveryLog;
 use cctv_core::storage::{Cause, StorageError};
 
 use crate::PipelineSettings;

@@ -18,8 +18,8 @@ use actix::{
     Actor, ActorContext, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised,
     WrapFuture,
 };
+use cctv_admin::job_handlers::JobHandler;
 use cctv_core::Core;
-use cctv_core::job_handlers::JobHandler;
 use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{ClaimedJob, Lease, RetryPolicy};
 use jiff::{SignedDuration, Timestamp};
@@ -244,9 +244,9 @@ async fn settle(
 
 #[cfg(test)]
 mod tests {
-
     use actix::{Supervisor, System};
     use async_trait::async_trait;
+    use cctv_admin::AdminBuilder;
     use cctv_core::jobs::{JobState, NewJob, Queue};
     use serde_json::{Value, json};
 

@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cctv_admin::AdminBuilder;
+use cctv_admin::FullStorage;
+use cctv_admin::files::{CleanupSettings, FileJobs};
+use cctv_admin::job_handlers::{JobHandler, MaintenanceConfig, MaintenanceJobHandler};
 use cctv_core::Core;
-use cctv_core::files::{CleanupSettings, FileJobs};
-use cctv_core::job_handlers::{JobHandler, MaintenanceConfig, MaintenanceJobHandler};
 use cctv_core::jobs::{ClaimedJob, JobId, Queue};
-use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::seed;
 use serde_json::json;
@@ -37,7 +38,7 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
     // An old log file that cleanup must prune, and a day of API access lines to fold.
     std::fs::create_dir_all(logs.join("api_requests")).unwrap();
     std::fs::write(logs.join("api_requests/2020-01-01.log"), "{}\n").unwrap();
-    let line = serde_json::to_string(&cctv_core::api_log::AccessLogLine {
+    let line = serde_json::to_string(&cctv_admin::api_log::AccessLogLine {
         timestamp: "2026-11-27T10:00:00Z".into(),
         request_id: "r".into(),
         credential_id: Some(7),
@@ -98,7 +99,7 @@ async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
     assert!(folded["api_usage"].is_object(), "{folded}");
     let rows = core
         .storage()
-        .count_records(&cctv_core::files::tables::API_USAGE_SUMMARY, &[])
+        .count_records(&cctv_admin::files::tables::API_USAGE_SUMMARY, &[])
         .await
         .unwrap();
     assert_eq!(

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
 use cctv_core::accept::DetectionSubmission;
 use cctv_core::credential::{GeneratedSecret, NewCredential};
@@ -102,11 +103,11 @@ async fn a_missing_capability_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn a_notification_job_without_a_notification_store_fails_at_once() {
+    use cctv_admin::notify::context::EVENT_LOGS;
+    use cctv_admin::notify::{JOB_KIND, NotificationService, Settled};
     use cctv_core::jobs::{Lease, NewJob, Queue};
-    use cctv_core::manage::tables::EVENT_SETTINGS;
-    use cctv_core::notify::context::EVENT_LOGS;
-    use cctv_core::notify::{JOB_KIND, NotificationService, Settled};
     use cctv_core::records::WriteOp;
+    use cctv_core::records::tables::EVENT_SETTINGS;
 
     let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
     let estate = seed(store.as_ref()).await;
@@ -171,15 +172,15 @@ async fn a_notification_job_without_a_notification_store_fails_at_once() {
 struct Quiet;
 
 #[async_trait::async_trait]
-impl cctv_core::notify::Notifier for Quiet {
+impl cctv_admin::notify::Notifier for Quiet {
     fn kind(&self) -> &'static str {
         "whatsapp"
     }
 
     async fn send(
         &self,
-        _: &cctv_core::notify::OutboundMessage,
-    ) -> Result<cctv_core::notify::Delivery, cctv_core::notify::NotifyError> {
-        Ok(cctv_core::notify::Delivery::sent(None, Duration::ZERO))
+        _: &cctv_admin::notify::OutboundMessage,
+    ) -> Result<cctv_admin::notify::Delivery, cctv_admin::notify::NotifyError> {
+        Ok(cctv_admin::notify::Delivery::sent(None, Duration::ZERO))
     }
 }

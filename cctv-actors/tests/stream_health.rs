@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cctv_actors::stream_health::{StreamHealthSettings, sweep};
+use cctv_admin::FullStorage;
+use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
-use cctv_core::manage::tables::STREAMS;
+use cctv_core::records::tables::STREAMS;
 use cctv_core::records::{Filter, Record, WriteOp};
-use cctv_core::storage::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::seed;
 use serde_json::Value;

@@ -10,13 +10,14 @@ use cctv_actors::{
     ImageSettings, IngestPipeline, NodeSettings, NotificationWorkers, Pipeline, PipelineSettings,
     QueueWorkers, ScheduleRunner,
 };
-use cctv_core::access::{SecretBox, ThrottleSettings};
+use cctv_admin::FullStorage;
+use cctv_admin::access::{SecretBox, ThrottleSettings};
+use cctv_admin::files::{UrlSigner, private};
+use cctv_admin::manage::ManageSettings;
+use cctv_admin::{AdminBuilder, AdminSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
-use cctv_core::files::{UrlSigner, private};
-use cctv_core::manage::ManageSettings;
 use cctv_core::rate_limit::LeasedLimiter;
-use cctv_core::storage::FullStorage;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -121,17 +122,20 @@ pub async fn build_core(settings: &Settings, store: &OpenedStore) -> anyhow::Res
                 24 * settings.ingest.max_past_days.max(1),
             ),
         },
+        max_batch_items: settings.ingest.max_batch_items.max(1),
+    };
+    let admin_settings = AdminSettings {
         schedule: settings.schedule.tasks()?,
         queue_alert_threshold: settings.queues.alert_threshold,
         failed_alert_threshold: settings.queues.failed_alert_threshold,
-        max_batch_items: settings.ingest.max_batch_items.max(1),
     };
     let mut builder = Core::builder()
         .full_storage(store.storage.clone())
         .blob_store(blobs)
         .secret_box(secret_box(settings)?)
         .image_processor(Arc::new(image_processor(settings)))
-        .settings(core_settings);
+        .settings(core_settings)
+        .admin_settings(admin_settings);
     if let Some(events) = &store.events {
         builder = builder.event_bus(events.clone());
     }
@@ -271,8 +275,8 @@ pub async fn start_pipeline(
             enabled: settings.schedule.enabled,
             catch_up: Duration::from_secs(settings.schedule.catch_up_days * 24 * 3600),
         },
-        maintenance: cctv_core::job_handlers::MaintenanceConfig {
-            files: Some(cctv_core::files::FileJobs {
+        maintenance: cctv_admin::job_handlers::MaintenanceConfig {
+            files: Some(cctv_admin::files::FileJobs {
                 cleanup: crate::cmd::files::cleanup_settings(settings),
                 logs_dir: settings.logs_dir(),
             }),

@@ -142,7 +142,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut settings = settings::Settings::load(cli.config.as_deref())?;
     // Checked when the settings were read.
-    cctv_core::phone::set_default_region(&settings.notifications.phone_region)?;
+    cctv_admin::phone::set_default_region(&settings.notifications.phone_region)?;
     if let Command::Probe(args) = &cli.command {
         // No tracing, no runtime, no database: a health check must be cheap.
         std::process::exit(if cmd::probe::run(settings.listen, args) {

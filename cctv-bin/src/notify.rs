@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cctv_admin::notify::{NotificationSettings, Notifier, NotifierRegistry};
 use cctv_core::jobs::RetryPolicy;
-use cctv_core::notify::{NotificationSettings, Notifier, NotifierRegistry};
 use serde::Deserialize;
 
 #[derive(Clone, Deserialize)]

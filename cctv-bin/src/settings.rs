@@ -49,8 +49,13 @@ impl ScheduleConfig {
     /// Every task with a non-empty cadence; a malformed cadence is an error naming the key.
     pub fn tasks(
         &self,
-    ) -> anyhow::Result<Vec<(cctv_core::schedule::TaskName, cctv_core::schedule::Cadence)>> {
-        use cctv_core::schedule::TaskName as T;
+    ) -> anyhow::Result<
+        Vec<(
+            cctv_admin::schedule::TaskName,
+            cctv_admin::schedule::Cadence,
+        )>,
+    > {
+        use cctv_admin::schedule::TaskName as T;
         let entries = [
             (T::ReportRefresh, &self.report_refresh),
             (T::DailyReports, &self.daily_reports),
@@ -385,13 +390,13 @@ impl Settings {
             settings.storage.retention_days >= 1,
             "storage.retention_days must be at least 1 (days images and logs are kept)"
         );
-        cctv_core::phone::check_region(&settings.notifications.phone_region)
+        cctv_admin::phone::check_region(&settings.notifications.phone_region)
             .map_err(|e| anyhow::anyhow!("notifications.phone_region: {e}"))?;
         anyhow::ensure!(
-            (1..=cctv_core::analytics::MAX_LOOKBACK_DAYS)
+            (1..=cctv_admin::analytics::MAX_LOOKBACK_DAYS)
                 .contains(&settings.analytics.lookback_days),
             "analytics.lookback_days must be between 1 and {}",
-            cctv_core::analytics::MAX_LOOKBACK_DAYS
+            cctv_admin::analytics::MAX_LOOKBACK_DAYS
         );
         if let Some(token) = settings.metrics.token() {
             anyhow::ensure!(

@@ -85,63 +85,46 @@
 //! - [`query`]: the registry's read models (detections, person-days, day counts).
 //!
 //! **Plugin traits:**
-//! - [`storage`]: the required [`Storage`](storage::Storage) and the optional capability
-//!   traits ([`capabilities`]; [`FullStorage`](storage::FullStorage) has them all);
+//! - [`storage`]: [`Storage`](storage::Storage), what every backend provides, and
+//!   [`records`], the generic records the estate is written through;
 //! - [`jobs`]: the durable job queue every worker claims from;
 //! - [`ingest`]: the sink detections are submitted to (the actor pipeline's);
-//! - [`blob`], [`media`], [`events`], [`notify`]: image bytes, image processing, the live
-//!   event bus, notification channels.
+//! - [`blob`], [`media`], [`events`]: image bytes, image processing, the live event bus;
+//! - [`extensions`]: how other crates attach their parts to a [`Core`].
 //!
-//! **Services of the reference server** (reports, notifications and administration):
-//! [`reporting`] (daily, monthly and dashboard reports with DST-safe local days),
-//! [`analytics`], [`notify`], [`schedule`], [`job_handlers`], [`queue_ops`],
-//! [`ops_alerts`], [`export`], [`manage`] and [`access`] (management resources, roles,
-//! logins and tokens), [`records`], [`files`], [`api_log`], [`usage`], [`template`],
-//! [`phone`], [`stream_url`], [`metrics`].
+//! **Not here:** the reference server's administration — reports, notifications and
+//! their channels, the schedule, queue operations, exports, analytics, management
+//! resources, roles, logins and tokens — is the `cctv-admin` crate (`cctv-core/admin`),
+//! which attaches itself to a `Core` as an extension and adds the optional storage
+//! capabilities it needs. [`metrics`] are this process's Prometheus metrics.
 //!
 //! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
 //! `plugins/storage-memory`; the suite every backend must pass is the `cctv-testkit`
 //! crate (`cctv-core/testkit`), a dev-dependency.
 
 pub mod accept;
-pub mod access;
-pub mod analytics;
-pub mod api_log;
 pub mod blob;
 pub mod cache;
-pub mod capabilities;
 pub mod core;
 pub mod credential;
 pub mod day_counts;
 pub mod detection;
 pub mod estate;
 pub mod events;
-pub mod export;
-pub mod files;
+pub mod extensions;
 pub mod ingest;
 pub mod input;
-pub mod job_handlers;
 pub mod jobs;
-pub mod manage;
 pub mod media;
 pub mod metrics;
-pub mod notify;
-pub mod ops_alerts;
 pub mod person_day;
-pub mod phone;
 pub mod processing;
 #[cfg(test)]
 mod props;
 pub mod query;
-pub mod queue_ops;
 pub mod rate_limit;
 pub mod records;
-pub mod reporting;
-pub mod schedule;
 pub mod storage;
-pub mod stream_url;
-pub mod template;
-pub mod usage;
 pub mod validation;
 
 pub use crate::core::{BuildError, Core, CoreBuilder, CoreSettings};

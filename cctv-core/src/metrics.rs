@@ -179,7 +179,7 @@ impl Metrics {
             .inc();
     }
 
-    pub(crate) fn notification(&self, channel: &str, result: &str) {
+    pub fn notification(&self, channel: &str, result: &str) {
         self.notifications
             .get_or_create(&vec![
                 ("channel", channel.to_owned()),

@@ -2,8 +2,9 @@
 //! (`plugins/storage-sqlite`, `plugins/storage-postgres`, `plugins/storage-memory`) and
 //! checked by one conformance suite (the `cctv-testkit` crate).
 //!
-//! [`Storage`] is what every backend must provide; [`FullStorage`] adds the optional
-//! capabilities the reference server uses.
+//! [`Storage`] is what every backend must provide; `cctv-admin` adds the optional
+//! capabilities the reference server uses (notifications, reports, the schedule, …) and
+//! `FullStorage`, a backend with all of them.
 
 use std::fmt;
 
@@ -11,13 +12,7 @@ use async_trait::async_trait;
 
 pub(crate) mod error;
 
-pub use crate::analytics::AnalyticsStore;
-pub use crate::export::ExportStore;
-pub use crate::notify::NotificationStore;
-pub use crate::queue_ops::QueueAdmin;
 pub use crate::records::RecordStore;
-pub use crate::reporting::ReportStore;
-pub(crate) use crate::schedule::ScheduleStore;
 pub use error::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -269,33 +264,5 @@ pub trait Storage:
 
 impl<T> Storage for T where
     T: EstateStore + CredentialStore + IngestStore + RegistryStore + JobQueue + RecordStore
-{
-}
-
-/// A backend with every optional capability — notifications ([`NotificationStore`]),
-/// reports ([`ReportStore`]), the schedule ([`ScheduleStore`]), queue administration
-/// ([`QueueAdmin`]), exports ([`ExportStore`]) and visitor analytics
-/// ([`AnalyticsStore`]) — which the reference server needs.
-/// Each capability is its own trait: a backend for embedding may implement only
-/// [`Storage`], and code that needs one capability asks for that trait.
-pub trait FullStorage:
-    Storage
-    + NotificationStore
-    + ReportStore
-    + ScheduleStore
-    + QueueAdmin
-    + ExportStore
-    + AnalyticsStore
-{
-}
-
-impl<T> FullStorage for T where
-    T: Storage
-        + NotificationStore
-        + ReportStore
-        + ScheduleStore
-        + QueueAdmin
-        + ExportStore
-        + AnalyticsStore
 {
 }

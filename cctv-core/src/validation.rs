@@ -35,7 +35,7 @@ impl ValidationErrors {
         self.0.contains_key(field)
     }
 
-    pub(crate) fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[String])> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_slice()))
     }
 
@@ -49,7 +49,7 @@ impl ValidationErrors {
     }
 
     /// `Ok(value)` when no error was recorded.
-    pub(crate) fn into_result<T>(self, value: T) -> Result<T, Self> {
+    pub fn into_result<T>(self, value: T) -> Result<T, Self> {
         if self.is_empty() {
             Ok(value)
         } else {

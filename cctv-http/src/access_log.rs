@@ -6,14 +6,14 @@
 //! day file. A request never waits for the disk: if the writer falls behind and the
 //! channel is full, the line is dropped and counted ([`AccessLog::dropped`]) rather than
 //! slowing ingest. The line holds no headers, bodies or query strings (see
-//! [`cctv_core::api_log`]), so an `X-API-Secret`, a password or a bearer token cannot
+//! [`cctv_admin::api_log`]), so an `X-API-Secret`, a password or a bearer token cannot
 //! reach it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use cctv_core::api_log::AccessLogLine;
+use cctv_admin::api_log::AccessLogLine;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, async_trait};
@@ -130,11 +130,11 @@ async fn append(
         // Client addresses and user ids: the owner's only (0700 directories, 0600 files).
         let private_dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || {
-            cctv_core::files::private::create_dir_all(&private_dir)
+            cctv_admin::files::private::create_dir_all(&private_dir)
         })
         .await
         .map_err(std::io::Error::other)??;
-        let file = tokio::fs::OpenOptions::from(cctv_core::files::private::open_options())
+        let file = tokio::fs::OpenOptions::from(cctv_admin::files::private::open_options())
             .create(true)
             .append(true)
             .open(dir.join(format!("{day}.log")))

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use cctv_core::access::{Principal, TokenScope};
-use cctv_core::manage::Caller;
+use cctv_admin::access::{Principal, TokenScope};
+use cctv_admin::manage::Caller;
 use salvo::Request;
 use serde_json::Value;
 
@@ -120,7 +120,7 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
 pub(crate) async fn session_principal(
     state: &crate::AppState,
     req: &salvo::Request,
-) -> Option<cctv_core::access::Principal> {
+) -> Option<cctv_admin::access::Principal> {
     let token = cookie(req, SESSION_COOKIE)?;
     state
         .manage

@@ -2,7 +2,7 @@
 //!
 //! Every condition must hold, checked cheapest-first: the caller has a valid bearer token
 //! (401); the signature over path and expiry is the server's and has not expired (403,
-//! see [`cctv_core::files::signing`]); the path is in the `storage_files` registry (404:
+//! see [`cctv_admin::files::signing`]); the path is in the `storage_files` registry (404:
 //! a signed but unregistered path is still refused, so a signing mistake cannot expose
 //! the database or the key files next to the blobs); the caller may see the branch of the
 //! file's event (403; operators only their branches). The bytes are then read through the
@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
+use cctv_admin::files::{SignatureError, UrlSigner, registered_file};
 use cctv_core::blob::BlobError;
-use cctv_core::files::{SignatureError, UrlSigner, registered_file};
 use jiff::Timestamp;
 use salvo::http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use salvo::{Depot, Request, Response, handler};

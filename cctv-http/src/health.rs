@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::envelope::{ApiError, Reply, respond};
 use crate::state;
+use cctv_admin::AdminCore;
 
 #[handler]
 pub async fn health(_req: &mut Request, depot: &mut Depot, res: &mut Response) {

@@ -37,9 +37,9 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cctv_admin::manage::{ManageSettings, Manager};
 use cctv_core::Core;
 use cctv_core::ingest::IngestSink;
-use cctv_core::manage::{ManageSettings, Manager};
 use salvo::conn::tcp::TcpAcceptor;
 use salvo::http::header::HeaderValue;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, Server, Service, async_trait};
@@ -69,7 +69,7 @@ impl Default for HttpSettings {
             max_multipart_bytes: 12 * 1024 * 1024,
             allowed_origins: Vec::new(),
             metrics_token: None,
-            analytics_lookback_days: cctv_core::analytics::DEFAULT_LOOKBACK_DAYS,
+            analytics_lookback_days: cctv_admin::analytics::DEFAULT_LOOKBACK_DAYS,
         }
     }
 }
@@ -114,7 +114,7 @@ impl AppState {
     /// database), besides this process's own throttle.
     pub fn with_shared_login_attempts(
         mut self,
-        attempts: Arc<dyn cctv_core::access::SharedLoginAttempts>,
+        attempts: Arc<dyn cctv_admin::access::SharedLoginAttempts>,
     ) -> Self {
         self.manage = self.manage.with_shared_attempts(attempts);
         self

@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use crate::envelope::{ApiError, respond};
 use crate::state;
+use cctv_admin::AdminCore;
 
 /// Counts each answer with its route, method, status and time.
 pub(crate) struct MetricsHoop;
@@ -125,7 +126,7 @@ async fn personal_token_allows(state: &crate::AppState, req: &Request) -> bool {
             who.is_admin()
                 && who
                     .scopes
-                    .is_some_and(|s| s.contains(&cctv_core::access::TokenScope::MetricsRead))
+                    .is_some_and(|s| s.contains(&cctv_admin::access::TokenScope::MetricsRead))
         }
         Err(_) => false,
     }

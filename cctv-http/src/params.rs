@@ -78,7 +78,7 @@ impl Params {
         req: &Request,
         (from, to): (&str, &str),
         today: Date,
-    ) -> Option<cctv_core::usage::DayRange> {
+    ) -> Option<cctv_admin::usage::DayRange> {
         let end = self.date(req, to);
         let start = self.date(req, from);
         let end = end.unwrap_or(today);
@@ -88,7 +88,7 @@ impl Params {
             self.add(from, format!("{from} must not be after {to}"));
             return None;
         }
-        cctv_core::usage::DayRange::new(start, end)
+        cctv_admin::usage::DayRange::new(start, end)
             .map_err(|m| self.add(from, m))
             .ok()
     }

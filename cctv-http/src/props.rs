@@ -57,6 +57,6 @@ proptest! {
     /// Any `Authorization` value: bearer parsing never panics.
     #[test]
     fn bearer_parsing_is_total(header in prop_oneof![".{0,80}", "Bearer [0-9]{0,6}\\|[ -~]{0,70}"]) {
-        let _ = cctv_core::access::parse_bearer(&header);
+        let _ = cctv_admin::access::parse_bearer(&header);
     }
 }

@@ -33,7 +33,7 @@ fn compute(req: &Request) -> Option<Arc<str>> {
     let segments: Vec<String> = path
         .split('/')
         .map(|seg| {
-            let decoded = cctv_core::stream_url::percent_decode(seg);
+            let decoded = cctv_admin::stream_url::percent_decode(seg);
             params
                 .iter()
                 .find(|(_, v)| **v == decoded)

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::Ordering;
 
+use cctv_admin::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
+use cctv_admin::files::{EVENT_LOGS, derived_paths};
 use cctv_core::blob::BlobError;
-use cctv_core::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
-use cctv_core::files::{EVENT_LOGS, derived_paths};
 use cctv_core::jobs::ClaimedJob;
 use cctv_core::media::ProcessedImage;
 use cctv_core::media::inspect_image;

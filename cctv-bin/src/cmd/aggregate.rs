@@ -1,9 +1,9 @@
 //! `cctv aggregate --date D`: folds the message log of one day into
 //! `whatsapp_delivery_summary`, replacing that day's rows. The same function
-//! (`cctv_core::notify::summary::aggregate_day`) is what a scheduler runs at 01:30.
+//! (`cctv_admin::notify::summary::aggregate_day`) is what a scheduler runs at 01:30.
 
 use anyhow::Context;
-use cctv_core::notify::summary::aggregate_day;
+use cctv_admin::notify::summary::aggregate_day;
 use jiff::civil::Date;
 
 use crate::app;

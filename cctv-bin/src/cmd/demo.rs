@@ -4,12 +4,12 @@
 
 use std::net::SocketAddr;
 
+use cctv_admin::access::Role;
+use cctv_admin::manage::{ManageSettings, Manager, NewUser};
 use cctv_core::Core;
-use cctv_core::access::Role;
 use cctv_core::estate::*;
-use cctv_core::manage::tables::USERS;
-use cctv_core::manage::{ManageSettings, Manager, NewUser};
 use cctv_core::records::Filter;
+use cctv_core::records::tables::USERS;
 use serde_json::{Value, json};
 
 use super::credential::{self, CreateArgs};

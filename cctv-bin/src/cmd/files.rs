@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use cctv_admin::files::CleanupSettings;
 use cctv_core::Core;
-use cctv_core::files::CleanupSettings;
 
 use crate::settings::Settings;
 
@@ -19,7 +19,7 @@ pub struct AggregateArgs {
 /// Rebuilds `api_usage_summary` for the day from `<log dir>/api_requests/[NODE/]DATE.log`.
 pub async fn aggregate(settings: &Settings, core: Core, args: AggregateArgs) -> anyhow::Result<()> {
     let logs = settings.logs_dir();
-    let report = cctv_core::api_log::aggregate_day(core.storage().as_ref(), &logs, args.date)
+    let report = cctv_admin::api_log::aggregate_day(core.storage().as_ref(), &logs, args.date)
         .await
         .context("aggregating the API access log")?;
     println!("{}", serde_json::to_string(&report)?);
@@ -38,7 +38,7 @@ pub fn cleanup_settings(settings: &Settings) -> CleanupSettings {
 /// Deletes files, registry rows and logs older than `storage.retention_days`.
 pub async fn cleanup(settings: &Settings, core: Core) -> anyhow::Result<()> {
     let report =
-        cctv_core::files::cleanup(&core, &cleanup_settings(settings), jiff::Timestamp::now())
+        cctv_admin::files::cleanup(&core, &cleanup_settings(settings), jiff::Timestamp::now())
             .await
             .context("cleaning up files")?;
     println!("{}", serde_json::to_string(&report)?);

@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use cctv_core::Core;
-use cctv_core::estate::RecordStatus;
-use cctv_core::export::{
+use cctv_admin::export::{
     Cell, CsvSink, DetectionExportFilter, EVENT_TYPES, EventExportFilter, PersonExportFilter,
     RowExport, TableSink, XlsxSink, export_rows, local_range,
 };
-use cctv_core::reporting::{ReportKey, ReportService, Reporting};
+use cctv_admin::reporting::{ReportKey, ReportService, Reporting};
+use cctv_core::Core;
+use cctv_core::estate::RecordStatus;
 use clap::Args;
 use jiff::civil::Date;
 
@@ -303,7 +303,7 @@ impl<S: TableSink> TableSink for Counted<S> {
 /// Writes a report export; daily and monthly reports are generated first so the file
 /// has the current numbers.
 pub async fn export(core: Core, args: ExportArgs) -> anyhow::Result<()> {
-    use cctv_core::export::{
+    use cctv_admin::export::{
         daily_sheets, dashboard_sheets, monthly_sheets, write_csv, write_xlsx,
     };
     let service = ReportService::new(core.clone());

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use cctv_admin::AdminCore;
 use cctv_http::access_log::AccessLog;
 use cctv_http::{AppState, HttpSettings};
 

@@ -2,9 +2,9 @@
 //! with the same rules as the admin API (the audit log names the command line).
 
 use anyhow::Context;
+use cctv_admin::access::Principal;
+use cctv_admin::manage::{Caller, ManageError, ManageSettings, Manager, NewPersonalToken};
 use cctv_core::Core;
-use cctv_core::access::Principal;
-use cctv_core::manage::{Caller, ManageError, ManageSettings, Manager, NewPersonalToken};
 use clap::Args;
 use serde_json::json;
 

@@ -4,9 +4,9 @@
 use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
+use cctv_admin::access::Role;
+use cctv_admin::manage::{ManageError, ManageSettings, Manager, NewUser};
 use cctv_core::Core;
-use cctv_core::access::Role;
-use cctv_core::manage::{ManageError, ManageSettings, Manager, NewUser};
 use clap::Args;
 
 #[derive(Debug, Args)]

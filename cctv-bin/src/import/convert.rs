@@ -1,12 +1,12 @@
 //! Converting the original's values to ours: camera fields re-encrypted, phone numbers
 //! normalised, `{token}` templates rewritten, local timestamps made UTC.
 
-use cctv_core::access::SecretBox;
-use cctv_core::records::Record;
-use cctv_core::stream_url::split_user_info;
-use cctv_core::template::{
+use cctv_admin::access::SecretBox;
+use cctv_admin::stream_url::split_user_info;
+use cctv_admin::template::{
     VARIABLES, convert_legacy_tokens, leftover_legacy_tokens, validate_template,
 };
+use cctv_core::records::Record;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use serde_json::Value;
@@ -104,7 +104,7 @@ pub fn phone_numbers(json: Option<String>) -> Result<Vec<String>, String> {
         if raw.is_empty() {
             continue;
         }
-        let number = cctv_core::phone::normalize_phone(&raw)
+        let number = cctv_admin::phone::normalize_phone(&raw)
             .map_err(|e| format!("phone number {raw:?}: {e}"))?;
         if !out.contains(&number) {
             out.push(number);
@@ -155,9 +155,9 @@ mod tests {
             t,
             "Hi {{ branch_name }}: {{ re_id }} at {{ time }} {{ \"{\" }}unknown}"
         );
-        let out = cctv_core::template::MessageTemplate::compile(&t)
+        let out = cctv_admin::template::MessageTemplate::compile(&t)
             .unwrap()
-            .render(&cctv_core::template::TemplateVars::sample())
+            .render(&cctv_admin::template::TemplateVars::sample())
             .unwrap();
         assert!(out.ends_with(" {unknown}"), "{out}");
         assert_eq!(template(None).unwrap(), None);

@@ -4,7 +4,7 @@
 //! and listed while the rest go in.
 
 use cctv_core::credential::hash_secret;
-use cctv_core::manage::tables::{
+use cctv_core::records::tables::{
     BRANCHES, CREDENTIALS, DEVICES, EVENT_SETTINGS, GROUPS, LAYOUTS, POSITIONS, STREAMS, USERS,
     WHATSAPP_SETTINGS,
 };
@@ -466,7 +466,7 @@ impl Import<'_> {
                 }
             };
             let hash = text(&row, "password").unwrap_or_default();
-            if !cctv_core::access::needs_rehash(&hash) {
+            if !cctv_admin::access::needs_rehash(&hash) {
                 self.summary
                     .refuse(USERS.name, &email, "the password is not a bcrypt hash");
                 continue;

@@ -21,8 +21,9 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 use anyhow::Context;
+use cctv_admin::AdminCore;
+use cctv_admin::access::SecretBox;
 use cctv_core::Core;
-use cctv_core::access::SecretBox;
 use cctv_core::records::{Filter, Record, Table, WriteOp};
 use cctv_core::storage::Storage;
 use clap::Args;

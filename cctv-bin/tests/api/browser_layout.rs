@@ -187,7 +187,7 @@ async fn every_main_page_fits_a_phone_and_desktop_screens() {
         .core
         .storage()
         .find_record(
-            &cctv_core::notify::context::EVENT_LOGS,
+            &cctv_admin::notify::context::EVENT_LOGS,
             &[cctv_core::records::Filter::Eq(
                 "re_id",
                 json!("REID_LAYOUT_WITH_A_LONG_NAME_0001"),

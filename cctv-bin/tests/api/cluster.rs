@@ -7,9 +7,9 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cctv_core::access::SecretBox;
-use cctv_core::files::UrlSigner;
-use cctv_core::files::tables::EVENT_LOG_FILES;
+use cctv_admin::access::SecretBox;
+use cctv_admin::files::UrlSigner;
+use cctv_admin::files::tables::EVENT_LOG_FILES;
 use cctv_core::records::by_id;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use serde_json::{Value, json};
@@ -689,7 +689,7 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
     };
     let (rows, _) = cluster
         .store
-        .list_records(&cctv_core::manage::tables::PERSON_DAYS, &query)
+        .list_records(&cctv_core::records::tables::PERSON_DAYS, &query)
         .await
         .unwrap();
     rows.iter()
@@ -699,7 +699,7 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_api_usage_summary_counts_requests_of_every_node() {
-    use cctv_core::files::tables::API_USAGE_SUMMARY;
+    use cctv_admin::files::tables::API_USAGE_SUMMARY;
     use cctv_core::records::{ListQuery, Order};
     use cctv_core::storage::RecordStore;
     let Some(cluster) = Cluster::new().await else {

@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cctv_actors::{Pipeline, PipelineSettings};
+use cctv_admin::AdminBuilder;
+use cctv_admin::FullStorage;
+use cctv_admin::manage::ManageSettings;
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::Core;
 use cctv_core::credential::{GeneratedSecret, NewCredential, Permissions, hash_secret};
-use cctv_core::manage::ManageSettings;
-use cctv_core::storage::FullStorage;
 use cctv_http::{AppState, HttpSettings};
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -45,7 +46,7 @@ pub struct TestApp {
     pub secret: String,
     pub dir: tempfile::TempDir,
     /// Signs `/storage/file` URLs with the server's key.
-    pub signer: cctv_core::files::UrlSigner,
+    pub signer: cctv_admin::files::UrlSigner,
     pipeline: Option<Pipeline>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -66,14 +67,16 @@ pub struct AppOptions {
     /// The image store; `None`: a directory in the test's data directory.
     pub blobs: Option<Arc<dyn cctv_core::blob::BlobStore>>,
     /// Notification channels (none by default).
-    pub notifiers: Vec<Arc<dyn cctv_core::notify::Notifier>>,
+    pub notifiers: Vec<Arc<dyn cctv_admin::notify::Notifier>>,
+    /// Whether scheduled tasks run (a test counting queued jobs turns them off).
+    pub scheduled_tasks: bool,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
         Self {
             timezone: cctv_core::jiff::tz::TimeZone::UTC,
-            queue_alert_threshold: cctv_core::queue_ops::DEFAULT_ALERT_THRESHOLD,
+            queue_alert_threshold: cctv_admin::queue_ops::DEFAULT_ALERT_THRESHOLD,
             // Report fixtures post detections on fixed dates: far in the past is fine here
             // (the default bound has its own test).
             detection_rules: cctv_core::detection::DetectionRules {
@@ -84,6 +87,7 @@ impl Default for AppOptions {
             streams: Default::default(),
             blobs: None,
             notifiers: Vec::new(),
+            scheduled_tasks: true,
         }
     }
 }
@@ -133,8 +137,16 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
         .image_processor(Arc::new(cctv_image::EventImageProcessor::default()))
         .settings(cctv_core::CoreSettings {
             timezone: options.timezone,
-            queue_alert_threshold: options.queue_alert_threshold,
             detection_rules: options.detection_rules,
+            ..Default::default()
+        })
+        .admin_settings(cctv_admin::AdminSettings {
+            queue_alert_threshold: options.queue_alert_threshold,
+            schedule: if options.scheduled_tasks {
+                cctv_admin::AdminSettings::default().schedule
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         })
         .build()
@@ -200,7 +212,7 @@ pub async fn spawn_app_with(backend: Backend, options: AppOptions) -> TestApp {
 }
 
 /// Event webhooks over HTTP, as the binary sends them (2 s timeout).
-pub fn webhook_transport() -> Arc<dyn cctv_core::notify::webhook::WebhookTransport> {
+pub fn webhook_transport() -> Arc<dyn cctv_admin::notify::webhook::WebhookTransport> {
     Arc::new(cctv_notify_webhook::HttpWebhookTransport::new(Duration::from_secs(2)).unwrap())
 }
 

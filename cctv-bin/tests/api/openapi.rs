@@ -382,7 +382,7 @@ async fn real_answers_match_the_documented_schemas() {
         )
         .await;
         conforms(&doc, "POST", "/api/v1/company-groups", 422, &refused.body);
-        for resource in cctv_core::manage::Resource::ALL {
+        for resource in cctv_admin::manage::Resource::ALL {
             let base = format!("/api/v1/{}", resource.path());
             let list = call(&app, "GET", &base, admin, None).await;
             assert_eq!(list.status, 200, "{base}: {:?}", list.body);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use cctv_admin::AdminCore;
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::civil::date;
 use cctv_core::jiff::tz::TimeZone;
@@ -163,14 +164,14 @@ pub async fn token(app: &TestApp, role: &str, branches: &[i64]) -> String {
 /// A new user with `role` (operators assigned to `branches`), password `correct horse`:
 /// their email and a bearer token.
 pub async fn signed_in(app: &TestApp, role: &str, branches: &[i64]) -> (String, String) {
-    use cctv_core::manage::{Caller, ManageSettings, Manager, Resource};
+    use cctv_admin::manage::{Caller, ManageSettings, Manager, Resource};
     let manager = Manager::new(app.core.clone(), ManageSettings::default());
     let email = format!("{role}-{}@example.test", uuid::Uuid::new_v4().simple());
-    let system = cctv_core::access::Principal {
+    let system = cctv_admin::access::Principal {
         user_id: 0,
         email: "test".into(),
         name: "test".into(),
-        role: cctv_core::access::Role::Admin,
+        role: cctv_admin::access::Role::Admin,
         branches: Default::default(),
         groups: Default::default(),
         token_id: None,

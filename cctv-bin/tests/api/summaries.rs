@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use cctv_core::api_log::aggregate_day;
-use cctv_core::notify::delivery_log::{DeliveryLine, LineStatus};
+use cctv_admin::api_log::aggregate_day;
+use cctv_admin::notify::delivery_log::{DeliveryLine, LineStatus};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -134,7 +134,7 @@ async fn usage_and_delivery_summaries_are_served_to_admins_over_a_range() {
         ]
         .join("\n");
         std::fs::write(wa.join(format!("{today}.log")), lines + "\n").unwrap();
-        cctv_core::notify::summary::aggregate_day(app.core.storage().as_ref(), &wa, today)
+        cctv_admin::notify::summary::aggregate_day(app.core.storage().as_ref(), &wa, today)
             .await
             .unwrap();
         let week_ago = today - jiff::Span::new().days(6);

@@ -2,7 +2,7 @@
 //!
 //! Groups, branches and devices are management records, so they are written the way the
 //! management API writes them — [`RecordStore::apply`] on the tables of
-//! [`crate::manage::tables`] — whether the caller is that API, the demo command, a test
+//! [`crate::records::tables`] — whether the caller is that API, the demo command, a test
 //! fixture or an embedder. A backend therefore has no estate-specific write methods, and
 //! the change stamps the estate cache watches move the same way for all of them.
 
@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{Branch, Device, Group, NewBranch, NewDevice, NewGroup, RecordStatus};
-use crate::manage::tables::{BRANCHES, DEVICES, GROUPS};
+use crate::records::tables::{BRANCHES, DEVICES, GROUPS};
 use crate::records::{Filter, Record, RecordStore, Table, WriteOp, by_id};
 use crate::storage::error::StorageError;
 

@@ -1,5 +1,5 @@
 //! Visitor analytics against a recount from the raw detections, with the definitions
-//! written out plainly here (see `cctv_core::analytics` for the wording).
+//! written out plainly here (see `cctv_admin::analytics` for the wording).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -10,11 +10,12 @@ use jiff::{Span, Timestamp};
 
 use super::day_counts::all_detections;
 use super::{Estate, accept, job, seed};
-use cctv_core::analytics::{self, DayRange, Flow, FrequencyBucket, HeatCell, VisitDay};
+use cctv_admin::analytics::{self, DayRange, Flow, FrequencyBucket, HeatCell, VisitDay};
+use cctv_admin::storage::FullStorage;
 use cctv_core::detection::DetectionJob;
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::query::DetectionItem;
-use cctv_core::storage::{FullStorage, Storage};
+use cctv_core::storage::Storage;
 
 const LOOKBACK: u32 = 30;
 

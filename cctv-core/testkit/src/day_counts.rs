@@ -7,11 +7,11 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 
 use super::{accept, accept_and_process, day, job, process_every_batch_twice_at_once, seed};
+use cctv_admin::FullStorage;
+use cctv_admin::reporting::RowRange;
 use cctv_core::detection::DetectionJob;
 use cctv_core::estate::RecordStatus;
 use cctv_core::query::{DayCount, DetectionFilter, DetectionItem, PageRequest};
-use cctv_core::reporting::RowRange;
-use cctv_core::storage::FullStorage;
 
 /// `(date, branch or None for all)` → (detections, sum of detected_count, distinct re_ids).
 type Recount = BTreeMap<(Date, Option<i64>), (i64, i64, BTreeSet<String>)>;
@@ -50,7 +50,7 @@ async fn recount(store: &dyn FullStorage) -> Vec<DayCount> {
     for ((date, branch_id), (detections, detected_count, persons)) in totals {
         // Event logs counted on their own table (UTC days in this suite).
         let (start, end) =
-            cctv_core::reporting::local_day_bounds(date, &jiff::tz::TimeZone::UTC).unwrap();
+            cctv_admin::reporting::local_day_bounds(date, &jiff::tz::TimeZone::UTC).unwrap();
         let range = RowRange {
             start,
             end,

@@ -7,13 +7,14 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
 use super::{accept_and_process, job, seed};
-use cctv_core::estate::RecordStatus;
-use cctv_core::export::{
+use cctv_admin::export::{
     DetectionExportFilter, DetectionExportRow, EventExportFilter, EventExportRow,
     PersonExportFilter, PersonExportRow,
 };
+use cctv_admin::storage::FullStorage;
+use cctv_core::estate::RecordStatus;
 use cctv_core::jobs::{Lease, NewJob, Queue};
-use cctv_core::storage::{FullStorage, Storage};
+use cctv_core::storage::Storage;
 
 async fn all_detections(
     store: &dyn FullStorage,

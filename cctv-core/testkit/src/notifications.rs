@@ -1,4 +1,4 @@
-//! Conformance cases of [`NotificationStore`](cctv_core::notify::NotificationStore) and the
+//! Conformance cases of [`NotificationStore`](cctv_admin::notify::NotificationStore) and the
 //! `whatsapp_delivery_summary` table.
 
 use std::sync::Arc;
@@ -8,11 +8,11 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::Value;
 
 use super::{accept_and_process, job, seed};
+use cctv_admin::FullStorage;
+use cctv_admin::notify::summary::{WHATSAPP_DELIVERY_SUMMARY, aggregate_day};
+use cctv_admin::notify::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use cctv_core::jobs::JobId;
-use cctv_core::notify::summary::{WHATSAPP_DELIVERY_SUMMARY, aggregate_day};
-use cctv_core::notify::{CooldownKey, DeliveryRecord, DeliveryStatus};
 use cctv_core::records::{Filter, ListQuery, Order};
-use cctv_core::storage::FullStorage;
 
 /// Three processed detections of branch 0; their event log ids, oldest first.
 async fn events(store: &dyn FullStorage) -> (i64, Vec<i64>) {

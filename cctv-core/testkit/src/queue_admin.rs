@@ -6,10 +6,10 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
 
+use cctv_admin::FullStorage;
+use cctv_admin::schedule::{ScheduleSettings, Scheduler, TaskName, TaskRunner};
 use cctv_core::jobs::{JobState, Lease, NewJob, Queue};
 use cctv_core::query::PageRequest;
-use cctv_core::schedule::{ScheduleSettings, Scheduler, TaskName, TaskRunner};
-use cctv_core::storage::FullStorage;
 
 #[derive(Debug, Default)]
 struct CountingRunner(std::sync::Mutex<Vec<(TaskName, Timestamp)>>);

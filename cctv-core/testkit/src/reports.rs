@@ -8,8 +8,9 @@ use jiff::civil::Date;
 use serde_json::json;
 
 use super::{accept_and_process, job, seed};
-use cctv_core::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
-use cctv_core::storage::FullStorage;
+use cctv_admin::AdminBuilder;
+use cctv_admin::FullStorage;
+use cctv_admin::reporting::{ReportKey, ReportKind, RowRange, StoredReport};
 
 fn date(s: &str) -> Date {
     s.parse().unwrap()
@@ -182,7 +183,7 @@ pub async fn dirty_marks_expand_and_clear_only_when_unchanged(store: Arc<dyn Ful
 }
 
 pub async fn report_service_pages_give_the_same_report(store: Arc<dyn FullStorage>) {
-    use cctv_core::reporting::{ReportService, Reporting};
+    use cctv_admin::reporting::{ReportService, Reporting};
     let estate = seed(store.as_ref()).await;
     let jobs: Vec<_> = (0..23)
         .map(|i| {

@@ -1,6 +1,6 @@
 //! The five analytics endpoints: JSON in the envelope, or the table as CSV.
 
-use cctv_core::analytics as figures;
+use cctv_admin::analytics as figures;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
 

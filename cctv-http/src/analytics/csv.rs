@@ -1,8 +1,8 @@
 //! The analytics tables as CSV files: one header row, one row per entry. Branch names are
 //! the only text from users; they pass through the export's formula neutralising.
 
-use cctv_core::analytics::{DwellReport, Flow, FrequencyBucket, HeatCell, VisitDay};
-use cctv_core::export::{CsvWriter, neutralise};
+use cctv_admin::analytics::{DwellReport, Flow, FrequencyBucket, HeatCell, VisitDay};
+use cctv_admin::export::{CsvWriter, neutralise};
 use salvo::Response;
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};

@@ -10,8 +10,9 @@
 mod api;
 mod csv;
 
-use cctv_core::access::Principal;
-use cctv_core::analytics::{AnalyticsStore, DayRange, MAX_LOOKBACK_DAYS};
+use cctv_admin::AdminCore;
+use cctv_admin::access::Principal;
+use cctv_admin::analytics::{AnalyticsStore, DayRange, MAX_LOOKBACK_DAYS};
 use salvo::{Request, Router};
 
 use crate::AppState;

@@ -1,13 +1,13 @@
 //! The management JSON API: people log in (`/api/login`, bearer tokens) and manage the
 //! estate and access under `/api/v1/…`. Handlers only parse, call
-//! [`cctv_core::manage::Manager`] (which enforces roles, scope and validation) and map
+//! [`cctv_admin::manage::Manager`] (which enforces roles, scope and validation) and map
 //! its errors to the envelope.
 
 mod accounts;
 mod resources;
 mod tokens;
 
-use cctv_core::manage::ManageError;
+use cctv_admin::manage::ManageError;
 use salvo::Router;
 
 use crate::envelope::ApiError;

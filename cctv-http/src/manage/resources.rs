@@ -2,7 +2,7 @@
 //! the few actions that are not CRUD (regenerate a secret, set a default, person-day
 //! edits, a group's branches). The live stream routes are in `crate::streams`.
 
-use cctv_core::manage::{ListParams, Listed, Resource};
+use cctv_admin::manage::{ListParams, Listed, Resource};
 use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait, handler};
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! tokens, admins only (with a login, never with a personal access token). A new token
 //! is in the answer once; the list shows scopes, expiry and last use, never a secret.
 
-use cctv_core::manage::NewPersonalToken;
+use cctv_admin::manage::NewPersonalToken;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;

@@ -4,8 +4,8 @@
 //! comes from the web form's input kind or, for fields the forms do not show, from
 //! [`API_ONLY_FIELDS`].
 
-use cctv_core::access::Role;
-use cctv_core::manage::Resource;
+use cctv_admin::access::Role;
+use cctv_admin::manage::Resource;
 use serde_json::{Value, json};
 
 use super::build::{

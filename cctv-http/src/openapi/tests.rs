@@ -151,7 +151,7 @@ fn operations_declare_their_path_parameters_and_a_success() {
 
 #[test]
 fn every_field_a_resource_accepts_has_a_type() {
-    for resource in cctv_core::manage::Resource::ALL {
+    for resource in cctv_admin::manage::Resource::ALL {
         for field in resource.input_fields() {
             assert!(
                 super::manage::field_schema(resource, field).is_some(),

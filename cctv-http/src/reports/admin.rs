@@ -1,10 +1,11 @@
 //! Admin views of the scheduler and the queues, and the failed-job actions.
 
+use cctv_admin::AdminCore;
+use cctv_admin::queue_ops::QueueAlarm;
+use cctv_admin::schedule::{ScheduleSettings, overview};
 use cctv_core::jobs::JobId;
-use cctv_core::manage::tables::AUDIT_LOGS;
-use cctv_core::queue_ops::QueueAlarm;
+use cctv_core::records::tables::AUDIT_LOGS;
 use cctv_core::records::{Record, WriteOp};
-use cctv_core::schedule::{ScheduleSettings, overview};
 use jiff::Timestamp;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};
@@ -23,7 +24,7 @@ pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         signed_in_admin(&state, req).await?;
         let core = &state.core;
         let settings = ScheduleSettings {
-            tasks: core.settings().schedule.clone(),
+            tasks: core.admin_settings().schedule.clone(),
             timezone: core.timezone().clone(),
             catch_up: std::time::Duration::ZERO,
             node_id: String::new(),
@@ -45,7 +46,7 @@ pub async fn queues(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     let result = async {
         signed_in_admin(&state, req).await?;
         let now = Timestamp::now();
-        let threshold = state.core.settings().queue_alert_threshold;
+        let threshold = state.core.admin_settings().queue_alert_threshold;
         let alarm = QueueAlarm::new(threshold);
         let stats = state.core.queue_admin()?.queue_stats(now).await?;
         let rows: Vec<Value> = stats
@@ -120,7 +121,7 @@ fn job_id(req: &Request) -> Result<JobId, ApiError> {
 pub(crate) async fn audit(
     state: &AppState,
     req: &Request,
-    who: &cctv_core::access::Principal,
+    who: &cctv_admin::access::Principal,
     action: &str,
     id: Option<JobId>,
 ) -> Result<(), ApiError> {

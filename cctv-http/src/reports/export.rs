@@ -2,10 +2,10 @@
 //! report the JSON endpoint answers, as a file. A stale or missing daily or monthly
 //! report is generated first (synchronously), so a file never carries outdated numbers.
 
-use cctv_core::export::{
+use cctv_admin::export::{
     Sheet, daily_sheets, dashboard_sheets, monthly_sheets, write_csv, write_xlsx,
 };
-use cctv_core::reporting::{
+use cctv_admin::reporting::{
     DailyReport, MonthlyReport, ReportKey, ReportService, Reporting, StoredReport,
 };
 use salvo::http::StatusCode;

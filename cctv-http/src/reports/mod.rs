@@ -22,7 +22,7 @@ mod read;
 mod rows;
 pub(crate) mod summaries;
 
-use cctv_core::access::Principal;
+use cctv_admin::access::Principal;
 use salvo::Router;
 
 use crate::AppState;

@@ -1,6 +1,7 @@
 //! The report endpoints: cache-first daily and monthly reports, the live dashboard.
 
-use cctv_core::reporting::{
+use cctv_admin::AdminCore;
+use cctv_admin::reporting::{
     CachedReport, DashboardReport, MAX_DASHBOARD_DAYS, ReportJob, ReportKey, ReportService,
     Reporting, StoredReport,
 };
@@ -16,8 +17,8 @@ use crate::envelope::{ApiError, Reply, respond};
 use crate::params::Params;
 use crate::state;
 
-pub(super) fn reporting_error(e: cctv_core::reporting::ReportError) -> ApiError {
-    use cctv_core::reporting::ReportError as E;
+pub(super) fn reporting_error(e: cctv_admin::reporting::ReportError) -> ApiError {
+    use cctv_admin::reporting::ReportError as E;
     match e {
         E::NotFound => ApiError::NotFound("Report not found".into()),
         E::Rejected(m) => ApiError::validation("date", m),

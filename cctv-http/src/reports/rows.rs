@@ -12,8 +12,8 @@
 use std::io::{self, Write};
 
 use bytes::Bytes;
-use cctv_core::access::Principal;
-use cctv_core::export::{
+use cctv_admin::access::Principal;
+use cctv_admin::export::{
     CsvSink, DetectionExportFilter, EVENT_TYPES, EventExportFilter, PersonExportFilter, RowExport,
     XlsxSink, export_rows, local_range,
 };
@@ -226,7 +226,7 @@ async fn send_xlsx(
     export_rows(&state.core, &export, XlsxSink::new(&*file))
         .await
         .map_err(|e| match e {
-            cctv_core::export::ExportError::Storage(s) => ApiError::from(s),
+            cctv_admin::export::ExportError::Storage(s) => ApiError::from(s),
             other => ApiError::Server(other.to_string()),
         })?;
     let reader = tokio::fs::File::open(&*file)

@@ -2,8 +2,8 @@
 //! summaries over a range of days (default: the 30 days ending today), admins only.
 //! The figures come from the daily log aggregation, which folds every node's logs.
 
+use cctv_admin::usage::{DayRange, api_usage as usage_report, deliveries};
 use cctv_core::storage::StorageError;
-use cctv_core::usage::{DayRange, api_usage as usage_report, deliveries};
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;
 

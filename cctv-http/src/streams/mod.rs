@@ -20,8 +20,8 @@ mod slots;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cctv_core::manage::{Playback, StreamSource};
-use cctv_core::stream_url::percent_encode;
+use cctv_admin::manage::{Playback, StreamSource};
+use cctv_admin::stream_url::percent_encode;
 use salvo::{Depot, Request, Response, Router, handler};
 use serde_json::{Value, json};
 

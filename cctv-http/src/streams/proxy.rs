@@ -9,8 +9,8 @@
 //! browser ask the viewer for the camera's password, and a camera's HTML would run on our
 //! origin — only known media types are passed on, under a sandboxing policy.
 
-use cctv_core::manage::{Playback, StreamSource};
-use cctv_core::stream_url::percent_encode;
+use cctv_admin::manage::{Playback, StreamSource};
+use cctv_admin::stream_url::percent_encode;
 use jiff::Timestamp;
 use reqwest::Url;
 use salvo::http::StatusCode;

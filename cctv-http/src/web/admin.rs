@@ -2,6 +2,7 @@
 //! throughput, oldest pending, alert) and failed jobs with retry / retry-all / discard —
 //! the same storage calls and audit entries as the JSON endpoints.
 
+use cctv_admin::AdminCore;
 use cctv_core::jobs::JobId;
 use cctv_core::query::PageRequest;
 use jiff::Timestamp;
@@ -38,7 +39,7 @@ pub async fn queues(req: &mut Request, depot: &mut Depot, res: &mut Response) {
         Ok(storage) => storage,
         Err(e) => return unsupported(res, &session, &e),
     };
-    let threshold = state.core.settings().queue_alert_threshold;
+    let threshold = state.core.admin_settings().queue_alert_threshold;
     let stats = match storage.queue_stats(Timestamp::now()).await {
         Ok(s) => s,
         Err(_) => {
@@ -153,8 +154,8 @@ pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) 
         return;
     };
     let core = &state.core;
-    let settings = cctv_core::schedule::ScheduleSettings {
-        tasks: core.settings().schedule.clone(),
+    let settings = cctv_admin::schedule::ScheduleSettings {
+        tasks: core.admin_settings().schedule.clone(),
         timezone: core.timezone().clone(),
         catch_up: std::time::Duration::ZERO,
         node_id: String::new(),
@@ -174,7 +175,7 @@ pub async fn schedule(req: &mut Request, depot: &mut Depot, res: &mut Response) 
             );
         }
     };
-    let tasks = cctv_core::schedule::overview(&settings, &last, Timestamp::now());
+    let tasks = cctv_admin::schedule::overview(&settings, &last, Timestamp::now());
     let mut ctx = base(&session, "schedule");
     ctx["tasks"] = serde_json::to_value(&tasks).unwrap_or_default();
     page(res, StatusCode::OK, "schedule.html", &ctx);

@@ -3,7 +3,8 @@
 //! busy hours, as SVG charts drawn here from the same figures the API answers
 //! (`crate::analytics`), each table with a CSV link to its endpoint.
 
-use cctv_core::analytics as figures;
+use cctv_admin::AdminCore;
+use cctv_admin::analytics as figures;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};

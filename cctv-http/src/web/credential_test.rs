@@ -3,7 +3,7 @@
 //! server other than as the API call itself), and shows status, time, rate-limit headers
 //! and the body.
 
-use cctv_core::manage::Resource;
+use cctv_admin::manage::Resource;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use cctv_core::manage::{ListParams, ManageError, Resource};
+use cctv_admin::manage::{ListParams, ManageError, Resource};
 use salvo::http::StatusCode;
 use salvo::{Depot, FlowCtrl, Handler, Request, Response, Router, async_trait};
 use serde_json::{Map, Value, json};
@@ -51,11 +51,11 @@ fn id_param(req: &Request) -> Option<i64> {
 /// templates (with sample values) so an admin sees what a phone will receive.
 async fn enrich(state: &AppState, items: &mut [Value]) {
     let estate = state.core.estate();
-    let sample = cctv_core::template::TemplateVars::sample();
+    let sample = cctv_admin::template::TemplateVars::sample();
     for item in items.iter_mut() {
         if let Some(t) = item.get("message_template").and_then(Value::as_str) {
             // Stored templates are people's input: bounded and off the async runtime.
-            let rendered = cctv_core::template::render_template_off_runtime(t, &sample).await;
+            let rendered = cctv_admin::template::render_template_off_runtime(t, &sample).await;
             item["preview"] = match rendered {
                 Ok(text) => json!(text),
                 Err(e) => json!(format!("(template error: {e})")),

@@ -5,7 +5,7 @@
 //! plainly that a gateway is needed. No camera URL or credential is in the page.
 //! Branch/device pickers save the position.
 
-use cctv_core::manage::{ListParams, ManageError, Resource};
+use cctv_admin::manage::{ListParams, ManageError, Resource};
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};

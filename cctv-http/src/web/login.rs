@@ -1,6 +1,6 @@
 //! `GET/POST /login`, `POST /logout`.
 
-use cctv_core::manage::ManageError;
+use cctv_admin::manage::ManageError;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::json;

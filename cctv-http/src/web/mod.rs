@@ -1,6 +1,6 @@
 //! The operator web application: server-rendered pages (minijinja templates embedded in
 //! the binary, autoescaped), session cookies with CSRF tokens, role-aware navigation, and
-//! live updates over a WebSocket. Every page calls the same [`Manager`](cctv_core::manage::Manager)
+//! live updates over a WebSocket. Every page calls the same [`Manager`](cctv_admin::manage::Manager)
 //! and registry as the JSON API, so roles, scopes and validation are enforced once.
 
 mod admin;

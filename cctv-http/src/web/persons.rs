@@ -2,8 +2,8 @@
 //! range, status, search) and the person-day page (where and when the person was seen,
 //! detection history, links to other days, name/status edit).
 
-use cctv_core::manage::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 use cctv_core::query::{DetectionFilter, PageRequest};
+use cctv_core::records::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 use cctv_core::records::{Filter, ListQuery, Order};
 use jiff::civil::Date;
 use salvo::http::StatusCode;
@@ -308,7 +308,7 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             let path = super::render::percent_encode(&re_id, b"-_.");
             redirect(res, &format!("/persons/{path}?date={date}"));
         }
-        Err(cctv_core::manage::ManageError::Validation(e)) => {
+        Err(cctv_admin::manage::ManageError::Validation(e)) => {
             show_page(
                 &state,
                 &session,
@@ -318,10 +318,10 @@ pub async fn update(req: &mut Request, depot: &mut Depot, res: &mut Response) {
             )
             .await
         }
-        Err(cctv_core::manage::ManageError::Forbidden(m)) => {
+        Err(cctv_admin::manage::ManageError::Forbidden(m)) => {
             error_page(res, &session, StatusCode::FORBIDDEN, &m)
         }
-        Err(cctv_core::manage::ManageError::NotFound(m)) => {
+        Err(cctv_admin::manage::ManageError::NotFound(m)) => {
             error_page(res, &session, StatusCode::NOT_FOUND, &m)
         }
         Err(e) => {

@@ -155,7 +155,7 @@ pub(crate) fn base(session: &Session, active: &str) -> Value {
         "tz": session.tz,
         "user": {"name": who.name, "email": who.email, "role": who.role.as_str()},
         "is_admin": who.is_admin(),
-        "can_manage": who.role != cctv_core::access::Role::Viewer,
+        "can_manage": who.role != cctv_admin::access::Role::Viewer,
         "csrf": session.csrf,
         "active": active,
         "flash": session.flash,

@@ -3,7 +3,8 @@
 //! each with a bar chart drawn as SVG from the report's breakdown and CSV/XLSX export
 //! links to the same export endpoints as the API.
 
-use cctv_core::reporting::{CachedReport, ReportJob, ReportKey, ReportService, Reporting};
+use cctv_admin::AdminCore;
+use cctv_admin::reporting::{CachedReport, ReportJob, ReportKey, ReportService, Reporting};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use salvo::http::StatusCode;

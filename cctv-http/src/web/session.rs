@@ -4,7 +4,7 @@
 //! needs no storage and changes with every login; the login form uses a double-submit
 //! cookie because there is no session yet.
 
-use cctv_core::access::Principal;
+use cctv_admin::access::Principal;
 use salvo::Request;
 use salvo::Response;
 use salvo::http::header::{HeaderValue, SET_COOKIE};
@@ -74,7 +74,7 @@ pub(crate) fn csrf_matches(submitted: Option<&str>, expected: &str) -> bool {
 }
 
 pub(crate) fn decode_flash(raw: &str) -> String {
-    cctv_core::stream_url::percent_decode(raw)
+    cctv_admin::stream_url::percent_decode(raw)
 }
 
 /// The session of this request, if its cookie holds a live token.

@@ -1,7 +1,7 @@
 //! What each management page shows and edits. The rules live in the core's `Manager`;
 //! these are only labels, columns and input kinds.
 
-use cctv_core::manage::Resource;
+use cctv_admin::manage::Resource;
 
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {

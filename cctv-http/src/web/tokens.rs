@@ -2,8 +2,8 @@
 //! to issue one (shown once), and revoking. The same manager calls and audit entries as
 //! `/api/v1/admin/tokens`.
 
-use cctv_core::access::TokenScope;
-use cctv_core::manage::{ManageError, NewPersonalToken};
+use cctv_admin::access::TokenScope;
+use cctv_admin::manage::{ManageError, NewPersonalToken};
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};

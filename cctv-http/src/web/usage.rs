@@ -1,8 +1,8 @@
 //! `/admin/usage`: API usage and WhatsApp deliveries over a range of days, from the daily
-//! summaries (`cctv_core::usage`, the same figures as `GET /api/v1/admin/api-usage` and
+//! summaries (`cctv_admin::usage`, the same figures as `GET /api/v1/admin/api-usage` and
 //! `/admin/whatsapp-deliveries`), with a bar chart of each per day.
 
-use cctv_core::usage::{api_usage, deliveries};
+use cctv_admin::usage::{api_usage, deliveries};
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
 use serde_json::{Value, json};

@@ -6,7 +6,7 @@
 //! - [`client`]: one `reqwest` client per notifier, with the timeout set and redirects off
 //!   (a redirect means a wrong base URL, and following it would turn a POST into a GET);
 //! - [`execute`]: one exchange, mapped to the notifier contract. 2xx is an [`Answer`];
-//!   anything else is the [`NotifyError`] of [`cctv_core::notify::http::error_for_status`]
+//!   anything else is the [`NotifyError`] of [`cctv_admin::notify::http::error_for_status`]
 //!   (408/429/5xx `Unavailable`, other statuses `Rejected`), carrying the provider's
 //!   `Retry-After` so the notification service waits at least that long. Timeouts and
 //!   connection failures are `Unavailable`; URLs never appear in error messages (webhook
@@ -15,7 +15,7 @@
 //! - `testing` (feature): [`testing::FakeProvider`], a scripted provider on loopback.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), cctv_core::notify::NotifyError> {
+//! # async fn demo() -> Result<(), cctv_admin::notify::NotifyError> {
 //! use std::time::Duration;
 //!
 //! let http = cctv_notify_http::client("sms", Duration::from_secs(10)).unwrap();
@@ -24,7 +24,7 @@
 //!     .json(&serde_json::json!({"to": "6281234567890", "text": "hello"}));
 //! let answer = cctv_notify_http::execute(request).await?;
 //! let id = cctv_notify_http::id_at(&answer.json, "/id");
-//! let delivery = cctv_core::notify::Delivery::sent(id, answer.elapsed);
+//! let delivery = cctv_admin::notify::Delivery::sent(id, answer.elapsed);
 //! # let _ = delivery;
 //! # Ok(())
 //! # }
@@ -36,9 +36,9 @@ pub mod testing;
 use std::error::Error as _;
 use std::time::{Duration, Instant};
 
+use cctv_admin::notify::http::{error_for_status, parse_retry_after};
+use cctv_admin::notify::{NotifierConfigError, NotifyError};
 use cctv_core::jiff::Timestamp;
-use cctv_core::notify::http::{error_for_status, parse_retry_after};
-use cctv_core::notify::{NotifierConfigError, NotifyError};
 use serde_json::Value;
 
 /// Answers larger than this are cut: ids and error messages sit at the start.

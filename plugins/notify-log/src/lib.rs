@@ -6,7 +6,7 @@
 //! fails, which is reported as [`NotifyError::Unavailable`] (a full disk may clear).
 //!
 //! ```
-//! use cctv_core::notify::NotifierRegistry;
+//! use cctv_admin::notify::NotifierRegistry;
 //!
 //! let mut registry = NotifierRegistry::new();
 //! cctv_notify_log::register(&mut registry);
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use cctv_core::notify::{
+use cctv_admin::notify::{
     Delivery, Notifier, NotifierConfigError, NotifierRegistry, NotifyError, OutboundMessage,
     parse_settings,
 };

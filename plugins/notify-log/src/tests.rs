@@ -1,4 +1,4 @@
-use cctv_core::template::TemplateVars;
+use cctv_admin::template::TemplateVars;
 use serde_json::{Value, json};
 
 use super::*;

@@ -4,8 +4,8 @@
 //! receiver gets valid JSON whatever the event contains (no escaping concerns, unlike a
 //! template that produces JSON text).
 
-use cctv_core::notify::OutboundMessage;
-use cctv_core::template::{MessageTemplate, TemplateError, VARIABLES};
+use cctv_admin::notify::OutboundMessage;
+use cctv_admin::template::{MessageTemplate, TemplateError, VARIABLES};
 use serde_json::{Map, Value, json};
 
 /// Variables of the body besides the event's.
@@ -104,7 +104,7 @@ pub(crate) fn context(message: &OutboundMessage) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use cctv_core::template::TemplateVars;
+    use cctv_admin::template::TemplateVars;
 
     use super::*;
 

@@ -1,12 +1,12 @@
-//! The HTTP side of event webhooks (see [`cctv_core::notify::webhook`]): the core builds
+//! The HTTP side of event webhooks (see [`cctv_admin::notify::webhook`]): the core builds
 //! and signs each request; this sends it with the three `webhook-*` headers and maps the
 //! answer like every HTTP notifier (`Retry-After` included).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cctv_core::notify::webhook::{WebhookRequest, WebhookTransport};
-use cctv_core::notify::{Delivery, NotifierConfigError, NotifyError};
+use cctv_admin::notify::webhook::{WebhookRequest, WebhookTransport};
+use cctv_admin::notify::{Delivery, NotifierConfigError, NotifyError};
 
 /// Sends event webhooks over HTTP; one client (connection pool) for every endpoint.
 #[derive(Debug, Clone)]

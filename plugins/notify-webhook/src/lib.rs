@@ -4,7 +4,7 @@
 //!
 //! - **Event webhooks** ([`HttpWebhookTransport`]): set per (branch, device) in the event
 //!   settings; one signed `POST` per event and endpoint (Standard Webhooks headers), see
-//!   [`cctv_core::notify::webhook`]. This is what a receiver that wants the events should
+//!   [`cctv_admin::notify::webhook`]. This is what a receiver that wants the events should
 //!   use.
 //! - **The `webhook` channel** ([`WebhookNotifier`]): a notifier like WhatsApp, so it gets
 //!   one `POST` per message *and recipient*, with a JSON body built from a template,
@@ -17,12 +17,12 @@
 //!   `image_path` (checked when the notifier is built);
 //! - the `Idempotency-Key` header carries the message's idempotency key, so a receiver can
 //!   drop the duplicate of a retried send;
-//! - answers map like every HTTP notifier (see [`cctv_core::notify::http`]): 2xx →
+//! - answers map like every HTTP notifier (see [`cctv_admin::notify::http`]): 2xx →
 //!   delivered (id read at `id_pointer` when present), 4xx except 408/429 → `Rejected`,
 //!   408/429/5xx, timeouts and connection errors → `Unavailable`.
 //!
 //! ```
-//! use cctv_core::notify::NotifierRegistry;
+//! use cctv_admin::notify::NotifierRegistry;
 //!
 //! let mut registry = NotifierRegistry::new();
 //! cctv_notify_webhook::register(&mut registry);
@@ -43,7 +43,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cctv_core::notify::{
+use cctv_admin::notify::{
     Delivery, Notifier, NotifierConfigError, NotifierRegistry, NotifyError, OutboundMessage,
     parse_settings,
 };

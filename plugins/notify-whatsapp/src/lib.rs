@@ -7,7 +7,7 @@
 //! - [`settings`]: typed, validated settings (secrets redacted from `Debug`);
 //! - `waha` / `meta`: request bodies and message-id parsing of each API;
 //! - `transport`: one HTTP exchange, mapped to the contract of
-//!   [`cctv_core::notify::Notifier`]: 2xx → [`Delivery`] (id when the body has one, never
+//!   [`cctv_admin::notify::Notifier`]: 2xx → [`Delivery`] (id when the body has one, never
 //!   a panic on an odd body); 4xx except 408/429 → `Rejected` with the provider's code;
 //!   408/429/5xx, timeouts and connection errors → `Unavailable`.
 //!
@@ -15,7 +15,7 @@
 //! "do not re-send to recipients that already got it" belong to the caller.
 //!
 //! ```
-//! use cctv_core::notify::NotifierRegistry;
+//! use cctv_admin::notify::NotifierRegistry;
 //!
 //! let mut registry = NotifierRegistry::new();
 //! cctv_notify_whatsapp::register(&mut registry);
@@ -34,11 +34,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cctv_core::notify::{
+use cctv_admin::notify::{
     Delivery, Notifier, NotifierConfigError, NotifierRegistry, NotifyError, OutboundMessage,
     parse_settings,
 };
-use cctv_core::phone::PhoneError;
+use cctv_admin::phone::PhoneError;
 
 pub use settings::{MetaSettings, MetaTemplate, WahaSettings, WhatsAppSettings};
 

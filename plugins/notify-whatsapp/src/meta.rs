@@ -12,11 +12,11 @@
 
 use std::time::Duration;
 
-use cctv_core::notify::{
+use cctv_admin::notify::{
     Attachment, AttachmentSource, Delivery, NotifierConfigError, NotifyError, OutboundMessage,
 };
-use cctv_core::phone::stored_recipient;
-use cctv_core::template::{MessageTemplate, VARIABLES};
+use cctv_admin::phone::stored_recipient;
+use cctv_admin::template::{MessageTemplate, VARIABLES};
 use reqwest::header::HeaderValue;
 use reqwest::multipart::{Form, Part};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use cctv_core::notify::NotifierConfigError;
+use cctv_admin::notify::NotifierConfigError;
 use serde::Deserialize;
 
 use crate::KIND;

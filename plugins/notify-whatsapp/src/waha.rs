@@ -10,10 +10,10 @@
 //! `_serialized` on some engines) or `key.id`.
 
 use base64::Engine as _;
-use cctv_core::notify::{
+use cctv_admin::notify::{
     AttachmentSource, Delivery, NotifierConfigError, NotifyError, OutboundMessage,
 };
-use cctv_core::phone::{stored_recipient, whatsapp_chat_id};
+use cctv_admin::phone::{stored_recipient, whatsapp_chat_id};
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
 

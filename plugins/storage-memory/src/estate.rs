@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use cctv_core::credential::{Credential, CredentialStatus, NewCredential, Permissions};
 use cctv_core::estate::*;
-use cctv_core::manage::tables::{BRANCHES, CREDENTIALS, DEVICES, GROUPS};
+use cctv_core::records::tables::{BRANCHES, CREDENTIALS, DEVICES, GROUPS};
 use cctv_core::records::{Record, WriteOp, by_id, hex, unhex};
 use cctv_core::storage::{ChangeTopic, CredentialStore, EstateStore, StorageError};
 use jiff::Timestamp;

@@ -2,7 +2,7 @@
 //! rules (uniqueness, foreign keys, cascades), and the change stamps.
 
 use cctv_core::estate::{EstateWrites, NewBranch, NewGroup, RecordStatus};
-use cctv_core::manage::tables::{BRANCHES, DEVICES, GROUPS};
+use cctv_core::records::tables::{BRANCHES, DEVICES, GROUPS};
 use cctv_core::records::{ENSURE_PREFIX, Filter, ListQuery, Order, Record, RecordStore, WriteOp};
 use cctv_core::storage::{ChangeTopic, EstateStore, StorageError};
 use cctv_storage_memory::MemoryStore;

@@ -1,9 +1,9 @@
 //! Visitor analytics on PostgreSQL: the visit rows of a range (index-only through
 //! `re_id_branch_days_visits`) and the hourly counts. The rules are in
-//! `cctv_core::analytics`.
+//! `cctv_admin::analytics`.
 
 use async_trait::async_trait;
-use cctv_core::analytics::{AnalyticsStore, DayRange, VisitRow};
+use cctv_admin::analytics::{AnalyticsStore, DayRange, VisitRow};
 use cctv_core::storage::StorageError;
 use jiff::civil::Date;
 use sqlx::Row;

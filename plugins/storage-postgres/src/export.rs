@@ -5,7 +5,7 @@
 //! which keep a generic plan from using the indexes).
 
 use async_trait::async_trait;
-use cctv_core::export::{
+use cctv_admin::export::{
     DateCursor, DetectionExportFilter, DetectionExportRow, EventExportFilter, EventExportRow,
     ExportStore, PersonExportFilter, PersonExportRow, TimeCursor,
 };

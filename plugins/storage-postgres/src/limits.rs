@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cctv_core::access::SharedLoginAttempts;
+use cctv_admin::access::SharedLoginAttempts;
 use cctv_core::rate_limit::AllowanceStore;
 use cctv_core::storage::StorageError;
 

@@ -7,10 +7,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cctv_core::jobs::JobId;
-use cctv_core::notify::{
+use cctv_admin::notify::{
     CooldownKey, DeliveryRecord, DeliveryStatus, NotificationStore, PendingDigest,
 };
+use cctv_core::jobs::JobId;
 use cctv_core::storage::StorageError;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;

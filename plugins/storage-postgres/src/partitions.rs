@@ -10,7 +10,7 @@
 //! takes a short exclusive lock on the parent table, so the scheduled task runs it at
 //! night; writers wait for the lock, they do not fail.
 
-use cctv_core::schedule::PartitionReport;
+use cctv_admin::schedule::PartitionReport;
 use cctv_core::storage::StorageError;
 use jiff::Span;
 use jiff::civil::Date;
@@ -122,7 +122,7 @@ impl PgStore {
         Ok(dropped)
     }
 
-    /// See [`cctv_core::schedule::ScheduleStore::maintain_partitions`].
+    /// See [`cctv_admin::schedule::ScheduleStore::maintain_partitions`].
     pub(crate) async fn maintain_month_partitions(
         &self,
         today: Date,

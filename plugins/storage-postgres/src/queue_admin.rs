@@ -1,10 +1,10 @@
 //! Scheduler slots and queue operations on PostgreSQL.
 
 use async_trait::async_trait;
+use cctv_admin::queue_ops::{FailedJob, QueueAdmin, QueueStats};
+use cctv_admin::schedule::{PartitionReport, ScheduleRun, ScheduleStore};
 use cctv_core::jobs::{JobId, NewJob, Queue};
 use cctv_core::query::{Page, PageRequest};
-use cctv_core::queue_ops::{FailedJob, QueueAdmin, QueueStats};
-use cctv_core::schedule::{PartitionReport, ScheduleRun, ScheduleStore};
 use cctv_core::storage::StorageError;
 use jiff::Timestamp;
 use sqlx::Row;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use cctv_core::storage::FullStorage;
+use cctv_admin::FullStorage;
 use cctv_storage_postgres::{PgSettings, PgStore};
 
 async fn fresh_store() -> Option<Arc<dyn FullStorage>> {

@@ -5,7 +5,7 @@
 
 use std::borrow::Cow;
 
-use cctv_core::schedule::ScheduleStore;
+use cctv_admin::schedule::ScheduleStore;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use jiff::civil::Date;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

@@ -1,13 +1,13 @@
 //! Visitor analytics on SQLite: the visit rows of a range through the covering index
 //! `re_id_branch_days_visits` (no table lookups), packed per day, and the hourly counts.
-//! The rules are in `cctv_core::analytics`.
+//! The rules are in `cctv_admin::analytics`.
 //!
 //! Timestamps are stored as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see `codec::ts`): whole seconds
 //! come from `unixepoch`, the microseconds from the fixed position 21, so the instants
 //! reach the core as exact integers without parsing text in Rust.
 
 use async_trait::async_trait;
-use cctv_core::analytics::{AnalyticsStore, DayRange, VisitRow};
+use cctv_admin::analytics::{AnalyticsStore, DayRange, VisitRow};
 use cctv_core::storage::StorageError;
 use jiff::civil::Date;
 use sqlx::Row;

@@ -5,7 +5,7 @@
 //! through the store's export pool (small page cache; see `SqliteStore::exporter`).
 
 use async_trait::async_trait;
-use cctv_core::export::{
+use cctv_admin::export::{
     DateCursor, DetectionExportFilter, DetectionExportRow, EventExportFilter, EventExportRow,
     ExportStore, PersonExportFilter, PersonExportRow, TimeCursor,
 };

@@ -34,7 +34,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cctv_core::files::private;
+use cctv_admin::files::private;
 use cctv_core::storage::{Cause, StorageError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

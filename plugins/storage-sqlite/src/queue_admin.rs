@@ -1,10 +1,10 @@
 //! Scheduler slots and queue operations on SQLite.
 
 use async_trait::async_trait;
+use cctv_admin::queue_ops::{FailedJob, QueueAdmin, QueueStats};
+use cctv_admin::schedule::{ScheduleRun, ScheduleStore};
 use cctv_core::jobs::{JobId, NewJob, Queue};
 use cctv_core::query::{Page, PageRequest};
-use cctv_core::queue_ops::{FailedJob, QueueAdmin, QueueStats};
-use cctv_core::schedule::{ScheduleRun, ScheduleStore};
 use cctv_core::storage::StorageError;
 use jiff::Timestamp;
 use sqlx::Row;

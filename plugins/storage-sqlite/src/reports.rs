@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use cctv_core::reporting::{
+use cctv_admin::reporting::{
     DetectionRow, ReportKey, ReportKind, ReportStore, RowCursor, RowRange, StoredReport,
 };
 use cctv_core::storage::StorageError;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cctv_core::storage::FullStorage;
+use cctv_admin::FullStorage;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 
 async fn fresh_store() -> Option<Arc<dyn FullStorage>> {

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cctv_core::api_log::{AccessLogLine, aggregate_day};
-use cctv_core::files::tables::API_USAGE_SUMMARY;
+use cctv_admin::api_log::{AccessLogLine, aggregate_day};
+use cctv_admin::files::tables::API_USAGE_SUMMARY;
 use serde_json::json;
 
 use super::*;

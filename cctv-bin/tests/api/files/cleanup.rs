@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use cctv_core::files::cleanup::{CleanupSettings, cleanup};
+use cctv_admin::files::cleanup::{CleanupSettings, cleanup};
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cctv_admin::files::cleanup::{CleanupSettings, cleanup};
 use cctv_blob_s3::S3BlobStore;
 use cctv_blob_s3::testing::S3Server;
-use cctv_core::files::cleanup::{CleanupSettings, cleanup};
 use jiff::{SignedDuration, Timestamp};
 
 use super::*;

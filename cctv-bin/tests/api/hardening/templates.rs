@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use cctv_admin::notify::Settled;
 use cctv_core::jiff::Timestamp;
-use cctv_core::notify::Settled;
 use serde_json::json;
 
 use crate::helpers::*;

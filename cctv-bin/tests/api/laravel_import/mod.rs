@@ -8,7 +8,7 @@ mod original;
 
 use std::process::Command;
 
-use cctv_core::access::SecretBox;
+use cctv_admin::access::SecretBox;
 use serde_json::{Value, json};
 use sqlx::Row;
 use sqlx::postgres::PgPoolOptions;

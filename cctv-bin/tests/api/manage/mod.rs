@@ -7,8 +7,8 @@ mod secrets;
 mod validation;
 mod webhooks;
 
-use cctv_core::access::Role;
-use cctv_core::manage::{ManageSettings, Manager, NewUser};
+use cctv_admin::access::Role;
+use cctv_admin::manage::{ManageSettings, Manager, NewUser};
 use serde_json::{Value, json};
 
 use crate::helpers::*;

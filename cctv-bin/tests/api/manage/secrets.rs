@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cctv_core::manage::tables;
+use cctv_core::records::tables;
 use cctv_core::records::{ListQuery, Order};
 use serde_json::json;
 

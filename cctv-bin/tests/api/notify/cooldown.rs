@@ -4,11 +4,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use cctv_admin::notify::DeliveryStatus;
+use cctv_admin::notify::Settled;
+use cctv_admin::notify::summary::{WHATSAPP_DELIVERY_SUMMARY, aggregate_day};
 use cctv_core::jiff::civil::Date;
 use cctv_core::jiff::{SignedDuration, Timestamp};
-use cctv_core::notify::DeliveryStatus;
-use cctv_core::notify::Settled;
-use cctv_core::notify::summary::{WHATSAPP_DELIVERY_SUMMARY, aggregate_day};
 use cctv_core::records::{ListQuery, Order};
 
 use super::*;

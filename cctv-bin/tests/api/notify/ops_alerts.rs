@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use cctv_core::access::Role;
+use cctv_admin::access::Role;
+use cctv_admin::job_handlers::{JobHandler, MaintenanceJobHandler};
+use cctv_admin::manage::{ManageSettings, Manager, NewUser};
+use cctv_admin::ops_alerts::{AlertChange, record};
 use cctv_core::jiff::{SignedDuration, Timestamp};
-use cctv_core::job_handlers::{JobHandler, MaintenanceJobHandler};
 use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{Lease, NewJob, Queue};
-use cctv_core::manage::tables::USERS;
-use cctv_core::manage::{ManageSettings, Manager, NewUser};
-use cctv_core::ops_alerts::{AlertChange, record};
+use cctv_core::records::tables::USERS;
 use cctv_core::records::{Filter, WriteOp};
 
 use super::*;
@@ -53,7 +53,7 @@ async fn people(core: &Core) {
             .await
             .unwrap();
         let Value::Object(changes) = json!({
-            "phone": phone.map(|p| cctv_core::phone::normalize_phone(p).unwrap()),
+            "phone": phone.map(|p| cctv_admin::phone::normalize_phone(p).unwrap()),
             "queue_alerts": opted,
         }) else {
             unreachable!()

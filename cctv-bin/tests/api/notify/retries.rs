@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
+use cctv_admin::notify::Settled;
+use cctv_admin::notify::context::EVENT_LOGS;
 use cctv_core::jiff::{SignedDuration, Timestamp};
 use cctv_core::jobs::JobState;
-use cctv_core::notify::Settled;
-use cctv_core::notify::context::EVENT_LOGS;
 use cctv_core::records::by_id;
 
 use super::*;

@@ -4,10 +4,10 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use cctv_admin::notify::context::EVENT_LOGS;
+use cctv_admin::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::tz::TimeZone;
-use cctv_core::notify::context::EVENT_LOGS;
-use cctv_core::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use cctv_core::records::Filter;
 use cctv_core::storage::RecordStore;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};

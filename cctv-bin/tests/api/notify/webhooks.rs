@@ -2,9 +2,10 @@
 //! event and endpoint, whatever WhatsApp does; a failing endpoint is retried alone, not
 //! before its `Retry-After`; the log names endpoints without their paths.
 
+use cctv_admin::AdminCore;
+use cctv_admin::notify::Settled;
+use cctv_admin::notify::webhook::WebhookEndpoint;
 use cctv_core::jiff::{SignedDuration, Timestamp};
-use cctv_core::notify::Settled;
-use cctv_core::notify::webhook::WebhookEndpoint;
 use cctv_core::records::{Filter, WriteOp};
 use cctv_notify_http::testing::{FakeProvider, Recorded, Reply};
 

@@ -37,7 +37,7 @@ fn assert_clean(what: &str, body: &str, password: &str, user: Option<&str>) {
     let body = body.as_str();
     for secret in [
         password.to_owned(),
-        cctv_core::stream_url::percent_encode(password),
+        cctv_admin::stream_url::percent_encode(password),
     ] {
         assert!(
             !body.contains(&secret),
@@ -64,7 +64,7 @@ async fn no_route_page_or_event_shows_a_camera_password_or_user_info() {
         let creds = Some((user.as_str(), password.as_str()));
         let cam = FakeCamera::start(&user, &password).await;
         let b0 = app.branch(0);
-        let enc = cctv_core::stream_url::percent_encode;
+        let enc = cctv_admin::stream_url::percent_encode;
         let in_url = format!("rtsp://{}:{}@10.1.2.3:554/live", enc(&user), enc(&password));
         let in_query = cam.url(&format!("/video.mjpg?pwd={}", enc(&password)));
         let devices = [

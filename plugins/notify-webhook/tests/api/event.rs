@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use cctv_core::notify::NotifyError;
-use cctv_core::notify::webhook::{WebhookRequest, WebhookTransport, sign};
+use cctv_admin::notify::NotifyError;
+use cctv_admin::notify::webhook::{WebhookRequest, WebhookTransport, sign};
 use cctv_notify_http::testing::{FakeProvider, Reply};
 use cctv_notify_webhook::HttpWebhookTransport;
 

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
-use cctv_core::notify::{Notifier, NotifyError, OutboundMessage};
-use cctv_core::template::TemplateVars;
+use cctv_admin::notify::{Notifier, NotifyError, OutboundMessage};
+use cctv_admin::template::TemplateVars;
 use cctv_notify_webhook::{WebhookNotifier, WebhookSettings};
 use serde_json::{Value, json};
 

@@ -1,9 +1,9 @@
-use cctv_core::notify::{NotifierConfigError, NotifierRegistry};
+use cctv_admin::notify::{NotifierConfigError, NotifierRegistry};
 use serde_json::json;
 
 fn build(
     settings: serde_json::Value,
-) -> Result<std::sync::Arc<dyn cctv_core::notify::Notifier>, NotifierConfigError> {
+) -> Result<std::sync::Arc<dyn cctv_admin::notify::Notifier>, NotifierConfigError> {
     let mut registry = NotifierRegistry::new();
     cctv_notify_webhook::register(&mut registry);
     registry.build("webhook", &settings)

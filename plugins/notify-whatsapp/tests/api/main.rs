@@ -4,8 +4,8 @@ mod meta;
 mod settings;
 mod waha;
 
-use cctv_core::notify::{Notifier, OutboundMessage};
-use cctv_core::template::TemplateVars;
+use cctv_admin::notify::{Notifier, OutboundMessage};
+use cctv_admin::template::TemplateVars;
 use cctv_notify_whatsapp::{WhatsAppNotifier, WhatsAppSettings};
 
 /// A notifier built through the same path as the configuration-driven binary.

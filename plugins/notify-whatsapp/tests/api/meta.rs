@@ -1,4 +1,4 @@
-use cctv_core::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
+use cctv_admin::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
 use serde_json::{Value, json};
 
 use crate::{message, notifier};

@@ -1,16 +1,16 @@
-use cctv_core::notify::{NotifierConfigError, NotifierRegistry};
+use cctv_admin::notify::{NotifierConfigError, NotifierRegistry};
 use serde_json::json;
 
 fn build(
     settings: serde_json::Value,
-) -> Result<std::sync::Arc<dyn cctv_core::notify::Notifier>, NotifierConfigError> {
+) -> Result<std::sync::Arc<dyn cctv_admin::notify::Notifier>, NotifierConfigError> {
     let mut registry = NotifierRegistry::new();
     cctv_notify_whatsapp::register(&mut registry);
     registry.build(cctv_notify_whatsapp::KIND, &settings)
 }
 
 fn message_of(
-    result: Result<std::sync::Arc<dyn cctv_core::notify::Notifier>, NotifierConfigError>,
+    result: Result<std::sync::Arc<dyn cctv_admin::notify::Notifier>, NotifierConfigError>,
 ) -> String {
     match result {
         Err(NotifierConfigError::InvalidSettings { kind, message }) => {

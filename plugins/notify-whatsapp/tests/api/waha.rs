@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use cctv_core::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
+use cctv_admin::notify::{Attachment, AttachmentSource, Notifier, NotifyError};
 use serde_json::json;
 
 use crate::{dyn_notifier, message, notifier};
