@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use actix::{Actor, ActorFutureExt, AsyncContext, Context, Supervised, WrapFuture};
 use cctv_admin::AdminCore;
+use cctv_admin::manage::tables::STREAMS;
 use cctv_core::Core;
-use cctv_core::records::tables::STREAMS;
 use cctv_core::records::{ListQuery, Order, Record, WriteOp, by_id};
 use cctv_core::storage::StorageError;
 use futures_util::{FutureExt, StreamExt};

@@ -354,7 +354,7 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     }) else {
         unreachable!()
     };
-    let table = &cctv_core::records::tables::EVENT_SETTINGS;
+    let table = &cctv_admin::manage::tables::EVENT_SETTINGS;
     core.storage()
         .apply(&[WriteOp::Insert {
             table,

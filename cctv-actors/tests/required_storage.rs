@@ -103,11 +103,11 @@ async fn a_missing_capability_is_an_error_naming_it() {
 
 #[tokio::test]
 async fn a_notification_job_without_a_notification_store_fails_at_once() {
+    use cctv_admin::manage::tables::EVENT_SETTINGS;
     use cctv_admin::notify::context::EVENT_LOGS;
     use cctv_admin::notify::{JOB_KIND, NotificationService, Settled};
     use cctv_core::jobs::{Lease, NewJob, Queue};
     use cctv_core::records::WriteOp;
-    use cctv_core::records::tables::EVENT_SETTINGS;
 
     let store: Arc<dyn Storage> = Arc::new(MemoryStore::new());
     let estate = seed(store.as_ref()).await;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use cctv_actors::stream_health::{StreamHealthSettings, sweep};
 use cctv_admin::FullStorage;
+use cctv_admin::manage::tables::STREAMS;
 use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
-use cctv_core::records::tables::STREAMS;
 use cctv_core::records::{Filter, Record, WriteOp};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::seed;

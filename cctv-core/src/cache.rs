@@ -71,7 +71,7 @@ pub(crate) const MISS_CHECK_MS: i64 = 200;
 /// created a moment ago by another process (`cctv demo`, `cctv credential create`, another
 /// node) works on its first request.
 #[derive(Debug, Default)]
-pub struct CredentialCache {
+pub(crate) struct CredentialCache {
     by_key: RwLock<Arc<HashMap<String, Arc<CredentialEntry>>>>,
     stamp: AtomicI64,
     /// When a miss last checked the stamp (milliseconds since the Unix epoch).
@@ -81,7 +81,7 @@ pub struct CredentialCache {
 }
 
 impl CredentialCache {
-    pub fn lookup(&self, api_key: &str) -> Option<Arc<CredentialEntry>> {
+    pub(crate) fn lookup(&self, api_key: &str) -> Option<Arc<CredentialEntry>> {
         self.by_key
             .read()
             .expect("credential cache lock")

@@ -137,10 +137,6 @@ impl Core {
         self.inner.estate.get()
     }
 
-    pub fn credentials(&self) -> &CredentialCache {
-        &self.inner.credentials
-    }
-
     /// The credential of a device request's key. A key the cache does not know may be one
     /// another process created a moment ago (`cctv demo`, another node): the cache checks
     /// the store (rate-limited, see `CredentialCache::refresh_on_miss`), and a key found

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 
 pub(crate) const KEY_PREFIX: &str = "cctv_";
 pub(crate) const KEY_RANDOM_CHARS: usize = 32;
-pub const SECRET_CHARS: usize = 64;
+pub(crate) const SECRET_CHARS: usize = 64;
 /// Default hourly request limit of a credential.
 pub const DEFAULT_RATE_LIMIT: u32 = 10_000;
 

@@ -12,25 +12,25 @@ use std::collections::HashMap;
 
 /// A map from a type to one value of it.
 #[derive(Default)]
-pub struct Extensions {
+pub(crate) struct Extensions {
     values: HashMap<TypeId, Box<dyn Any + Send + Sync>>,
 }
 
 impl Extensions {
     /// Stores `value`, replacing the one of its type.
-    pub fn insert<T: Any + Send + Sync>(&mut self, value: T) {
+    pub(crate) fn insert<T: Any + Send + Sync>(&mut self, value: T) {
         self.values.insert(TypeId::of::<T>(), Box::new(value));
     }
 
     /// The value of type `T`, if one was stored.
-    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.values
             .get(&TypeId::of::<T>())
             .and_then(|value| value.downcast_ref())
     }
 
     /// The value of type `T`, stored as `T::default()` first when there is none.
-    pub fn get_or_default<T: Any + Send + Sync + Default>(&mut self) -> &mut T {
+    pub(crate) fn get_or_default<T: Any + Send + Sync + Default>(&mut self) -> &mut T {
         self.values
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Box::new(T::default()))

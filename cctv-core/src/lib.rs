@@ -90,7 +90,7 @@
 //! - [`jobs`]: the durable job queue every worker claims from;
 //! - [`ingest`]: the sink detections are submitted to (the actor pipeline's);
 //! - [`blob`], [`media`], [`events`]: image bytes, image processing, the live event bus;
-//! - [`extensions`]: how other crates attach their parts to a [`Core`].
+//! - [`CoreBuilder::extension`]: how other crates attach their parts to a [`Core`].
 //!
 //! **Not here:** the reference server's administration — reports, notifications and
 //! their channels, the schedule, queue operations, exports, analytics, management
@@ -111,7 +111,7 @@ pub mod day_counts;
 pub mod detection;
 pub mod estate;
 pub mod events;
-pub mod extensions;
+mod extensions;
 pub mod ingest;
 pub mod input;
 pub mod jobs;

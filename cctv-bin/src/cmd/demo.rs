@@ -5,11 +5,11 @@
 use std::net::SocketAddr;
 
 use cctv_admin::access::Role;
+use cctv_admin::manage::tables::USERS;
 use cctv_admin::manage::{ManageSettings, Manager, NewUser};
 use cctv_core::Core;
 use cctv_core::estate::*;
 use cctv_core::records::Filter;
-use cctv_core::records::tables::USERS;
 use serde_json::{Value, json};
 
 use super::credential::{self, CreateArgs};

@@ -3,11 +3,11 @@
 //! source, matched on its natural key and written row by row, so one bad row is refused
 //! and listed while the rest go in.
 
-use cctv_core::credential::hash_secret;
-use cctv_core::records::tables::{
-    BRANCHES, CREDENTIALS, DEVICES, EVENT_SETTINGS, GROUPS, LAYOUTS, POSITIONS, STREAMS, USERS,
-    WHATSAPP_SETTINGS,
+use cctv_admin::manage::tables::{
+    EVENT_SETTINGS, LAYOUTS, POSITIONS, STREAMS, USERS, WHATSAPP_SETTINGS,
 };
+use cctv_core::credential::hash_secret;
+use cctv_core::records::tables::{BRANCHES, CREDENTIALS, DEVICES, GROUPS};
 use cctv_core::records::{Filter, Record, WriteOp, hex};
 use serde_json::{Value, json};
 use sqlx::Row;

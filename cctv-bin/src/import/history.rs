@@ -7,11 +7,11 @@
 //! What processing cannot know — a person's name, a person-day switched off — is copied
 //! from `re_id_masters` afterwards.
 
+use cctv_admin::manage::tables::PERSON_DAYS;
 use cctv_admin::reporting::{ReportService, Reporting};
 use cctv_core::detection::DetectionJob;
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::records::tables::PERSON_DAYS;
 use cctv_core::records::{Filter, Record, WriteOp};
 use cctv_core::storage::{AcceptItem, AcceptOutcome, DetectionOutcome};
 use jiff::Timestamp;

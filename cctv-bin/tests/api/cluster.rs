@@ -689,7 +689,7 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
     };
     let (rows, _) = cluster
         .store
-        .list_records(&cctv_core::records::tables::PERSON_DAYS, &query)
+        .list_records(&cctv_admin::manage::tables::PERSON_DAYS, &query)
         .await
         .unwrap();
     rows.iter()

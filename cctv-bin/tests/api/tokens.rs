@@ -4,7 +4,7 @@
 
 use std::process::Stdio;
 
-use cctv_core::records::tables::USER_TOKENS;
+use cctv_admin::manage::tables::USER_TOKENS;
 use cctv_core::records::{Record, WriteOp, by_id};
 use serde_json::{Value, json};
 

@@ -18,12 +18,12 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 
 use crate::AdminCore;
+use crate::manage::tables::USERS;
 use crate::notify::OutboundMessage;
 use cctv_core::Core;
 use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{NewJob, Queue};
 use cctv_core::records::ColumnType::{Json, Text, Timestamp as Ts};
-use cctv_core::records::tables::USERS;
 use cctv_core::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id, col};
 use cctv_core::storage::StorageError;
 

@@ -44,10 +44,9 @@ use serde_json::Value;
 use crate::jobs::JobId;
 use crate::person_day::PreparedDetection;
 
-pub use plan::{
-    ChildJob, IMAGE_KIND, Membership, MembershipFacts, NOTIFY_KIND, PersonDayChange, Plan,
-    image_metadata,
-};
+pub use plan::{ChildJob, Membership, MembershipFacts, PersonDayChange, Plan, image_metadata};
+#[cfg(test)]
+pub(crate) use plan::{IMAGE_KIND, NOTIFY_KIND};
 
 /// What a backend must read for a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,9 +17,9 @@ use crate::person_day::{PersonDayDelta, PreparedDetection, group_person_days, me
 use crate::storage::{DetectionOutcome, ProcessedDetection};
 
 /// The job kind of a notification child job.
-pub const NOTIFY_KIND: &str = "notify_detection";
+pub(crate) const NOTIFY_KIND: &str = "notify_detection";
 /// The job kind of an image child job.
-pub const IMAGE_KIND: &str = "process_image";
+pub(crate) const IMAGE_KIND: &str = "process_image";
 
 /// A branch that saw a person on a day: one *visit*. Apply as an upsert on
 /// `(re_id, date, branch_id)` with `counted = counted OR new.counted`, and move the

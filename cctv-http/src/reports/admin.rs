@@ -1,10 +1,10 @@
 //! Admin views of the scheduler and the queues, and the failed-job actions.
 
 use cctv_admin::AdminCore;
+use cctv_admin::manage::tables::AUDIT_LOGS;
 use cctv_admin::queue_ops::QueueAlarm;
 use cctv_admin::schedule::{ScheduleSettings, overview};
 use cctv_core::jobs::JobId;
-use cctv_core::records::tables::AUDIT_LOGS;
 use cctv_core::records::{Record, WriteOp};
 use jiff::Timestamp;
 use salvo::{Depot, Request, Response, handler};

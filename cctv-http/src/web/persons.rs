@@ -2,8 +2,8 @@
 //! range, status, search) and the person-day page (where and when the person was seen,
 //! detection history, links to other days, name/status edit).
 
+use cctv_admin::manage::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 use cctv_core::query::{DetectionFilter, PageRequest};
-use cctv_core::records::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 use cctv_core::records::{Filter, ListQuery, Order};
 use jiff::civil::Date;
 use salvo::http::StatusCode;

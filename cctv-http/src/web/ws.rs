@@ -14,8 +14,8 @@
 use std::collections::BTreeSet;
 
 use cctv_admin::access::Principal;
+use cctv_admin::manage::tables::USERS;
 use cctv_core::events::{Event, EventKind};
-use cctv_core::records::tables::USERS;
 use futures_util::{SinkExt, StreamExt};
 use salvo::http::StatusCode;
 use salvo::http::header::{AUTHORIZATION, HOST, ORIGIN};

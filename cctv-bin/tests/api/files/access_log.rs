@@ -112,8 +112,8 @@ async fn the_access_log_holds_no_secret_and_its_summary_matches_the_raw_lines() 
             person.credential_id,
             Some(
                 app.core
-                    .credentials()
-                    .lookup(&app.key)
+                    .find_credential(&app.key)
+                    .await
                     .unwrap()
                     .credential
                     .id

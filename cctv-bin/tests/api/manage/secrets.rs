@@ -4,7 +4,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cctv_core::records::tables;
+use cctv_admin::manage::tables::{AUDIT_LOGS, STREAMS, USERS};
+use cctv_core::records::tables::{CREDENTIALS, DEVICES};
 use cctv_core::records::{ListQuery, Order};
 use serde_json::json;
 
@@ -132,13 +133,7 @@ async fn secrets_never_appear_in_responses_logs_or_database_columns() {
         bodies.push(playable.body.to_string());
 
         let mut columns = String::new();
-        for table in [
-            &tables::DEVICES,
-            &tables::STREAMS,
-            &tables::CREDENTIALS,
-            &tables::AUDIT_LOGS,
-            &tables::USERS,
-        ] {
+        for table in [&DEVICES, &STREAMS, &CREDENTIALS, &AUDIT_LOGS, &USERS] {
             let query = ListQuery {
                 filters: vec![],
                 order: Order::NEWEST_FIRST,

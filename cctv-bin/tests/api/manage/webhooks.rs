@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use cctv_admin::manage::tables::EVENT_SETTINGS;
 use cctv_core::records::Filter;
-use cctv_core::records::tables::EVENT_SETTINGS;
 use cctv_notify_http::testing::{FakeProvider, Reply};
 use serde_json::{Value, json};
 

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use cctv_admin::AdminBuilder;
+use cctv_admin::manage::tables::EVENT_SETTINGS;
 use cctv_admin::notify::delivery_log::DeliveryLog;
 use cctv_admin::notify::{NotificationService, NotificationSettings, Settled};
 use cctv_admin::storage::FullStorage;
@@ -21,7 +22,6 @@ use cctv_core::jiff::tz::TimeZone;
 use cctv_core::jobs::{Lease, Queue};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::records::WriteOp;
-use cctv_core::records::tables::EVENT_SETTINGS;
 use cctv_core::storage::AcceptItem;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use cctv_admin::access::Role;
 use cctv_admin::job_handlers::{JobHandler, MaintenanceJobHandler};
+use cctv_admin::manage::tables::USERS;
 use cctv_admin::manage::{ManageSettings, Manager, NewUser};
 use cctv_admin::ops_alerts::{AlertChange, record};
 use cctv_core::jiff::{SignedDuration, Timestamp};
 use cctv_core::jobs::JobFailure;
 use cctv_core::jobs::{Lease, NewJob, Queue};
-use cctv_core::records::tables::USERS;
 use cctv_core::records::{Filter, WriteOp};
 
 use super::*;

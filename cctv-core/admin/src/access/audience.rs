@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 use super::{Principal, Role};
+use crate::manage::tables::USERS;
 use cctv_core::events::{Event, EventKind};
-use cctv_core::records::tables::{GROUPS, USERS};
+use cctv_core::records::tables::GROUPS;
 
 impl Principal {
     /// Whether `event` may be delivered to this person.
@@ -47,7 +48,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use cctv_core::records::tables::{BRANCHES, CREDENTIALS, DEVICES, WHATSAPP_SETTINGS};
+    use crate::manage::tables::WHATSAPP_SETTINGS;
+    use cctv_core::records::tables::{BRANCHES, CREDENTIALS, DEVICES};
 
     fn person(user_id: i64, role: Role, branches: &[i64], groups: &[i64]) -> Principal {
         Principal {

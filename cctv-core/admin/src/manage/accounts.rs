@@ -10,7 +10,7 @@ use crate::access::{
     IssuedToken, Principal, Role, hash_password, needs_rehash, parse_bearer, verify_password,
     verify_token_secret,
 };
-use cctv_core::records::tables::{USER_TOKENS, USERS};
+use crate::manage::tables::{USER_TOKENS, USERS};
 use cctv_core::records::{Filter, Record, by_id, hex, unhex};
 
 /// A successful login: the user as shown by the API and the bearer token (shown once).

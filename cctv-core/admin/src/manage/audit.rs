@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::{ManageError, Manager, Plan, ResourceLogic, forbidden, int_filter};
 use crate::access::Principal;
-use cctv_core::records::tables::AUDIT_LOGS;
+use crate::manage::tables::AUDIT_LOGS;
 use cctv_core::records::{Filter, Record, Table};
 use cctv_core::validation::ValidationErrors;
 

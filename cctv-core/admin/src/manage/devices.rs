@@ -16,7 +16,8 @@ use super::{
     insert_op, int_filter, int_of, str_of, update_op,
 };
 use crate::access::Principal;
-use cctv_core::records::tables::{BRANCHES, DEVICES, EVENT_SETTINGS, STREAMS};
+use crate::manage::tables::{EVENT_SETTINGS, STREAMS};
+use cctv_core::records::tables::{BRANCHES, DEVICES};
 use cctv_core::records::{Filter, Order, Record, Table, WriteOp, by_id};
 use cctv_core::validation::ValidationErrors;
 

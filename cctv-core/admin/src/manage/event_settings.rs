@@ -15,7 +15,8 @@ use super::{
     insert_op, int_filter, int_of, public_fields, update_op,
 };
 use crate::access::{Principal, Role};
-use cctv_core::records::tables::{DEVICES, EVENT_SETTINGS};
+use crate::manage::tables::EVENT_SETTINGS;
+use cctv_core::records::tables::DEVICES;
 use cctv_core::records::{Filter, Record, Table, WriteOp, by_id};
 use cctv_core::validation::ValidationErrors;
 

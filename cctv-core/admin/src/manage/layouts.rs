@@ -13,7 +13,8 @@ use super::{
     insert_op, int_of, str_of, update_op,
 };
 use crate::access::Principal;
-use cctv_core::records::tables::{BRANCHES, DEVICES, LAYOUTS, POSITIONS};
+use crate::manage::tables::{LAYOUTS, POSITIONS};
+use cctv_core::records::tables::{BRANCHES, DEVICES};
 use cctv_core::records::{Filter, ListQuery, Order, Record, Table, WriteOp, by_id};
 use cctv_core::validation::ValidationErrors;
 

@@ -21,11 +21,11 @@ mod layouts;
 mod persons;
 mod stream_access;
 mod streams;
+pub mod tables;
 mod tokens;
 mod users;
 mod whatsapp;
 
-use cctv_core::records::tables;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -600,7 +600,8 @@ impl Manager {
     /// carry their branch so each listener only hears about branches it may see.
     fn publish(&self, table: &Table, action: &str, row: &Record) {
         use cctv_core::events::{Event, EventKind};
-        use cctv_core::records::tables::*;
+        use cctv_core::records::tables::{BRANCHES, CREDENTIALS, DEVICES, GROUPS};
+        use tables::{EVENT_SETTINGS, LAYOUTS, STREAMS, USERS, WHATSAPP_SETTINGS};
         let kind = match table.name {
             n if n == GROUPS.name || n == BRANCHES.name => EventKind::GroupUpdated,
             n if n == LAYOUTS.name => EventKind::LayoutUpdated,

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 use super::form::Form;
 use super::{Caller, ManageError, Manager, audit_op, forbidden, id_of, update_op};
 use crate::access::Role;
+use crate::manage::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 use cctv_core::records::Filter;
-use cctv_core::records::tables::{PERSON_BRANCH_DAYS, PERSON_DAYS};
 
 impl Manager {
     pub async fn patch_person(

@@ -8,8 +8,9 @@ use serde_json::Value;
 use super::camera_fields::plain;
 use super::{ManageError, Manager, forbidden, int_of, str_of};
 use crate::access::Principal;
+use crate::manage::tables::STREAMS;
 use crate::stream_url::{public_url, split_user_info, with_user_info};
-use cctv_core::records::tables::{DEVICES, STREAMS};
+use cctv_core::records::tables::DEVICES;
 use cctv_core::records::{Filter, Record};
 
 /// How a browser gets the picture of a stream.

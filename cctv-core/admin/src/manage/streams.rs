@@ -14,7 +14,8 @@ use super::{
     int_filter, int_of, str_of, update_op,
 };
 use crate::access::{Principal, Role};
-use cctv_core::records::tables::{DEVICES, STREAMS};
+use crate::manage::tables::STREAMS;
+use cctv_core::records::tables::DEVICES;
 use cctv_core::records::{Filter, Order, Record, Table};
 use cctv_core::validation::ValidationErrors;
 

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Caller, ManageError, Manager, audit_op, id_of, insert_op, int_of, str_of};
 use crate::access::{IssuedToken, TokenScope};
-use cctv_core::records::tables::{USER_TOKENS, USERS};
+use crate::manage::tables::{USER_TOKENS, USERS};
 use cctv_core::records::{Filter, ListQuery, Order, Record, WriteOp, by_id, hex};
 use cctv_core::validation::ValidationErrors;
 

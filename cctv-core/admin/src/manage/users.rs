@@ -13,7 +13,8 @@ use super::{
     update_op,
 };
 use crate::access::{MIN_PASSWORD_CHARS, Principal, Role, hash_password};
-use cctv_core::records::tables::{BRANCHES, GROUPS, USER_TOKENS, USERS};
+use crate::manage::tables::{USER_TOKENS, USERS};
+use cctv_core::records::tables::{BRANCHES, GROUPS};
 use cctv_core::records::{Filter, Record, Table, WriteOp, by_id};
 use cctv_core::validation::ValidationErrors;
 

@@ -14,7 +14,7 @@ use super::{
     update_op,
 };
 use crate::access::Principal;
-use cctv_core::records::tables::WHATSAPP_SETTINGS;
+use crate::manage::tables::WHATSAPP_SETTINGS;
 use cctv_core::records::{Filter, Order, Record, Table, WriteOp, by_id};
 use cctv_core::validation::ValidationErrors;
 

@@ -22,11 +22,10 @@ use serde_json::Value;
 
 use super::webhook::{WebhookEndpoint, endpoints};
 use crate::access::SecretBox;
+use crate::manage::tables::{EVENT_SETTINGS, PERSON_DAYS, WHATSAPP_SETTINGS};
 use crate::template::TemplateVars;
 use cctv_core::records::ColumnType::{Bool, Date as DateCol, Int, Text, Timestamp as Ts};
-use cctv_core::records::tables::{
-    BRANCHES, DEVICES, EVENT_SETTINGS, PERSON_DAYS, WHATSAPP_SETTINGS,
-};
+use cctv_core::records::tables::{BRANCHES, DEVICES};
 use cctv_core::records::{Filter, Record, RecordStore, Table, by_id, col};
 use cctv_core::storage::StorageError;
 
