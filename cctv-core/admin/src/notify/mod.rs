@@ -3,7 +3,7 @@
 //! - [`Notifier`]: the plugin trait; one instance per configured channel.
 //! - [`NotifyError`]: `Rejected` (do not retry) vs `Unavailable` (retry later).
 //! - [`NotifierRegistry`]: `kind → factory`, for the configuration-driven binary;
-//!   embedders hand instances to [`cctv_core::CoreBuilder::notifier`] instead.
+//!   embedders hand instances to [`AdminBuilder::notifier`](crate::AdminBuilder::notifier) instead.
 //! - [`http`]: pure helpers that map an HTTP answer to a [`NotifyError`], so every HTTP
 //!   plugin classifies statuses the same way.
 //!
