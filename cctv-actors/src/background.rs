@@ -11,11 +11,12 @@ use actix::{
 use cctv_admin::AdminCore;
 use cctv_admin::job_handlers::{JobHandler, MaintenanceJobHandler, ReportJobHandler};
 use cctv_admin::ops_alerts::AlertChange;
-use cctv_admin::queue_ops::{AlarmChange, QueueAlarm, WorkerState, WorkerStatus};
+use cctv_admin::queue_ops::{AlarmChange, QueueAlarm};
 use cctv_admin::schedule::{JobTaskRunner, ScheduleSettings, Scheduler, SystemClock};
 use cctv_core::Core;
 use cctv_core::events::{Event, EventKind};
 use cctv_core::jobs::Queue;
+use cctv_core::workers::{WorkerState, WorkerStatus};
 use jiff::{SignedDuration, Timestamp};
 use tokio::task::AbortHandle;
 

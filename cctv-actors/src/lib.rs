@@ -12,7 +12,7 @@
 //! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
 //!   JPEG and thumbnail, off the async runtime.
 //! - **queue workers** run the `reports` and `maintenance` queues
-//!   ([`cctv_core::work`] handlers), the **scheduler** enqueues timed tasks
+//!   ([`cctv_admin::job_handlers`]), the **scheduler** enqueues timed tasks
 //!   ([`cctv_admin::schedule`]), and a **queue monitor** raises `queue_status` alerts.
 //!
 //! ```no_run
@@ -155,7 +155,7 @@ impl Default for NotificationWorkers {
 pub struct QueueWorkers {
     pub report_workers: usize,
     pub maintenance_workers: usize,
-    /// How often queue depths are checked against `CoreSettings::queue_alert_threshold`.
+    /// How often queue depths are checked against `AdminSettings::queue_alert_threshold`.
     pub monitor_interval: Duration,
 }
 
@@ -169,7 +169,7 @@ impl Default for QueueWorkers {
     }
 }
 
-/// `[schedule]`: whether this node runs the scheduler (`CoreSettings::schedule`).
+/// `[schedule]`: whether this node runs the scheduler (`AdminSettings::schedule`).
 #[derive(Debug, Clone)]
 pub struct ScheduleRunner {
     /// Off by default so that an embedder or a test opts in; several nodes may all run it

@@ -15,6 +15,7 @@ use crate::media::ImageProcessor;
 use crate::rate_limit::{HourlyLimiter, RequestLimiter};
 use crate::storage::Storage;
 use crate::storage::error::StorageError;
+use crate::workers::{WorkerState, WorkerStatus};
 
 /// Settings of the domain (no I/O settings: those belong to the plugins).
 #[derive(Debug, Clone)]
@@ -56,6 +57,8 @@ struct Inner {
     credentials: CredentialCache,
     limiter: Arc<dyn RequestLimiter>,
     metrics: crate::metrics::Metrics,
+    /// Set by whatever runs this process's workers (cctv-actors' pipeline).
+    workers: std::sync::RwLock<Option<Arc<dyn WorkerStatus>>>,
     extensions: Extensions,
 }
 
@@ -163,6 +166,27 @@ impl Core {
     /// Counts device requests against their credentials' hourly limits.
     pub fn limiter(&self) -> &Arc<dyn RequestLimiter> {
         &self.inner.limiter
+    }
+
+    /// Registers what reports this process's workers (the health probe and the admin
+    /// queue view show them).
+    pub fn set_worker_status(&self, status: Arc<dyn WorkerStatus>) {
+        *self
+            .inner
+            .workers
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(status);
+    }
+
+    /// This process's workers, empty when none run here.
+    pub fn worker_states(&self) -> Vec<WorkerState> {
+        let status = self
+            .inner
+            .workers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        status.map(|s| s.states()).unwrap_or_default()
     }
 
     /// Reloads both caches now (after a change made through this process).
@@ -305,6 +329,7 @@ impl CoreBuilder {
                 limiter: self
                     .limiter
                     .unwrap_or_else(|| Arc::new(HourlyLimiter::new())),
+                workers: std::sync::RwLock::new(None),
                 extensions: self.extensions,
             }),
         };

@@ -3,8 +3,9 @@
 //! The domain of cctv — counting people across a company's branches from the person
 //! re-identification detections that edge AI nodes and cameras post — and the traits its
 //! plugins implement. No web framework, actor system or database driver is in its API:
-//! storage backends, blob stores, notifiers and the image pipeline are plugins, held as
-//! `Arc<dyn Trait>` by a [`Core`].
+//! storage backends, blob stores, the event bus and the image pipeline are plugins, held
+//! as `Arc<dyn Trait>` by a [`Core`] (notifiers and the optional storage capabilities
+//! belong to the administration, `cctv-admin`).
 //!
 //! ## From a detection to a count
 //!
@@ -126,6 +127,7 @@ pub mod rate_limit;
 pub mod records;
 pub mod storage;
 pub mod validation;
+pub mod workers;
 
 pub use crate::core::{BuildError, Core, CoreBuilder, CoreSettings};
 pub use jiff;

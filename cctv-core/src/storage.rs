@@ -1,5 +1,5 @@
-//! Storage traits: one per capability, implemented by each backend plugin
-//! (`plugins/storage-sqlite`, `plugins/storage-postgres`, `plugins/storage-memory`) and
+//! The storage traits every backend implements, one per part of [`Storage`], in each
+//! backend plugin (`plugins/storage-sqlite`, `plugins/storage-postgres`, `plugins/storage-memory`) and
 //! checked by one conformance suite (the `cctv-testkit` crate).
 //!
 //! [`Storage`] is what every backend must provide; `cctv-admin` adds the optional

@@ -8,7 +8,6 @@ use serde_json::json;
 
 use crate::envelope::{ApiError, Reply, respond};
 use crate::state;
-use cctv_admin::AdminCore;
 
 #[handler]
 pub async fn health(_req: &mut Request, depot: &mut Depot, res: &mut Response) {

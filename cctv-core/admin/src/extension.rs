@@ -9,7 +9,7 @@
 //! (what needs one answers that it is unsupported), no notifiers, default settings and a
 //! credential key for this process only.
 
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 
 use cctv_core::storage::StorageError;
 use cctv_core::{Core, CoreBuilder};
@@ -20,7 +20,7 @@ use crate::capabilities::{Capabilities, require};
 use crate::export::ExportStore;
 use crate::notify::webhook::WebhookTransport;
 use crate::notify::{NotificationStore, Notifier};
-use crate::queue_ops::{QueueAdmin, WorkerState, WorkerStatus};
+use crate::queue_ops::QueueAdmin;
 use crate::reporting::ReportStore;
 use crate::reporting::persons_memo::PersonsMemo;
 use crate::schedule::{Cadence, ScheduleStore, TaskName};
@@ -60,14 +60,12 @@ pub struct Admin {
     notifiers: Vec<Arc<dyn Notifier>>,
     webhooks: Option<Arc<dyn WebhookTransport>>,
     settings: AdminSettings,
-    /// Set by whatever runs this process's workers (cctv-actors' pipeline).
-    workers: RwLock<Option<Arc<dyn WorkerStatus>>>,
-    /// Distinct persons of recent report ranges (see `reporting::persons_memo`).
-    pub(crate) persons_memo: PersonsMemo,
 }
 
 impl Admin {
-    /// What a core built without admin parts answers with (one per process).
+    /// What a core built without admin parts answers with: one per process, so it holds
+    /// nothing that belongs to one core (its credential key is one random key for every
+    /// such core of the process, lost at exit; such a core's reports keep no memo).
     pub fn fallback() -> &'static Admin {
         static FALLBACK: OnceLock<Admin> = OnceLock::new();
         FALLBACK.get_or_init(Admin::default)
@@ -160,35 +158,25 @@ pub trait AdminCore {
         self.admin().webhooks.as_ref()
     }
 
+    /// Scheduled tasks and alert thresholds.
     fn admin_settings(&self) -> &AdminSettings {
         &self.admin().settings
-    }
-
-    /// Registers what reports this process's workers (the admin queue view shows them).
-    fn set_worker_status(&self, status: Arc<dyn WorkerStatus>) {
-        *self
-            .admin()
-            .workers
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(status);
-    }
-
-    /// This process's workers, empty when none run here.
-    fn worker_states(&self) -> Vec<WorkerState> {
-        let status = self
-            .admin()
-            .workers
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
-        status.map(|s| s.states()).unwrap_or_default()
     }
 }
 
 impl AdminCore for Core {
     fn admin(&self) -> &Admin {
-        self.extension::<Admin>()
-            .unwrap_or_else(|| Admin::fallback())
+        self.extension::<Admin>().unwrap_or_else(|| {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            // A full backend handed to `CoreBuilder::storage` instead of `full_storage`
+            // lands here too: say it where an operator looks.
+            SAID.call_once(|| {
+                tracing::info!(
+                    "a core was built without the admin parts (cctv_admin::AdminBuilder): no optional storage capabilities, no notifiers, default admin settings"
+                )
+            });
+            Admin::fallback()
+        })
     }
 }
 
@@ -231,6 +219,7 @@ pub trait AdminBuilder: Sized {
         self
     }
 
+    /// Scheduled tasks and alert thresholds (default: every task at its default cadence).
     fn admin_settings(mut self, settings: AdminSettings) -> Self {
         self.admin_mut().settings = settings;
         self
@@ -239,6 +228,9 @@ pub trait AdminBuilder: Sized {
 
 impl AdminBuilder for CoreBuilder {
     fn admin_mut(&mut self) -> &mut Admin {
+        // The reports' distinct-persons memo is per core too: its own extension value, so
+        // that the reports find it without going through `Admin`.
+        self.extension_mut::<PersonsMemo>();
         self.extension_mut::<Admin>()
     }
 

@@ -10,7 +10,8 @@
 //! carry [`WriteOp::Ensure`] guards (e.g. "at least one active admin remains"), so
 //! invariants hold even with concurrent requests.
 //!
-//! [`tables`] describes every table of the schema the record operations reach.
+//! [`tables`] describes the estate's and credentials' tables; `cctv-admin` describes the
+//! management tables the same way.
 
 pub mod tables;
 

@@ -27,7 +27,8 @@ pub enum StorageError {
     #[error("corrupt data: {0}")]
     Corrupt(#[source] Cause),
     /// The backend does not implement the optional capability named (`reports`,
-    /// `notifications`, …): it was given to the core as a bare [`Storage`].
+    /// `notifications`, …): the core has only the bare [`Storage`], without the capability
+    /// (`cctv_admin::AdminBuilder::capabilities` or `full_storage` adds it).
     ///
     /// [`Storage`]: crate::storage::Storage
     #[error("this storage backend does not provide {0}")]

@@ -1,6 +1,6 @@
-//! The account, token and management routes. The resources are described from the core:
-//! the fields a body may carry are `Resource::input_fields` (the core refuses any other),
-//! who may read or change them is asked of the core's role rules, and each field's type
+//! The account, token and management routes. The resources are described by `cctv-admin`:
+//! the fields a body may carry are `Resource::input_fields` (it refuses any other),
+//! who may read or change them is asked of `cctv-admin`'s role rules, and each field's type
 //! comes from the web form's input kind or, for fields the forms do not show, from
 //! [`API_ONLY_FIELDS`].
 
@@ -322,7 +322,7 @@ fn auth_for(resource: Resource, write: bool) -> Auth {
     }
 }
 
-/// Who may read and change the rows, in words, from the core's role rules.
+/// Who may read and change the rows, in words, from `cctv-admin`'s role rules.
 fn roles_note(resource: Resource) -> String {
     let who = |write: bool| {
         let roles: Vec<&str> = [

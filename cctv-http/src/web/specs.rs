@@ -1,4 +1,4 @@
-//! What each management page shows and edits. The rules live in the core's `Manager`;
+//! What each management page shows and edits. The rules live in `cctv-admin`'s `Manager`;
 //! these are only labels, columns and input kinds.
 
 use cctv_admin::manage::Resource;

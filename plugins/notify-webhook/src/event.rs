@@ -1,4 +1,4 @@
-//! The HTTP side of event webhooks (see [`cctv_admin::notify::webhook`]): the core builds
+//! The HTTP side of event webhooks (see [`cctv_admin::notify::webhook`]): `cctv-admin` builds
 //! and signs each request; this sends it with the three `webhook-*` headers and maps the
 //! answer like every HTTP notifier (`Retry-After` included).
 

@@ -3,7 +3,7 @@
 //! A storage backend that keeps everything in the memory of one process. It implements the
 //! required [`Storage`](cctv_core::storage::Storage) interface only — intake and
 //! processing, the job queue, estate and credential reads, the registry and the generic
-//! management records — and none of the optional `FullStorage` capabilities
+//! management records — and none of the optional capabilities of `cctv_admin::FullStorage`
 //! (notifications, reports, schedule, queue administration, exports).
 //!
 //! **No persistence**: all data is lost when the process ends, and the store cannot be

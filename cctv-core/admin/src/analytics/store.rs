@@ -1,6 +1,6 @@
 //! The storage seam of visitor analytics: a backend reads the visit rows of a range of
 //! days and the hourly detection counts; every rule (new vs returning, dwell, flows,
-//! frequency, weekday and hour) is applied here in the core, once for every backend.
+//! frequency, weekday and hour) is applied here, once for every backend.
 //! A visit row is small (person, day, branch, two instants, a count), and a range is at
 //! most a year, so a report reads one indexed range and keeps nothing else.
 

@@ -252,7 +252,7 @@ impl<'a> Round<'a> {
         let Some(transport) = self.service.core.webhook_transport().cloned() else {
             let error = NotifyError::rejected(
                 Some("no_transport".into()),
-                "this process has no webhook transport (Core::builder().webhook_transport)",
+                "this process has no webhook transport (AdminBuilder::webhook_transport)",
             );
             return self.failed(&label, channel, &error, false).await;
         };

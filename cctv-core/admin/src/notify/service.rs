@@ -1,7 +1,7 @@
 //! The notification service: runs one `notify_detection` job (payload `{"event_log_id"}`).
 //!
 //! For each recipient of the event's `SendPlan` and each configured channel
-//! (`Core::notifiers`), in order:
+//! (`AdminCore::notifiers`), in order:
 //! 1. a recipient already settled by an earlier attempt (sent, suppressed, digested, or
 //!    refused for good) is skipped: a retry never messages anyone twice;
 //! 2. an invalid number fails for good (`invalid_recipient`) without a request;

@@ -4,7 +4,7 @@
 //!
 //! - **Endpoints** live in the event settings row (`webhook_enabled`, `webhooks`). Each
 //!   endpoint has its own secret, `whsec_` + base64 of 24 random bytes, generated when the
-//!   URL is first saved. URL and secret are stored encrypted with the core's
+//!   URL is first saved. URL and secret are stored encrypted with the admin parts'
 //!   [`SecretBox`]: the URL often carries a token, and the secret must be readable to sign.
 //! - **Signing** ([`sign`]): `webhook-id` (stable for one event and endpoint, so a receiver
 //!   drops a retried duplicate), `webhook-timestamp` (Unix seconds of this attempt) and

@@ -5,7 +5,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::calendar::{days_counted, local_day_bounds, month_bounds, month_days};
-use super::persons_memo::{Lookup, RangeKey, signature};
+use super::persons_memo::{Lookup, PersonsMemo, RangeKey, signature};
 use super::{
     CachedReport, DailyAccumulator, DashboardAccumulator, DashboardCounts, DashboardReport,
     DetectionRow, MonthlyAccumulator, ReportError, ReportKey, ReportKind, Reporting, RowCursor,
@@ -225,8 +225,16 @@ impl ReportService {
                 v
             }),
         );
+        let Some(memo) = self.core.extension::<PersonsMemo>() else {
+            // A core without admin parts of its own keeps no memo: scan every time.
+            let persons = self
+                .core
+                .storage()
+                .range_persons(from, to, branches)
+                .await?;
+            return Ok((persons, PersonsState::Exact));
+        };
         let sig = signature(days, from, to);
-        let memo = &self.core.admin().persons_memo;
         match memo.lookup(&key, &sig) {
             Lookup::Fresh(p) => Ok((p, PersonsState::Exact)),
             Lookup::Stale { persons, refresh } => {
@@ -264,12 +272,16 @@ impl ReportService {
                 .await
             {
                 Ok(p) => {
-                    core.admin().persons_memo.store(key, sig, p.clone());
+                    if let Some(memo) = core.extension::<PersonsMemo>() {
+                        memo.store(key, sig, p.clone());
+                    }
                     Some(p)
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "scanning distinct persons failed");
-                    core.admin().persons_memo.refresh_failed(&key);
+                    if let Some(memo) = core.extension::<PersonsMemo>() {
+                        memo.refresh_failed(&key);
+                    }
                     None
                 }
             }
