@@ -36,8 +36,8 @@ use crate::validation::ValidationErrors;
 /// What a device sent.
 #[derive(Debug, Clone, Default)]
 pub struct DetectionSubmission {
-    /// The request fields as one JSON object (form bodies through
-    /// [`crate::input::form_fields`]).
+    /// The request fields as one JSON object (`cctv-http` turns form bodies into one,
+    /// PHP-style names nested).
     pub fields: Map<String, Value>,
     /// The `Idempotency-Key` header, if sent.
     pub idempotency_key: Option<String>,

@@ -100,7 +100,7 @@ pub(crate) async fn json_body(state: &AppState, req: &mut Request) -> Result<Val
             "Content-Type must be application/json".into(),
         ));
     }
-    if let Some(field) = cctv_core::input::too_deep_json_member(bytes) {
+    if let Some(field) = crate::body_shape::too_deep_json_member(bytes) {
         return Err(ApiError::validation(
             &field,
             cctv_core::input::too_deep_message(&field),

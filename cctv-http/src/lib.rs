@@ -16,6 +16,7 @@
 pub mod access_log;
 pub mod analytics;
 pub mod auth;
+mod body_shape;
 pub mod device;
 pub mod envelope;
 mod extract;

@@ -8,8 +8,9 @@
 //! what is left is refused whole with 429); a request refused before its items are known
 //! costs one, like any other request.
 
+use crate::body_shape::{MAX_FIELD_NAME_BYTES, too_deep_json_path};
 use cctv_core::accept::batch::{BatchError, ItemStatus, check_batch_len};
-use cctv_core::input::{MAX_FIELD_NAME_BYTES, too_deep_json_path, too_deep_message};
+use cctv_core::input::too_deep_message;
 use jiff::Timestamp;
 use salvo::http::{ParseError, StatusCode};
 use salvo::{Depot, Request, Response, handler};

@@ -6,8 +6,9 @@
 //! with bounded count, name length and nesting), the `Idempotency-Key` header, and the
 //! core's answer into the JSON envelope.
 
+use crate::body_shape::{form_fields, too_deep_json_member};
 use cctv_core::accept::{AcceptError, DetectionSubmission};
-use cctv_core::input::{form_fields, too_deep_json_member, too_deep_message};
+use cctv_core::input::too_deep_message;
 use cctv_core::media::MAX_IMAGE_BYTES;
 use jiff::Timestamp;
 use salvo::http::ParseError;

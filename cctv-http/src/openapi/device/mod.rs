@@ -5,8 +5,9 @@
 //! (`cctv_core::query`, `cctv_core::jobs`, `cctv_core::accept`): a field here is a field
 //! serde writes there, and a limit here is the limit the core enforces.
 
+use crate::body_shape::{MAX_FIELD_NAME_BYTES, MAX_FORM_FIELDS};
 use cctv_core::detection::{MAX_DEVICE_ID_CHARS, MAX_EVENT_ID_CHARS, MAX_RE_ID_CHARS};
-use cctv_core::input::{MAX_FIELD_NAME_BYTES, MAX_FORM_FIELDS, MAX_NESTING};
+use cctv_core::input::MAX_NESTING;
 mod schemas;
 
 use serde_json::{Value, json};
