@@ -120,7 +120,7 @@ impl Core {
         &self.inner.settings
     }
 
-    /// The value of type `T` the builder was given ([`CoreBuilder::extension`]).
+    /// The value of type `T` the builder was given ([`CoreBuilder::extension_mut`]).
     pub fn extension<T: std::any::Any + Send + Sync>(&self) -> Option<&T> {
         self.inner.extensions.get()
     }
@@ -262,15 +262,9 @@ impl CoreBuilder {
         self
     }
 
-    /// Attaches a value other crates read back with [`Core::extension`] (one per type;
-    /// a second value of a type replaces the first).
-    pub fn extension<T: std::any::Any + Send + Sync>(mut self, value: T) -> Self {
-        self.extensions.insert(value);
-        self
-    }
-
-    /// The attached value of type `T`, attached as `T::default()` first when there is
-    /// none: for builder extensions that fill one value in several calls.
+    /// The attached value of type `T` (one per type), attached as `T::default()` first
+    /// when there is none; other crates fill their value here in one or several builder
+    /// calls and read it back with [`Core::extension`].
     pub fn extension_mut<T: std::any::Any + Send + Sync + Default>(&mut self) -> &mut T {
         self.extensions.get_or_default()
     }

@@ -2,9 +2,9 @@
 //!
 //! The core knows the detection path only. The reference server's administration
 //! (`cctv-admin`: notifiers, the optional storage capabilities, the credential key, the
-//! schedule's settings) rides along as one extension value, so an embedder who only
-//! counts detections neither compiles nor configures it, and the admin crate adds its
-//! parts without the core naming them. The same pattern as `http::Extensions`: a map
+//! schedule's settings) rides along as one extension value, so the core's API names
+//! none of it and a core built without it runs the detection path, and the admin crate
+//! adds its parts without the core naming them. The same pattern as `http::Extensions`: a map
 //! keyed by type, filled while building and read-only afterwards.
 
 use std::any::{Any, TypeId};
@@ -17,11 +17,6 @@ pub(crate) struct Extensions {
 }
 
 impl Extensions {
-    /// Stores `value`, replacing the one of its type.
-    pub(crate) fn insert<T: Any + Send + Sync>(&mut self, value: T) {
-        self.values.insert(TypeId::of::<T>(), Box::new(value));
-    }
-
     /// The value of type `T`, if one was stored.
     pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
         self.values
@@ -53,13 +48,12 @@ mod tests {
     fn one_value_per_type_and_defaults_on_demand() {
         let mut map = Extensions::default();
         assert_eq!(map.get::<u32>(), None);
-        map.insert(7_u32);
-        map.insert(8_u32);
-        map.insert("text");
-        assert_eq!(map.get::<u32>(), Some(&8));
-        assert_eq!(map.get::<&str>(), Some(&"text"));
+        *map.get_or_default::<u32>() = 7;
+        *map.get_or_default::<u32>() += 1;
         map.get_or_default::<Vec<u8>>().push(1);
         map.get_or_default::<Vec<u8>>().push(2);
+        assert_eq!(map.get::<u32>(), Some(&8));
         assert_eq!(map.get::<Vec<u8>>(), Some(&vec![1, 2]));
+        assert_eq!(map.get::<u64>(), None, "another type is another value");
     }
 }

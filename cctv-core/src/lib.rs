@@ -91,7 +91,7 @@
 //! - [`jobs`]: the durable job queue every worker claims from;
 //! - [`ingest`]: the sink detections are submitted to (the actor pipeline's);
 //! - [`blob`], [`media`], [`events`]: image bytes, image processing, the live event bus;
-//! - [`CoreBuilder::extension`]: how other crates attach their parts to a [`Core`].
+//! - [`CoreBuilder::extension_mut`]: how other crates attach their parts to a [`Core`].
 //!
 //! **Not here:** the reference server's administration — reports, notifications and
 //! their channels, the schedule, queue operations, exports, analytics, management

@@ -1,8 +1,10 @@
 //! # cctv-admin
 //!
 //! The administration of a cctv server, built on `cctv-core`: what the reference server
-//! offers beyond accepting and counting detections. An embedder who only counts
-//! detections does not need this crate.
+//! offers beyond accepting and counting detections. A core built without it accepts,
+//! processes and counts detections (the actor pipeline and the SQL backends still link
+//! it, for the notification, report and maintenance workers and the capability traits
+//! they implement).
 //!
 //! It attaches itself to a [`Core`](cctv_core::Core) as one extension value ([`Admin`]):
 //! [`AdminBuilder`] adds its parts while the core is wired, [`AdminCore`] reads them.
