@@ -83,5 +83,23 @@ pub(crate) fn require<'a, T: ?Sized>(
     capability: &'a Option<Arc<T>>,
     name: &'static str,
 ) -> Result<&'a Arc<T>, StorageError> {
-    capability.as_ref().ok_or(StorageError::Unsupported(name))
+    capability.as_ref().ok_or_else(|| {
+        say_missing(name);
+        StorageError::Unsupported(name)
+    })
+}
+
+/// Logs a missing capability the first time something asks for it in this process: a
+/// backend with every capability handed to `CoreBuilder::storage` without
+/// `AdminBuilder::full_storage` lands here too, and the log is where an operator looks.
+fn say_missing(name: &'static str) {
+    static SAID: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID.lock().unwrap_or_else(|p| p.into_inner());
+    if !said.contains(&name) {
+        said.push(name);
+        tracing::warn!(
+            capability = name,
+            "the storage backend was given without this optional capability: what needs it answers that it is unsupported"
+        );
+    }
 }
