@@ -214,8 +214,9 @@ pub(crate) struct BackgroundSettings {
     pub maintenance: cctv_admin::job_handlers::MaintenanceConfig,
 }
 
-/// Starts queue workers and the scheduler; must run inside the actix system.
+/// Starts queue workers and the scheduler on `system`.
 pub(crate) fn start(
+    system: &actix::System,
     core: &Core,
     runtime: &tokio::runtime::Handle,
     settings: BackgroundSettings,
@@ -251,7 +252,9 @@ pub(crate) fn start(
         });
         for _ in 0..count {
             let shared = shared.clone();
-            workers.push(Supervisor::start(move |_| QueueWorker::new(shared)));
+            workers.push(Supervisor::start_in_arbiter(system.arbiter(), move |_| {
+                QueueWorker::new(shared)
+            }));
         }
     }
     let scheduler_task = Arc::new(Mutex::new(None));
@@ -262,7 +265,7 @@ pub(crate) fn start(
             settings: schedule,
             running: scheduler_task.clone(),
         };
-        Supervisor::start(move |_| actor)
+        Supervisor::start_in_arbiter(system.arbiter(), move |_| actor)
     });
     Background {
         _workers: workers,

@@ -7,13 +7,21 @@
 //!   [`IngestSink`](cctv_core::ingest::IngestSink) the HTTP layer calls);
 //! - **detection workers** apply batches (person-day rules, event logs, child jobs), with
 //!   retries, panic recovery and crash recovery through job leases;
-//! - **notification workers** run the `notifications` queue through
-//!   [`cctv_admin::notify::NotificationService`] (module `notifier`).
 //! - the **image worker** ([`images`]) turns uploaded event images into the watermarked
 //!   JPEG and thumbnail, off the async runtime.
+//!
+//! With the default feature `admin` (the administration of `cctv-admin`), also:
+//!
+//! - **notification workers** run the `notifications` queue through
+//!   `cctv_admin::notify::NotificationService` (module `notifier`);
 //! - **queue workers** run the `reports` and `maintenance` queues
-//!   ([`cctv_admin::job_handlers`]), the **scheduler** enqueues timed tasks
-//!   ([`cctv_admin::schedule`]), and a **queue monitor** raises `queue_status` alerts.
+//!   (`cctv_admin::job_handlers`), the **scheduler** enqueues timed tasks
+//!   (`cctv_admin::schedule`), a **queue monitor** raises `queue_status` alerts, and
+//!   `stream_health` probes camera streams.
+//!
+//! An embedder that only accepts and counts detections turns it off
+//! (`default-features = false`, with the storage backend's `admin` feature off too) and
+//! compiles neither `cctv-admin` nor an HTTP client.
 //!
 //! ```no_run
 //! # async fn demo(core: cctv_core::Core) {
@@ -24,12 +32,18 @@
 //! # }
 //! ```
 
+#[cfg(feature = "admin")]
+mod admin;
+#[cfg(feature = "admin")]
 mod background;
 mod batcher;
 pub mod images;
+#[cfg(feature = "admin")]
 mod notifier;
+#[cfg(feature = "admin")]
 mod queue_worker;
 mod ready;
+#[cfg(feature = "admin")]
 pub mod stream_health;
 mod worker;
 
@@ -38,36 +52,44 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use actix::{Supervisor, System};
-use cctv_admin::AdminCore;
-use cctv_admin::notify::NotificationSettings;
 use cctv_core::Core;
 use cctv_core::jobs::{Queue, RetryPolicy};
 use cctv_core::storage::{Cause, StorageError};
 use jiff::SignedDuration;
 
+#[cfg(feature = "admin")]
+pub use crate::admin::{NotificationWorkers, QueueWorkers, ScheduleRunner};
 pub use crate::batcher::IngestHandle;
 pub use crate::images::{ImageSettings, ImageStats};
+#[cfg(feature = "admin")]
 pub use crate::notifier::NotifyStats;
+#[cfg(feature = "admin")]
 pub use crate::queue_worker::QueueWorkerStats;
 pub use crate::ready::{ReadyQueue, WorkItem};
 pub use crate::worker::{BatchHook, WorkerStats};
 
 /// How the pipeline runs, grouped as the configuration file is: `[ingest]` (accepting
-/// and processing detections), `[notifications]`, the image worker (`[storage]`),
-/// `[queues]`, `[schedule]` and `[streams]`, then what belongs to this node.
+/// and processing detections), the image worker (`[storage]`) and what belongs to this
+/// node; with the `admin` feature also `[notifications]`, `[queues]`, `[schedule]` and
+/// `[streams]`.
 #[derive(Clone, Default)]
 pub struct PipelineSettings {
     pub ingest: IngestPipeline,
-    pub notifications: NotificationWorkers,
     /// The image worker (started when the core has a blob store).
     pub images: ImageSettings,
+    pub node: NodeSettings,
+    #[cfg(feature = "admin")]
+    pub notifications: NotificationWorkers,
+    #[cfg(feature = "admin")]
     pub queues: QueueWorkers,
+    #[cfg(feature = "admin")]
     pub schedule: ScheduleRunner,
     /// Periodic stream probing; `None` turns it off.
+    #[cfg(feature = "admin")]
     pub stream_health: Option<stream_health::StreamHealthSettings>,
     /// Where maintenance jobs (log aggregation, file cleanup) find their files.
+    #[cfg(feature = "admin")]
     pub maintenance: cctv_admin::job_handlers::MaintenanceConfig,
-    pub node: NodeSettings,
 }
 
 /// `[ingest]`: the batcher that makes accepted detections durable (group commit), and the
@@ -122,72 +144,6 @@ impl Default for IngestPipeline {
     }
 }
 
-/// `[notifications]`: the workers that send them.
-#[derive(Debug, Clone)]
-pub struct NotificationWorkers {
-    /// Worker actors (0: this node does not send notifications).
-    pub workers: usize,
-    /// How often an idle worker looks for due jobs.
-    pub poll_interval: Duration,
-    /// Lease of a notification job: longer than its slowest run (every recipient timing
-    /// out), or another worker could send it again while it still runs.
-    pub lease: Duration,
-    /// Cooldown and retry schedule.
-    pub service: NotificationSettings,
-    /// Directory of the message log (`YYYY-MM-DD.log` files); `None`: no message log.
-    pub log_dir: Option<std::path::PathBuf>,
-}
-
-impl Default for NotificationWorkers {
-    fn default() -> Self {
-        Self {
-            workers: 1,
-            poll_interval: Duration::from_secs(1),
-            lease: Duration::from_secs(300),
-            service: NotificationSettings::default(),
-            log_dir: None,
-        }
-    }
-}
-
-/// `[queues]`: the workers of the `reports` and `maintenance` queues, and the monitor.
-#[derive(Debug, Clone)]
-pub struct QueueWorkers {
-    pub report_workers: usize,
-    pub maintenance_workers: usize,
-    /// How often queue depths are checked against `AdminSettings::queue_alert_threshold`.
-    pub monitor_interval: Duration,
-}
-
-impl Default for QueueWorkers {
-    fn default() -> Self {
-        Self {
-            report_workers: 1,
-            maintenance_workers: 1,
-            monitor_interval: Duration::from_secs(15),
-        }
-    }
-}
-
-/// `[schedule]`: whether this node runs the scheduler (`AdminSettings::schedule`).
-#[derive(Debug, Clone)]
-pub struct ScheduleRunner {
-    /// Off by default so that an embedder or a test opts in; several nodes may all run it
-    /// (each slot runs once).
-    pub enabled: bool,
-    /// How far back it catches up slots missed while no node ran.
-    pub catch_up: Duration,
-}
-
-impl Default for ScheduleRunner {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            catch_up: Duration::from_secs(7 * 24 * 3600),
-        }
-    }
-}
-
 /// What belongs to this process rather than to a section of the configuration.
 #[derive(Clone)]
 pub struct NodeSettings {
@@ -236,7 +192,6 @@ pub struct Pipeline {
     core: Core,
     ingest: IngestHandle,
     _workers: Vec<actix::Addr<worker::DetectionWorker>>,
-    _health: Option<actix::Addr<stream_health::StreamHealth>>,
     _images: Option<actix::Addr<images::ImageWorker>>,
     image_stats: Arc<ImageStats>,
     ready: Arc<ReadyQueue>,
@@ -246,10 +201,8 @@ pub struct Pipeline {
     thread: Option<std::thread::JoinHandle<()>>,
     pruner: tokio::task::JoinHandle<()>,
     node_id: String,
-    notify: notifier::Workers,
-    background: background::Background,
-    monitor: tokio::task::JoinHandle<()>,
-    queue_stats: (Arc<QueueWorkerStats>, Arc<QueueWorkerStats>),
+    #[cfg(feature = "admin")]
+    admin: admin::AdminWorkers,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -258,19 +211,6 @@ impl std::fmt::Debug for Pipeline {
             .field("node_id", &self.node_id)
             .finish_non_exhaustive()
     }
-}
-
-/// Whether the core's storage can run the scheduler (its slots, and the queue
-/// administration it enqueues through); says why not when it cannot.
-fn schedule_capable(core: &Core) -> bool {
-    let capabilities = core.capabilities();
-    let capable = capabilities.schedule.is_some() && capabilities.queue_admin.is_some();
-    if !capable {
-        tracing::warn!(
-            "the storage backend has no schedule store or queue administration: scheduled tasks do not run"
-        );
-    }
-    capable
 }
 
 impl Pipeline {
@@ -328,25 +268,6 @@ impl Pipeline {
         let thread_ready = ready.clone();
         let thread_in_flight = in_flight.clone();
         let thread_settings = settings.clone();
-        let queue_stats = (Arc::default(), Arc::default());
-        let background_settings = background::BackgroundSettings {
-            report_workers: settings.queues.report_workers,
-            maintenance_workers: settings.queues.maintenance_workers,
-            scheduler: (settings.schedule.enabled && schedule_capable(&core)).then(|| {
-                cctv_admin::schedule::ScheduleSettings {
-                    tasks: core.admin_settings().schedule.clone(),
-                    timezone: core.timezone().clone(),
-                    catch_up: settings.schedule.catch_up,
-                    node_id: settings.node.id.clone(),
-                }
-            }),
-            node_id: settings.node.id.clone(),
-            maintenance: settings.maintenance.clone(),
-            lease,
-            poll_interval: settings.ingest.poll_interval,
-            stopping: stopping.clone(),
-        };
-        let background_stats = queue_stats.clone();
         let thread = std::thread::Builder::new()
             .name("cctv-actors".into())
             .spawn(move || {
@@ -383,43 +304,31 @@ impl Pipeline {
                             Supervisor::start(move |_| worker::DetectionWorker::new(shared))
                         })
                         .collect();
-                    let health = thread_settings.stream_health.clone().map(|settings| {
-                        let core = shared.core.clone();
-                        Supervisor::start(move |_| stream_health::StreamHealth::new(core, settings))
-                    });
                     let images = image_shared
                         .map(|shared| Supervisor::start(move |_| images::ImageWorker::new(shared)));
-                    let background = background::start(
-                        &shared.core,
-                        &shared.runtime,
-                        background_settings,
-                        background_stats,
-                    );
-                    let _ = tx.send((addr, workers, health, images, background, System::current()));
+                    let _ = tx.send((addr, workers, images, System::current()));
                 });
                 runner.run().ok();
             })
             .map_err(|e| {
                 StorageError::Unavailable(Cause::with_source("starting the actor thread", e))
             })?;
-        let (addr, workers, health, image_worker, background, system) = rx
+        let (addr, workers, image_worker, system) = rx
             .recv()
             .map_err(|_| StorageError::Unavailable("the actor system did not start".into()))?;
         let pruner = tokio::spawn(prune_loop(
             core.clone(),
             settings.ingest.completed_retention,
         ));
-        let notify = notifier::Workers::start(&system, &core, &settings, stopping.clone())?;
-        let monitor = tokio::spawn(background::monitor_loop(
-            core.clone(),
-            settings.queues.monitor_interval,
-        ));
-        core.set_worker_status(Arc::new(background::PipelineStatus {
-            node: settings.node.id.clone(),
-            detection: (settings.ingest.workers.max(1), stats.clone()),
-            reports: (settings.queues.report_workers, queue_stats.0.clone()),
-            maintenance: (settings.queues.maintenance_workers, queue_stats.1.clone()),
-        }));
+        #[cfg(feature = "admin")]
+        let admin = admin::AdminWorkers::start(
+            &system,
+            &core,
+            &settings,
+            lease,
+            stopping.clone(),
+            stats.clone(),
+        )?;
         let ingest = IngestHandle {
             addr,
             in_flight,
@@ -429,7 +338,6 @@ impl Pipeline {
             core,
             ingest,
             _workers: workers,
-            _health: health,
             _images: image_worker,
             image_stats,
             ready,
@@ -439,10 +347,8 @@ impl Pipeline {
             thread: Some(thread),
             pruner,
             node_id: settings.node.id,
-            notify,
-            background,
-            monitor,
-            queue_stats,
+            #[cfg(feature = "admin")]
+            admin,
         })
     }
 
@@ -465,8 +371,9 @@ impl Pipeline {
     }
 
     /// Counters of the `reports` and `maintenance` queue workers.
+    #[cfg(feature = "admin")]
     pub fn queue_worker_stats(&self) -> (&Arc<QueueWorkerStats>, &Arc<QueueWorkerStats>) {
-        (&self.queue_stats.0, &self.queue_stats.1)
+        (&self.admin.queue_stats.0, &self.admin.queue_stats.1)
     }
 
     pub fn node_id(&self) -> &str {
@@ -474,13 +381,15 @@ impl Pipeline {
     }
 
     /// Counters of the notification workers.
+    #[cfg(feature = "admin")]
     pub fn notification_stats(&self) -> &Arc<NotifyStats> {
-        &self.notify.stats
+        &self.admin.notify.stats
     }
 
     /// The notification service the workers run (tests and embedders may run jobs directly).
+    #[cfg(feature = "admin")]
     pub fn notifications(&self) -> &cctv_admin::notify::NotificationService {
-        &self.notify.service
+        &self.admin.notify.service
     }
 
     /// Stops accepting, commits what was submitted, lets workers finish the batch they are
@@ -499,17 +408,11 @@ impl Pipeline {
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        while self.notify.stats.busy.load(Ordering::Acquire) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        if let Some(log) = self.notify.service.log() {
-            log.flush().await;
-        }
+        #[cfg(feature = "admin")]
+        self.admin.drain(deadline).await;
         self.pruner.abort();
-        self.monitor.abort();
-        self.background.stop();
+        #[cfg(feature = "admin")]
+        self.admin.stop();
         self.system.stop();
         if let Some(thread) = self.thread.take() {
             let _ = tokio::task::spawn_blocking(move || thread.join()).await;

@@ -10,11 +10,11 @@ use cctv_actors::images::ImageJobHook;
 use cctv_actors::{ImageSettings, Pipeline, PipelineSettings};
 use cctv_admin::AdminBuilder;
 use cctv_admin::FullStorage;
-use cctv_admin::files::tables::EVENT_LOG_FILES;
 use cctv_blob_fs::FsBlobStore;
 use cctv_core::Core;
 use cctv_core::blob::{BlobStore, StoredBlob};
 use cctv_core::records::ListQuery;
+use cctv_core::records::tables::EVENT_LOG_FILES;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::{job, seed};
 

@@ -12,11 +12,12 @@ use cctv_actors::{
 };
 use cctv_admin::FullStorage;
 use cctv_admin::access::{SecretBox, ThrottleSettings};
-use cctv_admin::files::{UrlSigner, private};
+use cctv_admin::files::UrlSigner;
 use cctv_admin::manage::ManageSettings;
 use cctv_admin::{AdminBuilder, AdminSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
+use cctv_core::private_files as private;
 use cctv_core::rate_limit::LeasedLimiter;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};

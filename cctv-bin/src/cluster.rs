@@ -67,7 +67,7 @@ pub async fn join(store: &PgStore, node: NodeSetup<'_>) -> anyhow::Result<Member
         .await
         .context("writing this node's marker to the image store")?;
     let log_mark = log_marker(&node.logs_dir, &node.node_id);
-    cctv_admin::files::private::create_dir_all(&log_markers(&node.logs_dir))
+    cctv_core::private_files::create_dir_all(&log_markers(&node.logs_dir))
         .and_then(|()| std::fs::write(&log_mark, node.node_id.as_bytes()))
         .with_context(|| format!("writing this node's marker {}", log_mark.display()))?;
     let signing_check = node

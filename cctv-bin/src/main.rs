@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<()> {
             Command::Probe(_) => unreachable!("answered before the runtime starts"),
             Command::Migrate => {
                 let store = app::open_store(&settings, false).await?;
-                println!("{}", store.migrations.describe());
+                println!("{}", store.migrations);
                 Ok(())
             }
             Command::Credential(CredentialCommand::Create(args)) => {

@@ -97,7 +97,9 @@
 //! their channels, the schedule, queue operations, exports, analytics, management
 //! resources, roles, logins and tokens — is the `cctv-admin` crate (`cctv-core/admin`),
 //! which attaches itself to a `Core` as an extension and adds the optional storage
-//! capabilities it needs. [`metrics`] are this process's Prometheus metrics.
+//! capabilities it needs. [`metrics`] are this process's Prometheus metrics;
+//! [`private_files`] creates the files that hold personal data readable by the service's
+//! user only.
 //!
 //! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
 //! `plugins/storage-memory`; the suite every backend must pass is the `cctv-testkit`
@@ -106,7 +108,7 @@
 pub mod accept;
 pub mod blob;
 pub mod cache;
-pub mod core;
+mod core;
 pub mod credential;
 pub mod day_counts;
 pub mod detection;
@@ -119,6 +121,7 @@ pub mod jobs;
 pub mod media;
 pub mod metrics;
 pub mod person_day;
+pub mod private_files;
 pub mod processing;
 #[cfg(test)]
 mod props;

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 pub(crate) mod error;
 
-pub use crate::records::RecordStore;
+use crate::records::RecordStore;
 pub use error::{Cause, StorageError};
 use jiff::Timestamp;
 use jiff::civil::Date;
@@ -33,13 +33,14 @@ pub struct MigrationReport {
     pub total: usize,
 }
 
-impl MigrationReport {
-    /// One line for an operator.
-    pub fn describe(&self) -> String {
+/// One line for an operator.
+impl fmt::Display for MigrationReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.applied {
-            0 => format!("database schema is up to date ({} migrations)", self.total),
-            n if n == self.total => format!("created the database schema ({n} migrations)"),
-            n => format!(
+            0 => write!(f, "database schema is up to date ({} migrations)", self.total),
+            n if n == self.total => write!(f, "created the database schema ({n} migrations)"),
+            n => write!(
+                f,
                 "upgraded the database schema: applied {n} of {} migrations",
                 self.total
             ),

@@ -129,12 +129,10 @@ async fn append(
     if open.as_ref().is_none_or(|(d, _)| d != day) {
         // Client addresses and user ids: the owner's only (0700 directories, 0600 files).
         let private_dir = dir.to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            cctv_admin::files::private::create_dir_all(&private_dir)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        let file = tokio::fs::OpenOptions::from(cctv_admin::files::private::open_options())
+        tokio::task::spawn_blocking(move || cctv_core::private_files::create_dir_all(&private_dir))
+            .await
+            .map_err(std::io::Error::other)??;
+        let file = tokio::fs::OpenOptions::from(cctv_core::private_files::open_options())
             .create(true)
             .append(true)
             .open(dir.join(format!("{day}.log")))

@@ -3,12 +3,11 @@
 
 use std::sync::atomic::Ordering;
 
-use cctv_admin::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
-use cctv_admin::files::{EVENT_LOGS, derived_paths};
 use cctv_core::blob::BlobError;
 use cctv_core::jobs::ClaimedJob;
 use cctv_core::media::ProcessedImage;
-use cctv_core::media::inspect_image;
+use cctv_core::media::{derived_paths, inspect_image};
+use cctv_core::records::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::records::{Filter, Record, WriteOp, by_id};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -200,7 +199,10 @@ fn register(
             ("width".to_owned(), Value::from(image.width)),
             ("height".to_owned(), Value::from(image.height)),
             ("storage_disk".to_owned(), Value::from("local")),
-            ("related_table".to_owned(), Value::from(EVENT_LOGS)),
+            (
+                "related_table".to_owned(),
+                Value::from(EVENT_LOG_FILES.name),
+            ),
             ("related_id".to_owned(), Value::from(event_id)),
             (
                 "metadata".to_owned(),

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use cctv_admin::access::SecretBox;
 use cctv_admin::files::UrlSigner;
-use cctv_admin::files::tables::EVENT_LOG_FILES;
 use cctv_core::records::by_id;
+use cctv_core::records::tables::EVENT_LOG_FILES;
 use cctv_storage_postgres::{PgSettings, PgStore};
 use serde_json::{Value, json};
 
@@ -332,7 +332,7 @@ async fn image_posted_to_a_is_served_by_both(
 /// The event log row of the latest detection, once its job (`job_id`) completed.
 async fn event_of(cluster: &Cluster, addr: &str, job_id: &str) -> i64 {
     use cctv_core::records::{ListQuery, Order};
-    use cctv_core::storage::RecordStore;
+    use cctv_core::records::RecordStore;
     for _ in 0..500 {
         let r = send(
             addr,
@@ -362,7 +362,7 @@ async fn event_of(cluster: &Cluster, addr: &str, job_id: &str) -> i64 {
 }
 
 async fn settled_thumbnail(cluster: &Cluster, event: i64) -> Option<String> {
-    use cctv_core::storage::RecordStore;
+    use cctv_core::records::RecordStore;
     for _ in 0..1500 {
         let row = cluster
             .store
@@ -680,7 +680,7 @@ async fn a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice() {
 /// Sum of `total_actual_count` over all person-days, read through the registry API.
 async fn person_day_total(cluster: &Cluster) -> i64 {
     use cctv_core::records::{ListQuery, Order};
-    use cctv_core::storage::RecordStore;
+    use cctv_core::records::RecordStore;
     let query = ListQuery {
         filters: vec![],
         order: Order::asc("id"),
@@ -701,7 +701,7 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
 async fn the_daily_api_usage_summary_counts_requests_of_every_node() {
     use cctv_admin::files::tables::API_USAGE_SUMMARY;
     use cctv_core::records::{ListQuery, Order};
-    use cctv_core::storage::RecordStore;
+    use cctv_core::records::RecordStore;
     let Some(cluster) = Cluster::new().await else {
         return;
     };

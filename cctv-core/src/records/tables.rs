@@ -1,4 +1,4 @@
-//! The tables of the estate and of device credentials, described once for the generic
+//! The tables of the estate, of device credentials and of stored files, described once for the generic
 //! [`RecordStore`](crate::records::RecordStore) (`cctv-admin` describes the management
 //! tables the same way).
 
@@ -68,4 +68,35 @@ pub static CREDENTIALS: Table = Table {
         col("created_by", Int),
     ],
     search: &["credential_name", "api_key"],
+};
+
+/// `storage_files`: every blob the system stored (originals, processed images, thumbnails).
+pub static STORAGE_FILES: Table = Table {
+    name: "storage_files",
+    columns: &[
+        col("file_path", Text),
+        col("file_type", Text),
+        col("file_size", Int),
+        col("width", Int),
+        col("height", Int),
+        col("storage_disk", Text),
+        col("related_table", Text),
+        col("related_id", Int),
+        col("metadata", Json),
+        col("uploaded_by", Int),
+    ],
+    search: &["file_path"],
+};
+
+/// The file-related columns of `event_logs` (the image job and cleanup change only these).
+pub static EVENT_LOG_FILES: Table = Table {
+    name: "event_logs",
+    columns: &[
+        col("branch_id", Int),
+        col("image_path", Text),
+        col("thumbnail_path", Text),
+        col("image_error", Text),
+        col("event_timestamp", Timestamp),
+    ],
+    search: &[],
 };

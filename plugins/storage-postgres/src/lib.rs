@@ -12,6 +12,11 @@
 //! node ([`PgStore::register_node`]) so a starting node can compare its keys and image
 //! store with the others'.
 //!
+//! The default feature `admin` adds the optional storage capabilities of `cctv-admin`
+//! (notifications, reports, the schedule and partition upkeep, queue administration,
+//! exports, analytics, shared login attempts); without it the store provides what the
+//! detection path needs and `cctv-admin` is not compiled.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), cctv_core::storage::StorageError> {
 //! use cctv_storage_postgres::{PgSettings, PgStore};
@@ -19,21 +24,28 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+#[cfg(feature = "admin")]
 mod analytics;
 mod bus;
 mod cluster;
 mod codec;
 mod estate;
+#[cfg(feature = "admin")]
 mod export;
 mod intake;
 mod jobs;
 mod limits;
+#[cfg(feature = "admin")]
+mod login_attempts;
+#[cfg(feature = "admin")]
 mod notify;
 mod partitions;
 mod processing;
+#[cfg(feature = "admin")]
 mod queue_admin;
 mod records;
 mod registry;
+#[cfg(feature = "admin")]
 mod reports;
 
 use std::str::FromStr;

@@ -10,7 +10,6 @@
 //! takes a short exclusive lock on the parent table, so the scheduled task runs it at
 //! night; writers wait for the lock, they do not fail.
 
-use cctv_admin::schedule::PartitionReport;
 use cctv_core::storage::StorageError;
 use jiff::Span;
 use jiff::civil::Date;
@@ -28,6 +27,7 @@ const AHEAD_MONTHS: i64 = 3;
 
 /// The month a partition of `table` holds, from its name; `None` for the default
 /// partition or anything else.
+#[cfg_attr(not(feature = "admin"), allow(dead_code))]
 fn month_of(table: &str, partition: &str) -> Option<Date> {
     let suffix = partition.strip_prefix(table)?.strip_prefix('_')?;
     let (year, month) = suffix.split_once('_')?;
@@ -73,6 +73,7 @@ impl PgStore {
     /// Drops every month partition before `cutoff` (the first day of a month), with the
     /// deliveries of its events, and deletes rows before `cutoff` from the default
     /// partitions; the names of the partitions dropped.
+    #[cfg(feature = "admin")]
     pub(crate) async fn drop_partitions_before(
         &self,
         cutoff: Date,
@@ -123,11 +124,12 @@ impl PgStore {
     }
 
     /// See [`cctv_admin::schedule::ScheduleStore::maintain_partitions`].
+    #[cfg(feature = "admin")]
     pub(crate) async fn maintain_month_partitions(
         &self,
         today: Date,
         keep_months: Option<u32>,
-    ) -> Result<PartitionReport, StorageError> {
+    ) -> Result<cctv_admin::schedule::PartitionReport, StorageError> {
         let created = self.ensure_partitions(today).await?;
         let dropped = match keep_months.filter(|&n| n > 0) {
             Some(n) => {
@@ -139,7 +141,7 @@ impl PgStore {
             }
             None => Vec::new(),
         };
-        Ok(PartitionReport { created, dropped })
+        Ok(cctv_admin::schedule::PartitionReport { created, dropped })
     }
 }
 

@@ -113,7 +113,10 @@ pub(crate) struct Waiting {
 /// Intake counts for queue monitoring.
 pub(crate) struct IntakeStats {
     pub pending: u64,
+    // Read by the queue administration only (the `admin` feature).
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub in_memory: u64,
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub oldest: Option<Timestamp>,
 }
 

@@ -9,6 +9,11 @@
 //! commit that backs a 202 is fsynced; WAL checkpoints run on a background connection so
 //! they never stall the writer, and keep the WAL under ~64 MiB.
 //!
+//! The default feature `admin` adds the optional storage capabilities of `cctv-admin`
+//! (notifications, reports, the schedule, queue administration, exports, analytics);
+//! an embedder that only accepts and counts detections turns it off
+//! (`default-features = false`) and does not compile `cctv-admin`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), cctv_core::storage::StorageError> {
 //! use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
@@ -16,17 +21,22 @@
 //! # let _ = store; Ok(()) }
 //! ```
 
+#[cfg(feature = "admin")]
 mod analytics;
 mod codec;
 mod estate;
+#[cfg(feature = "admin")]
 mod export;
 mod intake;
 mod jobs;
+#[cfg(feature = "admin")]
 mod notify;
 mod processing;
+#[cfg(feature = "admin")]
 mod queue_admin;
 mod records;
 mod registry;
+#[cfg(feature = "admin")]
 mod reports;
 mod sql;
 
@@ -34,7 +44,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use cctv_admin::files::private;
+use cctv_core::private_files as private;
 use cctv_core::storage::{Cause, StorageError};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

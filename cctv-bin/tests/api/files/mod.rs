@@ -9,7 +9,7 @@ mod signed;
 
 use std::time::Duration;
 
-use cctv_admin::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
+use cctv_core::records::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::records::{Filter, ListQuery, Order, Record, by_id};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use cctv_admin::notify::summary::WHATSAPP_DELIVERY_SUMMARY;
 use cctv_core::jiff::Timestamp;
 use cctv_core::jiff::tz::TimeZone;
 use cctv_core::records::Filter;
-use cctv_core::storage::RecordStore;
+use cctv_core::records::RecordStore;
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use serde_json::{Value, json};
 

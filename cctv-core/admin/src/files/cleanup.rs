@@ -16,9 +16,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::files::int;
-use crate::files::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::Core;
 use cctv_core::blob::BlobError;
+use cctv_core::records::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::records::{Filter, ListQuery, Order, WriteOp};
 use cctv_core::storage::StorageError;
 

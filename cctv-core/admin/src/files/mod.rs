@@ -1,7 +1,8 @@
 //! The life of stored files after upload: where derived images go, how a
 //! file is handed out ([`signing`]: HMAC-signed, expiring URLs checked against the
-//! registry), and when files and logs go away ([`mod@cleanup`]); [`private`] creates the
-//! database and log files readable by the service's user only.
+//! registry), and when files and logs go away ([`mod@cleanup`]). The database and log
+//! files are created readable by the service's user only by
+//! [`cctv_core::private_files`].
 //!
 //! The registry is the `storage_files` table; it is reached through the generic
 //! [`RecordStore`] with the static descriptions in
@@ -9,7 +10,6 @@
 
 pub mod cleanup;
 pub mod jobs;
-pub mod private;
 pub mod signing;
 pub mod tables;
 
@@ -23,17 +23,7 @@ pub use jobs::FileJobs;
 pub use signing::{SignatureError, SignedFile, UrlSigner};
 
 /// `related_table` of files that belong to an event log.
-pub const EVENT_LOGS: &str = "event_logs";
-
-/// The paths of an event image's processed JPEG and thumbnail, next to the original:
-/// `events/…/{ts}_{uuid}.png` → `events/…/{ts}_{uuid}_processed.jpg` and `…_thumb.jpg`.
-pub fn derived_paths(original: &str) -> (String, String) {
-    let stem = match original.rfind('.') {
-        Some(dot) if !original[dot..].contains('/') => &original[..dot],
-        _ => original,
-    };
-    (format!("{stem}_processed.jpg"), format!("{stem}_thumb.jpg"))
-}
+const EVENT_LOGS: &str = "event_logs";
 
 /// A registered file, as the file route needs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,7 +43,7 @@ pub async fn registered_file(
 ) -> Result<Option<RegisteredFile>, StorageError> {
     let Some(row) = store
         .find_record(
-            &tables::STORAGE_FILES,
+            &cctv_core::records::tables::STORAGE_FILES,
             &[Filter::Eq("file_path", Value::from(path))],
         )
         .await?
@@ -63,7 +53,10 @@ pub async fn registered_file(
     let related_id = int(&row, "related_id");
     let branch_id = match (row.get("related_table").and_then(Value::as_str), related_id) {
         (Some(EVENT_LOGS), Some(event)) => store
-            .find_record(&tables::EVENT_LOG_FILES, &cctv_core::records::by_id(event))
+            .find_record(
+                &cctv_core::records::tables::EVENT_LOG_FILES,
+                &cctv_core::records::by_id(event),
+            )
             .await?
             .and_then(|e| int(&e, "branch_id")),
         _ => None,
@@ -83,21 +76,4 @@ pub async fn registered_file(
 
 pub(crate) fn int(row: &Record, column: &str) -> Option<i64> {
     row.get(column).and_then(Value::as_i64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn derived_paths_sit_next_to_the_original_whatever_its_extension() {
-        assert_eq!(
-            derived_paths("events/2026/11/28/17_ab.png"),
-            (
-                "events/2026/11/28/17_ab_processed.jpg".into(),
-                "events/2026/11/28/17_ab_thumb.jpg".into()
-            )
-        );
-        assert_eq!(derived_paths("a.b/c").0, "a.b/c_processed.jpg");
-    }
 }

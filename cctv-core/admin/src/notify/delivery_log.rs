@@ -76,7 +76,7 @@ pub struct DeliveryLog {
 impl DeliveryLog {
     /// Starts the writer thread for `dir` (created when missing).
     pub fn start(dir: PathBuf, tz: TimeZone) -> std::io::Result<Self> {
-        crate::files::private::create_dir_all(&dir)?;
+        cctv_core::private_files::create_dir_all(&dir)?;
         let (tx, rx) = mpsc::channel(8192);
         std::thread::Builder::new()
             .name("cctv-message-log".into())
@@ -144,7 +144,7 @@ fn write_line(
             old.flush()?;
         }
         // Phone numbers and message texts: the owner's only.
-        let file = crate::files::private::open_options()
+        let file = cctv_core::private_files::open_options()
             .create(true)
             .append(true)
             .open(log_path(dir, date))?;
