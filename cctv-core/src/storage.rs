@@ -37,7 +37,11 @@ pub struct MigrationReport {
 impl fmt::Display for MigrationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.applied {
-            0 => write!(f, "database schema is up to date ({} migrations)", self.total),
+            0 => write!(
+                f,
+                "database schema is up to date ({} migrations)",
+                self.total
+            ),
             n if n == self.total => write!(f, "created the database schema ({n} migrations)"),
             n => write!(
                 f,

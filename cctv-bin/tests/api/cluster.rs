@@ -331,8 +331,8 @@ async fn image_posted_to_a_is_served_by_both(
 
 /// The event log row of the latest detection, once its job (`job_id`) completed.
 async fn event_of(cluster: &Cluster, addr: &str, job_id: &str) -> i64 {
-    use cctv_core::records::{ListQuery, Order};
     use cctv_core::records::RecordStore;
+    use cctv_core::records::{ListQuery, Order};
     for _ in 0..500 {
         let r = send(
             addr,
@@ -679,8 +679,8 @@ async fn a_node_killed_mid_run_loses_nothing_and_counts_nothing_twice() {
 
 /// Sum of `total_actual_count` over all person-days, read through the registry API.
 async fn person_day_total(cluster: &Cluster) -> i64 {
-    use cctv_core::records::{ListQuery, Order};
     use cctv_core::records::RecordStore;
+    use cctv_core::records::{ListQuery, Order};
     let query = ListQuery {
         filters: vec![],
         order: Order::asc("id"),
@@ -700,8 +700,8 @@ async fn person_day_total(cluster: &Cluster) -> i64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daily_api_usage_summary_counts_requests_of_every_node() {
     use cctv_admin::files::tables::API_USAGE_SUMMARY;
-    use cctv_core::records::{ListQuery, Order};
     use cctv_core::records::RecordStore;
+    use cctv_core::records::{ListQuery, Order};
     let Some(cluster) = Cluster::new().await else {
         return;
     };

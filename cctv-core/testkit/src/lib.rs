@@ -22,7 +22,7 @@ use cctv_core::credential::{
 };
 use cctv_core::detection::DetectionJob;
 use cctv_core::estate::*;
-use cctv_core::jobs::{JobId, JobState, Lease, NewJob, Queue};
+use cctv_core::jobs::{JobId, JobRecord, JobState, Lease, NewJob, Queue};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::query::{DetectionFilter, PageRequest};
 use cctv_core::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
@@ -54,6 +54,7 @@ macro_rules! storage_conformance_tests {
             detections_are_counted_per_person_day,
             duplicate_event_ids_return_the_original_job,
             redelivered_jobs_have_no_second_effect,
+            a_detection_job_was_created_when_it_was_received,
             out_of_order_detections_move_first_detected_at_back,
             inactive_person_days_change_no_counter,
             concurrent_batches_count_exactly,
@@ -438,6 +439,28 @@ pub async fn redelivered_jobs_have_no_second_effect(store: Arc<dyn Storage>) {
         .await
         .unwrap();
     assert_eq!(page.total, 2);
+}
+
+/// A detection job's `created_at` is when its request was received: the same before and
+/// after processing, on every backend (a status query must not see it move).
+pub async fn a_detection_job_was_created_when_it_was_received(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let detection = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00.250Z");
+    accept(store.as_ref(), std::slice::from_ref(&detection)).await;
+    let created = |record: Option<JobRecord>| record.expect("the job exists").created_at;
+    let queued = created(store.job(detection.job_id).await.unwrap());
+    assert_eq!(queued, detection.received_at);
+    store
+        .process_detections(&prepare(std::slice::from_ref(&detection)), Timestamp::now())
+        .await
+        .unwrap();
+    let completed = store
+        .job(detection.job_id)
+        .await
+        .unwrap()
+        .expect("the job exists");
+    assert_eq!(completed.state, JobState::Completed);
+    assert_eq!(completed.created_at, detection.received_at);
 }
 
 pub async fn out_of_order_detections_move_first_detected_at_back(store: Arc<dyn Storage>) {

@@ -59,7 +59,8 @@ fn accept(
             last_error: None,
             result: None,
             credential_id: credential,
-            created_at: now,
+            // A detection job was created when its request was received (as on every backend).
+            created_at: job.received_at,
             finished_at: None,
         });
         outcomes.push(AcceptOutcome::Accepted);

@@ -74,6 +74,7 @@ impl IngestStore for PgStore {
             let mut credentials = Vec::with_capacity(fresh.len());
             let mut keys = Vec::with_capacity(fresh.len());
             let mut hashes = Vec::with_capacity(fresh.len());
+            let mut received = Vec::with_capacity(fresh.len());
             for item in &fresh {
                 ids.push(item.job.job_id.0);
                 payloads.push(
@@ -85,13 +86,15 @@ impl IngestStore for PgStore {
                 credentials.push(item.job.credential_id.unwrap_or(0));
                 keys.push(item.job.dedup_key());
                 hashes.push(item.job.request_hash.clone());
+                received.push(odt(item.job.received_at));
             }
             let inserted: Vec<Uuid> = sqlx::query_scalar(
                 "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until,
                                    credential_id, idempotency_key, request_hash, created_at, updated_at)
-                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, $9, $9
-                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[])
-                      AS u(id, payload, owner, until, credential, key, hash)
+                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, u.received, $9
+                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[],
+                             $11::timestamptz[])
+                      AS u(id, payload, owner, until, credential, key, hash, received)
                  ON CONFLICT (credential_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
                  RETURNING id",
             )
@@ -105,6 +108,8 @@ impl IngestStore for PgStore {
             .bind(Queue::Detections.default_retry().max_attempts as i32)
             .bind(now)
             .bind(&hashes)
+            // A detection job was created when its request was received (as on every backend).
+            .bind(&received)
             .fetch_all(&mut *tx)
             .await
             .map_err(map_err)?;

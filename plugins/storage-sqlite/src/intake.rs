@@ -331,7 +331,9 @@ impl Intake {
                     .bind(payload)
                     .bind(job.credential_id.unwrap_or(0))
                     .bind(item.lease.is_some())
-                    .bind(now.clone())
+                    // A detection job was created when its request was received, whichever
+                    // backend holds it and whether or not it was processed yet.
+                    .bind(ts(job.received_at))
                     .bind(key);
             },
         );
