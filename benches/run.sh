@@ -13,6 +13,10 @@
 # count), and the figures count detections, not requests:
 #
 #   BATCH=500 CONCURRENCY=8 DURATION=30 benches/run.sh sqlite
+#
+# CCTV_BIN=path runs a binary built elsewhere instead of building this checkout's (to
+# compare two commits, e.g. both built with `--profile profiling` in their own target
+# directories); BASELINE=0 skips the trivial-handler baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
@@ -20,8 +24,12 @@ rate=${2:-}
 duration=${DURATION:-60}
 concurrency=${CONCURRENCY:-64}
 batch=${BATCH:-}
-cargo build --release -p cctv >&2
-bin=${CARGO_TARGET_DIR:-target}/release/cctv
+if [ -n "${CCTV_BIN:-}" ]; then
+    bin=$CCTV_BIN
+else
+    cargo build --release -p cctv >&2
+    bin=${CARGO_TARGET_DIR:-target}/release/cctv
+fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=warn
@@ -36,7 +44,7 @@ cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
 key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')
 
-if [ -z "$batch" ]; then
+if [ -z "$batch" ] && [ "${BASELINE:-1}" != 0 ]; then
     echo "== baseline: trivial salvo handler, ${duration}s, ${concurrency} connections" >&2
     $bin bench baseline-server --listen 127.0.0.1:18090 >/dev/null &
     base_pid=$!

@@ -30,7 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::sql::{Sql, chunks_for, run};
+use crate::sql::{Sql, chunks_for};
 use crate::{map_err, parse_ts, ts};
 
 const SCHEMA: &str = "
@@ -339,7 +339,7 @@ impl Intake {
         );
         sql.push("COMMIT;");
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let found = match run!(sql).fetch_all(&mut *conn).await {
+        let found = match sql.run(&mut conn).await {
             Ok(found) => found,
             Err(e) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -398,7 +398,8 @@ impl Intake {
                     q.bind(id);
                 },
             );
-            run!(sql).execute(&self.writer).await.map_err(map_err)?;
+            let mut conn = self.writer.acquire().await.map_err(map_err)?;
+            sql.run(&mut conn).await.map_err(map_err)?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sqlx::Row;
 
 use crate::intake::Which;
-use crate::sql::{Sql, chunks_for, run};
+use crate::sql::{Sql, chunks_for};
 use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
@@ -59,7 +59,7 @@ impl SqliteStore {
             );
             sql.push("COMMIT;");
             let mut conn = self.writer.acquire().await.map_err(map_err)?;
-            if let Err(e) = run!(sql).execute(&mut *conn).await {
+            if let Err(e) = sql.run(&mut conn).await {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
                 return Err(map_err(e));
             }
@@ -103,7 +103,7 @@ impl JobQueue for SqliteStore {
         );
         sql.push("COMMIT;");
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let done = run!(sql).execute(&mut *conn).await;
+        let done = sql.run(&mut conn).await;
         if done.is_err() {
             let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
         }

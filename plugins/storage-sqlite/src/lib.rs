@@ -5,7 +5,7 @@
 //! `SQLITE_BUSY` and lets batches queue in the pool instead) and a pool of read-only
 //! connections for queries. Every write path is batched: ingest group-commits many
 //! detections per transaction and processing applies a whole batch per transaction, each
-//! transaction being one or two multi-statement queries (see `sql.rs` for why). Only the
+//! statement writing up to 128 rows and prepared once (see `sql.rs` for why). Only the
 //! commit that backs a 202 is fsynced; WAL checkpoints run on a background connection so
 //! they never stall the writer, and keep the WAL under ~64 MiB.
 //!
@@ -160,14 +160,14 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(60))
             .idle_timeout(None)
             .max_lifetime(None)
-            // Processing queries are generated per batch shape (see `sql.rs`), and each
-            // prepared one holds its compiled program; a few dozen shapes cover steady
-            // load, hundreds of cached ones held most of a gigabyte.
+            // Batched statements come in a few fixed shapes (one `VALUES` chunk each, see
+            // `sql.rs`): room for all of those of processing, accepting and the job queue
+            // with the management queries beside them, so none is parsed again under load.
             .connect_with(
                 options
                     .clone()
                     .pragma("cache_size", "-32768")
-                    .statement_cache_capacity(32),
+                    .statement_cache_capacity(96),
             )
             .await
             .map_err(map_err)?;
