@@ -67,92 +67,6 @@ enum Answer {
     CopyOf(usize, Option<String>),
 }
 
-/// What a commit's answer settles: the requests' replies, the in-memory queue's reserved
-/// room, and the count of submissions in flight. Dropped unsettled (the commit task
-/// panicked), it still gives back the room and the count.
-struct Settle {
-    core: Core,
-    ready: Arc<ReadyQueue>,
-    in_flight: Arc<AtomicUsize>,
-    /// Room reserved in `ready` for this commit's jobs and not yet used or given back.
-    reserved: usize,
-    /// Jobs of this commit counted in `in_flight`.
-    jobs: usize,
-}
-
-impl Settle {
-    /// Hands the accepted jobs that hold a lease to the workers' queue and answers every
-    /// submission of the commit, in order (`plan` maps each job to its stored row).
-    fn answer(
-        mut self,
-        result: Result<Vec<AcceptOutcome>, cctv_core::storage::StorageError>,
-        items: Vec<AcceptItem>,
-        plan: Vec<Answer>,
-        replies: Vec<(Reply, usize)>,
-    ) {
-        let outcomes = match result {
-            Ok(outcomes) => outcomes,
-            Err(e) => {
-                let e = IngestError::Unavailable(e.to_string());
-                tracing::error!(error = %e, batch = self.jobs, "committing a detection batch failed");
-                for (reply, _) in replies {
-                    reply.send(Err(e.clone()));
-                }
-                return;
-            }
-        };
-        self.core.metrics().commit_batch(items.len());
-        let stored: Vec<Submitted> = items
-            .iter()
-            .zip(&outcomes)
-            .map(|(item, o)| Submitted {
-                job_id: o.job_id(item),
-                duplicate: *o != AcceptOutcome::Accepted,
-                conflict: o.is_conflict(item),
-            })
-            .collect();
-        // What a copy is compared with: the stored original's fingerprint.
-        let originals: Vec<Option<String>> = items
-            .iter()
-            .zip(&outcomes)
-            .map(|(item, o)| match o {
-                AcceptOutcome::Accepted => item.job.request_hash.clone(),
-                AcceptOutcome::Duplicate { request_hash, .. } => request_hash.clone(),
-            })
-            .collect();
-        let mut to_memory = Vec::with_capacity(self.reserved);
-        for (item, outcome) in items.into_iter().zip(outcomes) {
-            if outcome == AcceptOutcome::Accepted && item.lease.is_some() {
-                to_memory.push(WorkItem {
-                    job: item.job,
-                    attempts: 0,
-                });
-            }
-        }
-        self.ready.unreserve(self.reserved - to_memory.len());
-        self.reserved = 0;
-        self.ready.push_reserved(to_memory);
-        let mut answers = plan.into_iter().map(|a| match a {
-            Answer::Stored(u) => stored[u],
-            Answer::CopyOf(first, hash) => Submitted {
-                job_id: stored[first].job_id,
-                duplicate: true,
-                conflict: matches!((&originals[first], &hash), (Some(a), Some(b)) if a != b),
-            },
-        });
-        for (reply, n) in replies {
-            reply.send(Ok(answers.by_ref().take(n).collect()));
-        }
-    }
-}
-
-impl Drop for Settle {
-    fn drop(&mut self) {
-        self.ready.unreserve(self.reserved);
-        self.in_flight.fetch_sub(self.jobs, Ordering::AcqRel);
-    }
-}
-
 /// Longest a submission is held while the in-memory queue is full.
 const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often a held batch looks for room.
@@ -319,31 +233,73 @@ impl IngestBatcher {
                 lease: (i < reserved).then(|| lease.clone()),
             })
             .collect();
-        // The answers are settled on the runtime, where the requests wait, so that waking
-        // each of them is a local wake-up rather than one from this thread; the actor only
-        // learns that the commit ended.
-        let settle = Settle {
-            core: self.core.clone(),
-            ready: self.ready.clone(),
-            in_flight: self.in_flight.clone(),
-            reserved,
-            jobs: taken_jobs,
-        };
+        let storage = self.core.storage().clone();
         let work = self.runtime.spawn(async move {
             let started = std::time::Instant::now();
-            let result = settle.core.storage().accept_detections(&items, now).await;
+            let result = storage.accept_detections(&items, now).await;
             tracing::debug!(
                 batch = items.len(),
                 elapsed_us = started.elapsed().as_micros() as u64,
                 "accept commit"
             );
-            settle.answer(result, items, plan, replies);
+            (result, items)
         });
         let fut = work.into_actor(self).map(move |joined, act, ctx| {
-            if let Err(e) = joined {
-                // Its replies were dropped with it: each request answers as unavailable.
-                tracing::error!(error = %e, batch = taken_jobs, "a detection commit task failed");
+            let outcome = match joined {
+                Ok((Ok(outcomes), items)) => Ok((outcomes, items)),
+                Ok((Err(e), _)) => Err(IngestError::Unavailable(e.to_string())),
+                Err(e) => Err(IngestError::Unavailable(format!("ingest task failed: {e}"))),
+            };
+            match outcome {
+                Ok((outcomes, items)) => {
+                    act.core.metrics().commit_batch(items.len());
+                    let stored: Vec<Submitted> = items
+                        .iter()
+                        .zip(&outcomes)
+                        .map(|(item, o)| Submitted {
+                            job_id: o.job_id(item),
+                            duplicate: *o != AcceptOutcome::Accepted,
+                            conflict: o.is_conflict(item),
+                        })
+                        .collect();
+                    // What a copy is compared with: the stored original's fingerprint.
+                    let originals: Vec<Option<String>> = items
+                        .iter()
+                        .zip(&outcomes)
+                        .map(|(item, o)| match o {
+                            AcceptOutcome::Accepted => item.job.request_hash.clone(),
+                            AcceptOutcome::Duplicate { request_hash, .. } => request_hash.clone(),
+                        })
+                        .collect();
+                    let mut to_memory = Vec::with_capacity(reserved);
+                    for (item, outcome) in items.into_iter().zip(outcomes) {
+                        if outcome == AcceptOutcome::Accepted && item.lease.is_some() {
+                            to_memory.push(WorkItem { job: item.job, attempts: 0 });
+                        }
+                    }
+                    act.ready.unreserve(reserved - to_memory.len());
+                    act.ready.push_reserved(to_memory);
+                    let mut answers = plan.into_iter().map(|a| match a {
+                        Answer::Stored(u) => stored[u],
+                        Answer::CopyOf(first, hash) => Submitted {
+                            job_id: stored[first].job_id,
+                            duplicate: true,
+                            conflict: matches!((&originals[first], &hash), (Some(a), Some(b)) if a != b),
+                        },
+                    });
+                    for (reply, n) in replies {
+                        reply.send(Ok(answers.by_ref().take(n).collect()));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, batch = taken_jobs, "committing a detection batch failed");
+                    act.ready.unreserve(reserved);
+                    for (reply, _) in replies {
+                        reply.send(Err(e.clone()));
+                    }
+                }
             }
+            act.in_flight.fetch_sub(taken_jobs, Ordering::AcqRel);
             act.flushing = false;
             act.flush(ctx);
         });
