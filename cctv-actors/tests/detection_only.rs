@@ -18,25 +18,19 @@ use cctv_core::jobs::JobState;
 use cctv_core::records::by_id;
 use cctv_core::records::tables::EVENT_LOG_FILES;
 use cctv_core::storage::Storage;
-use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use jiff::Timestamp;
 use serde_json::json;
+use support::{jpeg, open_sqlite, wait_for};
 
-fn jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 90]));
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
+mod support;
+
+/// How long the test waits for each step of the pipeline.
+const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_detection_with_a_snapshot_is_counted_and_its_image_processed() {
     let dir = tempfile::tempdir().unwrap();
-    let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
-    sqlite.fsync_every_commit = false;
-    let store: Arc<dyn Storage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
+    let store: Arc<dyn Storage> = Arc::new(open_sqlite(dir.path()).await);
     let group = store
         .create_group(&NewGroup::new("BDG", "Bandung"))
         .await
@@ -81,14 +75,10 @@ async fn a_detection_with_a_snapshot_is_counted_and_its_image_processed() {
         .await
         .unwrap();
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while store.job(accepted.job_id).await.unwrap().map(|j| j.state) != Some(JobState::Completed) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not processed in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("the detection to be processed", WAIT, async || {
+        store.job(accepted.job_id).await.unwrap().map(|j| j.state) == Some(JobState::Completed)
+    })
+    .await;
     let person = store
         .person_day("REID_EDGE_1", core.today(), None)
         .await
@@ -103,21 +93,18 @@ async fn a_detection_with_a_snapshot_is_counted_and_its_image_processed() {
         .as_ref()
         .and_then(|r| r["event_log_id"].as_i64());
     let event_id = event_id.expect("the processed job names its event");
-    let event = loop {
-        let row = store
+    let event_row = async || {
+        store
             .find_record(&EVENT_LOG_FILES, &by_id(event_id))
             .await
             .unwrap()
-            .expect("the event exists");
-        if !row["thumbnail_path"].is_null() {
-            break row;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "image not processed in 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            .expect("the event exists")
     };
+    wait_for("the image to be processed", WAIT, async || {
+        !event_row().await["thumbnail_path"].is_null()
+    })
+    .await;
+    let event = event_row().await;
     let main = event["image_path"].as_str().unwrap();
     let thumb = event["thumbnail_path"].as_str().unwrap();
     assert!(main.ends_with("_processed.jpg"), "{main}");

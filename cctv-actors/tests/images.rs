@@ -15,17 +15,10 @@ use cctv_core::Core;
 use cctv_core::blob::{BlobStore, StoredBlob};
 use cctv_core::records::ListQuery;
 use cctv_core::records::tables::EVENT_LOG_FILES;
-use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::{job, seed};
+use support::{jpeg, open_sqlite};
 
-fn jpeg() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([x as u8, y as u8, 40]));
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
-        .encode_image(&img)
-        .unwrap();
-    out
-}
+mod support;
 
 /// A SQLite store with the seeded estate, a blob store holding a 640×480 JPEG at `path`, a
 /// core with or without the image pipeline, and a detection of `re_id` carrying that image.
@@ -39,9 +32,7 @@ struct Rig {
 
 async fn rig(path: &str, re_id: &str, with_processor: bool) -> Rig {
     let dir = tempfile::tempdir().unwrap();
-    let mut sqlite = SqliteSettings::new(dir.path().join("cctv.db"));
-    sqlite.fsync_every_commit = false;
-    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&sqlite).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(open_sqlite(dir.path()).await);
     let estate = seed(store.as_ref()).await;
     let blobs = Arc::new(FsBlobStore::new(dir.path().join("storage")).unwrap());
     let bytes = jpeg();

@@ -11,9 +11,11 @@ use cctv_admin::files::{CleanupSettings, FileJobs};
 use cctv_admin::job_handlers::{JobHandler, MaintenanceConfig, MaintenanceJobHandler};
 use cctv_core::Core;
 use cctv_core::jobs::{ClaimedJob, JobId, Queue};
-use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::seed;
 use serde_json::json;
+use support::open_sqlite;
+
+mod support;
 
 fn job(kind: &str, payload: serde_json::Value) -> ClaimedJob {
     ClaimedJob {
@@ -29,9 +31,7 @@ fn job(kind: &str, payload: serde_json::Value) -> ClaimedJob {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_aggregation_and_cleanup_run_for_real_when_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
-    settings.fsync_every_commit = false;
-    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(open_sqlite(dir.path()).await);
     seed(store.as_ref()).await;
     let core = Core::builder().full_storage(store).build().await.unwrap();
     let logs = dir.path().join("logs");

@@ -10,15 +10,15 @@ use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
 use cctv_core::jobs::{JobState, Lease, RetryPolicy};
 use cctv_core::storage::AcceptItem;
-use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::{Estate, job, seed};
 use jiff::Timestamp;
+use support::{open_sqlite, wait_for};
+
+mod support;
 
 async fn setup() -> (Core, Estate, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
-    settings.fsync_every_commit = false;
-    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(open_sqlite(dir.path()).await);
     let estate = seed(store.as_ref()).await;
     let core = Core::builder().full_storage(store).build().await.unwrap();
     (core, estate, dir)
@@ -30,16 +30,8 @@ fn fast_settings() -> PipelineSettings {
     settings
 }
 
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+/// How long a test waits for the pipeline.
+const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_detections_are_processed_and_counted() {
@@ -62,11 +54,11 @@ async fn submitted_detections_are_processed_and_counted() {
     }
     let storage = core.storage().clone();
     let last = *ids.last().unwrap();
-    wait_for("all jobs to complete", async || {
+    wait_for("all jobs to complete", WAIT, async || {
         storage.job(last).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
-    wait_for("counts", async || {
+    wait_for("counts", WAIT, async || {
         storage
             .person_day("P1", "2026-11-28".parse().unwrap(), None)
             .await
@@ -109,7 +101,7 @@ async fn the_same_event_id_submitted_concurrently_counts_once() {
     assert_eq!(results.iter().filter(|r| !r.duplicate).count(), 1);
     // And once more after it was processed.
     let storage = core.storage().clone();
-    wait_for("processing", async || {
+    wait_for("processing", WAIT, async || {
         storage.job(first).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
@@ -191,7 +183,7 @@ async fn a_batch_larger_than_a_commit_is_one_commit_answered_in_order() {
     for s in singles {
         assert!(!s.await.unwrap().duplicate);
     }
-    wait_for("the batch to be counted", async || {
+    wait_for("the batch to be counted", WAIT, async || {
         storage
             .person_day("P2", "2026-11-28".parse().unwrap(), None)
             .await
@@ -222,7 +214,7 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
         .await
         .unwrap();
     let storage = core.storage().clone();
-    wait_for("the job to complete after the restart", async || {
+    wait_for("the job to complete after the restart", WAIT, async || {
         storage.job(submitted.job_id).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
@@ -234,7 +226,7 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
         .submit(job(&estate, 1, "P9", 1, "2026-11-28T09:00:00Z"))
         .await
         .unwrap();
-    wait_for("a later job", async || {
+    wait_for("a later job", WAIT, async || {
         storage.job(second.job_id).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
@@ -268,7 +260,7 @@ async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error(
         sink.submit(good).await.unwrap().job_id,
     );
     let storage = core.storage().clone();
-    wait_for("the bad job to fail for good", async || {
+    wait_for("the bad job to fail for good", WAIT, async || {
         storage.job(bad_id).await.unwrap().unwrap().state == JobState::Failed
     })
     .await;
@@ -278,7 +270,7 @@ async fn a_job_that_keeps_failing_is_retried_then_kept_as_failed_with_its_error(
         failed.last_error.unwrap().contains("FOREIGN KEY"),
         "the error is kept"
     );
-    wait_for("the good job", async || {
+    wait_for("the good job", WAIT, async || {
         storage.job(good_id).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
@@ -307,7 +299,7 @@ async fn jobs_left_leased_by_a_dead_run_are_processed_on_start() {
     settings.node.release_all_leases_on_start = true;
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let storage = core.storage().clone();
-    wait_for("the orphan", async || {
+    wait_for("the orphan", WAIT, async || {
         storage.job(orphan.job_id).await.unwrap().unwrap().state == JobState::Completed
     })
     .await;
@@ -383,13 +375,13 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     sink.submit(job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z"))
         .await
         .unwrap();
-    wait_for("the re-queued job to be sent", async || {
+    wait_for("the re-queued job to be sent", WAIT, async || {
         notifier.delivered.load(Ordering::SeqCst) == 1
     })
     .await;
     let stats = pipeline.notification_stats();
     assert_eq!(stats.panics.load(Ordering::SeqCst), 1);
-    wait_for("the supervisor to restart the worker", async || {
+    wait_for("the supervisor to restart the worker", WAIT, async || {
         stats.restarts.load(Ordering::SeqCst) == 1
     })
     .await;
@@ -397,7 +389,7 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     sink.submit(job(&estate, 0, "P2", 1, "2026-11-28T08:01:00Z"))
         .await
         .unwrap();
-    wait_for("the next job", async || {
+    wait_for("the next job", WAIT, async || {
         notifier.delivered.load(Ordering::SeqCst) == 2
     })
     .await;

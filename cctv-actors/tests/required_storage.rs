@@ -17,6 +17,9 @@ use cctv_storage_memory::MemoryStore;
 use cctv_testkit::seed;
 use jiff::Timestamp;
 use serde_json::json;
+use support::wait_for;
+
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_core_on_the_required_interface_processes_detections() {
@@ -58,14 +61,14 @@ async fn a_core_on_the_required_interface_processes_detections() {
         )
         .await
         .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while store.job(accepted.job_id).await.unwrap().map(|j| j.state) != Some(JobState::Completed) {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "not processed in 20 s"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(
+        "the detection to be processed",
+        Duration::from_secs(20),
+        async || {
+            store.job(accepted.job_id).await.unwrap().map(|j| j.state) == Some(JobState::Completed)
+        },
+    )
+    .await;
     let person = store
         .person_day("REID_MEM_1", core.today(), None)
         .await

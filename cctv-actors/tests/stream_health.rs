@@ -10,10 +10,12 @@ use cctv_admin::manage::tables::STREAMS;
 use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
 use cctv_core::records::{Filter, Record, WriteOp};
-use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 use cctv_testkit::seed;
 use serde_json::Value;
+use support::open_sqlite;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+mod support;
 
 /// A one-line HTTP server answering every request with `status`.
 async fn http_server(status: &'static str) -> u16 {
@@ -36,9 +38,7 @@ async fn http_server(status: &'static str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_marks_reachable_streams_online_and_others_offline_or_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
-    settings.fsync_every_commit = false;
-    let store: Arc<dyn FullStorage> = Arc::new(SqliteStore::open(&settings).await.unwrap());
+    let store: Arc<dyn FullStorage> = Arc::new(open_sqlite(dir.path()).await);
     let estate = seed(store.as_ref()).await;
     let core = Core::builder().full_storage(store).build().await.unwrap();
 
