@@ -80,8 +80,7 @@
 //! - [`accept`]: accepting detections from devices, one or a batch;
 //! - [`detection`], [`input`], [`validation`]: a detection's fields and their checks, and
 //!   the durable job payload;
-//! - [`processing`], [`person_day`], [`day_counts`]: the person-day rules as one plan of
-//!   rows and additive deltas that every backend applies;
+//! - [`person_day`]: a detection placed on its person-day, what a backend processes;
 //! - [`estate`], [`credential`], [`rate_limit`], [`cache`]: who may post what, how often;
 //! - [`query`]: the registry's read models (detections, person-days, day counts).
 //!
@@ -102,7 +101,9 @@
 //! user only.
 //!
 //! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
-//! `plugins/storage-memory`; the suite every backend must pass is the `cctv-testkit`
+//! `plugins/storage-memory`. They process detections with the `cctv-processing` crate
+//! (`cctv-core/processing`), the person-day rules as one plan of rows and additive
+//! changes that every backend applies; the suite every backend must pass is the `cctv-testkit`
 //! crate (`cctv-core/testkit`), a dev-dependency.
 
 pub mod accept;
@@ -110,7 +111,6 @@ pub mod blob;
 pub mod cache;
 mod core;
 pub mod credential;
-pub mod day_counts;
 pub mod detection;
 pub mod estate;
 pub mod events;
@@ -122,7 +122,6 @@ pub mod media;
 pub mod metrics;
 pub mod person_day;
 pub mod private_files;
-pub mod processing;
 #[cfg(test)]
 mod props;
 pub mod query;

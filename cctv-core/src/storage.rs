@@ -169,19 +169,6 @@ pub struct ProcessedDetection {
     pub event_log_id: Option<i64>,
 }
 
-impl ProcessedDetection {
-    /// The result for a job that had already completed: nothing was written.
-    pub(crate) fn already_processed(detection: &PreparedDetection) -> Self {
-        Self {
-            job_id: detection.job.job_id,
-            outcome: DetectionOutcome::AlreadyProcessed,
-            detection_date: detection.date,
-            detection_id: None,
-            event_log_id: None,
-        }
-    }
-}
-
 /// The ingest side: durable acceptance and batched processing.
 #[async_trait]
 pub trait IngestStore: Send + Sync + fmt::Debug + 'static {

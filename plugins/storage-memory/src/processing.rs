@@ -5,7 +5,7 @@
 
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
+use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use cctv_core::records::Record;
 use cctv_core::storage::{ProcessedDetection, StorageError};
 use jiff::Timestamp;

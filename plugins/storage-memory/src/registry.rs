@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use async_trait::async_trait;
-use cctv_core::day_counts::ALL_BRANCHES;
+use cctv_processing::day_counts::ALL_BRANCHES;
 use cctv_core::estate::RecordStatus;
 use cctv_core::query::*;
 use cctv_core::records::Record;

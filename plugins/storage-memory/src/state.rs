@@ -72,7 +72,7 @@ pub(crate) struct Detection {
     pub created_at: Timestamp,
 }
 
-/// A day's running totals for one branch (or all: key [`cctv_core::day_counts::ALL_BRANCHES`]).
+/// A day's running totals for one branch (or all: key [`cctv_processing::day_counts::ALL_BRANCHES`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Totals {
     pub detections: i64,

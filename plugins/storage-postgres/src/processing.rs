@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::processing::{
+use cctv_processing::{
     BatchKeys, Membership, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
 };
 use cctv_core::storage::ProcessedDetection;

@@ -15,7 +15,7 @@
 use async_trait::async_trait;
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
+use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use cctv_core::storage::{
     AcceptItem, AcceptOutcome, IngestStore, ProcessedDetection, StorageError,
 };

@@ -238,7 +238,7 @@ impl RegistryStore for SqliteStore {
             let branch: i64 = r.get(1);
             Ok(DayCount {
                 date: parse_date(r.get(0))?,
-                branch_id: (branch != cctv_core::day_counts::ALL_BRANCHES).then_some(branch),
+                branch_id: (branch != cctv_processing::day_counts::ALL_BRANCHES).then_some(branch),
                 detections: r.get(2),
                 detected_count: r.get(3),
                 persons: r.get(4),

@@ -1,4 +1,4 @@
-//! The day totals a processing batch adds (see [`DayCount`](crate::query::DayCount)).
+//! The day totals a processing batch adds (see [`DayCount`](cctv_core::query::DayCount)).
 //!
 //! Backends decide which `(re_id, date, branch)` and `(re_id, date)` pairs a batch saw for
 //! the first time (race-free, each in its own way); this turns that into one increment per
@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use jiff::civil::Date;
 
-use crate::person_day::PreparedDetection;
+use cctv_core::person_day::PreparedDetection;
 
 /// The all-branches row's `branch_id` in the `day_counts` table.
 pub const ALL_BRANCHES: i64 = 0;
@@ -134,8 +134,8 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
-    use crate::detection::DetectionJob;
-    use crate::jobs::JobId;
+    use cctv_core::detection::DetectionJob;
+    use cctv_core::jobs::JobId;
 
     fn det(branch: i64, day: Date, count: i32) -> PreparedDetection {
         let at = jiff::Timestamp::UNIX_EPOCH;

@@ -5,11 +5,11 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::blob::StoredBlob;
+use cctv_core::blob::StoredBlob;
 use crate::day_counts::ALL_BRANCHES;
-use crate::detection::DetectionJob;
-use crate::jobs::Queue;
-use crate::storage::DetectionOutcome;
+use cctv_core::detection::DetectionJob;
+use cctv_core::jobs::Queue;
+use cctv_core::storage::DetectionOutcome;
 
 const DAY: Date = date(2026, 11, 28);
 

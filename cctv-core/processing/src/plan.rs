@@ -8,13 +8,14 @@ use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use super::ProcessingState;
-use crate::blob::StoredBlob;
+use cctv_core::blob::StoredBlob;
 use crate::day_counts::{
     DayCountDelta, DeviceDayDelta, HourDelta, day_count_deltas, device_day_deltas, hour_deltas,
 };
-use crate::jobs::Queue;
-use crate::person_day::{PersonDayDelta, PreparedDetection, group_person_days, merge_features};
-use crate::storage::{DetectionOutcome, ProcessedDetection};
+use cctv_core::jobs::Queue;
+use crate::person_day::{PersonDayDelta, group_person_days, merge_features};
+use cctv_core::person_day::PreparedDetection;
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection};
 
 /// The job kind of a notification child job.
 pub(crate) const NOTIFY_KIND: &str = "notify_detection";
@@ -303,7 +304,13 @@ impl<'a> Plan<'a> {
         results.extend(
             self.skipped
                 .iter()
-                .map(|d| ProcessedDetection::already_processed(d)),
+                .map(|d| ProcessedDetection {
+                    job_id: d.job.job_id,
+                    outcome: DetectionOutcome::AlreadyProcessed,
+                    detection_date: d.date,
+                    detection_id: None,
+                    event_log_id: None,
+                }),
         );
         results
     }

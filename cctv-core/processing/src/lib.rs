@@ -1,10 +1,14 @@
-//! Processing accepted detections: the rules, once, for every storage backend.
+//! # cctv-processing
+//!
+//! Processing accepted detections: the person-day rules, once, for every storage backend.
+//! A backend's dependency, not an embedder's: an embedder hands a backend to
+//! `cctv_core::Core` and never builds a plan itself.
 //!
 //! A backend processes a batch in one transaction and does three things there:
 //! 1. **load** the [`ProcessingState`] of the batch's keys ([`BatchKeys`]): which jobs are
 //!    not done yet, the person-days and branch memberships that exist, which devices have
 //!    notifications on;
-//! 2. call [`Plan::new`] — pure, in this module — which turns the batch and that state into
+//! 2. call [`Plan::new`] — pure, in this crate — which turns the batch and that state into
 //!    rows to insert and additive changes;
 //! 3. **apply** the plan: upsert its [`Membership`]s, learn which of them were new
 //!    ([`MembershipFacts`]: a serial backend takes [`Plan::predicted_facts`], a concurrent
@@ -32,6 +36,8 @@
 //! concurrent writers (several workers, several nodes) applies a plan without locks: only
 //! the membership facts must come from its own upsert, never from the snapshot.
 
+pub mod day_counts;
+mod person_day;
 mod plan;
 #[cfg(test)]
 mod tests;
@@ -41,8 +47,8 @@ use std::collections::{HashMap, HashSet};
 use jiff::civil::Date;
 use serde_json::Value;
 
-use crate::jobs::JobId;
-use crate::person_day::PreparedDetection;
+use cctv_core::jobs::JobId;
+use cctv_core::person_day::PreparedDetection;
 
 pub use plan::{ChildJob, Membership, MembershipFacts, PersonDayChange, Plan, image_metadata};
 #[cfg(test)]
