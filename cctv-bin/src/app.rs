@@ -18,7 +18,7 @@ use cctv_admin::{AdminBuilder, AdminSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
 use cctv_core::private_files as private;
-use cctv_core::rate_limit::LeasedLimiter;
+use cctv_rate_limit::LeasedLimiter;
 use cctv_core::{Core, CoreSettings};
 use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};

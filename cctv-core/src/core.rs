@@ -12,7 +12,7 @@ use crate::detection::DetectionRules;
 use crate::events::{BroadcastBus, EventBus};
 use crate::extensions::Extensions;
 use crate::media::ImageProcessor;
-use crate::rate_limit::{HourlyLimiter, RequestLimiter};
+use cctv_rate_limit::{HourlyLimiter, RequestLimiter};
 use crate::storage::Storage;
 use crate::storage::error::StorageError;
 use crate::workers::{WorkerState, WorkerStatus};
@@ -56,7 +56,7 @@ struct Inner {
     estate: EstateCache,
     credentials: CredentialCache,
     limiter: Arc<dyn RequestLimiter>,
-    metrics: crate::metrics::Metrics,
+    metrics: cctv_metrics::Metrics,
     /// Set by whatever runs this process's workers (cctv-actors' pipeline).
     workers: std::sync::RwLock<Option<Arc<dyn WorkerStatus>>>,
     extensions: Extensions,
@@ -98,7 +98,7 @@ impl Core {
     }
 
     /// This process's Prometheus metrics.
-    pub fn metrics(&self) -> &crate::metrics::Metrics {
+    pub fn metrics(&self) -> &cctv_metrics::Metrics {
         &self.inner.metrics
     }
 
@@ -281,7 +281,7 @@ impl CoreBuilder {
 
     /// How hourly request limits are counted; default: in this process
     /// (`HourlyLimiter`). Several nodes share limits with a
-    /// [`LeasedLimiter`](crate::rate_limit::LeasedLimiter).
+    /// [`LeasedLimiter`](cctv_rate_limit::LeasedLimiter).
     pub fn request_limiter(mut self, limiter: Arc<dyn RequestLimiter>) -> Self {
         self.limiter = Some(limiter);
         self
@@ -299,15 +299,10 @@ impl CoreBuilder {
         self
     }
 
-    pub fn timezone(mut self, timezone: TimeZone) -> Self {
-        self.settings.timezone = timezone;
-        self
-    }
-
     /// Builds the core and loads its caches from storage.
     pub async fn build(self) -> Result<Core, BuildError> {
         let storage = self.storage.ok_or(BuildError::MissingStorage)?;
-        let metrics = crate::metrics::Metrics::new(storage.backend_name());
+        let metrics = cctv_metrics::Metrics::new(storage.backend_name());
         let core = Core {
             inner: Arc::new(Inner {
                 metrics,

@@ -81,7 +81,8 @@
 //! - [`detection`], [`input`], [`validation`]: a detection's fields and their checks, and
 //!   the durable job payload;
 //! - [`person_day`]: a detection placed on its person-day, what a backend processes;
-//! - [`estate`], [`credential`], [`rate_limit`], [`cache`]: who may post what, how often;
+//! - [`estate`], [`credential`], [`cache`]: who may post what (how often is the
+//!   `cctv-rate-limit` crate's, `cctv-core/rate-limit`: [`CoreBuilder::request_limiter`]);
 //! - [`query`]: the registry's read models (detections, person-days, day counts).
 //!
 //! **Plugin traits:**
@@ -96,8 +97,8 @@
 //! their channels, the schedule, queue operations, exports, analytics, management
 //! resources, roles, logins and tokens — is the `cctv-admin` crate (`cctv-core/admin`),
 //! which attaches itself to a `Core` as an extension and adds the optional storage
-//! capabilities it needs. [`metrics`] are this process's Prometheus metrics;
-//! [`private_files`] creates the files that hold personal data readable by the service's
+//! capabilities it needs. The process's Prometheus metrics ([`Core::metrics`]) are the
+//! `cctv-metrics` crate (`cctv-core/metrics`); [`private_files`] creates the files that hold personal data readable by the service's
 //! user only.
 //!
 //! Storage backends live in `plugins/storage-sqlite`, `plugins/storage-postgres` and
@@ -119,13 +120,11 @@ pub mod ingest;
 pub mod input;
 pub mod jobs;
 pub mod media;
-pub mod metrics;
 pub mod person_day;
 pub mod private_files;
 #[cfg(test)]
 mod props;
 pub mod query;
-pub mod rate_limit;
 pub mod records;
 pub mod storage;
 pub mod validation;

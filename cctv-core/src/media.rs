@@ -71,16 +71,6 @@ pub fn inspect_image(bytes: &[u8]) -> Option<ImageInfo> {
     })
 }
 
-/// The paths of an event image's processed JPEG and thumbnail, next to the original:
-/// `events/…/{ts}_{uuid}.png` → `events/…/{ts}_{uuid}_processed.jpg` and `…_thumb.jpg`.
-pub fn derived_paths(original: &str) -> (String, String) {
-    let stem = match original.rfind('.') {
-        Some(dot) if !original[dot..].contains('/') => &original[..dot],
-        _ => original,
-    };
-    (format!("{stem}_processed.jpg"), format!("{stem}_thumb.jpg"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,18 +91,6 @@ mod tests {
         assert_eq!(inspect_image(b"hello, I am not a picture"), None);
         assert_eq!(inspect_image(&PNG[..12]), None);
         assert_eq!(inspect_image(&[0xFF, 0xD8, 0xFF]), None);
-    }
-
-    #[test]
-    fn derived_paths_sit_next_to_the_original_whatever_its_extension() {
-        assert_eq!(
-            derived_paths("events/2026/11/28/17_ab.png"),
-            (
-                "events/2026/11/28/17_ab_processed.jpg".into(),
-                "events/2026/11/28/17_ab_thumb.jpg".into()
-            )
-        );
-        assert_eq!(derived_paths("a.b/c").0, "a.b/c_processed.jpg");
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cctv_core::cache::CredentialEntry;
 use cctv_core::credential::AuthFailure;
-use cctv_core::rate_limit::RateDecision;
+use cctv_rate_limit::RateDecision;
 use jiff::Timestamp;
 use salvo::http::header::HeaderValue;
 use salvo::{Depot, Request, Response};

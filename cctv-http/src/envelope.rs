@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use cctv_core::query::Page;
-use cctv_core::rate_limit::RateDecision;
+use cctv_rate_limit::RateDecision;
 use cctv_core::validation::ValidationErrors;
 use jiff::Timestamp;
 use salvo::http::StatusCode;

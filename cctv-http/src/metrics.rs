@@ -164,7 +164,7 @@ pub async fn metrics(req: &mut Request, depot: &mut Depot, res: &mut Response) {
     res.status_code(StatusCode::OK);
     res.headers_mut().insert(
         CONTENT_TYPE,
-        HeaderValue::from_static(cctv_core::metrics::CONTENT_TYPE),
+        HeaderValue::from_static(cctv_metrics::CONTENT_TYPE),
     );
     res.body(core.metrics().render());
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use cctv_core::blob::BlobError;
 use cctv_core::jobs::ClaimedJob;
 use cctv_core::media::ProcessedImage;
-use cctv_core::media::{derived_paths, inspect_image};
+use cctv_core::media::inspect_image;
 use cctv_core::records::tables::{EVENT_LOG_FILES, STORAGE_FILES};
 use cctv_core::records::{Filter, Record, WriteOp, by_id};
 use jiff::{SignedDuration, Timestamp};
@@ -227,5 +227,32 @@ async fn reject(shared: &ImageShared, event_id: i64, error: String) -> Outcome {
     match shared.core.storage().apply(&[mark]).await {
         Ok(_) => Outcome::Rejected(error),
         Err(e) => Outcome::Retry(format!("marking the event failed: {e}")),
+    }
+}
+
+/// The paths of an event image's processed JPEG and thumbnail, next to the original:
+/// `events/…/{ts}_{uuid}.png` → `events/…/{ts}_{uuid}_processed.jpg` and `…_thumb.jpg`.
+fn derived_paths(original: &str) -> (String, String) {
+    let stem = match original.rfind('.') {
+        Some(dot) if !original[dot..].contains('/') => &original[..dot],
+        _ => original,
+    };
+    (format!("{stem}_processed.jpg"), format!("{stem}_thumb.jpg"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derived_paths_sit_next_to_the_original_whatever_its_extension() {
+        assert_eq!(
+            derived_paths("events/2026/11/28/17_ab.png"),
+            (
+                "events/2026/11/28/17_ab_processed.jpg".into(),
+                "events/2026/11/28/17_ab_thumb.jpg".into()
+            )
+        );
+        assert_eq!(derived_paths("a.b/c").0, "a.b/c_processed.jpg");
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! Several nodes on one database: [`PgEventBus`] carries live events between them
 //! (`LISTEN/NOTIFY`), the store is the shared counter of hourly request limits
-//! (`cctv_core::rate_limit::AllowanceStore`) and of login attempts
+//! (`cctv_rate_limit::AllowanceStore`) and of login attempts
 //! (`cctv_admin::access::SharedLoginAttempts`), and `cluster_nodes` records each running
 //! node ([`PgStore::register_node`]) so a starting node can compare its keys and image
 //! store with the others'.

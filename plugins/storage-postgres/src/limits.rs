@@ -2,8 +2,7 @@
 //! only ever grants what is left of the limit.
 
 use async_trait::async_trait;
-use cctv_core::rate_limit::AllowanceStore;
-use cctv_core::storage::StorageError;
+use cctv_rate_limit::{AllowanceError, AllowanceStore};
 
 use crate::{PgStore, map_err};
 
@@ -15,7 +14,7 @@ impl AllowanceStore for PgStore {
         window: i64,
         limit: u32,
         want: u32,
-    ) -> Result<(u32, u32), StorageError> {
+    ) -> Result<(u32, u32), AllowanceError> {
         // Every right-hand side reads the row as it was, so `last_grant` is this lease's
         // grant and `used` the total after it; the row lock orders concurrent leases.
         let (used, granted): (i32, i32) = sqlx::query_as(
@@ -36,7 +35,7 @@ impl AllowanceStore for PgStore {
         Ok((granted.max(0) as u32, used.max(0) as u32))
     }
 
-    async fn give_back(&self, credential_id: i64, window: i64, n: u32) -> Result<(), StorageError> {
+    async fn give_back(&self, credential_id: i64, window: i64, n: u32) -> Result<(), AllowanceError> {
         sqlx::query(
             "UPDATE rate_windows SET used = GREATEST(used - $3, 0)
              WHERE credential_id = $1 AND hour = $2",
@@ -50,7 +49,7 @@ impl AllowanceStore for PgStore {
         Ok(())
     }
 
-    async fn forget_before(&self, window: i64) -> Result<(), StorageError> {
+    async fn forget_before(&self, window: i64) -> Result<(), AllowanceError> {
         sqlx::query("DELETE FROM rate_windows WHERE hour < $1")
             .bind(window)
             .execute(&self.pool)

@@ -18,12 +18,14 @@ use jiff::Timestamp;
 use tokio::time::Instant;
 
 use super::{RateDecision, RequestLimiter, hour_window};
-use crate::storage::error::StorageError;
 
 /// The largest slice one lease takes.
 pub(crate) const MAX_LEASE: u32 = 256;
 /// How long an unused slice stays with a node.
 pub(crate) const IDLE_RETURN: Duration = Duration::from_secs(1);
+
+/// Why the shared counter could not be reached or updated (the store's own error).
+pub type AllowanceError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The shared counter: requests granted per credential and hour, across all nodes.
 #[async_trait]
@@ -36,13 +38,13 @@ pub trait AllowanceStore: Send + Sync + std::fmt::Debug + 'static {
         window: i64,
         limit: u32,
         want: u32,
-    ) -> Result<(u32, u32), StorageError>;
+    ) -> Result<(u32, u32), AllowanceError>;
 
     /// Hands `n` granted but unused requests back.
-    async fn give_back(&self, credential_id: i64, window: i64, n: u32) -> Result<(), StorageError>;
+    async fn give_back(&self, credential_id: i64, window: i64, n: u32) -> Result<(), AllowanceError>;
 
     /// Forgets the counters of hours before `window`.
-    async fn forget_before(&self, window: i64) -> Result<(), StorageError>;
+    async fn forget_before(&self, window: i64) -> Result<(), AllowanceError>;
 }
 
 /// What one node holds of a credential's hour.
@@ -245,7 +247,7 @@ mod tests {
             window: i64,
             limit: u32,
             want: u32,
-        ) -> Result<(u32, u32), StorageError> {
+        ) -> Result<(u32, u32), AllowanceError> {
             self.leases
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let mut map = self.granted.lock().unwrap();
@@ -254,13 +256,13 @@ mod tests {
             *used += g;
             Ok((g, *used))
         }
-        async fn give_back(&self, id: i64, window: i64, n: u32) -> Result<(), StorageError> {
+        async fn give_back(&self, id: i64, window: i64, n: u32) -> Result<(), AllowanceError> {
             let mut map = self.granted.lock().unwrap();
             let used = map.entry((id, window)).or_default();
             *used = used.saturating_sub(n);
             Ok(())
         }
-        async fn forget_before(&self, window: i64) -> Result<(), StorageError> {
+        async fn forget_before(&self, window: i64) -> Result<(), AllowanceError> {
             self.granted
                 .lock()
                 .unwrap()

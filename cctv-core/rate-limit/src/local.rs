@@ -11,12 +11,12 @@ use super::{RateDecision, RequestLimiter};
 
 /// One counter per credential: high 32 bits = window (hours since epoch), low 32 = count.
 #[derive(Debug, Default)]
-pub(crate) struct HourlyLimiter {
+pub struct HourlyLimiter {
     counters: RwLock<HashMap<i64, Arc<AtomicU64>>>,
 }
 
 impl HourlyLimiter {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 

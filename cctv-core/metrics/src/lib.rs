@@ -1,7 +1,10 @@
-//! The process's Prometheus metrics: what it accepted, processed, refused and sent, how
-//! its HTTP routes answer, and how deep its queues are.
+//! # cctv-metrics
 //!
-//! One [`Metrics`] lives in the [`Core`](crate::Core), so every place that does the work
+//! The process's Prometheus metrics: what it accepted, processed, refused and sent, how
+//! its HTTP routes answer, and how deep its queues are. The metric names and labels are
+//! what the shipped Grafana dashboard (`contrib/grafana-dashboard.json`) queries.
+//!
+//! One [`Metrics`] lives in the `cctv_core::Core` (`Core::metrics`), so every place that does the work
 //! counts it — the accept use case, the processing workers, the notification service, the
 //! HTTP layer — and an embedder without HTTP gets the same figures. Counters only go up
 //! and count events of this process; Prometheus sums them over nodes.
@@ -55,7 +58,7 @@ impl fmt::Debug for Metrics {
 
 impl Metrics {
     /// A fresh registry; `backend` labels the detection counters (`sqlite`, `postgres`).
-    pub(crate) fn new(backend: &str) -> Self {
+    pub fn new(backend: &str) -> Self {
         let mut registry = Registry::default();
         let accepted = Family::<Labels, Counter>::default();
         let processed = Family::<Labels, Counter>::default();
@@ -134,7 +137,7 @@ impl Metrics {
         }
     }
 
-    pub(crate) fn detections_accepted(&self, n: u64) {
+    pub fn detections_accepted(&self, n: u64) {
         self.accepted.inc_by(n);
     }
 
@@ -212,7 +215,7 @@ mod tests {
     #[test]
     fn the_grafana_dashboard_queries_exported_metrics_only() {
         let dashboard: serde_json::Value =
-            serde_json::from_str(include_str!("../../contrib/grafana-dashboard.json")).unwrap();
+            serde_json::from_str(include_str!("../../../contrib/grafana-dashboard.json")).unwrap();
         let m = Metrics::new("sqlite");
         m.detections_accepted(1);
         m.detections_processed(1);

@@ -1,11 +1,16 @@
+//! # cctv-rate-limit
+//!
 //! Hourly request limits per credential: a fixed window aligned to the clock hour, as the
 //! original system and its device fleet expect (`X-RateLimit-Reset` = next top of hour).
 //!
-//! `HourlyLimiter` counts in one process. Several nodes share one limit through
+//! [`HourlyLimiter`] counts in one process (a `cctv_core::Core` uses it unless given
+//! another [`RequestLimiter`]). Several nodes share one limit through
 //! [`LeasedLimiter`]: each node leases part of the hour's allowance from a shared counter
 //! (an [`AllowanceStore`], e.g. a row in PostgreSQL) and spends it locally, so most
 //! requests pay no round trip, and the nodes together never let more than the limit
 //! through.
+//!
+//! Nothing here knows the domain: a credential is an id with a limit.
 
 mod leased;
 mod local;
@@ -13,8 +18,8 @@ mod local;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-pub use leased::{AllowanceStore, LeasedLimiter};
-pub(crate) use local::HourlyLimiter;
+pub use leased::{AllowanceError, AllowanceStore, LeasedLimiter};
+pub use local::HourlyLimiter;
 
 /// The outcome of counting one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
