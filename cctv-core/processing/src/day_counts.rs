@@ -134,33 +134,9 @@ mod tests {
     use jiff::civil::date;
 
     use super::*;
-    use cctv_core::detection::DetectionJob;
-    use cctv_core::jobs::JobId;
 
     fn det(branch: i64, day: Date, count: i32) -> PreparedDetection {
-        let at = jiff::Timestamp::UNIX_EPOCH;
-        let job = DetectionJob {
-            idempotency_key: None,
-            request_hash: None,
-            job_id: JobId::new(),
-            credential_id: None,
-            event_id: None,
-            re_id: "P1".into(),
-            branch_id: branch,
-            device_id: "CAM".into(),
-            detected_count: count,
-            detected_at: at,
-            received_at: at,
-            detection_data: None,
-            person_features: None,
-            image: None,
-            imported: false,
-        };
-        PreparedDetection {
-            job,
-            date: day,
-            hour: 0,
-        }
+        crate::tests::det("P1", branch, count, &format!("{day}T00:00:00Z"))
     }
 
     #[test]

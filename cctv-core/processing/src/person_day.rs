@@ -89,9 +89,6 @@ fn appearance_features(detection: &PreparedDetection) -> Option<&Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cctv_core::detection::DetectionJob;
-    use cctv_core::jobs::JobId;
-    use jiff::tz::TimeZone;
     use serde_json::json;
 
     fn det(
@@ -101,25 +98,11 @@ mod tests {
         at: &str,
         features: Option<Value>,
     ) -> PreparedDetection {
-        let ts: Timestamp = at.parse().unwrap();
-        let job = DetectionJob {
-            idempotency_key: None,
-            request_hash: None,
-            job_id: JobId::new(),
-            credential_id: None,
-            event_id: None,
-            re_id: re_id.into(),
-            branch_id: branch,
-            device_id: "D".into(),
-            detected_count: count,
-            detected_at: ts,
-            received_at: ts,
-            detection_data: features.map(|f| json!({"appearance_features": f})),
-            person_features: None,
-            image: None,
-            imported: false,
-        };
-        PreparedDetection::new(job, &TimeZone::get("Asia/Jakarta").unwrap())
+        let d = crate::tests::det(re_id, branch, count, at);
+        match features {
+            Some(f) => crate::tests::with_features(d, f),
+            None => d,
+        }
     }
 
     #[test]

@@ -13,7 +13,9 @@ use cctv_core::storage::DetectionOutcome;
 
 const DAY: Date = date(2026, 11, 28);
 
-fn det(re_id: &str, branch: i64, count: i32, at: &str) -> PreparedDetection {
+/// A detection of `re_id` at `branch` (device `D{branch}`) at `at`, placed in UTC; the
+/// fixture of every test of this crate.
+pub(crate) fn det(re_id: &str, branch: i64, count: i32, at: &str) -> PreparedDetection {
     let at: jiff::Timestamp = at.parse().unwrap();
     PreparedDetection::new(
         DetectionJob {
@@ -37,7 +39,7 @@ fn det(re_id: &str, branch: i64, count: i32, at: &str) -> PreparedDetection {
     )
 }
 
-fn with_features(mut d: PreparedDetection, f: Value) -> PreparedDetection {
+pub(crate) fn with_features(mut d: PreparedDetection, f: Value) -> PreparedDetection {
     d.job.detection_data = Some(json!({ "appearance_features": f }));
     d
 }
