@@ -31,29 +31,22 @@ impl PreparedDetection {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detection::{DetectionRequest, DetectionRules};
     use crate::jobs::JobId;
 
     #[test]
     fn local_date_follows_the_configured_timezone() {
         // 18:30 UTC is 01:30 the next day in Jakarta (UTC+7).
         let at: jiff::Timestamp = "2026-11-27T18:30:00Z".parse().unwrap();
-        let job = DetectionJob {
-            idempotency_key: None,
-            request_hash: None,
-            job_id: JobId::new(),
-            credential_id: None,
-            event_id: None,
-            re_id: "A".into(),
-            branch_id: 1,
-            device_id: "D".into(),
-            detected_count: 1,
-            detected_at: at,
-            received_at: at,
-            detection_data: None,
-            person_features: None,
-            image: None,
-            imported: false,
-        };
+        let fields = serde_json::json!({"re_id": "A", "branch_id": 1, "device_id": "D"});
+        let job = DetectionRequest::from_fields(
+            fields.as_object().unwrap(),
+            None,
+            &DetectionRules::default(),
+            at,
+        )
+        .unwrap()
+        .into_job(JobId::new(), None, at, None);
         let d = PreparedDetection::new(job, &TimeZone::get("Asia/Jakarta").unwrap());
         assert_eq!(d.date.to_string(), "2026-11-28");
         assert_eq!(d.hour, 1);
