@@ -94,10 +94,12 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
         .collect();
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
-    // Not done yet: no `jobs` row (straight from the intake) or a queued one (a retry).
+    // A job is pending unless its `jobs` row is completed or failed (a job straight from
+    // the intake has no row, a retry a queued one). Only the done ones are read back:
+    // usually none, where reading the pending ones would return the whole batch.
     sql.values(
-        "SELECT 'job', k.column1 FROM (",
-        ") AS k LEFT JOIN jobs j ON j.id = k.column1 WHERE k.column1 IS NOT NULL AND (j.id IS NULL OR j.status = 'queued')",
+        "SELECT 'done', k.column1 FROM (",
+        ") AS k JOIN jobs j ON j.id = k.column1 WHERE j.status <> 'queued'",
         1,
         ids,
         chunks,
@@ -131,15 +133,18 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
          SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND (whatsapp_enabled = 1 OR webhook_enabled = 1);",
     );
     let mut loaded = Loaded {
-        state: ProcessingState::default(),
+        state: ProcessingState {
+            pending: keys.jobs.into_iter().collect(),
+            ..ProcessingState::default()
+        },
         first_detection: 1,
         first_event: 1,
     };
     let state = &mut loaded.state;
     for row in sql.run(conn).await.map_err(map_err)? {
         match row.get::<&str, _>(0) {
-            "job" => {
-                state.pending.insert(job_id(row.get(1))?);
+            "done" => {
+                state.pending.remove(&job_id(row.get(1))?);
             }
             "day" => {
                 let features: Option<String> = row.get(4);
@@ -176,14 +181,28 @@ async fn process(
     batch: &[PreparedDetection],
     now: Timestamp,
 ) -> Result<Vec<ProcessedDetection>, StorageError> {
+    // The transaction is serial: the writer waits while the plan and the statements are
+    // built. The phases are logged at debug level so a profile can tell them apart.
+    let started = std::time::Instant::now();
     let loaded = load(conn, BatchKeys::of(batch)).await?;
+    let loaded_at = started.elapsed();
     let plan = Plan::new(batch, &loaded.state);
+    let planned_at = started.elapsed();
     // Row ids are assigned here (one writer), so each job's result can name its rows.
     let ids: Vec<(i64, i64)> = (0..plan.detections.len() as i64)
         .map(|i| (loaded.first_detection + i, loaded.first_event + i))
         .collect();
     let sql = apply(&plan, &ids, now);
+    let built_at = started.elapsed();
     sql.run(conn).await.map_err(map_err)?;
+    tracing::debug!(
+        batch = batch.len(),
+        load_us = loaded_at.as_micros() as u64,
+        plan_us = (planned_at - loaded_at).as_micros() as u64,
+        build_us = (built_at - planned_at).as_micros() as u64,
+        apply_us = (started.elapsed() - built_at).as_micros() as u64,
+        "processing transaction"
+    );
     Ok(plan.results(&ids))
 }
 
