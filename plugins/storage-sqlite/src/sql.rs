@@ -101,9 +101,11 @@ impl Sql {
         self.finish();
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
         let list = vec![placeholder.as_str(); CHUNK].join(", ");
+        // Every chunk is the same statement; its text is built once.
+        let text = format!("{head}VALUES {list}{tail}");
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
-            self.current.text = format!("{head}VALUES {list}{tail}");
+            self.current.text.clone_from(&text);
             for _ in 0..CHUNK {
                 match rows.next() {
                     Some(row) => bind(self, row),
