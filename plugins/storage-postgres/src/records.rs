@@ -18,7 +18,10 @@ use crate::{PgStore, from_odt, is_retryable, map_err, odt};
 
 /// A value ready to bind.
 enum Bound {
-    Null,
+    /// A null of the column's type. The statement text is the same for a null and a
+    /// value, and a connection reuses the statement it prepared first: a null bound as
+    /// another type would make that statement refuse the column's values later.
+    Null(ColumnType),
     Int(i64),
     Float(f64),
     Text(String),
@@ -42,7 +45,7 @@ fn encode(table: &Table, column: &str, value: &Value) -> Result<Bound, StorageEr
             ColumnType::Date => Bound::Cast("".into(), "NULL::date"),
             ColumnType::Json => Bound::Cast("".into(), "NULL::jsonb"),
             ColumnType::Timestamp => Bound::Cast("".into(), "NULL::timestamptz"),
-            _ => Bound::Null,
+            other => Bound::Null(other),
         });
     }
     Ok(match ty {
@@ -86,7 +89,11 @@ fn encode(table: &Table, column: &str, value: &Value) -> Result<Bound, StorageEr
 
 fn push_bound(qb: &mut QueryBuilder<'_, Postgres>, b: Bound) {
     match b {
-        Bound::Null => qb.push_bind(None::<i64>),
+        Bound::Null(ColumnType::Text) => qb.push_bind(None::<String>),
+        Bound::Null(ColumnType::Float) => qb.push_bind(None::<f64>),
+        Bound::Null(ColumnType::Bool) => qb.push_bind(None::<bool>),
+        Bound::Null(ColumnType::Bytes) => qb.push_bind(None::<Vec<u8>>),
+        Bound::Null(_) => qb.push_bind(None::<i64>),
         Bound::Int(i) => qb.push_bind(i),
         Bound::Float(f) => qb.push_bind(f),
         Bound::Text(s) => qb.push_bind(s),
