@@ -229,15 +229,17 @@ impl CredentialStore for SqliteStore {
     }
 
     async fn record_credential_use(&self, uses: &[(i64, Timestamp)]) -> Result<(), StorageError> {
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
-        for (id, at) in uses {
-            sqlx::query("UPDATE api_credentials SET last_used_at = ? WHERE id = ?")
-                .bind(ts(*at))
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        }
-        tx.commit().await.map_err(map_err)
+        self.queue_write(async |conn| {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for (id, at) in uses {
+                sqlx::query("UPDATE api_credentials SET last_used_at = ? WHERE id = ?")
+                    .bind(ts(*at))
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 }

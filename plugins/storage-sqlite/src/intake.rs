@@ -167,7 +167,10 @@ impl Intake {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        tokio::spawn(crate::checkpoint_loop(checkpointer.clone()));
+        tokio::spawn(crate::checkpoint_loop(
+            checkpointer.clone(),
+            checkpointer.clone(),
+        ));
         let reader = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true))

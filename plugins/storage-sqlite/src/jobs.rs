@@ -58,12 +58,14 @@ impl SqliteStore {
                 },
             );
             sql.push("COMMIT;");
-            let mut conn = self.writer.acquire().await.map_err(map_err)?;
-            if let Err(e) = sql.run(&mut conn).await {
-                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-                return Err(map_err(e));
-            }
-            drop(conn);
+            self.queue_write(async move |conn| {
+                let done = sql.run(conn).await;
+                if done.is_err() {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                }
+                done
+            })
+            .await?;
             self.intake.remove(ids).await?;
             moved += n;
             if single || n < SPILL_LIMIT {
@@ -102,12 +104,14 @@ impl JobQueue for SqliteStore {
             },
         );
         sql.push("COMMIT;");
-        let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let done = sql.run(&mut conn).await;
-        if done.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        }
-        done.map(|_| ()).map_err(map_err)
+        self.queue_write(async move |conn| {
+            let done = sql.run(conn).await;
+            if done.is_err() {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            }
+            done.map(|_| ())
+        })
+        .await
     }
 
     async fn claim(
@@ -122,7 +126,7 @@ impl JobQueue for SqliteStore {
             self.spill(Which::NotInMemory).await?;
         }
         let now_s = ts(now);
-        let rows = sqlx::query(
+        let claim = sqlx::query(
             "UPDATE jobs SET lease_owner = ?, lease_until = ?, updated_at = ?
              WHERE id IN (SELECT id FROM jobs
                           WHERE queue = ? AND status = 'queued' AND available_at <= ? AND (lease_until IS NULL OR lease_until < ?)
@@ -135,10 +139,10 @@ impl JobQueue for SqliteStore {
         .bind(q.as_str())
         .bind(&now_s)
         .bind(&now_s)
-        .bind(limit as i64)
-        .fetch_all(&self.writer)
-        .await
-        .map_err(map_err)?;
+        .bind(limit as i64);
+        let rows = self
+            .queue_write(async move |conn| claim.fetch_all(&mut *conn).await)
+            .await?;
         let mut jobs = Vec::with_capacity(rows.len());
         let mut unreadable = Vec::new();
         for row in &rows {
@@ -173,7 +177,8 @@ impl JobQueue for SqliteStore {
         now: Timestamp,
     ) -> Result<bool, StorageError> {
         let now_s = ts(now);
-        let mut tx = self.writer.begin().await.map_err(map_err)?;
+        self.queue_write(async |conn| {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let queue: Option<String> = sqlx::query_scalar(
             "UPDATE jobs SET status = 'completed', result = ?, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL,
                              finished_at = ?, updated_at = ?
@@ -184,8 +189,7 @@ impl JobQueue for SqliteStore {
         .bind(&now_s)
         .bind(id.to_string())
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        .await?;
         if let Some(queue) = &queue {
             sqlx::query(
                 "INSERT INTO job_completions (queue, second, completed) VALUES (?, ?, 1)
@@ -194,11 +198,12 @@ impl JobQueue for SqliteStore {
             .bind(queue)
             .bind(now.as_second())
             .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            .await?;
         }
-        tx.commit().await.map_err(map_err)?;
+        tx.commit().await?;
         Ok(queue.is_some())
+        })
+        .await
     }
 
     async fn fail(
@@ -224,14 +229,13 @@ impl JobQueue for SqliteStore {
                  WHERE id = ? AND status = 'queued'"
             }
         };
-        sqlx::query(sql)
+        let update = sqlx::query(sql)
             .bind(error)
             .bind(retry_at.map(ts).unwrap_or_else(|| now_s.clone()))
             .bind(&now_s)
-            .bind(id.to_string())
-            .execute(&self.writer)
-            .await
-            .map_err(map_err)?;
+            .bind(id.to_string());
+        self.queue_write(async move |conn| update.execute(&mut *conn).await)
+            .await?;
         Ok(())
     }
 
@@ -248,10 +252,10 @@ impl JobQueue for SqliteStore {
         .bind(ts(lease.until))
         .bind(ts(now))
         .bind(id.to_string())
-        .bind(&lease.owner)
-        .execute(&self.writer)
-        .await
-        .map_err(map_err)?;
+        .bind(&lease.owner);
+        let done = self
+            .queue_write(async move |conn| done.execute(&mut *conn).await)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -7,7 +7,10 @@
 //! detections per transaction and processing applies a whole batch per transaction, each
 //! statement writing up to 128 rows and prepared once (see `sql.rs` for why). Only the
 //! commit that backs a 202 is fsynced; WAL checkpoints run on a background connection so
-//! they never stall the writer, and keep the WAL under ~64 MiB.
+//! they never stall the writer, and keep the WAL under ~64 MiB (the rare reset of the WAL
+//! runs on the writer itself). The writer remembers the person-days it processed while
+//! nothing else writes them, so batches of known persons read none of their state
+//! (`processing/cache.rs`).
 //!
 //! The default feature `admin` adds the optional storage capabilities of `cctv-admin`
 //! (notifications, reports, the schedule, queue administration, exports, analytics);
@@ -94,6 +97,9 @@ pub struct SqliteStore {
     pub(crate) durable_sync: &'static str,
     /// Migrations applied by this open (all of them: the schema was created).
     migrations: cctv_core::storage::MigrationReport,
+    /// The person-days the writer processed, while nothing else wrote the file
+    /// (see `processing/cache.rs`).
+    pub(crate) processing_cache: std::sync::Arc<std::sync::Mutex<Option<processing::StateCache>>>,
 }
 
 /// Creates `path` empty with mode 0600 unless it exists (see [`private`]).
@@ -186,7 +192,10 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        tokio::spawn(checkpoint_loop(checkpointer.clone()));
+        // The WAL is reset on the writer connection itself: a reset by another connection
+        // reads, to the writer, like a commit by someone else, and would make it forget
+        // what it remembers of processed person-days (`processing/cache.rs`).
+        tokio::spawn(checkpoint_loop(checkpointer.clone(), writer.clone()));
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -223,6 +232,7 @@ impl SqliteStore {
             intake,
             durable_sync,
             migrations,
+            processing_cache: Default::default(),
         };
         // Whatever the intake holds was in the memory of a process that is gone: hand it
         // to the main queue, where the workers claim it.
@@ -252,8 +262,9 @@ const MAX_WAL_FRAMES: i64 = 16_384;
 /// Copies WAL frames into the database file beside the writer, ten times a second.
 /// PASSIVE never blocks the writer or readers, but under continuous writes it never lets
 /// the WAL restart; so past [`MAX_WAL_FRAMES`] a TRUNCATE checkpoint (which waits for
-/// readers and briefly holds the writer) resets it, bounding the file at ~64 MiB.
-pub(crate) async fn checkpoint_loop(pool: SqlitePool) {
+/// readers and holds the write lock meanwhile) resets it on `truncate_on`, bounding the
+/// file at ~64 MiB.
+pub(crate) async fn checkpoint_loop(pool: SqlitePool, truncate_on: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
@@ -264,7 +275,7 @@ pub(crate) async fn checkpoint_loop(pool: SqlitePool) {
         let result = match passive {
             Ok((_, log, _)) if log > MAX_WAL_FRAMES => {
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&pool)
+                    .execute(&truncate_on)
                     .await
                     .map(|_| ())
             }

@@ -5,6 +5,10 @@
 //! at the start is still true at the end, and the plan's predicted membership facts are
 //! exact (no row locks, and unchanged membership rows are not written at all).
 //!
+//! The writer remembers the person-days it processed ([`cache`]), so a batch reads from
+//! the database only the state of person-days it has not seen, while nothing else has
+//! written the file since.
+//!
 //! A transaction's statements are built by [`Sql`]: each writes or reads up to 128 rows
 //! and is prepared once, because sqlx runs SQLite on a worker thread and every statement
 //! is a round trip to it (per-row statements, not SQLite itself, would bound ingest
@@ -12,19 +16,25 @@
 //! quarter of its time. Key lookups join a `VALUES` list, which SQLite answers
 //! with index seeks (a row-value `IN (VALUES …)` would scan the table).
 
+mod cache;
+
 use async_trait::async_trait;
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::PreparedDetection;
-use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use cctv_core::storage::{
     AcceptItem, AcceptOutcome, IngestStore, ProcessedDetection, StorageError,
 };
+use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use jiff::Timestamp;
+use jiff::civil::Date;
 use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::sql::{Sql, chunks_for};
 use crate::{SqliteStore, lenient_json, map_err, parse_date, ts};
+pub(crate) use cache::StateCache;
+use cache::{STAMP_SQL, Stamp};
 
 fn text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
@@ -50,10 +60,26 @@ impl IngestStore for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<ProcessedDetection>, StorageError> {
         let mut conn = self.writer.acquire().await.map_err(map_err)?;
-        let result = process(&mut conn, batch, now).await;
-        if result.is_err() {
-            rollback(&mut conn).await;
-        }
+        // Only the holder of the one writer connection processes, so the memory is
+        // taken here and put back after the commit; a failed batch leaves none.
+        let cache = self
+            .processing_cache
+            .lock()
+            .map(|mut c| c.take())
+            .unwrap_or(None);
+        let result = process(&mut conn, batch, cache, now).await;
+        let result = match result {
+            Ok((results, cache)) => {
+                if let Ok(mut slot) = self.processing_cache.lock() {
+                    *slot = Some(cache);
+                }
+                Ok(results)
+            }
+            Err(e) => {
+                rollback(&mut conn).await;
+                Err(e)
+            }
+        };
         drop(conn);
         if result.is_ok() {
             // The jobs are completed in the main file: their intake rows can go. Off the
@@ -70,6 +96,36 @@ impl IngestStore for SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs `op` on the writer connection, keeping the processing memory valid across
+    /// it (see `cache.rs`). For writes to the job queue, the intake hand-over and
+    /// credential use, which are frequent: `op` must never write `re_id_masters` or
+    /// `re_id_branch_days`, the tables the memory mirrors. Any other write on the writer
+    /// simply makes the next batch read everything again.
+    pub(crate) async fn queue_write<T>(
+        &self,
+        op: impl AsyncFnOnce(&mut SqliteConnection) -> Result<T, sqlx::Error>,
+    ) -> Result<T, StorageError> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        let changes = "SELECT total_changes()";
+        let before: i64 = sqlx::query_scalar(changes)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let result = op(&mut conn).await;
+        let after: i64 = sqlx::query_scalar(changes)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        if let Ok(mut slot) = self.processing_cache.lock()
+            && let Some(cache) = slot.as_mut()
+        {
+            cache.carry(before, after);
+        }
+        result.map_err(map_err)
+    }
+}
+
 /// Ends a transaction left open by a failed multi-statement query (no-op when none is).
 async fn rollback(conn: &mut SqliteConnection) {
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
@@ -80,20 +136,29 @@ struct Loaded {
     state: ProcessingState,
     first_detection: i64,
     first_event: i64,
+    /// The remembered state, when it was still valid and used.
+    cache: Option<StateCache>,
+    /// Person-days read from the database (the rest came from the memory).
+    read: usize,
 }
 
-/// Opens the transaction and reads everything in one round trip; rows are tagged by
-/// their first column.
-async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, StorageError> {
+/// Opens the transaction and reads, in one round trip, what the memory does not hold;
+/// rows are tagged by their first column. When the memory turns out stale, a second
+/// round trip reads the rest.
+async fn load(
+    conn: &mut SqliteConnection,
+    keys: BatchKeys,
+    cache: Option<StateCache>,
+) -> Result<Loaded, StorageError> {
     let chunks = chunks_for(keys.jobs.len().max(keys.person_days.len()));
     let ids: Vec<String> = keys.jobs.iter().map(JobId::to_string).collect();
-    let days: Vec<(String, String)> = keys
-        .person_days
-        .into_iter()
-        .map(|(r, d)| (r, d.to_string()))
-        .collect();
+    let (known, unknown) = match &cache {
+        Some(cache) => cache.partition(keys.person_days),
+        None => (Vec::new(), keys.person_days),
+    };
     let mut sql = Sql::default();
     sql.push("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE; ");
+    sql.push(STAMP_SQL);
     // A job is pending unless its `jobs` row is completed or failed (a job straight from
     // the intake has no row, a retry a queued one). Only the done ones are read back:
     // usually none, where reading the pending ones would return the whole batch.
@@ -107,6 +172,49 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
             q.bind(id);
         },
     );
+    read_person_days(&mut sql, &unknown);
+    sql.push(
+        "SELECT 'ids', (SELECT coalesce(max(id), 0) + 1 FROM re_id_branch_detections), \
+         (SELECT coalesce(max(id), 0) + 1 FROM event_logs); \
+         SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND (whatsapp_enabled = 1 OR webhook_enabled = 1);",
+    );
+    let mut loaded = Loaded {
+        state: ProcessingState {
+            pending: keys.jobs.into_iter().collect(),
+            ..ProcessingState::default()
+        },
+        first_detection: 1,
+        first_event: 1,
+        cache: None,
+        read: unknown.len(),
+    };
+    let stamp = read_rows(sql.run(conn).await.map_err(map_err)?, &mut loaded)?;
+    match cache.filter(|c| stamp.is_some_and(|s| c.is_valid_at(s))) {
+        Some(cache) => {
+            cache.fill(&known, &mut loaded.state);
+            loaded.cache = Some(cache);
+        }
+        None if !known.is_empty() => {
+            let mut sql = Sql::default();
+            read_person_days(&mut sql, &known);
+            loaded.read += known.len();
+            read_rows(sql.run(conn).await.map_err(map_err)?, &mut loaded)?;
+        }
+        None => {}
+    }
+    Ok(loaded)
+}
+
+/// Adds the statements that read the person-days `days` and their memberships.
+fn read_person_days(sql: &mut Sql, days: &[(String, Date)]) {
+    if days.is_empty() {
+        return;
+    }
+    let chunks = chunks_for(days.len());
+    let days: Vec<(String, String)> = days
+        .iter()
+        .map(|(r, d)| (r.clone(), d.to_string()))
+        .collect();
     sql.values(
         "SELECT 'day', m.re_id, m.detection_date, m.status, m.appearance_features FROM (",
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
@@ -127,21 +235,13 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
             q.bind(r).bind(d);
         },
     );
-    sql.push(
-        "SELECT 'ids', (SELECT coalesce(max(id), 0) + 1 FROM re_id_branch_detections), \
-         (SELECT coalesce(max(id), 0) + 1 FROM event_logs); \
-         SELECT 'notify', branch_id, device_id FROM branch_event_settings WHERE is_active = 1 AND (whatsapp_enabled = 1 OR webhook_enabled = 1);",
-    );
-    let mut loaded = Loaded {
-        state: ProcessingState {
-            pending: keys.jobs.into_iter().collect(),
-            ..ProcessingState::default()
-        },
-        first_detection: 1,
-        first_event: 1,
-    };
+}
+
+/// Reads tagged rows into `loaded`; the stamp, if one was read.
+fn read_rows(rows: Vec<SqliteRow>, loaded: &mut Loaded) -> Result<Option<Stamp>, StorageError> {
+    let mut stamp = None;
     let state = &mut loaded.state;
-    for row in sql.run(conn).await.map_err(map_err)? {
+    for row in rows {
         match row.get::<&str, _>(0) {
             "done" => {
                 state.pending.remove(&job_id(row.get(1))?);
@@ -163,12 +263,20 @@ async fn load(conn: &mut SqliteConnection, keys: BatchKeys) -> Result<Loaded, St
                 );
             }
             "ids" => (loaded.first_detection, loaded.first_event) = (row.get(1), row.get(2)),
+            "stamp" => stamp = Some(read_stamp(&row)),
             _ => {
                 state.notify.insert((row.get(1), row.get(2)));
             }
         }
     }
-    Ok(loaded)
+    Ok(stamp)
+}
+
+fn read_stamp(row: &SqliteRow) -> Stamp {
+    Stamp {
+        changes: row.get(1),
+        data_version: row.get(2),
+    }
 }
 
 fn job_id(s: &str) -> Result<JobId, StorageError> {
@@ -179,12 +287,15 @@ fn job_id(s: &str) -> Result<JobId, StorageError> {
 async fn process(
     conn: &mut SqliteConnection,
     batch: &[PreparedDetection],
+    cache: Option<StateCache>,
     now: Timestamp,
-) -> Result<Vec<ProcessedDetection>, StorageError> {
+) -> Result<(Vec<ProcessedDetection>, StateCache), StorageError> {
     // The transaction is serial: the writer waits while the plan and the statements are
     // built. The phases are logged at debug level so a profile can tell them apart.
     let started = std::time::Instant::now();
-    let loaded = load(conn, BatchKeys::of(batch)).await?;
+    let keys = BatchKeys::of(batch);
+    let days = keys.person_days.len();
+    let mut loaded = load(conn, keys, cache).await?;
     let loaded_at = started.elapsed();
     let plan = Plan::new(batch, &loaded.state);
     let planned_at = started.elapsed();
@@ -194,16 +305,24 @@ async fn process(
         .collect();
     let sql = apply(&plan, &ids, now);
     let built_at = started.elapsed();
-    sql.run(conn).await.map_err(map_err)?;
+    let rows = sql.run(conn).await.map_err(map_err)?;
+    let stamp = rows
+        .iter()
+        .find(|row| row.get::<&str, _>(0) == "stamp")
+        .map(read_stamp)
+        .ok_or_else(|| StorageError::Corrupt("the processing transaction read no stamp".into()))?;
+    let cache = StateCache::after_commit(loaded.cache.take(), &loaded.state, &plan, stamp);
     tracing::debug!(
         batch = batch.len(),
+        person_days = days,
+        read_from_database = loaded.read,
         load_us = loaded_at.as_micros() as u64,
         plan_us = (planned_at - loaded_at).as_micros() as u64,
         build_us = (built_at - planned_at).as_micros() as u64,
         apply_us = (started.elapsed() - built_at).as_micros() as u64,
         "processing transaction"
     );
-    Ok(plan.results(&ids))
+    Ok((plan.results(&ids), cache))
 }
 
 /// The plan as the statements that write it, ending with the commit.
@@ -469,6 +588,11 @@ fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
                 .bind(now.clone());
         },
     );
+    // Read inside the transaction, with the write lock held: see `cache`.
+    sql.push(STAMP_SQL);
     sql.push("COMMIT;");
     sql
 }
+
+#[cfg(test)]
+mod tests;
