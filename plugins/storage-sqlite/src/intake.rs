@@ -169,7 +169,7 @@ impl Intake {
             .map_err(map_err)?;
         tokio::spawn(crate::checkpoint_loop(
             checkpointer.clone(),
-            checkpointer.clone(),
+            crate::WalReset::Truncate,
         ));
         let reader = SqlitePoolOptions::new()
             .max_connections(2)

@@ -7,8 +7,7 @@
 //! detections per transaction and processing applies a whole batch per transaction, each
 //! statement writing up to 128 rows and prepared once (see `sql.rs` for why). Only the
 //! commit that backs a 202 is fsynced; WAL checkpoints run on a background connection so
-//! they never stall the writer, and keep the WAL under ~64 MiB (the rare reset of the WAL
-//! runs on the writer itself). The writer remembers the person-days it processed while
+//! they never stall the writer, and keep the WAL under ~64 MiB. The writer remembers the person-days it processed while
 //! nothing else writes them, so batches of known persons read none of their state
 //! (`processing/cache.rs`).
 //!
@@ -173,6 +172,7 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", "-32768")
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
                     .statement_cache_capacity(96),
             )
             .await
@@ -192,10 +192,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        // The WAL is reset on the writer connection itself: a reset by another connection
-        // reads, to the writer, like a commit by someone else, and would make it forget
-        // what it remembers of processed person-days (`processing/cache.rs`).
-        tokio::spawn(checkpoint_loop(checkpointer.clone(), writer.clone()));
+        tokio::spawn(checkpoint_loop(checkpointer.clone(), WalReset::Restart));
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -256,15 +253,36 @@ impl SqliteStore {
     }
 }
 
-/// WAL size (in 4 KiB frames) above which the checkpointer truncates the WAL.
+/// WAL size (in 4 KiB frames) above which the checkpointer resets the WAL.
 const MAX_WAL_FRAMES: i64 = 16_384;
+
+/// What a WAL file is cut back to when it is reset, in bytes (`journal_size_limit`).
+pub(crate) const WAL_SIZE_LIMIT: i64 = MAX_WAL_FRAMES * 4096;
+
+/// How [`checkpoint_loop`] resets a WAL that outgrew [`MAX_WAL_FRAMES`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum WalReset {
+    /// The checkpointer truncates the WAL file itself.
+    Truncate,
+    /// The checkpointer waits until the WAL is fully copied and unused; the writer then
+    /// starts over at the beginning of the file with its next transaction (and cuts the
+    /// file back to [`WAL_SIZE_LIMIT`]). The writer makes the reset itself, so to it the
+    /// reset is not a change by another connection (which would make it forget what it
+    /// remembers of processed person-days, see `processing/cache.rs`), and the file is
+    /// written over in place instead of grown again.
+    Restart,
+}
 
 /// Copies WAL frames into the database file beside the writer, ten times a second.
 /// PASSIVE never blocks the writer or readers, but under continuous writes it never lets
-/// the WAL restart; so past [`MAX_WAL_FRAMES`] a TRUNCATE checkpoint (which waits for
-/// readers and holds the write lock meanwhile) resets it on `truncate_on`, bounding the
-/// file at ~64 MiB.
-pub(crate) async fn checkpoint_loop(pool: SqlitePool, truncate_on: SqlitePool) {
+/// the WAL restart; so past [`MAX_WAL_FRAMES`] a RESTART or TRUNCATE checkpoint (which
+/// waits for readers and holds the write lock meanwhile) resets it, bounding the file at
+/// ~64 MiB.
+pub(crate) async fn checkpoint_loop(pool: SqlitePool, reset: WalReset) {
+    let reset = match reset {
+        WalReset::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
+        WalReset::Restart => "PRAGMA wal_checkpoint(RESTART)",
+    };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
@@ -274,10 +292,7 @@ pub(crate) async fn checkpoint_loop(pool: SqlitePool, truncate_on: SqlitePool) {
             .await;
         let result = match passive {
             Ok((_, log, _)) if log > MAX_WAL_FRAMES => {
-                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-                    .execute(&truncate_on)
-                    .await
-                    .map(|_| ())
+                sqlx::query(reset).execute(&pool).await.map(|_| ())
             }
             other => other.map(|_| ()),
         };

@@ -74,6 +74,10 @@ impl StateCache {
         }
     }
 
+    pub(super) fn stamp(&self) -> Stamp {
+        self.stamp
+    }
+
     /// The keys this memory knows, and the ones to read from the database.
     pub(super) fn partition(
         &self,

@@ -189,7 +189,14 @@ async fn load(
         read: unknown.len(),
     };
     let stamp = read_rows(sql.run(conn).await.map_err(map_err)?, &mut loaded)?;
-    match cache.filter(|c| stamp.is_some_and(|s| c.is_valid_at(s))) {
+    let cache = cache.filter(|c| {
+        let valid = stamp.is_some_and(|s| c.is_valid_at(s));
+        if !valid {
+            tracing::debug!(remembered = ?c.stamp(), now = ?stamp, "something else wrote the file: the processing memory is dropped");
+        }
+        valid
+    });
+    match cache {
         Some(cache) => {
             cache.fill(&known, &mut loaded.state);
             loaded.cache = Some(cache);
