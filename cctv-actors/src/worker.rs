@@ -1,7 +1,8 @@
 //! Detection workers: supervised actors that apply batches of detections.
 //!
-//! Each worker loops: take a batch from memory (or claim due jobs from the database),
-//! apply it in one transaction, publish `detection_update` events, repeat. A failed batch
+//! Each worker loops: take a batch from memory (topped up, once per poll interval, with
+//! due jobs claimed from the database), apply it in one transaction, publish
+//! `detection_update` events, repeat. A failed batch
 //! is retried job by job so one bad job cannot hold back the others; a job that keeps
 //! failing follows the detection retry schedule and ends in failed jobs with its error.
 //!
@@ -142,7 +143,11 @@ impl Handler<Pull> for DetectionWorker {
         }
         self.waited = false;
         let mut batch = shared.ready.take(shared.batch_size);
-        let claim = batch.is_empty() || self.poll_due();
+        // A batch already full from memory does not poll: claiming would add nothing to
+        // it (one job) yet cost the writer up to 300 ms under overload (the intake's
+        // writer is busy with accepts). Jobs waiting in the database are claimed by the
+        // first batch memory does not fill.
+        let claim = batch.is_empty() || (batch.len() < shared.batch_size && self.poll_due());
         if batch.is_empty() && !claim {
             return self.schedule(ctx, Some(Duration::from_millis(50)));
         }

@@ -21,14 +21,23 @@ fn job_id(s: &str) -> Result<JobId, StorageError> {
 }
 
 impl SqliteStore {
-    /// Moves intake rows into the main `jobs` table as queued detection jobs (skipping
-    /// jobs already there, e.g. completed before their intake row was deleted) and
-    /// deletes them from the intake. Returns how many rows moved.
-    pub(crate) async fn spill(&self, which: Which<'_>) -> Result<usize, StorageError> {
+    /// Moves up to `at_most` intake rows, oldest first, into the main `jobs` table as
+    /// queued detection jobs (skipping jobs already there, e.g. completed before their
+    /// intake row was deleted) and deletes them from the intake. Returns how many rows
+    /// moved.
+    pub(crate) async fn spill(
+        &self,
+        which: Which<'_>,
+        at_most: usize,
+    ) -> Result<usize, StorageError> {
         let single = matches!(which, Which::Id(_));
         let mut moved = 0;
         loop {
-            let rows = self.intake.waiting(which, SPILL_LIMIT).await?;
+            let want = SPILL_LIMIT.min(at_most - moved);
+            if want == 0 {
+                return Ok(moved);
+            }
+            let rows = self.intake.waiting(which, want).await?;
             if rows.is_empty() {
                 return Ok(moved);
             }
@@ -68,7 +77,7 @@ impl SqliteStore {
             .await?;
             self.intake.remove(ids).await?;
             moved += n;
-            if single || n < SPILL_LIMIT {
+            if single || n < want {
                 return Ok(moved);
             }
         }
@@ -122,8 +131,11 @@ impl JobQueue for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<ClaimedJob>, StorageError> {
         if q == Queue::Detections {
-            // Detections this node could not keep in memory wait in the intake.
-            self.spill(Which::NotInMemory).await?;
+            // Detections this node could not keep in memory wait in the intake: as many
+            // as this claim may take move to the queue. (Moving all of them made every
+            // poll of a worker with a full batch, which claims one job, move the whole
+            // backlog: 200–300 ms of the writer each second under overload.)
+            self.spill(Which::NotInMemory, limit).await?;
         }
         let now_s = ts(now);
         let claim = sqlx::query(
@@ -214,7 +226,7 @@ impl JobQueue for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StorageError> {
         // A detection that failed straight from memory has no `jobs` row yet.
-        self.spill(Which::Id(&id.to_string())).await?;
+        self.spill(Which::Id(&id.to_string()), 1).await?;
         let now_s = ts(now);
         let error: String = error.chars().take(2000).collect();
         let sql = match retry_at {
@@ -262,7 +274,7 @@ impl JobQueue for SqliteStore {
     async fn release_leases(&self, owner: Option<&str>) -> Result<u64, StorageError> {
         // Intake rows are held in the memory of this process (one node per SQLite file):
         // giving up leases hands them to the main queue as well.
-        let spilled = self.spill(Which::All).await? as u64;
+        let spilled = self.spill(Which::All, usize::MAX).await? as u64;
         let done = match owner {
             None => sqlx::query("UPDATE jobs SET lease_owner = NULL, lease_until = NULL WHERE status = 'queued' AND lease_owner IS NOT NULL")
                 .execute(&self.writer)

@@ -233,7 +233,7 @@ impl SqliteStore {
         };
         // Whatever the intake holds was in the memory of a process that is gone: hand it
         // to the main queue, where the workers claim it.
-        let recovered = store.spill(intake::Which::All).await?;
+        let recovered = store.spill(intake::Which::All, usize::MAX).await?;
         if recovered > 0 {
             tracing::info!(
                 recovered,
