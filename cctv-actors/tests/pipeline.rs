@@ -400,3 +400,59 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
     );
     pipeline.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detections_that_did_not_fit_in_memory_are_processed_once_each() {
+    let (core, estate, _dir) = setup().await;
+    let mut settings = fast_settings();
+    // Most submissions find the memory queue full and wait in storage for room.
+    settings.ingest.memory_queue = 8;
+    settings.ingest.workers = 1;
+    settings.ingest.worker_batch = 8;
+    settings.ingest.worker_min_batch = 1;
+    // The first batch takes longer than the batcher holds submissions for room (1 s):
+    // the rest are committed to wait in storage.
+    let first = Arc::new(AtomicUsize::new(0));
+    settings.node.before_batch = Some(Arc::new(move |_| {
+        if first.fetch_add(1, Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+    }));
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let sink = pipeline.ingest();
+    let mut handles = Vec::new();
+    for i in 0..600 {
+        let sink = sink.clone();
+        let j = job(
+            &estate,
+            i % 3,
+            &format!("P{}", i % 7),
+            1,
+            "2026-11-28T08:00:00Z",
+        );
+        handles.push(tokio::spawn(async move { sink.submit(j).await.unwrap() }));
+    }
+    let mut ids = Vec::new();
+    for h in handles {
+        ids.push(h.await.unwrap().job_id);
+    }
+    let storage = core.storage().clone();
+    for id in &ids {
+        let id = *id;
+        wait_for("every job to complete", WAIT, async || {
+            storage.job(id).await.unwrap().unwrap().state == JobState::Completed
+        })
+        .await;
+    }
+    let mut total = 0;
+    for p in 0..7 {
+        total += storage
+            .person_day(&format!("P{p}"), "2026-11-28".parse().unwrap(), None)
+            .await
+            .unwrap()
+            .unwrap()
+            .total_actual_count;
+    }
+    assert_eq!(total, 600, "each detection counted once");
+    pipeline.shutdown().await;
+}

@@ -12,9 +12,13 @@
 //! - only then is the intake row deleted. A crash in between leaves a row whose job is
 //!   already completed: moving it to the main queue (`spill`) skips it.
 //!
-//! Rows handed to this node's in-memory queue are `in_memory`; the others (memory full)
-//! and, after a restart, all of them are moved into the main `jobs` table as queued jobs,
-//! where the workers claim them like any retry. Idempotency keys live here too
+//! Rows handed to this node's in-memory queue are `in_memory`. The others (memory was
+//! full) wait here until a worker of this node has room: its claim takes them back
+//! (marking them `in_memory`), as if they had fitted at first, instead of moving them to
+//! the main queue and claiming them from there (three more writes per detection, which
+//! made draining a backlog slower than processing). After a restart, all of them are moved
+//! into the main `jobs` table as queued jobs, where the workers claim them like any retry;
+//! so is a job that fails. Idempotency keys live here too
 //! (`intake_keys`), so "seen before?" and "store it" are one transaction.
 
 use std::collections::HashMap;
@@ -407,34 +411,31 @@ impl Intake {
         Ok(())
     }
 
-    /// Up to `limit` rows to move to the main queue: not in memory (`all`: every row, for
-    /// recovery after a restart, or the given ids).
+    /// Up to `limit` rows to move to the main queue: every row (recovery after a restart,
+    /// giving up leases) or the given one (a job that failed).
     pub(crate) async fn waiting(
         &self,
         which: Which<'_>,
         limit: usize,
     ) -> Result<Vec<Waiting>, StorageError> {
-        let rows = match which {
-            Which::NotInMemory => sqlx::query(
-                "SELECT id, payload, credential_id, created_at FROM intake WHERE in_memory = 0 ORDER BY id LIMIT ?",
-            )
-            .bind(limit as i64)
-            .fetch_all(&self.writer)
-            .await,
-            Which::All => sqlx::query(
-                "SELECT id, payload, credential_id, created_at FROM intake ORDER BY id LIMIT ?",
-            )
-            .bind(limit as i64)
-            .fetch_all(&self.writer)
-            .await,
-            Which::Id(id) => sqlx::query(
-                "SELECT id, payload, credential_id, created_at FROM intake WHERE id = ?",
-            )
-            .bind(id)
-            .fetch_all(&self.writer)
-            .await,
-        }
-        .map_err(map_err)?;
+        let rows =
+            match which {
+                Which::All => sqlx::query(
+                    "SELECT id, payload, credential_id, created_at FROM intake ORDER BY id LIMIT ?",
+                )
+                .bind(limit as i64)
+                .fetch_all(&self.writer)
+                .await,
+                Which::Id(id) => {
+                    sqlx::query(
+                        "SELECT id, payload, credential_id, created_at FROM intake WHERE id = ?",
+                    )
+                    .bind(id)
+                    .fetch_all(&self.writer)
+                    .await
+                }
+            }
+            .map_err(map_err)?;
         Ok(rows
             .iter()
             .map(|r| Waiting {
@@ -444,6 +445,30 @@ impl Intake {
                 created_at: r.get(3),
             })
             .collect())
+    }
+
+    /// Takes back up to `limit` waiting rows, oldest first, into this node's memory.
+    pub(crate) async fn take_waiting(&self, limit: usize) -> Result<Vec<Waiting>, StorageError> {
+        let rows = sqlx::query(
+            "UPDATE intake SET in_memory = 1 WHERE id IN \
+             (SELECT id FROM intake WHERE in_memory = 0 ORDER BY id LIMIT ?) \
+             RETURNING id, payload, credential_id, created_at",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.writer)
+        .await
+        .map_err(map_err)?;
+        let mut waiting: Vec<Waiting> = rows
+            .iter()
+            .map(|r| Waiting {
+                id: r.get(0),
+                payload: r.get(1),
+                credential_id: r.get(2),
+                created_at: r.get(3),
+            })
+            .collect();
+        waiting.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(waiting)
     }
 
     /// The job of an intake row, for the status endpoint: queued, or processing when this
@@ -519,7 +544,6 @@ impl Intake {
 /// Which intake rows [`Intake::waiting`] returns.
 #[derive(Clone, Copy)]
 pub(crate) enum Which<'a> {
-    NotInMemory,
     All,
     Id(&'a str),
 }

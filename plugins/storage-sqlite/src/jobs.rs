@@ -84,6 +84,24 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// The end of a claim: a payload that cannot be read will never succeed, so it goes
+    /// to failed jobs with its error, and the claim goes on with the others.
+    async fn settle_claim(
+        &self,
+        mut jobs: Vec<ClaimedJob>,
+        unreadable: Vec<(JobId, String)>,
+        now: Timestamp,
+    ) -> Result<Vec<ClaimedJob>, StorageError> {
+        for (id, error) in unreadable {
+            tracing::warn!(job_id = %id, %error, "job failed: payload cannot be decoded");
+            self.fail(id, &error, None, now).await?;
+        }
+        jobs.sort_by_key(|j| j.id);
+        Ok(jobs)
+    }
+}
+
 /// Most intake rows moved per transaction.
 const SPILL_LIMIT: usize = 2_000;
 
@@ -130,12 +148,29 @@ impl JobQueue for SqliteStore {
         limit: usize,
         now: Timestamp,
     ) -> Result<Vec<ClaimedJob>, StorageError> {
+        let mut jobs = Vec::new();
+        let mut unreadable = Vec::new();
         if q == Queue::Detections {
-            // Detections this node could not keep in memory wait in the intake: as many
-            // as this claim may take move to the queue. (Moving all of them made every
-            // poll of a worker with a full batch, which claims one job, move the whole
-            // backlog: 200–300 ms of the writer each second under overload.)
-            self.spill(Which::NotInMemory, limit).await?;
+            // Detections this node could not keep in memory wait in the intake: they come
+            // first (the oldest accepted), taken back into memory where they are.
+            for w in self.intake.take_waiting(limit).await? {
+                let id = job_id(&w.id)?;
+                match serde_json::from_str(&w.payload) {
+                    Ok(payload) => jobs.push(ClaimedJob {
+                        id,
+                        queue: Queue::Detections,
+                        kind: "detection".into(),
+                        payload,
+                        attempts: 0,
+                        max_attempts: Queue::Detections.default_retry().max_attempts,
+                    }),
+                    Err(e) => unreadable.push((id, format!("unreadable payload: {e}"))),
+                }
+            }
+        }
+        let limit = limit.saturating_sub(jobs.len() + unreadable.len());
+        if limit == 0 {
+            return self.settle_claim(jobs, unreadable, now).await;
         }
         let now_s = ts(now);
         let claim = sqlx::query(
@@ -155,8 +190,6 @@ impl JobQueue for SqliteStore {
         let rows = self
             .queue_write(async move |conn| claim.fetch_all(&mut *conn).await)
             .await?;
-        let mut jobs = Vec::with_capacity(rows.len());
-        let mut unreadable = Vec::new();
         for row in &rows {
             let id = job_id(row.get("id"))?;
             let payload: String = row.get("payload");
@@ -172,14 +205,7 @@ impl JobQueue for SqliteStore {
                 Err(e) => unreadable.push((id, format!("unreadable payload: {e}"))),
             }
         }
-        // A payload that cannot be read will never succeed: it goes to failed jobs with
-        // its error, and the claim goes on with the others.
-        for (id, error) in unreadable {
-            tracing::warn!(job_id = %id, %error, "job failed: payload cannot be decoded");
-            self.fail(id, &error, None, now).await?;
-        }
-        jobs.sort_by_key(|j| j.id);
-        Ok(jobs)
+        self.settle_claim(jobs, unreadable, now).await
     }
 
     async fn complete(
