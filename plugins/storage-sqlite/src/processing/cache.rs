@@ -37,6 +37,9 @@ pub(super) const MAX_FEATURE_BYTES: usize = 16 << 20;
 pub(super) const STAMP_SQL: &str =
     "SELECT 'stamp', total_changes(), (SELECT data_version FROM pragma_data_version()); ";
 
+/// A person-day: `(re_id, local date)`.
+type DayKey = (String, Date);
+
 /// What the writer connection last saw of the file; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Stamp {
@@ -79,10 +82,7 @@ impl StateCache {
     }
 
     /// The keys this memory knows, and the ones to read from the database.
-    pub(super) fn partition(
-        &self,
-        keys: Vec<(String, Date)>,
-    ) -> (Vec<(String, Date)>, Vec<(String, Date)>) {
+    pub(super) fn partition(&self, keys: Vec<DayKey>) -> (Vec<DayKey>, Vec<DayKey>) {
         keys.into_iter().partition(|k| self.days.contains_key(k))
     }
 
