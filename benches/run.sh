@@ -16,7 +16,8 @@
 #
 # CCTV_BIN=path runs a binary built elsewhere instead of building this checkout's (to
 # compare two commits, e.g. both built with `--profile profiling` in their own target
-# directories); BASELINE=0 skips the trivial-handler baseline.
+# directories); BASELINE=0 skips the trivial-handler baseline. CCTV__LOG__FILTER sets the
+# server's log filter (default warn) and SERVE_LOG=path keeps its log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
@@ -32,7 +33,7 @@ else
 fi
 work=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
-export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=warn
+export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=${CCTV__LOG__FILTER:-warn}
 if [ "$backend" = postgres ]; then
     url=${CCTV_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/cctv_bench}
     db=${url##*/}
@@ -62,3 +63,6 @@ $bin bench ingest --addr 127.0.0.1:18080 --estate "$work/estate.json" --api-key 
     --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} ${batch:+--batch "$batch"} --json
 # The server's peak resident set size over the whole run (VmHWM), while it still runs.
 echo "== cctv serve peak RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2 / 1024}' "/proc/$serve_pid/status")" >&2
+# SERVE_LOG=path keeps the server's log (with CCTV__LOG__FILTER=warn,<target>=debug, the
+# phase timings that BENCHMARKS.md reads).
+if [ -n "${SERVE_LOG:-}" ]; then cp "$work/serve.log" "$SERVE_LOG"; fi
