@@ -25,7 +25,9 @@ use cctv_core::estate::*;
 use cctv_core::jobs::{JobId, JobRecord, JobState, Lease, NewJob, Queue};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::query::{DetectionFilter, PageRequest};
-use cctv_core::storage::{AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, Storage};
+use cctv_core::storage::{
+    AcceptItem, AcceptOutcome, ChangeTopic, DetectionOutcome, ProcessedDetection, Storage,
+};
 
 mod analytics;
 mod day_counts;
@@ -182,13 +184,15 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
     }
 }
 
-fn prepare(jobs: &[DetectionJob]) -> Vec<PreparedDetection> {
+/// `jobs` as a processing batch, their local dates in UTC.
+pub fn prepare(jobs: &[DetectionJob]) -> Vec<PreparedDetection> {
     jobs.iter()
         .map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC))
         .collect()
 }
 
-async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome> {
+/// Accepts `jobs` in one call, as the intake does.
+pub async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome> {
     let items: Vec<AcceptItem> = jobs
         .iter()
         .map(|j| AcceptItem {
@@ -226,12 +230,16 @@ async fn process_every_batch_twice_at_once(
     }
 }
 
-async fn accept_and_process(store: &dyn Storage, jobs: &[DetectionJob]) {
+/// Accepts `jobs`, then processes them as one batch; their results.
+pub async fn accept_and_process(
+    store: &dyn Storage,
+    jobs: &[DetectionJob],
+) -> Vec<ProcessedDetection> {
     accept(store, jobs).await;
     store
         .process_detections(&prepare(jobs), Timestamp::now())
         .await
-        .expect("process");
+        .expect("process")
 }
 
 pub async fn estate_round_trip(store: Arc<dyn Storage>) {

@@ -114,6 +114,18 @@ pub(crate) struct Waiting {
     pub created_at: String,
 }
 
+impl Waiting {
+    /// A row of `SELECT id, payload, credential_id, created_at …`.
+    fn from_row(r: &sqlx::sqlite::SqliteRow) -> Self {
+        Self {
+            id: r.get(0),
+            payload: r.get(1),
+            credential_id: r.get(2),
+            created_at: r.get(3),
+        }
+    }
+}
+
 /// Intake counts for queue monitoring.
 pub(crate) struct IntakeStats {
     pub pending: u64,
@@ -436,15 +448,7 @@ impl Intake {
                 }
             }
             .map_err(map_err)?;
-        Ok(rows
-            .iter()
-            .map(|r| Waiting {
-                id: r.get(0),
-                payload: r.get(1),
-                credential_id: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect())
+        Ok(rows.iter().map(Waiting::from_row).collect())
     }
 
     /// Takes back up to `limit` waiting rows, oldest first, into this node's memory.
@@ -458,15 +462,7 @@ impl Intake {
         .fetch_all(&self.writer)
         .await
         .map_err(map_err)?;
-        let mut waiting: Vec<Waiting> = rows
-            .iter()
-            .map(|r| Waiting {
-                id: r.get(0),
-                payload: r.get(1),
-                credential_id: r.get(2),
-                created_at: r.get(3),
-            })
-            .collect();
+        let mut waiting: Vec<Waiting> = rows.iter().map(Waiting::from_row).collect();
         waiting.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(waiting)
     }

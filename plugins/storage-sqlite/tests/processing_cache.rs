@@ -2,12 +2,9 @@
 //! another process writing the file between two batches is seen by the second.
 
 use cctv_core::detection::DetectionJob;
-use cctv_core::person_day::PreparedDetection;
-use cctv_core::storage::{AcceptItem, DetectionOutcome, IngestStore, RegistryStore};
+use cctv_core::storage::{DetectionOutcome, RegistryStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
-use cctv_testkit::{Estate, job, seed};
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use cctv_testkit::{Estate, accept_and_process, job, seed};
 use sqlx::Connection;
 use sqlx::sqlite::SqliteConnection;
 
@@ -35,25 +32,8 @@ async fn fixture() -> Fixture {
 
 /// Accepts and processes `jobs` as one batch; their outcomes.
 async fn process(store: &SqliteStore, jobs: &[DetectionJob]) -> Vec<DetectionOutcome> {
-    let items: Vec<AcceptItem> = jobs
-        .iter()
-        .map(|j| AcceptItem {
-            job: j.clone(),
-            lease: None,
-        })
-        .collect();
-    store
-        .accept_detections(&items, Timestamp::now())
+    accept_and_process(store, jobs)
         .await
-        .unwrap();
-    let batch: Vec<PreparedDetection> = jobs
-        .iter()
-        .map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC))
-        .collect();
-    store
-        .process_detections(&batch, Timestamp::now())
-        .await
-        .unwrap()
         .into_iter()
         .map(|r| r.outcome)
         .collect()

@@ -22,7 +22,7 @@
 
 use std::collections::HashMap;
 
-use cctv_processing::{PersonDayState, Plan, ProcessingState};
+use cctv_processing::{Membership, PersonDayChange, PersonDayState, ProcessingState};
 use jiff::civil::Date;
 use serde_json::Value;
 
@@ -38,7 +38,7 @@ pub(super) const STAMP_SQL: &str =
     "SELECT 'stamp', total_changes(), (SELECT data_version FROM pragma_data_version()); ";
 
 /// A person-day: `(re_id, local date)`.
-type DayKey = (String, Date);
+pub(super) type DayKey = (String, Date);
 
 /// What the writer connection last saw of the file; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +49,21 @@ pub(super) struct Stamp {
 
 /// One person-day as the database holds it after the last commit.
 #[derive(Debug, Clone, Default)]
-struct Day {
-    inactive: bool,
-    features: Option<String>,
+pub(super) struct Day {
+    pub inactive: bool,
+    /// `appearance_features` as stored (JSON text).
+    pub features: Option<String>,
     /// Its membership rows: branch id, and whether the branch counts.
-    branches: Vec<(i64, bool)>,
+    pub branches: Vec<(i64, bool)>,
 }
+
+/// The person-days a batch read from the database, as read.
+pub(super) type ReadDays = HashMap<DayKey, Day>;
 
 #[derive(Debug)]
 pub(crate) struct StateCache {
     stamp: Stamp,
-    days: HashMap<(String, Date), Day>,
+    days: HashMap<DayKey, Day>,
     feature_bytes: usize,
 }
 
@@ -88,7 +92,7 @@ impl StateCache {
 
     /// Puts what is remembered of `keys` (all known: see [`StateCache::partition`]) into
     /// `state`, as loading them would.
-    pub(super) fn fill(&self, keys: &[(String, Date)], state: &mut ProcessingState) {
+    pub(super) fn fill(&self, keys: &[DayKey], state: &mut ProcessingState) {
         for key in keys {
             let Some(day) = self.days.get(key) else {
                 continue;
@@ -108,13 +112,16 @@ impl StateCache {
         }
     }
 
-    /// The memory after `plan`, planned from `state`, committed; `stamp` was read just
-    /// before the commit. `previous` is the memory the batch was planned with, if it was
-    /// valid.
+    /// The memory after a batch committed; `stamp` was read just before the commit.
+    /// `previous` is the memory the batch was planned with, if it was valid; `read` is
+    /// what the batch read from the database (the person-days `previous` did not know);
+    /// `changes` (with their features as written) and `memberships` are what it wrote.
     pub(super) fn after_commit(
         previous: Option<StateCache>,
-        state: &ProcessingState,
-        plan: &Plan<'_>,
+        read: ReadDays,
+        changes: Vec<PersonDayChange>,
+        features: Vec<Option<String>>,
+        memberships: &[Membership],
         stamp: Stamp,
     ) -> StateCache {
         let mut cache = previous.unwrap_or_else(|| StateCache {
@@ -123,46 +130,27 @@ impl StateCache {
             feature_bytes: 0,
         });
         cache.stamp = stamp;
-        // The batch's person-days as loaded (or remembered) ...
-        let mut touched: HashMap<(String, Date), Day> = HashMap::new();
-        for (key, loaded) in &state.person_days {
-            touched.insert(
-                key.clone(),
-                Day {
-                    inactive: loaded.inactive,
-                    features: loaded.appearance_features.as_ref().map(Value::to_string),
-                    branches: Vec::new(),
-                },
-            );
-        }
-        for ((re_id, date, branch), counted) in &state.memberships {
-            touched
-                .entry((re_id.clone(), *date))
-                .or_default()
-                .branches
-                .push((*branch, *counted));
-        }
-        // ... and what the plan wrote to them.
-        for change in plan.person_days(plan.predicted_facts()) {
-            let day = touched.entry((change.re_id, change.date)).or_default();
-            day.inactive = false;
-            day.features = change.features.as_ref().map(Value::to_string);
-        }
-        for m in &plan.memberships {
-            let day = touched.entry((m.re_id.clone(), m.date)).or_default();
-            match day.branches.iter_mut().find(|(b, _)| *b == m.branch_id) {
-                Some((_, counted)) => *counted |= m.counted,
-                None => day.branches.push((m.branch_id, m.counted)),
-            }
-        }
-        let newest = touched.keys().map(|(_, date)| *date).max();
-        for (key, day) in touched {
+        for (key, day) in read {
             cache.feature_bytes += day.features.as_ref().map_or(0, String::len);
             if let Some(old) = cache.days.insert(key, day) {
                 cache.feature_bytes -= old.features.as_ref().map_or(0, String::len);
             }
         }
-        if let Some(newest) = newest {
+        for (change, features) in changes.into_iter().zip(features) {
+            let day = cache.days.entry((change.re_id, change.date)).or_default();
+            cache.feature_bytes += features.as_ref().map_or(0, String::len);
+            cache.feature_bytes -= day.features.as_ref().map_or(0, String::len);
+            day.inactive = false;
+            day.features = features;
+        }
+        for m in memberships {
+            let day = cache.days.entry((m.re_id.clone(), m.date)).or_default();
+            match day.branches.iter_mut().find(|(b, _)| *b == m.branch_id) {
+                Some((_, counted)) => *counted |= m.counted,
+                None => day.branches.push((m.branch_id, m.counted)),
+            }
+        }
+        if let Some(newest) = memberships.iter().map(|m| m.date).max() {
             cache.bound(newest);
         }
         cache

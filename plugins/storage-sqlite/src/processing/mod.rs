@@ -24,7 +24,9 @@ use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::{
     AcceptItem, AcceptOutcome, IngestStore, ProcessedDetection, StorageError,
 };
-use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
+use cctv_processing::{
+    BatchKeys, PersonDayChange, PersonDayState, Plan, ProcessingState, image_metadata,
+};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::Value;
@@ -34,7 +36,7 @@ use sqlx::{Row, SqliteConnection};
 use crate::sql::{Sql, chunks_for};
 use crate::{SqliteStore, lenient_json, map_err, parse_date, ts};
 pub(crate) use cache::StateCache;
-use cache::{STAMP_SQL, Stamp};
+use cache::{DayKey, ReadDays, STAMP_SQL, Stamp};
 
 fn text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
@@ -140,6 +142,8 @@ struct Loaded {
     cache: Option<StateCache>,
     /// Person-days read from the database (the rest came from the memory).
     read: usize,
+    /// The rows of those person-days, as read, for the memory.
+    read_days: ReadDays,
 }
 
 /// Opens the transaction and reads, in one round trip, what the memory does not hold;
@@ -187,6 +191,7 @@ async fn load(
         first_event: 1,
         cache: None,
         read: unknown.len(),
+        read_days: ReadDays::new(),
     };
     let stamp = read_rows(sql.run(conn).await.map_err(map_err)?, &mut loaded)?;
     let cache = cache.filter(|c| {
@@ -247,27 +252,36 @@ fn read_person_days(sql: &mut Sql, days: &[(String, Date)]) {
 /// Reads tagged rows into `loaded`; the stamp, if one was read.
 fn read_rows(rows: Vec<SqliteRow>, loaded: &mut Loaded) -> Result<Option<Stamp>, StorageError> {
     let mut stamp = None;
-    let state = &mut loaded.state;
+    let (state, read) = (&mut loaded.state, &mut loaded.read_days);
     for row in rows {
         match row.get::<&str, _>(0) {
             "done" => {
                 state.pending.remove(&job_id(row.get(1))?);
             }
             "day" => {
+                let key: DayKey = (row.get(1), parse_date(row.get(2))?);
                 let features: Option<String> = row.get(4);
+                let inactive = row.get::<&str, _>(3) == "inactive";
+                let day = read.entry(key.clone()).or_default();
+                (day.inactive, day.features) = (inactive, features.clone());
                 state.person_days.insert(
-                    (row.get(1), parse_date(row.get(2))?),
+                    key,
                     PersonDayState {
-                        inactive: row.get::<&str, _>(3) == "inactive",
+                        inactive,
                         appearance_features: lenient_json(features, "appearance_features"),
                     },
                 );
             }
             "branch" => {
-                state.memberships.insert(
-                    (row.get(1), parse_date(row.get(2))?, row.get(3)),
-                    row.get(4),
-                );
+                let (re_id, date): DayKey = (row.get(1), parse_date(row.get(2))?);
+                let (branch, counted) = (row.get(3), row.get(4));
+                state
+                    .memberships
+                    .insert((re_id.clone(), date, branch), counted);
+                read.entry((re_id, date))
+                    .or_default()
+                    .branches
+                    .push((branch, counted));
             }
             "ids" => (loaded.first_detection, loaded.first_event) = (row.get(1), row.get(2)),
             "stamp" => stamp = Some(read_stamp(&row)),
@@ -310,7 +324,11 @@ async fn process(
     let ids: Vec<(i64, i64)> = (0..plan.detections.len() as i64)
         .map(|i| (loaded.first_detection + i, loaded.first_event + i))
         .collect();
-    let sql = apply(&plan, &ids, now);
+    // The person-days' changes, and their features as written: the statements and the
+    // memory both take them.
+    let changes = plan.person_days(plan.predicted_facts());
+    let features: Vec<Option<String>> = changes.iter().map(|c| text(&c.features)).collect();
+    let sql = apply(&plan, &changes, &features, &ids, now);
     let built_at = started.elapsed();
     let rows = sql.run(conn).await.map_err(map_err)?;
     let stamp = rows
@@ -318,7 +336,14 @@ async fn process(
         .find(|row| row.get::<&str, _>(0) == "stamp")
         .map(read_stamp)
         .ok_or_else(|| StorageError::Corrupt("the processing transaction read no stamp".into()))?;
-    let cache = StateCache::after_commit(loaded.cache.take(), &loaded.state, &plan, stamp);
+    let cache = StateCache::after_commit(
+        loaded.cache.take(),
+        std::mem::take(&mut loaded.read_days),
+        changes,
+        features,
+        &plan.memberships,
+        stamp,
+    );
     tracing::debug!(
         batch = batch.len(),
         person_days = days,
@@ -333,7 +358,13 @@ async fn process(
 }
 
 /// The plan as the statements that write it, ending with the commit.
-fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
+fn apply(
+    plan: &Plan<'_>,
+    changes: &[PersonDayChange],
+    features: &[Option<String>],
+    ids: &[(i64, i64)],
+    now: Timestamp,
+) -> Sql {
     let now_second = now.as_second();
     let now = ts(now);
     let facts = plan.predicted_facts();
@@ -372,13 +403,13 @@ fn apply(plan: &Plan<'_>, ids: &[(i64, i64)], now: Timestamp) -> Sql {
          last_detected_at = max(coalesce(last_detected_at, excluded.last_detected_at), excluded.last_detected_at), \
          appearance_features = excluded.appearance_features, updated_at = excluded.updated_at",
         11,
-        plan.person_days(facts),
+        changes.iter().zip(features).collect(),
         k,
-        |q, d| {
-            q.bind(d.re_id)
+        |q, (d, features)| {
+            q.bind(d.re_id.clone())
                 .bind(d.date.to_string())
                 .bind(ts(d.first_at))
-                .bind(text(&d.features))
+                .bind(features.clone())
                 .bind(ts(d.first_at))
                 .bind(ts(d.last_at))
                 .bind(d.branch_count)

@@ -2,18 +2,11 @@
 //! a write in between makes the batch read everything again.
 
 use cctv_core::estate::RecordStatus;
-use cctv_core::storage::{AcceptItem, IngestStore, RegistryStore};
-use cctv_testkit::{job, seed};
-use jiff::tz::TimeZone;
+use cctv_core::storage::RegistryStore;
+use cctv_testkit::{accept_and_process, job, prepare, seed};
 
 use super::*;
 use crate::SqliteSettings;
-
-fn prepare(jobs: &[cctv_core::detection::DetectionJob]) -> Vec<PreparedDetection> {
-    jobs.iter()
-        .map(|j| PreparedDetection::new(j.clone(), &TimeZone::UTC))
-        .collect()
-}
 
 #[tokio::test]
 async fn known_person_days_come_from_memory_until_something_else_writes() {
@@ -26,21 +19,7 @@ async fn known_person_days_come_from_memory_until_something_else_writes() {
         job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z"),
         job(&e, 1, "P2", 1, "2026-11-28T08:00:00Z"),
     ];
-    let items: Vec<AcceptItem> = first
-        .iter()
-        .map(|j| AcceptItem {
-            job: j.clone(),
-            lease: None,
-        })
-        .collect();
-    store
-        .accept_detections(&items, Timestamp::now())
-        .await
-        .unwrap();
-    store
-        .process_detections(&prepare(&first), Timestamp::now())
-        .await
-        .unwrap();
+    accept_and_process(&store, &first).await;
     let cache = store
         .processing_cache
         .lock()
