@@ -162,7 +162,11 @@ impl Intake {
                 SqliteSynchronous::Normal
             })
             .busy_timeout(Duration::from_secs(10))
-            .pragma("cache_size", "-16384")
+            // Page cache per connection, in KiB. The intake is a queue: rows are appended
+            // at one end and deleted from the other within seconds, so its hot pages are
+            // few; larger caches only filled with pages of a backlog (measured: ~40 MB of
+            // the server's peak RSS with four 16 MiB caches). The writer's is set below.
+            .pragma("cache_size", "-2048")
             .pragma("wal_autocheckpoint", "0")
             .statement_cache_capacity(64);
         let writer = SqlitePoolOptions::new()
@@ -171,7 +175,7 @@ impl Intake {
             .acquire_timeout(Duration::from_secs(60))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone())
+            .connect_with(options.clone().pragma("cache_size", "-8192"))
             .await
             .map_err(map_err)?;
         sqlx::raw_sql(SCHEMA)
