@@ -168,10 +168,12 @@ impl SqliteStore {
             // Batched statements come in a few fixed shapes (one `VALUES` chunk each, see
             // `sql.rs`): room for all of those of processing, accepting and the job queue
             // with the management queries beside them, so none is parsed again under load.
+            // Its page cache: 16 MiB processed as fast as 32 MiB in the ingest benchmark
+            // (the OS page cache holds the rest) and keeps the server's peak RSS lower.
             .connect_with(
                 options
                     .clone()
-                    .pragma("cache_size", "-32768")
+                    .pragma("cache_size", "-16384")
                     .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
                     .statement_cache_capacity(96),
             )
