@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use crate::blob::StoredBlob;
 use crate::jobs::JobId;
+use crate::json_text::JsonText;
 use crate::validation::ValidationErrors;
 
 /// Longest accepted `re_id`, as in the original schema (varchar(100)).
@@ -87,7 +88,8 @@ pub struct DetectionJob {
     pub detected_at: Timestamp,
     pub received_at: Timestamp,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detection_data: Option<Value>,
+    /// As validated, kept as JSON text (see [`JsonText`]).
+    pub detection_data: Option<JsonText>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_features: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,7 +356,7 @@ impl DetectionRequest {
             detected_count: self.detected_count,
             detected_at: self.detected_at.unwrap_or(received_at),
             received_at,
-            detection_data: self.detection_data,
+            detection_data: self.detection_data.map(JsonText::from),
             person_features: self.person_features,
             image,
             imported: false,

@@ -119,6 +119,7 @@ mod extensions;
 pub mod ingest;
 pub mod input;
 pub mod jobs;
+pub mod json_text;
 pub mod media;
 pub mod person_day;
 pub mod private_files;

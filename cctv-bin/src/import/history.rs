@@ -130,7 +130,8 @@ impl Import<'_> {
             .ok_or("detection_timestamp is not a time in the source timezone")?;
         let detection_data = text(row, "data")
             .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-            .filter(Value::is_object);
+            .filter(Value::is_object)
+            .map(cctv_core::json_text::JsonText::from);
         let detected_count = int(row, "detected_count")
             .unwrap_or(1)
             .clamp(1, i64::from(i32::MAX)) as i32;

@@ -50,7 +50,7 @@ pub(crate) fn group_person_days<'a>(
         delta.actual_count += i64::from(det.job.detected_count);
         delta.first_at = delta.first_at.min(at);
         delta.last_at = delta.last_at.max(at);
-        delta.features = merge_features(delta.features.as_ref(), appearance_features(det));
+        delta.features = merge_features(delta.features.as_ref(), appearance_features(det).as_ref());
         if let Err(pos) = delta.branches.binary_search(&det.job.branch_id) {
             delta.branches.insert(pos, det.job.branch_id);
         }
@@ -77,13 +77,12 @@ pub(crate) fn merge_features(old: Option<&Value>, new: Option<&Value>) -> Option
 }
 
 /// The `appearance_features` carried in a detection's `detection_data`, if any.
-fn appearance_features(detection: &PreparedDetection) -> Option<&Value> {
+fn appearance_features(detection: &PreparedDetection) -> Option<Value> {
     detection
         .job
         .detection_data
         .as_ref()?
-        .get("appearance_features")
-        .filter(|v| !v.is_null())
+        .member("appearance_features")
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@ use jiff::tz::TimeZone;
 use serde_json::{Value, json};
 
 use super::*;
-use cctv_core::blob::StoredBlob;
 use crate::day_counts::ALL_BRANCHES;
+use cctv_core::blob::StoredBlob;
 use cctv_core::detection::DetectionJob;
 use cctv_core::jobs::Queue;
 use cctv_core::storage::DetectionOutcome;
@@ -40,7 +40,7 @@ pub(crate) fn det(re_id: &str, branch: i64, count: i32, at: &str) -> PreparedDet
 }
 
 pub(crate) fn with_features(mut d: PreparedDetection, f: Value) -> PreparedDetection {
-    d.job.detection_data = Some(json!({ "appearance_features": f }));
+    d.job.detection_data = Some(json!({ "appearance_features": f }).into());
     d
 }
 

@@ -177,7 +177,7 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
         detected_count: count,
         detected_at: at,
         received_at: at,
-        detection_data: Some(json!({"confidence": 0.9})),
+        detection_data: Some(json!({"confidence": 0.9}).into()),
         person_features: None,
         image: None,
         imported: false,
@@ -577,9 +577,9 @@ pub async fn concurrent_batches_count_exactly(store: Arc<dyn Storage>) {
 pub async fn features_merge_across_batches(store: Arc<dyn Storage>) {
     let estate = seed(store.as_ref()).await;
     let mut a = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
-    a.detection_data = Some(json!({"appearance_features": {"hat": "red", "bag": true}}));
+    a.detection_data = Some(json!({"appearance_features": {"hat": "red", "bag": true}}).into());
     let mut b = job(&estate, 1, "P1", 1, "2026-11-28T09:00:00Z");
-    b.detection_data = Some(json!({"appearance_features": {"hat": "blue"}}));
+    b.detection_data = Some(json!({"appearance_features": {"hat": "blue"}}).into());
     accept_and_process(store.as_ref(), &[a]).await;
     accept_and_process(store.as_ref(), &[b]).await;
     let p1 = store.person_day("P1", day(), None).await.unwrap().unwrap();

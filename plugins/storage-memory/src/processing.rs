@@ -4,10 +4,11 @@
 //! atomic and serial, so the plan's predicted membership facts are exact.
 
 use cctv_core::jobs::{JobId, Queue};
+use cctv_core::json_text::JsonText;
 use cctv_core::person_day::PreparedDetection;
-use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use cctv_core::records::Record;
 use cctv_core::storage::{ProcessedDetection, StorageError};
+use cctv_processing::{BatchKeys, PersonDayState, Plan, ProcessingState, image_metadata};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -189,7 +190,7 @@ pub(crate) fn process(
             date: d.date,
             hour: d.hour,
             detected_count: i64::from(job.detected_count),
-            detection_data: job.detection_data.clone(),
+            detection_data: job.detection_data.as_ref().map(JsonText::to_value),
             person_features: job.person_features.clone(),
             created_at: now,
         });
@@ -197,7 +198,7 @@ pub(crate) fn process(
             "branch_id": job.branch_id, "device_id": job.device_id, "re_id": job.re_id,
             "event_type": "detection", "detected_count": job.detected_count,
             "image_path": job.image.as_ref().map(|b| b.path.clone()), "thumbnail_path": null,
-            "image_error": null, "event_data": job.detection_data,
+            "image_error": null, "event_data": job.detection_data.as_ref().map(JsonText::to_value),
             "event_timestamp": ts_value(job.detected_at), "event_date": d.date.to_string(),
             "detection_id": ids[i].0, "job_id": job.job_id.to_string(),
             "image_sent": false, "message_sent": false, "notification_sent": false,

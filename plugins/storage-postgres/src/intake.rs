@@ -77,10 +77,9 @@ impl IngestStore for PgStore {
             let mut received = Vec::with_capacity(fresh.len());
             for item in &fresh {
                 ids.push(item.job.job_id.0);
-                payloads.push(
-                    serde_json::to_value(&item.job)
-                        .map_err(|e| StorageError::Rejected(e.to_string()))?,
-                );
+                // Serialised once, straight into the bind buffer (a job's `detection_data`
+                // is embedded as the text it was validated as).
+                payloads.push(sqlx::types::Json(&item.job));
                 owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
                 untils.push(item.lease.as_ref().map(|l| odt(l.until)));
                 credentials.push(item.job.credential_id.unwrap_or(0));

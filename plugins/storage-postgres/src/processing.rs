@@ -17,10 +17,10 @@ use std::collections::HashMap;
 
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
+use cctv_core::storage::ProcessedDetection;
 use cctv_processing::{
     BatchKeys, Membership, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
 };
-use cctv_core::storage::ProcessedDetection;
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::{PgConnection, Row};
@@ -313,7 +313,16 @@ async fn insert_detections(
         .iter()
         .map(|d| i64::from(d.job.detected_count))
         .collect();
-    let data: Vec<Option<Value>> = live.iter().map(|d| d.job.detection_data.clone()).collect();
+    // The validated text, bound as it is (no parse, no copy).
+    let data: Vec<Option<sqlx::types::Json<&serde_json::value::RawValue>>> = live
+        .iter()
+        .map(|d| {
+            d.job
+                .detection_data
+                .as_ref()
+                .map(|t| sqlx::types::Json(t.as_raw()))
+        })
+        .collect();
     let features: Vec<Option<Value>> = live.iter().map(|d| d.job.person_features.clone()).collect();
     let job_ids: Vec<Uuid> = live.iter().map(|d| d.job.job_id.0).collect();
     let images: Vec<Option<String>> = live

@@ -45,7 +45,7 @@ fn job(app: &TestApp, re_id: &str, data: Option<Value>) -> DetectionJob {
         detected_count: 1,
         detected_at: now,
         received_at: now,
-        detection_data: data,
+        detection_data: data.map(Into::into),
         person_features: None,
         image: None,
         imported: false,

@@ -421,10 +421,10 @@ fn apply(
     );
     let rows: Vec<(usize, &PreparedDetection)> =
         plan.detections.iter().copied().enumerate().collect();
-    let data: Vec<Option<String>> = plan
+    let data: Vec<Option<&str>> = plan
         .detections
         .iter()
-        .map(|d| text(&d.job.detection_data))
+        .map(|d| d.job.detection_data.as_ref().map(|t| t.as_str()))
         .collect();
     sql.values(
         "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, \
@@ -443,7 +443,7 @@ fn apply(
                 .bind(d.date.to_string())
                 .bind(i64::from(d.hour))
                 .bind(i64::from(job.detected_count))
-                .bind(data[i].clone())
+                .bind(data[i].map(str::to_owned))
                 .bind(text(&job.person_features))
                 .bind(job.job_id.to_string())
                 .bind(now.clone())
@@ -466,7 +466,7 @@ fn apply(
                 .bind("detection")
                 .bind(i64::from(job.detected_count))
                 .bind(job.image.as_ref().map(|b| b.path.clone()))
-                .bind(data[i].clone())
+                .bind(data[i].map(str::to_owned))
                 .bind(ts(job.detected_at))
                 .bind(d.date.to_string())
                 .bind(ids[i].0)
