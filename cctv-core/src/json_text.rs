@@ -52,8 +52,8 @@ impl JsonText {
 
 impl From<&Value> for JsonText {
     fn from(value: &Value) -> Self {
-        // Serialising a `Value` cannot fail (its map keys are strings).
-        Self(serde_json::value::to_raw_value(value).unwrap_or_else(|_| null()))
+        // Serialising a `Value` cannot fail (its map keys are strings); `null` otherwise.
+        Self(serde_json::value::to_raw_value(value).unwrap_or_default())
     }
 }
 
@@ -61,10 +61,6 @@ impl From<Value> for JsonText {
     fn from(value: Value) -> Self {
         Self::from(&value)
     }
-}
-
-fn null() -> Box<RawValue> {
-    Box::<RawValue>::default()
 }
 
 /// Two texts are equal when they hold the same JSON value (key order and spacing aside).

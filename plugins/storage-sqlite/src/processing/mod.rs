@@ -19,6 +19,7 @@
 mod cache;
 
 use async_trait::async_trait;
+use cctv_core::detection::DetectionJob;
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::{
@@ -40,6 +41,12 @@ use cache::{DayKey, ReadDays, STAMP_SQL, Stamp};
 
 fn text(v: &Option<Value>) -> Option<String> {
     v.as_ref().map(Value::to_string)
+}
+
+/// A job's `detection_data` as its detection and event-log rows store it (the text it
+/// was validated as).
+fn detection_data(job: &DetectionJob) -> Option<String> {
+    job.detection_data.as_ref().map(|t| t.as_str().to_owned())
 }
 
 #[async_trait]
@@ -421,11 +428,6 @@ fn apply(
     );
     let rows: Vec<(usize, &PreparedDetection)> =
         plan.detections.iter().copied().enumerate().collect();
-    let data: Vec<Option<&str>> = plan
-        .detections
-        .iter()
-        .map(|d| d.job.detection_data.as_ref().map(|t| t.as_str()))
-        .collect();
     sql.values(
         "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, \
          detection_hour, detected_count, detection_data, person_features, job_id, created_at, updated_at) SELECT * FROM (",
@@ -443,7 +445,7 @@ fn apply(
                 .bind(d.date.to_string())
                 .bind(i64::from(d.hour))
                 .bind(i64::from(job.detected_count))
-                .bind(data[i].map(str::to_owned))
+                .bind(detection_data(job))
                 .bind(text(&job.person_features))
                 .bind(job.job_id.to_string())
                 .bind(now.clone())
@@ -466,7 +468,7 @@ fn apply(
                 .bind("detection")
                 .bind(i64::from(job.detected_count))
                 .bind(job.image.as_ref().map(|b| b.path.clone()))
-                .bind(data[i].map(str::to_owned))
+                .bind(detection_data(job))
                 .bind(ts(job.detected_at))
                 .bind(d.date.to_string())
                 .bind(ids[i].0)
