@@ -17,6 +17,7 @@ use sqlx::Arguments;
 use sqlx::encode::Encode;
 use sqlx::sqlite::{Sqlite, SqliteArguments, SqliteConnection, SqliteRow};
 use sqlx::types::Type;
+use tokio::sync::mpsc;
 
 /// Rows in one `VALUES` list.
 pub(crate) const CHUNK: usize = 128;
@@ -93,32 +94,55 @@ impl Sql {
         mut bind: impl FnMut(&mut Self, R),
         mut after: impl FnMut(&mut Self),
     ) {
+        let text = self.start_values(head, tail, cols, rows.len(), chunks);
+        let mut rows = rows.into_iter();
+        for _ in 0..chunks {
+            self.chunk(&text, cols, &mut rows, &mut bind, &mut after);
+        }
+    }
+
+    /// Ends the statement being built and returns the text every chunk of a `VALUES`
+    /// statement shares (built once).
+    fn start_values(
+        &mut self,
+        head: &str,
+        tail: &str,
+        cols: usize,
+        rows: usize,
+        chunks: usize,
+    ) -> String {
         assert!(
-            rows.len() <= chunks * CHUNK,
-            "{} rows do not fit {chunks} chunks",
-            rows.len()
+            rows <= chunks * CHUNK,
+            "{rows} rows do not fit {chunks} chunks"
         );
         self.finish();
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
         let list = vec![placeholder.as_str(); CHUNK].join(", ");
-        // Every chunk is the same statement; its text is built once.
-        let text = format!("{head}VALUES {list}{tail}");
-        let mut rows = rows.into_iter();
-        for _ in 0..chunks {
-            self.current.text.clone_from(&text);
-            for _ in 0..CHUNK {
-                match rows.next() {
-                    Some(row) => bind(self, row),
-                    None => {
-                        for _ in 0..cols {
-                            self.bind(None::<i64>);
-                        }
+        format!("{head}VALUES {list}{tail}")
+    }
+
+    /// Adds one chunk of a `VALUES` statement: the next [`CHUNK`] rows, `NULL` padding.
+    fn chunk<R>(
+        &mut self,
+        text: &str,
+        cols: usize,
+        rows: &mut impl Iterator<Item = R>,
+        bind: &mut impl FnMut(&mut Self, R),
+        after: &mut impl FnMut(&mut Self),
+    ) {
+        self.current.text.push_str(text);
+        for _ in 0..CHUNK {
+            match rows.next() {
+                Some(row) => bind(self, row),
+                None => {
+                    for _ in 0..cols {
+                        self.bind(None::<i64>);
                     }
                 }
             }
-            after(self);
-            self.finish();
         }
+        after(self);
+        self.finish();
     }
 
     /// Executes the statements in order on `conn`, each prepared once and cached; the
@@ -128,13 +152,175 @@ impl Sql {
         self.finish();
         let mut rows = Vec::new();
         for statement in self.done {
-            rows.extend(
-                sqlx::query_with(&statement.text, statement.args)
-                    .persistent(true)
-                    .fetch_all(&mut *conn)
-                    .await?,
-            );
+            rows.extend(statement.run(conn).await?);
         }
         Ok(rows)
+    }
+}
+
+impl Statement {
+    async fn run(self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>, sqlx::Error> {
+        sqlx::query_with(&self.text, self.args)
+            .persistent(true)
+            .fetch_all(conn)
+            .await
+    }
+}
+
+/// Statements a [`Streamed`] builder may be ahead of the one running.
+const AHEAD: usize = 8;
+
+/// Builds a transaction's statements while they run: `build` gets a [`Streamed`] builder,
+/// whose finished statements are executed in order on `conn` as soon as they are built.
+/// What `build` returned and the rows of all statements, in order; on an error the rest
+/// is neither built nor run, and a transaction the statements opened stays open for the
+/// caller to roll back.
+///
+/// Why: SQLite runs on sqlx's worker thread, so the next statements are built while it
+/// executes one (the writer no longer waits for a whole transaction to be built), and
+/// only [`AHEAD`] statements' arguments are held at a time: a transaction of 8,192
+/// detections bound ~30 MB of them before it started.
+pub(crate) async fn streamed<T, F>(
+    conn: &mut SqliteConnection,
+    build: impl FnOnce(Streamed) -> F,
+) -> Result<(T, Vec<SqliteRow>), sqlx::Error>
+where
+    F: Future<Output = T>,
+{
+    let (tx, mut rx) = mpsc::channel::<Statement>(AHEAD);
+    let run = async move {
+        let mut rows = Vec::new();
+        while let Some(statement) = rx.recv().await {
+            rows.extend(statement.run(&mut *conn).await?);
+        }
+        Ok::<_, sqlx::Error>(rows)
+    };
+    let built = build(Streamed {
+        sql: Sql::default(),
+        tx,
+        closed: false,
+    });
+    let (value, rows) = tokio::join!(built, run);
+    Ok((value, rows?))
+}
+
+/// A transaction being built by [`streamed`]: statements are handed to the runner as they
+/// are finished (each `VALUES` chunk as soon as its rows are bound).
+pub(crate) struct Streamed {
+    sql: Sql,
+    tx: mpsc::Sender<Statement>,
+    /// The runner stopped (a statement failed): nothing more is built.
+    closed: bool,
+}
+
+impl Streamed {
+    /// Like [`Sql::push`].
+    pub fn push(&mut self, sql: &str) -> &mut Sql {
+        self.sql.push(sql)
+    }
+
+    /// Like [`Sql::values`], each chunk run as soon as it is bound.
+    pub async fn values<R>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        cols: usize,
+        rows: Vec<R>,
+        chunks: usize,
+        mut bind: impl FnMut(&mut Sql, R),
+    ) {
+        let text = self.sql.start_values(head, tail, cols, rows.len(), chunks);
+        self.send().await;
+        let mut rows = rows.into_iter();
+        for _ in 0..chunks {
+            if self.closed {
+                return;
+            }
+            self.sql
+                .chunk(&text, cols, &mut rows, &mut bind, &mut |_| {});
+            self.send().await;
+        }
+    }
+
+    /// Hands the rest to the runner; the transaction is built.
+    pub async fn finish(mut self) {
+        self.sql.finish();
+        self.send().await;
+    }
+
+    async fn send(&mut self) {
+        for statement in std::mem::take(&mut self.sql.done) {
+            if self.closed || self.tx.send(statement).await.is_err() {
+                self.closed = true;
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, Row};
+
+    use super::*;
+
+    const INSERT: (&str, &str) = (
+        "INSERT INTO t (n) SELECT * FROM (",
+        ") AS v WHERE v.column1 IS NOT NULL",
+    );
+
+    async fn table() -> SqliteConnection {
+        let mut conn = SqliteConnection::connect("sqlite::memory:").await.unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn
+    }
+
+    async fn insert(sql: &mut Streamed, rows: Vec<i64>) {
+        let chunks = chunks_for(rows.len());
+        sql.values(INSERT.0, INSERT.1, 1, rows, chunks, |q, n| {
+            q.bind(n);
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn streamed_statements_run_in_order_with_their_rows() {
+        let mut conn = table().await;
+        let (built, rows) = streamed(&mut conn, |mut sql| async move {
+            insert(&mut sql, (1..=300).collect()).await;
+            sql.push("SELECT count(*) FROM t; ");
+            insert(&mut sql, (301..=310).collect()).await;
+            sql.push("SELECT count(*) FROM t; ");
+            sql.finish().await;
+            "built"
+        })
+        .await
+        .unwrap();
+        assert_eq!(built, "built");
+        let counts: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(counts, [300, 310]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_statement_stops_the_rest() {
+        let mut conn = table().await;
+        let outcome = streamed(&mut conn, |mut sql| async move {
+            insert(&mut sql, (1..=200).collect()).await;
+            insert(&mut sql, vec![5]).await; // a duplicate key
+            insert(&mut sql, (1_000..1_100).collect()).await;
+            sql.finish().await;
+        })
+        .await;
+        assert!(outcome.is_err());
+        // Each statement commits on its own here: the two chunks before the failure ran,
+        // nothing after it did.
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(count, 200);
     }
 }

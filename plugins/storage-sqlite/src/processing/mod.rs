@@ -34,7 +34,7 @@ use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
-use crate::sql::{Sql, chunks_for};
+use crate::sql::{Sql, Streamed, chunks_for, streamed};
 use crate::{SqliteStore, lenient_json, map_err, parse_date, ts};
 pub(crate) use cache::StateCache;
 use cache::{DayKey, ReadDays, STAMP_SQL, Stamp};
@@ -318,8 +318,9 @@ async fn process(
     cache: Option<StateCache>,
     now: Timestamp,
 ) -> Result<(Vec<ProcessedDetection>, StateCache), StorageError> {
-    // The transaction is serial: the writer waits while the plan and the statements are
-    // built. The phases are logged at debug level so a profile can tell them apart.
+    // The writer waits while the state is loaded and the plan computed; the statements
+    // then run while the rest are built. The phases are logged at debug level so a
+    // profile can tell them apart.
     let started = std::time::Instant::now();
     let keys = BatchKeys::of(batch);
     let days = keys.person_days.len();
@@ -335,9 +336,15 @@ async fn process(
     // memory both take them.
     let changes = plan.person_days(plan.predicted_facts());
     let features: Vec<Option<String>> = changes.iter().map(|c| text(&c.features)).collect();
-    let sql = apply(&plan, &changes, &features, &ids, now);
-    let built_at = started.elapsed();
-    let rows = sql.run(conn).await.map_err(map_err)?;
+    // The statements run while the rest are built (`streamed`): `build_us` is the time
+    // until the last was built, `run_us` the time from the plan to the commit.
+    let (p, c, f, i) = (&plan, &changes, &features, &ids);
+    let (built_at, rows) = streamed(conn, |sql| async move {
+        apply(sql, p, c, f, i, now).await;
+        started.elapsed()
+    })
+    .await
+    .map_err(map_err)?;
     let stamp = rows
         .iter()
         .find(|row| row.get::<&str, _>(0) == "stamp")
@@ -358,25 +365,25 @@ async fn process(
         load_us = loaded_at.as_micros() as u64,
         plan_us = (planned_at - loaded_at).as_micros() as u64,
         build_us = (built_at - planned_at).as_micros() as u64,
-        apply_us = (started.elapsed() - built_at).as_micros() as u64,
+        run_us = (started.elapsed() - planned_at).as_micros() as u64,
         "processing transaction"
     );
     Ok((plan.results(&ids), cache))
 }
 
-/// The plan as the statements that write it, ending with the commit.
-fn apply(
+/// Builds the statements that write the plan, ending with the commit, into `sql`.
+async fn apply(
+    mut sql: Streamed,
     plan: &Plan<'_>,
     changes: &[PersonDayChange],
     features: &[Option<String>],
     ids: &[(i64, i64)],
     now: Timestamp,
-) -> Sql {
+) {
     let now_second = now.as_second();
     let now = ts(now);
     let facts = plan.predicted_facts();
     let k = chunks_for(plan.detections.len());
-    let mut sql = Sql::default();
     // Every membership is written: its visit figures move on each detection.
     sql.values(
         "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted, first_detected_at, \
@@ -397,7 +404,8 @@ fn apply(
                 .bind(ts(m.last_at))
                 .bind(m.detections);
         },
-    );
+    )
+    .await;
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
     sql.values(
         "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, \
@@ -425,7 +433,8 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     let rows: Vec<(usize, &PreparedDetection)> =
         plan.detections.iter().copied().enumerate().collect();
     sql.values(
@@ -451,7 +460,8 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     sql.values(
         "INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data, \
          event_timestamp, event_date, detection_id, job_id, created_at, updated_at) SELECT * FROM (",
@@ -476,7 +486,8 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     let files: Vec<_> = plan.images().collect();
     sql.values(
         "INSERT INTO storage_files (file_path, file_type, file_size, width, height, storage_disk, related_table, related_id, \
@@ -498,7 +509,8 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     sql.values(
         "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ",
@@ -516,7 +528,8 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     sql.values(
         "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
@@ -526,7 +539,8 @@ fn apply(
         |q, (date, branch)| {
             q.bind(date.to_string()).bind(branch).bind(now.clone());
         },
-    );
+    )
+    .await;
     let day_totals = plan.day_counts(facts);
     let totals_chunks = chunks_for(day_totals.len());
     sql.values(
@@ -545,7 +559,8 @@ fn apply(
                 .bind(t.persons)
                 .bind(t.events);
         },
-    );
+    )
+    .await;
     let device_chunks = chunks_for(plan.device_counts.len());
     sql.values(
         "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count) SELECT * FROM (",
@@ -561,7 +576,8 @@ fn apply(
                 .bind(t.detections)
                 .bind(t.detected_count);
         },
-    );
+    )
+    .await;
     sql.values(
         "INSERT INTO hour_counts (detection_date, branch_id, detection_hour, detections) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET \
@@ -575,13 +591,15 @@ fn apply(
                 .bind(i64::from(t.hour))
                 .bind(t.detections);
         },
-    );
+    )
+    .await;
     if !plan.detections.is_empty() {
         sql.push(
             "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', ?, ?) \
              ON CONFLICT (queue, second) DO UPDATE SET completed = completed + excluded.completed; ",
-        );
-        sql.bind(now_second).bind(plan.detections.len() as i64);
+        )
+        .bind(now_second)
+        .bind(plan.detections.len() as i64);
     }
     // Complete the jobs in the same transaction as their effects. A job straight from the
     // intake gets its `jobs` row here, completed; a retried one is completed in place.
@@ -627,11 +645,12 @@ fn apply(
                 .bind(now.clone())
                 .bind(now.clone());
         },
-    );
+    )
+    .await;
     // Read inside the transaction, with the write lock held: see `cache`.
     sql.push(STAMP_SQL);
     sql.push("COMMIT;");
-    sql
+    sql.finish().await;
 }
 
 #[cfg(test)]
