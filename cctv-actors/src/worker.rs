@@ -202,27 +202,56 @@ impl Handler<Pull> for DetectionWorker {
     }
 }
 
-/// Claims due detection jobs from the database (after a restart, a retry delay, or when
-/// the in-memory queue was full at commit time).
+/// Most jobs claimed from the database at once. A claim's payloads come back as parsed
+/// JSON maps (several times the size of the job they become); claiming a whole batch
+/// (8,192) at once held them all together, at the end of an overload (when the
+/// detections that did not fit in memory are claimed).
+const CLAIM_CHUNK: usize = 1_024;
+
+/// Claims up to `limit` due detection jobs from the database (after a restart, a retry
+/// delay, or when the in-memory queue was full at commit time), [`CLAIM_CHUNK`] at a time.
 async fn claim_from_store(shared: &WorkerShared, limit: usize) -> Vec<WorkItem> {
     let now = Timestamp::now();
     let lease = Lease {
         owner: shared.node_id.clone(),
         until: now + shared.lease,
     };
+    let mut items = Vec::new();
+    let mut claimed = 0;
+    while claimed < limit {
+        let ask = (limit - claimed).min(CLAIM_CHUNK);
+        let got = claim_chunk(shared, &lease, ask, now, &mut items).await;
+        claimed += got;
+        if got < ask {
+            break;
+        }
+    }
+    items
+}
+
+/// One claim of up to `limit` jobs, read into `items`; how many were claimed (jobs whose
+/// payload cannot be read are failed at once and counted too).
+async fn claim_chunk(
+    shared: &WorkerShared,
+    lease: &Lease,
+    limit: usize,
+    now: Timestamp,
+    items: &mut Vec<WorkItem>,
+) -> usize {
     let claimed = match shared
         .core
         .storage()
-        .claim(Queue::Detections, &lease, limit, now)
+        .claim(Queue::Detections, lease, limit, now)
         .await
     {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "claiming detection jobs failed");
-            return Vec::new();
+            return 0;
         }
     };
-    let mut items = Vec::with_capacity(claimed.len());
+    let count = claimed.len();
+    items.reserve(count);
     for c in claimed {
         match serde_json::from_value::<DetectionJob>(c.payload) {
             Ok(job) => items.push(WorkItem {
@@ -239,7 +268,7 @@ async fn claim_from_store(shared: &WorkerShared, limit: usize) -> Vec<WorkItem> 
             }
         }
     }
-    items
+    count
 }
 
 /// Applies a batch; on failure retries job by job. Returns how many jobs settled.

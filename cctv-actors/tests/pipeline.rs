@@ -403,25 +403,53 @@ async fn a_panicking_notifier_restarts_the_worker_and_its_job_is_sent_on_the_nex
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn detections_that_did_not_fit_in_memory_are_processed_once_each() {
+    let spilled = spill_and_process(600, 8).await;
+    assert_eq!(spilled.counted, 600, "each detection counted once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_claims_waiting_detections_in_several_chunks() {
+    // A batch of up to 4,096 claims the detections waiting in storage 1,024 at a time.
+    let spilled = spill_and_process(2_600, 4_096).await;
+    assert_eq!(spilled.counted, 2_600, "each detection counted once");
+    assert!(
+        spilled.largest_batch > 1_100,
+        "one batch took more than one claim's worth: {}",
+        spilled.largest_batch
+    );
+}
+
+struct Spilled {
+    /// Detections counted over all person-days.
+    counted: i64,
+    largest_batch: usize,
+}
+
+/// Submits `n` detections while the memory queue (8) is full, so that nearly all wait in
+/// storage, and processes them in batches of up to `worker_batch`.
+async fn spill_and_process(n: usize, worker_batch: usize) -> Spilled {
     let (core, estate, _dir) = setup().await;
     let mut settings = fast_settings();
     // Most submissions find the memory queue full and wait in storage for room.
     settings.ingest.memory_queue = 8;
     settings.ingest.workers = 1;
-    settings.ingest.worker_batch = 8;
+    settings.ingest.worker_batch = worker_batch;
     settings.ingest.worker_min_batch = 1;
     // The first batch takes longer than the batcher holds submissions for room (1 s):
     // the rest are committed to wait in storage.
-    let first = Arc::new(AtomicUsize::new(0));
-    settings.node.before_batch = Some(Arc::new(move |_| {
-        if first.fetch_add(1, Ordering::SeqCst) == 0 {
+    let batches = Arc::new(AtomicUsize::new(0));
+    let largest = Arc::new(AtomicUsize::new(0));
+    let (count, max) = (batches.clone(), largest.clone());
+    settings.node.before_batch = Some(Arc::new(move |size| {
+        max.fetch_max(size, Ordering::SeqCst);
+        if count.fetch_add(1, Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1500));
         }
     }));
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let sink = pipeline.ingest();
     let mut handles = Vec::new();
-    for i in 0..600 {
+    for i in 0..n {
         let sink = sink.clone();
         let j = job(
             &estate,
@@ -444,15 +472,18 @@ async fn detections_that_did_not_fit_in_memory_are_processed_once_each() {
         })
         .await;
     }
-    let mut total = 0;
+    let mut counted = 0;
     for p in 0..7 {
-        total += storage
+        counted += storage
             .person_day(&format!("P{p}"), "2026-11-28".parse().unwrap(), None)
             .await
             .unwrap()
             .unwrap()
             .total_actual_count;
     }
-    assert_eq!(total, 600, "each detection counted once");
     pipeline.shutdown().await;
+    Spilled {
+        counted,
+        largest_batch: largest.load(Ordering::SeqCst),
+    }
 }
