@@ -437,12 +437,12 @@ async fn spill_and_process(n: usize, worker_batch: usize) -> Spilled {
     settings.ingest.worker_min_batch = 1;
     // The first batch takes longer than the batcher holds submissions for room (1 s):
     // the rest are committed to wait in storage.
-    let batches = Arc::new(AtomicUsize::new(0));
+    let batches = AtomicUsize::new(0);
     let largest = Arc::new(AtomicUsize::new(0));
-    let (count, max) = (batches.clone(), largest.clone());
+    let max = largest.clone();
     settings.node.before_batch = Some(Arc::new(move |size| {
         max.fetch_max(size, Ordering::SeqCst);
-        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+        if batches.fetch_add(1, Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1500));
         }
     }));
