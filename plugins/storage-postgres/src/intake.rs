@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
-use crate::processing::process;
+use crate::processing::{Failure, process};
 use crate::{PgStore, is_retryable, map_err, odt};
 
 #[async_trait]
@@ -154,8 +154,9 @@ impl IngestStore for PgStore {
                     Err(e) if is_retryable(&e) && attempt < 5 => continue,
                     Err(e) => return Err(map_err(e)),
                 },
-                Err(e) if is_retryable(&e) && attempt < 5 => continue,
-                Err(e) => return Err(map_err(e)),
+                Err(Failure::Database(e)) if is_retryable(&e) && attempt < 5 => continue,
+                Err(Failure::Database(e)) => return Err(map_err(e)),
+                Err(Failure::Removed(why)) => return Err(StorageError::Rejected(why)),
             }
         }
     }

@@ -9,8 +9,9 @@
 //! ([`Plan::person_days`], [`Plan::day_counts`]). The person-day upsert comes first: its
 //! row lock serialises transactions on one person-day, so two nodes seeing one person at
 //! two branches cannot both count the person's first sighting. The batch's job rows are
-//! locked before everything, so
-//! a redelivered job waits for the other transaction and then sees it is completed.
+//! locked before everything, so a redelivered job waits for the other transaction and
+//! then sees it is completed; then its branches and devices, `FOR KEY SHARE`, which is
+//! the check a foreign key would make for every detection and event row, made once.
 //! Statements touch shared rows in key order, so concurrent transactions cannot deadlock.
 
 use std::collections::HashMap;
@@ -19,7 +20,7 @@ use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::ProcessedDetection;
 use cctv_processing::{
-    BatchKeys, Membership, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
+    BatchKeys, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
 };
 use jiff::Timestamp;
 use serde_json::Value;
@@ -87,19 +88,32 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
     Ok(state)
 }
 
+/// Why a batch was not processed.
+pub(crate) enum Failure {
+    Database(sqlx::Error),
+    /// A branch or device of the batch no longer exists (do not retry the batch).
+    Removed(String),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
+}
+
 /// Load, plan, apply. Returns the results of every job of the batch.
 pub(crate) async fn process(
     conn: &mut PgConnection,
     batch: &[PreparedDetection],
     now: Timestamp,
-) -> Result<Vec<ProcessedDetection>, sqlx::Error> {
+) -> Result<Vec<ProcessedDetection>, Failure> {
     let state = load(conn, &BatchKeys::of(batch)).await?;
     let plan = Plan::new(batch, &state);
+    lock_estate_keys(conn, &plan).await?;
     let now_second = now.as_second();
     let now = odt(now);
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
-    add_visit_figures(conn, &plan).await?;
     add_branch_counts(conn, &facts).await?;
     let ids = insert_detections(conn, &plan, now).await?;
     enqueue_children(conn, &plan, &ids, now).await?;
@@ -110,8 +124,55 @@ pub(crate) async fn process(
     Ok(results)
 }
 
-/// Upserts every membership of the plan and reads back what was new. Runs after
-/// [`upsert_person_days`], whose row locks serialise transactions on one person-day.
+/// Checks that every branch and device the batch's detections name still exists, and
+/// locks them `FOR KEY SHARE` until commit, so that none is removed (or its id changed)
+/// before the detections are in. This is the check a foreign key makes per inserted row,
+/// made once per batch: detections and event logs have no foreign keys (the cascades are
+/// triggers on the branch and device tables).
+async fn lock_estate_keys(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), Failure> {
+    let mut branches: Vec<i64> = plan.detections.iter().map(|d| d.job.branch_id).collect();
+    let mut devices: Vec<&str> = plan
+        .detections
+        .iter()
+        .map(|d| d.job.device_id.as_str())
+        .collect();
+    if branches.is_empty() {
+        return Ok(());
+    }
+    branches.sort_unstable();
+    branches.dedup();
+    devices.sort_unstable();
+    devices.dedup();
+    let (found_branches, found_devices): (Vec<i64>, Vec<String>) = sqlx::query_as(
+        "SELECT ARRAY(SELECT id FROM company_branches WHERE id = ANY($1) ORDER BY id FOR KEY SHARE),
+                ARRAY(SELECT device_id FROM device_masters WHERE device_id = ANY($2) ORDER BY device_id FOR KEY SHARE)",
+    )
+    .bind(&branches)
+    .bind(&devices)
+    .fetch_one(&mut *conn)
+    .await?;
+    if let Some(gone) = branches.iter().find(|b| !found_branches.contains(b)) {
+        return Err(Failure::Removed(format!("branch {gone} no longer exists")));
+    }
+    if let Some(gone) = devices
+        .iter()
+        .find(|d| !found_devices.iter().any(|f| f == *d))
+    {
+        return Err(Failure::Removed(format!(
+            "device {gone:?} no longer exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Upserts every membership of the plan with its visit figures (first and last detection
+/// by min and max, detections added) and reads back what was new. Runs after
+/// [`upsert_person_days`], whose row locks serialise the transactions that count a
+/// person-day: the statement's snapshot (`old`) therefore holds every membership of this
+/// batch's counted person-days as it is now, and comparing it with what the upsert wrote
+/// tells which rows started to count. A membership that does not count (its person-day is
+/// inactive) can be written without that lock, but it only ever adds a row (`xmax = 0`
+/// tells who created it) and never starts counting.
 async fn upsert_memberships(
     conn: &mut PgConnection,
     plan: &Plan<'_>,
@@ -121,21 +182,41 @@ async fn upsert_memberships(
     if m.is_empty() {
         return Ok(());
     }
-    let (re_ids, dates, branches) = membership_keys(m);
+    let re_ids: Vec<&str> = m.iter().map(|m| m.re_id.as_str()).collect();
+    let dates: Vec<time::Date> = m.iter().map(|m| pg_date(m.date)).collect();
+    let branches: Vec<i64> = m.iter().map(|m| m.branch_id).collect();
     let counted: Vec<bool> = m.iter().map(|m| m.counted).collect();
+    let first: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.first_at)).collect();
+    let last: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.last_at)).collect();
+    let counts: Vec<i64> = m.iter().map(|m| m.detections).collect();
     let civil: HashMap<time::Date, jiff::civil::Date> =
         m.iter().map(|m| (pg_date(m.date), m.date)).collect();
     for row in sqlx::query(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted)
-         SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[])
-         ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET counted = TRUE
-           WHERE NOT re_id_branch_days.counted AND EXCLUDED.counted
-         RETURNING re_id, detection_date, branch_id, counted, (xmax = 0) AS inserted",
+        "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[], $5::timestamptz[],
+                                         $6::timestamptz[], $7::bigint[]) AS u(re_id, day, branch, counted, f, l, n)),
+         old AS (SELECT b.re_id, b.detection_date, b.branch_id, b.counted FROM re_id_branch_days b
+                 JOIN u ON b.re_id = u.re_id AND b.detection_date = u.day AND b.branch_id = u.branch),
+         up AS (INSERT INTO re_id_branch_days AS b (re_id, detection_date, branch_id, counted, first_detected_at,
+                                                    last_detected_at, detections)
+                SELECT re_id, day, branch, counted, f, l, n FROM u
+                ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET
+                  counted = b.counted OR EXCLUDED.counted,
+                  first_detected_at = LEAST(b.first_detected_at, EXCLUDED.first_detected_at),
+                  last_detected_at = GREATEST(b.last_detected_at, EXCLUDED.last_detected_at),
+                  detections = b.detections + EXCLUDED.detections
+                RETURNING b.re_id, b.detection_date, b.branch_id, b.counted, (b.xmax = 0) AS inserted)
+         SELECT up.re_id, up.detection_date, up.branch_id, up.counted AND NOT COALESCE(old.counted, FALSE), up.inserted
+         FROM up LEFT JOIN old ON old.re_id = up.re_id AND old.detection_date = up.detection_date
+                               AND old.branch_id = up.branch_id
+         WHERE up.inserted OR (up.counted AND NOT COALESCE(old.counted, FALSE))",
     )
     .bind(&re_ids)
     .bind(&dates)
     .bind(&branches)
     .bind(&counted)
+    .bind(&first)
+    .bind(&last)
+    .bind(&counts)
     .fetch_all(&mut *conn)
     .await?
     {
@@ -151,44 +232,6 @@ async fn upsert_memberships(
             facts.created.push((re_id, date, branch));
         }
     }
-    Ok(())
-}
-
-/// The `(re_id, date, branch_id)` keys of `m` as the three arrays an `UNNEST` takes.
-fn membership_keys(m: &[Membership]) -> (Vec<&str>, Vec<time::Date>, Vec<i64>) {
-    (
-        m.iter().map(|m| m.re_id.as_str()).collect(),
-        m.iter().map(|m| pg_date(m.date)).collect(),
-        m.iter().map(|m| m.branch_id).collect(),
-    )
-}
-
-/// Moves every visit's first and last detection (min, max) and adds its detections. The
-/// membership upsert before it has locked the rows.
-async fn add_visit_figures(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<(), sqlx::Error> {
-    let m = &plan.memberships;
-    if m.is_empty() {
-        return Ok(());
-    }
-    let (re_ids, dates, branches) = membership_keys(m);
-    let first: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.first_at)).collect();
-    let last: Vec<OffsetDateTime> = m.iter().map(|m| odt(m.last_at)).collect();
-    let counts: Vec<i64> = m.iter().map(|m| m.detections).collect();
-    sqlx::query(
-        "UPDATE re_id_branch_days b SET first_detected_at = LEAST(b.first_detected_at, u.f),
-           last_detected_at = GREATEST(b.last_detected_at, u.l), detections = b.detections + u.n
-         FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[])
-           AS u(re_id, day, branch, f, l, n)
-         WHERE b.re_id = u.re_id AND b.detection_date = u.day AND b.branch_id = u.branch",
-    )
-    .bind(&re_ids)
-    .bind(&dates)
-    .bind(&branches)
-    .bind(&first)
-    .bind(&last)
-    .bind(&counts)
-    .execute(&mut *conn)
-    .await?;
     Ok(())
 }
 
