@@ -168,8 +168,9 @@ async fn lock_estate_keys(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<()
 /// Upserts every membership of the plan with its visit figures (first and last detection
 /// by min and max, detections added) and reads back what was new. Runs after
 /// [`upsert_person_days`], whose row locks serialise the transactions that count a
-/// person-day: the statement's snapshot (`old`) therefore holds every membership of this
-/// batch's counted person-days as it is now, and comparing it with what the upsert wrote
+/// person-day: the statement's snapshot therefore holds every membership of this batch's
+/// counted person-days as it is now, and the row before the upsert, read from it by key
+/// (a subquery per updated row, so the plan stays index probes however large the batch),
 /// tells which rows started to count. A membership that does not count (its person-day is
 /// inactive) can be written without that lock, but it only ever adds a row (`xmax = 0`
 /// tells who created it) and never starts counting.
@@ -192,23 +193,26 @@ async fn upsert_memberships(
     let civil: HashMap<time::Date, jiff::civil::Date> =
         m.iter().map(|m| (pg_date(m.date), m.date)).collect();
     for row in sqlx::query(
-        "WITH u AS (SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[], $5::timestamptz[],
-                                         $6::timestamptz[], $7::bigint[]) AS u(re_id, day, branch, counted, f, l, n)),
-         old AS (SELECT b.re_id, b.detection_date, b.branch_id, b.counted FROM re_id_branch_days b
-                 JOIN u ON b.re_id = u.re_id AND b.detection_date = u.day AND b.branch_id = u.branch),
-         up AS (INSERT INTO re_id_branch_days AS b (re_id, detection_date, branch_id, counted, first_detected_at,
-                                                    last_detected_at, detections)
-                SELECT re_id, day, branch, counted, f, l, n FROM u
-                ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET
-                  counted = b.counted OR EXCLUDED.counted,
-                  first_detected_at = LEAST(b.first_detected_at, EXCLUDED.first_detected_at),
-                  last_detected_at = GREATEST(b.last_detected_at, EXCLUDED.last_detected_at),
-                  detections = b.detections + EXCLUDED.detections
-                RETURNING b.re_id, b.detection_date, b.branch_id, b.counted, (b.xmax = 0) AS inserted)
-         SELECT up.re_id, up.detection_date, up.branch_id, up.counted AND NOT COALESCE(old.counted, FALSE), up.inserted
-         FROM up LEFT JOIN old ON old.re_id = up.re_id AND old.detection_date = up.detection_date
-                               AND old.branch_id = up.branch_id
-         WHERE up.inserted OR (up.counted AND NOT COALESCE(old.counted, FALSE))",
+        "WITH up AS (
+           INSERT INTO re_id_branch_days AS b (re_id, detection_date, branch_id, counted, first_detected_at,
+                                               last_detected_at, detections)
+           SELECT * FROM UNNEST($1::text[], $2::date[], $3::bigint[], $4::bool[], $5::timestamptz[],
+                                $6::timestamptz[], $7::bigint[])
+           ON CONFLICT (re_id, detection_date, branch_id) DO UPDATE SET
+             counted = b.counted OR EXCLUDED.counted,
+             first_detected_at = LEAST(b.first_detected_at, EXCLUDED.first_detected_at),
+             last_detected_at = GREATEST(b.last_detected_at, EXCLUDED.last_detected_at),
+             detections = b.detections + EXCLUDED.detections
+           RETURNING b.re_id, b.detection_date, b.branch_id, b.counted, (b.xmax = 0) AS inserted)
+         SELECT * FROM (
+           SELECT re_id, detection_date, branch_id,
+                  CASE WHEN NOT counted THEN FALSE WHEN inserted THEN TRUE
+                       ELSE NOT COALESCE((SELECT o.counted FROM re_id_branch_days o
+                                          WHERE o.re_id = up.re_id AND o.detection_date = up.detection_date
+                                            AND o.branch_id = up.branch_id), FALSE) END AS newly_counted,
+                  inserted
+           FROM up) r
+         WHERE inserted OR newly_counted",
     )
     .bind(&re_ids)
     .bind(&dates)
