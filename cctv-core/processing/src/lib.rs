@@ -87,6 +87,16 @@ pub struct PersonDayState {
 }
 
 /// What exists for a batch's keys when it is processed.
+///
+/// A backend that applies plans one at a time loads all of it. A backend whose writers run
+/// concurrently reads the membership facts from its own upserts ([`Plan::person_days`] and
+/// [`Plan::day_counts`] take them) and merges features in its upsert
+/// ([`PersonDayChange::features_delta`]), so it needs only `pending`, the inactive
+/// person-days and `notify`: `memberships` and the stored features feed nothing else.
+///
+/// [`Plan::person_days`]: crate::Plan::person_days
+/// [`Plan::day_counts`]: crate::Plan::day_counts
+/// [`PersonDayChange::features_delta`]: crate::PersonDayChange::features_delta
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessingState {
     /// Jobs of the batch not done yet (no completed or failed job row).

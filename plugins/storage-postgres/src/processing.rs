@@ -28,7 +28,7 @@ use sqlx::{PgConnection, Row};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{from_pg_date, lenient_json, odt, pg_date};
+use crate::{from_pg_date, odt, pg_date};
 
 /// Reads the state of the batch's keys, locking its job rows.
 async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingState, sqlx::Error> {
@@ -43,11 +43,15 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
     .into_iter()
     .map(JobId)
     .collect();
+    // Only the inactive person-days. The stored features feed the plan's serial merge and
+    // the memberships its predicted facts; this backend uses neither (the upserts merge
+    // features and report what they created or started to count), so it reads neither.
     let re_ids: Vec<&str> = keys.person_days.iter().map(|(r, _)| r.as_str()).collect();
     let dates: Vec<time::Date> = keys.person_days.iter().map(|(_, d)| pg_date(*d)).collect();
     for row in sqlx::query(
-        "SELECT m.re_id, m.detection_date, m.status, m.appearance_features FROM re_id_masters m
-         JOIN UNNEST($1::text[], $2::date[]) AS k(re_id, day) ON m.re_id = k.re_id AND m.detection_date = k.day",
+        "SELECT m.re_id, m.detection_date FROM re_id_masters m
+         JOIN UNNEST($1::text[], $2::date[]) AS k(re_id, day) ON m.re_id = k.re_id AND m.detection_date = k.day
+         WHERE m.status = 'inactive'",
     )
     .bind(&re_ids)
     .bind(&dates)
@@ -58,24 +62,10 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
         state.person_days.insert(
             (row.get(0), date),
             PersonDayState {
-                inactive: row.get::<&str, _>(2) == "inactive",
-                appearance_features: lenient_json(&row, "appearance_features"),
+                inactive: true,
+                appearance_features: None,
             },
         );
-    }
-    for row in sqlx::query(
-        "SELECT b.re_id, b.detection_date, b.branch_id, b.counted FROM re_id_branch_days b
-         JOIN UNNEST($1::text[], $2::date[]) AS k(re_id, day) ON b.re_id = k.re_id AND b.detection_date = k.day",
-    )
-    .bind(&re_ids)
-    .bind(&dates)
-    .fetch_all(&mut *conn)
-    .await?
-    {
-        let date = from_pg_date(row.get(1)).map_err(|e| sqlx::Error::Decode(e.into()))?;
-        state
-            .memberships
-            .insert((row.get(0), date, row.get(2)), row.get(3));
     }
     state.notify = sqlx::query(
         "SELECT branch_id, device_id FROM branch_event_settings WHERE is_active AND (whatsapp_enabled OR webhook_enabled)",
