@@ -66,6 +66,11 @@ struct Slice {
 pub struct LeasedLimiter {
     store: Arc<dyn AllowanceStore>,
     slices: Mutex<HashMap<i64, Slice>>,
+    /// One lease at a time per credential. When a slice runs out under load, every
+    /// request in flight finds it empty at once; without this each leased on its own, and
+    /// each waited in turn for the shared row's lock and its commit (on PostgreSQL ~4 ms a
+    /// lease at 6,500 requests/s). Now they wait for the one lease and spend from it.
+    leasing: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl LeasedLimiter {
@@ -82,7 +87,14 @@ impl LeasedLimiter {
         Self {
             store,
             slices: Mutex::default(),
+            leasing: Mutex::default(),
         }
+    }
+
+    /// The gate that lets one lease of `credential_id` run at a time.
+    fn lease_gate(&self, credential_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        let mut gates = self.leasing.lock().unwrap_or_else(|p| p.into_inner());
+        gates.entry(credential_id).or_default().clone()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Slice>> {
@@ -157,6 +169,12 @@ fn lease_size(limit: u32, granted_total: u32, need: u32) -> u32 {
 impl RequestLimiter for LeasedLimiter {
     async fn take(&self, credential_id: i64, limit: u32, n: u32, now: Timestamp) -> RateDecision {
         let (window, reset_at) = hour_window(now);
+        if let Some(d) = self.spend(credential_id, window, limit, n) {
+            return d;
+        }
+        let gate = self.lease_gate(credential_id);
+        let _turn = gate.lock().await;
+        // A lease that ran while this request waited may have left enough.
         if let Some(d) = self.spend(credential_id, window, limit, n) {
             return d;
         }
@@ -250,6 +268,8 @@ mod tests {
         ) -> Result<(u32, u32), AllowanceError> {
             self.leases
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // A round trip: other requests run meanwhile.
+            tokio::task::yield_now().await;
             let mut map = self.granted.lock().unwrap();
             let used = map.entry((id, window)).or_default();
             let g = want.min(limit.saturating_sub(*used));
@@ -301,6 +321,24 @@ mod tests {
             leases() - leases_to_limit <= 4,
             "refusals are local: {} more leases",
             leases() - leases_to_limit
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_finding_the_slice_empty_together_share_one_lease() {
+        let counter = Arc::new(Counter::default());
+        let limiter = Arc::new(LeasedLimiter::new(counter.clone()));
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..32 {
+            let limiter = limiter.clone();
+            requests.spawn(async move { limiter.take(5, 1_000_000, 1, t()).await.allowed });
+        }
+        let allowed = requests.join_all().await;
+        assert!(allowed.iter().all(|a| *a));
+        assert_eq!(
+            counter.leases.load(std::sync::atomic::Ordering::Relaxed),
+            1,
+            "one lease of {MAX_LEASE} serves all 32"
         );
     }
 
