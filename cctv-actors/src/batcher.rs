@@ -1,7 +1,8 @@
 //! The ingest batcher: group commit of accepted detections.
 //!
-//! Submissions queue in the actor while one commit is in flight; when it returns, all that
-//! queued meanwhile are committed together. Under light load a commit holds one detection
+//! Submissions queue in the actor while a commit is in flight; when it returns, all that
+//! queued meanwhile are committed together. With `accept_commits` above one (a server
+//! database), that many commits run at once. Under light load a commit holds one detection
 //! (low latency); under heavy load it holds hundreds (one fsync for all of them).
 //!
 //! A batch upload ([`IngestSink::submit_many`]) is one submission: it is never split
@@ -98,7 +99,9 @@ pub(crate) struct IngestBatcher {
     pending: Vec<Pending>,
     /// Jobs in `pending` (a batch upload holds many).
     pending_jobs: usize,
-    flushing: bool,
+    /// Commits under way, and how many may be.
+    committing: usize,
+    max_commits: usize,
     /// Fewer pending than this: wait up to `linger` for more before committing.
     min_batch: usize,
     linger: std::time::Duration,
@@ -122,6 +125,7 @@ impl IngestBatcher {
         mailbox: usize,
         in_flight: Arc<AtomicUsize>,
         (min_batch, linger): (usize, std::time::Duration),
+        max_commits: usize,
     ) -> Self {
         Self {
             core,
@@ -133,7 +137,8 @@ impl IngestBatcher {
             mailbox,
             pending: Vec::new(),
             pending_jobs: 0,
-            flushing: false,
+            committing: 0,
+            max_commits,
             min_batch,
             linger,
             lingering: false,
@@ -143,7 +148,7 @@ impl IngestBatcher {
     }
 
     fn flush(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.pending.is_empty() || self.lingering {
+        if self.committing >= self.max_commits || self.pending.is_empty() || self.lingering {
             return;
         }
         if self.pending_jobs < self.min_batch && !self.linger.is_zero() {
@@ -159,7 +164,7 @@ impl IngestBatcher {
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {
-        if self.flushing || self.pending.is_empty() {
+        if self.committing >= self.max_commits || self.pending.is_empty() {
             return;
         }
         // Backpressure: while the workers' in-memory queue is full, hold submissions (their
@@ -180,7 +185,7 @@ impl IngestBatcher {
         } else {
             self.full_since = None;
         }
-        self.flushing = true;
+        self.committing += 1;
         let fits = if room == 0 { self.max_batch } else { room };
         let limit = self.max_batch.min(fits);
         // Whole submissions only, at least one: a batch upload larger than the limit is
@@ -300,7 +305,7 @@ impl IngestBatcher {
                 }
             }
             act.in_flight.fetch_sub(taken_jobs, Ordering::AcqRel);
-            act.flushing = false;
+            act.committing -= 1;
             act.flush(ctx);
         });
         ctx.spawn(fut);
@@ -320,7 +325,7 @@ impl Actor for IngestBatcher {
 impl Supervised for IngestBatcher {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         // A flush that was in flight answered (or dropped) its own replies.
-        self.flushing = false;
+        self.committing = 0;
         self.lingering = false;
         tracing::warn!("ingest batcher restarting");
     }

@@ -104,6 +104,10 @@ pub struct IngestPipeline {
     /// before committing (fewer, larger commits; at most that much added latency).
     pub min_batch: usize,
     pub linger: Duration,
+    /// Accept commits that may run at once. One suits a single writer (SQLite); a server
+    /// database takes a second while the first waits for its WAL flush, and both may
+    /// share one flush.
+    pub accept_commits: usize,
     /// Detection worker actors.
     pub workers: usize,
     /// Most detections applied in one processing transaction.
@@ -131,6 +135,7 @@ impl Default for IngestPipeline {
             mailbox: 65_536,
             min_batch: 64,
             linger: Duration::ZERO,
+            accept_commits: 1,
             workers: 2,
             worker_batch: 8192,
             worker_min_batch: 256,
@@ -286,6 +291,7 @@ impl Pipeline {
                             thread_settings.ingest.min_batch,
                             thread_settings.ingest.linger,
                         ),
+                        thread_settings.ingest.accept_commits.max(1),
                     );
                     // The capacity is set on the context before the actor exists: callers may
                     // send before `started` runs, and actix's default capacity is 16.

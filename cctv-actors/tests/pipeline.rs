@@ -35,10 +35,19 @@ const WAIT: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn submitted_detections_are_processed_and_counted() {
+    submit_and_count(1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn detections_accepted_by_two_commits_at_once_are_processed_and_counted() {
+    submit_and_count(2).await;
+}
+
+async fn submit_and_count(accept_commits: usize) {
     let (core, estate, _dir) = setup().await;
-    let pipeline = Pipeline::start(core.clone(), fast_settings())
-        .await
-        .unwrap();
+    let mut settings = fast_settings();
+    settings.ingest.accept_commits = accept_commits;
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let sink = pipeline.ingest();
     let mut handles = Vec::new();
     for i in 0..1000 {
@@ -77,16 +86,27 @@ async fn submitted_detections_are_processed_and_counted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_event_id_submitted_concurrently_counts_once() {
+    same_event_id_counts_once(1).await;
+}
+
+/// Copies of one event in two commits under way at once (as on PostgreSQL) still store
+/// one job and answer every copy with its id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_event_id_in_concurrent_commits_counts_once() {
+    same_event_id_counts_once(2).await;
+}
+
+async fn same_event_id_counts_once(accept_commits: usize) {
     let (core, estate, _dir) = setup().await;
-    let pipeline = Pipeline::start(core.clone(), fast_settings())
-        .await
-        .unwrap();
+    let mut settings = fast_settings();
+    settings.ingest.accept_commits = accept_commits;
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
     let sink = pipeline.ingest();
     let mut template = job(&estate, 0, "P1", 2, "2026-11-28T08:00:00Z");
     template.event_id = Some("device-event-42".into());
     template.credential_id = Some(1);
     let mut handles = Vec::new();
-    for _ in 0..5 {
+    for _ in 0..50 {
         let mut j = template.clone();
         j.job_id = cctv_core::jobs::JobId::new();
         let sink = sink.clone();

@@ -226,6 +226,11 @@ pub async fn start_pipeline(
             mailbox: i.mailbox,
             min_batch: i.min_batch,
             linger: Duration::from_millis(i.linger_ms),
+            accept_commits: match i.accept_commits {
+                0 if single_node => 1,
+                0 => 2,
+                n => n,
+            },
             workers: match i.workers {
                 0 if single_node => 1,
                 0 => 4,

@@ -111,6 +111,7 @@ pub struct IngestSettings {
     pub mailbox: usize,
     pub min_batch: usize,
     pub linger_ms: u64,
+    pub accept_commits: usize,
     pub workers: usize,
     pub worker_batch: usize,
     pub worker_min_batch: usize,
