@@ -160,7 +160,15 @@ impl IngestBatcher {
             });
             return;
         }
-        self.commit(ctx);
+        // Every free commit slot takes what is pending (a commit may take only part of a
+        // backlog: `max_batch`, or the room left in memory).
+        while self.committing < self.max_commits && !self.pending.is_empty() && !self.lingering {
+            let before = self.committing;
+            self.commit(ctx);
+            if self.committing == before {
+                break;
+            }
+        }
     }
 
     fn commit(&mut self, ctx: &mut Context<Self>) {

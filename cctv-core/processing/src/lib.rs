@@ -101,7 +101,7 @@ pub struct PersonDayState {
 pub struct ProcessingState {
     /// Jobs of the batch not done yet (no completed or failed job row).
     pub pending: HashSet<JobId>,
-    /// Existing person-days among the batch's.
+    /// Existing person-days among the batch's (a concurrent backend: the inactive ones).
     pub person_days: HashMap<(String, Date), PersonDayState>,
     /// Existing branch memberships of those person-days, and whether each counts.
     pub memberships: HashMap<(String, Date, i64), bool>,

@@ -23,6 +23,8 @@ use super::{RateDecision, RequestLimiter, hour_window};
 pub(crate) const MAX_LEASE: u32 = 256;
 /// How long an unused slice stays with a node.
 pub(crate) const IDLE_RETURN: Duration = Duration::from_secs(1);
+/// How long after a failed lease requests are allowed without trying the counter again.
+pub(crate) const DOWN_FOR: Duration = Duration::from_secs(1);
 
 /// Why the shared counter could not be reached or updated (the store's own error).
 pub type AllowanceError = Box<dyn std::error::Error + Send + Sync>;
@@ -41,7 +43,12 @@ pub trait AllowanceStore: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<(u32, u32), AllowanceError>;
 
     /// Hands `n` granted but unused requests back.
-    async fn give_back(&self, credential_id: i64, window: i64, n: u32) -> Result<(), AllowanceError>;
+    async fn give_back(
+        &self,
+        credential_id: i64,
+        window: i64,
+        n: u32,
+    ) -> Result<(), AllowanceError>;
 
     /// Forgets the counters of hours before `window`.
     async fn forget_before(&self, window: i64) -> Result<(), AllowanceError>;
@@ -71,6 +78,10 @@ pub struct LeasedLimiter {
     /// each waited in turn for the shared row's lock and its commit (on PostgreSQL ~4 ms a
     /// lease at 6,500 requests/s). Now they wait for the one lease and spend from it.
     leasing: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Until when the shared counter is taken as unreachable (after a failed lease):
+    /// requests queued at the gate are then allowed at once instead of each trying again
+    /// (and each waiting for the database's timeout in turn).
+    down_until: Mutex<Option<Instant>>,
 }
 
 impl LeasedLimiter {
@@ -88,6 +99,7 @@ impl LeasedLimiter {
             store,
             slices: Mutex::default(),
             leasing: Mutex::default(),
+            down_until: Mutex::default(),
         }
     }
 
@@ -184,18 +196,25 @@ impl RequestLimiter for LeasedLimiter {
         };
         let need = n.saturating_sub(held).max(1);
         let want = lease_size(limit, known_total, need);
+        // The shared counter is out of reach: serve rather than refuse every device; the
+        // limit holds again when it is back.
+        let allow = RateDecision {
+            allowed: true,
+            limit,
+            remaining: limit.saturating_sub(known_total),
+            reset_at,
+        };
+        let down = *self.down_until.lock().unwrap_or_else(|p| p.into_inner());
+        if down.is_some_and(|until| Instant::now() < until) {
+            return allow;
+        }
         let (granted, total) = match self.store.lease(credential_id, window, limit, want).await {
             Ok(g) => g,
             Err(e) => {
-                // The shared counter is out of reach: serve rather than refuse every
-                // device, and say so; the limit holds again when it is back.
+                *self.down_until.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(Instant::now() + DOWN_FOR);
                 tracing::warn!(error = %e, credential_id, "rate limit counter unavailable; request allowed");
-                return RateDecision {
-                    allowed: true,
-                    limit,
-                    remaining: limit.saturating_sub(known_total),
-                    reset_at,
-                };
+                return allow;
             }
         };
         let mut slices = self.lock();
@@ -340,6 +359,44 @@ mod tests {
             1,
             "one lease of {MAX_LEASE} serves all 32"
         );
+    }
+
+    /// A counter that cannot be reached, counting the attempts.
+    #[derive(Debug, Default)]
+    struct Unreachable(std::sync::atomic::AtomicU32);
+
+    #[async_trait]
+    impl AllowanceStore for Unreachable {
+        async fn lease(
+            &self,
+            _: i64,
+            _: i64,
+            _: u32,
+            _: u32,
+        ) -> Result<(u32, u32), AllowanceError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::task::yield_now().await;
+            Err("connection refused".into())
+        }
+        async fn give_back(&self, _: i64, _: i64, _: u32) -> Result<(), AllowanceError> {
+            Err("connection refused".into())
+        }
+        async fn forget_before(&self, _: i64) -> Result<(), AllowanceError> {
+            Err("connection refused".into())
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_queued_behind_a_failed_lease_are_allowed_without_trying_again() {
+        let store = Arc::new(Unreachable::default());
+        let limiter = Arc::new(LeasedLimiter::new(store.clone()));
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let limiter = limiter.clone();
+            requests.spawn(async move { limiter.take(5, 100, 1, t()).await.allowed });
+        }
+        assert!(requests.join_all().await.iter().all(|a| *a));
+        assert_eq!(store.0.load(std::sync::atomic::Ordering::Relaxed), 1);
     }
 
     #[tokio::test]

@@ -60,12 +60,17 @@ impl IngestStore for PgStore {
             }
         }
 
-        let fresh: Vec<&AcceptItem> = batch
+        let mut fresh: Vec<&AcceptItem> = batch
             .iter()
             .zip(&outcomes)
             .filter(|(_, o)| **o == AcceptOutcome::Accepted)
             .map(|(item, _)| item)
             .collect();
+        // Inserted in key order: two commits under way at once (two per node, more across
+        // nodes) that share idempotency keys then wait for each other in one order, never
+        // in a cycle (a deadlock would fail both commits' requests).
+        fresh
+            .sort_by_cached_key(|item| (item.job.credential_id.unwrap_or(0), item.job.dedup_key()));
         if !fresh.is_empty() {
             let mut ids = Vec::with_capacity(fresh.len());
             let mut payloads = Vec::with_capacity(fresh.len());

@@ -14,7 +14,7 @@
 //! the check a foreign key would make for every detection and event row, made once.
 //! Statements touch shared rows in key order, so concurrent transactions cannot deadlock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
@@ -163,7 +163,9 @@ async fn lock_estate_keys(conn: &mut PgConnection, plan: &Plan<'_>) -> Result<()
 /// (a subquery per updated row, so the plan stays index probes however large the batch),
 /// tells which rows started to count. A membership that does not count (its person-day is
 /// inactive) can be written without that lock, but it only ever adds a row (`xmax = 0`
-/// tells who created it) and never starts counting.
+/// tells who created it) and never starts counting itself. It may land on a row that a
+/// transaction which saw the person-day active made count meanwhile (an inactive snapshot
+/// can be stale), so only the rows this batch wants counted can start counting here.
 async fn upsert_memberships(
     conn: &mut PgConnection,
     plan: &Plan<'_>,
@@ -182,6 +184,11 @@ async fn upsert_memberships(
     let counts: Vec<i64> = m.iter().map(|m| m.detections).collect();
     let civil: HashMap<time::Date, jiff::civil::Date> =
         m.iter().map(|m| (pg_date(m.date), m.date)).collect();
+    let uncounted: HashSet<(&str, jiff::civil::Date, i64)> = m
+        .iter()
+        .filter(|m| !m.counted)
+        .map(|m| (m.re_id.as_str(), m.date, m.branch_id))
+        .collect();
     for row in sqlx::query(
         "WITH up AS (
            INSERT INTO re_id_branch_days AS b (re_id, detection_date, branch_id, counted, first_detected_at,
@@ -219,7 +226,7 @@ async fn upsert_memberships(
         let Some(date) = civil.get(&pg_day).copied() else {
             continue;
         };
-        if row.get::<bool, _>(3) {
+        if row.get::<bool, _>(3) && !uncounted.contains(&(re_id.as_str(), date, branch)) {
             facts.newly_counted.push((re_id.clone(), date, branch));
         }
         if row.get::<bool, _>(4) {
@@ -620,4 +627,64 @@ async fn complete(
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PgSettings;
+    use cctv_testkit::{job, prepare, seed};
+
+    /// A batch that saw its person-day inactive lands on a membership that a transaction
+    /// which saw it active made count meanwhile: the row counts, but not because of this
+    /// batch, so it must not report it as newly counted (the branch would count twice).
+    #[tokio::test]
+    async fn a_stale_inactive_batch_does_not_report_a_row_others_made_count() {
+        let Ok(url) = std::env::var("CCTV_TEST_PG_URL") else {
+            eprintln!("CCTV_TEST_PG_URL is not set: skipped");
+            return;
+        };
+        let mut settings = PgSettings::new(url);
+        settings.schema = Some(format!("t_{}", Uuid::new_v4().simple()));
+        settings.max_connections = 2;
+        let store = crate::PgStore::open(&settings).await.unwrap();
+        let estate = seed(&store).await;
+        let batch = prepare(&[job(&estate, 0, "R1", 1, "2026-11-28T09:00:00Z")]);
+        let mut state = ProcessingState::default();
+        state.pending.insert(batch[0].job.job_id);
+        let key = (batch[0].job.re_id.clone(), batch[0].date);
+        state.person_days.insert(
+            key,
+            PersonDayState {
+                inactive: true,
+                appearance_features: None,
+            },
+        );
+        let plan = Plan::new(&batch, &state);
+        assert!(plan.memberships.iter().all(|m| !m.counted));
+
+        // The other transaction inserts the counted row and commits only once this batch's
+        // statement has started (its snapshot does not see the row; its insert waits for
+        // the other transaction and then updates the row).
+        let mut other = store.pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted) VALUES ($1, $2, $3, TRUE)",
+        )
+        .bind("R1")
+        .bind(pg_date(batch[0].date))
+        .bind(batch[0].job.branch_id)
+        .execute(&mut *other)
+        .await
+        .unwrap();
+        let mut conn = store.pool.acquire().await.unwrap();
+        let mut facts = MembershipFacts::default();
+        let upsert = upsert_memberships(&mut conn, &plan, &mut facts);
+        let commit_later = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            other.commit().await.unwrap();
+        };
+        let (upserted, ()) = tokio::join!(upsert, commit_later);
+        upserted.unwrap();
+        assert_eq!(facts, MembershipFacts::default());
+    }
 }

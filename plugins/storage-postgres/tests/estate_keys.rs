@@ -117,6 +117,23 @@ async fn removing_or_renaming_a_branch_or_device_carries_to_its_detections() {
     assert_eq!(rows_of(&pool, &device(1)).await, (0, 0));
     assert_eq!(rows_of(&pool, "CAM_RENAMED").await, (1, 1));
 
+    // A branch that detections name keeps its id (its camera moved away first, so only
+    // the detections and events hold on to it).
+    sqlx::query("UPDATE device_masters SET branch_id = $1 WHERE device_id = $2")
+        .bind(estate.branches[0].id)
+        .bind(device(2))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let renumbered = sqlx::query("UPDATE company_branches SET id = 9999 WHERE id = $1")
+        .bind(estate.branches[2].id)
+        .execute(&pool)
+        .await;
+    assert!(
+        renumbered.is_err(),
+        "a branch with detections changed its id"
+    );
+
     // A removed branch takes its rows.
     sqlx::query("DELETE FROM company_branches WHERE id = $1")
         .bind(estate.branches[2].id)
