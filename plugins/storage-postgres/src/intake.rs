@@ -60,17 +60,22 @@ impl IngestStore for PgStore {
             }
         }
 
-        let mut fresh: Vec<&AcceptItem> = batch
+        // Each item's key, computed once above.
+        let mut key_of: Vec<Option<&str>> = vec![None; batch.len()];
+        for (i, _, key) in &keyed {
+            key_of[*i] = Some(key.as_str());
+        }
+        let mut fresh: Vec<(&AcceptItem, Option<&str>)> = batch
             .iter()
             .zip(&outcomes)
-            .filter(|(_, o)| **o == AcceptOutcome::Accepted)
-            .map(|(item, _)| item)
+            .zip(&key_of)
+            .filter(|((_, o), _)| **o == AcceptOutcome::Accepted)
+            .map(|((item, _), key)| (item, *key))
             .collect();
         // Inserted in key order: two commits under way at once (two per node, more across
         // nodes) that share idempotency keys then wait for each other in one order, never
         // in a cycle (a deadlock would fail both commits' requests).
-        fresh
-            .sort_by_cached_key(|item| (item.job.credential_id.unwrap_or(0), item.job.dedup_key()));
+        fresh.sort_by_key(|(item, key)| (item.job.credential_id.unwrap_or(0), *key));
         if !fresh.is_empty() {
             let mut ids = Vec::with_capacity(fresh.len());
             let mut payloads = Vec::with_capacity(fresh.len());
@@ -80,7 +85,7 @@ impl IngestStore for PgStore {
             let mut keys = Vec::with_capacity(fresh.len());
             let mut hashes = Vec::with_capacity(fresh.len());
             let mut received = Vec::with_capacity(fresh.len());
-            for item in &fresh {
+            for (item, key) in &fresh {
                 ids.push(item.job.job_id.0);
                 // Serialised once, straight into the bind buffer (a job's `detection_data`
                 // is embedded as the text it was validated as).
@@ -88,7 +93,7 @@ impl IngestStore for PgStore {
                 owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
                 untils.push(item.lease.as_ref().map(|l| odt(l.until)));
                 credentials.push(item.job.credential_id.unwrap_or(0));
-                keys.push(item.job.dedup_key());
+                keys.push(*key);
                 hashes.push(item.job.request_hash.clone());
                 received.push(odt(item.job.received_at));
             }
