@@ -6,6 +6,7 @@ mod blobs;
 mod cluster;
 mod cmd;
 mod import;
+mod memory;
 mod notify;
 mod progress;
 mod settings;
@@ -139,6 +140,7 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    memory::limit_resident_memory();
     let cli = Cli::parse();
     let mut settings = settings::Settings::load(cli.config.as_deref())?;
     // Checked when the settings were read.
