@@ -98,6 +98,10 @@ pub async fn open_store(settings: &Settings, exclusive: bool) -> anyhow::Result<
     };
     let mut sqlite = SqliteSettings::new(path);
     sqlite.fsync_every_commit = settings.database.sqlite_fsync;
+    sqlite.heap_limit = settings
+        .database
+        .sqlite_heap_limit_mib
+        .saturating_mul(1 << 20);
     let store = SqliteStore::open(&sqlite).await.context("opening SQLite")?;
     Ok(OpenedStore {
         migrations: store.migrations(),

@@ -96,6 +96,9 @@ pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub sqlite_fsync: bool,
+    /// SQLite: MiB of heap SQLite may use in this process before it recycles cached
+    /// pages; 0: no limit.
+    pub sqlite_heap_limit_mib: u64,
     /// PostgreSQL: months of detections and event-log rows kept; 0 keeps everything.
     pub partition_retention_months: u32,
 }

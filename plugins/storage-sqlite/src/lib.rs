@@ -67,6 +67,9 @@ pub struct SqliteSettings {
     pub fsync_every_commit: bool,
     /// Read-only connections for queries.
     pub readers: u32,
+    /// SQLite's heap for the whole process, in bytes, past which it recycles cached pages
+    /// instead of allocating more; 0: no limit. See [`DEFAULT_HEAP_LIMIT`].
+    pub heap_limit: u64,
 }
 
 impl SqliteSettings {
@@ -75,6 +78,7 @@ impl SqliteSettings {
             path: path.into(),
             fsync_every_commit: true,
             readers: 4,
+            heap_limit: DEFAULT_HEAP_LIMIT,
         }
     }
 }
@@ -155,6 +159,11 @@ impl SqliteStore {
             // all of them), so memory stays bounded with several readers.
             .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory")
+            // SQLite reads the limit as a signed 64-bit number.
+            .pragma(
+                "soft_heap_limit",
+                settings.heap_limit.min(i64::MAX as u64).to_string(),
+            )
             // Checkpoints run on their own connection (see `checkpoint_loop`), not inside
             // a writer's commit, where they would stall the acknowledgement of detections.
             .pragma("wal_autocheckpoint", "0")
@@ -254,6 +263,19 @@ impl SqliteStore {
         self.checkpointer.close().await;
     }
 }
+
+/// The default of [`SqliteSettings::heap_limit`]: SQLite's heap in this process, in
+/// bytes, above which it recycles cached pages instead of allocating more
+/// (`PRAGMA soft_heap_limit`). The limit is one for the whole process: every connection
+/// to either file, and any other SQLite database an embedder opens in the same process,
+/// share it. The connections' own cache sizes add up to ~60 MiB, and the C allocator
+/// keeps what SQLite frees in per-thread arenas; without a limit SQLite held 50–150 MB of
+/// the server's peak resident memory under the ingest benchmark. The pages it gives up
+/// stay in the OS page cache, so reading them again costs a copy, not a disk read; but
+/// the single writer's batches read more of them, so a lower limit trades processing
+/// throughput for memory (BENCHMARKS.md, session 17: with 16 MiB the peak fell under
+/// 150 MB but batch uploads processed up to 17 % less; 32 MiB kept most of the saving).
+pub const DEFAULT_HEAP_LIMIT: u64 = 32 << 20;
 
 /// WAL size (in 4 KiB frames) above which the checkpointer resets the WAL.
 const MAX_WAL_FRAMES: i64 = 16_384;
