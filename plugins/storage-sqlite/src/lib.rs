@@ -159,11 +159,6 @@ impl SqliteStore {
             // all of them), so memory stays bounded with several readers.
             .pragma("cache_size", "-4096")
             .pragma("temp_store", "memory")
-            // SQLite reads the limit as a signed 64-bit number.
-            .pragma(
-                "soft_heap_limit",
-                settings.heap_limit.min(i64::MAX as u64).to_string(),
-            )
             // Checkpoints run on their own connection (see `checkpoint_loop`), not inside
             // a writer's commit, where they would stall the acknowledgement of detections.
             .pragma("wal_autocheckpoint", "0")
@@ -183,6 +178,12 @@ impl SqliteStore {
                 options
                     .clone()
                     .pragma("cache_size", "-16384")
+                    // The process's SQLite heap limit, once: this connection is never
+                    // recycled. SQLite reads it as a signed 64-bit number.
+                    .pragma(
+                        "soft_heap_limit",
+                        settings.heap_limit.min(i64::MAX as u64).to_string(),
+                    )
                     .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string())
                     .statement_cache_capacity(96),
             )
@@ -266,15 +267,17 @@ impl SqliteStore {
 
 /// The default of [`SqliteSettings::heap_limit`]: SQLite's heap in this process, in
 /// bytes, above which it recycles cached pages instead of allocating more
-/// (`PRAGMA soft_heap_limit`). The limit is one for the whole process: every connection
-/// to either file, and any other SQLite database an embedder opens in the same process,
-/// share it. The connections' own cache sizes add up to ~60 MiB, and the C allocator
-/// keeps what SQLite frees in per-thread arenas; without a limit SQLite held 50–150 MB of
-/// the server's peak resident memory under the ingest benchmark. The pages it gives up
-/// stay in the OS page cache, so reading them again costs a copy, not a disk read; but
-/// the single writer's batches read more of them, so a lower limit trades processing
-/// throughput for memory (BENCHMARKS.md, session 17: with 16 MiB the peak fell under
-/// 150 MB but batch uploads processed up to 17 % less; 32 MiB kept most of the saving).
+/// (`PRAGMA soft_heap_limit`, set by the writer connection when the store opens). The
+/// limit is one for the whole process: every connection to either file, and any other
+/// SQLite database an embedder opens in the same process, share it, and the store opened
+/// last sets it. The connections' own cache sizes add up to ~60 MiB, and the C allocator
+/// keeps what SQLite frees in per-thread arenas; without a limit glibc's arenas (used by
+/// SQLite alone) held 71–73 MB of the server's peak under the ingest benchmark, up to
+/// 152 MB in single runs. The pages SQLite gives up stay in the OS page cache, so reading
+/// them again costs a copy, not a disk read; but the single writer reads more of them, so
+/// a lower limit trades throughput for memory (BENCHMARKS.md, session 17: 16 MiB took
+/// the unpaced peak to 140–162 MB, each of its runs slower than every run without a
+/// limit; 32 MiB to 169–174 MB, 1.7 % slower on average, within the run-to-run spread).
 pub const DEFAULT_HEAP_LIMIT: u64 = 32 << 20;
 
 /// WAL size (in 4 KiB frames) above which the checkpointer resets the WAL.

@@ -27,7 +27,7 @@ async fn opening_the_store_limits_sqlites_heap_for_the_process() {
     let store = SqliteStore::open(&settings).await.unwrap();
     assert_eq!(DEFAULT_HEAP_LIMIT, 32 << 20);
     assert_eq!(process_heap_limit().await, DEFAULT_HEAP_LIMIT);
-    drop(store);
+    store.close().await;
 
     let mut settings = SqliteSettings::new(dir.path().join("small.db"));
     settings.fsync_every_commit = false;
