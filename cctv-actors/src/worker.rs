@@ -69,17 +69,58 @@ struct Pull;
 
 pub(crate) struct DetectionWorker {
     shared: Arc<WorkerShared>,
-    /// The batch being applied, put back in the queue if the worker dies.
-    in_flight: Vec<WorkItem>,
+    /// The batch being applied, put back in the queue if the worker dies. The batch task
+    /// holds its lock while it runs and releases it when it ends, panics included.
+    in_flight: Arc<tokio::sync::Mutex<InFlight>>,
+    /// A batch is under way (counted in [`WorkerStats::busy`]).
+    in_flight_busy: bool,
     /// This pull already waited for a fuller batch.
     waited: bool,
+}
+
+/// The batch a worker is applying, prepared for the store, with each job's attempts.
+/// It is kept between batches, so its buffers are reused rather than allocated anew.
+#[derive(Default)]
+pub(crate) struct InFlight {
+    prepared: Vec<PreparedDetection>,
+    attempts: Vec<u32>,
+}
+
+impl InFlight {
+    fn fill(&mut self, items: Vec<WorkItem>, tz: &jiff::tz::TimeZone) {
+        for w in items {
+            self.attempts.push(w.attempts);
+            self.prepared.push(PreparedDetection::new(w.job, tz));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.prepared.clear();
+        self.attempts.clear();
+    }
+
+    /// Empties the slot, giving its jobs back as work items (a worker restarting).
+    fn take_back(&mut self) -> Vec<WorkItem> {
+        let items = self
+            .prepared
+            .drain(..)
+            .zip(self.attempts.drain(..))
+            .map(|(p, attempts)| WorkItem {
+                job: p.job,
+                attempts,
+            })
+            .collect();
+        self.clear();
+        items
+    }
 }
 
 impl DetectionWorker {
     pub(crate) fn new(shared: Arc<WorkerShared>) -> Self {
         Self {
             shared,
-            in_flight: Vec::new(),
+            in_flight: Arc::default(),
+            in_flight_busy: false,
             waited: false,
         }
     }
@@ -119,10 +160,18 @@ impl Actor for DetectionWorker {
 impl Supervised for DetectionWorker {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
-        let batch = std::mem::take(&mut self.in_flight);
+        // The task that panicked has ended, so the lock is free; a batch that cannot be
+        // had here stays leased in the database and is claimed again when its lease ends.
+        let batch = match self.in_flight.try_lock() {
+            Ok(mut slot) => slot.take_back(),
+            Err(_) => Vec::new(),
+        };
         tracing::warn!(requeued = batch.len(), "detection worker restarting");
-        if !batch.is_empty() {
+        if self.in_flight_busy {
+            self.in_flight_busy = false;
             self.shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
+        }
+        if !batch.is_empty() {
             self.shared.ready.requeue_front(batch);
         }
     }
@@ -142,7 +191,7 @@ impl Handler<Pull> for DetectionWorker {
             return self.schedule(ctx, Some(shared.batch_wait));
         }
         self.waited = false;
-        let mut batch = shared.ready.take(shared.batch_size);
+        let batch = shared.ready.take(shared.batch_size);
         // A batch already full from memory does not poll: claiming would add nothing to
         // it (one job) yet cost the writer up to 300 ms under overload (the intake's
         // writer is busy with accepts). Jobs waiting in the database are claimed by the
@@ -152,22 +201,30 @@ impl Handler<Pull> for DetectionWorker {
             return self.schedule(ctx, Some(Duration::from_millis(50)));
         }
         self.shared.stats.busy.fetch_add(1, Ordering::AcqRel);
-        self.in_flight = batch.clone();
+        self.in_flight_busy = true;
+        let in_flight = self.in_flight.clone();
         let work = async move {
             let runtime = shared.runtime.clone();
             let job = runtime.spawn(async move {
+                // Held until the task ends; a panic releases it with the batch inside.
+                let mut slot = in_flight.lock().await;
+                let tz = shared.core.timezone().clone();
+                slot.fill(batch, &tz);
                 if claim {
-                    let room = shared.batch_size.saturating_sub(batch.len()).max(1);
-                    batch.extend(claim_from_store(&shared, room).await);
+                    let room = shared.batch_size.saturating_sub(slot.prepared.len()).max(1);
+                    slot.fill(claim_from_store(&shared, room).await, &tz);
                 }
-                if batch.is_empty() {
+                if slot.prepared.is_empty() {
+                    drop(slot);
                     // Nothing anywhere: wait for a hand-off or the next poll.
                     let _ =
                         tokio::time::timeout(shared.poll_interval, shared.ready.notify.notified())
                             .await;
                     return Ok(0);
                 }
-                apply(&shared, batch).await
+                let settled = apply(&shared, &slot).await;
+                slot.clear();
+                settled
             });
             job.await
         };
@@ -189,7 +246,7 @@ impl Handler<Pull> for DetectionWorker {
             }))
             .unwrap_or(false);
             if finished {
-                act.in_flight.clear();
+                act.in_flight_busy = false;
                 act.shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
                 act.schedule(ctx, None);
             } else {
@@ -272,17 +329,11 @@ async fn claim_chunk(
 }
 
 /// Applies a batch; on failure retries job by job. Returns how many jobs settled.
-async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, StorageError> {
+async fn apply(shared: &WorkerShared, batch: &InFlight) -> Result<usize, StorageError> {
+    let InFlight { prepared, attempts } = batch;
     if let Some(hook) = &shared.before_batch {
-        hook(batch.len());
+        hook(prepared.len());
     }
-    // The batch is owned here: its jobs move into the prepared detections (no copy);
-    // only the attempt counts are kept beside them for the retry schedule.
-    let tz = shared.core.timezone().clone();
-    let (attempts, prepared): (Vec<u32>, Vec<PreparedDetection>) = batch
-        .into_iter()
-        .map(|w| (w.attempts, PreparedDetection::new(w.job, &tz)))
-        .unzip();
     let started = std::time::Instant::now();
     let outcome = shared
         .core
@@ -296,7 +347,7 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
     );
     match outcome {
         Ok(results) => {
-            publish(shared, &prepared, &results);
+            publish(shared, prepared, &results);
             Ok(results.len())
         }
         Err(batch_error) if prepared.len() == 1 => {
@@ -305,7 +356,7 @@ async fn apply(shared: &WorkerShared, batch: Vec<WorkItem>) -> Result<usize, Sto
         }
         Err(batch_error) => {
             tracing::warn!(error = %batch_error, size = prepared.len(), "batch failed; retrying its jobs one by one");
-            for (one, tried) in prepared.iter().zip(&attempts) {
+            for (one, tried) in prepared.iter().zip(attempts) {
                 let single = std::slice::from_ref(one);
                 match shared
                     .core
