@@ -18,6 +18,15 @@ use clap::{Parser, Subcommand};
 /// mimalloc instead of the system allocator: the ingest path allocates and frees many
 /// small buffers across threads, where glibc malloc spent ~17 % of the server's CPU
 /// (perf, 64 connections) in allocation, frees and arena consolidation.
+///
+/// The workspace builds it with its `override` feature, so the C code linked in (SQLite
+/// above all) allocates from mimalloc too, not from glibc. SQLite's page caches and row
+/// copies live on its connection threads; under glibc each of those threads kept its own
+/// arena, and what one took during a burst stayed resident: a report refresh during the
+/// ingest benchmark grew glibc's share of the server by ~40 MB, for good (peaks of
+/// 191–221 MB against 166–178 MB without a refresh). With one allocator for both, such
+/// runs peaked at 173–193 MB with SQLite's heap limit at 32 MiB, and at 148–151 MB with
+/// the 16 MiB default (166 MB with 16 MiB on glibc; BENCHMARKS.md, session 18).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
