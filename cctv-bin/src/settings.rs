@@ -473,7 +473,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from("./data"));
         assert_eq!(s.ingest.max_batch_items, 1000);
-        assert_eq!(s.database.sqlite_heap_limit_mib, 32);
+        assert_eq!(s.database.sqlite_heap_limit_mib, 16);
         let env = config::Map::from([
             ("CCTV__INGEST__WORKER_BATCH".to_owned(), "77".to_owned()),
             (

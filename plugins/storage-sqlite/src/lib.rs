@@ -275,10 +275,11 @@ impl SqliteStore {
 /// SQLite alone) held 71–73 MB of the server's peak under the ingest benchmark, up to
 /// 152 MB in single runs. The pages SQLite gives up stay in the OS page cache, so reading
 /// them again costs a copy, not a disk read; but the single writer reads more of them, so
-/// a lower limit trades throughput for memory (BENCHMARKS.md, session 17: 16 MiB took
-/// the unpaced peak to 140–162 MB, each of its runs slower than every run without a
-/// limit; 32 MiB to 169–174 MB, 1.7 % slower on average, within the run-to-run spread).
-pub const DEFAULT_HEAP_LIMIT: u64 = 32 << 20;
+/// a lower limit trades throughput for memory. 16 MiB is the default since the reference
+/// binary allocates SQLite's memory from mimalloc: unpaced peaks of 142–145 MB against
+/// 166–170 MB with 32 MiB on glibc, and throughput within the run-to-run spread
+/// (BENCHMARKS.md, session 18). On glibc alone, 16 MiB cost the writer 2–13 % (session 17).
+pub const DEFAULT_HEAP_LIMIT: u64 = 16 << 20;
 
 /// WAL size (in 4 KiB frames) above which the checkpointer resets the WAL.
 const MAX_WAL_FRAMES: i64 = 16_384;

@@ -25,13 +25,13 @@ async fn opening_the_store_limits_sqlites_heap_for_the_process() {
     let mut settings = SqliteSettings::new(dir.path().join("default.db"));
     settings.fsync_every_commit = false;
     let store = SqliteStore::open(&settings).await.unwrap();
-    assert_eq!(DEFAULT_HEAP_LIMIT, 32 << 20);
+    assert_eq!(DEFAULT_HEAP_LIMIT, 16 << 20);
     assert_eq!(process_heap_limit().await, DEFAULT_HEAP_LIMIT);
     store.close().await;
 
-    let mut settings = SqliteSettings::new(dir.path().join("small.db"));
+    let mut settings = SqliteSettings::new(dir.path().join("larger.db"));
     settings.fsync_every_commit = false;
-    settings.heap_limit = 16 << 20;
+    settings.heap_limit = 48 << 20;
     let _store = SqliteStore::open(&settings).await.unwrap();
-    assert_eq!(process_heap_limit().await, 16 << 20);
+    assert_eq!(process_heap_limit().await, 48 << 20);
 }
