@@ -338,7 +338,7 @@ async fn apply(shared: &WorkerShared, batch: &InFlight) -> Result<usize, Storage
     let outcome = shared
         .core
         .storage()
-        .process_detections(&prepared, Timestamp::now())
+        .process_detections(prepared, Timestamp::now())
         .await;
     tracing::debug!(
         batch = prepared.len(),
