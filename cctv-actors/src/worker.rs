@@ -79,7 +79,8 @@ pub(crate) struct DetectionWorker {
 }
 
 /// The batch a worker is applying, prepared for the store, with each job's attempts.
-/// It is kept between batches, so its buffers are reused rather than allocated anew.
+/// It is kept between batches, so its buffers are reused rather than allocated anew. A
+/// batch whose task was cancelled stays in it and goes out with the next one.
 #[derive(Default)]
 pub(crate) struct InFlight {
     prepared: Vec<PreparedDetection>,
@@ -160,8 +161,8 @@ impl Actor for DetectionWorker {
 impl Supervised for DetectionWorker {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
-        // The task that panicked has ended, so the lock is free; a batch that cannot be
-        // had here stays leased in the database and is claimed again when its lease ends.
+        // The task that panicked has ended, so the lock is free. Were it not, the batch
+        // would stay in the slot and go out with the next one (processing is idempotent).
         let batch = match self.in_flight.try_lock() {
             Ok(mut slot) => slot.take_back(),
             Err(_) => Vec::new(),
