@@ -71,8 +71,10 @@ impl ReadyQueue {
         self.notify.notify_one();
     }
 
-    /// Puts items back at the front (a worker restarting with its batch); they keep the
-    /// slots they had, so capacity is not checked.
+    /// Puts items back at the front (a worker restarting with its batch), taking a slot
+    /// for each. Capacity is not checked: the batch may hold jobs claimed from the
+    /// database besides those taken from here, so the queue can run over by up to one
+    /// batch until the next `take`.
     pub fn requeue_front(&self, items: Vec<WorkItem>) {
         let n = items.len();
         let mut queue = self.items.lock().expect("ready queue lock");

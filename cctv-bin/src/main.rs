@@ -24,8 +24,8 @@ use clap::{Parser, Subcommand};
 /// copies live on its connection threads; under glibc each of those threads kept its own
 /// arena, and what one took during a burst stayed resident: a report refresh during the
 /// ingest benchmark grew glibc's share of the server by ~40 MB, for good (peaks of
-/// 191–221 MB against 166–178 MB without a refresh). With one allocator for both, such
-/// runs peaked at 173–193 MB with SQLite's heap limit at 32 MiB, and at 148–151 MB with
+/// 191–221 MB against 164–178 MB without a refresh). With one allocator for both, such
+/// runs peaked at 173–193 MB with SQLite's heap limit at 32 MiB, and at 146–159 MB with
 /// the 16 MiB default (166 MB with 16 MiB on glibc; BENCHMARKS.md, session 18).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -270,15 +270,16 @@ impl SqliteStore {
 /// (`PRAGMA soft_heap_limit`, set by the writer connection when the store opens). The
 /// limit is one for the whole process: every connection to either file, and any other
 /// SQLite database an embedder opens in the same process, share it, and the store opened
-/// last sets it. The connections' own cache sizes add up to ~60 MiB, and the C allocator
-/// keeps what SQLite frees in per-thread arenas; without a limit glibc's arenas (used by
-/// SQLite alone) held 71–73 MB of the server's peak under the ingest benchmark, up to
-/// 152 MB in single runs. The pages SQLite gives up stay in the OS page cache, so reading
-/// them again costs a copy, not a disk read; but the single writer reads more of them, so
-/// a lower limit trades throughput for memory. 16 MiB is the default since the reference
-/// binary allocates SQLite's memory from mimalloc: unpaced peaks of 142–145 MB against
-/// 166–170 MB with 32 MiB on glibc, and throughput within the run-to-run spread
-/// (BENCHMARKS.md, session 18). On glibc alone, 16 MiB cost the writer 2–13 % (session 17).
+/// last sets it. The connections' own cache sizes add up to ~60 MiB; on glibc, without a
+/// limit, SQLite's share of the server (its pages, and what glibc's per-thread arenas kept
+/// after SQLite freed it) was 71–73 MB of the peak under the ingest benchmark, up to 152 MB
+/// in single runs. The pages SQLite gives up stay in the OS page cache, so reading them
+/// again costs a copy, not a disk read; but the single writer reads more of them, so a
+/// lower limit trades throughput for memory. The reference binary allocates SQLite's
+/// memory from mimalloc, and there 16 MiB took unpaced peaks to 134.6–144.8 MB (32 MiB on
+/// glibc: 164.7–177.8 MB) with throughput within the run-to-run spread (BENCHMARKS.md,
+/// session 18). An embedder whose SQLite allocates from glibc pays more for it: there
+/// 16 MiB ran 6 % below no limit on average, about 5 % below 32 MiB (session 17).
 pub const DEFAULT_HEAP_LIMIT: u64 = 16 << 20;
 
 /// WAL size (in 4 KiB frames) above which the checkpointer resets the WAL.
