@@ -102,17 +102,14 @@ impl InFlight {
 
     /// Empties the slot, giving its jobs back as work items (a worker restarting).
     fn take_back(&mut self) -> Vec<WorkItem> {
-        let items = self
-            .prepared
+        self.prepared
             .drain(..)
             .zip(self.attempts.drain(..))
             .map(|(p, attempts)| WorkItem {
                 job: p.job,
                 attempts,
             })
-            .collect();
-        self.clear();
-        items
+            .collect()
     }
 }
 
