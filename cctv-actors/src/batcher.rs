@@ -287,7 +287,7 @@ impl IngestBatcher {
                     let mut to_memory = Vec::with_capacity(reserved);
                     for (item, outcome) in items.into_iter().zip(outcomes) {
                         if outcome == AcceptOutcome::Accepted && item.lease.is_some() {
-                            to_memory.push(WorkItem { job: item.job, attempts: 0 });
+                            to_memory.push(WorkItem::new(item.job, 0));
                         }
                     }
                     act.ready.unreserve(reserved - to_memory.len());

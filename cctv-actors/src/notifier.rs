@@ -26,6 +26,7 @@ use cctv_core::jobs::{Lease, Queue};
 use cctv_core::storage::{Cause, StorageError};
 
 use crate::PipelineSettings;
+use crate::worker::panic_message;
 use jiff::{SignedDuration, Timestamp};
 
 /// Counters of the notification workers, for monitoring and tests.
@@ -187,14 +188,6 @@ impl Handler<Pull> for NotificationWorker {
             }
         }));
     }
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 /// Claims and runs one batch; returns how many jobs it claimed and whether one panicked.

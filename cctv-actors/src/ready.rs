@@ -18,6 +18,19 @@ use tokio::sync::Notify;
 pub struct WorkItem {
     pub job: DetectionJob,
     pub attempts: u32,
+    /// It was in a batch that panicked. Such jobs are applied one at a time, so that the
+    /// one that panics is found and fails alone instead of taking its batch down again.
+    pub after_panic: bool,
+}
+
+impl WorkItem {
+    pub fn new(job: DetectionJob, attempts: u32) -> Self {
+        Self {
+            job,
+            attempts,
+            after_panic: false,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -71,14 +84,15 @@ impl ReadyQueue {
         self.notify.notify_one();
     }
 
-    /// Puts items back at the front (a worker restarting with its batch), taking a slot
-    /// for each. Capacity is not checked: the batch may hold jobs claimed from the
+    /// Puts items back at the front (a worker restarting with its batch), marked as
+    /// [`WorkItem::after_panic`], taking a slot for each. Capacity is not checked: the batch may hold jobs claimed from the
     /// database besides those taken from here, so the queue can run over by up to one
     /// batch until the next `take`.
     pub fn requeue_front(&self, items: Vec<WorkItem>) {
         let n = items.len();
         let mut queue = self.items.lock().expect("ready queue lock");
-        for item in items.into_iter().rev() {
+        for mut item in items.into_iter().rev() {
+            item.after_panic = true;
             queue.push_front(item);
         }
         self.used.fetch_add(n, Ordering::AcqRel);
@@ -86,10 +100,14 @@ impl ReadyQueue {
         self.notify.notify_one();
     }
 
-    /// Takes up to `max` items, freeing their slots.
+    /// Takes up to `max` items, freeing their slots. A job back from a batch that panicked
+    /// is taken alone (they sit at the front, where [`Self::requeue_front`] puts them).
     pub fn take(&self, max: usize) -> Vec<WorkItem> {
         let mut queue = self.items.lock().expect("ready queue lock");
-        let n = max.min(queue.len());
+        let n = match queue.front() {
+            Some(first) if first.after_panic => 1,
+            _ => max.min(queue.len()),
+        };
         let batch: Vec<WorkItem> = queue.drain(..n).collect();
         drop(queue);
         self.used.fetch_sub(batch.len(), Ordering::AcqRel);
@@ -123,5 +141,40 @@ mod tests {
         assert_eq!(q.try_reserve(1), 0);
         q.unreserve(1);
         assert_eq!(q.try_reserve(5), 1);
+    }
+
+    fn item(re_id: &str) -> WorkItem {
+        let job = serde_json::from_value(serde_json::json!({
+            "job_id": uuid::Uuid::new_v4(),
+            "re_id": re_id,
+            "branch_id": 1,
+            "device_id": "D",
+            "detected_count": 1,
+            "detected_at": "2026-11-28T08:00:00Z",
+            "received_at": "2026-11-28T08:00:00Z",
+        }))
+        .expect("a detection job");
+        WorkItem::new(job, 0)
+    }
+
+    fn re_ids(items: &[WorkItem]) -> Vec<&str> {
+        items.iter().map(|w| w.job.re_id.as_str()).collect()
+    }
+
+    #[test]
+    fn jobs_back_from_a_panicked_batch_are_taken_one_at_a_time_before_the_rest() {
+        let q = ReadyQueue::new(10);
+        assert_eq!(q.try_reserve(2), 2);
+        q.push_reserved([item("fresh-1"), item("fresh-2")]);
+        q.requeue_front(vec![item("back-1"), item("back-2")]);
+        assert_eq!(q.len(), 4);
+        assert_eq!(re_ids(&q.take(10)), ["back-1"]);
+        let second = q.take(10);
+        assert_eq!(re_ids(&second), ["back-2"]);
+        assert!(second[0].after_panic);
+        let rest = q.take(10);
+        assert_eq!(re_ids(&rest), ["fresh-1", "fresh-2"]);
+        assert!(rest.iter().all(|w| !w.after_panic));
+        assert_eq!(q.room(), 10);
     }
 }

@@ -8,7 +8,10 @@
 //!
 //! actix restarts a supervised actor only when it *stops*, not when it panics, so every
 //! step that runs our code or a plugin's is wrapped: a panic stops the actor, its batch
-//! goes back to the front of the queue, and the supervisor starts it again.
+//! goes back to the front of the queue, and the supervisor starts it again. Jobs back
+//! from a panicked batch are then applied one at a time; one that panics alone counts a
+//! failed attempt and leaves memory for the retry schedule, so a job that always panics
+//! ends in failed jobs instead of restarting the worker forever.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -30,8 +33,8 @@ use serde_json::json;
 
 use crate::ready::{ReadyQueue, WorkItem};
 
-/// Called with the batch size before each batch is applied (tests inject faults here).
-pub type BatchHook = Arc<dyn Fn(usize) + Send + Sync>;
+/// Called with a batch's jobs before it is applied (tests inject faults here).
+pub type BatchHook = Arc<dyn Fn(&[PreparedDetection]) + Send + Sync>;
 
 /// Counters shared by all workers, for monitoring and tests.
 #[derive(Debug, Default)]
@@ -76,6 +79,8 @@ pub(crate) struct DetectionWorker {
     in_flight_busy: bool,
     /// This pull already waited for a fuller batch.
     waited: bool,
+    /// What the last batch's panic said, for the failure it records.
+    last_panic: Option<String>,
 }
 
 /// The batch a worker is applying, prepared for the store, with each job's attempts.
@@ -85,6 +90,9 @@ pub(crate) struct DetectionWorker {
 pub(crate) struct InFlight {
     prepared: Vec<PreparedDetection>,
     attempts: Vec<u32>,
+    /// The batch is one job back from a batch that panicked: if it panics too, it is the
+    /// culprit.
+    isolated: bool,
 }
 
 impl InFlight {
@@ -105,10 +113,7 @@ impl InFlight {
         self.prepared
             .drain(..)
             .zip(self.attempts.drain(..))
-            .map(|(p, attempts)| WorkItem {
-                job: p.job,
-                attempts,
-            })
+            .map(|(p, attempts)| WorkItem::new(p.job, attempts))
             .collect()
     }
 }
@@ -120,6 +125,7 @@ impl DetectionWorker {
             in_flight: Arc::default(),
             in_flight_busy: false,
             waited: false,
+            last_panic: None,
         }
     }
 
@@ -160,17 +166,40 @@ impl Supervised for DetectionWorker {
         self.shared.stats.restarts.fetch_add(1, Ordering::Relaxed);
         // The task that panicked has ended, so the lock is free. Were it not, the batch
         // would stay in the slot and go out with the next one (processing is idempotent).
-        let batch = match self.in_flight.try_lock() {
-            Ok(mut slot) => slot.take_back(),
-            Err(_) => Vec::new(),
+        let (batch, isolated) = match self.in_flight.try_lock() {
+            Ok(mut slot) => (slot.take_back(), std::mem::take(&mut slot.isolated)),
+            Err(_) => (Vec::new(), false),
         };
-        tracing::warn!(requeued = batch.len(), "detection worker restarting");
         if self.in_flight_busy {
             self.in_flight_busy = false;
             self.shared.stats.busy.fetch_sub(1, Ordering::AcqRel);
         }
-        if !batch.is_empty() {
-            self.shared.ready.requeue_front(batch);
+        let panic = self
+            .last_panic
+            .take()
+            .unwrap_or_else(|| "unknown panic".into());
+        match batch.as_slice() {
+            [] => tracing::warn!("detection worker restarting"),
+            [culprit] if isolated => {
+                // It panicked alone: count the attempt and leave it to the retry
+                // schedule, in storage, rather than run it again at once.
+                let (shared, job_id, tried) =
+                    (self.shared.clone(), culprit.job.job_id, culprit.attempts);
+                tracing::warn!(%job_id, "detection worker restarting; the job that panicked is retried later");
+                self.shared.runtime.spawn(async move {
+                    let error = format!("detection worker panicked: {panic}");
+                    if let Err(e) = record_failure(&shared, job_id, tried, &error).await {
+                        tracing::warn!(%job_id, error = %e, "recording a panicked detection job failed; its lease will expire");
+                    }
+                });
+            }
+            _ => {
+                tracing::warn!(
+                    requeued = batch.len(),
+                    "detection worker restarting; its batch is applied one job at a time"
+                );
+                self.shared.ready.requeue_front(batch);
+            }
         }
     }
 }
@@ -190,11 +219,13 @@ impl Handler<Pull> for DetectionWorker {
         }
         self.waited = false;
         let batch = shared.ready.take(shared.batch_size);
+        let isolated = batch.first().is_some_and(|w| w.after_panic);
         // A batch already full from memory does not poll: claiming would add nothing to
         // it (one job) yet cost the writer up to 300 ms under overload (the intake's
         // writer is busy with accepts). Jobs waiting in the database are claimed by the
-        // first batch memory does not fill.
-        let claim = batch.is_empty() || (batch.len() < shared.batch_size && self.poll_due());
+        // first batch memory does not fill. A job back from a panic goes alone.
+        let claim =
+            batch.is_empty() || (!isolated && batch.len() < shared.batch_size && self.poll_due());
         if batch.is_empty() && !claim {
             return self.schedule(ctx, Some(Duration::from_millis(50)));
         }
@@ -207,6 +238,7 @@ impl Handler<Pull> for DetectionWorker {
                 // Held until the task ends; a panic releases it with the batch inside.
                 let mut slot = in_flight.lock().await;
                 let tz = shared.core.timezone().clone();
+                slot.isolated = isolated;
                 slot.fill(batch, &tz);
                 if claim {
                     let room = shared.batch_size.saturating_sub(slot.prepared.len()).max(1);
@@ -222,6 +254,7 @@ impl Handler<Pull> for DetectionWorker {
                 }
                 let settled = apply(&shared, &slot).await;
                 slot.clear();
+                slot.isolated = false;
                 settled
             });
             job.await
@@ -236,7 +269,10 @@ impl Handler<Pull> for DetectionWorker {
                     tracing::error!(error = %e, "detection batch could not be settled; it stays queued");
                     true
                 }
-                Err(e) if e.is_panic() => false,
+                Err(e) if e.is_panic() => {
+                    act.last_panic = Some(panic_message(e.into_panic().as_ref()));
+                    false
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "detection batch task was cancelled");
                     true
@@ -309,10 +345,7 @@ async fn claim_chunk(
     items.reserve(count);
     for c in claimed {
         match serde_json::from_value::<DetectionJob>(c.payload) {
-            Ok(job) => items.push(WorkItem {
-                job,
-                attempts: c.attempts,
-            }),
+            Ok(job) => items.push(WorkItem::new(job, c.attempts)),
             Err(e) => {
                 // A payload that cannot be read will never succeed: fail it at once.
                 let _ = shared
@@ -328,9 +361,11 @@ async fn claim_chunk(
 
 /// Applies a batch; on failure retries job by job. Returns how many jobs settled.
 async fn apply(shared: &WorkerShared, batch: &InFlight) -> Result<usize, StorageError> {
-    let InFlight { prepared, attempts } = batch;
+    let InFlight {
+        prepared, attempts, ..
+    } = batch;
     if let Some(hook) = &shared.before_batch {
-        hook(prepared.len());
+        hook(prepared);
     }
     let started = std::time::Instant::now();
     let outcome = shared
@@ -376,7 +411,7 @@ async fn record_failure(
     shared: &WorkerShared,
     job_id: JobId,
     tried: u32,
-    error: &StorageError,
+    error: &(dyn std::fmt::Display + Sync),
 ) -> Result<(), StorageError> {
     shared.stats.failed_attempts.fetch_add(1, Ordering::Relaxed);
     let attempts = tried + 1;
@@ -430,4 +465,13 @@ fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[Pro
             at,
         });
     }
+}
+
+/// The message a panic carried (`panic!` with a literal or a formatted string).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }

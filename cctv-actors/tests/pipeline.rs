@@ -9,6 +9,7 @@ use cctv_admin::storage::FullStorage;
 use cctv_admin::{AdminBuilder, AdminCore};
 use cctv_core::Core;
 use cctv_core::jobs::{JobState, Lease, RetryPolicy};
+use cctv_core::person_day::PreparedDetection;
 use cctv_core::storage::AcceptItem;
 use cctv_testkit::{Estate, job, seed};
 use jiff::Timestamp;
@@ -222,7 +223,7 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
     let hook_calls = calls.clone();
     let mut settings = fast_settings();
     settings.ingest.workers = 1;
-    settings.node.before_batch = Some(Arc::new(move |_| {
+    settings.node.before_batch = Some(Arc::new(move |_: &[PreparedDetection]| {
         if hook_calls.fetch_add(1, Ordering::SeqCst) == 0 {
             panic!("injected worker fault");
         }
@@ -259,6 +260,74 @@ async fn a_worker_that_panics_is_restarted_and_its_batch_is_processed() {
         (p.total_actual_count, p.total_detection_branch_count),
         (2, 2)
     );
+    pipeline.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_always_panics_fails_alone_and_its_batch_is_processed() {
+    let (core, estate, _dir) = setup().await;
+    let mut settings = fast_settings();
+    settings.ingest.workers = 1;
+    settings.ingest.retry = RetryPolicy {
+        backoff: vec![Duration::from_millis(100)],
+        max_attempts: 3,
+    };
+    let with_poison = Arc::new(AtomicUsize::new(0));
+    let seen = with_poison.clone();
+    settings.node.before_batch = Some(Arc::new(move |batch: &[PreparedDetection]| {
+        if batch.iter().any(|p| p.job.re_id == "POISON") {
+            seen.fetch_add(1, Ordering::SeqCst);
+            panic!("injected: a poisoned job");
+        }
+    }));
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let mut jobs: Vec<_> = (0..6)
+        .map(|i| {
+            job(
+                &estate,
+                i % 2,
+                &format!("GOOD{i}"),
+                1,
+                "2026-11-28T08:00:00Z",
+            )
+        })
+        .collect();
+    jobs.insert(3, job(&estate, 0, "POISON", 1, "2026-11-28T08:00:00Z"));
+    let answers = pipeline.ingest().submit_many(jobs).await.unwrap();
+    let storage = core.storage().clone();
+    for (i, a) in answers.iter().enumerate().filter(|(i, _)| *i != 3) {
+        let id = a.job_id;
+        wait_for(&format!("good job {i}"), WAIT, async || {
+            storage.job(id).await.unwrap().unwrap().state == JobState::Completed
+        })
+        .await;
+    }
+    let poison = answers[3].job_id;
+    wait_for("the poisoned job to fail for good", WAIT, async || {
+        storage.job(poison).await.unwrap().unwrap().state == JobState::Failed
+    })
+    .await;
+    let failed = storage.job(poison).await.unwrap().unwrap();
+    assert_eq!(failed.attempts, 3, "each panic alone is one attempt");
+    let error = failed.last_error.unwrap();
+    assert!(error.contains("injected: a poisoned job"), "{error}");
+    // Each attempt panics at most twice: in a batch, then alone.
+    let panics = with_poison.load(Ordering::SeqCst);
+    assert!((3..=6).contains(&panics), "{panics} panics");
+    assert_eq!(
+        pipeline.stats().restarts.load(Ordering::SeqCst),
+        panics as u64
+    );
+    // The worker is still alive and applies new work.
+    let later = pipeline
+        .ingest()
+        .submit(job(&estate, 1, "GOOD0", 1, "2026-11-28T09:00:00Z"))
+        .await
+        .unwrap();
+    wait_for("a later job", WAIT, async || {
+        storage.job(later.job_id).await.unwrap().unwrap().state == JobState::Completed
+    })
+    .await;
     pipeline.shutdown().await;
 }
 
@@ -460,7 +529,8 @@ async fn spill_and_process(n: usize, worker_batch: usize) -> Spilled {
     let batches = AtomicUsize::new(0);
     let largest = Arc::new(AtomicUsize::new(0));
     let max = largest.clone();
-    settings.node.before_batch = Some(Arc::new(move |size| {
+    settings.node.before_batch = Some(Arc::new(move |batch: &[PreparedDetection]| {
+        let size = batch.len();
         max.fetch_max(size, Ordering::SeqCst);
         if batches.fetch_add(1, Ordering::SeqCst) == 0 {
             std::thread::sleep(Duration::from_millis(1500));
