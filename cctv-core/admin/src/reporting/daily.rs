@@ -197,17 +197,13 @@ impl DailyAccumulator {
                 .then_with(|| a.device_id.cmp(&b.device_id))
         });
 
-        let persons: Vec<PersonStats> = self
-            .persons
-            .into_iter()
-            .map(|(re_id, p)| PersonStats {
-                re_id,
-                detections: p.detections,
-                detected_count: p.detected_count,
-                first_detected_at: p.first,
-                last_detected_at: p.last,
-            })
-            .collect();
+        let persons = self.persons.into_iter().map(|(re_id, p)| PersonStats {
+            re_id,
+            detections: p.detections,
+            detected_count: p.detected_count,
+            first_detected_at: p.first,
+            last_detected_at: p.last,
+        });
         let top_persons = top_n(persons, TOP_PERSONS, |a, b| {
             b.detections
                 .cmp(&a.detections)

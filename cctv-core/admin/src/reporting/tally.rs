@@ -81,18 +81,31 @@ impl SmallSet {
     }
 }
 
-/// Sorts `items` by `order` and keeps the first `n`, selecting before sorting so that a
-/// month with 100,000 persons does not sort all of them for a top 10.
-pub(super) fn top_n<T>(mut items: Vec<T>, n: usize, order: impl Fn(&T, &T) -> Ordering) -> Vec<T> {
+/// The first `n` of `items` in `order`, holding at most `2n` of them at a time: a day with
+/// 50,000 persons keeps its top 10 without a list of all 50,000. Whenever the buffer fills,
+/// it keeps its first `n` (a selection, not a sort); the survivors are sorted at the end.
+pub(super) fn top_n<T>(
+    items: impl IntoIterator<Item = T>,
+    n: usize,
+    order: impl Fn(&T, &T) -> Ordering,
+) -> Vec<T> {
     if n == 0 {
         return Vec::new();
     }
-    if items.len() > n {
-        items.select_nth_unstable_by(n - 1, &order);
-        items.truncate(n);
+    let mut kept: Vec<T> = Vec::with_capacity(2 * n);
+    for item in items {
+        if kept.len() == 2 * n {
+            kept.select_nth_unstable_by(n - 1, &order);
+            kept.truncate(n);
+        }
+        kept.push(item);
     }
-    items.sort_by(order);
-    items
+    if kept.len() > n {
+        kept.select_nth_unstable_by(n - 1, &order);
+        kept.truncate(n);
+    }
+    kept.sort_by(order);
+    kept
 }
 
 /// The index of the largest count, the earliest on ties; `None` when every count is zero.
@@ -116,6 +129,20 @@ mod tests {
         assert_eq!(top_n(items, 3, Ord::cmp), vec![0, 1, 2]);
         assert_eq!(top_n(vec![3, 1], 10, Ord::cmp), vec![1, 3]);
         assert!(top_n(vec![3, 1], 0, Ord::cmp).is_empty());
+    }
+
+    #[test]
+    fn top_n_of_a_long_stream_matches_a_full_sort() {
+        // A fixed shuffle of 0..10_000 with duplicates, through many buffer refills.
+        let items: Vec<u32> = (0..10_000_u32)
+            .map(|i| i.wrapping_mul(7_919) % 5_003)
+            .collect();
+        let mut sorted = items.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        for n in [1, 3, 10, 64] {
+            let top = top_n(items.iter().copied(), n, |a: &u32, b: &u32| b.cmp(a));
+            assert_eq!(top, sorted[..n], "n = {n}");
+        }
     }
 
     #[test]
