@@ -27,14 +27,23 @@ fn like_pattern(term: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// `AND {column} >= start AND {column} < end`, for the bounds given.
+/// `AND {column} >= start AND {column} < end`, for the bounds given. After a keyset
+/// cursor the lower bound is the cursor's time: SQLite seeks its index on the first lower
+/// bound a query states, not on the tightest, so with the window's start every page would
+/// scan from there again (a day's export read quadratically).
 fn time_window(
     qb: &mut QueryBuilder<'_, Sqlite>,
     column: &'static str,
     start: Option<jiff::Timestamp>,
     end: Option<jiff::Timestamp>,
+    after: Option<TimeCursor>,
 ) {
-    if let Some(t) = start {
+    let lower = match (start, after) {
+        (Some(s), Some((at, _))) => Some(s.max(at)),
+        (None, Some((at, _))) => Some(at),
+        (s, None) => s,
+    };
+    if let Some(t) = lower {
         qb.push(format!(" AND {column} >= ")).push_bind(ts(t));
     }
     if let Some(t) = end {
@@ -74,7 +83,13 @@ impl ExportStore for SqliteStore {
                     m.first_detected_at, m.last_detected_at
              FROM re_id_masters m WHERE 1 = 1",
         );
-        if let Some(d) = f.date_from {
+        // After a cursor, its date is the lower bound (see `time_window`).
+        let from = match (f.date_from, after) {
+            (Some(d), Some((at, _))) => Some(d.max(at)),
+            (None, Some((at, _))) => Some(at),
+            (d, None) => d,
+        };
+        if let Some(d) = from {
             qb.push(" AND m.detection_date >= ")
                 .push_bind(d.to_string());
         }
@@ -147,7 +162,7 @@ impl ExportStore for SqliteStore {
                     detected_count, notification_sent, message_sent, image_sent, image_path
              FROM event_logs WHERE 1 = 1",
         );
-        time_window(&mut qb, "event_timestamp", f.start, f.end);
+        time_window(&mut qb, "event_timestamp", f.start, f.end, after);
         // `+branch_id`: the branch index is no help to a time-ordered page.
         if let Some(ids) = &f.branches {
             qb.push(" AND +branch_id IN (SELECT value FROM json_each(")
@@ -205,7 +220,7 @@ impl ExportStore for SqliteStore {
                     detected_count, detection_data
              FROM re_id_branch_detections WHERE 1 = 1",
         );
-        time_window(&mut qb, "detection_timestamp", f.start, f.end);
+        time_window(&mut qb, "detection_timestamp", f.start, f.end, after);
         // `+branch_id`: keep the planner on the time index, which gives the page order; a
         // branch index would make it sort every row of the branch for each page. (One
         // person's rows are few: the person index serves a `re_id` filter well.)

@@ -14,9 +14,6 @@ use super::{
 use crate::AdminCore;
 use cctv_core::Core;
 
-/// Rows read per query: large enough to amortise a round trip, small enough that memory
-/// stays flat whatever the period.
-const PAGE_ROWS: usize = 5_000;
 /// Dirty marks expanded per storage call.
 const EXPAND_BATCH: usize = 1_000;
 /// Batches expanded by one call at most.
@@ -26,7 +23,8 @@ const MAX_EXPAND_PASSES: usize = 100;
 #[derive(Debug, Clone)]
 pub struct ReportService {
     core: Core,
-    page_rows: usize,
+    /// Rows per detection page; `None`: what the store asks for.
+    page_rows: Option<usize>,
 }
 
 /// The headline numbers every stored report has as columns.
@@ -42,13 +40,13 @@ impl ReportService {
     pub fn new(core: Core) -> Self {
         Self {
             core,
-            page_rows: PAGE_ROWS,
+            page_rows: None,
         }
     }
 
     /// Reads rows `page_rows` at a time (tests use tiny pages to cross page boundaries).
     pub fn with_page_rows(mut self, rows: usize) -> Self {
-        self.page_rows = rows.max(1);
+        self.page_rows = Some(rows.max(1));
         self
     }
 
@@ -59,14 +57,18 @@ impl ReportService {
         mut push: impl FnMut(&DetectionRow) -> Result<(), ReportError>,
     ) -> Result<(), ReportError> {
         let storage = self.core.report_store()?;
+        let rows = self
+            .page_rows
+            .unwrap_or_else(|| storage.detection_page_rows())
+            .max(1);
         let mut after: Option<RowCursor> = None;
         loop {
-            let page = storage.detection_page(range, after, self.page_rows).await?;
+            let page = storage.detection_page(range, after, rows).await?;
             for (_, row) in &page {
                 push(row)?;
             }
             match page.last() {
-                Some((cursor, _)) if page.len() == self.page_rows => after = Some(*cursor),
+                Some((cursor, _)) if page.len() == rows => after = Some(*cursor),
                 _ => return Ok(()),
             }
         }

@@ -123,6 +123,13 @@ pub struct RowRange {
 /// Raw rows and stored reports.
 #[async_trait]
 pub trait ReportStore: Send + Sync + fmt::Debug + 'static {
+    /// How many detections a report asks [`Self::detection_page`] for at once: the trade
+    /// between a query's round trip and the driver's copy of a page, which the report holds
+    /// while it reads the page. 5,000 unless the store knows better.
+    fn detection_page_rows(&self) -> usize {
+        5_000
+    }
+
     /// Up to `limit` detections of `range` after `after`, in `(detected_at, id)` order.
     async fn detection_page(
         &self,
