@@ -224,6 +224,20 @@ pub async fn export_pages_filter_and_cover_each_row_once(store: Arc<dyn FullStor
     let got = all_persons(store.as_ref(), &dated).await;
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].total_actual_count, 4);
+    // With a date bound, the pages after the first start from their cursor's date: every
+    // person-day from that date comes once, in order.
+    let ids = |rows: Vec<PersonExportRow>| rows.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let every = all_persons(store.as_ref(), &PersonExportFilter::default()).await;
+    assert!(every.len() > 2, "several pages");
+    let first_day = every[0].detection_date;
+    let from_first_day = PersonExportFilter {
+        date_from: Some(first_day),
+        ..Default::default()
+    };
+    assert_eq!(
+        ids(all_persons(store.as_ref(), &from_first_day).await),
+        ids(every)
+    );
     // `%` and `_` in a search are literal characters, not wildcards.
     let search = |term: &str| PersonExportFilter {
         search: Some(term.into()),
