@@ -18,9 +18,11 @@ use tokio::sync::Notify;
 pub struct WorkItem {
     pub job: DetectionJob,
     pub attempts: u32,
-    /// It was in a batch that panicked. Such jobs are applied one at a time, so that the
-    /// one that panics is found and fails alone instead of taking its batch down again.
-    pub after_panic: bool,
+    /// 0 for an ordinary job. A job back from a batch that panicked goes in a batch of at
+    /// most this many such jobs: half its last batch. Halving again at each panic finds
+    /// the job that panics in a few batches (a bisection: 14 for a batch of 8,192), and it
+    /// then fails alone while the others are applied.
+    pub after_panic: u32,
 }
 
 impl WorkItem {
@@ -28,7 +30,7 @@ impl WorkItem {
         Self {
             job,
             attempts,
-            after_panic: false,
+            after_panic: 0,
         }
     }
 }
@@ -84,15 +86,17 @@ impl ReadyQueue {
         self.notify.notify_one();
     }
 
-    /// Puts items back at the front (a worker restarting with its batch), marked as
-    /// [`WorkItem::after_panic`], taking a slot for each. Capacity is not checked: the batch may hold jobs claimed from the
-    /// database besides those taken from here, so the queue can run over by up to one
-    /// batch until the next `take`.
+    /// Puts a batch that panicked back at the front (a worker restarting), each job marked
+    /// with half the batch's size as its [`WorkItem::after_panic`], taking a slot for
+    /// each. Capacity is not checked: the batch may hold jobs claimed from the database
+    /// besides those taken from here, so the queue can run over by up to one batch until
+    /// the next `take`.
     pub fn requeue_front(&self, items: Vec<WorkItem>) {
         let n = items.len();
+        let half = u32::try_from(n.div_ceil(2)).unwrap_or(u32::MAX).max(1);
         let mut queue = self.items.lock().expect("ready queue lock");
         for mut item in items.into_iter().rev() {
-            item.after_panic = true;
+            item.after_panic = half;
             queue.push_front(item);
         }
         self.used.fetch_add(n, Ordering::AcqRel);
@@ -100,12 +104,17 @@ impl ReadyQueue {
         self.notify.notify_one();
     }
 
-    /// Takes up to `max` items, freeing their slots. A job back from a batch that panicked
-    /// is taken alone (they sit at the front, where [`Self::requeue_front`] puts them).
+    /// Takes up to `max` items, freeing their slots. Jobs back from a batch that panicked
+    /// sit at the front, where [`Self::requeue_front`] puts them, and go without the others,
+    /// at most as many as the first one's [`WorkItem::after_panic`].
     pub fn take(&self, max: usize) -> Vec<WorkItem> {
         let mut queue = self.items.lock().expect("ready queue lock");
         let n = match queue.front() {
-            Some(first) if first.after_panic => 1,
+            Some(first) if first.after_panic > 0 => queue
+                .iter()
+                .take(max.min(first.after_panic as usize))
+                .take_while(|w| w.after_panic > 0)
+                .count(),
             _ => max.min(queue.len()),
         };
         let batch: Vec<WorkItem> = queue.drain(..n).collect();
@@ -162,19 +171,29 @@ mod tests {
     }
 
     #[test]
-    fn jobs_back_from_a_panicked_batch_are_taken_one_at_a_time_before_the_rest() {
+    fn a_panicked_batch_comes_back_first_in_halves_then_the_rest() {
         let q = ReadyQueue::new(10);
         assert_eq!(q.try_reserve(2), 2);
         q.push_reserved([item("fresh-1"), item("fresh-2")]);
-        q.requeue_front(vec![item("back-1"), item("back-2")]);
-        assert_eq!(q.len(), 4);
-        assert_eq!(re_ids(&q.take(10)), ["back-1"]);
-        let second = q.take(10);
-        assert_eq!(re_ids(&second), ["back-2"]);
-        assert!(second[0].after_panic);
+        let back: Vec<WorkItem> = (1..=5).map(|i| item(&format!("back-{i}"))).collect();
+        q.requeue_front(back);
+        assert_eq!(q.len(), 7);
+        let first = q.take(10);
+        assert_eq!(re_ids(&first), ["back-1", "back-2", "back-3"]);
+        assert!(first.iter().all(|w| w.after_panic == 3));
+        // That half panics too: its halves come back ahead of the other half.
+        q.requeue_front(first);
+        assert_eq!(re_ids(&q.take(10)), ["back-1", "back-2"]);
+        // What is left of a half goes with the next jobs back from a panic, never with
+        // ordinary ones, and never in a batch larger than the first job's mark.
+        assert_eq!(re_ids(&q.take(10)), ["back-3", "back-4"]);
+        assert_eq!(re_ids(&q.take(10)), ["back-5"]);
         let rest = q.take(10);
         assert_eq!(re_ids(&rest), ["fresh-1", "fresh-2"]);
-        assert!(rest.iter().all(|w| !w.after_panic));
+        assert!(rest.iter().all(|w| w.after_panic == 0));
+        // A batch smaller than its mark is what is left of it: a lone job is taken alone.
+        q.requeue_front(vec![item("alone")]);
+        assert_eq!(q.take(10)[0].after_panic, 1);
         assert_eq!(q.room(), 10);
     }
 }

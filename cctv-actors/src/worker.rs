@@ -8,10 +8,10 @@
 //!
 //! actix restarts a supervised actor only when it *stops*, not when it panics, so every
 //! step that runs our code or a plugin's is wrapped: a panic stops the actor, its batch
-//! goes back to the front of the queue, and the supervisor starts it again. Jobs back
-//! from a panicked batch are then applied one at a time; one that panics alone counts a
-//! failed attempt and leaves memory for the retry schedule, so a job that always panics
-//! ends in failed jobs instead of restarting the worker forever.
+//! goes back to the front of the queue, and the supervisor starts it again. A panicked
+//! batch comes back in halves, halved again at each panic, until the job that panics is
+//! alone: it then counts a failed attempt and leaves memory for the retry schedule, so a
+//! job that always panics ends in failed jobs instead of restarting the worker forever.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
@@ -196,7 +196,7 @@ impl Supervised for DetectionWorker {
             _ => {
                 tracing::warn!(
                     requeued = batch.len(),
-                    "detection worker restarting; its batch is applied one job at a time"
+                    "detection worker restarting; its batch is applied again in halves"
                 );
                 self.shared.ready.requeue_front(batch);
             }
@@ -219,13 +219,14 @@ impl Handler<Pull> for DetectionWorker {
         }
         self.waited = false;
         let batch = shared.ready.take(shared.batch_size);
-        let isolated = batch.first().is_some_and(|w| w.after_panic);
+        let after_panic = batch.first().is_some_and(|w| w.after_panic > 0);
+        let isolated = after_panic && batch.len() == 1;
         // A batch already full from memory does not poll: claiming would add nothing to
         // it (one job) yet cost the writer up to 300 ms under overload (the intake's
         // writer is busy with accepts). Jobs waiting in the database are claimed by the
-        // first batch memory does not fill. A job back from a panic goes alone.
-        let claim =
-            batch.is_empty() || (!isolated && batch.len() < shared.batch_size && self.poll_due());
+        // first batch memory does not fill. Jobs back from a panic go without others.
+        let claim = batch.is_empty()
+            || (!after_panic && batch.len() < shared.batch_size && self.poll_due());
         if batch.is_empty() && !claim {
             return self.schedule(ctx, Some(Duration::from_millis(50)));
         }
