@@ -14,6 +14,10 @@ use super::{DetectionRow, ReportError};
 /// How many persons [`DailyReport::top_persons`] lists.
 const TOP_PERSONS: usize = 10;
 
+/// Most persons [`DailyAccumulator::with_capacity`] makes room for ahead (about 110 MB of
+/// person table): a hint is not trusted beyond it; a larger day grows its table as it reads.
+const MAX_RESERVED_PERSONS: usize = 1_000_000;
+
 /// `counting_reports.report_data` of a daily report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DailyReport {
@@ -109,6 +113,16 @@ impl DailyAccumulator {
             device_counts: Vec::new(),
             persons: HashMap::new(),
         }
+    }
+
+    /// As [`Self::new`], with room for `persons` distinct persons (the day's stored total,
+    /// when known; at most 1,000,000). The person table is then allocated
+    /// once instead of doubling as it fills, each doubling holding the old table and the
+    /// new one at once.
+    pub fn with_capacity(date: Date, tz: TimeZone, persons: usize) -> Self {
+        let mut day = Self::new(date, tz);
+        day.persons.reserve(persons.min(MAX_RESERVED_PERSONS));
+        day
     }
 
     /// Adds one detection. A row whose local date is not this report's is refused

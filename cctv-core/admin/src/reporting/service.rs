@@ -110,7 +110,16 @@ impl ReportService {
     ) -> Result<(Headline, serde_json::Value), ReportError> {
         let tz = self.core.timezone();
         let range = self.range(local_day_bounds(date, tz)?, branch);
-        let mut acc = DailyAccumulator::new(date, tz.clone());
+        // The day's running totals say how many persons the report will meet.
+        let persons = self
+            .core
+            .storage()
+            .day_counts(date, date)
+            .await?
+            .into_iter()
+            .find(|c| c.date == date && c.branch_id == branch)
+            .map_or(0, |c| usize::try_from(c.persons).unwrap_or(0));
+        let mut acc = DailyAccumulator::with_capacity(date, tz.clone(), persons);
         self.stream(&range, |row| acc.push(row)).await?;
         acc.add_events(self.core.report_store()?.count_events(&range).await?);
         let r = acc.finish();

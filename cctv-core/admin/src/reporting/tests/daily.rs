@@ -216,3 +216,25 @@ fn events_are_counted_from_timestamps_and_counts() {
 
     assert_eq!(day.finish().total_events, 5);
 }
+
+#[test]
+fn a_capacity_hint_changes_nothing_in_the_report_and_an_absurd_one_is_capped() {
+    let rows = [
+        row("A", 1, "D1", "2026-11-28T01:00:00Z", 2),
+        row("B", 1, "D2", "2026-11-28T02:30:00Z", 1),
+        row("A", 1, "D2", "2026-11-28T03:00:00Z", 1),
+    ];
+    let with_hint = |persons: usize| {
+        let mut day =
+            DailyAccumulator::with_capacity(date(2026, 11, 28), tz("Asia/Jakarta"), persons);
+        for r in &rows {
+            day.push(r).unwrap();
+        }
+        day.finish()
+    };
+    let plain = jakarta_day(&rows);
+    assert_eq!(with_hint(0), plain);
+    assert_eq!(with_hint(2), plain);
+    // A corrupt total must not reserve without bound (nor overflow the table's capacity).
+    assert_eq!(with_hint(usize::MAX), plain);
+}
