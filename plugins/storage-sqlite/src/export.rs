@@ -38,11 +38,8 @@ fn time_window(
     end: Option<jiff::Timestamp>,
     after: Option<TimeCursor>,
 ) {
-    let lower = match (start, after) {
-        (Some(s), Some((at, _))) => Some(s.max(at)),
-        (None, Some((at, _))) => Some(at),
-        (s, None) => s,
-    };
+    // The later of the two (`None` orders before any time).
+    let lower = start.max(after.map(|(at, _)| at));
     if let Some(t) = lower {
         qb.push(format!(" AND {column} >= ")).push_bind(ts(t));
     }
@@ -84,11 +81,7 @@ impl ExportStore for SqliteStore {
              FROM re_id_masters m WHERE 1 = 1",
         );
         // After a cursor, its date is the lower bound (see `time_window`).
-        let from = match (f.date_from, after) {
-            (Some(d), Some((at, _))) => Some(d.max(at)),
-            (None, Some((at, _))) => Some(at),
-            (d, None) => d,
-        };
+        let from = f.date_from.max(after.map(|(date, _)| date));
         if let Some(d) = from {
             qb.push(" AND m.detection_date >= ")
                 .push_bind(d.to_string());
