@@ -90,9 +90,17 @@ pub struct SqliteStore {
     pub(crate) reader: SqlitePool,
     /// Read-only connections for streamed exports, with a small page cache: an export
     /// scans far more pages than any cache holds, and the query pool rotates its
-    /// connections, so through `reader` one export would fill every reader's 64 MiB
+    /// connections, so through `reader` one export would fill every reader's page
     /// cache with pages read once. Connections close when idle, giving the cache back.
     pub(crate) exporter: SqlitePool,
+    /// One read-only connection for what report generation reads in bulk: the day's
+    /// detection pages and its events (counted through the table for a branch). Each
+    /// connection runs on a thread of its own that keeps the memory of the rows it
+    /// copied, and fills a page cache of its own. Through `reader` a refresh used all
+    /// four: the pool opens another connection when the last one has not been handed
+    /// back yet, and its idle connections take turns. One connection (closed when idle)
+    /// halved the memory a refresh touched; report workers share it, page by page.
+    pub(crate) reporter: SqlitePool,
     checkpointer: SqlitePool,
     /// Accepted detections not processed yet, in their own file (see `intake.rs`).
     pub(crate) intake: intake::Intake,
@@ -218,8 +226,20 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(30))
             .connect_lazy_with(
                 options
+                    .clone()
                     .read_only(true)
                     .pragma("cache_size", "-8192")
+                    .statement_cache_capacity(8),
+            );
+        let reporter = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(30))
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(
+                options
+                    .read_only(true)
+                    .pragma("cache_size", "-2048")
                     .statement_cache_capacity(8),
             );
         let durable_sync = if settings.fsync_every_commit {
@@ -237,6 +257,7 @@ impl SqliteStore {
             writer,
             reader,
             exporter,
+            reporter,
             checkpointer,
             intake,
             durable_sync,
@@ -260,6 +281,7 @@ impl SqliteStore {
         self.intake.close().await;
         self.reader.close().await;
         self.exporter.close().await;
+        self.reporter.close().await;
         self.writer.close().await;
         self.checkpointer.close().await;
     }

@@ -102,7 +102,7 @@ impl ReportStore for SqliteStore {
             .bind(ts(cursor.detected_at))
             .bind(cursor.id)
             .bind(limit as i64)
-            .fetch_all(&self.reader)
+            .fetch_all(&self.reporter)
             .await
             .map_err(map_err)?;
         rows.iter()
@@ -136,7 +136,7 @@ impl ReportStore for SqliteStore {
         if let Some(b) = branches {
             q = q.bind(b);
         }
-        Ok(q.fetch_one(&self.reader).await.map_err(map_err)?.max(0) as u64)
+        Ok(q.fetch_one(&self.reporter).await.map_err(map_err)?.max(0) as u64)
     }
 
     async fn report(&self, key: &ReportKey) -> Result<Option<StoredReport>, StorageError> {
