@@ -1,20 +1,19 @@
 //! The daily report of one branch (or of all branches): one local calendar day.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use super::calendar::local_date_hour;
-use super::tally::{Counts, Keys, SmallSet, first_max, top_n};
+use super::persons::{PersonKeys, PersonValues};
+use super::tally::{Counts, Keys, first_max, top_n};
 use super::{DetectionRow, ReportError};
 
 /// How many persons [`DailyReport::top_persons`] lists.
 const TOP_PERSONS: usize = 10;
 
-/// Most persons [`DailyAccumulator::with_capacity`] makes room for ahead (about 110 MB of
+/// Most persons [`DailyAccumulator::with_capacity`] makes room for ahead (about 75 MB of
 /// person table): a hint is not trusted beyond it; a larger day grows its table as it reads.
 const MAX_RESERVED_PERSONS: usize = 1_000_000;
 
@@ -76,7 +75,8 @@ pub struct PersonStats {
 }
 
 /// Builds a [`DailyReport`] from a stream of rows. Memory grows with distinct persons,
-/// devices and person-device pairs, not with rows.
+/// devices and person-device pairs, not with rows; a person costs its `re_id`'s bytes and
+/// about 75 more (see `persons.rs`).
 #[derive(Debug)]
 pub struct DailyAccumulator {
     date: Date,
@@ -86,7 +86,10 @@ pub struct DailyAccumulator {
     hours: [Counts; 24],
     devices: Keys<String>,
     device_counts: Vec<Counts>,
-    persons: HashMap<String, PersonDay>,
+    keys: PersonKeys,
+    /// Indexed by person number.
+    persons: Vec<PersonDay>,
+    person_devices: PersonValues,
 }
 
 #[derive(Debug)]
@@ -97,7 +100,6 @@ struct PersonDay {
     last: Timestamp,
     /// Bit `h` set when seen in local hour `h`.
     hours: u32,
-    devices: SmallSet,
 }
 
 impl DailyAccumulator {
@@ -111,7 +113,9 @@ impl DailyAccumulator {
             hours: [Counts::default(); 24],
             devices: Keys::default(),
             device_counts: Vec::new(),
-            persons: HashMap::new(),
+            keys: PersonKeys::default(),
+            persons: Vec::new(),
+            person_devices: PersonValues::default(),
         }
     }
 
@@ -120,9 +124,13 @@ impl DailyAccumulator {
     /// once instead of doubling as it fills, each doubling holding the old table and the
     /// new one at once.
     pub fn with_capacity(date: Date, tz: TimeZone, persons: usize) -> Self {
-        let mut day = Self::new(date, tz);
-        day.persons.reserve(persons.min(MAX_RESERVED_PERSONS));
-        day
+        let persons = persons.min(MAX_RESERVED_PERSONS);
+        Self {
+            keys: PersonKeys::with_capacity(persons),
+            persons: Vec::with_capacity(persons),
+            person_devices: PersonValues::with_capacity(persons),
+            ..Self::new(date, tz)
+        }
     }
 
     /// Adds one detection. A row whose local date is not this report's is refused
@@ -141,14 +149,17 @@ impl DailyAccumulator {
         let device = device as usize;
         self.device_counts[device].add(row.detected_count);
 
-        let person = match self.persons.get_mut(&row.re_id) {
-            Some(person) => person,
-            None => {
-                self.total.persons += 1;
-                self.persons
-                    .entry(row.re_id.clone())
-                    .or_insert_with(|| PersonDay::first_seen(row.detected_at))
-            }
+        let (number, new_person) = self.keys.index(&row.re_id);
+        if new_person {
+            self.total.persons += 1;
+            self.persons.push(PersonDay::first_seen(row.detected_at));
+        }
+        if self.person_devices.insert(number, device as u32) {
+            self.device_counts[device].persons += 1;
+        }
+        // A number past the table's end cannot happen: a new person was pushed above.
+        let Some(person) = self.persons.get_mut(number as usize) else {
+            return Ok(());
         };
         person.detections += 1;
         person.detected_count = person.detected_count.saturating_add(row.detected_count);
@@ -157,9 +168,6 @@ impl DailyAccumulator {
         if person.hours & (1 << hour) == 0 {
             person.hours |= 1 << hour;
             self.hours[hour].persons += 1;
-        }
-        if person.devices.insert(device as u32) {
-            self.device_counts[device].persons += 1;
         }
         Ok(())
     }
@@ -211,19 +219,28 @@ impl DailyAccumulator {
                 .then_with(|| a.device_id.cmp(&b.device_id))
         });
 
-        let persons = self.persons.into_iter().map(|(re_id, p)| PersonStats {
-            re_id,
-            detections: p.detections,
-            detected_count: p.detected_count,
-            first_detected_at: p.first,
-            last_detected_at: p.last,
+        // The top persons are chosen by number; only the ten chosen get their `re_id` copied.
+        let (keys, persons) = (&self.keys, &self.persons);
+        let top = top_n(0..persons.len(), TOP_PERSONS, |&a, &b| {
+            let (pa, pb) = (&persons[a], &persons[b]);
+            pb.detections
+                .cmp(&pa.detections)
+                .then_with(|| pb.detected_count.cmp(&pa.detected_count))
+                .then_with(|| keys.get(a as u32).cmp(keys.get(b as u32)))
         });
-        let top_persons = top_n(persons, TOP_PERSONS, |a, b| {
-            b.detections
-                .cmp(&a.detections)
-                .then_with(|| b.detected_count.cmp(&a.detected_count))
-                .then_with(|| a.re_id.cmp(&b.re_id))
-        });
+        let top_persons = top
+            .into_iter()
+            .map(|i| {
+                let p = &persons[i];
+                PersonStats {
+                    re_id: keys.get(i as u32).to_owned(),
+                    detections: p.detections,
+                    detected_count: p.detected_count,
+                    first_detected_at: p.first,
+                    last_detected_at: p.last,
+                }
+            })
+            .collect();
 
         DailyReport {
             date: self.date,
@@ -248,7 +265,6 @@ impl PersonDay {
             first: at,
             last: at,
             hours: 0,
-            devices: SmallSet::default(),
         }
     }
 }

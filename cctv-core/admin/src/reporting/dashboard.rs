@@ -4,8 +4,6 @@
 //! times) and left days without detections out of the trend. Here persons
 //! and devices are distinct over the whole range and the trend has every date of it.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -13,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::calendar::local_date_hour;
 use super::daily::outside;
-use super::tally::{Counts, Keys, SmallSet};
+use super::persons::{PersonKeys, PersonValues};
+use super::tally::{Counts, Keys};
 use super::{DetectionRow, ReportError};
 use cctv_core::query::{DayCount, DeviceDayCount, RangePersons};
 
@@ -81,7 +80,8 @@ pub struct DashboardAccumulator {
     devices: Keys<String>,
     branches: Keys<i64>,
     branch_counts: Vec<Counts>,
-    persons: HashMap<String, SmallSet>,
+    keys: PersonKeys,
+    person_branches: PersonValues,
 }
 
 impl DashboardAccumulator {
@@ -104,7 +104,8 @@ impl DashboardAccumulator {
             devices: Keys::default(),
             branches: Keys::default(),
             branch_counts: Vec::new(),
-            persons: HashMap::new(),
+            keys: PersonKeys::default(),
+            person_branches: PersonValues::default(),
         })
     }
 
@@ -119,13 +120,11 @@ impl DashboardAccumulator {
             self.branch_counts.push(Counts::default());
         }
         self.branch_counts[branch as usize].add(row.detected_count);
-        if !self.persons.contains_key(&row.re_id) {
-            self.persons.insert(row.re_id.clone(), SmallSet::default());
+        let (person, new_person) = self.keys.index(&row.re_id);
+        if new_person {
             self.total.persons += 1;
         }
-        if let Some(branches) = self.persons.get_mut(&row.re_id)
-            && branches.insert(branch)
-        {
+        if self.person_branches.insert(person, branch) {
             self.branch_counts[branch as usize].persons += 1;
         }
         Ok(())

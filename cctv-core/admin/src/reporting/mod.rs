@@ -43,6 +43,7 @@ mod daily;
 mod dashboard;
 mod jobs;
 mod monthly;
+mod persons;
 pub mod persons_memo;
 mod service;
 mod store;

@@ -5,8 +5,6 @@
 //! computed from the detection rows of the month, so a person seen on ten days is one person
 //! of the month, and ten person-days in the daily breakdown.
 
-use std::collections::HashMap;
-
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
@@ -15,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::calendar::{local_date_hour, month_days};
 use super::daily::outside;
 use super::dashboard::{BranchStats, branch_stats};
-use super::tally::{Counts, Keys, SmallSet, first_max};
+use super::persons::{PersonKeys, PersonValues};
+use super::tally::{Counts, Keys, first_max};
 use super::{DetectionRow, ReportError};
 
 /// `counting_reports.report_data` of a monthly report.
@@ -68,14 +67,10 @@ pub struct MonthlyAccumulator {
     devices: Keys<String>,
     branches: Keys<i64>,
     branch_counts: Vec<Counts>,
-    persons: HashMap<String, PersonMonth>,
-}
-
-#[derive(Debug, Default)]
-struct PersonMonth {
-    /// Bit `d` set when seen on day `d + 1` (a month has at most 31 days).
-    days: u32,
-    branches: SmallSet,
+    keys: PersonKeys,
+    /// By person number: bit `d` set when seen on day `d + 1` (a month has at most 31 days).
+    person_days: Vec<u32>,
+    person_branches: PersonValues,
 }
 
 impl MonthlyAccumulator {
@@ -92,7 +87,9 @@ impl MonthlyAccumulator {
             devices: Keys::default(),
             branches: Keys::default(),
             branch_counts: Vec::new(),
-            persons: HashMap::new(),
+            keys: PersonKeys::default(),
+            person_days: Vec::new(),
+            person_branches: PersonValues::default(),
         })
     }
 
@@ -108,19 +105,18 @@ impl MonthlyAccumulator {
         }
         self.branch_counts[branch as usize].add(row.detected_count);
 
-        if !self.persons.contains_key(&row.re_id) {
-            self.persons
-                .insert(row.re_id.clone(), PersonMonth::default());
+        let (person, new_person) = self.keys.index(&row.re_id);
+        if new_person {
+            self.person_days.push(0);
             self.total.persons += 1;
         }
-        let Some(person) = self.persons.get_mut(&row.re_id) else {
-            return Ok(()); // inserted just above
-        };
-        if person.days & (1 << day) == 0 {
-            person.days |= 1 << day;
+        if let Some(days) = self.person_days.get_mut(person as usize)
+            && *days & (1 << day) == 0
+        {
+            *days |= 1 << day;
             self.day_counts[day].persons += 1;
         }
-        if person.branches.insert(branch) {
+        if self.person_branches.insert(person, branch) {
             self.branch_counts[branch as usize].persons += 1;
         }
         Ok(())

@@ -65,22 +65,6 @@ impl Counts {
     }
 }
 
-/// The few device or branch indices one person was seen at. Most persons are seen at one or
-/// two, where a vector scan beats hashing and costs no allocation beyond the vector.
-#[derive(Debug, Default, Clone)]
-pub(super) struct SmallSet(Vec<u32>);
-
-impl SmallSet {
-    /// Adds `value`; true when it was not there yet.
-    pub(super) fn insert(&mut self, value: u32) -> bool {
-        if self.0.contains(&value) {
-            return false;
-        }
-        self.0.push(value);
-        true
-    }
-}
-
 /// The first `n` of `items` in `order`, holding at most `2n` of them at a time: a day with
 /// 50,000 persons keeps its top 10 without a list of all 50,000. Whenever the buffer fills,
 /// it keeps its first `n` (a selection, not a sort); the survivors are sorted at the end.
