@@ -14,6 +14,10 @@ use std::hash::{BuildHasher, RandomState};
 use hashbrown::HashTable;
 
 /// Dense numbers for `re_id`s: person `i` is the `i`-th distinct `re_id` seen.
+///
+/// [`Keys`](super::tally::Keys) numbers a report's devices and branches the same way, but
+/// holds each key twice (in its map and its list): fine for dozens of keys, not for the
+/// persons of a month.
 #[derive(Debug, Default)]
 pub(super) struct PersonKeys {
     /// Every `re_id`, back to back.
