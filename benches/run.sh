@@ -63,6 +63,10 @@ $bin bench ingest --addr 127.0.0.1:18080 --estate "$work/estate.json" --api-key 
     --concurrency "$concurrency" --duration "$duration" ${rate:+--rate "$rate"} ${batch:+--batch "$batch"} --json
 # The server's peak resident set size over the whole run (VmHWM), while it still runs.
 echo "== cctv serve peak RSS: $(awk '/VmHWM/ {printf "%.1f MB", $2 / 1024}' "/proc/$serve_pid/status")" >&2
+# The CPU time the server used, start-up and draining included (user + system): at a fixed
+# RATE, the cost of a detection, steadier from run to run than the throughput of an
+# unpaced run on a shared machine.
+echo "== cctv serve CPU: $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f s", ($14 + $15) / hz}' "/proc/$serve_pid/stat")" >&2
 # SERVE_LOG=path keeps the server's log (with CCTV__LOG__FILTER=warn,<target>=debug, the
 # phase timings that BENCHMARKS.md reads).
 if [ -n "${SERVE_LOG:-}" ]; then cp "$work/serve.log" "$SERVE_LOG"; fi

@@ -197,27 +197,21 @@ impl Core {
             submission.idempotency_key.as_deref(),
             received_at,
         )?;
-        let (image, digest) = match submission.image {
+        let image = match submission.image {
             Some(bytes) => {
                 let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                (
-                    Some(self.store_image(&bytes, received_at).await?),
-                    Some(digest),
-                )
+                Some((self.store_image(&bytes, received_at).await?, digest))
             }
-            None => (None, None),
+            None => None,
         };
-        let fingerprint = request.fingerprint(digest.as_ref());
         let branch_id = request.branch_id_raw.clone();
-        let mut job = request.into_job(
+        let job = request.into_job(
             JobId::new(),
             Some(credential.id),
             received_at,
             image.clone(),
         );
-        if job.request_hash.is_some() {
-            job.request_hash = Some(fingerprint);
-        }
+        let image = image.map(|(blob, _)| blob);
         let (re_id, device_id) = (job.re_id.clone(), job.device_id.clone());
         let submitted = match sink.submit(job).await {
             Ok(s) => s,

@@ -14,6 +14,8 @@ use crate::jobs::JobId;
 use crate::json_text::JsonText;
 use crate::validation::ValidationErrors;
 
+pub(crate) mod fingerprint;
+
 /// Longest accepted `re_id`, as in the original schema (varchar(100)).
 pub const MAX_RE_ID_CHARS: usize = 100;
 /// Longest accepted `device_id` (varchar(50)).
@@ -315,40 +317,22 @@ impl DetectionRequest {
         })
     }
 
-    /// SHA-256 (hex) of what the device asked to store — every field as validated, the
-    /// `detected_at` it sent (not the time of receipt, which differs between retries) and
-    /// the image's digest — with object keys sorted, so that a retry of the same request
-    /// has the same fingerprint whatever its key order.
-    pub(crate) fn fingerprint(&self, image_sha256: Option<&[u8; 32]>) -> String {
-        use sha2::{Digest, Sha256};
-        let mut canonical = String::new();
-        let fields = serde_json::json!({
-            "re_id": self.re_id,
-            "branch_id": self.branch_id,
-            "device_id": self.device_id,
-            "detected_count": self.detected_count,
-            "detected_at": self.detected_at.map(|t| t.to_string()),
-            "detection_data": self.detection_data,
-            "person_features": self.person_features,
-            "image": image_sha256.map(|d| crate::records::hex(d)),
-        });
-        canonical_json(&fields, &mut canonical);
-        crate::records::hex(&Sha256::digest(canonical.as_bytes()))
-    }
-
-    /// Turns the validated request into the job payload.
+    /// Turns the validated request into the job payload. `image` is the stored upload
+    /// with its SHA-256; the request's fingerprint is computed only when it carries an
+    /// idempotency key (nothing compares it otherwise).
     pub(crate) fn into_job(
         self,
         job_id: JobId,
         credential_id: Option<i64>,
         received_at: Timestamp,
-        image: Option<StoredBlob>,
+        image: Option<(StoredBlob, [u8; 32])>,
     ) -> DetectionJob {
+        let digest = image.as_ref().map(|(_, digest)| digest);
         DetectionJob {
             job_id,
             credential_id,
             idempotency_key: self.idempotency_key(),
-            request_hash: self.event_id.is_some().then(|| self.fingerprint(None)),
+            request_hash: self.event_id.is_some().then(|| self.fingerprint(digest)),
             event_id: self.event_id,
             re_id: self.re_id,
             branch_id: self.branch_id,
@@ -358,40 +342,9 @@ impl DetectionRequest {
             received_at,
             detection_data: self.detection_data.map(JsonText::from),
             person_features: self.person_features,
-            image,
+            image: image.map(|(blob, _)| blob),
             imported: false,
         }
-    }
-}
-
-/// JSON with object keys in sorted order (whatever order the map keeps), for hashing.
-fn canonical_json(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                canonical_json(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
     }
 }
 

@@ -11,6 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
+use crate::detection::fingerprint::fingerprint_as_first_written;
 use crate::detection::{DetectionRequest, DetectionRules, MAX_DETECTED_COUNT, MAX_RE_ID_CHARS};
 use crate::input::{MAX_NESTING, nesting_depth};
 
@@ -95,7 +96,7 @@ proptest! {
     #![proptest_config(config(512))]
 
     /// Any request: validation never panics; what it accepts is within every bound, and
-    /// its fingerprint and key are stable.
+    /// its fingerprint is the one stored fingerprints were computed with.
     #[test]
     fn detection_parsing_is_total_and_accepted_requests_are_in_bounds(
         fields in detection_fields(),
@@ -117,7 +118,10 @@ proptest! {
                 prop_assert!(nesting_depth(v) <= MAX_NESTING);
             }
             prop_assert_eq!(req.idempotency_key().is_some(), req.event_id.is_some());
-            prop_assert_eq!(req.fingerprint(None), req.fingerprint(None));
+            // The fingerprint is the one stored fingerprints were computed with.
+            for image in [None, Some(&[0x5a; 32])] {
+                prop_assert_eq!(req.fingerprint(image), fingerprint_as_first_written(&req, image));
+            }
         }
     }
 }
