@@ -130,11 +130,11 @@ pub(crate) fn admit(
     credential: &Credential,
     estate: &EstateSnapshot,
     rules: &DetectionRules,
-    fields: &Map<String, Value>,
+    fields: Map<String, Value>,
     idempotency_key: Option<&str>,
     received_at: Timestamp,
 ) -> Result<DetectionRequest, Refusal> {
-    crate::input::check_nesting(fields)?;
+    crate::input::check_nesting(&fields)?;
     let request = DetectionRequest::from_fields(fields, idempotency_key, rules, received_at)?;
     let scope_branch = credential.branch_id.or_else(|| {
         let device = credential.device_id.as_deref()?;
@@ -193,7 +193,7 @@ impl Core {
             credential,
             &self.estate(),
             &self.settings().detection_rules,
-            &submission.fields,
+            submission.fields,
             submission.idempotency_key.as_deref(),
             received_at,
         )?;

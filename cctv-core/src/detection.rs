@@ -125,7 +125,7 @@ impl DetectionRequest {
     /// Validates the request fields. `idempotency_key` is the `Idempotency-Key` header, an
     /// alias of `event_id`; `now` is the time of receipt.
     pub(crate) fn from_fields(
-        fields: &Map<String, Value>,
+        mut fields: Map<String, Value>,
         idempotency_key: Option<&str>,
         rules: &DetectionRules,
         now: Timestamp,
@@ -281,11 +281,11 @@ impl DetectionRequest {
             );
         }
 
-        let detection_data = optional_object(fields, "detection_data", &mut errors);
+        let detection_data = optional_object(&mut fields, "detection_data", &mut errors);
         if let Some(Value::Object(data)) = &detection_data {
             check_detection_data(data, &mut errors);
         }
-        let person_features = optional_object(fields, "person_features", &mut errors);
+        let person_features = optional_object(&mut fields, "person_features", &mut errors);
         if let Some(Value::Object(features)) = &person_features {
             check_person_features(features, &mut errors);
         }
@@ -369,23 +369,24 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
-/// An optional object field. Forms may carry it as a JSON string.
+/// An optional object field, taken out of the request's fields (not copied). Forms may
+/// carry it as a JSON string.
 fn optional_object(
-    fields: &Map<String, Value>,
+    fields: &mut Map<String, Value>,
     name: &str,
     errors: &mut ValidationErrors,
 ) -> Option<Value> {
-    let value = match fields.get(name) {
+    let value = match fields.remove(name) {
         None | Some(Value::Null) => return None,
         Some(Value::String(s)) if s.trim().is_empty() => return None,
-        Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
+        Some(Value::String(s)) => match serde_json::from_str::<Value>(&s) {
             Ok(v) => v,
             Err(_) => {
                 errors.add(name, format!("The {name} field must be an object"));
                 return None;
             }
         },
-        Some(v) => v.clone(),
+        Some(v) => v,
     };
     if !value.is_object() {
         errors.add(name, format!("The {name} field must be an object"));
@@ -395,11 +396,7 @@ fn optional_object(
         errors.add(name, crate::input::too_deep_message(name));
         return None;
     }
-    if serde_json::to_vec(&value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX)
-        > MAX_JSON_FIELD_BYTES
-    {
+    if !json_fits(&value, MAX_JSON_FIELD_BYTES) {
         errors.add(
             name,
             format!(
@@ -410,6 +407,27 @@ fn optional_object(
         return None;
     }
     Some(value)
+}
+
+/// Whether `value`, written as compact JSON, takes at most `limit` bytes. Counted as it is
+/// written, nothing kept, and written only until it goes past the limit.
+fn json_fits(value: &Value, limit: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.left = self
+                .left
+                .checked_sub(buf.len())
+                .ok_or(std::io::ErrorKind::FileTooLarge)?;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { left: limit }, value).is_ok()
 }
 
 fn check_detection_data(data: &Map<String, Value>, errors: &mut ValidationErrors) {
@@ -469,11 +487,35 @@ mod tests {
 
     fn validate(v: Value) -> Result<DetectionRequest, ValidationErrors> {
         DetectionRequest::from_fields(
-            v.as_object().unwrap(),
+            v.as_object().unwrap().clone(),
             None,
             &DetectionRules::default(),
             now(),
         )
+    }
+
+    #[test]
+    fn object_fields_are_limited_by_their_written_size() {
+        // {"note":"…"} takes 11 bytes besides the text.
+        let sized = |bytes: usize| json!({"note": "x".repeat(bytes - 11)});
+        for name in ["detection_data", "person_features"] {
+            let request = |value: Value| {
+                let mut fields = json!({"re_id": "R", "branch_id": 1, "device_id": "D"});
+                fields[name] = value;
+                validate(fields)
+            };
+            let at_limit = request(sized(MAX_JSON_FIELD_BYTES)).unwrap();
+            let kept = if name == "detection_data" {
+                at_limit.detection_data
+            } else {
+                at_limit.person_features
+            };
+            assert_eq!(kept, Some(sized(MAX_JSON_FIELD_BYTES)));
+            let errors = request(sized(MAX_JSON_FIELD_BYTES + 1)).unwrap_err();
+            let messages: Vec<_> = errors.fields().collect();
+            let expected = format!("The {name} field must not exceed 64 KB");
+            assert_eq!(messages, [(name, &[expected][..])]);
+        }
     }
 
     #[test]
@@ -532,13 +574,21 @@ mod tests {
     fn event_id_and_header_must_agree() {
         let fields = json!({"re_id": "R", "branch_id": 1, "device_id": "D", "event_id": "a"});
         let rules = DetectionRules::default();
-        let err =
-            DetectionRequest::from_fields(fields.as_object().unwrap(), Some("b"), &rules, now())
-                .unwrap_err();
+        let err = DetectionRequest::from_fields(
+            fields.as_object().unwrap().clone(),
+            Some("b"),
+            &rules,
+            now(),
+        )
+        .unwrap_err();
         assert!(err.has("event_id"));
-        let ok =
-            DetectionRequest::from_fields(fields.as_object().unwrap(), Some("a"), &rules, now())
-                .unwrap();
+        let ok = DetectionRequest::from_fields(
+            fields.as_object().unwrap().clone(),
+            Some("a"),
+            &rules,
+            now(),
+        )
+        .unwrap();
         assert_eq!(ok.event_id.as_deref(), Some("a"));
     }
 

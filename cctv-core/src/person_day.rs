@@ -40,7 +40,7 @@ mod tests {
         let at: jiff::Timestamp = "2026-11-27T18:30:00Z".parse().unwrap();
         let fields = serde_json::json!({"re_id": "A", "branch_id": 1, "device_id": "D"});
         let job = DetectionRequest::from_fields(
-            fields.as_object().unwrap(),
+            fields.as_object().unwrap().clone(),
             None,
             &DetectionRules::default(),
             at,

@@ -12,7 +12,9 @@ use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 use crate::detection::fingerprint::fingerprint_as_first_written;
-use crate::detection::{DetectionRequest, DetectionRules, MAX_DETECTED_COUNT, MAX_RE_ID_CHARS};
+use crate::detection::{
+    DetectionRequest, DetectionRules, MAX_DETECTED_COUNT, MAX_JSON_FIELD_BYTES, MAX_RE_ID_CHARS,
+};
 use crate::input::{MAX_NESTING, nesting_depth};
 
 /// `default` cases, or `CCTV_PROPTEST_CASES` when set.
@@ -103,7 +105,7 @@ proptest! {
         header in proptest::option::of(".{0,140}"),
     ) {
         let rules = DetectionRules::default();
-        if let Ok(req) = DetectionRequest::from_fields(&fields, header.as_deref(), &rules, now()) {
+        if let Ok(req) = DetectionRequest::from_fields(fields, header.as_deref(), &rules, now()) {
             let chars = req.re_id.chars().count();
             prop_assert!((1..=MAX_RE_ID_CHARS).contains(&chars));
             prop_assert!(!req.re_id.chars().any(char::is_control));
@@ -116,6 +118,7 @@ proptest! {
             for v in [&req.detection_data, &req.person_features].into_iter().flatten() {
                 prop_assert!(v.is_object());
                 prop_assert!(nesting_depth(v) <= MAX_NESTING);
+                prop_assert!(serde_json::to_vec(v).unwrap().len() <= MAX_JSON_FIELD_BYTES);
             }
             prop_assert_eq!(req.idempotency_key().is_some(), req.event_id.is_some());
             // The fingerprint is the one stored fingerprints were computed with.

@@ -194,7 +194,7 @@ fn admit_all(
                     job_id: None,
                 });
             };
-            match admit(credential, estate, rules, &fields, None, received_at) {
+            match admit(credential, estate, rules, fields, None, received_at) {
                 Ok(request) => {
                     jobs.push(request.into_job(
                         JobId::new(),

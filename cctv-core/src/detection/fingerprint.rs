@@ -151,7 +151,7 @@ mod tests {
 
     fn request(fields: Value) -> DetectionRequest {
         let now = "2026-11-28T10:00:00Z".parse().unwrap();
-        let fields = fields.as_object().unwrap();
+        let fields = fields.as_object().unwrap().clone();
         DetectionRequest::from_fields(fields, None, &DetectionRules::default(), now).unwrap()
     }
 
