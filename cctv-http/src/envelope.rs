@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use cctv_core::query::Page;
-use cctv_rate_limit::RateDecision;
 use cctv_core::validation::ValidationErrors;
+use cctv_rate_limit::RateDecision;
 use jiff::Timestamp;
 use salvo::http::StatusCode;
 use salvo::http::header::{CONTENT_TYPE, HeaderValue};
@@ -38,14 +38,28 @@ impl RequestMeta {
     }
 
     fn json(&self) -> Value {
-        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
-        json!({
-            "timestamp": Timestamp::now().to_string(),
-            "version": "1.0",
-            "request_id": self.request_id,
-            "execution_time": format!("{ms:.2}ms"),
-        })
+        to_value(self.block())
     }
+
+    /// The `meta` member of every answer.
+    fn block(&self) -> MetaBlock<'_> {
+        let ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        MetaBlock {
+            execution_time: format!("{ms:.2}ms"),
+            request_id: &self.request_id,
+            timestamp: Timestamp::now().to_string(),
+            version: "1.0",
+        }
+    }
+}
+
+/// The `meta` member, its keys in sorted order as in every other object of the envelope.
+#[derive(Serialize)]
+struct MetaBlock<'a> {
+    execution_time: String,
+    request_id: &'a str,
+    timestamp: String,
+    version: &'static str,
 }
 
 /// A successful answer.
@@ -280,15 +294,64 @@ fn write_json(res: &mut Response, status: StatusCode, body: &Value) {
 
 /// Writes a successful reply.
 pub fn render_reply(res: &mut Response, depot: &Depot, reply: Reply) {
-    let mut body = Map::new();
-    body.insert("success".into(), Value::Bool(true));
-    body.insert("message".into(), Value::String(reply.message));
-    body.insert("data".into(), reply.data);
-    for (key, value) in reply.extra {
-        body.insert(key.into(), value);
+    let meta = depot
+        .get_typed::<RequestMeta>()
+        .ok()
+        .map(RequestMeta::block);
+    let body = SuccessBody {
+        reply: &reply,
+        meta,
+    };
+    res.status_code(reply.status);
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let _ = res.write_body(bytes);
+}
+
+/// A successful answer's body, written straight from the [`Reply`] (every answer pays
+/// for it, so it is not copied into a JSON map first). Its members come out in sorted
+/// order, as a JSON map writes them: `data`, `message`, `meta`, the extra members, `success`.
+struct SuccessBody<'a> {
+    reply: &'a Reply,
+    meta: Option<MetaBlock<'a>>,
+}
+
+/// One member of [`SuccessBody`].
+enum Member<'a> {
+    Json(&'a Value),
+    Text(&'a str),
+    Meta(&'a Option<MetaBlock<'a>>),
+    Flag(bool),
+}
+
+impl Serialize for Member<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Json(v) => v.serialize(serializer),
+            Self::Text(t) => t.serialize(serializer),
+            Self::Meta(m) => m.serialize(serializer),
+            Self::Flag(b) => b.serialize(serializer),
+        }
     }
-    body.insert("meta".into(), meta(depot));
-    write_json(res, reply.status, &Value::Object(body));
+}
+
+impl Serialize for SuccessBody<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // In the order a map would have been filled, so that a later member of the same
+        // name wins, as it did there.
+        let mut members = vec![
+            ("success", Member::Flag(true)),
+            ("message", Member::Text(&self.reply.message)),
+            ("data", Member::Json(&self.reply.data)),
+        ];
+        members.extend(self.reply.extra.iter().map(|(k, v)| (*k, Member::Json(v))));
+        members.push(("meta", Member::Meta(&self.meta)));
+        members.reverse();
+        members.sort_by_key(|(key, _)| *key); // stable: of equal names the last set is first
+        members.dedup_by_key(|(key, _)| *key);
+        serializer.collect_map(members)
+    }
 }
 
 /// Writes an error (logging server-side causes).
@@ -339,6 +402,64 @@ mod tests {
     use cctv_core::storage::StorageError;
 
     use super::*;
+
+    /// The body as it was built before: every member put into a JSON map.
+    fn body_through_a_map(reply: Reply, meta: Value) -> Vec<u8> {
+        let mut body = Map::new();
+        body.insert("success".into(), Value::Bool(true));
+        body.insert("message".into(), Value::String(reply.message));
+        body.insert("data".into(), reply.data);
+        for (key, value) in reply.extra {
+            body.insert(key.into(), value);
+        }
+        body.insert("meta".into(), meta);
+        serde_json::to_vec(&Value::Object(body)).unwrap()
+    }
+
+    #[test]
+    fn a_reply_is_written_as_through_a_map() {
+        let request = RequestMeta {
+            started: Instant::now(),
+            request_id: "req-\"1\"".into(),
+        };
+        let replies = || {
+            let mut paged = Reply::ok("Listed", json!([{"b": 1, "a": "x"}]));
+            paged.extra.push(("statistics", json!({"total": 2})));
+            paged.extra.push(("pagination", json!({"page": 1})));
+            let mut clashing = Reply::ok("Clash", json!(null));
+            clashing.extra.push(("data", json!("extra wins")));
+            clashing.extra.push(("meta", json!("meta wins")));
+            [
+                Reply::with_status(
+                    StatusCode::ACCEPTED,
+                    "Queued ✓",
+                    json!({"z": 1, "a": [1.5]}),
+                ),
+                paged,
+                clashing,
+            ]
+        };
+        for (reply, expected) in replies().into_iter().zip(replies()) {
+            for meta in [Some(request.block()), None] {
+                let meta_value = to_value(&meta);
+                let written = serde_json::to_vec(&SuccessBody {
+                    reply: &reply,
+                    meta,
+                })
+                .unwrap();
+                let expected = body_through_a_map(
+                    Reply {
+                        status: expected.status,
+                        message: expected.message.clone(),
+                        data: expected.data.clone(),
+                        extra: expected.extra.clone(),
+                    },
+                    meta_value,
+                );
+                assert_eq!(String::from_utf8(written), String::from_utf8(expected));
+            }
+        }
+    }
 
     #[test]
     fn a_capability_the_backend_lacks_is_a_501_naming_it() {

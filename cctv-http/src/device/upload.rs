@@ -9,12 +9,14 @@
 use crate::body_shape::{form_fields, too_deep_json_member};
 use cctv_core::accept::{AcceptError, DetectionSubmission};
 use cctv_core::input::too_deep_message;
+use cctv_core::jobs::JobId;
 use cctv_core::media::MAX_IMAGE_BYTES;
 use jiff::Timestamp;
 use salvo::http::ParseError;
 use salvo::http::StatusCode;
 use salvo::{Depot, Request, Response, handler};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::envelope::{ApiError, Reply, respond};
 use crate::{AppState, auth, state};
@@ -66,19 +68,36 @@ async fn accept(
             AcceptError::Unavailable(m) => ApiError::Unavailable(m),
             other => ApiError::Server(other.to_string()),
         })?;
+    let message = if accepted.duplicate {
+        "Detection already received (same event_id)"
+    } else {
+        "Detection queued for processing"
+    };
     Ok(Reply::with_status(
         StatusCode::ACCEPTED,
         "Detection event received and queued successfully",
-        json!({
-            "job_id": accepted.job_id,
-            "status": accepted.state.as_str(),
-            "message": if accepted.duplicate { "Detection already received (same event_id)" } else { "Detection queued for processing" },
-            "duplicate": accepted.duplicate,
-            "re_id": accepted.re_id,
-            "branch_id": accepted.branch_id,
-            "device_id": accepted.device_id,
-        }),
+        AcceptedData {
+            job_id: accepted.job_id,
+            status: accepted.state.as_str(),
+            message,
+            duplicate: accepted.duplicate,
+            re_id: accepted.re_id,
+            branch_id: accepted.branch_id,
+            device_id: accepted.device_id,
+        },
     ))
+}
+
+/// The `data` of a 202 (a struct rather than a `json!` map: one copy fewer per request).
+#[derive(Serialize)]
+struct AcceptedData {
+    job_id: JobId,
+    status: &'static str,
+    message: &'static str,
+    duplicate: bool,
+    re_id: String,
+    branch_id: Value,
+    device_id: String,
 }
 
 /// The request fields as one JSON object, plus the uploaded image's bytes if any.
