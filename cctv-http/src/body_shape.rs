@@ -31,7 +31,14 @@ pub(crate) fn too_deep_json_member(json: &[u8]) -> Option<String> {
 /// by its path, `detections.4.detection_data` (`"body"` when the document is not an
 /// object or its member cannot be named; the path ends at a step that cannot be named).
 pub(crate) fn too_deep_json_path(json: &[u8], levels: usize) -> Option<String> {
-    let path = scan_depth(json, MAX_NESTING + levels, levels)?;
+    let max_depth = MAX_NESTING + levels;
+    // Each level opens with a bracket of its own: a document with no more of them than
+    // the limit (counting those inside strings too) cannot nest past it. Counting bytes is
+    // a few times cheaper than scanning, and every JSON request is checked.
+    if json.iter().filter(|&&b| b == b'{' || b == b'[').count() <= max_depth {
+        return None;
+    }
+    let path = scan_depth(json, max_depth, levels)?;
     let mut name = String::new();
     for step in &path {
         let part = match step {
@@ -283,6 +290,20 @@ pub(crate) mod tests {
         assert_eq!(
             too_deep_json_member("[".repeat(40).as_bytes()).as_deref(),
             Some("body")
+        );
+        assert_eq!(
+            too_deep_json_member("[".repeat(MAX_NESTING + 2).as_bytes()).as_deref(),
+            Some("body"),
+            "one bracket past the limit is enough"
+        );
+        let shallow = format!(
+            r#"{{"re_id":"{}","detection_data":{{"a":[1]}}}}"#,
+            "{[".repeat(40)
+        );
+        assert_eq!(
+            too_deep_json_member(shallow.as_bytes()),
+            None,
+            "many brackets, all inside a string"
         );
     }
 
