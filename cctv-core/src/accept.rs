@@ -197,12 +197,15 @@ impl Core {
             submission.idempotency_key.as_deref(),
             received_at,
         )?;
-        let image = match submission.image {
+        // The digest goes into the fingerprint, which only a keyed request has: hashing
+        // an upload of up to 10 MB is not free.
+        let keyed = request.event_id.is_some();
+        let (image, digest) = match submission.image {
             Some(bytes) => {
-                let digest: [u8; 32] = Sha256::digest(&bytes).into();
-                Some((self.store_image(&bytes, received_at).await?, digest))
+                let digest: Option<[u8; 32]> = keyed.then(|| Sha256::digest(&bytes).into());
+                (Some(self.store_image(&bytes, received_at).await?), digest)
             }
-            None => None,
+            None => (None, None),
         };
         let branch_id = request.branch_id_raw.clone();
         let job = request.into_job(
@@ -210,8 +213,8 @@ impl Core {
             Some(credential.id),
             received_at,
             image.clone(),
+            digest.as_ref(),
         );
-        let image = image.map(|(blob, _)| blob);
         let (re_id, device_id) = (job.re_id.clone(), job.device_id.clone());
         let submitted = match sink.submit(job).await {
             Ok(s) => s,

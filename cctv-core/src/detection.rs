@@ -317,22 +317,25 @@ impl DetectionRequest {
         })
     }
 
-    /// Turns the validated request into the job payload. `image` is the stored upload
-    /// with its SHA-256; the request's fingerprint is computed only when it carries an
-    /// idempotency key (nothing compares it otherwise).
+    /// Turns the validated request into the job payload. `image` is the stored upload and
+    /// `image_sha256` its SHA-256, needed only when the request carries an idempotency key:
+    /// only then is its fingerprint computed (nothing compares it otherwise).
     pub(crate) fn into_job(
         self,
         job_id: JobId,
         credential_id: Option<i64>,
         received_at: Timestamp,
-        image: Option<(StoredBlob, [u8; 32])>,
+        image: Option<StoredBlob>,
+        image_sha256: Option<&[u8; 32]>,
     ) -> DetectionJob {
-        let digest = image.as_ref().map(|(_, digest)| digest);
         DetectionJob {
             job_id,
             credential_id,
             idempotency_key: self.idempotency_key(),
-            request_hash: self.event_id.is_some().then(|| self.fingerprint(digest)),
+            request_hash: self
+                .event_id
+                .is_some()
+                .then(|| self.fingerprint(image_sha256)),
             event_id: self.event_id,
             re_id: self.re_id,
             branch_id: self.branch_id,
@@ -342,7 +345,7 @@ impl DetectionRequest {
             received_at,
             detection_data: self.detection_data.map(JsonText::from),
             person_features: self.person_features,
-            image: image.map(|(blob, _)| blob),
+            image,
             imported: false,
         }
     }
@@ -527,7 +530,7 @@ mod tests {
         assert_eq!(req.branch_id, 1);
         assert_eq!(req.detected_count, 1);
         assert_eq!(req.detected_at, None);
-        let job = req.into_job(JobId::new(), None, now(), None);
+        let job = req.into_job(JobId::new(), None, now(), None, None);
         assert_eq!(job.detected_at, now(), "time of receipt is the default");
     }
 

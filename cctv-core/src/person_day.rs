@@ -46,7 +46,7 @@ mod tests {
             at,
         )
         .unwrap()
-        .into_job(JobId::new(), None, at, None);
+        .into_job(JobId::new(), None, at, None, None);
         let d = PreparedDetection::new(job, &TimeZone::get("Asia/Jakarta").unwrap());
         assert_eq!(d.date.to_string(), "2026-11-28");
         assert_eq!(d.hour, 1);

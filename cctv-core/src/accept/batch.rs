@@ -201,6 +201,7 @@ fn admit_all(
                         Some(credential.id),
                         received_at,
                         None,
+                        None,
                     ));
                     Slot::Admitted(jobs.len() - 1)
                 }

@@ -171,3 +171,41 @@ async fn a_branch_scoped_credential_gets_403_before_any_estate_check() {
     assert!(own.body["error"]["details"]["device_id"].is_array());
     app.stop().await;
 }
+
+/// A keyed upload's fingerprint covers its image: the same image again is a retry of the
+/// stored job, while another image, or none, under the same key is a conflict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_upload_retried_with_another_image_is_a_conflict() {
+    for backend in backends() {
+        let app = spawn_app(backend).await;
+        let branch = app.branch(0).to_string();
+        let fields = [
+            ("re_id", "REID_KEYED_IMG"),
+            ("branch_id", branch.as_str()),
+            ("device_id", app.device(0)),
+            ("event_id", "evt-img-1"),
+        ];
+        let png = png_2x1();
+        let first = app
+            .post_multipart(&fields, Some(("image", "a.png", &png)))
+            .await;
+        assert_eq!(first.status, 202, "{backend:?}: {:?}", first.body);
+        assert_eq!(first.body["data"]["duplicate"], false);
+        let again = app
+            .post_multipart(&fields, Some(("image", "renamed.png", &png)))
+            .await;
+        assert_eq!(again.status, 202, "{backend:?}: {:?}", again.body);
+        assert_eq!(again.body["data"]["duplicate"], true);
+        assert_eq!(again.body["data"]["job_id"], first.body["data"]["job_id"]);
+        let other_image = crate::files::jpeg(4, 4);
+        for file in [Some(("image", "b.jpg", other_image.as_slice())), None] {
+            let conflict = app.post_multipart(&fields, file).await;
+            assert_eq!(conflict.status, 409, "{backend:?}: {:?}", conflict.body);
+            assert_eq!(
+                conflict.body["error"]["details"]["job_id"],
+                first.body["data"]["job_id"]
+            );
+        }
+        app.stop().await;
+    }
+}
