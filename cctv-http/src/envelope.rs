@@ -284,7 +284,7 @@ fn meta(depot: &Depot) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn write_json(res: &mut Response, status: StatusCode, body: &Value) {
+fn write_json(res: &mut Response, status: StatusCode, body: &impl Serialize) {
     res.status_code(status);
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -302,11 +302,7 @@ pub fn render_reply(res: &mut Response, depot: &Depot, reply: Reply) {
         reply: &reply,
         meta,
     };
-    res.status_code(reply.status);
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
-    let _ = res.write_body(bytes);
+    write_json(res, reply.status, &body);
 }
 
 /// A successful answer's body, written straight from the [`Reply`] (every answer pays
