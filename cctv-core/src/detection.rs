@@ -577,21 +577,13 @@ mod tests {
     fn event_id_and_header_must_agree() {
         let fields = json!({"re_id": "R", "branch_id": 1, "device_id": "D", "event_id": "a"});
         let rules = DetectionRules::default();
-        let err = DetectionRequest::from_fields(
-            fields.as_object().unwrap().clone(),
-            Some("b"),
-            &rules,
-            now(),
-        )
-        .unwrap_err();
+        let with_header = |key| {
+            let fields = fields.as_object().unwrap().clone();
+            DetectionRequest::from_fields(fields, Some(key), &rules, now())
+        };
+        let err = with_header("b").unwrap_err();
         assert!(err.has("event_id"));
-        let ok = DetectionRequest::from_fields(
-            fields.as_object().unwrap().clone(),
-            Some("a"),
-            &rules,
-            now(),
-        )
-        .unwrap();
+        let ok = with_header("a").unwrap();
         assert_eq!(ok.event_id.as_deref(), Some("a"));
     }
 

@@ -37,10 +37,6 @@ impl RequestMeta {
         }
     }
 
-    fn json(&self) -> Value {
-        to_value(self.block())
-    }
-
     /// The `meta` member of every answer.
     fn block(&self) -> MetaBlock<'_> {
         let ms = self.started.elapsed().as_secs_f64() * 1000.0;
@@ -277,11 +273,12 @@ impl From<cctv_core::storage::StorageError> for ApiError {
     }
 }
 
-fn meta(depot: &Depot) -> Value {
+/// The `meta` member for this request (`null` when the request was not given one).
+fn meta(depot: &Depot) -> Option<MetaBlock<'_>> {
     depot
         .get_typed::<RequestMeta>()
-        .map(RequestMeta::json)
-        .unwrap_or(Value::Null)
+        .ok()
+        .map(RequestMeta::block)
 }
 
 fn write_json(res: &mut Response, status: StatusCode, body: &impl Serialize) {
@@ -294,13 +291,9 @@ fn write_json(res: &mut Response, status: StatusCode, body: &impl Serialize) {
 
 /// Writes a successful reply.
 pub fn render_reply(res: &mut Response, depot: &Depot, reply: Reply) {
-    let meta = depot
-        .get_typed::<RequestMeta>()
-        .ok()
-        .map(RequestMeta::block);
     let body = SuccessBody {
         reply: &reply,
-        meta,
+        meta: meta(depot),
     };
     write_json(res, reply.status, &body);
 }
@@ -380,8 +373,7 @@ pub fn render_error(res: &mut Response, depot: &Depot, error: ApiError) {
     if let Some(details) = error.details() {
         err.insert("details".into(), details);
     }
-    let body =
-        json!({"success": false, "message": error.message(), "error": err, "meta": meta(depot)});
+    let body = json!({"success": false, "message": error.message(), "error": err, "meta": to_value(meta(depot))});
     write_json(res, error.status(), &body);
 }
 
