@@ -11,13 +11,18 @@
 #                                          # drawn from 100,000 visits of 20,000 persons (several
 #                                          # detections per visit, as cameras see people; the
 #                                          # visitor analytics' case)
+#   CCTV_BIN=/tmp/cctv-before benches/pages.sh   # another build instead of this checkout's
 #
 # Prints the number of detections in the database and p50/p95/max per page (ms).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 detections=${1:-1000000}
-cargo build --release -p cctv >&2
-bin=$(realpath "${CARGO_TARGET_DIR:-target}")/release/cctv
+if [ -n "${CCTV_BIN:-}" ]; then
+    bin=$(realpath "$CCTV_BIN")
+else
+    cargo build --release -p cctv >&2
+    bin=$(realpath "${CARGO_TARGET_DIR:-target}")/release/cctv
+fi
 if [ -n "${SEED_DIR:-}" ]; then
     work=$SEED_DIR
     mkdir -p "$work"

@@ -1,5 +1,5 @@
-//! Visitor analytics on SQLite: the visit rows of a range through the covering index
-//! `re_id_branch_days_visits` (no table lookups), packed per day, and the hourly counts.
+//! Visitor analytics on SQLite: the visit rows of a range, one key range of the membership
+//! table (`re_id_branch_days` is ordered by day), packed per day, and the hourly counts.
 //! The rules are in `cctv_admin::analytics`.
 //!
 //! Timestamps are stored as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (see `codec::ts`): whole seconds
@@ -18,21 +18,25 @@ fn micros(column: &str) -> String {
     format!("unixepoch({column}) * 1000000 + CAST(substr({column}, 21, 6) AS INTEGER)")
 }
 
+/// The visits of a range of days (`?1` to `?2`), one row per day.
+fn visits_sql() -> String {
+    format!(
+        "SELECT detection_date,
+                json_group_array(json_array(re_id, branch_id, {}, {}, detections))
+         FROM re_id_branch_days
+         WHERE detection_date >= ?1 AND detection_date <= ?2
+         GROUP BY detection_date",
+        micros("first_detected_at"),
+        micros("last_detected_at")
+    )
+}
+
 #[async_trait]
 impl AnalyticsStore for SqliteStore {
     async fn visit_rows(&self, range: DayRange) -> Result<Vec<VisitRow>, StorageError> {
         // One row per day, its visits as one JSON array: handing 100,000 rows one by one
         // from the database thread to the async side cost four times the query itself.
-        let sql = format!(
-            "SELECT detection_date,
-                    json_group_array(json_array(re_id, branch_id, {}, {}, detections))
-             FROM re_id_branch_days INDEXED BY re_id_branch_days_visits
-             WHERE detection_date >= ?1 AND detection_date <= ?2
-             GROUP BY detection_date",
-            micros("first_detected_at"),
-            micros("last_detected_at")
-        );
-        let days = sqlx::query(&sql)
+        let days = sqlx::query(&visits_sql())
             .bind(range.from.to_string())
             .bind(range.to.to_string())
             .fetch_all(&self.reader)
@@ -85,5 +89,33 @@ impl AnalyticsStore for SqliteStore {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SqliteSettings;
+
+    /// A range of days is one key range of the table: no secondary index, no sort.
+    #[tokio::test]
+    async fn visits_of_a_range_are_one_primary_key_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db")))
+            .await
+            .unwrap();
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", visits_sql()))
+            .bind("2026-11-01")
+            .bind("2026-11-30")
+            .fetch_all(&store.reader)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get("detail"))
+            .collect();
+        assert_eq!(
+            plan,
+            ["SEARCH re_id_branch_days USING PRIMARY KEY (detection_date>? AND detection_date<?)"],
+        );
     }
 }

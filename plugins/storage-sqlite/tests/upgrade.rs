@@ -1,10 +1,11 @@
-//! Upgrading an intake file written by an older version: idempotency keys stored before
-//! keys were scoped still recognise their retries, now per device.
+//! Upgrading files written by an older version: idempotency keys stored before keys were
+//! scoped still recognise their retries, now per device; migrations that move or fill
+//! processed data keep what processing would have kept.
 
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::storage::{AcceptItem, AcceptOutcome, IngestStore};
+use cctv_core::storage::{AcceptItem, AcceptOutcome, IngestStore, RegistryStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
-use cctv_testkit::{job, seed};
+use cctv_testkit::{accept_and_process, job, seed};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use sqlx::sqlite::SqliteConnectOptions;
@@ -161,6 +162,10 @@ async fn the_visits_migration_backfills_what_processing_keeps() {
     assert!(kept.iter().all(|v| v.5 >= 1 && v.3.is_some()));
     assert_eq!(kept_hours.iter().map(|h| h.3).sum::<i64>(), 60);
     // The schema as it was before the migration (and the later ones, undone first).
+    sqlx::raw_sql(UNDO_MEMBERSHIPS_BY_DAY)
+        .execute(&mut conn)
+        .await
+        .unwrap();
     sqlx::raw_sql(
         "DROP INDEX re_id_branch_days_visits;
          CREATE INDEX re_id_branch_days_day ON re_id_branch_days (detection_date, branch_id, re_id);
@@ -190,4 +195,113 @@ async fn the_visits_migration_backfills_what_processing_keeps() {
         sqlx::query_as(hours).fetch_all(&mut conn).await.unwrap();
     assert_eq!(filled, kept);
     assert_eq!(filled_hours, kept_hours);
+}
+
+/// The membership table as it was before `20261206000023_memberships_by_day`: ordered by
+/// person, with the covering visits index.
+const UNDO_MEMBERSHIPS_BY_DAY: &str = "
+CREATE TABLE old_days (
+    re_id TEXT NOT NULL, detection_date TEXT NOT NULL, branch_id INTEGER NOT NULL,
+    counted INTEGER NOT NULL DEFAULT 1, first_detected_at TEXT, last_detected_at TEXT,
+    detections INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (re_id, detection_date, branch_id)
+) WITHOUT ROWID;
+INSERT INTO old_days SELECT re_id, detection_date, branch_id, counted, first_detected_at,
+    last_detected_at, detections FROM re_id_branch_days;
+DROP TABLE re_id_branch_days;
+ALTER TABLE old_days RENAME TO re_id_branch_days;
+CREATE INDEX re_id_branch_days_visits ON re_id_branch_days
+    (detection_date, branch_id, re_id, first_detected_at, last_detected_at, detections);
+DELETE FROM _sqlx_migrations WHERE version = 20261206000023;";
+
+/// Reordering the membership table by day keeps every row and column, and processing
+/// goes on from the moved rows: a known person-day is not counted again.
+#[tokio::test]
+async fn memberships_reordered_by_day_keep_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cctv.db");
+    let store = open(&path).await;
+    let estate = seed(&store).await;
+    let day = |i: usize, hour: usize| {
+        job(
+            &estate,
+            i % 3,
+            &format!("P{}", i % 5),
+            1,
+            &format!("2026-11-{}T{hour:02}:{:02}:00Z", 26 + i % 2, i % 60),
+        )
+    };
+    let first: Vec<_> = (0..30).map(|i| day(i, 8)).collect();
+    accept_and_process(&store, &first).await;
+    store.close().await;
+
+    let all = "SELECT re_id, detection_date, branch_id, counted, first_detected_at,
+                      last_detected_at, detections FROM re_id_branch_days ORDER BY 1, 2, 3";
+    type Membership = (
+        String,
+        String,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        i64,
+    );
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    let before: Vec<Membership> = sqlx::query_as(all).fetch_all(&mut conn).await.unwrap();
+    assert!(!before.is_empty());
+    sqlx::raw_sql(UNDO_MEMBERSHIPS_BY_DAY)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+
+    let store = open(&path).await;
+    let second: Vec<_> = (30..60).map(|i| day(i, 9)).collect();
+    accept_and_process(&store, &second).await;
+    let (from, to) = ("2026-11-26".parse().unwrap(), "2026-11-27".parse().unwrap());
+    let days = store.day_counts(from, to).await.unwrap();
+    let range = store.range_persons(from, to, None).await.unwrap();
+    store.close().await;
+    let mut conn = SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .unwrap();
+    let after: Vec<Membership> = sqlx::query_as(all).fetch_all(&mut conn).await.unwrap();
+    let indexes: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 're_id_branch_days' ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(indexes, ["re_id_branch_days_person"]);
+    // The same memberships; the second batch moved only their visit figures.
+    assert_eq!(
+        after
+            .iter()
+            .map(|m| (&m.0, &m.1, m.2, m.3, &m.4))
+            .collect::<Vec<_>>(),
+        before
+            .iter()
+            .map(|m| (&m.0, &m.1, m.2, m.3, &m.4))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(after.iter().map(|m| m.6).sum::<i64>(), 60);
+    assert!(
+        after
+            .iter()
+            .all(|m| m.5.as_deref().is_some_and(|t| t.contains("T09:")))
+    );
+    // Five persons on each of the two days, counted once however often they came back.
+    let overall: Vec<i64> = days
+        .iter()
+        .filter(|d| d.branch_id.is_none())
+        .map(|d| d.persons)
+        .collect();
+    assert_eq!(overall, [5, 5]);
+    assert_eq!(range.unique_persons, 5);
 }

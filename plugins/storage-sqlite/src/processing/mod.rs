@@ -246,7 +246,9 @@ fn read_person_days(sql: &mut Sql, days: &[(String, Date)]) {
     );
     sql.values(
         "SELECT 'branch', b.re_id, b.detection_date, b.branch_id, b.counted FROM (",
-        ") AS k JOIN re_id_branch_days b ON b.re_id = k.column1 AND b.detection_date = k.column2",
+        // The table is ordered by day: without the index, a key would scan its whole day.
+        ") AS k JOIN re_id_branch_days b INDEXED BY re_id_branch_days_person \
+         ON b.re_id = k.column1 AND b.detection_date = k.column2",
         2,
         days,
         chunks,
