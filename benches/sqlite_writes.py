@@ -2,9 +2,9 @@
 """Instructions the SQLite writer's tables cost per detection, without the server.
 
 Builds a fresh database from migrations/sqlite (optionally stopping before a migration),
-then writes detections the way processing does, in transactions of 100: the membership
-and person-day upserts, the detection, event-log and completed-job rows. Run it under
-callgrind for a count that does not move from run to run:
+then writes detections the way processing does, in transactions of 100, one multi-row
+statement per table: the membership and person-day upserts, the detection, event-log and
+completed-job rows. Run it under callgrind for a count that does not move from run to run:
 
     valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.new \\
         "$(python3 -c 'import sys; print(sys.executable)')" benches/sqlite_writes.py
@@ -51,6 +51,17 @@ insert("company_groups", {"id": 1})
 for b in range(1, branches + 1):
     insert("company_branches", {"id": b, "group_id": 1, "branch_code": f"B{b}"})
     insert("device_masters", {"id": b, "device_id": f"dev-{b}", "branch_id": b})
+
+
+def many(head, tail, rows):
+    """One multi-row statement, as processing writes a batch: `head SELECT * FROM (VALUES
+    …) tail` (`WHERE true` lets SQLite parse an upsert after a SELECT)."""
+    marks = "(" + ",".join("?" * len(rows[0])) + ")"
+    values = ",".join([marks] * len(rows))
+    db.execute(f"{head}SELECT * FROM (VALUES {values}) WHERE true {tail}",
+               [v for row in rows for v in row])
+
+
 rnd = random.Random(1)
 data = '{"bbox":[10,20,30,40],"confidence":0.93,"camera":"cam-1","zone":"entrance"}'
 started = time.process_time()
@@ -62,32 +73,26 @@ for start in range(0, n, batch):
         rows.append((i + 1, f"person-{rnd.randrange(persons):06d}", b, f"dev-{b}", at,
                      "2026-12-06", 8, 1, data, None, f"job-{i:022d}", now, now))
     db.execute("BEGIN IMMEDIATE")
-    db.executemany(
-        "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted, first_detected_at, "
-        "last_detected_at, detections) VALUES (?,?,?,1,?,?,1) ON CONFLICT DO UPDATE SET "
-        "detections = detections + 1, last_detected_at = max(last_detected_at, excluded.last_detected_at)",
-        [(r[1], r[5], r[2], r[4], r[4]) for r in rows])
-    db.executemany(
-        "INSERT INTO re_id_masters (re_id, detection_date, detection_time, first_detected_at, "
-        "last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, "
-        "updated_at) VALUES (?,?,?,?,?,1,1,'active',?,?) ON CONFLICT (re_id, detection_date) DO UPDATE "
-        "SET total_actual_count = total_actual_count + 1, "
-        "last_detected_at = max(last_detected_at, excluded.last_detected_at), updated_at = excluded.updated_at",
-        [(r[1], r[5], r[4], r[4], r[4], now, now) for r in rows])
-    db.executemany(
-        "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, "
-        "detection_date, detection_hour, detected_count, detection_data, person_features, job_id, "
-        "created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
-    db.executemany(
-        "INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, event_data, "
-        "event_timestamp, event_date, detection_id, job_id, created_at, updated_at) "
-        "VALUES (?,?,?,?,'detection',1,?,?,?,?,?,?,?)",
-        [(r[0], r[2], r[3], r[1], r[8], r[4], r[5], r[0], r[10], now, now) for r in rows])
-    db.executemany(
-        "INSERT INTO jobs (id, queue, kind, priority, payload, status, attempts, max_attempts, "
-        "available_at, result, credential_id, created_at, updated_at, finished_at) VALUES "
-        "(?,'detections','detection',5,'{}','completed',1,5,?,'{}',1,?,?,?)",
-        [(r[10], now, now, now, now) for r in rows])
+    many("INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted, first_detected_at, "
+         "last_detected_at, detections) ", "ON CONFLICT DO UPDATE SET detections = detections + 1, "
+         "last_detected_at = max(last_detected_at, excluded.last_detected_at)",
+         [(r[1], r[5], r[2], 1, r[4], r[4], 1) for r in rows])
+    many("INSERT INTO re_id_masters (re_id, detection_date, detection_time, first_detected_at, "
+         "last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, "
+         "updated_at) ", "ON CONFLICT (re_id, detection_date) DO UPDATE SET "
+         "total_actual_count = total_actual_count + 1, "
+         "last_detected_at = max(last_detected_at, excluded.last_detected_at), updated_at = excluded.updated_at",
+         [(r[1], r[5], r[4], r[4], r[4], 1, 1, "active", now, now) for r in rows])
+    many("INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, "
+         "detection_date, detection_hour, detected_count, detection_data, person_features, job_id, "
+         "created_at, updated_at) ", "", rows)
+    many("INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, event_data, "
+         "event_timestamp, event_date, detection_id, job_id, created_at, updated_at) ", "",
+         [(r[0], r[2], r[3], r[1], "detection", 1, r[8], r[4], r[5], r[0], r[10], now, now) for r in rows])
+    many("INSERT INTO jobs (id, queue, kind, priority, payload, status, attempts, max_attempts, "
+         "available_at, result, credential_id, created_at, updated_at, finished_at) ", "",
+         [(r[10], "detections", "detection", 5, "{}", "completed", 1, 5, now, "{}", 1, now, now, now)
+          for r in rows])
     db.execute("COMMIT")
 memberships = db.execute("SELECT count(*) FROM re_id_branch_days").fetchone()[0]
 cpu = time.process_time() - started
