@@ -310,7 +310,7 @@ impl RegistryStore for SqliteStore {
                 per_branch,
             });
         }
-        // Both read the (date, branch, re_id) index only; run side by side on two readers.
+        // Both read the primary key (date, branch, re_id) only; run side by side on two readers.
         let overall_sql =
             format!("SELECT count(DISTINCT re_id) FROM re_id_branch_days WHERE {cond}");
         let (overall, per_branch) = tokio::try_join!(
