@@ -17,6 +17,15 @@ async fn open(path: &std::path::Path) -> SqliteStore {
     SqliteStore::open(&settings).await.expect("open sqlite")
 }
 
+/// A plain connection to the main file, beside the store: to read or rewind its schema.
+async fn connect(path: &std::path::Path) -> sqlx::SqliteConnection {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .connect()
+        .await
+        .expect("connect to the main file")
+}
+
 fn item(j: &cctv_core::detection::DetectionJob) -> AcceptItem {
     AcceptItem {
         job: j.clone(),
@@ -150,11 +159,7 @@ async fn the_visits_migration_backfills_what_processing_keeps() {
         "SELECT re_id, detection_date, branch_id, first_detected_at, last_detected_at, detections
                 FROM re_id_branch_days ORDER BY 1, 2, 3";
     let hours = "SELECT detection_date, branch_id, detection_hour, detections FROM hour_counts ORDER BY 1, 2, 3";
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
+    let mut conn = connect(&path).await;
     type Visit = (String, String, i64, Option<String>, Option<String>, i64);
     let kept: Vec<Visit> = sqlx::query_as(read).fetch_all(&mut conn).await.unwrap();
     let kept_hours: Vec<(String, i64, i64, i64)> =
@@ -185,11 +190,7 @@ async fn the_visits_migration_backfills_what_processing_keeps() {
     conn.close().await.unwrap();
 
     open(&path).await.close().await;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
+    let mut conn = connect(&path).await;
     let filled: Vec<Visit> = sqlx::query_as(read).fetch_all(&mut conn).await.unwrap();
     let filled_hours: Vec<(String, i64, i64, i64)> =
         sqlx::query_as(hours).fetch_all(&mut conn).await.unwrap();
@@ -222,7 +223,7 @@ async fn memberships_reordered_by_day_keep_every_row() {
     let path = dir.path().join("cctv.db");
     let store = open(&path).await;
     let estate = seed(&store).await;
-    let day = |i: usize, hour: usize| {
+    let detection = |i: usize, hour: usize| {
         job(
             &estate,
             i % 3,
@@ -231,7 +232,7 @@ async fn memberships_reordered_by_day_keep_every_row() {
             &format!("2026-11-{}T{hour:02}:{:02}:00Z", 26 + i % 2, i % 60),
         )
     };
-    let first: Vec<_> = (0..30).map(|i| day(i, 8)).collect();
+    let first: Vec<_> = (0..30).map(|i| detection(i, 8)).collect();
     accept_and_process(&store, &first).await;
     store.close().await;
 
@@ -246,11 +247,7 @@ async fn memberships_reordered_by_day_keep_every_row() {
         Option<String>,
         i64,
     );
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
+    let mut conn = connect(&path).await;
     let before: Vec<Membership> = sqlx::query_as(all).fetch_all(&mut conn).await.unwrap();
     assert!(!before.is_empty());
     sqlx::raw_sql(UNDO_MEMBERSHIPS_BY_DAY)
@@ -260,17 +257,13 @@ async fn memberships_reordered_by_day_keep_every_row() {
     conn.close().await.unwrap();
 
     let store = open(&path).await;
-    let second: Vec<_> = (30..60).map(|i| day(i, 9)).collect();
+    let second: Vec<_> = (30..60).map(|i| detection(i, 9)).collect();
     accept_and_process(&store, &second).await;
     let (from, to) = ("2026-11-26".parse().unwrap(), "2026-11-27".parse().unwrap());
     let days = store.day_counts(from, to).await.unwrap();
     let range = store.range_persons(from, to, None).await.unwrap();
     store.close().await;
-    let mut conn = SqliteConnectOptions::new()
-        .filename(&path)
-        .connect()
-        .await
-        .unwrap();
+    let mut conn = connect(&path).await;
     let after: Vec<Membership> = sqlx::query_as(all).fetch_all(&mut conn).await.unwrap();
     let indexes: Vec<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 're_id_branch_days' ORDER BY name",
