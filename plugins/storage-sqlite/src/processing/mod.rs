@@ -385,6 +385,9 @@ async fn apply(
     let now_second = now.as_second();
     let now = ts(now);
     let facts = plan.predicted_facts();
+    // Each table gets the chunks its own rows need, none for no rows: a chunk of padding
+    // alone cost a round trip to the writer thread and 128 rows of NULL binds (images,
+    // child jobs and dirty days are few or none in most batches).
     let k = chunks_for(plan.detections.len());
     // Every membership is written: its visit figures move on each detection.
     sql.values(
@@ -396,7 +399,7 @@ async fn apply(
          detections = detections + excluded.detections",
         7,
         plan.memberships.iter().collect(),
-        k,
+        chunks_for(plan.memberships.len()),
         |q, m| {
             q.bind(m.re_id.clone())
                 .bind(m.date.to_string())
@@ -421,7 +424,7 @@ async fn apply(
          appearance_features = excluded.appearance_features, updated_at = excluded.updated_at",
         11,
         changes.iter().zip(features).collect(),
-        k,
+        chunks_for(changes.len()),
         |q, (d, features)| {
             q.bind(d.re_id.clone())
                 .bind(d.date.to_string())
@@ -491,13 +494,14 @@ async fn apply(
     )
     .await;
     let files: Vec<_> = plan.images().collect();
+    let file_chunks = chunks_for(files.len());
     sql.values(
         "INSERT INTO storage_files (file_path, file_type, file_size, width, height, storage_disk, related_table, related_id, \
          metadata, created_at, updated_at) SELECT * FROM (",
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (file_path) DO NOTHING",
         11,
         files,
-        k,
+        file_chunks,
         |q, (i, image)| {
             q.bind(image.path.clone())
                 .bind(image.mime.clone())
@@ -518,7 +522,7 @@ async fn apply(
         ") AS v WHERE v.column1 IS NOT NULL ",
         9,
         plan.children.iter().collect(),
-        2 * k,
+        chunks_for(plan.children.len()),
         |q, c| {
             q.bind(JobId::new().to_string())
                 .bind(c.queue.as_str())
@@ -537,7 +541,7 @@ async fn apply(
         ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = excluded.marked_at",
         3,
         plan.dirty_days.clone(),
-        k,
+        chunks_for(plan.dirty_days.len()),
         |q, (date, branch)| {
             q.bind(date.to_string()).bind(branch).bind(now.clone());
         },
