@@ -1,8 +1,10 @@
 //! Building a transaction's statements with anonymous `?` parameters.
 //!
-//! Every `VALUES` list has exactly [`CHUNK`] rows, the unused ones bound to `NULL` and
-//! filtered out (`WHERE v.column1 IS NOT NULL`), and each chunk is a statement of its own.
-//! So the text of every statement is one of a few fixed shapes, whatever the batch size:
+//! Every `VALUES` list has one of a few fixed lengths ([`SIZES`]): [`CHUNK`] rows, or for
+//! the last chunk of a list the smallest length that holds its rest; the unused rows are
+//! bound to `NULL` and filtered out (`WHERE v.column1 IS NOT NULL`), and each chunk is a
+//! statement of its own. So the text of every statement is one of a few fixed shapes,
+//! whatever the batch size:
 //! each is prepared once and kept in the connection's statement cache, and a batch of any
 //! size parses nothing. (Earlier, a whole transaction was one multi-statement query whose
 //! text grew with the batch: only one-chunk queries could be cached, the compiled programs
@@ -21,6 +23,19 @@ use tokio::sync::mpsc;
 
 /// Rows in one `VALUES` list.
 pub(crate) const CHUNK: usize = 128;
+
+/// The lengths a `VALUES` list is prepared with, shortest first. A batch of one detection
+/// bound a full [`CHUNK`] of `NULL` padding for each table before: at a few detections
+/// a second, binding and clearing that padding was a fifth of the server's instructions.
+const SIZES: [usize; 3] = [8, 32, CHUNK];
+
+/// The index in [`SIZES`] of the list that holds `rest` rows (a full chunk beyond that).
+fn size_for(rest: usize) -> usize {
+    SIZES
+        .iter()
+        .position(|&size| size >= rest)
+        .unwrap_or(SIZES.len() - 1)
+}
 
 /// Chunks needed for `rows` rows.
 pub(crate) fn chunks_for(rows: usize) -> usize {
@@ -67,9 +82,10 @@ impl Sql {
         self
     }
 
-    /// Adds `chunks` statements `head (VALUES (?, …) × CHUNK) tail`, binding `rows` in
-    /// order (moved into the arguments, not copied) and `NULL` for the padding. `head`
-    /// ends with `(`, `tail` starts with `)`.
+    /// Adds `chunks` statements `head (VALUES (?, …) × n) tail`, binding `rows` in order
+    /// (moved into the arguments, not copied) and `NULL` for the padding; `n` is
+    /// [`CHUNK`], or one of the shorter [`SIZES`] where fewer rows are left. `head` ends
+    /// with `(`, `tail` starts with `)`.
     pub fn values<R>(
         &mut self,
         head: &str,
@@ -94,15 +110,15 @@ impl Sql {
         mut bind: impl FnMut(&mut Self, R),
         mut after: impl FnMut(&mut Self),
     ) {
-        let text = self.start_values(head, tail, cols, rows.len(), chunks);
+        let texts = self.start_values(head, tail, cols, rows.len(), chunks);
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
-            self.chunk(&text, cols, &mut rows, &mut bind, &mut after);
+            self.chunk(&texts, cols, &mut rows, &mut bind, &mut after);
         }
     }
 
-    /// Ends the statement being built and returns the text every chunk of a `VALUES`
-    /// statement shares (built once).
+    /// Ends the statement being built and returns the texts of a `VALUES` statement, one
+    /// per length of [`SIZES`] (built once per statement, not per chunk).
     fn start_values(
         &mut self,
         head: &str,
@@ -110,28 +126,32 @@ impl Sql {
         cols: usize,
         rows: usize,
         chunks: usize,
-    ) -> String {
+    ) -> [String; SIZES.len()] {
         assert!(
             rows <= chunks * CHUNK,
             "{rows} rows do not fit {chunks} chunks"
         );
         self.finish();
         let placeholder = format!("({})", vec!["?"; cols].join(", "));
-        let list = vec![placeholder.as_str(); CHUNK].join(", ");
-        format!("{head}VALUES {list}{tail}")
+        SIZES.map(|size| {
+            let list = vec![placeholder.as_str(); size].join(", ");
+            format!("{head}VALUES {list}{tail}")
+        })
     }
 
-    /// Adds one chunk of a `VALUES` statement: the next [`CHUNK`] rows, `NULL` padding.
+    /// Adds one chunk of a `VALUES` statement: the next rows, as many as the shortest of
+    /// [`SIZES`] that holds the rest ([`CHUNK`] at most), `NULL` padding.
     fn chunk<R>(
         &mut self,
-        text: &str,
+        texts: &[String; SIZES.len()],
         cols: usize,
-        rows: &mut impl Iterator<Item = R>,
+        rows: &mut std::vec::IntoIter<R>,
         bind: &mut impl FnMut(&mut Self, R),
         after: &mut impl FnMut(&mut Self),
     ) {
-        self.current.text.push_str(text);
-        for _ in 0..CHUNK {
+        let size = size_for(rows.len());
+        self.current.text.push_str(&texts[size]);
+        for _ in 0..SIZES[size] {
             match rows.next() {
                 Some(row) => bind(self, row),
                 None => {
@@ -229,7 +249,7 @@ impl Streamed {
         chunks: usize,
         mut bind: impl FnMut(&mut Sql, R),
     ) {
-        let text = self.sql.start_values(head, tail, cols, rows.len(), chunks);
+        let texts = self.sql.start_values(head, tail, cols, rows.len(), chunks);
         self.send().await;
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
@@ -237,7 +257,7 @@ impl Streamed {
                 return;
             }
             self.sql
-                .chunk(&text, cols, &mut rows, &mut bind, &mut |_| {});
+                .chunk(&texts, cols, &mut rows, &mut bind, &mut |_| {});
             self.send().await;
         }
     }
@@ -302,6 +322,47 @@ mod tests {
         assert_eq!(built, "built");
         let counts: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
         assert_eq!(counts, [300, 310]);
+    }
+
+    /// Full chunks hold `CHUNK` rows and a list's last chunk the shortest length that holds
+    /// its rest; every row is written once, whatever the count.
+    #[tokio::test]
+    async fn a_list_s_last_chunk_is_the_shortest_that_holds_its_rest() {
+        for (rows, lengths) in [
+            (1, vec![8]),
+            (8, vec![8]),
+            (9, vec![32]),
+            (33, vec![128]),
+            (128, vec![128]),
+            (129, vec![128, 8]),
+            (300, vec![128, 128, 128]),
+        ] {
+            let mut conn = table().await;
+            let mut sql = Sql::default();
+            sql.values(
+                INSERT.0,
+                INSERT.1,
+                1,
+                (1..=rows).collect(),
+                chunks_for(rows as usize),
+                |q, n: i64| {
+                    q.bind(n);
+                },
+            );
+            sql.finish();
+            let shapes: Vec<usize> = sql
+                .done
+                .iter()
+                .map(|s| s.text.matches('?').count())
+                .collect();
+            assert_eq!(shapes, lengths, "{rows} rows");
+            sql.run(&mut conn).await.unwrap();
+            let (count, sum): (i64, i64) = sqlx::query_as("SELECT count(*), sum(n) FROM t")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!((count, sum), (rows, rows * (rows + 1) / 2), "{rows} rows");
+        }
     }
 
     #[tokio::test]
