@@ -525,16 +525,21 @@ async fn spill_and_process(n: usize, worker_batch: usize) -> Spilled {
     settings.ingest.workers = 1;
     settings.ingest.worker_batch = worker_batch;
     settings.ingest.worker_min_batch = 1;
-    // The first batch takes longer than the batcher holds submissions for room (1 s):
-    // the rest are committed to wait in storage.
+    // The first batch waits until every submission has been answered: the batcher holds
+    // them for room for 1 s, then commits the rest to wait in storage. (A fixed wait was
+    // not enough on a loaded machine, where submitting them took longer than it.)
     let batches = AtomicUsize::new(0);
     let largest = Arc::new(AtomicUsize::new(0));
-    let max = largest.clone();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (max, all_answered) = (largest.clone(), answered.clone());
     settings.node.before_batch = Some(Arc::new(move |batch: &[PreparedDetection]| {
         let size = batch.len();
         max.fetch_max(size, Ordering::SeqCst);
         if batches.fetch_add(1, Ordering::SeqCst) == 0 {
-            std::thread::sleep(Duration::from_millis(1500));
+            let deadline = std::time::Instant::now() + WAIT;
+            while all_answered.load(Ordering::SeqCst) < n && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }));
     let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
@@ -549,7 +554,12 @@ async fn spill_and_process(n: usize, worker_batch: usize) -> Spilled {
             1,
             "2026-11-28T08:00:00Z",
         );
-        handles.push(tokio::spawn(async move { sink.submit(j).await.unwrap() }));
+        let answered = answered.clone();
+        handles.push(tokio::spawn(async move {
+            let submitted = sink.submit(j).await.unwrap();
+            answered.fetch_add(1, Ordering::SeqCst);
+            submitted
+        }));
     }
     let mut ids = Vec::new();
     for h in handles {
