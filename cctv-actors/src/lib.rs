@@ -40,7 +40,6 @@ mod batcher;
 pub mod images;
 #[cfg(feature = "admin")]
 mod notifier;
-mod processing_runtime;
 #[cfg(feature = "admin")]
 mod queue_worker;
 mod ready;
@@ -220,9 +219,7 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the actors. Must be called from within a tokio runtime: the batcher's
-    /// commits and the image and administration workers' storage work run on it
-    /// (detection processing runs on the processing thread).
+    /// Starts the actors. Must be called from within a tokio runtime: storage work runs on it.
     pub async fn start(core: Core, settings: PipelineSettings) -> Result<Self, StorageError> {
         if settings.node.release_all_leases_on_start {
             let released = core.storage().release_leases(None).await?;
@@ -237,14 +234,10 @@ impl Pipeline {
         let in_flight = Arc::new(AtomicUsize::new(0));
         let lease = SignedDuration::try_from(settings.ingest.lease)
             .unwrap_or(SignedDuration::from_secs(60));
-        // Detection processing runs on a thread of its own (see `processing_runtime`).
-        let processing = processing_runtime::handle().map_err(|e| {
-            StorageError::Unavailable(Cause::with_source("starting the processing thread", e))
-        })?;
         let shared = Arc::new(worker::WorkerShared {
             core: core.clone(),
             ready: ready.clone(),
-            runtime: processing,
+            runtime: runtime.clone(),
             node_id: settings.node.id.clone(),
             lease,
             batch_size: settings.ingest.worker_batch.max(1),

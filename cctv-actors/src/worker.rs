@@ -49,7 +49,6 @@ pub struct WorkerStats {
 pub(crate) struct WorkerShared {
     pub core: Core,
     pub ready: Arc<ReadyQueue>,
-    /// Where batches are processed: the processing thread's runtime.
     pub runtime: tokio::runtime::Handle,
     pub node_id: String,
     pub lease: SignedDuration,
