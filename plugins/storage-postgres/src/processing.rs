@@ -11,10 +11,10 @@
 //! on one person-day, so two nodes seeing one person at two branches cannot both count
 //! the person's first sighting. The batch's own rows (detections, event logs, child jobs,
 //! completions) are written before it, so that the shared rows' locks are held for as
-//! short a time as possible. The batch's job rows are
-//! locked before everything, so a redelivered job waits for the other transaction and
-//! then sees it is completed; then its branches and devices, `FOR KEY SHARE`, which is
-//! the check a foreign key would make for every detection and event row, made once.
+//! short a time as possible. The batch's job rows are locked before everything, so a
+//! redelivered job waits for the other transaction and then sees it is completed; then
+//! its branches and devices, `FOR KEY SHARE`, which is the check a foreign key would make
+//! for every detection and event row, made once.
 //! Statements touch shared rows in key order, so concurrent transactions cannot deadlock.
 
 use std::collections::{HashMap, HashSet};
@@ -603,7 +603,7 @@ async fn add_totals(
 
 /// Completes the stored detections' jobs with their results. A completed job's payload
 /// is read by nothing (its detection row holds the same data, and only failed jobs show
-/// theirs), so it is cleared: the new row version is half the size.
+/// theirs), so it is cleared: the new row version is about half the size.
 async fn complete(
     conn: &mut PgConnection,
     results: &[ProcessedDetection],
