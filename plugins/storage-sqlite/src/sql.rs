@@ -110,47 +110,47 @@ impl Sql {
         mut bind: impl FnMut(&mut Self, R),
         mut after: impl FnMut(&mut Self),
     ) {
-        let texts = self.start_values(head, tail, cols, rows.len(), chunks);
+        let mut texts = self.start_values(head, tail, cols, rows.len(), chunks);
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
-            self.chunk(&texts, cols, &mut rows, &mut bind, &mut after);
+            self.chunk(&mut texts, cols, &mut rows, &mut bind, &mut after);
         }
     }
 
-    /// Ends the statement being built and returns the texts of a `VALUES` statement, one
-    /// per length of [`SIZES`] (built once per statement, not per chunk).
-    fn start_values(
+    /// Ends the statement being built and returns the texts of a `VALUES` statement.
+    fn start_values<'a>(
         &mut self,
-        head: &str,
-        tail: &str,
+        head: &'a str,
+        tail: &'a str,
         cols: usize,
         rows: usize,
         chunks: usize,
-    ) -> [String; SIZES.len()] {
+    ) -> ValuesText<'a> {
         assert!(
             rows <= chunks * CHUNK,
             "{rows} rows do not fit {chunks} chunks"
         );
         self.finish();
-        let placeholder = format!("({})", vec!["?"; cols].join(", "));
-        SIZES.map(|size| {
-            let list = vec![placeholder.as_str(); size].join(", ");
-            format!("{head}VALUES {list}{tail}")
-        })
+        ValuesText {
+            head,
+            tail,
+            row: format!("({})", vec!["?"; cols].join(", ")),
+            texts: Default::default(),
+        }
     }
 
     /// Adds one chunk of a `VALUES` statement: the next rows, as many as the shortest of
     /// [`SIZES`] that holds the rest ([`CHUNK`] at most), `NULL` padding.
     fn chunk<R>(
         &mut self,
-        texts: &[String; SIZES.len()],
+        texts: &mut ValuesText,
         cols: usize,
         rows: &mut std::vec::IntoIter<R>,
         bind: &mut impl FnMut(&mut Self, R),
         after: &mut impl FnMut(&mut Self),
     ) {
         let size = size_for(rows.len());
-        self.current.text.push_str(&texts[size]);
+        self.current.text.push_str(texts.get(size));
         for _ in 0..SIZES[size] {
             match rows.next() {
                 Some(row) => bind(self, row),
@@ -184,6 +184,26 @@ impl Statement {
             .persistent(true)
             .fetch_all(conn)
             .await
+    }
+}
+
+/// The texts of one `VALUES` statement, one per length of [`SIZES`], each built when a
+/// chunk first needs it (a small batch never builds the 128-row text).
+struct ValuesText<'a> {
+    head: &'a str,
+    tail: &'a str,
+    /// `(?, …)`: one row's placeholders.
+    row: String,
+    texts: [Option<String>; SIZES.len()],
+}
+
+impl ValuesText<'_> {
+    /// The text of the list of `SIZES[size]` rows.
+    fn get(&mut self, size: usize) -> &str {
+        self.texts[size].get_or_insert_with(|| {
+            let list = vec![self.row.as_str(); SIZES[size]].join(", ");
+            format!("{}VALUES {list}{}", self.head, self.tail)
+        })
     }
 }
 
@@ -249,7 +269,7 @@ impl Streamed {
         chunks: usize,
         mut bind: impl FnMut(&mut Sql, R),
     ) {
-        let texts = self.sql.start_values(head, tail, cols, rows.len(), chunks);
+        let mut texts = self.sql.start_values(head, tail, cols, rows.len(), chunks);
         self.send().await;
         let mut rows = rows.into_iter();
         for _ in 0..chunks {
@@ -257,7 +277,7 @@ impl Streamed {
                 return;
             }
             self.sql
-                .chunk(&texts, cols, &mut rows, &mut bind, &mut |_| {});
+                .chunk(&mut texts, cols, &mut rows, &mut bind, &mut |_| {});
             self.send().await;
         }
     }
