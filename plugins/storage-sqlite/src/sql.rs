@@ -267,7 +267,23 @@ impl Streamed {
         cols: usize,
         rows: Vec<R>,
         chunks: usize,
+        bind: impl FnMut(&mut Sql, R),
+    ) {
+        self.values_then(head, tail, cols, rows, chunks, bind, |_| {})
+            .await;
+    }
+
+    /// Like [`Sql::values_then`], each chunk run as soon as it is bound.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn values_then<R>(
+        &mut self,
+        head: &str,
+        tail: &str,
+        cols: usize,
+        rows: Vec<R>,
+        chunks: usize,
         mut bind: impl FnMut(&mut Sql, R),
+        mut after: impl FnMut(&mut Sql),
     ) {
         let mut texts = self.sql.start_values(head, tail, cols, rows.len(), chunks);
         self.send().await;
@@ -277,7 +293,7 @@ impl Streamed {
                 return;
             }
             self.sql
-                .chunk(&mut texts, cols, &mut rows, &mut bind, &mut |_| {});
+                .chunk(&mut texts, cols, &mut rows, &mut bind, &mut after);
             self.send().await;
         }
     }

@@ -1,6 +1,8 @@
 //! The writer's memory is used: a batch of known persons reads none of their state, and
-//! a write in between makes the batch read everything again.
+//! a write in between makes the batch read everything again. A batch's rows are written
+//! as the plan says, however many statements they take.
 
+use cctv_core::blob::StoredBlob;
 use cctv_core::estate::RecordStatus;
 use cctv_core::storage::RegistryStore;
 use cctv_testkit::{accept_and_process, job, prepare, seed};
@@ -66,4 +68,90 @@ async fn known_person_days_come_from_memory_until_something_else_writes() {
     );
     assert!(loaded.cache.is_none());
     assert!(loaded.state.person_days[&("P2".to_owned(), p1.1)].inactive);
+}
+
+/// Event-log rows are copied from their detection rows, in statements of `CHUNK` ids;
+/// an event log id is not its detection's id once other events exist.
+#[tokio::test]
+async fn each_event_log_row_repeats_its_detection_and_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
+    settings.fsync_every_commit = false;
+    let store = SqliteStore::open(&settings).await.unwrap();
+    let e = seed(&store).await;
+    accept_and_process(&store, &[job(&e, 0, "P0", 1, "2026-11-28T07:00:00Z")]).await;
+    // Two events of another kind: the next event id is 4, the next detection id 2.
+    for _ in 0..2 {
+        sqlx::query(
+            "INSERT INTO event_logs (branch_id, device_id, event_type, event_timestamp, event_date, created_at, updated_at) \
+             SELECT branch_id, device_id, 'motion', event_timestamp, event_date, created_at, updated_at \
+             FROM event_logs WHERE id = 1",
+        )
+        .execute(&store.writer)
+        .await
+        .unwrap();
+    }
+    let mut jobs: Vec<_> = (0..300)
+        .map(|i| {
+            let at = format!("2026-11-28T08:{:02}:{:02}Z", i / 60, i % 60);
+            job(&e, i % 3, &format!("P{}", i % 70), 1 + (i % 4) as i32, &at)
+        })
+        .collect();
+    for i in [0, 129, 299] {
+        jobs[i].image = Some(StoredBlob {
+            path: format!("events/2026/11/28/{i}.jpg"),
+            mime: "image/jpeg".into(),
+            size: 10,
+            width: None,
+            height: None,
+        });
+    }
+    let results = accept_and_process(&store, &jobs).await;
+    assert_eq!(results.len(), 300);
+
+    let same: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM event_logs e JOIN re_id_branch_detections d ON d.id = e.detection_id \
+         WHERE e.event_type = 'detection' AND e.branch_id = d.branch_id AND e.device_id = d.device_id \
+         AND e.re_id = d.re_id AND e.detected_count = d.detected_count AND e.event_data = d.detection_data \
+         AND e.event_timestamp = d.detection_timestamp AND e.event_date = d.detection_date \
+         AND e.job_id = d.job_id AND e.created_at = d.created_at AND e.updated_at = d.updated_at",
+    )
+    .fetch_one(&store.writer)
+    .await
+    .unwrap();
+    assert_eq!(same, 301, "every detection's event repeats it");
+    for (result, job) in results.iter().zip(&jobs) {
+        let (detection, job_id, image): (i64, String, Option<String>) =
+            sqlx::query_as("SELECT detection_id, job_id, image_path FROM event_logs WHERE id = ?")
+                .bind(result.event_log_id.unwrap())
+                .fetch_one(&store.writer)
+                .await
+                .unwrap();
+        assert_eq!(Some(detection), result.detection_id);
+        assert_eq!(job_id, job.job_id.to_string());
+        assert_eq!(image, job.image.as_ref().map(|i| i.path.clone()));
+        assert_eq!(result.event_log_id, result.detection_id.map(|d| d + 2));
+    }
+    let completed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM jobs WHERE queue = 'detections' AND kind = 'detection' AND status = 'completed' \
+         AND payload = '{}' AND attempts = 1 AND max_attempts = ? AND priority = ? AND created_at = available_at \
+         AND finished_at = updated_at AND result IS NOT NULL",
+    )
+    .bind(i64::from(Queue::Detections.default_retry().max_attempts))
+    .bind(Queue::Detections.priority())
+    .fetch_one(&store.writer)
+    .await
+    .unwrap();
+    assert_eq!(completed, 301);
+    let days: Vec<(String, String, String, String, String)> = sqlx::query_as(
+        "SELECT status, detection_time, first_detected_at, created_at, updated_at FROM re_id_masters",
+    )
+    .fetch_all(&store.writer)
+    .await
+    .unwrap();
+    assert_eq!(days.len(), 70);
+    for (status, time, first, created, updated) in days {
+        assert_eq!((status.as_str(), &time), ("active", &first));
+        assert!(!created.is_empty() && created <= updated);
+    }
 }
