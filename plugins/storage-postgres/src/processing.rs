@@ -382,11 +382,22 @@ async fn insert_detections(
         .iter()
         .map(|d| d.job.image.as_ref().map(|b| b.path.clone()))
         .collect();
+    // Each event-log row repeats most of its detection row: it is made from the rows the
+    // detection insert returns, so those arrays are sent and parsed once, in one statement.
     sqlx::query(
-        "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, detection_hour,
-                                              detected_count, detection_data, person_features, job_id, created_at, updated_at)
-         SELECT u.*, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::date[],
-                                          $7::smallint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::uuid[]) AS u",
+        "WITH d AS (
+             INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date,
+                                                  detection_hour, detected_count, detection_data, person_features, job_id,
+                                                  created_at, updated_at)
+             SELECT u.*, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::date[],
+                                              $7::smallint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::uuid[]) AS u
+             RETURNING id, branch_id, device_id, re_id, detected_count, detection_data, detection_timestamp, detection_date, job_id)
+         INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data,
+                                 event_timestamp, event_date, detection_id, job_id, created_at, updated_at)
+         SELECT e.id, d.branch_id, d.device_id, d.re_id, 'detection', d.detected_count, e.image, d.detection_data,
+                d.detection_timestamp, d.detection_date, d.id, d.job_id, $12, $12
+         FROM d JOIN UNNEST($1::bigint[], $13::bigint[], $14::text[]) AS e(detection, id, image) ON e.detection = d.id
+         ORDER BY e.id",
     )
     .bind(&detection_ids)
     .bind(&re_ids)
@@ -400,28 +411,8 @@ async fn insert_detections(
     .bind(&features)
     .bind(&job_ids)
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data,
-                                 event_timestamp, event_date, detection_id, job_id, created_at, updated_at)
-         SELECT u.id, u.branch, u.device, u.re_id, 'detection', u.count, u.image, u.data, u.at, u.day, u.detection, u.job, $12, $12
-         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::jsonb[],
-                     $8::timestamptz[], $9::date[], $10::bigint[], $11::uuid[])
-              AS u(id, branch, device, re_id, count, image, data, at, day, detection, job)",
-    )
     .bind(&event_ids)
-    .bind(&branches)
-    .bind(&devices)
-    .bind(&re_ids)
-    .bind(&counts)
     .bind(&images)
-    .bind(&data)
-    .bind(&times)
-    .bind(&dates)
-    .bind(&detection_ids)
-    .bind(&job_ids)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     Ok(detection_ids.into_iter().zip(event_ids).collect())
@@ -693,6 +684,61 @@ mod tests {
             serde_json::json!(done[0].detection_id)
         );
         assert!(done[0].detection_id.is_some());
+    }
+
+    /// Each event-log row is made from its detection row as inserted, with its own id
+    /// and its detection's image.
+    #[tokio::test]
+    async fn each_event_log_row_repeats_its_detection_and_image() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let estate = seed(&store).await;
+        let mut jobs: Vec<_> = (0..300)
+            .map(|i| {
+                let at = format!("2026-11-28T08:{:02}:{:02}Z", i / 60, i % 60);
+                job(
+                    &estate,
+                    i % 3,
+                    &format!("P{}", i % 70),
+                    1 + (i % 4) as i32,
+                    &at,
+                )
+            })
+            .collect();
+        for i in [0, 129, 299] {
+            jobs[i].image = Some(cctv_core::blob::StoredBlob {
+                path: format!("events/2026/11/28/{i}.jpg"),
+                mime: "image/jpeg".into(),
+                size: 10,
+                width: None,
+                height: None,
+            });
+        }
+        let results = accept_and_process(&store, &jobs).await;
+        let same: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM event_logs e JOIN re_id_branch_detections d ON d.id = e.detection_id \
+             WHERE e.event_type = 'detection' AND e.branch_id = d.branch_id AND e.device_id = d.device_id \
+             AND e.re_id = d.re_id AND e.detected_count = d.detected_count AND e.event_data = d.detection_data \
+             AND e.event_timestamp = d.detection_timestamp AND e.event_date = d.detection_date \
+             AND e.job_id = d.job_id AND e.created_at = d.created_at AND e.updated_at = d.updated_at",
+        )
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(same, 300, "every detection's event repeats it");
+        for (result, job) in results.iter().zip(&jobs) {
+            let (detection, job_id, image): (i64, Uuid, Option<String>) = sqlx::query_as(
+                "SELECT detection_id, job_id, image_path FROM event_logs WHERE id = $1",
+            )
+            .bind(result.event_log_id.unwrap())
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+            assert_eq!(Some(detection), result.detection_id);
+            assert_eq!(job_id, job.job_id.0);
+            assert_eq!(image, job.image.as_ref().map(|i| i.path.clone()));
+        }
     }
 
     /// A batch that saw its person-day inactive lands on a membership that a transaction
