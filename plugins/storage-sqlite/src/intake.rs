@@ -161,7 +161,7 @@ impl Intake {
             } else {
                 SqliteSynchronous::Normal
             })
-            .busy_timeout(crate::BUSY_TIMEOUT)
+            .busy_timeout(Duration::from_secs(10))
             // Page cache per connection, in KiB. The intake is a queue: rows are appended
             // at one end and deleted from the other within seconds, so its hot pages are
             // few; larger caches only filled with pages of a backlog (measured: ~40 MB of
@@ -189,7 +189,6 @@ impl Intake {
             .map_err(map_err)?;
         tokio::spawn(crate::checkpoint_loop(
             checkpointer.clone(),
-            writer.clone(),
             crate::WalReset::Truncate,
         ));
         let reader = SqlitePoolOptions::new()

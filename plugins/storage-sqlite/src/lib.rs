@@ -161,7 +161,7 @@ impl SqliteStore {
                 SqliteSynchronous::Normal
             })
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT)
+            .busy_timeout(Duration::from_secs(10))
             // Page cache per connection, in KiB: the writer's is set below; readers and the
             // checkpointer keep a small one (the OS page cache holds the hot pages for
             // all of them), so memory stays bounded with several readers.
@@ -213,11 +213,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        tokio::spawn(checkpoint_loop(
-            checkpointer.clone(),
-            writer.clone(),
-            WalReset::Restart,
-        ));
+        tokio::spawn(checkpoint_loop(checkpointer.clone(), WalReset::Restart));
         let reader = SqlitePoolOptions::new()
             .max_connections(settings.readers.max(1))
             .acquire_timeout(Duration::from_secs(30))
@@ -329,109 +325,34 @@ pub(crate) enum WalReset {
     Restart,
 }
 
-/// How long a connection waits for a lock another holds before it gives up.
-pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Copies WAL frames into the database file beside the writer, ten times a second.
 /// PASSIVE never blocks the writer or readers, but under continuous writes it never lets
-/// the WAL restart; so past [`MAX_WAL_FRAMES`] a RESTART or TRUNCATE checkpoint resets
-/// it, bounding the file at ~64 MiB.
-///
-/// The reset runs on the file's `writer` connection, between two of its transactions,
-/// and waits at most 100 ms ([`SHORT_BUSY_TIMEOUT_SQL`]) for readers (a long export) to leave
-/// the old WAL (the next tick tries again). Run from the checkpointer's own connection,
-/// it had to take the write lock between two of the writer's transactions, and then each
-/// waited for the other in SQLite's busy handler, which sleeps in steps of up to 100 ms:
-/// under batch uploads, every reset stalled processing for 80–430 ms and took the
-/// checkpointer 0.3–3 s (BENCHMARKS.md, session 25).
-pub(crate) async fn checkpoint_loop(checkpointer: SqlitePool, writer: SqlitePool, reset: WalReset) {
+/// the WAL restart; so past [`MAX_WAL_FRAMES`] a RESTART or TRUNCATE checkpoint (which
+/// waits for readers and holds the write lock meanwhile) resets it, bounding the file at
+/// ~64 MiB.
+pub(crate) async fn checkpoint_loop(pool: SqlitePool, reset: WalReset) {
     let reset = match reset {
         WalReset::Truncate => "PRAGMA wal_checkpoint(TRUNCATE)",
         WalReset::Restart => "PRAGMA wal_checkpoint(RESTART)",
     };
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    while !checkpointer.is_closed() {
+    while !pool.is_closed() {
         tick.tick().await;
         let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&checkpointer)
+            .fetch_one(&pool)
             .await;
         let result = match passive {
-            Ok((_, log, _)) if log > MAX_WAL_FRAMES => reset_wal(&writer, reset).await,
+            Ok((_, log, _)) if log > MAX_WAL_FRAMES => {
+                sqlx::query(reset).execute(&pool).await.map(|_| ())
+            }
             other => other.map(|_| ()),
         };
         if let Err(e) = result {
-            if checkpointer.is_closed() || writer.is_closed() {
+            if pool.is_closed() {
                 break;
             }
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
-    }
-}
-
-/// Runs the `reset` checkpoint on the writer connection with a short busy timeout, and
-/// puts the usual timeout back whatever the checkpoint did.
-async fn reset_wal(writer: &SqlitePool, reset: &'static str) -> Result<(), sqlx::Error> {
-    let mut conn = writer.acquire().await?;
-    sqlx::query(SHORT_BUSY_TIMEOUT_SQL)
-        .execute(&mut *conn)
-        .await?;
-    let result = sqlx::query(reset).execute(&mut *conn).await.map(|_| ());
-    let restored = sqlx::query(BUSY_TIMEOUT_SQL).execute(&mut *conn).await;
-    if restored.is_err() {
-        // A writer left with the short timeout would fail where it should wait: it
-        // leaves the pool, which opens a new connection with the usual options.
-        conn.detach();
-    }
-    result.and(restored.map(|_| ()))
-}
-
-/// How long a WAL reset waits for readers still reading the old WAL.
-const SHORT_BUSY_TIMEOUT_SQL: &str = "PRAGMA busy_timeout = 100";
-/// [`BUSY_TIMEOUT`] as a statement (checked by a test).
-const BUSY_TIMEOUT_SQL: &str = "PRAGMA busy_timeout = 10000";
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_usual_timeout_statement_says_the_usual_timeout() {
-        let sql = format!("PRAGMA busy_timeout = {}", BUSY_TIMEOUT.as_millis());
-        assert_eq!(BUSY_TIMEOUT_SQL, sql);
-    }
-
-    /// The writer resets the WAL to its start and keeps waiting as long as before.
-    #[tokio::test]
-    async fn a_wal_reset_on_the_writer_restarts_the_log_and_keeps_its_timeout() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
-        settings.fsync_every_commit = false;
-        let store = SqliteStore::open(&settings).await.unwrap();
-        cctv_testkit::seed(&store).await;
-        let frames = |pool: SqlitePool| async move {
-            let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-            log
-        };
-        let before = frames(store.checkpointer.clone()).await;
-        assert!(before > 20, "{before} frames");
-        reset_wal(&store.writer, "PRAGMA wal_checkpoint(RESTART)")
-            .await
-            .unwrap();
-        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
-            .fetch_one(&store.writer)
-            .await
-            .unwrap();
-        assert_eq!(timeout, 10_000);
-        // The next write starts the log over.
-        sqlx::query("CREATE TABLE after_reset (n INTEGER)")
-            .execute(&store.writer)
-            .await
-            .unwrap();
-        let after = frames(store.checkpointer.clone()).await;
-        assert!(after <= 4, "{after} frames after {before}");
     }
 }
