@@ -6,6 +6,7 @@
 #   benches/callgrind.sh                  # this checkout's profiling build
 #   CCTV_BIN=/tmp/cctv-before benches/callgrind.sh
 #   RATE=40 DURATION=25 benches/callgrind.sh   # the defaults: ~1,000 detections
+#   BATCH=500 RATE=1 DURATION=20 benches/callgrind.sh   # batch uploads, one connection
 #
 # `cctv serve` (embedded SQLite, fresh data dir) runs under valgrind with instrumentation
 # off while it starts; it is switched on for a paced load of the original fleet's request
@@ -13,11 +14,17 @@
 # instruction counts of the request's handlers divided by the detections accepted.
 # Processing runs in batches of a detection or two at this rate, so its figures here
 # overstate what a detection costs under load; use them for the request path only.
+# With BATCH=N each request is a batch upload of N detections (one connection), and
+# processing runs in batches of about N: then the program total per detection is what
+# a detection costs the whole server in large batches (BENCHMARKS.md, session 25).
 # KEEP=path keeps callgrind's output. Needs valgrind (callgrind_control, callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${RATE:-40}
 duration=${DURATION:-25}
+batch=${BATCH:-}
+concurrency=4
+if [ -n "$batch" ]; then concurrency=1; fi
 if [ -n "${CCTV_BIN:-}" ]; then
     bin=$CCTV_BIN
 else
@@ -40,8 +47,10 @@ total() { curl -s "http://$addr/metrics" | awk -v m="$1" '$1 ~ "^"m {s += $2} EN
 sleep 2
 callgrind_control -i on $vg >/dev/null 2>&1
 $bin bench ingest --addr "$addr" --estate "$work/estate.json" --api-key "$key" --api-secret "$secret" \
-    --concurrency 4 --duration "$duration" --rate "$rate" --no-drain --json > "$work/load.json"
-for _ in $(seq 1 120); do
+    --concurrency "$concurrency" --duration "$duration" --rate "$rate" ${batch:+--batch "$batch"} \
+    --no-drain --json > "$work/load.json"
+# Under valgrind a large backlog takes minutes to process.
+for _ in $(seq 1 600); do
     accepted=$(total cctv_detections_accepted_total)
     [ "$accepted" = "$(total cctv_detections_processed_total)" ] && break
     sleep 0.5
@@ -56,12 +65,15 @@ echo "== $bin: $accepted detections accepted; inclusive instructions per detecti
     2>/dev/null > inclusive.txt)
 [ -n "${KEEP:-}" ] && cp "$work/callgrind.out" "$KEEP"
 per() { # label, the function's name as callgrind prints it: its largest inclusive count
-    grep -F "$2" "$work/inclusive.txt" | grep -v /rustc/ \
+    { grep -F "$2" "$work/inclusive.txt" | grep -v /rustc/ || true; } \
         | awk -v n="$accepted" -v l="$1" '{ v = $1; gsub(",", "", v); if (v + 0 > m) m = v + 0 }
             END { printf "%-44s %9.0f\n", l, (n ? m / n : 0) }'
 }
+awk -v n="$accepted" '/PROGRAM TOTALS/ { v = $1; gsub(",", "", v); printf "%-44s %9.0f\n", "whole server", (n ? v / n : 0) }' \
+    "$work/inclusive.txt"
 per "HTTP connection (hyper, salvo, handlers)" "UpgradeableConnection<I,S> as core::future::future::Future>::poll ["
 per "  cctv-http hoops and handler" "cctv_http::Prelude as salvo_core::handler::Handler>::handle::{{closure}} ["
 per "    POST /api/v1/detection/log" "log_detection as salvo_core::handler::Handler>::handle::{{closure}} ["
 per "      accepting (auth, body, core use case)" "cctv_http::device::upload::accept::{{closure}} ["
 per "      writing the 202" "cctv_http::envelope::render_reply ["
+per "    POST /api/v1/detection/batch" "batch_detections as salvo_core::handler::Handler>::handle::{{closure}} ["
