@@ -184,6 +184,35 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
     }
 }
 
+/// A batch of `n` detections over the seeded branches, a second apart from 08:00 UTC,
+/// of 70 persons with counts 1 to 4; the detections at `with_images` carry an image
+/// (`events/2026/11/28/<index>.jpg`). For tests of how a backend writes a batch that
+/// takes more than one statement.
+pub fn mixed_batch(estate: &Estate, n: usize, with_images: &[usize]) -> Vec<DetectionJob> {
+    let mut jobs: Vec<DetectionJob> = (0..n)
+        .map(|i| {
+            let at = format!("2026-11-28T08:{:02}:{:02}Z", i / 60 % 60, i % 60);
+            job(
+                estate,
+                i % 3,
+                &format!("P{}", i % 70),
+                1 + (i % 4) as i32,
+                &at,
+            )
+        })
+        .collect();
+    for &i in with_images {
+        jobs[i].image = Some(StoredBlob {
+            path: format!("events/2026/11/28/{i}.jpg"),
+            mime: "image/jpeg".into(),
+            size: 10,
+            width: None,
+            height: None,
+        });
+    }
+    jobs
+}
+
 /// `jobs` as a processing batch, their local dates in UTC.
 pub fn prepare(jobs: &[DetectionJob]) -> Vec<PreparedDetection> {
     jobs.iter()

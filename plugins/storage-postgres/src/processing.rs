@@ -646,7 +646,7 @@ async fn count_completions(
 mod tests {
     use super::*;
     use crate::PgSettings;
-    use cctv_testkit::{accept_and_process, job, prepare, seed};
+    use cctv_testkit::{accept_and_process, job, mixed_batch, prepare, seed};
 
     /// A store in a fresh schema (`None`, and the test is skipped, without a database).
     async fn test_store() -> Option<crate::PgStore> {
@@ -694,27 +694,7 @@ mod tests {
             return;
         };
         let estate = seed(&store).await;
-        let mut jobs: Vec<_> = (0..300)
-            .map(|i| {
-                let at = format!("2026-11-28T08:{:02}:{:02}Z", i / 60, i % 60);
-                job(
-                    &estate,
-                    i % 3,
-                    &format!("P{}", i % 70),
-                    1 + (i % 4) as i32,
-                    &at,
-                )
-            })
-            .collect();
-        for i in [0, 129, 299] {
-            jobs[i].image = Some(cctv_core::blob::StoredBlob {
-                path: format!("events/2026/11/28/{i}.jpg"),
-                mime: "image/jpeg".into(),
-                size: 10,
-                width: None,
-                height: None,
-            });
-        }
+        let jobs = mixed_batch(&estate, 300, &[0, 129, 299]);
         let results = accept_and_process(&store, &jobs).await;
         let same: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM event_logs e JOIN re_id_branch_detections d ON d.id = e.detection_id \

@@ -2,10 +2,9 @@
 //! a write in between makes the batch read everything again. A batch's rows are written
 //! as the plan says, however many statements they take.
 
-use cctv_core::blob::StoredBlob;
 use cctv_core::estate::RecordStatus;
 use cctv_core::storage::RegistryStore;
-use cctv_testkit::{accept_and_process, job, prepare, seed};
+use cctv_testkit::{accept_and_process, job, mixed_batch, prepare, seed};
 
 use super::*;
 use crate::SqliteSettings;
@@ -91,21 +90,7 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
         .await
         .unwrap();
     }
-    let mut jobs: Vec<_> = (0..300)
-        .map(|i| {
-            let at = format!("2026-11-28T08:{:02}:{:02}Z", i / 60, i % 60);
-            job(&e, i % 3, &format!("P{}", i % 70), 1 + (i % 4) as i32, &at)
-        })
-        .collect();
-    for i in [0, 129, 299] {
-        jobs[i].image = Some(StoredBlob {
-            path: format!("events/2026/11/28/{i}.jpg"),
-            mime: "image/jpeg".into(),
-            size: 10,
-            width: None,
-            height: None,
-        });
-    }
+    let jobs = mixed_batch(&e, 300, &[0, 129, 299]);
     let results = accept_and_process(&store, &jobs).await;
     assert_eq!(results.len(), 300);
 
