@@ -184,6 +184,14 @@ pub fn job(estate: &Estate, n: usize, re_id: &str, count: i32, at: &str) -> Dete
     }
 }
 
+/// Counts the detection event-log rows whose columns equal their detection row's, in SQL
+/// that SQLite and PostgreSQL both run (for a backend's own test of how it writes them).
+pub const EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION: &str = "SELECT count(*) FROM event_logs e JOIN re_id_branch_detections d ON d.id = e.detection_id \
+     WHERE e.event_type = 'detection' AND e.branch_id = d.branch_id AND e.device_id = d.device_id \
+     AND e.re_id = d.re_id AND e.detected_count = d.detected_count AND e.event_data = d.detection_data \
+     AND e.event_timestamp = d.detection_timestamp AND e.event_date = d.detection_date \
+     AND e.job_id = d.job_id AND e.created_at = d.created_at AND e.updated_at = d.updated_at";
+
 /// A batch of `n` detections over the seeded branches, a second apart from 08:00 UTC,
 /// of 70 persons with counts 1 to 4; the detections at `with_images` carry an image
 /// (`events/2026/11/28/<index>.jpg`). For tests of how a backend writes a batch that

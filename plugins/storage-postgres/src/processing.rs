@@ -646,7 +646,9 @@ async fn count_completions(
 mod tests {
     use super::*;
     use crate::PgSettings;
-    use cctv_testkit::{accept_and_process, job, mixed_batch, prepare, seed};
+    use cctv_testkit::{
+        EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION, accept_and_process, job, mixed_batch, prepare, seed,
+    };
 
     /// A store in a fresh schema (`None`, and the test is skipped, without a database).
     async fn test_store() -> Option<crate::PgStore> {
@@ -696,16 +698,10 @@ mod tests {
         let estate = seed(&store).await;
         let jobs = mixed_batch(&estate, 300, &[0, 129, 299]);
         let results = accept_and_process(&store, &jobs).await;
-        let same: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM event_logs e JOIN re_id_branch_detections d ON d.id = e.detection_id \
-             WHERE e.event_type = 'detection' AND e.branch_id = d.branch_id AND e.device_id = d.device_id \
-             AND e.re_id = d.re_id AND e.detected_count = d.detected_count AND e.event_data = d.detection_data \
-             AND e.event_timestamp = d.detection_timestamp AND e.event_date = d.detection_date \
-             AND e.job_id = d.job_id AND e.created_at = d.created_at AND e.updated_at = d.updated_at",
-        )
-        .fetch_one(&store.pool)
-        .await
-        .unwrap();
+        let same: i64 = sqlx::query_scalar(EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION)
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
         assert_eq!(same, 300, "every detection's event repeats it");
         for (result, job) in results.iter().zip(&jobs) {
             let (detection, job_id, image): (i64, Uuid, Option<String>) = sqlx::query_as(
