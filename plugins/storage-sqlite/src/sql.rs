@@ -298,6 +298,15 @@ impl Streamed {
         }
     }
 
+    /// Ends the statement pushed so far and hands it to the runner: what follows is a
+    /// statement of its own. Statements pushed one after another without it run as one
+    /// multi-statement text, prepared (and cached) as a whole: a loop of them makes a new
+    /// text for every count.
+    pub async fn end_statement(&mut self) {
+        self.sql.finish();
+        self.send().await;
+    }
+
     /// Hands the rest to the runner; the transaction is built.
     pub async fn finish(mut self) {
         self.sql.finish();
@@ -340,6 +349,33 @@ mod tests {
             q.bind(n);
         })
         .await;
+    }
+
+    /// Pushed statements ended one by one are prepared once, however many a transaction
+    /// runs; without `end_statement` every count would be a text of its own.
+    #[tokio::test]
+    async fn ended_statements_share_one_prepared_text() {
+        let mut conn = table().await;
+        let before = conn.cached_statements_size();
+        let mut n = 0;
+        for count in 1..=4 {
+            let ((), _) = streamed(&mut conn, |mut sql| async move {
+                for i in 0..count {
+                    sql.push("INSERT INTO t (n) VALUES (?)").bind(n + i);
+                    sql.end_statement().await;
+                }
+                sql.finish().await;
+            })
+            .await
+            .unwrap();
+            n += count;
+        }
+        assert_eq!(conn.cached_statements_size(), before + 1);
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 10);
     }
 
     #[tokio::test]

@@ -474,8 +474,10 @@ async fn apply(
     .await;
     // Each detection's event-log row repeats most of its detection row, so it is copied
     // from there (the ids of both are consecutive, see `process`) instead of binding the
-    // same texts again; the few images are set after. One statement per `CHUNK` ids: a
-    // single statement for a batch of 8,192 held ~12 MB more of the server's peak memory.
+    // same texts again. One statement per `CHUNK` ids, each run on its own so its text is
+    // prepared once: a single statement for a batch of 8,192 held ~12 MB more of the
+    // server's peak memory. A detection with an image (from the multipart upload) gets
+    // its path by the `UPDATE` after: one more write of its row, beside storing the image.
     for range in ids.chunks(crate::sql::CHUNK) {
         let (Some(first), Some(last)) = (range.first(), range.last()) else {
             continue;
@@ -485,11 +487,12 @@ async fn apply(
              event_timestamp, event_date, detection_id, job_id, created_at, updated_at) \
              SELECT d.id + ?, d.branch_id, d.device_id, d.re_id, 'detection', d.detected_count, d.detection_data, \
              d.detection_timestamp, d.detection_date, d.id, d.job_id, d.created_at, d.updated_at \
-             FROM re_id_branch_detections d WHERE d.id BETWEEN ? AND ? ORDER BY d.id; ",
+             FROM re_id_branch_detections d WHERE d.id BETWEEN ? AND ? ORDER BY d.id",
         )
         .bind(first.1 - first.0)
         .bind(first.0)
         .bind(last.0);
+        sql.end_statement().await;
     }
     let files: Vec<_> = plan.images().collect();
     let file_chunks = chunks_for(files.len());

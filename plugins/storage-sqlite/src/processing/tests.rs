@@ -124,15 +124,25 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
     .await
     .unwrap();
     assert_eq!(completed, 301);
-    let days: Vec<(String, String, String, String, String)> = sqlx::query_as(
-        "SELECT status, detection_time, first_detected_at, created_at, updated_at FROM re_id_masters",
+    // The time each batch wrote its detection rows with.
+    let batch_times: Vec<String> = sqlx::query_scalar(
+        "SELECT updated_at FROM re_id_branch_detections WHERE id IN (1, (SELECT max(id) FROM re_id_branch_detections)) ORDER BY id",
+    )
+    .fetch_all(&store.writer)
+    .await
+    .unwrap();
+    let days: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+        "SELECT re_id, status, detection_time, first_detected_at, created_at, updated_at FROM re_id_masters",
     )
     .fetch_all(&store.writer)
     .await
     .unwrap();
     assert_eq!(days.len(), 70);
-    for (status, time, first, created, updated) in days {
+    for (re_id, status, time, first, created, updated) in days {
         assert_eq!((status.as_str(), &time), ("active", &first));
-        assert!(!created.is_empty() && created <= updated);
+        // P0 was made by the first batch; every person-day was updated by the second.
+        let made_by = if re_id == "P0" { 0 } else { 1 };
+        assert_eq!(created, batch_times[made_by], "{re_id}");
+        assert_eq!(updated, batch_times[1], "{re_id}");
     }
 }
