@@ -439,6 +439,10 @@ fn publish(shared: &WorkerShared, prepared: &[PreparedDetection], results: &[Pro
         .filter(|r| r.outcome != DetectionOutcome::AlreadyProcessed)
         .count();
     shared.core.metrics().detections_processed(processed as u64);
+    // An event per detection costs a JSON document each: none when nobody listens.
+    if !events.has_listeners() {
+        return;
+    }
     let at = Timestamp::now();
     let by_id: std::collections::HashMap<JobId, &PreparedDetection> =
         prepared.iter().map(|p| (p.job.job_id, p)).collect();

@@ -56,6 +56,13 @@ pub struct Event {
 pub trait EventBus: Send + Sync + fmt::Debug + 'static {
     fn publish(&self, event: Event);
     fn subscribe(&self) -> broadcast::Receiver<Event>;
+
+    /// Whether anyone could receive an event published now. Publishers of frequent
+    /// events (one per processed detection) skip building them when nobody listens; a bus
+    /// that cannot tell (listeners on other nodes) answers `true`, the default.
+    fn has_listeners(&self) -> bool {
+        true
+    }
 }
 
 /// The in-process bus (a bounded broadcast channel).
@@ -87,6 +94,10 @@ impl EventBus for BroadcastBus {
     fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.sender.subscribe()
     }
+
+    fn has_listeners(&self) -> bool {
+        self.sender.receiver_count() > 0
+    }
 }
 
 #[cfg(test)]
@@ -115,5 +126,18 @@ mod tests {
             serde_json::to_value(&ev).unwrap()["type"],
             "detection_update"
         );
+    }
+
+    #[test]
+    fn the_bus_knows_whether_anyone_listens() {
+        let bus = BroadcastBus::new(8);
+        assert!(!bus.has_listeners());
+        let first = bus.subscribe();
+        let second = bus.subscribe();
+        assert!(bus.has_listeners());
+        drop(first);
+        assert!(bus.has_listeners());
+        drop(second);
+        assert!(!bus.has_listeners());
     }
 }
