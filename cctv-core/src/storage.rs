@@ -11,6 +11,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 pub(crate) mod error;
+mod processed;
 
 use crate::records::RecordStore;
 pub use error::{Cause, StorageError};

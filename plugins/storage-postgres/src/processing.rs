@@ -604,14 +604,11 @@ async fn complete(
         return Ok(());
     }
     let ids: Vec<Uuid> = results.iter().map(|r| r.job_id.0).collect();
-    let values: Vec<Value> = results
-        .iter()
-        .map(|r| serde_json::to_value(r).expect("result serializes"))
-        .collect();
+    let values: Vec<String> = results.iter().map(ProcessedDetection::to_json).collect();
     sqlx::query(
-        "UPDATE jobs SET status = 'completed', result = u.result, payload = '{}', attempts = jobs.attempts + 1,
+        "UPDATE jobs SET status = 'completed', result = u.result::jsonb, payload = '{}', attempts = jobs.attempts + 1,
                          lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3
-         FROM UNNEST($1::uuid[], $2::jsonb[]) AS u(id, result) WHERE jobs.id = u.id",
+         FROM UNNEST($1::uuid[], $2::text[]) AS u(id, result) WHERE jobs.id = u.id",
     )
     .bind(&ids)
     .bind(&values)

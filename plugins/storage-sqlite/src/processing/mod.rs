@@ -628,7 +628,7 @@ async fn apply(
         .map(|(result, d)| {
             (
                 d.job.job_id.to_string(),
-                serde_json::to_string(&result).expect("result serializes"),
+                result.to_json(),
                 d.job.credential_id.unwrap_or(0),
                 ts(d.job.received_at),
             )
