@@ -15,24 +15,35 @@ use crate::validation::ValidationErrors;
 /// Deepest accepted nesting of a JSON value (an object or array counts one level, so a
 /// field holding `{"a": {"b": 1}}` is two levels deep).
 pub const MAX_NESTING: usize = 32;
-/// How deeply `value` nests objects and arrays (a scalar is 0). Iterative, so a value of
-/// any depth is measured without recursion.
+/// How deeply `value` nests objects and arrays (a scalar is 0). A value deeper than
+/// [`MAX_NESTING`] is measured only that far (the answer is then `MAX_NESTING + 1`), so
+/// the recursion is at most that deep whatever the value. Nothing is allocated: it runs
+/// for every field of every detection.
 pub(crate) fn nesting_depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack: Vec<(&Value, usize)> = vec![(value, 0)];
-    while let Some((v, depth)) = stack.pop() {
-        let children: Box<dyn Iterator<Item = &Value>> = match v {
-            Value::Object(map) => Box::new(map.values()),
-            Value::Array(items) => Box::new(items.iter()),
-            _ => continue,
-        };
-        let depth = depth + 1;
-        deepest = deepest.max(depth);
-        if depth > MAX_NESTING {
-            // Deep enough to refuse: no need to walk the rest.
-            return depth;
+    depth_at(value, 0)
+}
+
+/// The deepest level reached from `value`, found at level `above`.
+fn depth_at(value: &Value, above: usize) -> usize {
+    match value {
+        Value::Object(map) => deepest_child(map.values(), above + 1),
+        Value::Array(items) => deepest_child(items.iter(), above + 1),
+        _ => above,
+    }
+}
+
+/// The deepest level reached from the children of a container at level `depth`.
+fn deepest_child<'a>(children: impl Iterator<Item = &'a Value>, depth: usize) -> usize {
+    let mut deepest = depth;
+    if depth > MAX_NESTING {
+        // Deep enough to refuse: no need to walk the rest.
+        return deepest;
+    }
+    for child in children {
+        deepest = deepest.max(depth_at(child, depth));
+        if deepest > MAX_NESTING {
+            break;
         }
-        stack.extend(children.map(|c| (c, depth)));
     }
     deepest
 }
@@ -64,7 +75,12 @@ mod tests {
         assert_eq!(nesting_depth(&json!(1)), 0);
         assert_eq!(nesting_depth(&json!({"a": [1, {"b": {}}]})), 4);
         let deep = (0..200).fold(json!(1), |v, _| json!([v]));
-        assert!(nesting_depth(&deep) > MAX_NESTING);
+        assert_eq!(nesting_depth(&deep), MAX_NESTING + 1);
+        // Exactly the limit, in objects, and behind a shallow sibling.
+        let limit = (0..MAX_NESTING).fold(json!(1), |v, _| json!({ "k": v }));
+        assert_eq!(nesting_depth(&json!([[1], limit.clone()])), MAX_NESTING + 1);
+        assert_eq!(nesting_depth(&limit), MAX_NESTING);
+        assert_eq!(nesting_depth(&json!([[], {}, "x"])), 2);
         let err = check_nesting(json!({"ok": 1, "deep": deep}).as_object().unwrap()).unwrap_err();
         assert!(err.has("deep") && !err.has("ok"));
     }
