@@ -19,7 +19,7 @@ pub const MAX_NESTING: usize = 32;
 /// [`MAX_NESTING`] is measured only that far (the answer is then `MAX_NESTING + 1`), so
 /// the recursion is at most that deep whatever the value. Nothing is allocated: it runs
 /// for every field of every detection.
-pub(crate) fn nesting_depth(value: &Value) -> usize {
+pub fn nesting_depth(value: &Value) -> usize {
     depth_at(value, 0)
 }
 

@@ -10,7 +10,7 @@
 
 use crate::body_shape::{MAX_FIELD_NAME_BYTES, too_deep_json_path};
 use cctv_core::accept::batch::{BatchError, ItemStatus, check_batch_len};
-use cctv_core::input::too_deep_message;
+use cctv_core::input::{MAX_NESTING, nesting_depth, too_deep_message};
 use jiff::Timestamp;
 use salvo::http::{ParseError, StatusCode};
 use salvo::{Depot, Request, Response, handler};
@@ -106,6 +106,12 @@ async fn read_items(
 }
 
 /// `{"detections": [ … ]}` and nothing else, within the JSON size and nesting bounds.
+///
+/// A value nested too deeply refuses the whole batch, with its path named
+/// (`detections.4.detection_data`). The body is parsed first: serde_json stops at 128
+/// levels, and the parsed items are then measured ([`too_deep_item`]). Only a body the
+/// parser refuses is scanned as bytes for the path ([`too_deep_json_path`]), so a batch
+/// that is not too deep (nearly all) is not read twice.
 async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, ApiError> {
     let is_json = req
         .content_type()
@@ -125,10 +131,6 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, Ap
             format!("The request body could not be read: {other}"),
         ),
     })?;
-    // Refused before parsing, with the item and field named, however deep the body goes.
-    if let Some(field) = too_deep_json_path(body, ITEM_FIELD_LEVEL) {
-        return Err(ApiError::validation(&field, too_deep_message(&field)));
-    }
     let mut fields = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => map,
         Ok(_) => {
@@ -137,7 +139,13 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, Ap
                 r#"The request body must be a JSON object {"detections": [ … ]}"#,
             ));
         }
-        Err(e) => return Err(ApiError::validation("body", format!("Malformed JSON: {e}"))),
+        Err(e) => {
+            // Too deep for the parser: named all the same, however deep the body goes.
+            if let Some(field) = too_deep_json_path(body, ITEM_FIELD_LEVEL) {
+                return Err(ApiError::validation(&field, too_deep_message(&field)));
+            }
+            return Err(ApiError::validation("body", format!("Malformed JSON: {e}")));
+        }
     };
     if let Some(unknown) = fields.keys().find(|k| *k != "detections") {
         let field = if unknown.len() <= MAX_FIELD_NAME_BYTES {
@@ -151,7 +159,10 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, Ap
         ));
     }
     match fields.remove("detections") {
-        Some(Value::Array(items)) => Ok(items),
+        Some(Value::Array(items)) => match too_deep_item(&items) {
+            Some(field) => Err(ApiError::validation(&field, too_deep_message(&field))),
+            None => Ok(items),
+        },
         None | Some(Value::Null) => Err(ApiError::validation(
             "detections",
             "The detections field is required",
@@ -161,6 +172,33 @@ async fn read_body(state: &AppState, req: &mut Request) -> Result<Vec<Value>, Ap
             "The detections field must be an array of detections",
         )),
     }
+}
+
+/// The path of the first value in `items` nested deeper than the core allows below an
+/// item's field (an item's fields, or an array item's elements, may each nest
+/// [`MAX_NESTING`] levels), named as [`too_deep_json_path`] names it: the path ends at
+/// the item when the field's name cannot be shown.
+fn too_deep_item(items: &[Value]) -> Option<String> {
+    items.iter().enumerate().find_map(|(i, item)| {
+        let step = match item {
+            Value::Object(fields) => fields
+                .iter()
+                .find(|(_, v)| nesting_depth(v) > MAX_NESTING)
+                .map(|(name, _)| {
+                    (name.len() <= MAX_FIELD_NAME_BYTES && !name.contains(['\\', '"']))
+                        .then(|| name.clone())
+                }),
+            Value::Array(elements) => elements
+                .iter()
+                .position(|v| nesting_depth(v) > MAX_NESTING)
+                .map(|j| Some(j.to_string())),
+            _ => None,
+        }?;
+        Some(match step {
+            Some(step) => format!("detections.{i}.{step}"),
+            None => format!("detections.{i}"),
+        })
+    })
 }
 
 fn batch_error(e: BatchError) -> ApiError {
@@ -173,5 +211,49 @@ fn batch_error(e: BatchError) -> ApiError {
         BatchError::Forbidden(m) => ApiError::Forbidden(m.into()),
         BatchError::Unavailable(m) => ApiError::Unavailable(m),
         other => ApiError::Server(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use super::*;
+
+    fn deep(levels: usize) -> Value {
+        (0..levels).fold(json!(1), |v, _| json!({ "k": v }))
+    }
+
+    /// Parsed items are named as the byte scan names them, where the parser can read the
+    /// body, so a batch is refused with the same field whichever of the two finds it.
+    #[test]
+    fn parsed_items_are_named_as_the_byte_scan_names_them() {
+        let ok = json!({"re_id": "a", "detection_data": deep(MAX_NESTING)});
+        let named = |name: &str| {
+            let mut item = Map::new();
+            item.insert("re_id".into(), json!("c"));
+            item.insert(name.into(), deep(40));
+            Value::Object(item)
+        };
+        let cases = vec![
+            vec![ok.clone()],
+            vec![json!(5), json!([deep(MAX_NESTING)]), ok.clone()],
+            vec![
+                ok.clone(),
+                json!({"re_id": "b", "detection_data": deep(MAX_NESTING + 1)}),
+            ],
+            vec![ok.clone(), ok.clone(), json!(["x", deep(MAX_NESTING + 5)])],
+            vec![ok.clone(), named("a\"b")],
+            vec![named(&"x".repeat(MAX_FIELD_NAME_BYTES + 1))],
+            vec![named(&"y".repeat(MAX_FIELD_NAME_BYTES))],
+        ];
+        let mut refused = 0;
+        for items in cases {
+            let body = serde_json::to_vec(&json!({ "detections": items })).unwrap();
+            let scanned = too_deep_json_path(&body, ITEM_FIELD_LEVEL);
+            refused += usize::from(scanned.is_some());
+            assert_eq!(too_deep_item(&items), scanned, "{items:?}");
+        }
+        assert_eq!(refused, 5);
     }
 }

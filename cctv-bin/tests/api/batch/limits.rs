@@ -49,6 +49,10 @@ async fn empty_oversized_and_malformed_batches_are_refused_naming_the_limit() {
         let deep = (0..40).fold(json!(1), |v, _| json!({ "k": v }));
         let mut too_deep = item(&app, "DEEP");
         too_deep["detection_data"] = deep;
+        // Deeper than serde_json parses (128 levels), in an array item's element.
+        let deepest = (0..200).fold(json!(1), |v, _| json!([v]));
+        let past_the_parser =
+            json!({"detections": [item(&app, "OK"), item(&app, "OK2"), ["x", deepest]]});
         let cases: Vec<(&str, Vec<u8>, &str)> = vec![
             ("an array body", b"[]".to_vec(), "body"),
             (
@@ -67,6 +71,11 @@ async fn empty_oversized_and_malformed_batches_are_refused_naming_the_limit() {
                 "an item's field nested too deep",
                 serde_json::to_vec(&json!({"detections": [item(&app, "OK"), too_deep]})).unwrap(),
                 "detections.1.detection_data",
+            ),
+            (
+                "an item nested past the parser's limit",
+                serde_json::to_vec(&past_the_parser).unwrap(),
+                "detections.2.1",
             ),
         ];
         for (what, body, field) in cases {
