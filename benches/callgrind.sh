@@ -17,7 +17,11 @@
 # With BATCH=N each request is a batch upload of N detections (one connection), and
 # processing runs in batches of about N: then the program total per detection is what
 # a detection costs the whole server in large batches (BENCHMARKS.md, session 25).
-# KEEP=path keeps callgrind's output. Needs valgrind (callgrind_control, callgrind_annotate).
+# THREADS=1 counts each thread apart and prints each one's instructions per detection
+# instead of the functions: which thread bounds a run (in batches, the main file's
+# SQLite writer; see BENCHMARKS.md, session 26).
+# KEEP=path keeps callgrind's output (with THREADS=1, KEEP=dir/ keeps one file a thread).
+# Needs valgrind (callgrind_control, callgrind_annotate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${RATE:-40}
@@ -39,7 +43,8 @@ $bin demo --json > "$work/estate.json"
 cred=$($bin credential create --name bench --rate-limit 1000000000 --json)
 key=$(echo "$cred" | sed -E 's/.*"api_key":"([^"]+)".*/\1/')
 secret=$(echo "$cred" | sed -E 's/.*"api_secret":"([^"]+)".*/\1/')
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$work/callgrind.out" \
+valgrind --tool=callgrind --instr-atstart=no ${THREADS:+--separate-threads=yes} \
+    --callgrind-out-file="$work/callgrind.out" \
     "$bin" serve > "$work/serve.log" 2>&1 &
 vg=$!
 for _ in $(seq 1 600); do curl -sf "http://$addr/health" >/dev/null && break; sleep 0.2; done
@@ -58,6 +63,26 @@ done
 callgrind_control -i off $vg >/dev/null 2>&1
 accepted=$(total cctv_detections_accepted_total)
 kill -TERM $vg; wait $vg 2>/dev/null || true
+if [ -n "${THREADS:-}" ]; then
+    echo "== $bin: $accepted detections accepted; instructions per detection, by thread:"
+    for f in "$work"/callgrind.out-*; do
+        funcs=$(cd "$work" && callgrind_annotate --inclusive=yes --auto=no --threshold=100 \
+            "${f##*/}" 2>/dev/null)
+        # Told apart by what runs the thread (SQLite's own work shows in other threads'
+        # listings only through the sqlx worker's channel, never as `sqlite3_step`).
+        case "$funcs" in
+            *multi_thread::worker::Context::run*) kind="tokio worker (HTTP, async side)" ;;
+            *scheduler::current_thread*) kind="actix arbiter (batcher, workers)" ;;
+            *sqlite3_step*) kind="SQLite connection (sqlx worker)" ;;
+            *) kind="other" ;;
+        esac
+        echo "$funcs" | awk -v n="$accepted" -v k="$kind" -v f="${f##*/}" '/PROGRAM TOTALS/ {
+            v = $1; gsub(",", "", v); if (n && v / n >= 100) printf "%9.0f  %-18s %s\n", v / n, f, k }'
+    done | sort -rn | tee "$work/threads.txt"
+    awk '{ s += $1 } END { printf "%9.0f  whole server\n", s }' "$work/threads.txt"
+    if [ -n "${KEEP:-}" ]; then cp "$work"/callgrind.out-* "$KEEP"; fi
+    exit 0
+fi
 echo "== $bin: $accepted detections accepted; inclusive instructions per detection:"
 # Run outside the checkout: inside it, callgrind_annotate finds the sources and splits the
 # figures by file differently.
