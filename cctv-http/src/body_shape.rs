@@ -43,9 +43,7 @@ pub(crate) fn too_deep_json_path(json: &[u8], levels: usize) -> Option<String> {
     for step in &path {
         let part = match step {
             Step::Member(Some((a, b))) => match std::str::from_utf8(&json[*a..*b]) {
-                Ok(n) if n.len() <= MAX_FIELD_NAME_BYTES && !n.contains(['\\', '"']) => {
-                    n.to_owned()
-                }
+                Ok(n) if can_name(n) => n.to_owned(),
                 _ => break,
             },
             Step::Member(None) => break,
@@ -59,6 +57,13 @@ pub(crate) fn too_deep_json_path(json: &[u8], levels: usize) -> Option<String> {
         name.push_str(&part);
     }
     Some(if name.is_empty() { "body".into() } else { name })
+}
+
+/// Whether a member's name may stand in an error's path: not longer than
+/// [`MAX_FIELD_NAME_BYTES`], and without quotes or backslashes (a path could not show them
+/// as they were sent).
+pub(crate) fn can_name(name: &str) -> bool {
+    name.len() <= MAX_FIELD_NAME_BYTES && !name.contains(['\\', '"'])
 }
 
 /// One container on the way to a value: an object (the byte range of the member being

@@ -8,7 +8,7 @@
 //! what is left is refused whole with 429); a request refused before its items are known
 //! costs one, like any other request.
 
-use crate::body_shape::{MAX_FIELD_NAME_BYTES, too_deep_json_path};
+use crate::body_shape::{MAX_FIELD_NAME_BYTES, can_name, too_deep_json_path};
 use cctv_core::accept::batch::{BatchError, ItemStatus, check_batch_len};
 use cctv_core::input::{MAX_NESTING, nesting_depth, too_deep_message};
 use jiff::Timestamp;
@@ -184,10 +184,7 @@ fn too_deep_item(items: &[Value]) -> Option<String> {
             Value::Object(fields) => fields
                 .iter()
                 .find(|(_, v)| nesting_depth(v) > MAX_NESTING)
-                .map(|(name, _)| {
-                    (name.len() <= MAX_FIELD_NAME_BYTES && !name.contains(['\\', '"']))
-                        .then(|| name.clone())
-                }),
+                .map(|(name, _)| can_name(name).then(|| name.clone())),
             Value::Array(elements) => elements
                 .iter()
                 .position(|v| nesting_depth(v) > MAX_NESTING)
