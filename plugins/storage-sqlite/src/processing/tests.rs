@@ -11,12 +11,18 @@ use cctv_testkit::{
 use super::*;
 use crate::SqliteSettings;
 
-#[tokio::test]
-async fn known_person_days_come_from_memory_until_something_else_writes() {
+/// A store in a fresh directory (kept while the returned guard lives), without fsync.
+async fn test_store() -> (tempfile::TempDir, SqliteStore) {
     let dir = tempfile::tempdir().unwrap();
     let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
     settings.fsync_every_commit = false;
     let store = SqliteStore::open(&settings).await.unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn known_person_days_come_from_memory_until_something_else_writes() {
+    let (_dir, store) = test_store().await;
     let e = seed(&store).await;
     let first = [
         job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z"),
@@ -75,10 +81,7 @@ async fn known_person_days_come_from_memory_until_something_else_writes() {
 /// an event log id is not its detection's id once other events exist.
 #[tokio::test]
 async fn each_event_log_row_repeats_its_detection_and_image() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut settings = SqliteSettings::new(dir.path().join("cctv.db"));
-    settings.fsync_every_commit = false;
-    let store = SqliteStore::open(&settings).await.unwrap();
+    let (_dir, store) = test_store().await;
     let e = seed(&store).await;
     accept_and_process(&store, &[job(&e, 0, "P0", 1, "2026-11-28T07:00:00Z")]).await;
     // Two events of another kind: the next event id is 4, the next detection id 2.
