@@ -20,14 +20,16 @@ trap 'rm -f "$out" "$out".*' EXIT
 DURATION=${DURATION:-30} benches/run.sh "$@" >"$out" 2>&1 &
 run=$!
 sleep "$from"
-server=$(pgrep -f -- " serve$" | head -1 || true)
+# The binary benches/run.sh runs, so that another cctv on the machine is not measured.
+bin=${CCTV_BIN:-${CARGO_TARGET_DIR:-target}/release/cctv}
+server=$(pgrep -f -- "^$bin serve$" | head -1 || true)
 if [ -z "$server" ]; then
     wait $run || true
     cat "$out" >&2
     echo "no cctv serve process found" >&2
     exit 1
 fi
-load_threads() { for p in $(pgrep -f -- " bench ingest " || true); do cat /proc/"$p"/task/*/schedstat; done; }
+load_threads() { for p in $(pgrep -f -- "^$bin bench ingest " || true); do cat /proc/"$p"/task/*/schedstat; done; }
 snapshot() { # tid name run_ns wait_ns, one line a thread of the server
     for t in /proc/"$server"/task/*; do
         echo "${t##*/} $(tr ' ' _ <"$t"/comm) $(cut -d' ' -f1,2 "$t"/schedstat)"
