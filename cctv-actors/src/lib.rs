@@ -452,7 +452,7 @@ async fn prune_loop(core: Core, retention: Duration) {
         let before = jiff::Timestamp::now() - retention;
         loop {
             match core.storage().prune_completed(before, SLICE).await {
-                Ok(n) if n as usize == SLICE => tokio::task::yield_now().await,
+                Ok(n) if n as usize >= SLICE => tokio::task::yield_now().await,
                 Ok(n) => {
                     if n > 0 {
                         tracing::debug!(deleted = n, "pruned completed jobs");

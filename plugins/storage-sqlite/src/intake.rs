@@ -7,8 +7,9 @@
 //!
 //! Exactly once across two files, without a distributed commit:
 //! - a detection is durable once its intake row is committed (before the 202);
-//! - processing decides "not done yet" from the **main** file (no `jobs` row, or a queued
-//!   one) and writes the completed `jobs` row with the effects, in one main transaction;
+//! - processing decides "not done yet" from the **main** file (no detection row with the
+//!   job's id, and no `jobs` row or a queued one) and writes the effects, which complete
+//!   the job (a counted detection's row is its completion), in one main transaction;
 //! - only then is the intake row deleted. A crash in between leaves a row whose job is
 //!   already completed: moving it to the main queue (`spill`) skips it.
 //!
@@ -406,7 +407,7 @@ impl Intake {
             .collect()
     }
 
-    /// Forgets processed jobs (their completed `jobs` rows are committed in the main file).
+    /// Forgets processed jobs (their completions are committed in the main file).
     pub(crate) async fn remove(&self, ids: Vec<String>) -> Result<(), StorageError> {
         for chunk in ids.chunks(SPILL_CHUNK) {
             let mut sql = Sql::default();

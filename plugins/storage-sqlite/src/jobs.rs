@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use cctv_core::jobs::*;
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection, StorageError};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
 
 use crate::intake::Which;
 use crate::sql::{Sql, chunks_for};
-use crate::{SqliteStore, lenient_json, map_err, parse_opt_ts, parse_ts, ts};
+use crate::{SqliteStore, lenient_json, map_err, parse_date, parse_opt_ts, parse_ts, ts};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}").into()))
@@ -22,9 +22,9 @@ fn job_id(s: &str) -> Result<JobId, StorageError> {
 
 impl SqliteStore {
     /// Moves up to `at_most` intake rows, oldest first, into the main `jobs` table as
-    /// queued detection jobs (skipping jobs already there, e.g. completed before their
-    /// intake row was deleted) and deletes them from the intake. Returns how many rows
-    /// moved.
+    /// queued detection jobs (skipping jobs already done: with a `jobs` row or a detection
+    /// row, processed before their intake row was deleted) and deletes them from the
+    /// intake. Returns how many rows moved.
     pub(crate) async fn spill(
         &self,
         which: Which<'_>,
@@ -49,7 +49,8 @@ impl SqliteStore {
             sql.values(
                 "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, credential_id, \
                  created_at, updated_at) SELECT * FROM (",
-                ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT (id) DO NOTHING",
+                ") AS v WHERE v.column1 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM re_id_branch_detections d \
+                 INDEXED BY re_id_branch_detections_job WHERE d.job_id = v.column1) ON CONFLICT (id) DO NOTHING",
                 10,
                 rows,
                 chunks_for(n),
@@ -100,6 +101,22 @@ impl SqliteStore {
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
+}
+
+/// The result of a counted detection's job, from its detection row.
+fn counted_result(
+    job_id: JobId,
+    detection_id: i64,
+    row: &sqlx::sqlite::SqliteRow,
+) -> Result<Value, StorageError> {
+    let result = ProcessedDetection {
+        job_id,
+        outcome: DetectionOutcome::Counted,
+        detection_date: parse_date(row.get("detection_date"))?,
+        detection_id: Some(detection_id),
+        event_log_id: row.get("event_log_id"),
+    };
+    serde_json::to_value(result).map_err(|e| StorageError::Corrupt(e.to_string().into()))
 }
 
 /// Most intake rows moved per transaction.
@@ -315,13 +332,28 @@ impl JobQueue for SqliteStore {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        // A counted detection's job has no `jobs` row: its detection row answers (see
+        // `processing::apply`), unless a `jobs` row exists (a retried job's). Rows written
+        // before detection rows kept `received_at` have their `jobs` rows.
         let main_row = || async {
             sqlx::query(
-                "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
-                        finished_at, lease_until
-                 FROM jobs WHERE id = ?",
+                "SELECT * FROM (
+                   SELECT 0 AS source, id, queue, kind, status, attempts, max_attempts, last_error, result,
+                          credential_id, created_at, available_at, finished_at, lease_until,
+                          NULL AS detection_id, NULL AS event_log_id, NULL AS detection_date
+                   FROM jobs WHERE id = ?1
+                   UNION ALL
+                   SELECT 1, job_id, ?2, 'detection', 'completed', 1, ?3, NULL, NULL,
+                          coalesce(credential_id, 0), received_at, received_at, created_at, NULL,
+                          id, event_log_id, detection_date
+                   FROM re_id_branch_detections INDEXED BY re_id_branch_detections_job
+                   WHERE job_id = ?1 AND received_at IS NOT NULL
+                     AND job_id >= (SELECT coalesce(max(before_id), '') FROM detection_job_horizon)
+                 ) ORDER BY source LIMIT 1",
             )
             .bind(id.to_string())
+            .bind(Queue::Detections.as_str())
+            .bind(i64::from(Queue::Detections.default_retry().max_attempts))
             .fetch_optional(&self.reader)
             .await
             .map_err(map_err)
@@ -355,7 +387,10 @@ impl JobQueue for SqliteStore {
             attempts: row.get::<i64, _>("attempts") as u32,
             max_attempts: row.get::<i64, _>("max_attempts") as u32,
             last_error: row.get("last_error"),
-            result: lenient_json(row.get("result"), "result"),
+            result: match row.get::<Option<i64>, _>("detection_id") {
+                Some(detection_id) => Some(counted_result(id, detection_id, &row)?),
+                None => lenient_json(row.get("result"), "result"),
+            },
             credential_id: (credential_id != 0).then_some(credential_id),
             created_at: parse_ts(row.get("created_at"))?,
             available_at: parse_ts(row.get("available_at"))?,
@@ -399,6 +434,8 @@ impl JobQueue for SqliteStore {
     }
 
     async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError> {
+        // Before the rows go: the count leaves out answers that are `jobs` rows.
+        let forgotten = self.forget_detection_jobs(before, limit).await?;
         let done = sqlx::query(
             "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE id < ? AND status = 'completed' LIMIT ?)",
         )
@@ -414,6 +451,63 @@ impl JobQueue for SqliteStore {
             .execute(&self.writer)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() + forgotten)
+    }
+}
+
+impl SqliteStore {
+    /// Moves the horizon of counted detections' job answers (they have no `jobs` rows to
+    /// delete) towards `before`, past at most `limit` of them; returns how many it passed.
+    async fn forget_detection_jobs(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<u64, StorageError> {
+        let until = JobId::first_at(before).to_string();
+        let from: String =
+            sqlx::query_scalar("SELECT coalesce(max(before_id), '') FROM detection_job_horizon")
+                .fetch_one(&self.reader)
+                .await
+                .map_err(map_err)?;
+        if from >= until {
+            return Ok(0);
+        }
+        // The answers in [from, until), in id order; rows from before the answers were
+        // kept have no `received_at` and are stepped over (once: the horizon passes them).
+        // A retried job's answer is its `jobs` row, which pruning deletes and counts.
+        let answers = "FROM re_id_branch_detections d INDEXED BY re_id_branch_detections_job \
+             WHERE job_id >= ?1 AND job_id < ?2 AND received_at IS NOT NULL \
+             AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = d.job_id)";
+        let count: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM (SELECT 1 {answers} LIMIT ?3)"
+        ))
+        .bind(&from)
+        .bind(&until)
+        .bind(limit as i64)
+        .fetch_one(&self.reader)
+        .await
+        .map_err(map_err)?;
+        // Past `limit` answers, the horizon stops at the first one it keeps.
+        let next: Option<String> = sqlx::query_scalar(&format!(
+            "SELECT job_id {answers} ORDER BY job_id LIMIT 1 OFFSET ?3"
+        ))
+        .bind(&from)
+        .bind(&until)
+        .bind(limit as i64)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(map_err)?;
+        let horizon = next.unwrap_or(until);
+        self.queue_write(async move |conn| {
+            sqlx::query(
+                "INSERT INTO detection_job_horizon (id, before_id) VALUES (1, ?) \
+                 ON CONFLICT (id) DO UPDATE SET before_id = max(before_id, excluded.before_id)",
+            )
+            .bind(horizon)
+            .execute(&mut *conn)
+            .await
+        })
+        .await?;
+        Ok(count as u64)
     }
 }

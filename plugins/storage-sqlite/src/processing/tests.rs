@@ -3,9 +3,11 @@
 //! as the plan says, however many statements they take.
 
 use cctv_core::estate::RecordStatus;
+use cctv_core::jobs::{JobQueue, JobState};
 use cctv_core::storage::RegistryStore;
 use cctv_testkit::{
-    EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION, accept_and_process, job, mixed_batch, prepare, seed,
+    EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION, accept, accept_and_process, job, mixed_batch, prepare,
+    seed,
 };
 
 use super::*;
@@ -116,17 +118,37 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
         assert_eq!(image, job.image.as_ref().map(|i| i.path.clone()));
         assert_eq!(result.event_log_id, result.detection_id.map(|d| d + 2));
     }
-    let completed: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM jobs WHERE queue = 'detections' AND kind = 'detection' AND status = 'completed' \
-         AND payload = '{}' AND attempts = 1 AND max_attempts = ? AND priority = ? AND created_at = available_at \
-         AND finished_at = updated_at AND result IS NOT NULL",
-    )
-    .bind(i64::from(Queue::Detections.default_retry().max_attempts))
-    .bind(Queue::Detections.priority())
-    .fetch_one(&store.writer)
-    .await
-    .unwrap();
-    assert_eq!(completed, 301);
+    // Counted detections' jobs are answered from their detection rows: no `jobs` rows
+    // (the three images' jobs are child jobs of another queue).
+    let job_rows: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs WHERE queue = 'detections'")
+        .fetch_one(&store.writer)
+        .await
+        .unwrap();
+    assert_eq!(job_rows, 0);
+    for (result, job) in results.iter().zip(&jobs) {
+        let record = store
+            .job(job.job_id)
+            .await
+            .unwrap()
+            .expect("the job answers");
+        assert_eq!(record.state, JobState::Completed);
+        assert_eq!(
+            (record.queue, record.kind.as_str()),
+            (Queue::Detections, "detection")
+        );
+        assert_eq!((record.attempts, record.last_error), (1, None));
+        assert_eq!(
+            record.max_attempts,
+            Queue::Detections.default_retry().max_attempts
+        );
+        assert_eq!(record.result, Some(serde_json::to_value(result).unwrap()));
+        assert_eq!(record.credential_id, job.credential_id);
+        assert_eq!(
+            (record.created_at, record.available_at),
+            (job.received_at, job.received_at)
+        );
+        assert!(record.finished_at.is_some());
+    }
     // The time each batch wrote its detection rows with.
     let batch_times: Vec<String> = sqlx::query_scalar(
         "SELECT updated_at FROM re_id_branch_detections WHERE id IN (1, (SELECT max(id) FROM re_id_branch_detections)) ORDER BY id",
@@ -148,4 +170,96 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
         assert_eq!(created, batch_times[made_by], "{re_id}");
         assert_eq!(updated, batch_times[1], "{re_id}");
     }
+}
+
+/// A counted detection's job lives in its detection row: a retried job's queued row is
+/// completed in place, an intake row left behind by a crash never returns to the queue,
+/// and pruning forgets both kinds of answer.
+#[tokio::test]
+async fn a_detection_row_is_its_jobs_completion() {
+    let (_dir, store) = test_store().await;
+    let e = seed(&store).await;
+    let done = job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z");
+    accept_and_process(&store, std::slice::from_ref(&done)).await;
+    // The processed job's intake row goes in the background; then a crash "leaves it".
+    while store.intake.stats().await.unwrap().pending > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    accept(&store, std::slice::from_ref(&done)).await;
+    store
+        .spill(crate::intake::Which::All, usize::MAX)
+        .await
+        .unwrap();
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM jobs")
+        .fetch_one(&store.writer)
+        .await
+        .unwrap();
+    assert_eq!(queued, 0, "a processed job is not queued again");
+    assert_eq!(store.intake.stats().await.unwrap().pending, 0);
+
+    let retried = job(&e, 1, "P2", 1, "2026-11-28T08:00:00Z");
+    accept(&store, std::slice::from_ref(&retried)).await;
+    let now = Timestamp::now();
+    store
+        .fail(retried.job_id, "boom", Some(now), now)
+        .await
+        .unwrap();
+    let results = store
+        .process_detections(&prepare(std::slice::from_ref(&retried)), now)
+        .await
+        .unwrap();
+    let (status, attempts, result): (String, i64, String) =
+        sqlx::query_as("SELECT status, attempts, result FROM jobs WHERE id = ?")
+            .bind(retried.job_id.to_string())
+            .fetch_one(&store.writer)
+            .await
+            .unwrap();
+    assert_eq!((status.as_str(), attempts), ("completed", 2));
+    assert_eq!(result, results[0].to_json());
+    let record = store.job(retried.job_id).await.unwrap().unwrap();
+    assert_eq!((record.state, record.attempts), (JobState::Completed, 2));
+    assert_eq!(record.last_error.as_deref(), Some("boom"));
+
+    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    assert_eq!(
+        store
+            .prune_completed(Timestamp::UNIX_EPOCH, 10)
+            .await
+            .unwrap(),
+        0
+    );
+    assert!(store.job(done.job_id).await.unwrap().is_some());
+    assert_eq!(store.prune_completed(cutoff, 10).await.unwrap(), 2);
+    assert!(store.job(done.job_id).await.unwrap().is_none());
+    assert!(store.job(retried.job_id).await.unwrap().is_none());
+    assert_eq!(store.prune_completed(cutoff, 10).await.unwrap(), 0);
+    // Processing still knows the job is done: its detection row stays.
+    let again = store
+        .process_detections(&prepare(std::slice::from_ref(&done)), Timestamp::now())
+        .await
+        .unwrap();
+    assert_eq!(again[0].outcome, DetectionOutcome::AlreadyProcessed);
+}
+
+/// Pruning passes at most `limit` answers at a time, and the next call goes on from there.
+#[tokio::test]
+async fn forgetting_detection_jobs_goes_in_slices() {
+    let (_dir, store) = test_store().await;
+    let e = seed(&store).await;
+    let jobs = mixed_batch(&e, 5, &[]);
+    accept_and_process(&store, &jobs).await;
+    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 2);
+    let answering = async || {
+        let mut n = 0;
+        for j in &jobs {
+            n += usize::from(store.job(j.job_id).await.unwrap().is_some());
+        }
+        n
+    };
+    assert_eq!(answering().await, 3);
+    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 2);
+    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 1);
+    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 0);
+    assert_eq!(answering().await, 0);
 }
