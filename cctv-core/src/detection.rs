@@ -64,6 +64,8 @@ pub(crate) struct DetectionRequest {
     /// the `event_id` field (unique per credential and device).
     pub keyed_by_header: bool,
     pub detection_data: Option<Value>,
+    /// `detection_data` as written when its size was checked: the job stores this text.
+    pub detection_data_text: Option<JsonText>,
     pub person_features: Option<Value>,
 }
 
@@ -281,11 +283,13 @@ impl DetectionRequest {
             );
         }
 
-        let detection_data = optional_object(&mut fields, "detection_data", &mut errors);
+        let (detection_data, detection_data_text) =
+            optional_object(&mut fields, "detection_data", &mut errors).unzip();
         if let Some(Value::Object(data)) = &detection_data {
             check_detection_data(data, &mut errors);
         }
-        let person_features = optional_object(&mut fields, "person_features", &mut errors);
+        let person_features =
+            optional_object(&mut fields, "person_features", &mut errors).map(|(value, _)| value);
         if let Some(Value::Object(features)) = &person_features {
             check_person_features(features, &mut errors);
         }
@@ -300,6 +304,7 @@ impl DetectionRequest {
             event_id,
             keyed_by_header,
             detection_data,
+            detection_data_text,
             person_features,
         })
     }
@@ -343,7 +348,7 @@ impl DetectionRequest {
             detected_count: self.detected_count,
             detected_at: self.detected_at.unwrap_or(received_at),
             received_at,
-            detection_data: self.detection_data.map(JsonText::from),
+            detection_data: self.detection_data_text,
             person_features: self.person_features,
             image,
             imported: false,
@@ -372,13 +377,14 @@ fn number(value: &Value) -> Option<f64> {
     }
 }
 
-/// An optional object field, taken out of the request's fields (not copied). Forms may
-/// carry it as a JSON string.
+/// An optional object field, taken out of the request's fields (not copied), with its
+/// compact text: written once, to check its size, and kept for the job. Forms may carry
+/// it as a JSON string.
 fn optional_object(
     fields: &mut Map<String, Value>,
     name: &str,
     errors: &mut ValidationErrors,
-) -> Option<Value> {
+) -> Option<(Value, JsonText)> {
     let value = match fields.remove(name) {
         None | Some(Value::Null) => return None,
         Some(Value::String(s)) if s.trim().is_empty() => return None,
@@ -399,7 +405,8 @@ fn optional_object(
         errors.add(name, crate::input::too_deep_message(name));
         return None;
     }
-    if !json_fits(&value, MAX_JSON_FIELD_BYTES) {
+    let text = JsonText::from(&value);
+    if text.as_str().len() > MAX_JSON_FIELD_BYTES {
         errors.add(
             name,
             format!(
@@ -409,28 +416,7 @@ fn optional_object(
         );
         return None;
     }
-    Some(value)
-}
-
-/// Whether `value`, written as compact JSON, takes at most `limit` bytes. Counted as it is
-/// written, nothing kept, and written only until it goes past the limit.
-fn json_fits(value: &Value, limit: usize) -> bool {
-    struct Counter {
-        left: usize,
-    }
-    impl std::io::Write for Counter {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.left = self
-                .left
-                .checked_sub(buf.len())
-                .ok_or(std::io::ErrorKind::FileTooLarge)?;
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    serde_json::to_writer(&mut Counter { left: limit }, value).is_ok()
+    Some((value, text))
 }
 
 fn check_detection_data(data: &Map<String, Value>, errors: &mut ValidationErrors) {
