@@ -48,26 +48,29 @@ pub enum ItemStatus {
 
 /// Why an item was refused.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+/// (Fields in sorted order: the HTTP layer writes a batch's results straight to JSON and
+/// answers the same text as a JSON map of them would.)
 pub struct ItemError {
     /// The code a single detection would have been refused with: `VALIDATION_ERROR`,
     /// `FORBIDDEN` or `IDEMPOTENCY_CONFLICT`.
     pub code: &'static str,
     /// The field to blame (the first, when several are wrong).
     pub field: String,
-    pub message: String,
     /// For a conflict: the job stored under the item's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
+    pub message: String,
 }
 
-/// The answer for one item, at its index in the batch.
+/// The answer for one item, at its index in the batch. (Fields in sorted order, as
+/// [`ItemError`]'s.)
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ItemResult {
+    pub error: Option<ItemError>,
     pub index: usize,
-    pub status: ItemStatus,
     /// The item's job, or the original one for a duplicate; `None` when rejected.
     pub job_id: Option<JobId>,
-    pub error: Option<ItemError>,
+    pub status: ItemStatus,
 }
 
 /// Why a batch was refused as a whole (nothing of it was stored).

@@ -9,12 +9,13 @@
 //! costs one, like any other request.
 
 use crate::body_shape::{MAX_FIELD_NAME_BYTES, can_name, too_deep_json_path};
-use cctv_core::accept::batch::{BatchError, ItemStatus, check_batch_len};
+use cctv_core::accept::batch::{BatchError, ItemResult, ItemStatus, check_batch_len};
 use cctv_core::input::{MAX_NESTING, nesting_depth, too_deep_message};
 use jiff::Timestamp;
 use salvo::http::{ParseError, StatusCode};
 use salvo::{Depot, Request, Response, handler};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::auth::{self, DeviceAuth};
 use crate::envelope::{ApiError, Reply, respond};
@@ -70,18 +71,29 @@ async fn accept(
         count(ItemStatus::Duplicate),
         count(ItemStatus::Rejected),
     );
-    Ok(Reply::with_status(
+    Ok(Reply::written(
         StatusCode::ACCEPTED,
         format!(
             "Detection batch received: {accepted} accepted, {duplicates} duplicate, {rejected} rejected"
         ),
-        json!({
-            "accepted": accepted,
-            "duplicates": duplicates,
-            "rejected": rejected,
-            "results": results,
-        }),
+        Answer {
+            accepted,
+            duplicates,
+            rejected,
+            results: &results,
+        },
     ))
+}
+
+/// A batch's `data`, written straight to JSON (up to 1,000 results: through a `Value`,
+/// every result was a map built and written again). Fields in sorted order, as a JSON
+/// map writes them.
+#[derive(Serialize)]
+struct Answer<'a> {
+    accepted: usize,
+    duplicates: usize,
+    rejected: usize,
+    results: &'a [ItemResult],
 }
 
 /// The batch's items, once the credential may write and the body is a batch of an
