@@ -478,23 +478,16 @@ impl SqliteStore {
         let answers = "FROM re_id_branch_detections d INDEXED BY re_id_branch_detections_job \
              WHERE job_id >= ?1 AND job_id < ?2 AND received_at IS NOT NULL \
              AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = d.job_id)";
-        let count: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM (SELECT 1 {answers} LIMIT ?3)"
+        // How many of them there are, up to `limit`; past `limit`, the horizon stops at
+        // the first one it keeps.
+        let (count, next): (i64, Option<String>) = sqlx::query_as(&format!(
+            "SELECT (SELECT count(*) FROM (SELECT 1 {answers} LIMIT ?3)), \
+                    (SELECT job_id {answers} ORDER BY job_id LIMIT 1 OFFSET ?3)"
         ))
         .bind(&from)
         .bind(&until)
         .bind(limit as i64)
         .fetch_one(&self.reader)
-        .await
-        .map_err(map_err)?;
-        // Past `limit` answers, the horizon stops at the first one it keeps.
-        let next: Option<String> = sqlx::query_scalar(&format!(
-            "SELECT job_id {answers} ORDER BY job_id LIMIT 1 OFFSET ?3"
-        ))
-        .bind(&from)
-        .bind(&until)
-        .bind(limit as i64)
-        .fetch_optional(&self.reader)
         .await
         .map_err(map_err)?;
         let horizon = next.unwrap_or(until);
