@@ -32,12 +32,15 @@ else
     bin=${CARGO_TARGET_DIR:-target}/release/cctv
 fi
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+# The server is waited for: a run started right after this one must not find its database
+# connections still open.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 export CCTV__DATA_DIR="$work/data" CCTV__LISTEN=127.0.0.1:18080 CCTV__LOG__FILTER=${CCTV__LOG__FILTER:-warn}
 if [ "$backend" = postgres ]; then
     url=${CCTV_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/cctv_bench}
     db=${url##*/}
-    psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db" >&2
+    # FORCE: a server left from another run (killed, still closing) holds connections.
+    psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >&2
     export CCTV__DATABASE__URL="$url" CCTV__INGEST__WORKERS=${WORKERS:-4}
 fi
 $bin demo --json > "$work/estate.json"
