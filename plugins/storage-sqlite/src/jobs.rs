@@ -434,12 +434,14 @@ impl JobQueue for SqliteStore {
     }
 
     async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError> {
-        // Before the rows go: the count leaves out answers that are `jobs` rows.
-        let forgotten = self.forget_detection_jobs(before, limit).await?;
+        // Before the rows go: the count leaves out answers that are `jobs` rows. The rows
+        // go only below the horizon: above it, a retried or tracking-disabled job whose
+        // row was deleted would be answered from its detection row, wrongly.
+        let (forgotten, horizon) = self.forget_detection_jobs(before, limit).await?;
         let done = sqlx::query(
             "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE id < ? AND status = 'completed' LIMIT ?)",
         )
-        .bind(JobId::first_at(before).to_string())
+        .bind(horizon)
         .bind(limit as i64)
         .execute(&self.writer)
         .await
@@ -457,12 +459,13 @@ impl JobQueue for SqliteStore {
 
 impl SqliteStore {
     /// Moves the horizon of counted detections' job answers (they have no `jobs` rows to
-    /// delete) towards `before`, past at most `limit` of them; returns how many it passed.
+    /// delete) towards `before`, past at most `limit` of them; returns how many it passed
+    /// and the id below which every answer is forgotten (at most `before`'s first id).
     async fn forget_detection_jobs(
         &self,
         before: Timestamp,
         limit: usize,
-    ) -> Result<u64, StorageError> {
+    ) -> Result<(u64, String), StorageError> {
         let until = JobId::first_at(before).to_string();
         let from: String =
             sqlx::query_scalar("SELECT coalesce(max(before_id), '') FROM detection_job_horizon")
@@ -470,7 +473,7 @@ impl SqliteStore {
                 .await
                 .map_err(map_err)?;
         if from >= until {
-            return Ok(0);
+            return Ok((0, until));
         }
         // The answers in [from, until), in id order; rows from before the answers were
         // kept have no `received_at` and are stepped over (once: the horizon passes them).
@@ -491,16 +494,17 @@ impl SqliteStore {
         .await
         .map_err(map_err)?;
         let horizon = next.unwrap_or(until);
+        let stored = horizon.clone();
         self.queue_write(async move |conn| {
             sqlx::query(
                 "INSERT INTO detection_job_horizon (id, before_id) VALUES (1, ?) \
                  ON CONFLICT (id) DO UPDATE SET before_id = max(before_id, excluded.before_id)",
             )
-            .bind(horizon)
+            .bind(stored)
             .execute(&mut *conn)
             .await
         })
         .await?;
-        Ok(count as u64)
+        Ok((count as u64, horizon))
     }
 }

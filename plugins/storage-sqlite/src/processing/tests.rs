@@ -263,3 +263,38 @@ async fn forgetting_detection_jobs_goes_in_slices() {
     assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 0);
     assert_eq!(answering().await, 0);
 }
+
+/// Pruning in slices never deletes a `jobs` row above the horizon: a retried job's answer
+/// stays its own row (attempts 2), not its detection row's (attempts 1).
+#[tokio::test]
+async fn pruning_keeps_job_rows_the_horizon_has_not_passed() {
+    let (_dir, store) = test_store().await;
+    let e = seed(&store).await;
+    let counted = [
+        job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z"),
+        job(&e, 0, "P2", 1, "2026-11-28T08:00:00Z"),
+    ];
+    accept_and_process(&store, &counted).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    let retried = job(&e, 1, "P3", 1, "2026-11-28T08:00:00Z");
+    accept(&store, std::slice::from_ref(&retried)).await;
+    let now = Timestamp::now();
+    store
+        .fail(retried.job_id, "boom", Some(now), now)
+        .await
+        .unwrap();
+    store
+        .process_detections(&prepare(std::slice::from_ref(&retried)), now)
+        .await
+        .unwrap();
+    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
+    // One answer a call: the horizon stops at the second counted job.
+    assert_eq!(store.prune_completed(cutoff, 1).await.unwrap(), 1);
+    let record = store.job(retried.job_id).await.unwrap().unwrap();
+    assert_eq!(record.attempts, 2, "still answered by its own row");
+    while store.prune_completed(cutoff, 1).await.unwrap() > 0 {}
+    assert!(store.job(retried.job_id).await.unwrap().is_none());
+    for j in &counted {
+        assert!(store.job(j.job_id).await.unwrap().is_none());
+    }
+}
