@@ -59,14 +59,20 @@ struct MetaBlock<'a> {
     version: &'static str,
 }
 
+/// A successful answer's `data`: a JSON value, or one already written as JSON text
+/// ([`Reply::written`]).
+#[derive(Debug, Clone)]
+enum Data {
+    Value(Value),
+    Written(Box<RawValue>),
+}
+
 /// A successful answer.
 #[derive(Debug)]
 pub struct Reply {
     pub status: StatusCode,
     pub message: String,
-    pub data: Value,
-    /// The data already written as JSON ([`Reply::written`]), answered instead of `data`.
-    written: Option<Box<RawValue>>,
+    data: Data,
     /// Extra top-level members (`pagination`, `statistics`).
     pub extra: Vec<(&'static str, Value)>,
 }
@@ -84,8 +90,7 @@ impl Reply {
         Self {
             status,
             message: message.into(),
-            data: to_value(data),
-            written: None,
+            data: Data::Value(to_value(data)),
             extra: Vec::new(),
         }
     }
@@ -99,8 +104,10 @@ impl Reply {
         Self {
             status,
             message: message.into(),
-            data: Value::Null,
-            written: serde_json::value::to_raw_value(&data).ok(),
+            data: match serde_json::value::to_raw_value(&data) {
+                Ok(text) => Data::Written(text),
+                Err(_) => Data::Value(Value::Null),
+            },
             extra: Vec::new(),
         }
     }
@@ -355,9 +362,9 @@ impl Serialize for SuccessBody<'_> {
             ("message", Member::Text(&self.reply.message)),
             (
                 "data",
-                match &self.reply.written {
-                    Some(raw) => Member::Raw(raw),
-                    None => Member::Json(&self.reply.data),
+                match &self.reply.data {
+                    Data::Written(text) => Member::Raw(text),
+                    Data::Value(value) => Member::Json(value),
                 },
             ),
         ];
@@ -423,7 +430,11 @@ mod tests {
         let mut body = Map::new();
         body.insert("success".into(), Value::Bool(true));
         body.insert("message".into(), Value::String(reply.message));
-        body.insert("data".into(), reply.data);
+        let data = match reply.data {
+            Data::Value(value) => value,
+            Data::Written(text) => serde_json::from_str(text.get()).unwrap(),
+        };
+        body.insert("data".into(), data);
         for (key, value) in reply.extra {
             body.insert(key.into(), value);
         }
@@ -467,7 +478,6 @@ mod tests {
                         status: expected.status,
                         message: expected.message.clone(),
                         data: expected.data.clone(),
-                        written: None,
                         extra: expected.extra.clone(),
                     },
                     meta_value,
