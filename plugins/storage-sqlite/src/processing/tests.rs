@@ -22,6 +22,24 @@ async fn test_store() -> (tempfile::TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// Accepts `job`, fails its first attempt ("boom", retry now: a queued `jobs` row), and
+/// processes it.
+async fn processed_after_a_failed_attempt(
+    store: &SqliteStore,
+    job: &DetectionJob,
+) -> Vec<ProcessedDetection> {
+    accept(store, std::slice::from_ref(job)).await;
+    let now = Timestamp::now();
+    store
+        .fail(job.job_id, "boom", Some(now), now)
+        .await
+        .unwrap();
+    store
+        .process_detections(&prepare(std::slice::from_ref(job)), now)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn known_person_days_come_from_memory_until_something_else_writes() {
     let (_dir, store) = test_store().await;
@@ -198,16 +216,7 @@ async fn a_detection_row_is_its_jobs_completion() {
     assert_eq!(store.intake.stats().await.unwrap().pending, 0);
 
     let retried = job(&e, 1, "P2", 1, "2026-11-28T08:00:00Z");
-    accept(&store, std::slice::from_ref(&retried)).await;
-    let now = Timestamp::now();
-    store
-        .fail(retried.job_id, "boom", Some(now), now)
-        .await
-        .unwrap();
-    let results = store
-        .process_detections(&prepare(std::slice::from_ref(&retried)), now)
-        .await
-        .unwrap();
+    let results = processed_after_a_failed_attempt(&store, &retried).await;
     let (status, attempts, result): (String, i64, String) =
         sqlx::query_as("SELECT status, attempts, result FROM jobs WHERE id = ?")
             .bind(retried.job_id.to_string())
@@ -277,16 +286,7 @@ async fn pruning_keeps_job_rows_the_horizon_has_not_passed() {
     accept_and_process(&store, &counted).await;
     tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let retried = job(&e, 1, "P3", 1, "2026-11-28T08:00:00Z");
-    accept(&store, std::slice::from_ref(&retried)).await;
-    let now = Timestamp::now();
-    store
-        .fail(retried.job_id, "boom", Some(now), now)
-        .await
-        .unwrap();
-    store
-        .process_detections(&prepare(std::slice::from_ref(&retried)), now)
-        .await
-        .unwrap();
+    processed_after_a_failed_attempt(&store, &retried).await;
     let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
     // One answer a call: the horizon stops at the second counted job.
     assert_eq!(store.prune_completed(cutoff, 1).await.unwrap(), 1);
