@@ -180,9 +180,16 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// The route tree alone (the API reference's coverage test walks it).
+///
+/// The fleet's two ingest routes come first: salvo tries routes in order, and every
+/// detection walked the whole management tree before reaching its handler (about 25,000
+/// instructions a request, callgrind: a fifth of the HTTP side's work). No earlier route
+/// takes their method and path, so the order changes no answer.
 pub(crate) fn routes() -> Router {
     use device::{batch, query, upload};
     Router::new()
+        .push(Router::with_path("api/v1/detection/log").post(upload::log_detection))
+        .push(Router::with_path("api/v1/detection/batch").post(batch::batch_detections))
         .push(Router::with_path("health").get(health::health))
         .push(Router::with_path("livez").get(health::livez))
         .push(Router::with_path("readyz").get(health::readyz))
@@ -199,8 +206,6 @@ pub(crate) fn routes() -> Router {
                 .push(streams::routes())
                 .push(reports::routes())
                 .push(analytics::routes())
-                .push(Router::with_path("detection/log").post(upload::log_detection))
-                .push(Router::with_path("detection/batch").post(batch::batch_detections))
                 .push(Router::with_path("detection/status/{job_id}").get(query::job_status))
                 .push(Router::with_path("detection/summary").get(query::summary))
                 .push(Router::with_path("detections").get(query::list_detections))
