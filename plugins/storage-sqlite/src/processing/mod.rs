@@ -37,7 +37,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqliteConnection};
 
 use crate::sql::{Sql, Streamed, chunks_for, streamed};
-use crate::{SqliteStore, lenient_json, map_err, parse_date, ts};
+use crate::{SqliteStore, day, lenient_json, map_err, parse_date, ts};
 pub(crate) use cache::StateCache;
 use cache::{DayKey, ReadDays, STAMP_SQL, Stamp};
 
@@ -246,10 +246,7 @@ fn read_person_days(sql: &mut Sql, days: &[(String, Date)]) {
         return;
     }
     let chunks = chunks_for(days.len());
-    let days: Vec<(String, String)> = days
-        .iter()
-        .map(|(r, d)| (r.clone(), d.to_string()))
-        .collect();
+    let days: Vec<(String, String)> = days.iter().map(|(r, d)| (r.clone(), day(*d))).collect();
     sql.values(
         "SELECT 'day', m.re_id, m.detection_date, m.status, m.appearance_features FROM (",
         ") AS k JOIN re_id_masters m ON m.re_id = k.column1 AND m.detection_date = k.column2",
@@ -422,7 +419,7 @@ async fn apply(
         chunks_for(plan.memberships.len()),
         |q, m| {
             q.bind(m.re_id.clone())
-                .bind(m.date.to_string())
+                .bind(day(m.date))
                 .bind(m.branch_id)
                 .bind(m.counted)
                 .bind(ts(m.first_at))
@@ -451,7 +448,7 @@ async fn apply(
         chunks_for(changes.len()),
         |q, (d, features)| {
             q.bind(d.re_id.clone())
-                .bind(d.date.to_string())
+                .bind(day(d.date))
                 .bind(ts(d.first_at))
                 .bind(features.clone())
                 .bind(ts(d.last_at))
@@ -480,7 +477,7 @@ async fn apply(
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
                 .bind(ts(job.detected_at))
-                .bind(d.date.to_string())
+                .bind(day(d.date))
                 .bind(i64::from(d.hour))
                 .bind(i64::from(job.detected_count))
                 .bind(detection_data(job))
@@ -578,7 +575,7 @@ async fn apply(
         plan.dirty_days.clone(),
         chunks_for(plan.dirty_days.len()),
         |q, (date, branch)| {
-            q.bind(date.to_string()).bind(branch).bind(now.clone());
+            q.bind(day(date)).bind(branch).bind(now.clone());
         },
     )
     .await;
@@ -593,7 +590,7 @@ async fn apply(
         day_totals,
         totals_chunks,
         |q, t| {
-            q.bind(t.date.to_string())
+            q.bind(day(t.date))
                 .bind(t.branch_key)
                 .bind(t.detections)
                 .bind(t.detected_count)
@@ -611,7 +608,7 @@ async fn apply(
         plan.device_counts.clone(),
         device_chunks,
         |q, t| {
-            q.bind(t.date.to_string())
+            q.bind(day(t.date))
                 .bind(t.branch_id)
                 .bind(t.device_id)
                 .bind(t.detections)
@@ -627,7 +624,7 @@ async fn apply(
         plan.hour_counts.iter().collect(),
         chunks_for(plan.hour_counts.len()),
         |q, t| {
-            q.bind(t.date.to_string())
+            q.bind(day(t.date))
                 .bind(t.branch_id)
                 .bind(i64::from(t.hour))
                 .bind(t.detections);
