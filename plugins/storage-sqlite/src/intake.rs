@@ -176,7 +176,13 @@ impl Intake {
             .acquire_timeout(Duration::from_secs(60))
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(options.clone().pragma("cache_size", "-8192"))
+            // The writer cuts a reset WAL back to its limit (see `checkpoint_loop`).
+            .connect_with(
+                options
+                    .clone()
+                    .pragma("cache_size", "-8192")
+                    .pragma("journal_size_limit", crate::WAL_SIZE_LIMIT.to_string()),
+            )
             .await
             .map_err(map_err)?;
         sqlx::raw_sql(SCHEMA)
@@ -188,10 +194,7 @@ impl Intake {
             .connect_with(options.clone())
             .await
             .map_err(map_err)?;
-        tokio::spawn(crate::checkpoint_loop(
-            checkpointer.clone(),
-            crate::WalReset::Truncate,
-        ));
+        tokio::spawn(crate::checkpoint_loop(checkpointer.clone()));
         let reader = SqlitePoolOptions::new()
             .max_connections(2)
             .connect_with(options.read_only(true))
