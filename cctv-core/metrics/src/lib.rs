@@ -13,10 +13,11 @@
 //! never a raw path), reasons are error codes, queues and channels are closed sets or
 //! configured names.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
-use prometheus_client::encoding::prometheus_text;
+use prometheus_client::encoding::{EncodeLabelSet, prometheus_text};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -25,7 +26,33 @@ use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
-type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+/// An answered request's counter series. Typed labels, because every request is
+/// counted: a label vector cost two vectors and five strings a request (with their
+/// hashing about 4,400 instructions, callgrind); these copy the route and nothing else.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: Cow<'static, str>,
+    status: u16,
+}
+
+/// An answered request's latency series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: Cow<'static, str>,
+}
+
+/// The method as a label, without a copy for the usual ones.
+fn method_label(method: &str) -> Cow<'static, str> {
+    const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    KNOWN
+        .into_iter()
+        .find(|known| *known == method)
+        .map_or_else(|| Cow::Owned(method.to_owned()), Cow::Borrowed)
+}
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms … ~16 s.
@@ -40,7 +67,7 @@ pub struct Metrics {
     accepted: Counter,
     processed: Counter,
     rejected: Family<Labels, Counter>,
-    http_requests: Family<Labels, Counter>,
+    http_requests: Family<RequestLabels, Counter>,
     http_duration: HistogramFamily,
     queue_depth: Family<Labels, Gauge>,
     jobs_failed: Family<Labels, Counter>,
@@ -63,7 +90,7 @@ impl Metrics {
         let accepted = Family::<Labels, Counter>::default();
         let processed = Family::<Labels, Counter>::default();
         let rejected = Family::<Labels, Counter>::default();
-        let http_requests = Family::<Labels, Counter>::default();
+        let http_requests = Family::<RequestLabels, Counter>::default();
         let http_duration: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let queue_depth = Family::<Labels, Gauge>::default();
         let jobs_failed = Family::<Labels, Counter>::default();
@@ -155,19 +182,20 @@ impl Metrics {
 
     /// One answered request; `route` must be a template, never a raw path.
     pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
-        self.http_requests
-            .get_or_create(&vec![
-                ("route", route.to_owned()),
-                ("method", method.to_owned()),
-                ("status", status.to_string()),
-            ])
-            .inc();
+        let route = RouteLabels {
+            route: route.to_owned(),
+            method: method_label(method),
+        };
         self.http_duration
-            .get_or_create(&vec![
-                ("route", route.to_owned()),
-                ("method", method.to_owned()),
-            ])
+            .get_or_create(&route)
             .observe(elapsed.as_secs_f64());
+        self.http_requests
+            .get_or_create(&RequestLabels {
+                route: route.route,
+                method: route.method,
+                status,
+            })
+            .inc();
     }
 
     pub fn queue_depth(&self, queue: &str, depth: u64) {
@@ -257,12 +285,15 @@ mod tests {
             200,
             Duration::from_millis(3),
         );
+        m.http_request("/api/v1/person/:re_id", "BREW", 418, Duration::ZERO);
         m.commit_batch(64);
         let text = m.render();
         for line in [
             "cctv_detections_accepted_total{backend=\"sqlite\"} 3",
             "cctv_detections_rejected_total{reason=\"validation_error\"} 2",
             "cctv_http_requests_total{route=\"/api/v1/person/:re_id\",method=\"GET\",status=\"200\"} 1",
+            "cctv_http_request_duration_seconds_count{route=\"/api/v1/person/:re_id\",method=\"GET\"} 1",
+            "cctv_http_requests_total{route=\"/api/v1/person/:re_id\",method=\"BREW\",status=\"418\"} 1",
             "cctv_ingest_commit_batch_size_count 1",
             &format!(
                 "cctv_build_info{{version=\"{}\"}} 1",
