@@ -13,7 +13,6 @@
 //! never a raw path), reasons are error codes, queues and channels are closed sets or
 //! configured names.
 
-use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -34,7 +33,7 @@ type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
-    method: Cow<'static, str>,
+    method: &'static str,
     status: u16,
 }
 
@@ -42,16 +41,17 @@ struct RequestLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
     route: String,
-    method: Cow<'static, str>,
+    method: &'static str,
 }
 
-/// The method as a label, without a copy for the usual ones.
-fn method_label(method: &str) -> Cow<'static, str> {
+/// The method as a label: methods outside the usual set are one label, `other`, not one
+/// each, so a client cannot grow the label set.
+fn method_label(method: &str) -> &'static str {
     const KNOWN: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
     KNOWN
         .into_iter()
         .find(|known| *known == method)
-        .map_or_else(|| Cow::Owned(method.to_owned()), Cow::Borrowed)
+        .unwrap_or("other")
 }
 
 fn latency_histogram() -> Histogram {
@@ -180,7 +180,8 @@ impl Metrics {
             .inc_by(n);
     }
 
-    /// One answered request; `route` must be a template, never a raw path.
+    /// One answered request; `route` must be a template, never a raw path. Methods
+    /// outside GET, HEAD, POST, PUT, PATCH, DELETE and OPTIONS are counted as `other`.
     pub fn http_request(&self, route: &str, method: &str, status: u16, elapsed: Duration) {
         let route = RouteLabels {
             route: route.to_owned(),
@@ -293,7 +294,7 @@ mod tests {
             "cctv_detections_rejected_total{reason=\"validation_error\"} 2",
             "cctv_http_requests_total{route=\"/api/v1/person/:re_id\",method=\"GET\",status=\"200\"} 1",
             "cctv_http_request_duration_seconds_count{route=\"/api/v1/person/:re_id\",method=\"GET\"} 1",
-            "cctv_http_requests_total{route=\"/api/v1/person/:re_id\",method=\"BREW\",status=\"418\"} 1",
+            "cctv_http_requests_total{route=\"/api/v1/person/:re_id\",method=\"other\",status=\"418\"} 1",
             "cctv_ingest_commit_batch_size_count 1",
             &format!(
                 "cctv_build_info{{version=\"{}\"}} 1",
