@@ -46,10 +46,9 @@ pub enum ItemStatus {
     Rejected,
 }
 
-/// Why an item was refused.
+/// Why an item was refused. (Fields in sorted order: the HTTP layer writes a batch's
+/// results straight to JSON and answers the same text as a JSON map of them would.)
 #[derive(Debug, Clone, PartialEq, Serialize)]
-/// (Fields in sorted order: the HTTP layer writes a batch's results straight to JSON and
-/// answers the same text as a JSON map of them would.)
 pub struct ItemError {
     /// The code a single detection would have been refused with: `VALIDATION_ERROR`,
     /// `FORBIDDEN` or `IDEMPOTENCY_CONFLICT`.

@@ -323,9 +323,8 @@ pub(crate) const WAL_SIZE_LIMIT: i64 = MAX_WAL_FRAMES * 4096;
 /// what it remembers of processed person-days, see `processing/cache.rs`), and the file
 /// is written over in place. A TRUNCATE instead cut the file to nothing, and it grew
 /// again block by block after every reset (on the intake file, the truncation alone was
-/// 2 % of the SQLite threads' time, `perf`).
+/// 2 % of the server's CPU samples under load, `perf`).
 pub(crate) async fn checkpoint_loop(pool: SqlitePool) {
-    let reset = "PRAGMA wal_checkpoint(RESTART)";
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !pool.is_closed() {
@@ -335,7 +334,10 @@ pub(crate) async fn checkpoint_loop(pool: SqlitePool) {
             .await;
         let result = match passive {
             Ok((_, log, _)) if log > MAX_WAL_FRAMES => {
-                sqlx::query(reset).execute(&pool).await.map(|_| ())
+                sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
             }
             other => other.map(|_| ()),
         };
