@@ -128,6 +128,7 @@ mod props;
 pub mod query;
 pub mod records;
 pub mod storage;
+pub mod time_text;
 pub mod validation;
 pub mod workers;
 

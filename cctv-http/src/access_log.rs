@@ -185,10 +185,7 @@ impl Handler for AccessLogHoop {
         let status = res.status_code.map_or(200, |s| s.as_u16());
         let user_id = user.load(Ordering::Relaxed);
         let line = AccessLogLine {
-            timestamp: Timestamp::now()
-                .to_zoned_datetime(log.tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%.3f%:z")
-                .to_string(),
+            timestamp: cctv_core::time_text::local_millis(Timestamp::now(), &log.tz),
             request_id: depot
                 .get_typed::<RequestMeta>()
                 .map(|m| m.request_id.clone())
