@@ -406,11 +406,21 @@ async fn apply(
     // alone cost a round trip to the writer thread and 128 rows of NULL binds (images,
     // child jobs and dirty days are few or none in most batches).
     let k = chunks_for(plan.detections.len());
+    // A text the writer would copy again in almost every row is bound once per statement
+    // (`c.day`) and its rows bind NULL: the batch's day (nearly every detection of a batch
+    // has it), a last time equal to the first (a membership or person-day seen once in the
+    // batch), a time of receipt equal to the device's time (a device that sends none).
+    // Binding a text costs the writer a copy into memory it allocates and frees again.
+    let batch_date = plan.detections.first().map(|d| d.date);
+    let batch_day = batch_date.map(day);
+    let day_or_batch = |date: Date| (Some(date) != batch_date).then(|| day(date));
+    let unless_same = |t: Timestamp, same_as: Timestamp| (t != same_as).then(|| ts(t));
     // Every membership is written: its visit figures move on each detection.
-    sql.values(
+    sql.values_then(
         "INSERT INTO re_id_branch_days (re_id, detection_date, branch_id, counted, first_detected_at, \
-         last_detected_at, detections) SELECT * FROM (",
-        ") AS v WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted), \
+         last_detected_at, detections) SELECT v.column1, coalesce(v.column2, c.day), v.column3, v.column4, \
+         v.column5, coalesce(v.column6, v.column5), v.column7 FROM (",
+        ") AS v, (SELECT ? AS day) AS c WHERE v.column1 IS NOT NULL ON CONFLICT DO UPDATE SET counted = max(counted, excluded.counted), \
          first_detected_at = min(coalesce(first_detected_at, excluded.first_detected_at), excluded.first_detected_at), \
          last_detected_at = max(coalesce(last_detected_at, excluded.last_detected_at), excluded.last_detected_at), \
          detections = detections + excluded.detections",
@@ -419,12 +429,15 @@ async fn apply(
         chunks_for(plan.memberships.len()),
         |q, m| {
             q.bind(m.re_id.clone())
-                .bind(day(m.date))
+                .bind(day_or_batch(m.date))
                 .bind(m.branch_id)
                 .bind(m.counted)
                 .bind(ts(m.first_at))
-                .bind(ts(m.last_at))
+                .bind(unless_same(m.last_at, m.first_at))
                 .bind(m.detections);
+        },
+        |q| {
+            q.bind(batch_day.clone());
         },
     )
     .await;
@@ -434,9 +447,9 @@ async fn apply(
     sql.values_then(
         "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, \
          last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, updated_at) \
-         SELECT v.column1, v.column2, v.column3, v.column4, v.column3, v.column5, v.column6, v.column7, 'active', c.now, c.now \
-         FROM (",
-        ") AS v, (SELECT ? AS now) AS c WHERE v.column1 IS NOT NULL ON CONFLICT (re_id, detection_date) DO UPDATE SET \
+         SELECT v.column1, coalesce(v.column2, c.day), v.column3, v.column4, v.column3, coalesce(v.column5, v.column3), \
+         v.column6, v.column7, 'active', c.now, c.now FROM (",
+        ") AS v, (SELECT ? AS now, ? AS day) AS c WHERE v.column1 IS NOT NULL ON CONFLICT (re_id, detection_date) DO UPDATE SET \
          total_actual_count = total_actual_count + excluded.total_actual_count, \
          total_detection_branch_count = total_detection_branch_count + excluded.total_detection_branch_count, \
          first_detected_at = min(coalesce(first_detected_at, excluded.first_detected_at), excluded.first_detected_at), \
@@ -448,15 +461,15 @@ async fn apply(
         chunks_for(changes.len()),
         |q, (d, features)| {
             q.bind(d.re_id.clone())
-                .bind(day(d.date))
+                .bind(day_or_batch(d.date))
                 .bind(ts(d.first_at))
                 .bind(features.clone())
-                .bind(ts(d.last_at))
+                .bind(unless_same(d.last_at, d.first_at))
                 .bind(d.branch_count)
                 .bind(d.actual_count);
         },
         |q| {
-            q.bind(now.clone());
+            q.bind(now.clone()).bind(batch_day.clone());
         },
     )
     .await;
@@ -465,8 +478,10 @@ async fn apply(
     sql.values_then(
         "INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date, \
          detection_hour, detected_count, detection_data, person_features, job_id, credential_id, received_at, \
-         event_log_id, created_at, updated_at) SELECT v.*, c.now, c.now FROM (",
-        ") AS v, (SELECT ? AS now) AS c WHERE v.column1 IS NOT NULL ",
+         event_log_id, created_at, updated_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, \
+         coalesce(v.column6, c.day), v.column7, v.column8, v.column9, v.column10, v.column11, v.column12, \
+         coalesce(v.column13, v.column5), v.column14, c.now, c.now FROM (",
+        ") AS v, (SELECT ? AS now, ? AS day) AS c WHERE v.column1 IS NOT NULL ",
         14,
         rows,
         k,
@@ -477,18 +492,18 @@ async fn apply(
                 .bind(job.branch_id)
                 .bind(job.device_id.clone())
                 .bind(ts(job.detected_at))
-                .bind(day(d.date))
+                .bind(day_or_batch(d.date))
                 .bind(i64::from(d.hour))
                 .bind(i64::from(job.detected_count))
                 .bind(detection_data(job))
                 .bind(text(&job.person_features))
                 .bind(job.job_id.to_string())
                 .bind(job.credential_id)
-                .bind(ts(job.received_at))
+                .bind(unless_same(job.received_at, job.detected_at))
                 .bind(ids[i].1);
         },
         |q| {
-            q.bind(now.clone());
+            q.bind(now.clone()).bind(batch_day.clone());
         },
     )
     .await;

@@ -298,3 +298,68 @@ async fn pruning_keeps_job_rows_the_horizon_has_not_passed() {
         assert!(store.job(j.job_id).await.unwrap().is_none());
     }
 }
+
+/// Rows bind NULL for a value the statement shares (the batch's day, a last time equal
+/// to the first, a time of receipt equal to the device's time): a row whose value differs
+/// keeps its own.
+#[tokio::test]
+async fn rows_keep_their_own_day_and_times_where_they_differ_from_the_batch() {
+    let (_dir, store) = test_store().await;
+    let e = seed(&store).await;
+    let mut late = job(&e, 1, "P2", 1, "2026-11-29T10:00:00Z");
+    late.received_at = "2026-11-29T10:00:05Z".parse().unwrap();
+    let batch = [
+        job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z"),
+        job(&e, 0, "P1", 2, "2026-11-28T09:30:00Z"),
+        late,
+    ];
+    accept_and_process(&store, &batch).await;
+
+    let (p1_first, p1_last) = ("2026-11-28T08:00:00.000000Z", "2026-11-28T09:30:00.000000Z");
+    let (p2_at, p2_received) = ("2026-11-29T10:00:00.000000Z", "2026-11-29T10:00:05.000000Z");
+    assert_eq!(
+        rows(
+            &store,
+            "re_id, detection_date, detection_timestamp, received_at",
+            "re_id_branch_detections ORDER BY id"
+        )
+        .await,
+        [
+            format!("P1 2026-11-28 {p1_first} {p1_first}"),
+            format!("P1 2026-11-28 {p1_last} {p1_last}"),
+            format!("P2 2026-11-29 {p2_at} {p2_received}"),
+        ]
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "re_id, detection_date, first_detected_at, last_detected_at, detections",
+            "re_id_branch_days ORDER BY re_id"
+        )
+        .await,
+        [
+            format!("P1 2026-11-28 {p1_first} {p1_last} 2"),
+            format!("P2 2026-11-29 {p2_at} {p2_at} 1"),
+        ]
+    );
+    assert_eq!(
+        rows(
+            &store,
+            "re_id, detection_date, detection_time, first_detected_at, last_detected_at, total_actual_count",
+            "re_id_masters ORDER BY re_id"
+        )
+        .await,
+        [
+            format!("P1 2026-11-28 {p1_first} {p1_first} {p1_last} 3"),
+            format!("P2 2026-11-29 {p2_at} {p2_at} {p2_at} 1"),
+        ]
+    );
+}
+
+/// `columns` of each row of `from` (a table and its order), as one text, space-separated.
+async fn rows(store: &SqliteStore, columns: &str, from: &str) -> Vec<String> {
+    sqlx::query_scalar(&format!("SELECT concat_ws(' ', {columns}) FROM {from}"))
+        .fetch_all(&store.writer)
+        .await
+        .unwrap()
+}
