@@ -4,9 +4,9 @@
 //! Why: a detection's times and days are printed several times on its way in (the access
 //! log line, the rows SQLite stores), and jiff's `Display` and `strftime` cost 300 to
 //! 2,000 instructions a call (callgrind). The functions here print exactly what the jiff
-//! call named in their docs prints, compared by the tests over the years 1970 to 9999,
-//! and hand anything outside that range (or an offset with seconds, which only historic
-//! local mean times have) to jiff itself.
+//! call named in their docs prints (the tests compare the two), and hand what they do
+//! not cover (times outside 1970 to 9999, years outside 0 to 9999, an offset with seconds,
+//! which only historic local mean times have) to jiff itself.
 
 use jiff::Timestamp;
 use jiff::civil::Date;

@@ -8,18 +8,10 @@ use sqlx::Sqlite;
 use sqlx::query::Query;
 use sqlx::sqlite::SqliteArguments;
 
-/// Fixed-width UTC text, so that text order is time order: `2026-11-28T08:00:00.000000Z`,
-/// as jiff prints it with six fractional digits (without jiff's general printer: a
-/// detection takes seven of these on its way in; see [`cctv_core::time_text`]).
-pub(crate) fn ts(t: Timestamp) -> String {
-    cctv_core::time_text::utc_micros(t)
-}
-
-/// A day as SQLite stores it, `2026-11-28` (what `Date`'s `Display` prints; a detection
-/// binds its day about seven times on its way to the writer).
-pub(crate) fn day(d: Date) -> String {
-    cctv_core::time_text::day(d)
-}
+// Times are stored as fixed-width UTC text, so that text order is time order
+// (`2026-11-28T08:00:00.000000Z`), and days as `2026-11-28`; a detection binds several of
+// each on its way in, so they are printed without jiff's general printer.
+pub(crate) use cctv_core::time_text::{day, utc_micros as ts};
 
 pub(crate) fn parse_ts(s: &str) -> Result<Timestamp, StorageError> {
     s.parse()

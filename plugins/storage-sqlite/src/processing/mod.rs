@@ -442,8 +442,7 @@ async fn apply(
     )
     .await;
     // first/last/detection_time move by min/max (coalesce: a row made by a status edit has none).
-    // What is the same in every row (the status, the time) is written by the statement,
-    // not bound per row: binding a text costs the writer a copy of it.
+    // The status and the time, the same in every row, are written by the statement (see above).
     sql.values_then(
         "INSERT INTO re_id_masters (re_id, detection_date, detection_time, appearance_features, first_detected_at, \
          last_detected_at, total_detection_branch_count, total_actual_count, status, created_at, updated_at) \
