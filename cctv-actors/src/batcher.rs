@@ -7,14 +7,17 @@
 //!
 //! A batch upload ([`IngestSink::submit_many`]) is one submission: it is never split
 //! between commits, so it is stored all or nothing and answered by one message.
+//!
+//! Submissions reach the actor through a shared [`inbox`], not as messages: the actor's
+//! thread is woken only when the batcher waits for work.
+
+mod inbox;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use actix::{
-    Actor, ActorFutureExt, AsyncContext, Context, Handler, Message, Supervised, WrapFuture,
-};
+use actix::{Actor, ActorFutureExt, AsyncContext, Context, Handler, Supervised, WrapFuture};
 use async_trait::async_trait;
 use cctv_core::Core;
 use cctv_core::detection::DetectionJob;
@@ -25,6 +28,8 @@ use jiff::{SignedDuration, Timestamp};
 use tokio::sync::oneshot;
 
 use crate::ready::{ReadyQueue, WorkItem};
+pub(crate) use inbox::Inbox;
+use inbox::{Pushed, Wake};
 
 type OneReply = oneshot::Sender<Result<Submitted, IngestError>>;
 type ManyReply = oneshot::Sender<Result<Vec<Submitted>, IngestError>>;
@@ -73,21 +78,6 @@ const HOLD_AT_MOST: std::time::Duration = std::time::Duration::from_secs(1);
 /// How often a held batch looks for room.
 const ROOM_POLL: std::time::Duration = std::time::Duration::from_millis(2);
 
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct Submit {
-    pub job: DetectionJob,
-    pub reply: OneReply,
-}
-
-/// A batch upload's jobs: committed together, answered together.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub(crate) struct SubmitMany {
-    pub jobs: Vec<DetectionJob>,
-    pub reply: ManyReply,
-}
-
 pub(crate) struct IngestBatcher {
     core: Core,
     ready: Arc<ReadyQueue>,
@@ -95,7 +85,8 @@ pub(crate) struct IngestBatcher {
     node_id: String,
     lease: SignedDuration,
     max_batch: usize,
-    mailbox: usize,
+    /// Where submissions arrive (shared with every [`IngestHandle`]).
+    inbox: Arc<Inbox>,
     pending: Vec<Pending>,
     /// Jobs in `pending` (a batch upload holds many).
     pending_jobs: usize,
@@ -122,7 +113,7 @@ impl IngestBatcher {
         node_id: String,
         lease: SignedDuration,
         max_batch: usize,
-        mailbox: usize,
+        inbox: Arc<Inbox>,
         in_flight: Arc<AtomicUsize>,
         (min_batch, linger): (usize, std::time::Duration),
         max_commits: usize,
@@ -134,7 +125,7 @@ impl IngestBatcher {
             node_id,
             lease,
             max_batch,
-            mailbox,
+            inbox,
             pending: Vec::new(),
             pending_jobs: 0,
             committing: 0,
@@ -147,6 +138,41 @@ impl IngestBatcher {
         }
     }
 
+    /// One turn of the batcher: takes what waits in the inbox, commits what it can, and
+    /// ends either with what arrived meanwhile committed too or idle (see [`inbox`]).
+    fn turn(&mut self, ctx: &mut Context<Self>) {
+        let mut arrived = self.inbox.take();
+        loop {
+            self.receive(arrived);
+            self.flush(ctx);
+            arrived = self.inbox.settle(self.ready_to_commit());
+            if arrived.is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// A timer's turn: commits what is pending now, however little (the linger or the
+    /// wait for room is over), then goes on like any turn.
+    fn timed_turn(&mut self, ctx: &mut Context<Self>) {
+        self.lingering = false;
+        self.receive(self.inbox.take());
+        self.commit(ctx);
+        self.turn(ctx);
+    }
+
+    /// A commit could start now: a slot is free and no timer holds the batch back.
+    fn ready_to_commit(&self) -> bool {
+        self.committing < self.max_commits && !self.lingering
+    }
+
+    fn receive(&mut self, arrived: Vec<Pending>) {
+        for p in arrived {
+            self.pending_jobs += p.jobs.len();
+            self.pending.push(p);
+        }
+    }
+
     fn flush(&mut self, ctx: &mut Context<Self>) {
         if self.committing >= self.max_commits || self.pending.is_empty() || self.lingering {
             return;
@@ -154,10 +180,7 @@ impl IngestBatcher {
         if self.pending_jobs < self.min_batch && !self.linger.is_zero() {
             // Under load a short wait fills the commit; alone, a request waits `linger` at most.
             self.lingering = true;
-            ctx.run_later(self.linger, |act, ctx| {
-                act.lingering = false;
-                act.commit(ctx);
-            });
+            ctx.run_later(self.linger, |act, ctx| act.timed_turn(ctx));
             return;
         }
         // Every free commit slot takes what is pending (a commit may take only part of a
@@ -184,10 +207,7 @@ impl IngestBatcher {
             let since = *self.full_since.get_or_insert_with(std::time::Instant::now);
             if since.elapsed() < HOLD_AT_MOST {
                 self.lingering = true;
-                ctx.run_later(ROOM_POLL, |act, ctx| {
-                    act.lingering = false;
-                    act.commit(ctx);
-                });
+                ctx.run_later(ROOM_POLL, |act, ctx| act.timed_turn(ctx));
                 return;
             }
         } else {
@@ -314,7 +334,7 @@ impl IngestBatcher {
             }
             act.in_flight.fetch_sub(taken_jobs, Ordering::AcqRel);
             act.committing -= 1;
-            act.flush(ctx);
+            act.turn(ctx);
         });
         ctx.spawn(fut);
     }
@@ -325,8 +345,16 @@ impl Actor for IngestBatcher {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         // Also after a restart by the supervisor.
-        ctx.set_mailbox_capacity(self.mailbox);
-        self.flush(ctx);
+        self.turn(ctx);
+    }
+}
+
+impl Drop for IngestBatcher {
+    /// The batcher is gone for good (the system stopped, or the supervisor gave up):
+    /// later submissions are refused, and those still waiting are answered with an error.
+    fn drop(&mut self) {
+        let dropped: usize = self.inbox.close().iter().map(|p| p.jobs.len()).sum();
+        self.in_flight.fetch_sub(dropped, Ordering::AcqRel);
     }
 }
 
@@ -339,29 +367,11 @@ impl Supervised for IngestBatcher {
     }
 }
 
-impl Handler<Submit> for IngestBatcher {
+impl Handler<Wake> for IngestBatcher {
     type Result = ();
 
-    fn handle(&mut self, msg: Submit, ctx: &mut Context<Self>) {
-        self.pending.push(Pending {
-            jobs: vec![msg.job],
-            reply: Reply::One(msg.reply),
-        });
-        self.pending_jobs += 1;
-        self.flush(ctx);
-    }
-}
-
-impl Handler<SubmitMany> for IngestBatcher {
-    type Result = ();
-
-    fn handle(&mut self, msg: SubmitMany, ctx: &mut Context<Self>) {
-        self.pending_jobs += msg.jobs.len();
-        self.pending.push(Pending {
-            jobs: msg.jobs,
-            reply: Reply::Many(msg.reply),
-        });
-        self.flush(ctx);
+    fn handle(&mut self, _: Wake, ctx: &mut Context<Self>) {
+        self.turn(ctx);
     }
 }
 
@@ -369,6 +379,7 @@ impl Handler<SubmitMany> for IngestBatcher {
 #[derive(Clone)]
 pub struct IngestHandle {
     pub(crate) addr: actix::Addr<IngestBatcher>,
+    pub(crate) inbox: Arc<Inbox>,
     pub(crate) in_flight: Arc<AtomicUsize>,
     pub(crate) closing: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -382,26 +393,27 @@ impl std::fmt::Debug for IngestHandle {
 }
 
 impl IngestHandle {
-    /// Hands a submission of `jobs` detections to the batcher without waiting for room:
-    /// a full mailbox is an overload the client retries.
-    fn send<M>(&self, msg: M, jobs: usize) -> Result<(), IngestError>
-    where
-        M: actix::Message<Result = ()> + Send + 'static,
-        IngestBatcher: Handler<M>,
-    {
+    /// Hands a submission to the batcher without waiting for room: a full inbox is an
+    /// overload the client retries.
+    fn send(&self, pending: Pending) -> Result<(), IngestError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(IngestError::ShuttingDown);
         }
+        let jobs = pending.jobs.len();
         self.in_flight.fetch_add(jobs, Ordering::AcqRel);
-        self.addr.try_send(msg).map_err(|e| {
-            self.in_flight.fetch_sub(jobs, Ordering::AcqRel);
-            match e {
-                actix::prelude::SendError::Full(_) => IngestError::Overloaded,
-                actix::prelude::SendError::Closed(_) => {
-                    IngestError::Unavailable("ingest batcher stopped".into())
-                }
+        match self.inbox.push(pending) {
+            Ok(Pushed::Queued) => Ok(()),
+            Ok(Pushed::WakeBatcher) => {
+                // A full mailbox holds wake-ups already; a closed one means the actor is
+                // gone and its Drop answers what waits (this submission among them).
+                let _ = self.addr.try_send(Wake);
+                Ok(())
             }
-        })
+            Err((_, refused)) => {
+                self.in_flight.fetch_sub(jobs, Ordering::AcqRel);
+                Err(refused)
+            }
+        }
     }
 }
 
@@ -413,7 +425,10 @@ fn dropped() -> IngestError {
 impl IngestSink for IngestHandle {
     async fn submit(&self, job: DetectionJob) -> Result<Submitted, IngestError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Submit { job, reply }, 1)?;
+        self.send(Pending {
+            jobs: vec![job],
+            reply: Reply::One(reply),
+        })?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
@@ -423,8 +438,10 @@ impl IngestSink for IngestHandle {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        let count = jobs.len();
-        self.send(SubmitMany { jobs, reply }, count)?;
+        self.send(Pending {
+            jobs,
+            reply: Reply::Many(reply),
+        })?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 }

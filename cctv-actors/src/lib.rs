@@ -98,7 +98,8 @@ pub struct PipelineSettings {
 pub struct IngestPipeline {
     /// Most detections committed in one accept transaction.
     pub max_batch: usize,
-    /// Submissions that may wait for a commit before new ones are refused (503).
+    /// Submissions that may wait for the batcher before new ones are refused (503): those
+    /// that arrived while a commit was in flight and that it has not taken yet.
     pub mailbox: usize,
     /// With fewer submissions pending than this, the batcher waits up to `linger` for more
     /// before committing (fewer, larger commits; at most that much added latency).
@@ -272,6 +273,8 @@ impl Pipeline {
         let thread_core = core.clone();
         let thread_ready = ready.clone();
         let thread_in_flight = in_flight.clone();
+        let inbox = Arc::new(batcher::Inbox::new(settings.ingest.mailbox));
+        let thread_inbox = inbox.clone();
         let thread_settings = settings.clone();
         let thread = std::thread::Builder::new()
             .name("cctv-actors".into())
@@ -285,7 +288,7 @@ impl Pipeline {
                         thread_settings.node.id.clone(),
                         lease,
                         thread_settings.ingest.max_batch.max(1),
-                        thread_settings.ingest.mailbox.max(16),
+                        thread_inbox,
                         thread_in_flight,
                         (
                             thread_settings.ingest.min_batch,
@@ -293,15 +296,7 @@ impl Pipeline {
                         ),
                         thread_settings.ingest.accept_commits.max(1),
                     );
-                    // The capacity is set on the context before the actor exists: callers may
-                    // send before `started` runs, and actix's default capacity is 16.
-                    let mailbox = thread_settings.ingest.mailbox.max(16);
-                    let addr = Supervisor::start(
-                        move |ctx: &mut actix::Context<batcher::IngestBatcher>| {
-                            ctx.set_mailbox_capacity(mailbox);
-                            batcher
-                        },
-                    );
+                    let addr = Supervisor::start(move |_| batcher);
                     // The supervisor restarts an actor only while an address to it is
                     // alive, so the pipeline keeps the workers' addresses.
                     let workers: Vec<_> = (0..thread_settings.ingest.workers.max(1))
@@ -337,6 +332,7 @@ impl Pipeline {
         )?;
         let ingest = IngestHandle {
             addr,
+            inbox,
             in_flight,
             closing: Arc::new(AtomicBool::new(false)),
         };

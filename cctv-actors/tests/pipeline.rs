@@ -139,6 +139,60 @@ async fn same_event_id_counts_once(accept_commits: usize) {
     pipeline.shutdown().await;
 }
 
+/// The batcher is woken only when it waits for work (its inbox): submissions that arrive
+/// while it lingers wake nobody, and the linger's end commits them all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lingering_batcher_commits_a_lone_detection_and_a_burst_when_the_linger_ends() {
+    let (core, estate, _dir) = setup().await;
+    let mut settings = fast_settings();
+    let linger = Duration::from_millis(150);
+    settings.ingest.min_batch = 10_000;
+    settings.ingest.linger = linger;
+    let pipeline = Pipeline::start(core.clone(), settings).await.unwrap();
+    let sink = pipeline.ingest();
+
+    let started = std::time::Instant::now();
+    let lone = job(&estate, 0, "P0", 1, "2026-11-28T08:00:00Z");
+    assert!(!sink.submit(lone).await.unwrap().duplicate);
+    assert!(
+        started.elapsed() >= linger,
+        "answered before the linger ended"
+    );
+
+    let started = std::time::Instant::now();
+    let burst: Vec<_> = (1..=50)
+        .map(|i| {
+            let sink = sink.clone();
+            let j = job(&estate, i % 3, &format!("P{i}"), 1, "2026-11-28T08:00:00Z");
+            tokio::spawn(async move { sink.submit(j).await.unwrap() })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for h in burst {
+        let submitted = h.await.unwrap();
+        assert!(!submitted.duplicate);
+        ids.push(submitted.job_id);
+    }
+    assert!(
+        started.elapsed() >= linger,
+        "the burst was committed before the linger ended"
+    );
+    let storage = core.storage().clone();
+    for id in ids {
+        wait_for("the burst to be processed", WAIT, async || {
+            storage.job(id).await.unwrap().unwrap().state == JobState::Completed
+        })
+        .await;
+    }
+
+    pipeline.shutdown().await;
+    let late = job(&estate, 0, "P99", 1, "2026-11-28T08:00:00Z");
+    let refused = tokio::time::timeout(Duration::from_secs(5), sink.submit(late))
+        .await
+        .expect("a submission after shutdown is answered, not left waiting");
+    assert!(refused.is_err());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_larger_than_a_commit_is_one_commit_answered_in_order() {
     let (core, estate, _dir) = setup().await;
