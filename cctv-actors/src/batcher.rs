@@ -432,7 +432,7 @@ impl IngestSink for IngestHandle {
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
-    /// One message and one commit for the whole batch.
+    /// One submission and one commit for the whole batch.
     async fn submit_many(&self, jobs: Vec<DetectionJob>) -> Result<Vec<Submitted>, IngestError> {
         if jobs.is_empty() {
             return Ok(Vec::new());
