@@ -409,7 +409,7 @@ impl IngestHandle {
                 let _ = self.addr.try_send(Wake);
                 Ok(())
             }
-            Err((_, refused)) => {
+            Err(refused) => {
                 self.in_flight.fetch_sub(jobs, Ordering::AcqRel);
                 Err(refused)
             }

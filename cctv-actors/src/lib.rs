@@ -273,7 +273,7 @@ impl Pipeline {
         let thread_core = core.clone();
         let thread_ready = ready.clone();
         let thread_in_flight = in_flight.clone();
-        let inbox = Arc::new(batcher::Inbox::new(settings.ingest.mailbox));
+        let inbox = Arc::new(batcher::Inbox::new(settings.ingest.mailbox.max(16)));
         let thread_inbox = inbox.clone();
         let thread_settings = settings.clone();
         let thread = std::thread::Builder::new()

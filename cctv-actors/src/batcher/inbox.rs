@@ -65,15 +65,15 @@ impl Inbox {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a submission; on refusal it is handed back with the reason.
-    pub(super) fn push(&self, pending: Pending) -> Result<Pushed, (Pending, IngestError)> {
+    /// Queues a submission. A refused one is dropped, which answers its caller with an
+    /// error; the reason is returned.
+    pub(super) fn push(&self, pending: Pending) -> Result<Pushed, IngestError> {
         let mut state = self.lock();
         if state.closed {
-            let stopped = IngestError::Unavailable("ingest batcher stopped".into());
-            return Err((pending, stopped));
+            return Err(IngestError::Unavailable("ingest batcher stopped".into()));
         }
         if state.waiting.len() >= self.capacity {
-            return Err((pending, IngestError::Overloaded));
+            return Err(IngestError::Overloaded);
         }
         state.waiting.push(pending);
         Ok(if std::mem::take(&mut state.idle) {
@@ -148,15 +148,14 @@ mod tests {
     }
 
     #[test]
-    fn a_full_inbox_refuses_as_overloaded_and_hands_the_submission_back() {
+    fn a_full_inbox_refuses_as_overloaded_and_drops_the_submission() {
         let inbox = Inbox::new(2);
         inbox.push(pending().0).ok();
         inbox.push(pending().0).ok();
         let (p, mut rx) = pending();
-        let Err((back, IngestError::Overloaded)) = inbox.push(p) else {
+        let Err(IngestError::Overloaded) = inbox.push(p) else {
             panic!("a third submission must be refused as overloaded");
         };
-        drop(back);
         assert!(
             matches!(rx.try_recv(), Err(TryRecvError::Closed)),
             "the caller learns its submission was dropped"
@@ -173,7 +172,7 @@ mod tests {
         let inbox = Inbox::new(8);
         inbox.push(pending().0).ok();
         assert_eq!(inbox.close().len(), 1);
-        let Err((_, IngestError::Unavailable(message))) = inbox.push(pending().0) else {
+        let Err(IngestError::Unavailable(message)) = inbox.push(pending().0) else {
             panic!("a closed inbox must refuse");
         };
         assert!(message.contains("stopped"), "{message}");
