@@ -35,7 +35,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::sql::{Sql, chunks_for};
+use crate::sql::{CHUNK, Sql, chunks_for};
 use crate::{map_err, parse_ts, ts};
 
 const SCHEMA: &str = "
@@ -289,7 +289,13 @@ impl Intake {
         now: Timestamp,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
         let now = ts(now);
-        let mut sql = Sql::default();
+        // A group commit of up to a chunk (every group commit of single detections under
+        // load) is one round trip to SQLite's thread; a larger one, one per statement.
+        let mut sql = if batch.len() <= CHUNK {
+            Sql::one_text()
+        } else {
+            Sql::default()
+        };
         sql.push(durable_sync).push("BEGIN IMMEDIATE; ");
         // The lookup runs before the inserts, so it finds exactly the keys stored earlier.
         let keys: Vec<Option<String>> = batch.iter().map(|i| i.job.dedup_key()).collect();

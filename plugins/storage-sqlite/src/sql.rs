@@ -13,7 +13,8 @@
 //!
 //! sqlx runs SQLite on a worker thread, one round trip per statement; with [`CHUNK`] rows
 //! per statement that is well under a microsecond per row, where a query per row would
-//! bound throughput.
+//! bound throughput. A transaction of a few rows pays for its round trips more than for
+//! its rows: [`Sql::one_text`] sends all its statements as one text, in one round trip.
 
 use sqlx::Arguments;
 use sqlx::encode::Encode;
@@ -55,9 +56,24 @@ struct Statement {
 pub(crate) struct Sql {
     done: Vec<Statement>,
     current: Statement,
+    /// Every statement goes into one text ([`Sql::one_text`]).
+    joined: bool,
 }
 
 impl Sql {
+    /// Statements that [`Sql::run`] sends to SQLite's thread as one text, in one round
+    /// trip, instead of one round trip per statement: for a transaction that commits a few
+    /// rows, such as the intake's group commit of single detections, the hand-offs
+    /// between that thread and tokio's cost more than the statements. sqlx binds the
+    /// arguments across the text's statements in order. The text is cached as a whole, so
+    /// use it only where its shapes are few (lists of one chunk each).
+    pub fn one_text() -> Self {
+        Self {
+            joined: true,
+            ..Self::default()
+        }
+    }
+
     /// Appends text to the statement being built; its `?` are bound by [`Sql::bind`].
     pub fn push(&mut self, sql: &str) -> &mut Self {
         self.current.text.push_str(sql);
@@ -66,6 +82,13 @@ impl Sql {
 
     /// Ends the statement being built (if any): what follows is a statement of its own.
     fn finish(&mut self) {
+        if self.joined {
+            let text = self.current.text.trim_end();
+            if !text.is_empty() && !text.ends_with(';') {
+                self.current.text.push_str("; ");
+            }
+            return;
+        }
         if !self.current.text.trim().is_empty() {
             self.done.push(std::mem::take(&mut self.current));
         }
@@ -170,6 +193,9 @@ impl Sql {
     /// the statements opened stays open for the caller to roll back.
     pub async fn run(mut self, conn: &mut SqliteConnection) -> Result<Vec<SqliteRow>, sqlx::Error> {
         self.finish();
+        if self.joined && !self.current.text.trim().is_empty() {
+            self.done.push(std::mem::take(&mut self.current));
+        }
         let mut rows = Vec::new();
         for statement in self.done {
             rows.extend(statement.run(conn).await?);
@@ -435,6 +461,41 @@ mod tests {
                 .unwrap();
             assert_eq!((count, sum), (rows, rows * (rows + 1) / 2), "{rows} rows");
         }
+    }
+
+    /// One text: the statements run in order with their arguments bound in turn, the rows
+    /// of every statement come back, and a failure stops the rest.
+    #[tokio::test]
+    async fn one_text_runs_every_statement_with_its_own_arguments() {
+        let mut conn = table().await;
+        let mut sql = Sql::one_text();
+        sql.push("BEGIN; ");
+        sql.values(INSERT.0, INSERT.1, 1, vec![1_i64, 2, 3], 1, |q, n| {
+            q.bind(n);
+        });
+        sql.push("SELECT count(*) FROM t WHERE n > ?").bind(1_i64);
+        sql.values(INSERT.0, INSERT.1, 1, (10..50).collect(), 1, |q, n: i64| {
+            q.bind(n);
+        });
+        sql.push("SELECT sum(n) FROM t; COMMIT;");
+        assert!(sql.done.is_empty(), "one statement, built as one text");
+        let rows = sql.run(&mut conn).await.unwrap();
+        let got: Vec<i64> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(got, [2, 6 + (10..50).sum::<i64>()]);
+
+        let mut sql = Sql::one_text();
+        sql.push("BEGIN; INSERT INTO t (n) VALUES (?)")
+            .bind(100_i64);
+        sql.push("; INSERT INTO t (n) VALUES (?)").bind(1_i64); // a duplicate key
+        sql.push("; INSERT INTO t (n) VALUES (?); COMMIT;")
+            .bind(101_i64);
+        assert!(sql.run(&mut conn).await.is_err());
+        sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(count, 43);
     }
 
     #[tokio::test]
