@@ -28,7 +28,6 @@ impl IngestStore for PgStore {
         now: Timestamp,
     ) -> Result<Vec<AcceptOutcome>, StorageError> {
         let now = odt(now);
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let mut outcomes = vec![AcceptOutcome::Accepted; batch.len()];
 
         let keyed: Vec<(usize, i64, String)> = batch
@@ -40,6 +39,17 @@ impl IngestStore for PgStore {
                     .map(|k| (i, item.job.credential_id.unwrap_or(0), k))
             })
             .collect();
+        if keyed.is_empty() {
+            // Nothing to look up and no key to conflict on: one statement, atomic and
+            // durable on its own, stores the whole group. One round trip to the server
+            // instead of three (BEGIN, INSERT, COMMIT) for the fleet's unkeyed requests.
+            let fresh: Vec<(&AcceptItem, Option<&str>)> =
+                batch.iter().map(|item| (item, None)).collect();
+            let mut conn = self.pool.acquire().await.map_err(map_err)?;
+            insert_fresh(&mut conn, &fresh, now).await?;
+            return Ok(outcomes);
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
         let existing = existing_keys(&mut tx, &keyed).await?;
         // Two items of one batch with the same key: the first is stored, the others are
         // its duplicates.
@@ -77,51 +87,8 @@ impl IngestStore for PgStore {
         // in a cycle (a deadlock would fail both commits' requests).
         fresh.sort_by_key(|(item, key)| (item.job.credential_id.unwrap_or(0), *key));
         if !fresh.is_empty() {
-            let mut ids = Vec::with_capacity(fresh.len());
-            let mut payloads = Vec::with_capacity(fresh.len());
-            let mut owners = Vec::with_capacity(fresh.len());
-            let mut untils = Vec::with_capacity(fresh.len());
-            let mut credentials = Vec::with_capacity(fresh.len());
-            let mut keys = Vec::with_capacity(fresh.len());
-            let mut hashes = Vec::with_capacity(fresh.len());
-            let mut received = Vec::with_capacity(fresh.len());
-            for (item, key) in &fresh {
-                ids.push(item.job.job_id.0);
-                // Serialised once, straight into the bind buffer (a job's `detection_data`
-                // is embedded as the text it was validated as).
-                payloads.push(sqlx::types::Json(&item.job));
-                owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
-                untils.push(item.lease.as_ref().map(|l| odt(l.until)));
-                credentials.push(item.job.credential_id.unwrap_or(0));
-                keys.push(*key);
-                hashes.push(item.job.request_hash.clone());
-                received.push(odt(item.job.received_at));
-            }
-            let inserted: Vec<Uuid> = sqlx::query_scalar(
-                "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until,
-                                   credential_id, idempotency_key, request_hash, created_at, updated_at)
-                 SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, u.received, $9
-                 FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[],
-                             $11::timestamptz[])
-                      AS u(id, payload, owner, until, credential, key, hash, received)
-                 ON CONFLICT (credential_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-                 RETURNING id",
-            )
-            .bind(&ids)
-            .bind(&payloads)
-            .bind(&owners)
-            .bind(&untils)
-            .bind(&credentials)
-            .bind(&keys)
-            .bind(Queue::Detections.priority())
-            .bind(Queue::Detections.default_retry().max_attempts as i32)
-            .bind(now)
-            .bind(&hashes)
-            // A detection job was created when its request was received (as on every backend).
-            .bind(&received)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(map_err)?;
+            let ids: Vec<Uuid> = fresh.iter().map(|(item, _)| item.job.job_id.0).collect();
+            let inserted = insert_fresh(&mut tx, &fresh, now).await?;
             if inserted.len() != ids.len() {
                 // Another node stored the same event id between our check and our insert.
                 let inserted: HashSet<Uuid> = inserted.into_iter().collect();
@@ -170,6 +137,60 @@ impl IngestStore for PgStore {
             }
         }
     }
+}
+
+/// Inserts the fresh items' jobs (`ON CONFLICT` on the idempotency key: a key another
+/// commit stored meanwhile is skipped); the ids inserted.
+async fn insert_fresh(
+    conn: &mut PgConnection,
+    fresh: &[(&AcceptItem, Option<&str>)],
+    now: time::OffsetDateTime,
+) -> Result<Vec<Uuid>, StorageError> {
+    let mut ids = Vec::with_capacity(fresh.len());
+    let mut payloads = Vec::with_capacity(fresh.len());
+    let mut owners = Vec::with_capacity(fresh.len());
+    let mut untils = Vec::with_capacity(fresh.len());
+    let mut credentials = Vec::with_capacity(fresh.len());
+    let mut keys = Vec::with_capacity(fresh.len());
+    let mut hashes = Vec::with_capacity(fresh.len());
+    let mut received = Vec::with_capacity(fresh.len());
+    for (item, key) in fresh {
+        ids.push(item.job.job_id.0);
+        // Serialised once, straight into the bind buffer (a job's `detection_data`
+        // is embedded as the text it was validated as).
+        payloads.push(sqlx::types::Json(&item.job));
+        owners.push(item.lease.as_ref().map(|l| l.owner.clone()));
+        untils.push(item.lease.as_ref().map(|l| odt(l.until)));
+        credentials.push(item.job.credential_id.unwrap_or(0));
+        keys.push(*key);
+        hashes.push(item.job.request_hash.clone());
+        received.push(odt(item.job.received_at));
+    }
+    sqlx::query_scalar(
+        "INSERT INTO jobs (id, queue, kind, priority, payload, max_attempts, available_at, lease_owner, lease_until,
+                           credential_id, idempotency_key, request_hash, created_at, updated_at)
+         SELECT u.id, 'detections', 'detection', $7, u.payload, $8, $9, u.owner, u.until, u.credential, u.key, u.hash, u.received, $9
+         FROM UNNEST($1::uuid[], $2::jsonb[], $3::text[], $4::timestamptz[], $5::bigint[], $6::text[], $10::text[],
+                     $11::timestamptz[])
+              AS u(id, payload, owner, until, credential, key, hash, received)
+         ON CONFLICT (credential_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+         RETURNING id",
+    )
+    .bind(&ids)
+    .bind(&payloads)
+    .bind(&owners)
+    .bind(&untils)
+    .bind(&credentials)
+    .bind(&keys)
+    .bind(Queue::Detections.priority())
+    .bind(Queue::Detections.default_retry().max_attempts as i32)
+    .bind(now)
+    .bind(&hashes)
+    // A detection job was created when its request was received (as on every backend).
+    .bind(&received)
+    .fetch_all(conn)
+    .await
+    .map_err(map_err)
 }
 
 async fn existing_keys(
