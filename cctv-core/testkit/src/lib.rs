@@ -228,17 +228,20 @@ pub fn prepare(jobs: &[DetectionJob]) -> Vec<PreparedDetection> {
         .collect()
 }
 
-/// Accepts `jobs` in one call, as the intake does.
-pub async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome> {
-    let items: Vec<AcceptItem> = jobs
-        .iter()
+/// `jobs` as one group commit's items, without leases.
+pub fn accept_items(jobs: &[DetectionJob]) -> Vec<AcceptItem> {
+    jobs.iter()
         .map(|j| AcceptItem {
             job: j.clone(),
             lease: None,
         })
-        .collect();
+        .collect()
+}
+
+/// Accepts `jobs` in one call, as the intake does.
+pub async fn accept(store: &dyn Storage, jobs: &[DetectionJob]) -> Vec<AcceptOutcome> {
     store
-        .accept_detections(&items, Timestamp::now())
+        .accept_detections(&accept_items(jobs), Timestamp::now())
         .await
         .expect("accept")
 }
