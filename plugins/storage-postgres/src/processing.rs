@@ -37,14 +37,19 @@ use crate::{from_pg_date, odt, pg_date};
 async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingState, sqlx::Error> {
     let mut state = ProcessingState::default();
     let ids: Vec<Uuid> = keys.jobs.iter().map(|j| j.0).collect();
-    state.pending = sqlx::query_scalar::<_, Uuid>(
-        "SELECT id FROM jobs WHERE id = ANY($1) AND status = 'queued' ORDER BY id FOR UPDATE",
+    // The status is checked on the locked rows, not in the `WHERE`: there it matched the
+    // predicate of the partial index of queued jobs, and a generic plan chosen while the
+    // table was small read that whole index (every queued job, and the dead entries of
+    // completed ones) for each batch, instead of the batch's ids in the primary key.
+    state.pending = sqlx::query_as::<_, (Uuid, String)>(
+        "SELECT id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .map(JobId)
+    .filter(|(_, status)| status == "queued")
+    .map(|(id, _)| JobId(id))
     .collect();
     // Only the inactive person-days. The stored features feed the plan's serial merge and
     // the memberships its predicted facts; this backend uses neither (the upserts merge
