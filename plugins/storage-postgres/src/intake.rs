@@ -87,9 +87,8 @@ impl IngestStore for PgStore {
         // in a cycle (a deadlock would fail both commits' requests).
         fresh.sort_by_key(|(item, key)| (item.job.credential_id.unwrap_or(0), *key));
         if !fresh.is_empty() {
-            let ids: Vec<Uuid> = fresh.iter().map(|(item, _)| item.job.job_id.0).collect();
             let inserted = insert_fresh(&mut tx, &fresh, now).await?;
-            if inserted.len() != ids.len() {
+            if inserted.len() != fresh.len() {
                 // Another node stored the same event id between our check and our insert.
                 let inserted: HashSet<Uuid> = inserted.into_iter().collect();
                 let raced: Vec<(usize, i64, String)> = keyed
