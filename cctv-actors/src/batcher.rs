@@ -351,10 +351,12 @@ impl Actor for IngestBatcher {
 
 impl Drop for IngestBatcher {
     /// The batcher is gone for good (the system stopped, or the supervisor gave up):
-    /// later submissions are refused, and those still waiting are answered with an error.
+    /// later submissions are refused, and those still waiting, in the inbox or taken
+    /// but not committed, are answered with an error and no longer counted in flight.
     fn drop(&mut self) {
         let dropped: usize = self.inbox.close().iter().map(|p| p.jobs.len()).sum();
-        self.in_flight.fetch_sub(dropped, Ordering::AcqRel);
+        self.in_flight
+            .fetch_sub(dropped + self.pending_jobs, Ordering::AcqRel);
     }
 }
 

@@ -97,7 +97,8 @@ impl Inbox {
             state.idle = false;
             return std::mem::take(&mut state.waiting);
         }
-        state.idle = ready && state.waiting.is_empty();
+        // Here either the batcher cannot commit now, or nothing waits.
+        state.idle = ready;
         Vec::new()
     }
 

@@ -37,18 +37,19 @@ use crate::{from_pg_date, odt, pg_date};
 async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingState, sqlx::Error> {
     let mut state = ProcessingState::default();
     let ids: Vec<Uuid> = keys.jobs.iter().map(|j| j.0).collect();
-    // The status is checked on the locked rows, not in the `WHERE`: there it matched the
-    // predicate of the partial index of queued jobs, and a generic plan chosen while the
-    // table was small read that whole index (every queued job, and the dead entries of
-    // completed ones) for each batch, instead of the batch's ids in the primary key.
-    state.pending = sqlx::query_as::<_, (Uuid, String)>(
-        "SELECT id, status FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    // The status is read from the locked rows (the select list is computed on the version
+    // locked), not tested in the `WHERE`: there it matched the predicate of the partial
+    // index of queued jobs, and the plan kept for the prepared statement was a `BitmapAnd`
+    // of the primary key with that whole index, read for each batch (every queued job,
+    // and the dead entries of completed ones).
+    state.pending = sqlx::query_as::<_, (Uuid, bool)>(
+        "SELECT id, status = 'queued' FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?
     .into_iter()
-    .filter(|(_, status)| status == "queued")
+    .filter(|(_, queued)| *queued)
     .map(|(id, _)| JobId(id))
     .collect();
     // Only the inactive person-days. The stored features feed the plan's serial merge and
