@@ -55,6 +55,8 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
     // Only the inactive person-days. The stored features feed the plan's serial merge and
     // the memberships its predicted facts; this backend uses neither (the upserts merge
     // features and report what they created or started to count), so it reads neither.
+    // The partial index `re_id_masters_inactive` answers this from a page or two per batch
+    // (the unique key would read every person-day's row to test its status).
     let re_ids: Vec<&str> = keys.person_days.iter().map(|(r, _)| r.as_str()).collect();
     let dates: Vec<time::Date> = keys.person_days.iter().map(|(_, d)| pg_date(*d)).collect();
     for row in sqlx::query(
