@@ -41,7 +41,9 @@ if [ "$backend" = postgres ]; then
     db=${url##*/}
     # FORCE: a server left from another run (killed, still closing) holds connections.
     psql "${url%/*}/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >&2
-    export CCTV__DATABASE__URL="$url" CCTV__INGEST__WORKERS=${WORKERS:-4}
+    export CCTV__DATABASE__URL="$url"
+    # WORKERS=n sets the detection workers (default: the server's automatic choice).
+    if [ -n "${WORKERS:-}" ]; then export CCTV__INGEST__WORKERS=$WORKERS; fi
 fi
 $bin demo --json > "$work/estate.json"
 cred=$($bin credential create --name bench --rate-limit 1000000000 --json)

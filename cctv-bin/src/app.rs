@@ -235,9 +235,12 @@ pub async fn start_pipeline(
                 0 => 2,
                 n => n,
             },
+            // Two on PostgreSQL: one transaction is built while the other commits. More
+            // split what is waiting into smaller batches, which cost the database more per
+            // detection and wait on each other's counter rows (BENCHMARKS.md, session 32).
             workers: match i.workers {
                 0 if single_node => 1,
-                0 => 4,
+                0 => 2,
                 n => n,
             },
             worker_batch: i.worker_batch,
