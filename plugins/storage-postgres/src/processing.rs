@@ -124,10 +124,7 @@ pub(crate) async fn process(
     complete(conn, stored, now).await?;
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
-    add_branch_counts(conn, &facts).await?;
-    mark_dirty(conn, &plan, now).await?;
-    add_totals(conn, &plan, &facts).await?;
-    count_completions(conn, stored.len(), now_second).await?;
+    add_up(conn, &plan, &facts, stored.len(), now, now_second).await?;
     Ok(results)
 }
 
@@ -253,32 +250,7 @@ async fn upsert_memberships(
     Ok(())
 }
 
-/// Adds the branches that started to count to their person-days.
-async fn add_branch_counts(
-    conn: &mut PgConnection,
-    facts: &MembershipFacts,
-) -> Result<(), sqlx::Error> {
-    let counts = Plan::branch_counts(facts);
-    if counts.is_empty() {
-        return Ok(());
-    }
-    let re_ids: Vec<&str> = counts.keys().map(|(r, _)| *r).collect();
-    let dates: Vec<time::Date> = counts.keys().map(|(_, d)| pg_date(*d)).collect();
-    let counts: Vec<i64> = counts.into_values().collect();
-    sqlx::query(
-        "UPDATE re_id_masters m SET total_detection_branch_count = m.total_detection_branch_count + u.n
-         FROM UNNEST($1::text[], $2::date[], $3::bigint[]) AS u(re_id, day, n)
-         WHERE m.re_id = u.re_id AND m.detection_date = u.day",
-    )
-    .bind(&re_ids)
-    .bind(&dates)
-    .bind(&counts)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Upserts the tracked person-days (branch counts follow in [`add_branch_counts`]) and
+/// Upserts the tracked person-days (branch counts follow in [`add_up`]) and
 /// reads back which ones this transaction created: those had no branch membership before,
 /// so they are the person-days' first sightings. The upsert locks each person-day row
 /// until commit, so a concurrent transaction on the same person-day waits and then finds
@@ -501,102 +473,96 @@ async fn enqueue_children(
     Ok(())
 }
 
-async fn mark_dirty(
-    conn: &mut PgConnection,
-    plan: &Plan<'_>,
-    now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    if plan.dirty_days.is_empty() {
-        return Ok(());
-    }
-    let dates: Vec<time::Date> = plan.dirty_days.iter().map(|(d, _)| pg_date(*d)).collect();
-    let branches: Vec<i64> = plan.dirty_days.iter().map(|(_, b)| *b).collect();
-    sqlx::query(
-        "INSERT INTO report_dirty_days (report_date, branch_id, marked_at) SELECT u.*, $3 FROM UNNEST($1::date[], $2::bigint[]) AS u
-         ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = EXCLUDED.marked_at",
-    )
-    .bind(&dates)
-    .bind(&branches)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Day and device totals last, in key order: the counter rows are hot, so they are locked
-/// only for the rest of the transaction, and in the same order by every writer.
-async fn add_totals(
+/// Everything the batch adds to rows it does not own, in one statement: the branches that
+/// started to count to their person-days, the dirty report days, the day, device and hour
+/// totals, and the completion count of this second. The counter rows are hot (every
+/// worker of every node writes them), so they come last, and their locks are held only
+/// for the rest of the transaction: one round trip and the commit, where six statements
+/// used to hold them across six round trips while the other workers waited for them.
+///
+/// PostgreSQL runs the main query (the completion count) and then each data-modifying
+/// `WITH` part to completion, in an order its plan fixes. Every transaction runs this same
+/// statement, so all of them lock the tables in one order, and each table's rows in key
+/// order (the inputs are sorted). A deadlock with another statement fails the transaction,
+/// and the batch is retried whole (`is_retryable`).
+async fn add_up(
     conn: &mut PgConnection,
     plan: &Plan<'_>,
     facts: &MembershipFacts,
+    completed: usize,
+    now: OffsetDateTime,
+    now_second: i64,
 ) -> Result<(), sqlx::Error> {
+    let branch_counts = Plan::branch_counts(facts);
     let totals = plan.day_counts(facts);
-    if !totals.is_empty() {
-        let dates: Vec<time::Date> = totals.iter().map(|t| pg_date(t.date)).collect();
-        let branches: Vec<i64> = totals.iter().map(|t| t.branch_key).collect();
-        let detections: Vec<i64> = totals.iter().map(|t| t.detections).collect();
-        let detected: Vec<i64> = totals.iter().map(|t| t.detected_count).collect();
-        let persons: Vec<i64> = totals.iter().map(|t| t.persons).collect();
-        let events: Vec<i64> = totals.iter().map(|t| t.events).collect();
-        sqlx::query(
-            "INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events)
-             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[])
-             ON CONFLICT (detection_date, branch_id) DO UPDATE SET
-               detections = day_counts.detections + EXCLUDED.detections,
-               detected_count = day_counts.detected_count + EXCLUDED.detected_count,
-               persons = day_counts.persons + EXCLUDED.persons,
-               events = day_counts.events + EXCLUDED.events",
-        )
-        .bind(&dates)
-        .bind(&branches)
-        .bind(&detections)
-        .bind(&detected)
-        .bind(&persons)
-        .bind(&events)
-        .execute(&mut *conn)
-        .await?;
+    let (devices, hours) = (&plan.device_counts, &plan.hour_counts);
+    let dirty = &plan.dirty_days;
+    if completed == 0
+        && branch_counts.is_empty()
+        && dirty.is_empty()
+        && totals.is_empty()
+        && devices.is_empty()
+        && hours.is_empty()
+    {
+        return Ok(());
     }
-    let devices = &plan.device_counts;
-    if !devices.is_empty() {
-        let dates: Vec<time::Date> = devices.iter().map(|t| pg_date(t.date)).collect();
-        let branches: Vec<i64> = devices.iter().map(|t| t.branch_id).collect();
-        let ids: Vec<&str> = devices.iter().map(|t| t.device_id.as_str()).collect();
-        let detections: Vec<i64> = devices.iter().map(|t| t.detections).collect();
-        let detected: Vec<i64> = devices.iter().map(|t| t.detected_count).collect();
-        sqlx::query(
-            "INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count)
-             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[])
-             ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET
-               detections = device_day_counts.detections + EXCLUDED.detections,
-               detected_count = device_day_counts.detected_count + EXCLUDED.detected_count",
-        )
-        .bind(&dates)
-        .bind(&branches)
-        .bind(&ids)
-        .bind(&detections)
-        .bind(&detected)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let hours = &plan.hour_counts;
-    if !hours.is_empty() {
-        let dates: Vec<time::Date> = hours.iter().map(|t| pg_date(t.date)).collect();
-        let branches: Vec<i64> = hours.iter().map(|t| t.branch_id).collect();
-        let hour: Vec<i16> = hours.iter().map(|t| i16::from(t.hour)).collect();
-        let detections: Vec<i64> = hours.iter().map(|t| t.detections).collect();
-        sqlx::query(
-            "INSERT INTO hour_counts (detection_date, branch_id, detection_hour, detections)
-             SELECT * FROM UNNEST($1::date[], $2::bigint[], $3::smallint[], $4::bigint[])
-             ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET
-               detections = hour_counts.detections + EXCLUDED.detections",
-        )
-        .bind(&dates)
-        .bind(&branches)
-        .bind(&hour)
-        .bind(&detections)
-        .execute(&mut *conn)
-        .await?;
-    }
+    sqlx::query(
+        "WITH branch_counts AS (
+           UPDATE re_id_masters m SET total_detection_branch_count = m.total_detection_branch_count + u.n
+           FROM UNNEST($1::text[], $2::date[], $3::bigint[]) AS u(re_id, day, n)
+           WHERE m.re_id = u.re_id AND m.detection_date = u.day),
+         dirty AS (
+           INSERT INTO report_dirty_days (report_date, branch_id, marked_at)
+           SELECT u.*, $4 FROM UNNEST($5::date[], $6::bigint[]) AS u
+           ON CONFLICT (report_date, branch_id) DO UPDATE SET marked_at = EXCLUDED.marked_at),
+         days AS (
+           INSERT INTO day_counts (detection_date, branch_id, detections, detected_count, persons, events)
+           SELECT * FROM UNNEST($7::date[], $8::bigint[], $9::bigint[], $10::bigint[], $11::bigint[], $12::bigint[])
+           ON CONFLICT (detection_date, branch_id) DO UPDATE SET
+             detections = day_counts.detections + EXCLUDED.detections,
+             detected_count = day_counts.detected_count + EXCLUDED.detected_count,
+             persons = day_counts.persons + EXCLUDED.persons,
+             events = day_counts.events + EXCLUDED.events),
+         devices AS (
+           INSERT INTO device_day_counts (detection_date, branch_id, device_id, detections, detected_count)
+           SELECT * FROM UNNEST($13::date[], $14::bigint[], $15::text[], $16::bigint[], $17::bigint[])
+           ON CONFLICT (detection_date, branch_id, device_id) DO UPDATE SET
+             detections = device_day_counts.detections + EXCLUDED.detections,
+             detected_count = device_day_counts.detected_count + EXCLUDED.detected_count),
+         hours AS (
+           INSERT INTO hour_counts (detection_date, branch_id, detection_hour, detections)
+           SELECT * FROM UNNEST($18::date[], $19::bigint[], $20::smallint[], $21::bigint[])
+           ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET
+             detections = hour_counts.detections + EXCLUDED.detections)
+         INSERT INTO job_completions (queue, second, completed)
+         SELECT 'detections', $22, $23 WHERE $23 > 0
+         ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + EXCLUDED.completed",
+    )
+    .bind(branch_counts.keys().map(|(r, _)| *r).collect::<Vec<&str>>())
+    .bind(branch_counts.keys().map(|(_, d)| pg_date(*d)).collect::<Vec<_>>())
+    .bind(branch_counts.values().copied().collect::<Vec<i64>>())
+    .bind(now)
+    .bind(dirty.iter().map(|(d, _)| pg_date(*d)).collect::<Vec<_>>())
+    .bind(dirty.iter().map(|(_, b)| *b).collect::<Vec<i64>>())
+    .bind(totals.iter().map(|t| pg_date(t.date)).collect::<Vec<_>>())
+    .bind(totals.iter().map(|t| t.branch_key).collect::<Vec<i64>>())
+    .bind(totals.iter().map(|t| t.detections).collect::<Vec<i64>>())
+    .bind(totals.iter().map(|t| t.detected_count).collect::<Vec<i64>>())
+    .bind(totals.iter().map(|t| t.persons).collect::<Vec<i64>>())
+    .bind(totals.iter().map(|t| t.events).collect::<Vec<i64>>())
+    .bind(devices.iter().map(|t| pg_date(t.date)).collect::<Vec<_>>())
+    .bind(devices.iter().map(|t| t.branch_id).collect::<Vec<i64>>())
+    .bind(devices.iter().map(|t| t.device_id.as_str()).collect::<Vec<&str>>())
+    .bind(devices.iter().map(|t| t.detections).collect::<Vec<i64>>())
+    .bind(devices.iter().map(|t| t.detected_count).collect::<Vec<i64>>())
+    .bind(hours.iter().map(|t| pg_date(t.date)).collect::<Vec<_>>())
+    .bind(hours.iter().map(|t| t.branch_id).collect::<Vec<i64>>())
+    .bind(hours.iter().map(|t| i16::from(t.hour)).collect::<Vec<i16>>())
+    .bind(hours.iter().map(|t| t.detections).collect::<Vec<i64>>())
+    .bind(now_second)
+    .bind(completed as i64)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -621,27 +587,6 @@ async fn complete(
     .bind(&ids)
     .bind(&values)
     .bind(now)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Counts `completed` jobs in this second's row, shared by every worker: the last
-/// statement before the commit.
-async fn count_completions(
-    conn: &mut PgConnection,
-    completed: usize,
-    now_second: i64,
-) -> Result<(), sqlx::Error> {
-    if completed == 0 {
-        return Ok(());
-    }
-    sqlx::query(
-        "INSERT INTO job_completions (queue, second, completed) VALUES ('detections', $1, $2)
-         ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + EXCLUDED.completed",
-    )
-    .bind(now_second)
-    .bind(completed as i64)
     .execute(&mut *conn)
     .await?;
     Ok(())
