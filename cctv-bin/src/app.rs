@@ -18,8 +18,8 @@ use cctv_admin::{AdminBuilder, AdminSettings};
 use cctv_core::detection::DetectionRules;
 use cctv_core::events::EventBus;
 use cctv_core::private_files as private;
-use cctv_rate_limit::LeasedLimiter;
 use cctv_core::{Core, CoreSettings};
+use cctv_rate_limit::LeasedLimiter;
 use cctv_storage_postgres::{PgEventBus, PgSettings, PgStore};
 use cctv_storage_sqlite::{SqliteSettings, SqliteStore};
 
@@ -214,6 +214,40 @@ pub fn manage_settings(settings: &Settings) -> ManageSettings {
     }
 }
 
+/// The ingest pipeline's settings from configuration. `0` (automatic) for the accept
+/// commits and the detection workers means one on SQLite, whose files have one writer, and
+/// two on a database several nodes may share (`single_node` is false).
+fn ingest_pipeline(settings: &Settings, single_node: bool) -> IngestPipeline {
+    let i = &settings.ingest;
+    IngestPipeline {
+        max_batch: i.batch_max,
+        mailbox: i.mailbox,
+        min_batch: i.min_batch,
+        linger: Duration::from_millis(i.linger_ms),
+        accept_commits: match i.accept_commits {
+            0 if single_node => 1,
+            0 => 2,
+            n => n,
+        },
+        // Two on PostgreSQL: one transaction is built while the other commits. More
+        // split what is waiting into smaller batches, which cost the database more per
+        // detection and wait on each other's counter rows (BENCHMARKS.md, session 32).
+        workers: match i.workers {
+            0 if single_node => 1,
+            0 => 2,
+            n => n,
+        },
+        worker_batch: i.worker_batch,
+        worker_min_batch: i.worker_min_batch,
+        worker_batch_wait: Duration::from_millis(i.worker_batch_wait_ms),
+        memory_queue: i.memory_queue,
+        lease: Duration::from_secs(i.lease_secs),
+        poll_interval: Duration::from_millis(i.poll_interval_ms),
+        completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
+        ..IngestPipeline::default()
+    }
+}
+
 /// `node`: this node's id when several may share the database (its log files go in a
 /// directory of their own).
 pub async fn start_pipeline(
@@ -222,36 +256,9 @@ pub async fn start_pipeline(
     single_node: bool,
     node: Option<&str>,
 ) -> anyhow::Result<Pipeline> {
-    let i = &settings.ingest;
     let defaults = PipelineSettings::default();
     let pipeline = PipelineSettings {
-        ingest: IngestPipeline {
-            max_batch: i.batch_max,
-            mailbox: i.mailbox,
-            min_batch: i.min_batch,
-            linger: Duration::from_millis(i.linger_ms),
-            accept_commits: match i.accept_commits {
-                0 if single_node => 1,
-                0 => 2,
-                n => n,
-            },
-            // Two on PostgreSQL: one transaction is built while the other commits. More
-            // split what is waiting into smaller batches, which cost the database more per
-            // detection and wait on each other's counter rows (BENCHMARKS.md, session 32).
-            workers: match i.workers {
-                0 if single_node => 1,
-                0 => 2,
-                n => n,
-            },
-            worker_batch: i.worker_batch,
-            worker_min_batch: i.worker_min_batch,
-            worker_batch_wait: Duration::from_millis(i.worker_batch_wait_ms),
-            memory_queue: i.memory_queue,
-            lease: Duration::from_secs(i.lease_secs),
-            poll_interval: Duration::from_millis(i.poll_interval_ms),
-            completed_retention: Duration::from_secs(i.completed_job_retention_hours * 3600),
-            ..defaults.ingest
-        },
+        ingest: ingest_pipeline(settings, single_node),
         node: NodeSettings {
             release_all_leases_on_start: single_node,
             ..defaults.node
@@ -349,5 +356,18 @@ mod tests {
             file_access(&settings).is_err(),
             "a short configured key is refused"
         );
+    }
+
+    #[test]
+    fn automatic_ingest_concurrency_is_one_on_sqlite_and_two_on_a_shared_database() {
+        let mut settings = Settings::load(None).unwrap();
+        let sqlite = ingest_pipeline(&settings, true);
+        assert_eq!((sqlite.accept_commits, sqlite.workers), (1, 1));
+        let postgres = ingest_pipeline(&settings, false);
+        assert_eq!((postgres.accept_commits, postgres.workers), (2, 2));
+        settings.ingest.workers = 6;
+        settings.ingest.accept_commits = 3;
+        let configured = ingest_pipeline(&settings, false);
+        assert_eq!((configured.accept_commits, configured.workers), (3, 6));
     }
 }
