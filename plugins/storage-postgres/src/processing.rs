@@ -111,7 +111,6 @@ pub(crate) async fn process(
     let state = load(conn, &BatchKeys::of(batch)).await?;
     let plan = Plan::new(batch, &state);
     lock_estate_keys(conn, &plan).await?;
-    let now_second = now.as_second();
     let now = odt(now);
     // First the rows of this batch alone, which lock nothing another transaction waits
     // for; then the rows shared with other transactions, so that their locks are held
@@ -124,7 +123,7 @@ pub(crate) async fn process(
     complete(conn, stored, now).await?;
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
-    add_up(conn, &plan, &facts, stored.len(), now, now_second).await?;
+    add_up(conn, &plan, &facts, now).await?;
     Ok(results)
 }
 
@@ -489,23 +488,17 @@ async fn add_up(
     conn: &mut PgConnection,
     plan: &Plan<'_>,
     facts: &MembershipFacts,
-    completed: usize,
     now: OffsetDateTime,
-    now_second: i64,
 ) -> Result<(), sqlx::Error> {
+    // Every addition comes from the batch's stored detections, each of which completes
+    // a job: a batch whose jobs were all done before has nothing to add.
+    if plan.detections.is_empty() {
+        return Ok(());
+    }
     let branch_counts = Plan::branch_counts(facts);
     let totals = plan.day_counts(facts);
     let (devices, hours) = (&plan.device_counts, &plan.hour_counts);
     let dirty = &plan.dirty_days;
-    if completed == 0
-        && branch_counts.is_empty()
-        && dirty.is_empty()
-        && totals.is_empty()
-        && devices.is_empty()
-        && hours.is_empty()
-    {
-        return Ok(());
-    }
     sqlx::query(
         "WITH branch_counts AS (
            UPDATE re_id_masters m SET total_detection_branch_count = m.total_detection_branch_count + u.n
@@ -534,8 +527,7 @@ async fn add_up(
            SELECT * FROM UNNEST($18::date[], $19::bigint[], $20::smallint[], $21::bigint[])
            ON CONFLICT (detection_date, branch_id, detection_hour) DO UPDATE SET
              detections = hour_counts.detections + EXCLUDED.detections)
-         INSERT INTO job_completions (queue, second, completed)
-         SELECT 'detections', $22, $23 WHERE $23 > 0
+         INSERT INTO job_completions (queue, second, completed) VALUES ('detections', $22, $23)
          ON CONFLICT (queue, second) DO UPDATE SET completed = job_completions.completed + EXCLUDED.completed",
     )
     .bind(branch_counts.keys().map(|(r, _)| *r).collect::<Vec<&str>>())
@@ -559,8 +551,8 @@ async fn add_up(
     .bind(hours.iter().map(|t| t.branch_id).collect::<Vec<i64>>())
     .bind(hours.iter().map(|t| i16::from(t.hour)).collect::<Vec<i16>>())
     .bind(hours.iter().map(|t| t.detections).collect::<Vec<i64>>())
-    .bind(now_second)
-    .bind(completed as i64)
+    .bind(now.unix_timestamp())
+    .bind(plan.detections.len() as i64)
     .execute(&mut *conn)
     .await?;
     Ok(())
