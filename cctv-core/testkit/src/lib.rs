@@ -32,10 +32,12 @@ use cctv_core::storage::{
 mod analytics;
 mod day_counts;
 mod exports;
+mod job_answers;
 mod notifications;
 pub use analytics::*;
 pub use day_counts::*;
 pub use exports::*;
+pub use job_answers::*;
 pub use notifications::*;
 mod queue_admin;
 mod reports;
@@ -66,6 +68,10 @@ macro_rules! storage_conformance_tests {
             queries_filter_paginate_and_summarise,
             images_register_files_and_enqueue_image_jobs,
             pruning_removes_only_old_completed_jobs,
+            a_counted_detection_job_answers_in_full,
+            a_retried_detection_job_answers_with_its_attempts,
+            pruning_forgets_detection_jobs_in_slices,
+            pruning_in_slices_keeps_a_retried_jobs_own_answer,
             heartbeats_keep_a_running_job_from_a_second_claim,
         );
     };

@@ -2,14 +2,14 @@
 
 use async_trait::async_trait;
 use cctv_core::jobs::*;
-use cctv_core::storage::StorageError;
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection, StorageError};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::{PgStore, from_odt, from_opt_odt, map_err, odt};
+use crate::{PgStore, from_odt, from_opt_odt, from_pg_date, map_err, odt};
 
 fn queue(s: &str) -> Result<Queue, StorageError> {
     Queue::parse(s).ok_or_else(|| StorageError::Corrupt(format!("queue {s:?}").into()))
@@ -183,12 +183,28 @@ impl JobQueue for PgStore {
     }
 
     async fn job(&self, id: JobId) -> Result<Option<JobRecord>, StorageError> {
+        // A counted detection's job on its first attempt has no `jobs` row once processed:
+        // its detection row answers (see `processing::complete`), unless the horizon of
+        // pruned answers has passed it. A `jobs` row, where there is one, comes first.
+        // Rows written before detection rows kept `received_at` have their `jobs` rows.
         let row = sqlx::query(
-            "SELECT id, queue, kind, status, attempts, max_attempts, last_error, result, credential_id, created_at, available_at,
-                    finished_at, lease_until
-             FROM jobs WHERE id = $1",
+            "SELECT * FROM (
+               SELECT 0 AS source, id, queue, kind, status, attempts, max_attempts, last_error, result,
+                      credential_id, created_at, available_at, finished_at, lease_until,
+                      NULL::bigint AS detection_id, NULL::bigint AS event_log_id, NULL::date AS detection_date
+               FROM jobs WHERE id = $1
+               UNION ALL
+               SELECT 1, job_id, $2, 'detection', 'completed', 1, $3, NULL, NULL,
+                      coalesce(credential_id, 0), received_at, received_at, created_at, NULL,
+                      id, event_log_id, detection_date
+               FROM re_id_branch_detections
+               WHERE job_id = $1 AND received_at IS NOT NULL
+                 AND job_id >= coalesce((SELECT before_id FROM detection_job_horizon), '00000000-0000-0000-0000-000000000000')
+             ) answers ORDER BY source LIMIT 1",
         )
         .bind(id.0)
+        .bind(Queue::Detections.as_str())
+        .bind(Queue::Detections.default_retry().max_attempts as i32)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
@@ -201,6 +217,10 @@ impl JobQueue for PgStore {
             _ if lease_until.is_some_and(|l| l > Timestamp::now()) => JobState::Processing,
             _ => JobState::Queued,
         };
+        let result = match row.get::<Option<i64>, _>("detection_id") {
+            Some(detection_id) => Some(counted_result(id, detection_id, &row)?),
+            None => crate::lenient_json(&row, "result"),
+        };
         let credential_id: i64 = row.get("credential_id");
         Ok(Some(JobRecord {
             id: JobId(row.get("id")),
@@ -210,7 +230,7 @@ impl JobQueue for PgStore {
             attempts: row.get::<i32, _>("attempts") as u32,
             max_attempts: row.get::<i32, _>("max_attempts") as u32,
             last_error: row.get("last_error"),
-            result: crate::lenient_json(&row, "result"),
+            result,
             credential_id: (credential_id != 0).then_some(credential_id),
             created_at: from_odt(row.get("created_at")),
             available_at: from_odt(row.get("available_at")),
@@ -250,10 +270,14 @@ impl JobQueue for PgStore {
     }
 
     async fn prune_completed(&self, before: Timestamp, limit: usize) -> Result<u64, StorageError> {
+        // Before the rows go: the count leaves out answers that are `jobs` rows. The rows
+        // go only below the horizon: above it, a retried or keyed job whose row was
+        // deleted would be answered from its detection row, wrongly.
+        let (forgotten, horizon) = self.forget_detection_jobs(before, limit).await?;
         let done = sqlx::query(
             "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE id < $1 AND status = 'completed' LIMIT $2)",
         )
-        .bind(JobId::first_at(before).0)
+        .bind(horizon)
         .bind(limit as i64)
         .execute(&self.pool)
         .await
@@ -263,6 +287,71 @@ impl JobQueue for PgStore {
             .execute(&self.pool)
             .await
             .map_err(map_err)?;
-        Ok(done.rows_affected())
+        Ok(done.rows_affected() + forgotten)
     }
+}
+
+impl PgStore {
+    /// Moves the horizon of counted detections' job answers (they have no `jobs` rows to
+    /// delete) towards `before`, past at most `limit` of them; returns how many it passed
+    /// and the id below which every answer is forgotten (at most `before`'s first id).
+    async fn forget_detection_jobs(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<(u64, Uuid), StorageError> {
+        let until = JobId::first_at(before).0;
+        let from: Uuid = sqlx::query_scalar(
+            "SELECT coalesce((SELECT before_id FROM detection_job_horizon), '00000000-0000-0000-0000-000000000000')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        if from >= until {
+            return Ok((0, until));
+        }
+        // The answers in [from, until) in id order, one past `limit`: the horizon stops at
+        // that one. Rows from before the answers were kept have no `received_at` and are
+        // stepped over (once: the horizon passes them). A retried or keyed job's answer is
+        // its `jobs` row, which the delete after this counts.
+        let answers: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT job_id FROM re_id_branch_detections d
+             WHERE job_id >= $1 AND job_id < $2 AND received_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = d.job_id)
+             ORDER BY job_id LIMIT $3",
+        )
+        .bind(from)
+        .bind(until)
+        .bind(limit as i64 + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let horizon = answers.get(limit).copied().unwrap_or(until);
+        sqlx::query(
+            "INSERT INTO detection_job_horizon (id, before_id) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET before_id = GREATEST(detection_job_horizon.before_id, EXCLUDED.before_id)",
+        )
+        .bind(horizon)
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok((answers.len().min(limit) as u64, horizon))
+    }
+}
+
+/// The result a counted detection's job was completed with, from its detection row.
+fn counted_result(
+    job_id: JobId,
+    detection_id: i64,
+    row: &sqlx::postgres::PgRow,
+) -> Result<Value, StorageError> {
+    let date = from_pg_date(row.get("detection_date"))?;
+    let result = ProcessedDetection {
+        job_id,
+        outcome: DetectionOutcome::Counted,
+        detection_date: date,
+        detection_id: Some(detection_id),
+        event_log_id: row.get("event_log_id"),
+    };
+    serde_json::to_value(result).map_err(|e| StorageError::Corrupt(e.to_string().into()))
 }

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 
 use cctv_core::jobs::JobId;
 use cctv_core::person_day::PreparedDetection;
-use cctv_core::storage::ProcessedDetection;
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection};
 use cctv_processing::{
     BatchKeys, MembershipFacts, PersonDayState, Plan, ProcessingState, image_metadata,
 };
@@ -33,25 +33,39 @@ use uuid::Uuid;
 
 use crate::{from_pg_date, odt, pg_date};
 
+/// What [`load`] read: the state the plan is made from, and which of the pending jobs
+/// may be answered by their detection rows (see [`complete`]).
+struct Loaded {
+    state: ProcessingState,
+    answerable: HashSet<JobId>,
+}
+
 /// Reads the state of the batch's keys, locking its job rows.
-async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingState, sqlx::Error> {
+async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<Loaded, sqlx::Error> {
     let mut state = ProcessingState::default();
+    let mut answerable = HashSet::new();
     let ids: Vec<Uuid> = keys.jobs.iter().map(|j| j.0).collect();
     // The status is read from the locked rows (the select list is computed on the version
     // locked), not tested in the `WHERE`: there it matched the predicate of the partial
     // index of queued jobs, and the plan kept for the prepared statement was a `BitmapAnd`
     // of the primary key with that whole index, read for each batch (every queued job,
-    // and the dead entries of completed ones).
-    state.pending = sqlx::query_as::<_, (Uuid, bool)>(
-        "SELECT id, status = 'queued' FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    // and the dead entries of completed ones). A job has no row once its detection row
+    // answers for it: it is done, like a completed one.
+    for (id, queued, first_unkeyed) in sqlx::query_as::<_, (Uuid, bool, bool)>(
+        "SELECT id, status = 'queued', attempts = 0 AND idempotency_key IS NULL
+         FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?
-    .into_iter()
-    .filter(|(_, queued)| *queued)
-    .map(|(id, _)| JobId(id))
-    .collect();
+    {
+        if queued {
+            state.pending.insert(JobId(id));
+            if first_unkeyed {
+                answerable.insert(JobId(id));
+            }
+        }
+    }
     // Only the inactive person-days. The stored features feed the plan's serial merge and
     // the memberships its predicted facts; this backend uses neither (the upserts merge
     // features and report what they created or started to count), so it reads neither.
@@ -86,7 +100,7 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<ProcessingSta
     .into_iter()
     .map(|r| (r.get(0), r.get(1)))
     .collect();
-    Ok(state)
+    Ok(Loaded { state, answerable })
 }
 
 /// Why a batch was not processed.
@@ -108,7 +122,7 @@ pub(crate) async fn process(
     batch: &[PreparedDetection],
     now: Timestamp,
 ) -> Result<Vec<ProcessedDetection>, Failure> {
-    let state = load(conn, &BatchKeys::of(batch)).await?;
+    let Loaded { state, answerable } = load(conn, &BatchKeys::of(batch)).await?;
     let plan = Plan::new(batch, &state);
     lock_estate_keys(conn, &plan).await?;
     let now = odt(now);
@@ -120,7 +134,7 @@ pub(crate) async fn process(
     enqueue_children(conn, &plan, &ids, now).await?;
     let results = plan.results(&ids);
     let stored = &results[..plan.detections.len()];
-    complete(conn, stored, now).await?;
+    complete(conn, stored, &answerable, now).await?;
     let mut facts = upsert_person_days(conn, &plan, now).await?;
     upsert_memberships(conn, &plan, &mut facts).await?;
     add_up(conn, &plan, &facts, now).await?;
@@ -357,6 +371,9 @@ async fn insert_detections(
         .collect();
     let features: Vec<Option<Value>> = live.iter().map(|d| d.job.person_features.clone()).collect();
     let job_ids: Vec<Uuid> = live.iter().map(|d| d.job.job_id.0).collect();
+    // What a job's status answer needs besides the detection (see `complete`).
+    let credentials: Vec<Option<i64>> = live.iter().map(|d| d.job.credential_id).collect();
+    let received: Vec<OffsetDateTime> = live.iter().map(|d| odt(d.job.received_at)).collect();
     let images: Vec<Option<String>> = live
         .iter()
         .map(|d| d.job.image.as_ref().map(|b| b.path.clone()))
@@ -367,9 +384,10 @@ async fn insert_detections(
         "WITH d AS (
              INSERT INTO re_id_branch_detections (id, re_id, branch_id, device_id, detection_timestamp, detection_date,
                                                   detection_hour, detected_count, detection_data, person_features, job_id,
-                                                  created_at, updated_at)
+                                                  credential_id, received_at, event_log_id, created_at, updated_at)
              SELECT u.*, $12, $12 FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::timestamptz[], $6::date[],
-                                              $7::smallint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::uuid[]) AS u
+                                              $7::smallint[], $8::bigint[], $9::jsonb[], $10::jsonb[], $11::uuid[],
+                                              $15::bigint[], $16::timestamptz[], $13::bigint[]) AS u
              RETURNING id, branch_id, device_id, re_id, detected_count, detection_data, detection_timestamp, detection_date, job_id)
          INSERT INTO event_logs (id, branch_id, device_id, re_id, event_type, detected_count, image_path, event_data,
                                  event_timestamp, event_date, detection_id, job_id, created_at, updated_at)
@@ -392,6 +410,8 @@ async fn insert_detections(
     .bind(now)
     .bind(&event_ids)
     .bind(&images)
+    .bind(&credentials)
+    .bind(&received)
     .execute(&mut *conn)
     .await?;
     Ok(detection_ids.into_iter().zip(event_ids).collect())
@@ -558,27 +578,40 @@ async fn add_up(
     Ok(())
 }
 
-/// Completes the stored detections' jobs with their results. A completed job's payload
-/// is read by nothing (its detection row holds the same data, and only failed jobs show
-/// theirs), so it is cleared: the new row version is about half the size.
+/// Completes the stored detections' jobs. A counted detection's job on its first attempt
+/// and without an idempotency key (`answerable`) is deleted: its detection row answers
+/// for it (`JobQueue::job`), and a delete writes no new version of the row. Any other
+/// job is completed in place with its result: a retried one (its answer shows every
+/// attempt), a keyed one (the duplicate check reads the key from `jobs`), and one whose
+/// person-day is inactive. A completed job's payload is read by nothing (its detection
+/// row holds the same data, and only failed jobs show theirs), so it is cleared: the new
+/// row version is about half the size.
 async fn complete(
     conn: &mut PgConnection,
     results: &[ProcessedDetection],
+    answerable: &HashSet<JobId>,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     if results.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = results.iter().map(|r| r.job_id.0).collect();
-    let values: Vec<String> = results.iter().map(ProcessedDetection::to_json).collect();
+    let (answered, in_place): (Vec<&ProcessedDetection>, Vec<&ProcessedDetection>) = results
+        .iter()
+        .partition(|r| r.outcome == DetectionOutcome::Counted && answerable.contains(&r.job_id));
+    let answered: Vec<Uuid> = answered.iter().map(|r| r.job_id.0).collect();
+    let ids: Vec<Uuid> = in_place.iter().map(|r| r.job_id.0).collect();
+    let values: Vec<String> = in_place.iter().map(|r| r.to_json()).collect();
+    // The two sets are disjoint, so no row is both deleted and updated by the statement.
     sqlx::query(
-        "UPDATE jobs SET status = 'completed', result = u.result::jsonb, payload = '{}', attempts = jobs.attempts + 1,
+        "WITH answered AS (DELETE FROM jobs WHERE id = ANY($4::uuid[]))
+         UPDATE jobs SET status = 'completed', result = u.result::jsonb, payload = '{}', attempts = jobs.attempts + 1,
                          lease_owner = NULL, lease_until = NULL, finished_at = $3, updated_at = $3
          FROM UNNEST($1::uuid[], $2::text[]) AS u(id, result) WHERE jobs.id = u.id",
     )
     .bind(&ids)
     .bind(&values)
     .bind(now)
+    .bind(&answered)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -604,30 +637,55 @@ mod tests {
         Some(crate::PgStore::open(&settings).await.unwrap())
     }
 
-    /// A processed detection's job row keeps its status and result for `GET /jobs/{id}`;
-    /// its payload, which the detection row holds too and nothing reads any more, is
-    /// cleared, so the completed row version is about half the size.
+    /// A counted detection's job on its first attempt leaves no `jobs` row: its detection
+    /// row answers. A keyed one keeps its row (the duplicate check reads the key there),
+    /// completed with its result; its payload, which the detection row holds too and
+    /// nothing reads any more, is cleared, so the completed row version is about half the
+    /// size.
     #[tokio::test]
-    async fn a_completed_detection_job_keeps_its_result_but_not_its_payload() {
+    async fn only_a_keyed_detection_job_keeps_a_completed_row() {
         let Some(store) = test_store().await else {
             return;
         };
         let estate = seed(&store).await;
-        let detection = job(&estate, 0, "R1", 1, "2026-11-28T09:00:00Z");
-        let done = accept_and_process(&store, std::slice::from_ref(&detection)).await;
-        let (status, payload, result): (String, Value, Value) =
-            sqlx::query_as("SELECT status, payload, result FROM jobs WHERE id = $1")
-                .bind(detection.job_id.0)
-                .fetch_one(&store.pool)
-                .await
-                .unwrap();
-        assert_eq!(status, "completed");
-        assert_eq!(payload, serde_json::json!({}));
+        let plain = job(&estate, 0, "R1", 1, "2026-11-28T09:00:00Z");
+        let mut keyed = job(&estate, 1, "R2", 1, "2026-11-28T09:00:00Z");
+        keyed.event_id = Some("evt-1".into());
+        keyed.credential_id = Some(7);
+        let done = accept_and_process(&store, &[plain.clone(), keyed.clone()]).await;
+        let rows: Vec<(Uuid, String, Value, Value)> = sqlx::query_as(
+            "SELECT id, status, payload, result FROM jobs WHERE queue = 'detections'",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(rows.len(), 1, "only the keyed job's row");
+        let (id, status, payload, result) = &rows[0];
+        assert_eq!((*id, status.as_str()), (keyed.job_id.0, "completed"));
+        assert_eq!(*payload, serde_json::json!({}));
         assert_eq!(
             result["detection_id"],
-            serde_json::json!(done[0].detection_id)
+            serde_json::json!(done[1].detection_id)
         );
-        assert!(done[0].detection_id.is_some());
+        let (credential, event_log): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT credential_id, event_log_id FROM re_id_branch_detections WHERE job_id = $1",
+        )
+        .bind(plain.job_id.0)
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (credential, event_log),
+            (plain.credential_id, done[0].event_log_id)
+        );
+        // A redelivered duplicate of the keyed job is still found by its key.
+        let mut again = keyed.clone();
+        again.job_id = JobId::new();
+        let outcomes = cctv_testkit::accept(&store, &[again]).await;
+        assert!(matches!(
+            outcomes[0],
+            cctv_core::storage::AcceptOutcome::Duplicate { original, .. } if original == keyed.job_id
+        ));
     }
 
     /// Each event-log row is made from its detection row as inserted, with its own id

@@ -3,11 +3,11 @@
 //! as the plan says, however many statements they take.
 
 use cctv_core::estate::RecordStatus;
-use cctv_core::jobs::{JobQueue, JobState};
+use cctv_core::jobs::JobQueue;
 use cctv_core::storage::RegistryStore;
 use cctv_testkit::{
     EVENT_LOGS_THAT_REPEAT_THEIR_DETECTION, accept, accept_and_process, job, mixed_batch, prepare,
-    seed,
+    processed_after_a_failed_attempt, seed,
 };
 
 use super::*;
@@ -20,24 +20,6 @@ async fn test_store() -> (tempfile::TempDir, SqliteStore) {
     settings.fsync_every_commit = false;
     let store = SqliteStore::open(&settings).await.unwrap();
     (dir, store)
-}
-
-/// Accepts `job`, fails its first attempt ("boom", retry now: a queued `jobs` row), and
-/// processes it.
-async fn processed_after_a_failed_attempt(
-    store: &SqliteStore,
-    job: &DetectionJob,
-) -> Vec<ProcessedDetection> {
-    accept(store, std::slice::from_ref(job)).await;
-    let now = Timestamp::now();
-    store
-        .fail(job.job_id, "boom", Some(now), now)
-        .await
-        .unwrap();
-    store
-        .process_detections(&prepare(std::slice::from_ref(job)), now)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]
@@ -143,30 +125,7 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
         .await
         .unwrap();
     assert_eq!(job_rows, 0);
-    for (result, job) in results.iter().zip(&jobs) {
-        let record = store
-            .job(job.job_id)
-            .await
-            .unwrap()
-            .expect("the job answers");
-        assert_eq!(record.state, JobState::Completed);
-        assert_eq!(
-            (record.queue, record.kind.as_str()),
-            (Queue::Detections, "detection")
-        );
-        assert_eq!((record.attempts, record.last_error), (1, None));
-        assert_eq!(
-            record.max_attempts,
-            Queue::Detections.default_retry().max_attempts
-        );
-        assert_eq!(record.result, Some(serde_json::to_value(result).unwrap()));
-        assert_eq!(record.credential_id, job.credential_id);
-        assert_eq!(
-            (record.created_at, record.available_at),
-            (job.received_at, job.received_at)
-        );
-        assert!(record.finished_at.is_some());
-    }
+    // Their answers: `a_counted_detection_job_answers_in_full` in the conformance suite.
     // The time each batch wrote its detection rows with.
     let batch_times: Vec<String> = sqlx::query_scalar(
         "SELECT updated_at FROM re_id_branch_detections WHERE id IN (1, (SELECT max(id) FROM re_id_branch_detections)) ORDER BY id",
@@ -190,9 +149,10 @@ async fn each_event_log_row_repeats_its_detection_and_image() {
     }
 }
 
-/// A counted detection's job lives in its detection row: a retried job's queued row is
-/// completed in place, an intake row left behind by a crash never returns to the queue,
-/// and pruning forgets both kinds of answer.
+/// A counted detection's job lives in its detection row: an intake row left behind by a
+/// crash never returns to the queue, a retried job's queued row is completed in place, and
+/// a job whose answer was pruned stays done.
+/// (The answers and their pruning are conformance cases, in the test kit's `job_answers`.)
 #[tokio::test]
 async fn a_detection_row_is_its_jobs_completion() {
     let (_dir, store) = test_store().await;
@@ -225,78 +185,16 @@ async fn a_detection_row_is_its_jobs_completion() {
             .unwrap();
     assert_eq!((status.as_str(), attempts), ("completed", 2));
     assert_eq!(result, results[0].to_json());
-    let record = store.job(retried.job_id).await.unwrap().unwrap();
-    assert_eq!((record.state, record.attempts), (JobState::Completed, 2));
-    assert_eq!(record.last_error.as_deref(), Some("boom"));
-
+    // Once pruning has forgotten the answers, processing still knows the job is done:
+    // its detection row stays.
     let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
-    assert_eq!(
-        store
-            .prune_completed(Timestamp::UNIX_EPOCH, 10)
-            .await
-            .unwrap(),
-        0
-    );
-    assert!(store.job(done.job_id).await.unwrap().is_some());
-    assert_eq!(store.prune_completed(cutoff, 10).await.unwrap(), 2);
+    while store.prune_completed(cutoff, 10).await.unwrap() > 0 {}
     assert!(store.job(done.job_id).await.unwrap().is_none());
-    assert!(store.job(retried.job_id).await.unwrap().is_none());
-    assert_eq!(store.prune_completed(cutoff, 10).await.unwrap(), 0);
-    // Processing still knows the job is done: its detection row stays.
     let again = store
         .process_detections(&prepare(std::slice::from_ref(&done)), Timestamp::now())
         .await
         .unwrap();
     assert_eq!(again[0].outcome, DetectionOutcome::AlreadyProcessed);
-}
-
-/// Pruning passes at most `limit` answers at a time, and the next call goes on from there.
-#[tokio::test]
-async fn forgetting_detection_jobs_goes_in_slices() {
-    let (_dir, store) = test_store().await;
-    let e = seed(&store).await;
-    let jobs = mixed_batch(&e, 5, &[]);
-    accept_and_process(&store, &jobs).await;
-    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
-    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 2);
-    let answering = async || {
-        let mut n = 0;
-        for j in &jobs {
-            n += usize::from(store.job(j.job_id).await.unwrap().is_some());
-        }
-        n
-    };
-    assert_eq!(answering().await, 3);
-    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 2);
-    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 1);
-    assert_eq!(store.prune_completed(cutoff, 2).await.unwrap(), 0);
-    assert_eq!(answering().await, 0);
-}
-
-/// Pruning in slices never deletes a `jobs` row above the horizon: a retried job's answer
-/// stays its own row (attempts 2), not its detection row's (attempts 1).
-#[tokio::test]
-async fn pruning_keeps_job_rows_the_horizon_has_not_passed() {
-    let (_dir, store) = test_store().await;
-    let e = seed(&store).await;
-    let counted = [
-        job(&e, 0, "P1", 1, "2026-11-28T08:00:00Z"),
-        job(&e, 0, "P2", 1, "2026-11-28T08:00:00Z"),
-    ];
-    accept_and_process(&store, &counted).await;
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    let retried = job(&e, 1, "P3", 1, "2026-11-28T08:00:00Z");
-    processed_after_a_failed_attempt(&store, &retried).await;
-    let cutoff = Timestamp::now() + jiff::SignedDuration::from_secs(1);
-    // One answer a call: the horizon stops at the second counted job.
-    assert_eq!(store.prune_completed(cutoff, 1).await.unwrap(), 1);
-    let record = store.job(retried.job_id).await.unwrap().unwrap();
-    assert_eq!(record.attempts, 2, "still answered by its own row");
-    while store.prune_completed(cutoff, 1).await.unwrap() > 0 {}
-    assert!(store.job(retried.job_id).await.unwrap().is_none());
-    for j in &counted {
-        assert!(store.job(j.job_id).await.unwrap().is_none());
-    }
 }
 
 /// Rows bind NULL for a value the statement shares (the batch's day, a last time equal
