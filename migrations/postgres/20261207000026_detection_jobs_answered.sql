@@ -9,12 +9,14 @@
 -- holds: who sent it (`credential_id`, for the scope check), when it was received, and
 -- its event-log row. The index finds a job's detection; job ids start with their creation
 -- time, so new entries go to the end of the index. Rows written before this step have no
--- `received_at` and keep their `jobs` rows; the status answer does not read them here.
+-- `received_at` and keep their `jobs` rows; the status answer does not read them here, so
+-- the index leaves them out (on an upgraded database it starts empty, and pruning's first
+-- pass over the answers does not walk the whole history).
 ALTER TABLE re_id_branch_detections
     ADD COLUMN credential_id BIGINT,
     ADD COLUMN received_at   TIMESTAMPTZ,
     ADD COLUMN event_log_id  BIGINT;
-CREATE INDEX re_id_branch_detections_job ON re_id_branch_detections (job_id);
+CREATE INDEX re_id_branch_detections_job ON re_id_branch_detections (job_id) WHERE received_at IS NOT NULL;
 
 -- Completed jobs are kept for the completed-job retention, and so are these answers:
 -- pruning moves this one-row horizon forward instead of deleting detection rows, and a

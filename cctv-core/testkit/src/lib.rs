@@ -87,6 +87,7 @@ macro_rules! storage_conformance_tests {
             dirty_marks_expand_and_clear_only_when_unchanged,
             two_schedulers_run_each_slot_once,
             failed_jobs_are_listed_retried_and_discarded,
+            a_detection_job_retried_by_an_operator_keeps_its_error,
             report_service_pages_give_the_same_report,
             export_pages_filter_and_cover_each_row_once,
             unique_enqueue_returns_the_queued_job,

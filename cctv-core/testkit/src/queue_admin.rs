@@ -172,3 +172,34 @@ pub async fn unique_enqueue_returns_the_queued_job(store: Arc<dyn FullStorage>) 
         "a completed job does not count"
     );
 }
+
+/// A detection job an operator retried from failed jobs starts again at attempt 0 but is
+/// not a first attempt: once processed, its answer still shows the error it failed with.
+pub async fn a_detection_job_retried_by_an_operator_keeps_its_error(store: Arc<dyn FullStorage>) {
+    let estate = crate::seed(store.as_ref()).await;
+    let detection = crate::job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
+    crate::accept(store.as_ref(), std::slice::from_ref(&detection)).await;
+    let now = Timestamp::now();
+    store
+        .fail(detection.job_id, "boom", None, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .retry_failed(Some(detection.job_id), now)
+            .await
+            .unwrap(),
+        1
+    );
+    store
+        .process_detections(
+            &crate::prepare(std::slice::from_ref(&detection)),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap();
+    let record = store.job(detection.job_id).await.unwrap().unwrap();
+    assert_eq!(record.state, JobState::Completed);
+    assert_eq!(record.last_error.as_deref(), Some("boom"));
+    assert_eq!(record.result.as_ref().unwrap()["outcome"], "counted");
+}

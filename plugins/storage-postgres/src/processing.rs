@@ -12,7 +12,8 @@
 //! the person's first sighting. The batch's own rows (detections, event logs, child jobs,
 //! completions) are written before it, so that the shared rows' locks are held for as
 //! short a time as possible. The batch's job rows are locked before everything, so a
-//! redelivered job waits for the other transaction and then sees it is completed; then
+//! redelivered job waits for the other transaction and then finds it completed or gone
+//! (a counted job's row is deleted, see [`complete`]); then
 //! its branches and devices, `FOR KEY SHARE`, which is the check a foreign key would make
 //! for every detection and event row, made once.
 //! Statements touch shared rows in key order, so concurrent transactions cannot deadlock.
@@ -50,9 +51,11 @@ async fn load(conn: &mut PgConnection, keys: &BatchKeys) -> Result<Loaded, sqlx:
     // index of queued jobs, and the plan kept for the prepared statement was a `BitmapAnd`
     // of the primary key with that whole index, read for each batch (every queued job,
     // and the dead entries of completed ones). A job has no row once its detection row
-    // answers for it: it is done, like a completed one.
+    // answers for it: it is done, like a completed one. A job an operator retried from
+    // failed jobs has its attempts reset but keeps its last error: it is not a first
+    // attempt, and its answer must keep showing that error.
     for (id, queued, first_unkeyed) in sqlx::query_as::<_, (Uuid, bool, bool)>(
-        "SELECT id, status = 'queued', attempts = 0 AND idempotency_key IS NULL
+        "SELECT id, status = 'queued', attempts = 0 AND last_error IS NULL AND idempotency_key IS NULL
          FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&ids)
