@@ -10,7 +10,10 @@
 
 use std::fmt::Write;
 
-use super::{DetectionOutcome, ProcessedDetection};
+use jiff::civil::Date;
+
+use super::{DetectionOutcome, ProcessedDetection, StorageError};
+use crate::jobs::JobId;
 
 impl DetectionOutcome {
     /// The outcome as it is serialised.
@@ -24,6 +27,25 @@ impl DetectionOutcome {
 }
 
 impl ProcessedDetection {
+    /// The result a counted detection's job completed with, as a job record carries it,
+    /// rebuilt from its detection row by a backend whose detection rows answer for their
+    /// jobs (`JobQueue::job`): both SQL backends.
+    pub fn counted_answer(
+        job_id: JobId,
+        detection_date: Date,
+        detection_id: i64,
+        event_log_id: Option<i64>,
+    ) -> Result<serde_json::Value, StorageError> {
+        let result = Self {
+            job_id,
+            outcome: DetectionOutcome::Counted,
+            detection_date,
+            detection_id: Some(detection_id),
+            event_log_id,
+        };
+        serde_json::to_value(result).map_err(|e| StorageError::Corrupt(e.to_string().into()))
+    }
+
     /// The result as JSON text: the same text as `serde_json::to_string(self)`.
     pub fn to_json(&self) -> String {
         let mut text = String::with_capacity(160);

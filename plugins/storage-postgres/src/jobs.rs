@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use cctv_core::jobs::*;
-use cctv_core::storage::{DetectionOutcome, ProcessedDetection, StorageError};
+use cctv_core::storage::{ProcessedDetection, StorageError};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
@@ -218,7 +218,12 @@ impl JobQueue for PgStore {
             _ => JobState::Queued,
         };
         let result = match row.get::<Option<i64>, _>("detection_id") {
-            Some(detection_id) => Some(counted_result(id, detection_id, &row)?),
+            Some(detection_id) => Some(ProcessedDetection::counted_answer(
+                id,
+                from_pg_date(row.get("detection_date"))?,
+                detection_id,
+                row.get("event_log_id"),
+            )?),
             None => crate::lenient_json(&row, "result"),
         };
         let credential_id: i64 = row.get("credential_id");
@@ -337,21 +342,4 @@ impl PgStore {
         .map_err(map_err)?;
         Ok((answers.len().min(limit) as u64, horizon))
     }
-}
-
-/// The result a counted detection's job was completed with, from its detection row.
-fn counted_result(
-    job_id: JobId,
-    detection_id: i64,
-    row: &sqlx::postgres::PgRow,
-) -> Result<Value, StorageError> {
-    let date = from_pg_date(row.get("detection_date"))?;
-    let result = ProcessedDetection {
-        job_id,
-        outcome: DetectionOutcome::Counted,
-        detection_date: date,
-        detection_id: Some(detection_id),
-        event_log_id: row.get("event_log_id"),
-    };
-    serde_json::to_value(result).map_err(|e| StorageError::Corrupt(e.to_string().into()))
 }

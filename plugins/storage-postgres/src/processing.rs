@@ -598,12 +598,15 @@ async fn complete(
     if results.is_empty() {
         return Ok(());
     }
-    let (answered, in_place): (Vec<&ProcessedDetection>, Vec<&ProcessedDetection>) = results
-        .iter()
-        .partition(|r| r.outcome == DetectionOutcome::Counted && answerable.contains(&r.job_id));
-    let answered: Vec<Uuid> = answered.iter().map(|r| r.job_id.0).collect();
-    let ids: Vec<Uuid> = in_place.iter().map(|r| r.job_id.0).collect();
-    let values: Vec<String> = in_place.iter().map(|r| r.to_json()).collect();
+    let (mut answered, mut ids, mut values) = (Vec::new(), Vec::new(), Vec::new());
+    for r in results {
+        if r.outcome == DetectionOutcome::Counted && answerable.contains(&r.job_id) {
+            answered.push(r.job_id.0);
+        } else {
+            ids.push(r.job_id.0);
+            values.push(r.to_json());
+        }
+    }
     // The two sets are disjoint, so no row is both deleted and updated by the statement.
     sqlx::query(
         "WITH answered AS (DELETE FROM jobs WHERE id = ANY($4::uuid[]))

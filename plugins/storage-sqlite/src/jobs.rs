@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use cctv_core::jobs::*;
-use cctv_core::storage::{DetectionOutcome, ProcessedDetection, StorageError};
+use cctv_core::storage::{ProcessedDetection, StorageError};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
@@ -101,22 +101,6 @@ impl SqliteStore {
         jobs.sort_by_key(|j| j.id);
         Ok(jobs)
     }
-}
-
-/// The result of a counted detection's job, from its detection row.
-fn counted_result(
-    job_id: JobId,
-    detection_id: i64,
-    row: &sqlx::sqlite::SqliteRow,
-) -> Result<Value, StorageError> {
-    let result = ProcessedDetection {
-        job_id,
-        outcome: DetectionOutcome::Counted,
-        detection_date: parse_date(row.get("detection_date"))?,
-        detection_id: Some(detection_id),
-        event_log_id: row.get("event_log_id"),
-    };
-    serde_json::to_value(result).map_err(|e| StorageError::Corrupt(e.to_string().into()))
 }
 
 /// Most intake rows moved per transaction.
@@ -388,7 +372,12 @@ impl JobQueue for SqliteStore {
             max_attempts: row.get::<i64, _>("max_attempts") as u32,
             last_error: row.get("last_error"),
             result: match row.get::<Option<i64>, _>("detection_id") {
-                Some(detection_id) => Some(counted_result(id, detection_id, &row)?),
+                Some(detection_id) => Some(ProcessedDetection::counted_answer(
+                    id,
+                    parse_date(row.get("detection_date"))?,
+                    detection_id,
+                    row.get("event_log_id"),
+                )?),
                 None => lenient_json(row.get("result"), "result"),
             },
             credential_id: (credential_id != 0).then_some(credential_id),
