@@ -16,6 +16,20 @@ use uuid::Uuid;
 use crate::processing::{Failure, process};
 use crate::{PgStore, is_retryable, map_err, odt};
 
+/// Opens a processing transaction whose commit does not wait for its WAL to be flushed
+/// (`synchronous_commit = off` for this transaction only). Accepting is what must be
+/// durable before a device hears 202, and it is: the accepted job rows commit
+/// synchronously. A processing commit lost to a crash of the database server (not of
+/// cctv: the WAL is then already with PostgreSQL) takes its effects and its jobs'
+/// completions with it, together, so those jobs are processed again from their durable
+/// rows: nothing is lost and nothing counted twice. Anything that acts on a processed
+/// detection outside the database first commits a change of its own (a notification
+/// job is claimed by an update), and a synchronous commit flushes the WAL written
+/// before it, the processing commit's included. SQLite's processing commits make the
+/// same trade (`synchronous = NORMAL`). What it saves: a worker no longer waits for an
+/// fsync before it takes its next batch.
+const PROCESSING_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = off";
+
 #[async_trait]
 impl IngestStore for PgStore {
     fn backend_name(&self) -> &'static str {
@@ -115,6 +129,8 @@ impl IngestStore for PgStore {
         Ok(outcomes)
     }
 
+    /// Processing commits do not wait for their WAL to reach the disk (see
+    /// [`PROCESSING_BEGIN`]).
     async fn process_detections(
         &self,
         batch: &[PreparedDetection],
@@ -123,7 +139,11 @@ impl IngestStore for PgStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut tx = self.pool.begin().await.map_err(map_err)?;
+            let mut tx = self
+                .pool
+                .begin_with(PROCESSING_BEGIN)
+                .await
+                .map_err(map_err)?;
             match process(&mut tx, batch, now).await {
                 Ok(results) => match tx.commit().await {
                     Ok(()) => return Ok(results),
@@ -214,4 +234,30 @@ async fn existing_keys(
         .into_iter()
         .map(|r| ((r.get(0), r.get(1)), (r.get(2), r.get(3))))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::{Connection, PgConnection};
+
+    use super::PROCESSING_BEGIN;
+
+    /// Only the processing transaction skips the flush: the setting ends with it, so the
+    /// connection, back in the pool, makes the next accept durable again.
+    #[tokio::test]
+    async fn only_the_processing_transaction_skips_the_flush() {
+        let Ok(url) = std::env::var("CCTV_TEST_PG_URL") else {
+            eprintln!("CCTV_TEST_PG_URL is not set: skipped");
+            return;
+        };
+        let mut conn = PgConnection::connect(&url).await.unwrap();
+        let show = "SHOW synchronous_commit";
+        let before: String = sqlx::query_scalar(show).fetch_one(&mut conn).await.unwrap();
+        let mut tx = conn.begin_with(PROCESSING_BEGIN).await.unwrap();
+        let inside: String = sqlx::query_scalar(show).fetch_one(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+        let after: String = sqlx::query_scalar(show).fetch_one(&mut conn).await.unwrap();
+        assert_eq!(inside, "off");
+        assert_eq!(after, before);
+    }
 }
