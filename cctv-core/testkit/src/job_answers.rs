@@ -8,8 +8,8 @@ use std::sync::Arc;
 use jiff::{SignedDuration, Timestamp};
 
 use cctv_core::detection::DetectionJob;
-use cctv_core::jobs::{JobState, Queue};
-use cctv_core::storage::{ProcessedDetection, Storage};
+use cctv_core::jobs::{JobId, JobState, Queue};
+use cctv_core::storage::{DetectionOutcome, ProcessedDetection, Storage};
 
 use crate::{accept, accept_and_process, job, mixed_batch, prepare, seed};
 
@@ -135,4 +135,51 @@ pub async fn pruning_in_slices_keeps_a_retried_jobs_own_answer(store: Arc<dyn St
     for j in &counted {
         assert!(store.job(j.job_id).await.unwrap().is_none());
     }
+}
+
+/// An imported detection's job id comes from its source row (`cctv import` derives it, so
+/// a rerun after an interruption recognises what it stored), not from the clock: a rerun
+/// may accept the same job again after its answer was pruned. The detection row still
+/// says it was processed, so it counts once, and processing it again completes it.
+pub async fn an_imported_job_accepted_again_after_pruning_counts_once(store: Arc<dyn Storage>) {
+    let estate = seed(store.as_ref()).await;
+    let mut imported = job(&estate, 0, "P1", 1, "2026-11-28T08:00:00Z");
+    imported.imported = true;
+    // Like a derived id, not ordered by time: below where pruning forgets answers.
+    imported.job_id = JobId(uuid::Uuid::from_u128(7));
+    let first = accept_and_process(store.as_ref(), std::slice::from_ref(&imported)).await;
+    assert_eq!(first[0].outcome, DetectionOutcome::Counted);
+    let cutoff = Timestamp::now() + SignedDuration::from_secs(1);
+    while store.prune_completed(cutoff, 10).await.unwrap() > 0 {}
+    assert!(
+        store.job(imported.job_id).await.unwrap().is_none(),
+        "the answer is pruned"
+    );
+
+    let again = accept_and_process(store.as_ref(), std::slice::from_ref(&imported)).await;
+    assert_eq!(again[0].outcome, DetectionOutcome::AlreadyProcessed);
+    let day = "2026-11-28".parse().unwrap();
+    let person_day = store.person_day("P1", day, None).await.unwrap().unwrap();
+    assert_eq!(person_day.total_actual_count, 1);
+    let page = store
+        .list_detections(
+            &Default::default(),
+            cctv_core::query::PageRequest::new(1, 10),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1);
+    // Nothing is left queued to be processed again. (SQLite hands a processed job's
+    // intake row back just after the commit: waited for, a few seconds at most.)
+    let mut queued = u64::MAX;
+    for _ in 0..500 {
+        let depths = store.queue_depths().await.unwrap();
+        let detections = depths.iter().find(|d| d.queue == Queue::Detections);
+        queued = detections.map_or(0, |d| d.queued);
+        if queued == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(queued, 0, "processing it again completes it");
 }

@@ -72,6 +72,7 @@ macro_rules! storage_conformance_tests {
             a_retried_detection_job_answers_with_its_attempts,
             pruning_forgets_detection_jobs_in_slices,
             pruning_in_slices_keeps_a_retried_jobs_own_answer,
+            an_imported_job_accepted_again_after_pruning_counts_once,
             heartbeats_keep_a_running_job_from_a_second_claim,
         );
     };

@@ -34,6 +34,7 @@ fn load(state: &State, keys: BatchKeys) -> ProcessingState {
             .jobs
             .get(&id)
             .is_none_or(|j| j.status == JobStatus::Queued)
+            && !state.processed_imports.contains(&id)
         {
             loaded.pending.insert(id);
         }
@@ -265,7 +266,8 @@ pub(crate) fn process(
     // Complete the jobs with their effects: a job straight from the intake would get its
     // row here in SQLite; here every accepted job has one, a hand-made batch may not.
     let queue = Queue::Detections;
-    for (d, result) in plan.detections.iter().zip(encoded) {
+    let mut encoded = encoded.into_iter();
+    for (d, result) in plan.detections.iter().zip(encoded.by_ref()) {
         let job = &d.job;
         let row = state.jobs.entry(job.job_id).or_insert_with(|| Job {
             queue,
@@ -287,6 +289,22 @@ pub(crate) fn process(
         row.attempts += 1;
         row.lease = None;
         row.finished_at = Some(now);
+        if job.imported {
+            state.processed_imports.insert(job.job_id);
+        }
+    }
+    // A skipped job still queued was processed before (an import's, accepted again):
+    // completed now, so that nothing takes it up again.
+    for (skipped, result) in results[plan.detections.len()..].iter().zip(encoded) {
+        if let Some(row) = state.jobs.get_mut(&skipped.job_id)
+            && row.status == JobStatus::Queued
+        {
+            row.status = JobStatus::Completed;
+            row.result = Some(result);
+            row.attempts += 1;
+            row.lease = None;
+            row.finished_at = Some(now);
+        }
     }
     Ok(results)
 }

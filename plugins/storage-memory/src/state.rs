@@ -3,7 +3,7 @@
 //! so the record store and processing see one copy; detections, totals, jobs and
 //! idempotency keys, which only this crate reads, are typed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cctv_core::jobs::{JobId, Queue};
 use cctv_core::records::Record;
@@ -108,6 +108,10 @@ pub(crate) struct State {
     pub jobs: BTreeMap<JobId, Job>,
     /// `(credential or 0, DetectionJob::dedup_key)` → key.
     pub keys: HashMap<(i64, String), Key>,
+    /// Imported jobs that were processed. Their ids come from the source rows, so an
+    /// import run again may accept one again after its answer was pruned; the SQL
+    /// backends find its detection row, this backend this set.
+    pub processed_imports: HashSet<JobId>,
 }
 
 /// A timestamp as record values carry it: RFC 3339, at the microsecond precision the SQL
