@@ -22,10 +22,11 @@ use crate::{PgStore, is_retryable, map_err, odt};
 /// synchronously. A processing commit lost to a crash of the database server (not of
 /// cctv: the WAL is then already with PostgreSQL) takes its effects and its jobs'
 /// completions with it, together, so those jobs are processed again from their durable
-/// rows: nothing is lost and nothing counted twice. Anything that acts on a processed
-/// detection outside the database first commits a change of its own (a notification
-/// job is claimed by an update), and a synchronous commit flushes the WAL written
-/// before it, the processing commit's included. SQLite's processing commits make the
+/// rows: nothing is lost and nothing counted twice. A child job (a notification, an
+/// image) is claimed by an update, a synchronous commit, before it acts, and that commit
+/// flushes the WAL written before it, the processing commit's included. What is shown
+/// before the flush (a live event on this node, a job's status) may be undone by such a
+/// crash and shown again when the jobs run again. SQLite's processing commits make the
 /// same trade (`synchronous = NORMAL`). What it saves: a worker no longer waits for an
 /// fsync before it takes its next batch.
 const PROCESSING_BEGIN: &str = "BEGIN; SET LOCAL synchronous_commit = off";

@@ -643,9 +643,10 @@ async fn add_up(
 /// for it (`JobQueue::job`), and a delete writes no new version of the row. Any other
 /// job is completed in place with its result: a retried one (its answer shows every
 /// attempt), a keyed one (the duplicate check reads the key from `jobs`), one whose
-/// person-day is inactive, and an imported one processed before (already processed). A completed job's payload is read by nothing (its detection
-/// row holds the same data, and only failed jobs show theirs), so it is cleared: the new
-/// row version is about half the size.
+/// person-day is inactive, and an imported one processed before (already processed).
+/// A completed job's payload is read by nothing (its detection row holds the same data,
+/// and only failed jobs show theirs), so it is cleared: the new row version is about
+/// half the size.
 async fn complete<'r>(
     conn: &mut PgConnection,
     results: impl Iterator<Item = &'r ProcessedDetection>,

@@ -10,8 +10,10 @@
 //! - processing decides "not done yet" from the **main** file (no detection row with the
 //!   job's id, and no `jobs` row or a queued one) and writes the effects, which complete
 //!   the job (a counted detection's row is its completion), in one main transaction;
-//! - only then is the intake row deleted. A crash in between leaves a row whose job is
-//!   already completed: moving it to the main queue (`spill`) skips it.
+//! - only then is the intake row deleted, and, when commits that back a 202 are synced,
+//!   only once the main file's WAL is synced too (`wal_sync.rs`): the processing commit
+//!   itself is not. A crash in between leaves a row whose job is already completed:
+//!   moving it to the main queue (`spill`) skips it.
 //!
 //! Rows handed to this node's in-memory queue are `in_memory`. The others (memory was
 //! full) wait here until a worker of this node has room: its claim takes them back

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use cctv_core::jobs::*;
-use cctv_core::storage::{ProcessedDetection, StorageError};
+use cctv_core::storage::{Cause, ProcessedDetection, StorageError};
 use jiff::Timestamp;
 use serde_json::Value;
 use sqlx::Row;
@@ -76,6 +76,12 @@ impl SqliteStore {
                 done
             })
             .await?;
+            // The queued rows on disk before the intake's go (see `wal_sync.rs`).
+            if let Some(wal) = &self.wal_sync {
+                wal.sync_through(wal.committed()).await.map_err(|e| {
+                    StorageError::Unavailable(Cause::with_source("syncing the main file", e))
+                })?;
+            }
             self.intake.remove(ids).await?;
             moved += n;
             if single || n < want {

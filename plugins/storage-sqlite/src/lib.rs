@@ -41,6 +41,7 @@ mod registry;
 #[cfg(feature = "admin")]
 mod reports;
 mod sql;
+mod wal_sync;
 
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -62,8 +63,9 @@ pub struct SqliteSettings {
     /// `true`: fsync every commit that acknowledges a detection (survives power loss).
     /// `false`: `synchronous=NORMAL`, which in WAL mode survives a process crash but not
     /// an OS crash. Processing commits always use NORMAL: losing one to a power cut only
-    /// means its jobs run again (their effects and completion commit together), and the
-    /// next durable commit's fsync covers the WAL frames written before it.
+    /// means its jobs run again (their effects and completion commit together) from
+    /// their intake rows, which go only once the main file's WAL is synced (with this
+    /// `true`; see `wal_sync.rs`).
     pub fsync_every_commit: bool,
     /// Read-only connections for queries.
     pub readers: u32,
@@ -111,6 +113,9 @@ pub struct SqliteStore {
     /// The person-days the writer processed, while nothing else wrote the file
     /// (see `processing/cache.rs`).
     pub(crate) processing_cache: std::sync::Arc<std::sync::Mutex<Option<processing::StateCache>>>,
+    /// With commits that back a 202 synced: syncs processing commits before their intake
+    /// rows go (see `wal_sync.rs`).
+    pub(crate) wal_sync: Option<std::sync::Arc<wal_sync::WalSync>>,
 }
 
 /// Creates `path` empty with mode 0600 unless it exists (see [`private`]).
@@ -264,6 +269,9 @@ impl SqliteStore {
             durable_sync,
             migrations,
             processing_cache: Default::default(),
+            wal_sync: settings
+                .fsync_every_commit
+                .then(|| std::sync::Arc::new(wal_sync::WalSync::new(&settings.path))),
         };
         // Whatever the intake holds was in the memory of a process that is gone: hand it
         // to the main queue, where the workers claim it.

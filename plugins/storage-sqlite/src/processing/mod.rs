@@ -93,11 +93,19 @@ impl IngestStore for SqliteStore {
         };
         drop(conn);
         if result.is_ok() {
-            // The jobs are completed in the main file: their intake rows can go. Off the
-            // worker's path; a row left behind by a crash is skipped when it is spilled.
+            // The jobs are completed in the main file: their intake rows can go, once
+            // that is on disk if commits that back a 202 are synced (`wal_sync.rs`). Off
+            // the worker's path; a row left behind is skipped when it is spilled.
             let intake = self.intake.clone();
+            let synced = self.wal_sync.clone().map(|w| (w.committed(), w));
             let ids: Vec<String> = batch.iter().map(|d| d.job.job_id.to_string()).collect();
             tokio::spawn(async move {
+                if let Some((commit, wal)) = synced
+                    && let Err(e) = wal.sync_through(commit).await
+                {
+                    tracing::warn!(error = %e, "syncing the main file failed: processed detections stay in the intake");
+                    return;
+                }
                 if let Err(e) = intake.remove(ids).await {
                     tracing::debug!(error = %e, "removing processed detections from the intake failed");
                 }

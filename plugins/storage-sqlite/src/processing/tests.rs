@@ -261,3 +261,26 @@ async fn rows(store: &SqliteStore, columns: &str, from: &str) -> Vec<String> {
         .await
         .unwrap()
 }
+
+/// With commits that back a 202 synced, a processed job's intake row goes once the main
+/// file's WAL is synced (`wal_sync.rs`): the sync finds the WAL, and the row does go.
+#[tokio::test]
+async fn with_fsync_processed_intake_rows_go_after_the_main_file_is_synced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db")))
+        .await
+        .unwrap();
+    let e = seed(&store).await;
+    let jobs = mixed_batch(&e, 3, &[]);
+    accept_and_process(&store, &jobs).await;
+    assert!(store.wal_sync.is_some(), "fsync is on by default");
+    let mut pending = u64::MAX;
+    for _ in 0..500 {
+        pending = store.intake.stats().await.unwrap().pending;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(pending, 0, "the intake rows went");
+}
