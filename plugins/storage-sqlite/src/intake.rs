@@ -12,8 +12,9 @@
 //!   the job (a counted detection's row is its completion), in one main transaction;
 //! - only then is the intake row deleted, and, when commits that back a 202 are synced,
 //!   only once the main file's WAL is synced too (`wal_sync.rs`): the processing commit
-//!   itself is not. A crash in between leaves a row whose job is already completed:
-//!   moving it to the main queue (`spill`) skips it.
+//!   itself is not. A crash of the process in between leaves a row whose job is already
+//!   completed: moving it to the main queue (`spill`) skips it. After a power cut before
+//!   that sync the job is not completed, and `spill` queues it again.
 //!
 //! Rows handed to this node's in-memory queue are `in_memory`. The others (memory was
 //! full) wait here until a worker of this node has room: its claim takes them back

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub(crate) struct WalSync {
     /// The main file's WAL (`<file>-wal`).
     path: PathBuf,
-    /// Processing commits so far.
+    /// Commits counted so far (processing, and spills to the main queue).
     committed: AtomicU64,
     /// How many of them the last completed sync covered.
     synced: tokio::sync::Mutex<u64>,
@@ -37,7 +37,7 @@ impl WalSync {
         }
     }
 
-    /// Counts a processing commit that has returned; its number, for [`Self::sync_through`].
+    /// Counts a commit that has returned; its number, for [`Self::sync_through`].
     pub(crate) fn committed(&self) -> u64 {
         self.committed.fetch_add(1, Ordering::SeqCst) + 1
     }
@@ -75,13 +75,15 @@ mod tests {
             "no WAL yet"
         );
         std::fs::write(dir.path().join("cctv.db-wal"), b"frames").unwrap();
-        let (first, second) = (wal.committed(), wal.committed());
+        let (first, second, third) = (wal.committed(), wal.committed(), wal.committed());
         wal.sync_through(second).await.unwrap();
         std::fs::remove_file(dir.path().join("cctv.db-wal")).unwrap();
+        // Covered by the sync for `second`, which started after `third` was counted.
         wal.sync_through(first).await.unwrap();
-        let third = wal.committed();
+        wal.sync_through(third).await.unwrap();
+        let fourth = wal.committed();
         assert!(
-            wal.sync_through(third).await.is_err(),
+            wal.sync_through(fourth).await.is_err(),
             "a later commit syncs"
         );
     }

@@ -263,9 +263,10 @@ async fn rows(store: &SqliteStore, columns: &str, from: &str) -> Vec<String> {
 }
 
 /// With commits that back a 202 synced, a processed job's intake row goes once the main
-/// file's WAL is synced (`wal_sync.rs`): the sync finds the WAL, and the row does go.
+/// file's WAL is synced (`wal_sync.rs`): the sync finds the real WAL next to the main
+/// file, and the rows do go. (The order itself, sync then delete, is in the code.)
 #[tokio::test]
-async fn with_fsync_processed_intake_rows_go_after_the_main_file_is_synced() {
+async fn with_fsync_the_main_file_is_synced_and_processed_intake_rows_go() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&SqliteSettings::new(dir.path().join("cctv.db")))
         .await
