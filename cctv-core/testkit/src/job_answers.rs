@@ -181,7 +181,7 @@ pub async fn an_imported_job_accepted_again_after_pruning_counts_once(store: Arc
 /// Detection jobs still queued, once nothing is in flight. SQLite hands a processed job's
 /// intake row back just after the commit (and after syncing the main file, when commits
 /// are synced): waited for, a few seconds at most.
-async fn queued_detections(store: &dyn Storage) -> u64 {
+pub async fn queued_detections(store: &dyn Storage) -> u64 {
     let mut queued = u64::MAX;
     for _ in 0..500 {
         let depths = store.queue_depths().await.unwrap();

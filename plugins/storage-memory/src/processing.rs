@@ -284,11 +284,7 @@ pub(crate) fn process(
             created_at: job.received_at,
             finished_at: None,
         });
-        row.status = JobStatus::Completed;
-        row.result = Some(result);
-        row.attempts += 1;
-        row.lease = None;
-        row.finished_at = Some(now);
+        row.complete(result, now);
         if job.imported {
             state.processed_imports.insert(job.job_id);
         }
@@ -299,11 +295,7 @@ pub(crate) fn process(
         if let Some(row) = state.jobs.get_mut(&skipped.job_id)
             && row.status == JobStatus::Queued
         {
-            row.status = JobStatus::Completed;
-            row.result = Some(result);
-            row.attempts += 1;
-            row.lease = None;
-            row.finished_at = Some(now);
+            row.complete(result, now);
         }
     }
     Ok(results)

@@ -99,11 +99,7 @@ impl JobQueue for MemoryStore {
         else {
             return Ok(false);
         };
-        j.status = JobStatus::Completed;
-        j.result = Some(result);
-        j.attempts += 1;
-        j.lease = None;
-        j.finished_at = Some(now);
+        j.complete(result, now);
         Ok(true)
     }
 

@@ -56,6 +56,17 @@ pub(crate) struct Job {
     pub finished_at: Option<Timestamp>,
 }
 
+impl Job {
+    /// Completes an attempt with its result.
+    pub(crate) fn complete(&mut self, result: Value, now: Timestamp) {
+        self.status = JobStatus::Completed;
+        self.result = Some(result);
+        self.attempts += 1;
+        self.lease = None;
+        self.finished_at = Some(now);
+    }
+}
+
 /// One row of `re_id_branch_detections`.
 #[derive(Debug, Clone)]
 pub(crate) struct Detection {

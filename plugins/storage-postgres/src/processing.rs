@@ -44,11 +44,8 @@ struct Loaded {
 }
 
 /// Reads the state of the batch's keys, locking its job rows.
-async fn load(
-    conn: &mut PgConnection,
-    keys: &BatchKeys,
-    batch: &[PreparedDetection],
-) -> Result<Loaded, sqlx::Error> {
+async fn load(conn: &mut PgConnection, batch: &[PreparedDetection]) -> Result<Loaded, sqlx::Error> {
+    let keys = BatchKeys::of(batch);
     let mut state = ProcessingState::default();
     let mut answerable = HashSet::new();
     let ids: Vec<Uuid> = keys.jobs.iter().map(|j| j.0).collect();
@@ -178,7 +175,7 @@ pub(crate) async fn process(
         state,
         answerable,
         processed_before,
-    } = load(conn, &BatchKeys::of(batch), batch).await?;
+    } = load(conn, batch).await?;
     let plan = Plan::new(batch, &state);
     lock_estate_keys(conn, &plan).await?;
     let now = odt(now);
